@@ -1,0 +1,1 @@
+"""The session log's vocabulary, rules and ports: pure, no I/O."""

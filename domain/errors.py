@@ -1,0 +1,60 @@
+"""Domain errors: each names what was wrong so the edge can answer with a precise 4xx."""
+
+from __future__ import annotations
+
+
+class AgentlogError(Exception):
+    """Base of every error agentlog raises on purpose."""
+
+    code = "error"
+
+
+class InvalidAppend(AgentlogError):
+    """The batch itself is unacceptable (empty, wrong types, too large); nothing was written."""
+
+    code = "invalid_append"
+
+
+class EventTooLarge(InvalidAppend):
+    code = "event_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"event of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class UnknownSession(AgentlogError):
+    code = "unknown_session"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} does not exist")
+        self.session_id = session_id
+
+
+class SessionAlreadyExists(AgentlogError):
+    code = "session_exists"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} already exists")
+        self.session_id = session_id
+
+
+class ExpectedSeqMismatch(AgentlogError):
+    """Optimistic concurrency: the caller's view of the session is stale; nothing was written."""
+
+    code = "expected_seq_mismatch"
+
+    def __init__(self, session_id: str, expected: int, head: int) -> None:
+        super().__init__(
+            f"session {session_id!r} is at seq {head}, not at the expected seq {expected}"
+        )
+        self.session_id = session_id
+        self.expected = expected
+        self.head = head
+
+
+class StoreUnavailable(AgentlogError):
+    """The store could not complete an append after bounded retries; it may not be written."""
+
+    code = "store_unavailable"

@@ -1,0 +1,299 @@
+"""The log's vocabulary: every fact agentlog records about a session, as tagged msgspec Structs.
+
+Schema evolution rules (also in the README):
+- a new field always gets a default, so events written before it still decode;
+- a tag is never renamed and a field never changes type: add a new event instead;
+- unknown fields are ignored on decode, so an older reader can read a newer log.
+
+SDK and wire types never appear here: the agent runner translates them at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event; `run_id` is set on events that belong to an agent run."""
+
+    run_id: str | None = None
+
+
+# -- session ---------------------------------------------------------------------------------
+
+
+class SessionCreated(Event, frozen=True, kw_only=True, tag="session_created"):
+    """The session exists; always seq 1 of its log."""
+
+    title: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class CustomEventRecorded(Event, frozen=True, kw_only=True, tag="custom"):
+    """An external writer's own event (a client's data, a job's progress)."""
+
+    name: str
+    data: Any = None
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
+    """A prompt went in; the agent turn proceeds in the background."""
+
+    prompt: str
+    agent: str = "scripted"
+
+
+class AgentInitialized(Event, frozen=True, kw_only=True, tag="agent_initialized"):
+    """The agent process reported its configuration (the CLI's `system/init`)."""
+
+    agent_session_id: str | None = None
+    model: str | None = None
+    tools: list[str] = []
+    cwd: str | None = None
+
+
+class AgentStatusReported(Event, frozen=True, kw_only=True, tag="agent_status"):
+    """Any other system frame (status, api_retry, task_started, ...), kept whole."""
+
+    subtype: str
+    data: dict[str, Any] = {}
+
+
+class StepStarted(Event, frozen=True, kw_only=True, tag="step_started"):
+    """The model began one API response (one assistant message id)."""
+
+    message_id: str
+    model: str | None = None
+
+
+class StepFinished(Event, frozen=True, kw_only=True, tag="step_finished"):
+    """The model's API response ended."""
+
+    message_id: str
+    stop_reason: str | None = None
+    usage: dict[str, Any] = {}
+
+
+class TextDelta(Event, frozen=True, kw_only=True, tag="text_delta"):
+    """A streamed piece of assistant text (only with partial messages on)."""
+
+    message_id: str
+    block_index: int
+    delta: str
+
+
+class TextCompleted(Event, frozen=True, kw_only=True, tag="text_completed"):
+    """A whole assistant text block."""
+
+    message_id: str
+    block_index: int = 0
+    text: str
+    parent_tool_call_id: str | None = None
+
+
+class ReasoningDelta(Event, frozen=True, kw_only=True, tag="reasoning_delta"):
+    """A streamed piece of the model's thinking."""
+
+    message_id: str
+    block_index: int
+    delta: str
+
+
+class ReasoningCompleted(Event, frozen=True, kw_only=True, tag="reasoning_completed"):
+    """A whole thinking block, with the signature the API needs to accept it back."""
+
+    message_id: str
+    block_index: int = 0
+    text: str
+    signature: str = ""
+
+
+class ToolInputDelta(Event, frozen=True, kw_only=True, tag="tool_input_delta"):
+    """A streamed piece of a tool call's JSON input."""
+
+    message_id: str
+    block_index: int
+    tool_call_id: str
+    tool_name: str
+    delta: str
+
+
+class ToolCallStarted(Event, frozen=True, kw_only=True, tag="tool_call_started"):
+    """The model asked for a tool; its complete input is available."""
+
+    tool_call_id: str
+    tool_name: str
+    input: Any = None
+    message_id: str | None = None
+    parent_tool_call_id: str | None = None
+
+
+class ToolCallSucceeded(Event, frozen=True, kw_only=True, tag="tool_call_succeeded"):
+    """A tool call's output is available. Recorded once per call, whoever reports it."""
+
+    tool_call_id: str
+    output: Any = None
+    source: str = "agent"
+
+
+class ToolCallFailed(Event, frozen=True, kw_only=True, tag="tool_call_failed"):
+    """A tool call ended in an error (including "interrupted" from the safety net)."""
+
+    tool_call_id: str
+    error_text: str
+    source: str = "agent"
+
+
+class ToolCallDenied(Event, frozen=True, kw_only=True, tag="tool_call_denied"):
+    """A policy refused the tool call before it ran; the model was told why."""
+
+    tool_call_id: str
+    reason: str
+
+
+class AgentErrorReported(Event, frozen=True, kw_only=True, tag="agent_error"):
+    """The agent or model reported an error that did not (yet) end the run."""
+
+    kind: str
+    message: str
+    status: int | None = None
+
+
+class HeartbeatRecorded(Event, frozen=True, kw_only=True, tag="heartbeat"):
+    """The run is alive; written on a timer, also while a tool runs for minutes."""
+
+
+class RunFinished(Event, frozen=True, kw_only=True, tag="run_finished"):
+    """The turn ended with a result."""
+
+    result: str | None = None
+    stop_reason: str | None = None
+    num_turns: int = 0
+    duration_ms: int = 0
+    duration_api_ms: int = 0
+    total_cost_usd: float | None = None
+    usage: dict[str, Any] = {}
+    agent_session_id: str | None = None
+    is_error: bool = False
+
+
+class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):
+    """The turn ended in an error (model, SDK, CLI crash)."""
+
+    error: str
+    terminal_reason: str | None = None
+
+
+class RunCancelled(Event, frozen=True, kw_only=True, tag="run_cancelled"):
+    """The turn was interrupted on request or by server shutdown."""
+
+    reason: str = "cancelled"
+
+
+class RunAbandoned(Event, frozen=True, kw_only=True, tag="run_abandoned"):
+    """The process running the turn died; a later command found its lock expired."""
+
+    reason: str = "owner lost"
+
+
+SessionEvent = (
+    SessionCreated
+    | CustomEventRecorded
+    | RunStarted
+    | AgentInitialized
+    | AgentStatusReported
+    | StepStarted
+    | StepFinished
+    | TextDelta
+    | TextCompleted
+    | ReasoningDelta
+    | ReasoningCompleted
+    | ToolInputDelta
+    | ToolCallStarted
+    | ToolCallSucceeded
+    | ToolCallFailed
+    | ToolCallDenied
+    | AgentErrorReported
+    | HeartbeatRecorded
+    | RunFinished
+    | RunFailed
+    | RunCancelled
+    | RunAbandoned
+)
+
+RUN_TERMINAL_TYPES = (RunFinished, RunFailed, RunCancelled, RunAbandoned)
+TOOL_TERMINAL_TYPES = (ToolCallSucceeded, ToolCallFailed, ToolCallDenied)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in SessionEvent.__args__  # type: ignore[attr-defined]
+}
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as the log holds it: the store assigned `seq`, `position` and `time`."""
+
+    session_id: str
+    seq: int
+    position: int
+    time: datetime
+    event: SessionEvent
+
+    @property
+    def type(self) -> str:
+        return type_of(self.event)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.event.run_id
+
+
+def type_of(event: Event) -> str:
+    """The event's tag, as stored in the log's `topic` column."""
+    tag = event.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(SessionEvent)
+
+
+def encode_event(event: Event) -> bytes:
+    """The event's stored form: compact JSON with its `type` tag."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes | str) -> SessionEvent:
+    """Decode a stored event; unknown fields are ignored (schema evolution)."""
+    return _decoder.decode(data)
+
+
+def encode_recorded(recorded: RecordedEvent, data: bytes | None = None) -> bytes:
+    """One flat JSON object: envelope fields plus the event's own fields at the top level.
+
+    `data` is the event's stored JSON when the caller has it, so an event read from the log is
+    never re-encoded: the envelope is spliced in front of the stored bytes.
+    """
+    body = data if data is not None else encode_event(recorded.event)
+    head = _encoder.encode(
+        {
+            "seq": recorded.seq,
+            "position": recorded.position,
+            "session_id": recorded.session_id,
+            "time": recorded.time,
+        }
+    )
+    if body == b"{}":
+        return head
+    return head[:-1] + b"," + body[1:]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

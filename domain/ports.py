@@ -1,0 +1,101 @@
+"""Ports: what the application needs from the outside world, written as Protocols.
+
+The contract of the event store is written here, once; every adapter is run through the same
+contract test suite (tests/contract) to prove it keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+from domain.events import Event, RecordedEvent
+
+
+class SessionHead(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a session's log stands, cheap to read without reading events."""
+
+    session_id: str
+    head: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Wakeup(Protocol):
+    """A subscription to wake-ups. A wake-up carries no data: readers always read the log."""
+
+    async def wait(self, timeout: float) -> bool:
+        """Return True when woken since the last wait, False when `timeout` passed first.
+
+        Wake-ups that arrive between two waits are not lost: the next wait returns at once.
+        """
+        ...
+
+
+class Wakeups(Protocol):
+    """Wakes readers when events commit, in this process and (when configured) in others."""
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]:
+        """Wake-ups for one session's appends."""
+        ...
+
+    def subscribe_all(self) -> AbstractAsyncContextManager[Wakeup]:
+        """Wake-ups for any append to any session."""
+        ...
+
+    async def publish(self, session_ids: Sequence[str]) -> None:
+        """Announce that these sessions have new committed events."""
+        ...
+
+
+class EventStore(Protocol):
+    """The append-only log of every session.
+
+    Contract:
+    - `append` is atomic for its batch and returns the assigned seqs only once the events are
+      durable. Seqs are per session, start at 1 and are dense: no gaps, no duplicates.
+    - Without `expected_seq` an append never fails because another writer got there first: it
+      lands at the next free seqs. With `expected_seq`, if the session's head differs the
+      append raises ExpectedSeqMismatch (carrying the head) and writes nothing.
+    - Seq order is commit order, and so is `position` order across sessions: a reader tailing
+      `seq > N` (or `position > P`) never passes an event that commits later.
+    - A batch starting with SessionCreated creates the session; any other append to a missing
+      session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - `subscribe` wakes a reader after events commit; a lost wake-up only delays a reader that
+      also re-checks periodically.
+    """
+
+    max_event_bytes: int
+
+    async def append(
+        self,
+        session_id: str,
+        events: Sequence[Event],
+        expected_seq: int | None = None,
+    ) -> list[int]: ...
+
+    async def read(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]: ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+
+    async def head(self, session_id: str) -> int:
+        """The session's last seq; raises UnknownSession."""
+        ...
+
+    async def session(self, session_id: str) -> SessionHead | None: ...
+
+    async def sessions(
+        self, after: str | None = None, limit: int = 100
+    ) -> list[SessionHead]: ...
+
+    async def last_position(self) -> int: ...
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]: ...
+
+    def subscribe_all(self) -> AbstractAsyncContextManager[Wakeup]: ...

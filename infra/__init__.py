@@ -1,0 +1,1 @@
+"""Adapters behind the domain ports: SQLite, PostgreSQL, Redis, the agent SDK."""

@@ -1,0 +1,78 @@
+"""Wake-ups across processes through PostgreSQL LISTEN/NOTIFY, when Redis is not configured.
+
+The store sends NOTIFY inside the append transaction, so the wake-up is delivered exactly
+when the events become visible and never for a rolled-back append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from infra.postgres_store import NOTIFY_CHANNEL
+from infra.wakeups import LocalWakeups, Waiter
+
+log = logging.getLogger(__name__)
+
+
+class PostgresWakeups:
+    """Local hub fed by a dedicated LISTEN connection."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.local = LocalWakeups()
+        self.own_token = ""  # set by the composition root to the store's process token
+        self._conn: asyncpg.Connection | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def open(self) -> PostgresWakeups:
+        await self._connect()
+        self._watchdog = asyncio.create_task(self._keep_listening(), name="agentlog-pg-listen")
+        return self
+
+    async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+
+    async def _connect(self) -> None:
+        self._conn = await asyncpg.connect(self.dsn)
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self.local.wake_everyone()
+
+    async def _keep_listening(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            if self._conn is None or self._conn.is_closed():
+                try:
+                    await self._connect()
+                except Exception as exc:  # noqa: BLE001 - retry until the database is back
+                    log.warning("LISTEN connection lost: %s", exc)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        token, _, ids = payload.partition("|")
+        if token == self.own_token:
+            return
+        if ids == "*":
+            self.local.wake_everyone()
+        else:
+            self.local.wake(ids.split(","))
+
+    def subscribe(self, session_id: str) -> contextlib.AbstractAsyncContextManager[Waiter]:
+        return self.local.subscribe(session_id)
+
+    def subscribe_all(self) -> contextlib.AbstractAsyncContextManager[Waiter]:
+        return self.local.subscribe_all()
+
+    async def publish(self, session_ids: Sequence[str]) -> None:
+        # Remote processes were told by the NOTIFY inside the append transaction.
+        self.local.wake(session_ids)

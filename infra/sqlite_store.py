@@ -1,0 +1,270 @@
+"""The embedded event store: one SQLite file in WAL mode, written from one thread.
+
+SQLite's driver is synchronous, so every statement runs on a thread of our own and the event
+loop never blocks: one writer thread (SQLite allows one writer at a time anyway) and a few
+reader threads, each with its own connection (WAL lets readers run beside the writer).
+
+Ordering: `BEGIN IMMEDIATE` takes the database's write lock before the heads are read, so
+appends from any number of processes are serialised; seq and position are taken from what the
+previous writer committed, and commit order equals seq order and position order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from domain.appending import check_append
+from domain.errors import AgentlogError
+from domain.events import RecordedEvent, decode_event, type_of, utc_now
+from domain.ports import SessionHead, Wakeups
+from infra.group_commit import Outcome, PendingAppend, TransientWriteError
+from infra.store_base import StoreBase
+
+# The events table uses eventsourcing's stored-event column names (originator_id = session,
+# originator_version = seq, topic = event type, state = event JSON, notification_id = global
+# position) so the same layout serves both backends and eventsourcing's tooling (see README).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_sessions (
+    session_id TEXT PRIMARY KEY,
+    head INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agentlog_events (
+    notification_id INTEGER PRIMARY KEY,
+    originator_id TEXT NOT NULL,
+    originator_version INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    state BLOB NOT NULL,
+    run_id TEXT,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (originator_id, originator_version)
+);
+"""
+
+_COLUMNS = "originator_id, originator_version, notification_id, recorded_at, state"
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
+    session_id, seq, position, micros, state = row
+    return RecordedEvent(
+        session_id=session_id,
+        seq=seq,
+        position=position,
+        time=_from_micros(micros),
+        event=decode_event(state),
+    )
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: an acknowledged append survives power loss, not only a process crash.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SQLiteEventStore(StoreBase):
+    """The embedded default: `sqlite:///path/to/agentlog.db`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        wakeups: Wakeups | None = None,
+        max_event_bytes: int = 1024 * 1024,
+        reader_threads: int = 2,
+    ) -> None:
+        super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
+        self.path = str(path)
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="agentlog-sqlite-write")
+        self._reader_pool = ThreadPoolExecutor(
+            reader_threads, thread_name_prefix="agentlog-sqlite-read"
+        )
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> SQLiteEventStore:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await self._on_writer(self._migrate)
+        return self
+
+    async def close(self) -> None:
+        await super().close()
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    async def __aenter__(self) -> SQLiteEventStore:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _on_writer(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
+
+    async def _on_reader(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, *args)
+
+    def _migrate(self) -> None:
+        self._conn().executescript(SCHEMA)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
+        result: list[Outcome] = await self._on_writer(self._write_batch_sync, batch)
+        return result
+
+    def _write_batch_sync(self, batch: list[PendingAppend]) -> list[Outcome]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # database is locked past busy_timeout
+            raise TransientWriteError(str(exc)) from exc
+        try:
+            outcomes = self._insert_batch(conn, batch)
+            conn.execute("COMMIT")
+            return outcomes
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError | sqlite3.OperationalError):
+                raise TransientWriteError(str(exc)) from exc
+            raise
+
+    @staticmethod
+    def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:
+        now = _micros(utc_now())
+        (position,) = conn.execute(
+            "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
+        ).fetchone()
+        heads: dict[str, int | None] = {}
+        changed: set[str] = set()
+        rows: list[tuple[Any, ...]] = []
+        outcomes: list[Outcome] = []
+        for pending in batch:
+            session_id = pending.session_id
+            if session_id not in heads:
+                found = conn.execute(
+                    "SELECT head FROM agentlog_sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+                heads[session_id] = None if found is None else found[0]
+            head = heads[session_id]
+            try:
+                check_append(session_id, head, pending.events, pending.expected_seq)
+            except AgentlogError as refused:
+                outcomes.append(refused)
+                continue
+            start = head or 0
+            seqs = list(range(start + 1, start + 1 + len(pending.events)))
+            for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
+                position += 1
+                rows.append(
+                    (position, session_id, seq, type_of(event), data, event.run_id, now)
+                )
+            heads[session_id] = seqs[-1]
+            changed.add(session_id)
+            outcomes.append(seqs)
+        if rows:
+            conn.executemany(
+                "INSERT INTO agentlog_events (notification_id, originator_id, "
+                "originator_version, topic, state, run_id, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO agentlog_sessions (session_id, head, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE "
+                "SET head = excluded.head, updated_at = excluded.updated_at",
+                [(sid, heads[sid], now, now) for sid in changed],
+            )
+        return outcomes
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._on_reader(
+            self._fetch,
+            f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
+            "AND originator_version > ? ORDER BY originator_version LIMIT ?",
+            (session_id, after, limit),
+        )
+        return [_recorded(row) for row in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._on_reader(
+            self._fetch,
+            f"SELECT {_COLUMNS} FROM agentlog_events WHERE notification_id > ? "
+            "ORDER BY notification_id LIMIT ?",
+            (after, limit),
+        )
+        return [_recorded(row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionHead | None:
+        rows = await self._on_reader(
+            self._fetch,
+            "SELECT session_id, head, created_at, updated_at FROM agentlog_sessions "
+            "WHERE session_id = ?",
+            (session_id,),
+        )
+        return _session_head(rows[0]) if rows else None
+
+    async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
+        rows = await self._on_reader(
+            self._fetch,
+            "SELECT session_id, head, created_at, updated_at FROM agentlog_sessions "
+            "WHERE session_id > ? ORDER BY session_id LIMIT ?",
+            (after or "", limit),
+        )
+        return [_session_head(row) for row in rows]
+
+    async def last_position(self) -> int:
+        rows = await self._on_reader(
+            self._fetch, "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events", ()
+        )
+        return int(rows[0][0])
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._conn().execute(sql, params).fetchall()
+
+
+def _session_head(row: tuple[Any, ...]) -> SessionHead:
+    session_id, head, created, updated = row
+    return SessionHead(
+        session_id=session_id,
+        head=head,
+        created_at=_from_micros(created),
+        updated_at=_from_micros(updated),
+    )

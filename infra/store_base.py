@@ -1,0 +1,77 @@
+"""What every event store adapter shares: validation, group commit and wake-ups.
+
+Adapters implement the backend-specific parts (`_write_batch`, the reads); `append` and
+`subscribe` behave the same everywhere, which the contract suite checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+
+from domain.appending import DEFAULT_MAX_EVENT_BYTES, encode_batch, validate_session_id
+from domain.errors import UnknownSession
+from domain.events import Event
+from domain.ports import SessionHead, Wakeup, Wakeups
+from infra.group_commit import GroupCommitter, Outcome, PendingAppend
+from infra.wakeups import LocalWakeups
+
+
+class StoreBase:
+    """Validation before any I/O, then group commit, then a wake-up for readers."""
+
+    def __init__(
+        self,
+        *,
+        wakeups: Wakeups | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_events: int = 4000,
+    ) -> None:
+        self.wakeups: Wakeups = wakeups if wakeups is not None else LocalWakeups()
+        self.max_event_bytes = max_event_bytes
+        self._committer = GroupCommitter(
+            self._write_batch, self.wakeups.publish, max_batch_events=max_batch_events
+        )
+
+    @property
+    def commit_stats(self):  # type: ignore[no-untyped-def]
+        return self._committer.stats
+
+    async def append(
+        self,
+        session_id: str,
+        events: Sequence[Event],
+        expected_seq: int | None = None,
+    ) -> list[int]:
+        validate_session_id(session_id)
+        encoded = encode_batch(events, self.max_event_bytes)
+        if expected_seq is not None and (
+            not isinstance(expected_seq, int) or isinstance(expected_seq, bool) or expected_seq < 0
+        ):
+            from domain.errors import InvalidAppend
+
+            raise InvalidAppend("expected_seq must be a non-negative integer")
+        return await self._committer.submit(session_id, list(events), encoded, expected_seq)
+
+    async def head(self, session_id: str) -> int:
+        found = await self.session(session_id)
+        if found is None:
+            raise UnknownSession(session_id)
+        return found.head
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]:
+        return self.wakeups.subscribe(session_id)
+
+    def subscribe_all(self) -> AbstractAsyncContextManager[Wakeup]:
+        return self.wakeups.subscribe_all()
+
+    async def close(self) -> None:
+        await self._committer.close()
+
+    # -- implemented by adapters ----------------------------------------------------------
+
+    async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
+        raise NotImplementedError
+
+    async def session(self, session_id: str) -> SessionHead | None:
+        raise NotImplementedError

@@ -1,0 +1,102 @@
+"""Shared fixtures: real PostgreSQL and Redis (a fresh schema per test), and stores.
+
+With CI=true a missing server fails the test; on a laptop without them the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from infra.store_base import StoreBase
+from infra.stores import open_store
+
+POSTGRES_URL = os.environ.get("AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("AGENTLOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _missing(what: str, why: object) -> None:
+    message = f"{what} is not reachable ({why})"
+    if IN_CI:
+        pytest.fail(message + "; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose `schema` is fresh for this test and dropped after it."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        _missing("PostgreSQL", exc)
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not _reachable("127.0.0.1", 6379):
+        _missing("Redis", "nothing listens on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'agentlog.db'}"
+
+
+StoreOpener = Callable[[], AbstractAsyncContextManager[StoreBase]]
+
+
+@pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    name = "sqlite_url" if backend == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def backend_redis_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    return str(request.getfixturevalue("redis_url")) if backend.endswith("+redis") else None
+
+
+@pytest.fixture
+def open_test_store(database_url: str, backend_redis_url: str | None) -> StoreOpener:
+    """Opens a new store instance on the test's database (another 'server' each call)."""
+
+    def opener() -> AbstractAsyncContextManager[StoreBase]:
+        return open_store(database_url, redis_url=backend_redis_url)
+
+    return opener
+
+
+@pytest.fixture
+async def store(open_test_store: StoreOpener) -> AsyncIterator[StoreBase]:
+    async with open_test_store() as opened:
+        yield opened

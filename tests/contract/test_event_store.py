@@ -1,0 +1,335 @@
+"""The event store contract, run against every adapter (SQLite, PostgreSQL, PostgreSQL with
+Redis wake-ups). Each test names a guarantee of domain.ports.EventStore."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from domain.errors import (
+    EventTooLarge,
+    ExpectedSeqMismatch,
+    InvalidAppend,
+    SessionAlreadyExists,
+    UnknownSession,
+)
+from domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextCompleted
+from infra.store_base import StoreBase
+from tests.conftest import ROOT, StoreOpener
+
+
+def custom(i: object, name: str = "n") -> CustomEventRecorded:
+    return CustomEventRecorded(name=name, data=i)
+
+
+async def test_creates_a_session_and_assigns_dense_seqs_from_one(store: StoreBase) -> None:
+    assert await store.append("s", [SessionCreated(title="hello")]) == [1]
+    assert await store.append("s", [custom(1), custom(2)]) == [2, 3]
+    assert await store.append("s", [custom(3)]) == [4]
+    events = await store.read("s")
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.type for e in events] == ["session_created", "custom", "custom", "custom"]
+    assert events[0].event == SessionCreated(title="hello")
+    assert [e.event.data for e in events[1:]] == [1, 2, 3]  # type: ignore[union-attr]
+    assert await store.head("s") == 4
+
+
+async def test_reads_after_an_offset_with_a_limit(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated(), *[custom(i) for i in range(9)]])
+    page = await store.read("s", after=3, limit=4)
+    assert [e.seq for e in page] == [4, 5, 6, 7]
+    assert await store.read("s", after=10) == []
+
+
+async def test_keeps_run_ids_and_payloads_intact(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    await store.append(
+        "s",
+        [
+            RunStarted(run_id="r1", prompt="héllo ✓"),
+            TextCompleted(run_id="r1", message_id="m", text="x" * 10_000),
+        ],
+    )
+    events = await store.read("s", after=1)
+    assert events[0].run_id == "r1"
+    assert events[0].event == RunStarted(run_id="r1", prompt="héllo ✓")
+    assert events[1].event.text == "x" * 10_000  # type: ignore[union-attr]
+    assert events[0].time <= events[1].time
+
+
+async def test_positions_are_global_and_in_commit_order(store: StoreBase) -> None:
+    await store.append("a", [SessionCreated()])
+    await store.append("b", [SessionCreated()])
+    await store.append("a", [custom(1)])
+    await store.append("b", [custom(2), custom(3)])
+    feed = await store.read_all()
+    assert [(e.session_id, e.seq) for e in feed] == [
+        ("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 3),
+    ]
+    assert [e.position for e in feed] == [1, 2, 3, 4, 5]
+    assert [e.position for e in await store.read_all(after=3, limit=1)] == [4]
+    assert await store.last_position() == 5
+
+
+async def test_refuses_an_append_to_an_unknown_session_and_writes_nothing(
+    store: StoreBase,
+) -> None:
+    with pytest.raises(UnknownSession):
+        await store.append("missing", [custom(1)])
+    assert await store.last_position() == 0
+    assert await store.session("missing") is None
+    with pytest.raises(UnknownSession):
+        await store.head("missing")
+
+
+async def test_refuses_to_create_a_session_twice(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    with pytest.raises(SessionAlreadyExists):
+        await store.append("s", [SessionCreated()])
+    assert await store.head("s") == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        [{"type": "custom", "name": "x"}],
+        ["not an event"],
+        [custom(1), SessionCreated()],
+    ],
+    ids=["empty", "dict", "string", "created-not-first"],
+)
+async def test_refuses_invalid_batches_and_writes_nothing(store: StoreBase, bad: list) -> None:
+    await store.append("s", [SessionCreated()])
+    with pytest.raises(InvalidAppend):
+        await store.append("s", bad)
+    assert await store.head("s") == 1
+    assert await store.last_position() == 1
+
+
+async def test_refuses_an_event_over_the_size_limit_and_writes_nothing(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    with pytest.raises(EventTooLarge) as caught:
+        await store.append("s", [custom(1), custom("x" * (store.max_event_bytes + 1))])
+    assert caught.value.limit == store.max_event_bytes
+    assert await store.head("s") == 1
+
+
+async def test_refuses_invalid_session_ids(store: StoreBase) -> None:
+    for bad in ["", "a\x00b", "x" * 201]:
+        with pytest.raises(InvalidAppend):
+            await store.append(bad, [SessionCreated()])
+    assert await store.last_position() == 0
+
+
+async def test_expected_seq_conflict_carries_the_head_and_writes_nothing(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), custom(1)])
+    with pytest.raises(ExpectedSeqMismatch) as caught:
+        await store.append("s", [custom(2)], expected_seq=1)
+    assert caught.value.head == 2
+    assert await store.head("s") == 2
+    assert await store.append("s", [custom(2)], expected_seq=2) == [3]
+
+
+async def test_exactly_one_of_two_writers_with_the_same_expected_seq_wins(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated()])
+    results = await asyncio.gather(
+        *(store.append("s", [custom(i)], expected_seq=1) for i in range(10)),
+        return_exceptions=True,
+    )
+    wins = [r for r in results if isinstance(r, list)]
+    assert wins == [[2]]
+    assert all(isinstance(r, ExpectedSeqMismatch) for r in results if not isinstance(r, list))
+    assert await store.head("s") == 2
+
+
+async def test_a_refused_append_does_not_fail_the_others_in_its_group(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    results = await asyncio.gather(
+        store.append("s", [custom("a")]),
+        store.append("nope", [custom("b")]),
+        store.append("s", [custom("c")], expected_seq=99),
+        store.append("s", [custom("d")]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], UnknownSession)
+    assert isinstance(results[2], ExpectedSeqMismatch)
+    assert sorted([*results[0], *results[3]]) == [2, 3]  # type: ignore[misc]
+    assert [e.event.data for e in await store.read("s", after=1)] == ["a", "d"]  # type: ignore[union-attr]
+
+
+async def test_group_commit_coalesces_concurrent_appends(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    before = store.commit_stats.transactions
+    results = await asyncio.gather(*(store.append("s", [custom(i)]) for i in range(300)))
+    transactions = store.commit_stats.transactions - before
+    assert transactions < 300 / 5, transactions
+    assert sorted(seq for r in results for seq in r) == list(range(2, 302))
+    # Each caller got the seq its own event landed at.
+    by_seq = {e.seq: e.event.data for e in await store.read("s", after=1, limit=1000)}  # type: ignore[union-attr]
+    assert [by_seq[r[0]] for r in results] == list(range(300))
+
+
+async def test_readers_never_see_part_of_a_batch(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    done = asyncio.Event()
+    observed: list[int] = []
+
+    async def writer() -> None:
+        for i in range(40):
+            await store.append("s", [custom(i * 10 + j) for j in range(10)])
+        done.set()
+
+    async def reader() -> None:
+        while not done.is_set():
+            observed.append(len(await store.read("s", limit=10_000)))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(writer(), reader())
+    assert observed and all((n - 1) % 10 == 0 for n in observed), observed
+
+
+async def test_acknowledged_appends_survive_a_restart(open_test_store: StoreOpener) -> None:
+    async with open_test_store() as first:
+        await first.append("s", [SessionCreated(), custom(1)])
+        await first.append("t", [SessionCreated()])
+    async with open_test_store() as second:
+        assert [e.seq for e in await second.read("s")] == [1, 2]
+        assert await second.append("s", [custom(2)]) == [3]
+        assert await second.last_position() == 4
+        assert [s.session_id for s in await second.sessions()] == ["s", "t"]
+
+
+async def test_lists_sessions_with_their_heads(store: StoreBase) -> None:
+    for name in ["b", "a", "c"]:
+        await store.append(name, [SessionCreated()])
+    await store.append("a", [custom(1)])
+    listed = await store.sessions()
+    assert [(s.session_id, s.head) for s in listed] == [("a", 2), ("b", 1), ("c", 1)]
+    assert [s.session_id for s in await store.sessions(after="a", limit=1)] == ["b"]
+    a = await store.session("a")
+    assert a is not None and a.updated_at >= a.created_at
+
+
+async def test_subscribe_wakes_a_reader_after_commit(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    async with store.subscribe("s") as session_wakeup, store.subscribe_all() as any_wakeup:
+        assert await session_wakeup.wait(0.05) is False
+        await store.append("s", [custom(1)])
+        assert await session_wakeup.wait(5) is True
+        assert await any_wakeup.wait(5) is True
+        assert await session_wakeup.wait(0.05) is False
+
+
+async def test_subscribe_is_not_woken_by_other_sessions(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    async with store.subscribe("s") as wakeup:
+        await store.append("other", [SessionCreated()])
+        assert await wakeup.wait(0.1) is False
+
+
+# SQLite is embedded: its wake-ups are in-process only, and readers in another process re-check.
+@pytest.mark.parametrize("backend", ["postgres", "postgres+redis"])
+async def test_another_instance_is_woken_within_milliseconds(open_test_store: StoreOpener) -> None:
+    """Two server processes share the database: an append on one wakes readers on the other
+    (Redis pub/sub or PostgreSQL NOTIFY)."""
+    async with open_test_store() as writer, open_test_store() as reader:
+        await writer.append("s", [SessionCreated()])
+        async with reader.subscribe("s") as wakeup:
+            await wakeup.wait(0.2)  # absorb the wake-up the bridge gives on connect
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await writer.append("s", [custom(1)])
+            assert await wakeup.wait(5) is True
+            assert loop.time() - started < 1.0
+        assert [e.seq for e in await reader.read("s")] == [1, 2]
+
+
+# -- several processes --------------------------------------------------------------------
+
+
+def _spawn_writers(url: str, writers: int, count: int, sessions: list[str]) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.contract.append_worker", url, str(w), str(count), *sessions],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for w in range(writers)
+    ]
+
+
+async def _wait_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        rc = await asyncio.to_thread(proc.wait, 120)
+        assert rc == 0, proc.stderr.read().decode() if proc.stderr else rc
+
+
+@pytest.mark.slow
+async def test_concurrent_processes_append_every_event_once_with_dense_seqs_while_a_reader_tails(
+    store: StoreBase, database_url: str
+) -> None:
+    """The AutoGPT bug: several writers on one session. 4 processes x 4 concurrent lanes;
+    a reader tails `seq > last` throughout and must never see a gap or a repeat."""
+    writers, count = 4, 150
+    await store.append("s", [SessionCreated()])
+    procs = _spawn_writers(database_url, writers, count, ["s"])
+    seen: list[object] = []
+    last = 1
+    total = 1 + writers * count
+
+    async def tail() -> None:
+        nonlocal last
+        while last < total:
+            page = await store.read("s", after=last, limit=500)
+            for event in page:
+                assert event.seq == last + 1, f"tailing reader skipped from {last} to {event.seq}"
+                last = event.seq
+                seen.append(tuple(event.event.data))  # type: ignore[union-attr]
+            if not page:
+                await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(asyncio.gather(_wait_all(procs), tail()), timeout=180)
+    assert len(seen) == writers * count
+    assert Counter(seen) == Counter((w, i) for w in range(writers) for i in range(count))
+    assert [e.seq for e in await store.read("s", limit=10_000)] == list(range(1, total + 1))
+
+
+@pytest.mark.slow
+async def test_a_global_tail_never_skips_an_event_that_commits_later(
+    store: StoreBase, database_url: str
+) -> None:
+    sessions = [f"s{i}" for i in range(6)]
+    for session in sessions:
+        await store.append(session, [SessionCreated()])
+    writers, count = 4, 120
+    procs = _spawn_writers(database_url, writers, count, sessions)
+    position = len(sessions)
+    total = len(sessions) + writers * count
+    heads = dict.fromkeys(sessions, 1)
+
+    async def tail() -> None:
+        nonlocal position
+        while position < total:
+            page = await store.read_all(after=position, limit=500)
+            for event in page:
+                assert event.position == position + 1, "global tail skipped a position"
+                assert event.seq == heads[event.session_id] + 1, "session order broken in feed"
+                heads[event.session_id] = event.seq
+                position = event.position
+            if not page:
+                await asyncio.sleep(0.002)
+
+    await asyncio.wait_for(asyncio.gather(_wait_all(procs), tail()), timeout=180)
+    assert sum(heads.values()) == total

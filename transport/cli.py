@@ -1,0 +1,86 @@
+"""The `agentlog` command: serve, migrate (and the operator commands of later issues)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from domain.errors import AgentlogError
+from infra.database_url import parse_database_url
+from infra.stores import open_store
+from transport.settings import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentlog",
+        description="Event-sourced log for AI-agent chat sessions.",
+    )
+    parser.add_argument(
+        "--database-url", help="sqlite:///path or postgresql://... (AGENTLOG_DATABASE_URL)"
+    )
+    parser.add_argument("--redis-url", help="redis://host:port/db (AGENTLOG_REDIS_URL)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to bind (AGENTLOG_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (AGENTLOG_PORT, default 8080)")
+
+    commands.add_parser("migrate", help="create or update the database schema")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ).with_overrides(
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
+        if args.command == "serve":
+            return serve(settings)
+        if args.command == "migrate":
+            return asyncio.run(migrate(settings))
+    except ConfigError as exc:
+        print(f"agentlog: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (AgentlogError, OSError) as exc:
+        print(f"agentlog: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def serve(settings: Settings) -> int:
+    from transport.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    url = parse_database_url(settings.database_url)
+    print(
+        f"agentlog serving on http://{settings.host}:{settings.port} "
+        f"({url.kind} {url.target if url.kind == 'sqlite' else ''})".rstrip(),
+        flush=True,
+    )
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+async def migrate(settings: Settings) -> int:
+    # Opening a store creates its schema (idempotent).
+    async with open_store(settings.database_url, redis_url=settings.redis_url):
+        pass
+    print("agentlog: schema is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

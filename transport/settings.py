@@ -1,0 +1,80 @@
+"""Configuration from the environment (and matching CLI flags), with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from domain.appending import DEFAULT_MAX_EVENT_BYTES
+from infra.database_url import BadDatabaseUrl, parse_database_url
+
+
+class ConfigError(ValueError):
+    """A configuration value is malformed; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./agentlog.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return validate(replace(self, **given))
+
+
+# (field, environment variable, parser)
+ENVIRONMENT = [
+    ("database_url", "AGENTLOG_DATABASE_URL", str),
+    ("redis_url", "AGENTLOG_REDIS_URL", str),
+    ("host", "AGENTLOG_HOST", str),
+    ("port", "AGENTLOG_PORT", int),
+    ("max_event_bytes", "AGENTLOG_MAX_EVENT_BYTES", int),
+]
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    values: dict[str, Any] = {}
+    for name, variable, parse in ENVIRONMENT:
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
+    return validate(Settings(**values))
+
+
+def validate(settings: Settings) -> Settings:
+    try:
+        parse_database_url(settings.database_url)
+    except BadDatabaseUrl as exc:
+        raise ConfigError(f"AGENTLOG_DATABASE_URL: {exc}") from None
+    if settings.redis_url is not None and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(
+            f"AGENTLOG_REDIS_URL={settings.redis_url!r} must start with redis://, rediss:// "
+            "or unix://"
+        )
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError(f"AGENTLOG_PORT={settings.port} is not a port number (0-65535)")
+    if not settings.host:
+        raise ConfigError("AGENTLOG_HOST is empty")
+    if settings.max_event_bytes < 1024:
+        raise ConfigError(
+            f"AGENTLOG_MAX_EVENT_BYTES={settings.max_event_bytes} is below the minimum of 1024"
+        )
+    return settings
+
+
+def describe() -> list[tuple[str, str]]:
+    """(variable, default) pairs, for the README's configuration table test."""
+    defaults = Settings()
+    by_name = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
+    return [(variable, str(by_name[name])) for name, variable, _ in ENVIRONMENT]
