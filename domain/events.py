@@ -231,8 +231,7 @@ RUN_TERMINAL_TYPES = (RunFinished, RunFailed, RunCancelled, RunAbandoned)
 TOOL_TERMINAL_TYPES = (ToolCallSucceeded, ToolCallFailed, ToolCallDenied)
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in SessionEvent.__args__  # type: ignore[attr-defined]
+    cls.__struct_config__.tag: cls for cls in SessionEvent.__args__
 }
 
 
@@ -272,7 +271,8 @@ def encode_event(event: Event) -> bytes:
 
 def decode_event(data: bytes | str) -> SessionEvent:
     """Decode a stored event; unknown fields are ignored (schema evolution)."""
-    return _decoder.decode(data)
+    event: SessionEvent = _decoder.decode(data)
+    return event
 
 
 def encode_recorded(recorded: RecordedEvent, data: bytes | None = None) -> bytes:

@@ -97,9 +97,9 @@ class GroupCommitter:
         self._work.set()
         if self._writer is None:
             self._writer = loop.create_task(self._run(), name="agentlog-group-commit")
-        # Shielded: once queued, the append may be written whatever happens to the caller, so
-        # the caller must not be able to abandon the future the writer is about to resolve.
-        return await asyncio.shield(pending.future)
+        # A caller cancelled before its append is taken into a transaction writes nothing;
+        # once taken, the append is written and the caller just never sees the seqs.
+        return await pending.future
 
     async def close(self) -> None:
         """Finish what is queued, then stop the writer."""
@@ -115,19 +115,24 @@ class GroupCommitter:
             self._work.clear()
             while self._queue:
                 batch = self._take()
-                await self._commit(batch)
+                if batch:
+                    await self._commit(batch)
             if self._closed:
                 return
 
     def _take(self) -> list[PendingAppend]:
         batch: list[PendingAppend] = []
         events = 0
+        taken = 0
         for pending in self._queue:
             if batch and events + len(pending.encoded) > self._max_batch_events:
                 break
+            taken += 1
+            if pending.future.done():  # its caller was cancelled while queued: never written
+                continue
             batch.append(pending)
             events += len(pending.encoded)
-        del self._queue[: len(batch)]
+        del self._queue[:taken]
         return batch
 
     async def _commit(self, batch: list[PendingAppend]) -> None:
@@ -139,11 +144,15 @@ class GroupCommitter:
             return
         except Exception as exc:  # noqa: BLE001 - isolate a poisoned batch, fail only its culprit
             if len(batch) > 1:
-                log.warning("group commit of %d appends failed (%s); writing each alone", len(batch), exc)
+                log.warning(
+                    "group commit of %d appends failed (%s); writing each alone", len(batch), exc
+                )
                 for pending in batch:
                     await self._commit([pending])
                 return
-            self._resolve(batch[0], exc if isinstance(exc, AgentlogError) else StoreUnavailable(str(exc)))
+            self._resolve(
+                batch[0], exc if isinstance(exc, AgentlogError) else StoreUnavailable(str(exc))
+            )
             return
         committed: list[str] = []
         events = 0

@@ -9,6 +9,13 @@ lock is held to COMMIT, so appends are serialised across all processes: commit o
 position order and, per session, seq order. A reader can then never pass a gap that is filled
 later, both per session and across sessions, and both numbers are gapless.
 
+Fast path: a process remembers the position it left the log at after its own last commit and
+the heads it wrote. If the log head row still holds that position, nobody else has appended
+since, so those heads are exact and the whole append is one auto-committed statement that
+moves the head row only `WHERE position = <remembered>` and inserts only if that matched.
+Another process's append in between makes it match nothing; the batch then takes the locked
+path above, which re-reads the heads and forgets the remembered ones.
+
 The primary keys on (session, seq) and on position are the second line of defence: a writer that
 somehow built on a stale head blocks on the index until the earlier writer commits, then fails
 with a unique violation and is retried, so it still cannot commit a number out of order.
@@ -23,6 +30,7 @@ waiting in this process into the same transaction.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -33,11 +41,13 @@ from domain.appending import check_append
 from domain.errors import AgentlogError
 from domain.events import RecordedEvent, decode_event, type_of, utc_now
 from domain.ports import SessionHead, Wakeups
-from infra.group_commit import OutcomeUnknown, Outcome, PendingAppend, TransientWriteError
+from infra.group_commit import Outcome, OutcomeUnknown, PendingAppend, TransientWriteError
 from infra.store_base import StoreBase
 
 NOTIFY_CHANNEL = "agentlog_wakeups"
 _NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+
+_HEADS_CACHE_SIZE = 50_000
 
 # Errors after which PostgreSQL has certainly rolled the transaction back: safe to retry.
 _TRANSIENT = (
@@ -118,6 +128,11 @@ class PostgresEventStore(StoreBase):
         self.process_token = secrets.token_hex(4)
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._writer_conn: asyncpg.Connection | None = None
+        # The log position after this process's last commit, and session heads as of then.
+        self._known_position: int | None = None
+        self._known_heads: OrderedDict[str, int] = OrderedDict()
+        self.fast_path_misses = 0
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         self._sql_heads = (
@@ -141,6 +156,30 @@ class PostgresEventStore(StoreBase):
                 UPDATE {t}.agentlog_log_head SET position = $10 WHERE id
             )
             SELECT CASE WHEN $11::text <> '' THEN pg_notify('{NOTIFY_CHANNEL}', $11) END
+        """
+        # The fast path: the same writes, guarded by the remembered log position.
+        self._sql_write_if_unchanged = f"""
+            WITH log_head AS (
+                UPDATE {t}.agentlog_log_head SET position = $10
+                WHERE id AND position = $12 RETURNING position
+            ), events AS (
+                INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic,
+                    state, notification_id, run_id, recorded_at)
+                SELECT e.sid, e.seq, e.topic, e.state, e.pos, e.run_id, $7
+                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::bigint[],
+                            $6::text[]) AS e(sid, seq, topic, state, pos, run_id)
+                WHERE EXISTS (SELECT 1 FROM log_head)
+            ), sessions AS (
+                INSERT INTO {t}.agentlog_sessions AS s (session_id, head, created_at, updated_at)
+                SELECT h.sid, h.head, $7, $7
+                FROM unnest($8::text[], $9::bigint[]) AS h(sid, head)
+                WHERE EXISTS (SELECT 1 FROM log_head)
+                ON CONFLICT (session_id) DO UPDATE
+                SET head = excluded.head, updated_at = excluded.updated_at
+            )
+            SELECT EXISTS (SELECT 1 FROM log_head) AS applied,
+                   CASE WHEN $11::text <> '' AND EXISTS (SELECT 1 FROM log_head)
+                        THEN pg_notify('{NOTIFY_CHANNEL}', $11) END
         """
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
@@ -177,6 +216,7 @@ class PostgresEventStore(StoreBase):
 
     async def close(self) -> None:
         await super().close()
+        await self._drop_writer_conn()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -195,82 +235,116 @@ class PostgresEventStore(StoreBase):
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
-        async with self.pool.acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            try:
-                outcomes, changed = await self._insert_batch(conn, batch)
-            except BaseException as exc:
-                await transaction.rollback()
-                if isinstance(exc, _TRANSIENT):
-                    raise TransientWriteError(str(exc)) from exc
-                raise
-            try:
-                await transaction.commit()
-            except _TRANSIENT as exc:
-                raise TransientWriteError(str(exc)) from exc
-            except BaseException as exc:
-                # The connection failed during COMMIT: the events may or may not be written,
-                # so neither retry (duplicates) nor report failure (they may be there).
-                raise OutcomeUnknown(f"commit outcome unknown: {exc}") from exc
-            return outcomes
+    async def _writer(self) -> asyncpg.Connection:
+        # Appends are written by one task at a time (group commit), so one held connection
+        # saves a pool round trip per transaction.
+        if self._writer_conn is None or self._writer_conn.is_closed():
+            self._writer_conn = await self.pool.acquire()
+        return self._writer_conn
 
-    async def _insert_batch(
+    async def _drop_writer_conn(self) -> None:
+        conn, self._writer_conn = self._writer_conn, None
+        if conn is not None and self._pool is not None:
+            await self._pool.release(conn)
+
+    def _forget_heads(self) -> None:
+        self._known_position = None
+        self._known_heads.clear()
+
+    async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
+        conn = await self._writer()
+        try:
+            if self._known_position is not None and all(
+                p.session_id in self._known_heads for p in batch
+            ):
+                outcomes = await self._write_if_unchanged(conn, batch)
+                if outcomes is not None:
+                    return outcomes
+                self.fast_path_misses += 1
+            return await self._write_locked(conn, batch)
+        except _TRANSIENT as exc:
+            self._forget_heads()
+            raise TransientWriteError(str(exc)) from exc
+        except asyncpg.PostgresError:
+            # The server answered with an error: the statement was rolled back.
+            self._forget_heads()
+            raise
+        except OutcomeUnknown:
+            self._forget_heads()
+            await self._drop_writer_conn()
+            raise
+        except BaseException as exc:
+            # The connection broke mid-statement: we cannot know if it committed.
+            self._forget_heads()
+            await self._drop_writer_conn()
+            raise OutcomeUnknown(f"append outcome unknown: {exc!r}") from exc
+
+    async def _write_if_unchanged(
         self, conn: asyncpg.Connection, batch: list[PendingAppend]
-    ) -> tuple[list[Outcome], set[str]]:
-        # Lock first, read after: under READ COMMITTED the next statement sees every append
-        # that committed before we got the lock.
-        position: int = await conn.fetchval(self._sql_lock_head)
-        session_ids = list({p.session_id for p in batch})
-        heads: dict[str, int | None] = dict.fromkeys(session_ids)
-        for row in await conn.fetch(self._sql_heads, session_ids):
-            heads[row[0]] = row[1]
-        sids: list[str] = []
-        seqs_col: list[int] = []
-        topics: list[str] = []
-        states: list[bytes] = []
-        positions: list[int] = []
-        run_ids: list[str | None] = []
-        outcomes: list[Outcome] = []
-        changed: set[str] = set()
-        for pending in batch:
-            session_id = pending.session_id
-            head = heads[session_id]
-            try:
-                check_append(session_id, head, pending.events, pending.expected_seq)
-            except AgentlogError as refused:
-                outcomes.append(refused)
+    ) -> list[Outcome] | None:
+        """One auto-committed statement; None if another process appended since our last."""
+        assert self._known_position is not None
+        heads: dict[str, int | None] = {
+            p.session_id: self._known_heads[p.session_id] for p in batch
+        }
+        plan = _plan(batch, heads, self._known_position)
+        if not plan.rows_sids:
+            return None  # only refusals: confirm them against the locked, current heads
+
+        row = await conn.fetchrow(
+            self._sql_write_if_unchanged,
+            *plan.arguments(self._notify_payload(plan.changed)),
+            self._known_position,
+        )
+        if not row["applied"]:
+            return None
+        self._remember(plan.position, {s: heads[s] for s in plan.changed})
+        return plan.outcomes
+
+    async def _write_locked(
+        self, conn: asyncpg.Connection, batch: list[PendingAppend]
+    ) -> list[Outcome]:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            # Lock first, read after: under READ COMMITTED the next statement sees every
+            # append that committed before we got the lock.
+            position: int = await conn.fetchval(self._sql_lock_head)
+            session_ids = list({p.session_id for p in batch})
+            heads: dict[str, int | None] = dict.fromkeys(session_ids)
+            for found in await conn.fetch(self._sql_heads, session_ids):
+                heads[found[0]] = found[1]
+            plan = _plan(batch, heads, position)
+            if plan.rows_sids:
+                await conn.fetchval(
+                    self._sql_write, *plan.arguments(self._notify_payload(plan.changed))
+                )
+        except BaseException:
+            await transaction.rollback()
+            raise
+        try:
+            await transaction.commit()
+        except _TRANSIENT:
+            raise
+        except BaseException as exc:
+            # The connection failed during COMMIT: the events may or may not be written, so
+            # neither retry (duplicates) nor report failure (they may be there).
+            raise OutcomeUnknown(f"commit outcome unknown: {exc!r}") from exc
+        if self._known_position != position:
+            # Someone else appended since our last commit: every head we remember may be stale.
+            self._known_heads.clear()
+        self._remember(plan.position, {s: h for s, h in heads.items() if h is not None})
+        return plan.outcomes
+
+    def _remember(self, position: int, heads: dict[str, int | None]) -> None:
+        self._known_position = position
+        for session_id, head in heads.items():
+            if head is None:
                 continue
-            start = head or 0
-            seqs = list(range(start + 1, start + 1 + len(pending.events)))
-            for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
-                position += 1
-                sids.append(session_id)
-                seqs_col.append(seq)
-                topics.append(type_of(event))
-                states.append(data)
-                positions.append(position)
-                run_ids.append(event.run_id)
-            heads[session_id] = seqs[-1]
-            changed.add(session_id)
-            outcomes.append(seqs)
-        if sids:
-            await conn.fetchval(
-                self._sql_write,
-                sids,
-                seqs_col,
-                topics,
-                states,
-                positions,
-                run_ids,
-                utc_now(),
-                list(changed),
-                [heads[s] for s in changed],
-                position,
-                self._notify_payload(changed),
-            )
-        return outcomes, changed
+            self._known_heads[session_id] = head
+            self._known_heads.move_to_end(session_id)
+        while len(self._known_heads) > _HEADS_CACHE_SIZE:
+            self._known_heads.popitem(last=False)
 
     def _notify_payload(self, session_ids: set[str]) -> str:
         if not self.notify:
@@ -301,6 +375,78 @@ class PostgresEventStore(StoreBase):
     async def last_position(self) -> int:
         value: int = await self.pool.fetchval(self._sql_last_position)
         return value
+
+
+class _Plan:
+    """The rows one transaction writes, and each append's outcome, decided by check_append."""
+
+    __slots__ = (
+        "changed",
+        "heads",
+        "outcomes",
+        "position",
+        "rows_positions",
+        "rows_run_ids",
+        "rows_seqs",
+        "rows_sids",
+        "rows_states",
+        "rows_topics",
+    )
+
+    def __init__(self, heads: dict[str, int | None], position: int) -> None:
+        self.heads = heads
+        self.position = position
+        self.changed: set[str] = set()
+        self.outcomes: list[Outcome] = []
+        self.rows_sids: list[str] = []
+        self.rows_seqs: list[int] = []
+        self.rows_topics: list[str] = []
+        self.rows_states: list[bytes] = []
+        self.rows_positions: list[int] = []
+        self.rows_run_ids: list[str | None] = []
+
+    def arguments(self, notify_payload: str) -> list[Any]:
+        changed = list(self.changed)
+        return [
+            self.rows_sids,
+            self.rows_seqs,
+            self.rows_topics,
+            self.rows_states,
+            self.rows_positions,
+            self.rows_run_ids,
+            utc_now(),
+            changed,
+            [self.heads[s] for s in changed],
+            self.position,
+            notify_payload,
+        ]
+
+
+def _plan(batch: list[PendingAppend], heads: dict[str, int | None], position: int) -> _Plan:
+    """Assign seqs and positions; `heads` is updated in place to the heads after the batch."""
+    plan = _Plan(heads, position)
+    for pending in batch:
+        session_id = pending.session_id
+        head = heads[session_id]
+        try:
+            check_append(session_id, head, pending.events, pending.expected_seq)
+        except AgentlogError as refused:
+            plan.outcomes.append(refused)
+            continue
+        start = head or 0
+        seqs = list(range(start + 1, start + 1 + len(pending.events)))
+        for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
+            plan.position += 1
+            plan.rows_sids.append(session_id)
+            plan.rows_seqs.append(seq)
+            plan.rows_topics.append(type_of(event))
+            plan.rows_states.append(data)
+            plan.rows_positions.append(plan.position)
+            plan.rows_run_ids.append(event.run_id)
+        heads[session_id] = seqs[-1]
+        plan.changed.add(session_id)
+        plan.outcomes.append(seqs)
+    return plan
 
 
 def _session_head(row: Sequence[Any]) -> SessionHead:

@@ -191,9 +191,7 @@ class SQLiteEventStore(StoreBase):
             seqs = list(range(start + 1, start + 1 + len(pending.events)))
             for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
                 position += 1
-                rows.append(
-                    (position, session_id, seq, type_of(event), data, event.run_id, now)
-                )
+                rows.append((position, session_id, seq, type_of(event), data, event.run_id, now))
             heads[session_id] = seqs[-1]
             changed.add(session_id)
             outcomes.append(seqs)

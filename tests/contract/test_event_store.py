@@ -69,7 +69,11 @@ async def test_positions_are_global_and_in_commit_order(store: StoreBase) -> Non
     await store.append("b", [custom(2), custom(3)])
     feed = await store.read_all()
     assert [(e.session_id, e.seq) for e in feed] == [
-        ("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 3),
+        ("a", 1),
+        ("b", 1),
+        ("a", 2),
+        ("b", 2),
+        ("b", 3),
     ]
     assert [e.position for e in feed] == [1, 2, 3, 4, 5]
     assert [e.position for e in await store.read_all(after=3, limit=1)] == [4]
@@ -257,11 +261,21 @@ async def test_another_instance_is_woken_within_milliseconds(open_test_store: St
 # -- several processes --------------------------------------------------------------------
 
 
-def _spawn_writers(url: str, writers: int, count: int, sessions: list[str]) -> list[subprocess.Popen[bytes]]:
+def _spawn_writers(
+    url: str, writers: int, count: int, sessions: list[str]
+) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.contract.append_worker", url, str(w), str(count), *sessions],
+            [
+                sys.executable,
+                "-m",
+                "tests.contract.append_worker",
+                url,
+                str(w),
+                str(count),
+                *sessions,
+            ],
             cwd=ROOT,
             env=env,
             stderr=subprocess.PIPE,
@@ -333,3 +347,37 @@ async def test_a_global_tail_never_skips_an_event_that_commits_later(
 
     await asyncio.wait_for(asyncio.gather(_wait_all(procs), tail()), timeout=180)
     assert sum(heads.values()) == total
+
+
+@pytest.mark.slow
+async def test_every_acknowledged_append_survives_kill_9_of_the_writer(
+    store: StoreBase, database_url: str
+) -> None:
+    await store.append("s", [SessionCreated()])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.contract.ack_worker", database_url, "s"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    acked: dict[int, str] = {}
+    assert proc.stdout is not None
+
+    def read_acks() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            seq, token = line.decode().split()
+            acked[int(seq)] = token
+            if len(acked) >= 400:
+                proc.kill()  # SIGKILL: no cleanup, appends in flight are cut off
+                break
+
+    await asyncio.wait_for(asyncio.to_thread(read_acks), timeout=120)
+    await asyncio.to_thread(proc.wait, 30)
+    assert len(acked) >= 400, proc.stderr.read().decode() if proc.stderr else ""
+
+    logged = {e.seq: e.event.data for e in await store.read("s", after=1, limit=100_000)}  # type: ignore[union-attr]
+    assert set(acked) <= set(logged), "an acknowledged append is missing after kill -9"
+    assert all(logged[seq] == token for seq, token in acked.items())
+    assert sorted(logged) == list(range(2, 2 + len(logged))), "seqs are not dense after the kill"
+    assert len(set(logged.values())) == len(logged), "an event was written twice"

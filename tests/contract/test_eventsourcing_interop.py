@@ -26,7 +26,13 @@ async def test_eventsourcing_notification_log_reads_agentlog_events(postgres_url
             notifications = recorder.select_notifications(start=2, limit=10)
             assert recorder.max_notification_id() == 4
             return [
-                (n.id, str(n.originator_id), n.originator_version, n.topic, mapper.to_domain_event(n))
+                (
+                    n.id,
+                    str(n.originator_id),
+                    n.originator_version,
+                    n.topic,
+                    mapper.to_domain_event(n),
+                )
                 for n in notifications
             ]
         finally:

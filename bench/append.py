@@ -1,0 +1,198 @@
+"""Append throughput and latency, PostgreSQL and SQLite. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/append.py [--postgres URL] [--seconds S] [--skip-sqlite]
+
+Scenarios, each on a fresh schema / file, every append durable (synchronous commit):
+  single      one session, one writer, one event per append (latency of one round trip)
+  64-sessions 64 sessions, each with its own writer appending one event at a time, closed loop
+  5k-offered  open loop: 5,000 events/s offered across 64 sessions; latency from the moment
+              an append was due until it was acknowledged
+  raw         the physical reference: asyncpg executemany of 64 rows per transaction into a
+              bare table (no ordering, no heads), one connection, same durability
+Events are ~220 bytes of JSON, like the notes' measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncpg
+
+from domain.events import CustomEventRecorded, SessionCreated
+from infra.store_base import StoreBase
+from infra.stores import open_store
+
+PAYLOAD = "x" * 150
+
+
+def event(i: int) -> CustomEventRecorded:
+    return CustomEventRecorded(name="bench", data={"text": PAYLOAD, "i": i})
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+async def single(store: StoreBase, seconds: float) -> dict[str, float]:
+    await store.append("single", [SessionCreated()])
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        await store.append("single", [event(len(latencies))])
+        latencies.append(time.perf_counter() - started)
+    return {
+        "events_s": len(latencies) / seconds,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+    }
+
+
+async def many_sessions(store: StoreBase, seconds: float, sessions: int = 64) -> dict[str, float]:
+    names = [f"c{i}" for i in range(sessions)]
+    await asyncio.gather(*(store.append(n, [SessionCreated()]) for n in names))
+    latencies: list[float] = []
+    before = store.commit_stats.transactions
+    deadline = time.perf_counter() + seconds
+
+    async def writer(name: str) -> None:
+        i = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await store.append(name, [event(i)])
+            latencies.append(time.perf_counter() - started)
+            i += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(n) for n in names))
+    elapsed = time.perf_counter() - started
+    transactions = store.commit_stats.transactions - before
+    return {
+        "events_s": len(latencies) / elapsed,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+        "events_per_tx": len(latencies) / max(transactions, 1),
+    }
+
+
+async def offered(
+    store: StoreBase, seconds: float, rate: int = 5000, sessions: int = 64
+) -> dict[str, float]:
+    names = [f"o{i}" for i in range(sessions)]
+    await asyncio.gather(*(store.append(n, [SessionCreated()]) for n in names))
+    latencies: list[float] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(name: str, due: float, i: int) -> None:
+        await store.append(name, [event(i)])
+        latencies.append(time.perf_counter() - due)
+
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    tick = 0.001
+    sent = 0
+    while sent < total:
+        now = time.perf_counter()
+        due_count = min(total, int((now - start) * rate) + 1)
+        while sent < due_count:
+            due = start + sent / rate
+            tasks.append(asyncio.create_task(one(names[sent % sessions], due, sent)))
+            sent += 1
+        await asyncio.sleep(tick)
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    return {
+        "events_s": len(latencies) / elapsed,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+    }
+
+
+async def raw_reference(
+    dsn: str, schema: str, seconds: float, rows_per_tx: int = 64
+) -> dict[str, float]:
+    conn = await asyncpg.connect(dsn, server_settings={"synchronous_commit": "on"})
+    try:
+        await conn.execute(
+            f'CREATE TABLE "{schema}".raw (session_id text, seq bigint, state bytea)'
+        )
+        data = CustomEventRecorded(name="bench", data={"text": PAYLOAD, "i": 0})
+        from domain.events import encode_event
+
+        blob = encode_event(data)
+        count = 0
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        while time.perf_counter() < deadline:
+            rows = [(f"c{i}", count + i, blob) for i in range(rows_per_tx)]
+            async with conn.transaction():
+                await conn.executemany(f'INSERT INTO "{schema}".raw VALUES ($1, $2, $3)', rows)
+            count += rows_per_tx
+        return {"events_s": count / (time.perf_counter() - started)}
+    finally:
+        await conn.close()
+
+
+async def run_backend(label: str, url: str, seconds: float) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    async with open_store(url) as store:
+        results["single"] = await single(store, seconds)
+        results["64-sessions"] = await many_sessions(store, seconds)
+        results["5k-offered"] = await offered(store, seconds)
+    return results
+
+
+def show(label: str, results: dict[str, dict[str, float]]) -> None:
+    print(f"\n## {label}")
+    print("| scenario | events/s | p50 ms | p99 ms | events per transaction |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['events_s']:,.0f} | {r.get('p50', float('nan')):.2f} | "
+            f"{r.get('p99', float('nan')):.2f} | {r.get('events_per_tx', float('nan')):.1f} |"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+
+    schema = "bench_" + uuid.uuid4().hex[:8]
+    admin = await asyncpg.connect(args.postgres)
+    try:
+        pg = await run_backend("PostgreSQL", f"{args.postgres}?schema={schema}", args.seconds)
+        raw = await raw_reference(args.postgres, schema, args.seconds)
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+    pg["raw executemany (64 rows/tx)"] = raw
+    show("PostgreSQL", pg)
+    ratio = pg["64-sessions"]["events_s"] / raw["events_s"]
+    print(f"\n64-sessions / raw reference = {ratio:.2f}")
+
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            lite = await run_backend("SQLite", f"sqlite:///{tmp}/bench.db", args.seconds)
+        show("SQLite (WAL, synchronous=FULL)", lite)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
