@@ -44,6 +44,12 @@ def validate_session_id(session_id: object) -> str:
     return session_id
 
 
+def validate_idempotency_key(key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > 200 or "\x00" in key:
+        raise InvalidAppend("an idempotency key must be 1 to 200 characters, without NUL")
+    return key
+
+
 def check_append(
     session_id: str,
     head: int | None,

@@ -70,6 +70,7 @@ class StepStarted(Event, frozen=True, kw_only=True, tag="step_started"):
 
     message_id: str
     model: str | None = None
+    parent_tool_call_id: str | None = None
 
 
 class StepFinished(Event, frozen=True, kw_only=True, tag="step_finished"):
@@ -78,6 +79,9 @@ class StepFinished(Event, frozen=True, kw_only=True, tag="step_finished"):
     message_id: str
     stop_reason: str | None = None
     usage: dict[str, Any] = {}
+    # True when the response was cut off mid-stream (a model error) and its partial blocks
+    # were never completed.
+    abandoned: bool = False
 
 
 class TextDelta(Event, frozen=True, kw_only=True, tag="text_delta"):
@@ -86,6 +90,7 @@ class TextDelta(Event, frozen=True, kw_only=True, tag="text_delta"):
     message_id: str
     block_index: int
     delta: str
+    parent_tool_call_id: str | None = None
 
 
 class TextCompleted(Event, frozen=True, kw_only=True, tag="text_completed"):
@@ -103,6 +108,7 @@ class ReasoningDelta(Event, frozen=True, kw_only=True, tag="reasoning_delta"):
     message_id: str
     block_index: int
     delta: str
+    parent_tool_call_id: str | None = None
 
 
 class ReasoningCompleted(Event, frozen=True, kw_only=True, tag="reasoning_completed"):
@@ -112,6 +118,7 @@ class ReasoningCompleted(Event, frozen=True, kw_only=True, tag="reasoning_comple
     block_index: int = 0
     text: str
     signature: str = ""
+    parent_tool_call_id: str | None = None
 
 
 class ToolInputDelta(Event, frozen=True, kw_only=True, tag="tool_input_delta"):
@@ -122,6 +129,7 @@ class ToolInputDelta(Event, frozen=True, kw_only=True, tag="tool_input_delta"):
     tool_call_id: str
     tool_name: str
     delta: str
+    parent_tool_call_id: str | None = None
 
 
 class ToolCallStarted(Event, frozen=True, kw_only=True, tag="tool_call_started"):
@@ -139,7 +147,10 @@ class ToolCallSucceeded(Event, frozen=True, kw_only=True, tag="tool_call_succeed
 
     tool_call_id: str
     output: Any = None
+    # "agent" (the transcript), "hook" (PostToolUse), "external" (POST .../events)
     source: str = "agent"
+    # The tool's own structured result when it has one (e.g. Bash stdout/stderr).
+    structured_output: Any = None
 
 
 class ToolCallFailed(Event, frozen=True, kw_only=True, tag="tool_call_failed"):
@@ -148,6 +159,8 @@ class ToolCallFailed(Event, frozen=True, kw_only=True, tag="tool_call_failed"):
     tool_call_id: str
     error_text: str
     source: str = "agent"
+    # True when the call was cut off (cancel, crash, shutdown) rather than failing by itself.
+    interrupted: bool = False
 
 
 class ToolCallDenied(Event, frozen=True, kw_only=True, tag="tool_call_denied"):
@@ -181,6 +194,11 @@ class RunFinished(Event, frozen=True, kw_only=True, tag="run_finished"):
     usage: dict[str, Any] = {}
     agent_session_id: str | None = None
     is_error: bool = False
+    subtype: str | None = None
+    terminal_reason: str | None = None
+    errors: list[str] = []
+    api_error_status: int | None = None
+    permission_denials: list[dict[str, Any]] = []
 
 
 class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):

@@ -36,6 +36,7 @@ class PendingAppend:
     encoded: list[bytes]
     expected_seq: int | None
     future: asyncio.Future[list[int]] = field(repr=False)
+    idempotency_key: str | None = None
 
 
 Outcome = list[int] | AgentlogError
@@ -86,11 +87,14 @@ class GroupCommitter:
         events: Sequence[Event],
         encoded: list[bytes],
         expected_seq: int | None,
+        idempotency_key: str | None = None,
     ) -> list[int]:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
-        pending = PendingAppend(session_id, events, encoded, expected_seq, loop.create_future())
+        pending = PendingAppend(
+            session_id, events, encoded, expected_seq, loop.create_future(), idempotency_key
+        )
         # A caller cancelled while waiting never reads its outcome; mark it read.
         pending.future.add_done_callback(_consume_outcome)
         self._queue.append(pending)

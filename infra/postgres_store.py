@@ -37,10 +37,9 @@ from typing import Any
 
 import asyncpg
 
-from domain.appending import check_append
-from domain.errors import AgentlogError
-from domain.events import RecordedEvent, decode_event, type_of, utc_now
+from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import SessionHead, Wakeups
+from infra.append_plan import BatchPlan, plan_batch
 from infra.group_commit import Outcome, OutcomeUnknown, PendingAppend, TransientWriteError
 from infra.store_base import StoreBase
 
@@ -86,6 +85,13 @@ def schema_statements(schema: str) -> list[str]:
                 PRIMARY KEY (originator_id, originator_version))""",
         f"""CREATE UNIQUE INDEX IF NOT EXISTS agentlog_events_position
                 ON {s}.agentlog_events (notification_id)""",
+        # Written in the append's own transaction, so a retried request can never land twice.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_idempotency (
+                session_id text NOT NULL,
+                key text NOT NULL,
+                seqs bigint[] NOT NULL,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (session_id, key))""",
     ]
 
 
@@ -199,6 +205,16 @@ class PostgresEventStore(StoreBase):
             "WHERE session_id > $1 ORDER BY session_id LIMIT $2"
         )
         self._sql_last_position = f"SELECT position FROM {t}.agentlog_log_head WHERE id"
+        self._sql_keys = (
+            f"SELECT i.session_id, i.key, i.seqs FROM {t}.agentlog_idempotency AS i "
+            "JOIN unnest($1::text[], $2::text[]) AS k(sid, key) "
+            "ON i.session_id = k.sid AND i.key = k.key"
+        )
+        self._sql_insert_keys = (
+            f"INSERT INTO {t}.agentlog_idempotency (session_id, key, seqs, created_at) "
+            "SELECT k.sid, k.key, string_to_array(k.seqs, ',')::bigint[], now() "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) AS k(sid, key, seqs)"
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -254,8 +270,9 @@ class PostgresEventStore(StoreBase):
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
         conn = await self._writer()
         try:
+            # Idempotency keys must be looked up under the lock: they take the locked path.
             if self._known_position is not None and all(
-                p.session_id in self._known_heads for p in batch
+                p.session_id in self._known_heads and p.idempotency_key is None for p in batch
             ):
                 outcomes = await self._write_if_unchanged(conn, batch)
                 if outcomes is not None:
@@ -287,13 +304,13 @@ class PostgresEventStore(StoreBase):
         heads: dict[str, int | None] = {
             p.session_id: self._known_heads[p.session_id] for p in batch
         }
-        plan = _plan(batch, heads, self._known_position)
-        if not plan.rows_sids:
+        plan = plan_batch(batch, heads, self._known_position)
+        if not plan.writes:
             return None  # only refusals: confirm them against the locked, current heads
 
         row = await conn.fetchrow(
             self._sql_write_if_unchanged,
-            *plan.arguments(self._notify_payload(plan.changed)),
+            *self._write_arguments(plan),
             self._known_position,
         )
         if not row["applied"]:
@@ -314,10 +331,24 @@ class PostgresEventStore(StoreBase):
             heads: dict[str, int | None] = dict.fromkeys(session_ids)
             for found in await conn.fetch(self._sql_heads, session_ids):
                 heads[found[0]] = found[1]
-            plan = _plan(batch, heads, position)
-            if plan.rows_sids:
-                await conn.fetchval(
-                    self._sql_write, *plan.arguments(self._notify_payload(plan.changed))
+            keyed = [p for p in batch if p.idempotency_key is not None]
+            known_keys: dict[tuple[str, str], list[int]] = {}
+            if keyed:
+                for found in await conn.fetch(
+                    self._sql_keys,
+                    [p.session_id for p in keyed],
+                    [p.idempotency_key for p in keyed],
+                ):
+                    known_keys[(found[0], found[1])] = list(found[2])
+            plan = plan_batch(batch, heads, position, known_keys)
+            if plan.writes:
+                await conn.fetchval(self._sql_write, *self._write_arguments(plan))
+            if plan.new_keys:
+                await conn.execute(
+                    self._sql_insert_keys,
+                    [sid for sid, _, _ in plan.new_keys],
+                    [key for _, key, _ in plan.new_keys],
+                    [",".join(map(str, seqs)) for _, _, seqs in plan.new_keys],
                 )
         except BaseException:
             await transaction.rollback()
@@ -345,6 +376,22 @@ class PostgresEventStore(StoreBase):
             self._known_heads.move_to_end(session_id)
         while len(self._known_heads) > _HEADS_CACHE_SIZE:
             self._known_heads.popitem(last=False)
+
+    def _write_arguments(self, plan: BatchPlan) -> list[Any]:
+        changed = list(plan.changed)
+        return [
+            plan.sids,
+            plan.seqs,
+            plan.topics,
+            plan.states,
+            plan.positions,
+            plan.run_ids,
+            utc_now(),
+            changed,
+            [plan.heads[s] for s in changed],
+            plan.position,
+            self._notify_payload(plan.changed),
+        ]
 
     def _notify_payload(self, session_ids: set[str]) -> str:
         if not self.notify:
@@ -375,78 +422,6 @@ class PostgresEventStore(StoreBase):
     async def last_position(self) -> int:
         value: int = await self.pool.fetchval(self._sql_last_position)
         return value
-
-
-class _Plan:
-    """The rows one transaction writes, and each append's outcome, decided by check_append."""
-
-    __slots__ = (
-        "changed",
-        "heads",
-        "outcomes",
-        "position",
-        "rows_positions",
-        "rows_run_ids",
-        "rows_seqs",
-        "rows_sids",
-        "rows_states",
-        "rows_topics",
-    )
-
-    def __init__(self, heads: dict[str, int | None], position: int) -> None:
-        self.heads = heads
-        self.position = position
-        self.changed: set[str] = set()
-        self.outcomes: list[Outcome] = []
-        self.rows_sids: list[str] = []
-        self.rows_seqs: list[int] = []
-        self.rows_topics: list[str] = []
-        self.rows_states: list[bytes] = []
-        self.rows_positions: list[int] = []
-        self.rows_run_ids: list[str | None] = []
-
-    def arguments(self, notify_payload: str) -> list[Any]:
-        changed = list(self.changed)
-        return [
-            self.rows_sids,
-            self.rows_seqs,
-            self.rows_topics,
-            self.rows_states,
-            self.rows_positions,
-            self.rows_run_ids,
-            utc_now(),
-            changed,
-            [self.heads[s] for s in changed],
-            self.position,
-            notify_payload,
-        ]
-
-
-def _plan(batch: list[PendingAppend], heads: dict[str, int | None], position: int) -> _Plan:
-    """Assign seqs and positions; `heads` is updated in place to the heads after the batch."""
-    plan = _Plan(heads, position)
-    for pending in batch:
-        session_id = pending.session_id
-        head = heads[session_id]
-        try:
-            check_append(session_id, head, pending.events, pending.expected_seq)
-        except AgentlogError as refused:
-            plan.outcomes.append(refused)
-            continue
-        start = head or 0
-        seqs = list(range(start + 1, start + 1 + len(pending.events)))
-        for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
-            plan.position += 1
-            plan.rows_sids.append(session_id)
-            plan.rows_seqs.append(seq)
-            plan.rows_topics.append(type_of(event))
-            plan.rows_states.append(data)
-            plan.rows_positions.append(plan.position)
-            plan.rows_run_ids.append(event.run_id)
-        heads[session_id] = seqs[-1]
-        plan.changed.add(session_id)
-        plan.outcomes.append(seqs)
-    return plan
 
 
 def _session_head(row: Sequence[Any]) -> SessionHead:

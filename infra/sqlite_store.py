@@ -12,6 +12,7 @@ previous writer committed, and commit order equals seq order and position order.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -20,10 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from domain.appending import check_append
-from domain.errors import AgentlogError
-from domain.events import RecordedEvent, decode_event, type_of, utc_now
+from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import SessionHead, Wakeups
+from infra.append_plan import plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
 from infra.store_base import StoreBase
 
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS agentlog_events (
     run_id TEXT,
     recorded_at INTEGER NOT NULL,
     UNIQUE (originator_id, originator_version)
+);
+CREATE TABLE IF NOT EXISTS agentlog_idempotency (
+    session_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seqs TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (session_id, key)
 );
 """
 
@@ -171,44 +178,51 @@ class SQLiteEventStore(StoreBase):
             "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
         ).fetchone()
         heads: dict[str, int | None] = {}
-        changed: set[str] = set()
-        rows: list[tuple[Any, ...]] = []
-        outcomes: list[Outcome] = []
+        for session_id in {p.session_id for p in batch}:
+            found = conn.execute(
+                "SELECT head FROM agentlog_sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            heads[session_id] = None if found is None else found[0]
+        known_keys: dict[tuple[str, str], list[int]] = {}
         for pending in batch:
-            session_id = pending.session_id
-            if session_id not in heads:
+            if pending.idempotency_key is not None:
                 found = conn.execute(
-                    "SELECT head FROM agentlog_sessions WHERE session_id = ?", (session_id,)
+                    "SELECT seqs FROM agentlog_idempotency WHERE session_id = ? AND key = ?",
+                    (pending.session_id, pending.idempotency_key),
                 ).fetchone()
-                heads[session_id] = None if found is None else found[0]
-            head = heads[session_id]
-            try:
-                check_append(session_id, head, pending.events, pending.expected_seq)
-            except AgentlogError as refused:
-                outcomes.append(refused)
-                continue
-            start = head or 0
-            seqs = list(range(start + 1, start + 1 + len(pending.events)))
-            for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
-                position += 1
-                rows.append((position, session_id, seq, type_of(event), data, event.run_id, now))
-            heads[session_id] = seqs[-1]
-            changed.add(session_id)
-            outcomes.append(seqs)
-        if rows:
+                if found is not None:
+                    known_keys[(pending.session_id, pending.idempotency_key)] = json.loads(found[0])
+        plan = plan_batch(batch, heads, position, known_keys)
+        if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
                 "originator_version, topic, state, run_id, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                [
+                    (*row, now)
+                    for row in zip(
+                        plan.positions,
+                        plan.sids,
+                        plan.seqs,
+                        plan.topics,
+                        plan.states,
+                        plan.run_ids,
+                        strict=True,
+                    )
+                ],
             )
             conn.executemany(
                 "INSERT INTO agentlog_sessions (session_id, head, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE "
                 "SET head = excluded.head, updated_at = excluded.updated_at",
-                [(sid, heads[sid], now, now) for sid in changed],
+                [(sid, plan.heads[sid], now, now) for sid in plan.changed],
             )
-        return outcomes
+            conn.executemany(
+                "INSERT INTO agentlog_idempotency (session_id, key, seqs, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(sid, key, json.dumps(seqs), now) for sid, key, seqs in plan.new_keys],
+            )
+        return plan.outcomes
 
     # -- reads ------------------------------------------------------------------------------
 

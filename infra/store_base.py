@@ -9,8 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from domain.appending import DEFAULT_MAX_EVENT_BYTES, encode_batch, validate_session_id
-from domain.errors import UnknownSession
+from domain.appending import (
+    DEFAULT_MAX_EVENT_BYTES,
+    encode_batch,
+    validate_idempotency_key,
+    validate_session_id,
+)
+from domain.errors import InvalidAppend, UnknownSession
 from domain.events import Event
 from domain.ports import SessionHead, Wakeup, Wakeups
 from infra.group_commit import GroupCommitter, Outcome, PendingAppend
@@ -42,16 +47,22 @@ class StoreBase:
         session_id: str,
         events: Sequence[Event],
         expected_seq: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> list[int]:
+        """See domain.ports.EventStore. With `idempotency_key`, a second append with the same
+        key to the same session writes nothing and returns the seqs of the first."""
         validate_session_id(session_id)
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
         encoded = encode_batch(events, self.max_event_bytes)
         if expected_seq is not None and (
             not isinstance(expected_seq, int) or isinstance(expected_seq, bool) or expected_seq < 0
         ):
-            from domain.errors import InvalidAppend
-
             raise InvalidAppend("expected_seq must be a non-negative integer")
-        return await self._committer.submit(session_id, list(events), encoded, expected_seq)
+        return await self._committer.submit(
+            session_id, list(events), encoded, expected_seq, idempotency_key
+        )
 
     async def head(self, session_id: str) -> int:
         found = await self.session(session_id)

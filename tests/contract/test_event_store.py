@@ -349,18 +349,22 @@ async def test_a_global_tail_never_skips_an_event_that_commits_later(
     assert sum(heads.values()) == total
 
 
-@pytest.mark.slow
-async def test_every_acknowledged_append_survives_kill_9_of_the_writer(
-    store: StoreBase, database_url: str
-) -> None:
-    await store.append("s", [SessionCreated()])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.contract.ack_worker", database_url, "s"],
+def _spawn_ack_writer(url: str, session: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.contract.ack_worker", url, session],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+@pytest.mark.slow
+async def test_every_acknowledged_append_survives_kill_9_of_the_writer(
+    store: StoreBase, database_url: str
+) -> None:
+    await store.append("s", [SessionCreated()])
+    proc = _spawn_ack_writer(database_url, "s")
     acked: dict[int, str] = {}
     assert proc.stdout is not None
 
@@ -381,3 +385,39 @@ async def test_every_acknowledged_append_survives_kill_9_of_the_writer(
     assert all(logged[seq] == token for seq, token in acked.items())
     assert sorted(logged) == list(range(2, 2 + len(logged))), "seqs are not dense after the kill"
     assert len(set(logged.values())) == len(logged), "an event was written twice"
+
+
+async def test_an_idempotency_key_makes_a_retry_return_the_first_result_and_write_nothing(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated()])
+    first = await store.append("s", [custom(1), custom(2)], idempotency_key="k1")
+    assert first == [2, 3]
+    again = await store.append("s", [custom(1), custom(2)], idempotency_key="k1")
+    assert again == first
+    assert await store.head("s") == 3
+    # Concurrent retries with one key land once; another session's key space is separate.
+    await store.append("t", [SessionCreated()])
+    results = await asyncio.gather(
+        *(store.append("s", [custom("x")], idempotency_key="k2") for _ in range(5)),
+        store.append("t", [custom("y")], idempotency_key="k2"),
+    )
+    assert all(r == results[0] for r in results[:5]) and results[0] == [4]
+    assert results[5] == [2]
+    assert await store.head("s") == 4
+
+
+async def test_an_idempotency_key_survives_a_restart(open_test_store: StoreOpener) -> None:
+    async with open_test_store() as first:
+        await first.append("s", [SessionCreated()])
+        assert await first.append("s", [custom(1)], idempotency_key="k") == [2]
+    async with open_test_store() as second:
+        assert await second.append("s", [custom(1)], idempotency_key="k") == [2]
+        assert await second.head("s") == 2
+
+
+async def test_a_refused_append_does_not_consume_its_idempotency_key(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    with pytest.raises(ExpectedSeqMismatch):
+        await store.append("s", [custom(1)], expected_seq=5, idempotency_key="k")
+    assert await store.append("s", [custom(1)], expected_seq=1, idempotency_key="k") == [2]
