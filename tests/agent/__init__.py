@@ -1,0 +1,1 @@
+"""Tests of the agent edge: the SDK translator, the replay transport, the scripted model."""
