@@ -1,0 +1,127 @@
+"""The sessions list: one summary row per session, a pure fold over the log.
+
+Each session's row is its own fold, keyed by session id, with the session's `head` seq as its
+checkpoint: applying an event at or before `head` changes nothing, so a rebuild or a replayed
+batch is harmless. The store keeps the rows and the global position it reached (infra).
+
+Rules:
+- every event: `head` = its seq, `last_activity_at` = its time (heartbeats count: a run alive
+  in a long tool is activity). The first event seen sets `created_at`; `session_created` sets
+  `title`.
+- `run_started`: `runs` + 1, `active_run_id` = its run (`run:<seq>` if it names none, as in
+  ui_messages), status "running". A run started while another is active supersedes it (the
+  older run's process died without a terminal event).
+- a terminal run event for the active run (or naming no run while one is active) clears
+  `active_run_id` and sets the status from that last run: `run_failed` and `run_finished` with
+  `is_error` -> "failed", `run_abandoned` -> "abandoned", `run_finished` and `run_cancelled` ->
+  "idle". A terminal event for any other run (late, duplicate, superseded) changes only `head`
+  and the time.
+- `tool_call_started`: `tool_calls` + 1 (each start event counts once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import msgspec
+from msgspec.structs import replace
+
+from domain.events import (
+    RecordedEvent,
+    RunAbandoned,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionCreated,
+    ToolCallStarted,
+)
+
+IDLE = "idle"
+RUNNING = "running"
+FAILED = "failed"
+ABANDONED = "abandoned"
+
+
+class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the sessions list."""
+
+    session_id: str
+    title: str | None = None
+    status: str = IDLE
+    head: int = 0
+    created_at: datetime
+    last_activity_at: datetime
+    runs: int = 0
+    tool_calls: int = 0
+    active_run_id: str | None = None
+
+
+def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSummary:
+    """The session's row after one more of its events; None means "not seen yet"."""
+    if summary is None:
+        summary = SessionSummary(
+            session_id=recorded.session_id,
+            created_at=recorded.time,
+            last_activity_at=recorded.time,
+        )
+    elif recorded.seq <= summary.head:
+        return summary
+    event = recorded.event
+    kind = type(event)
+    if kind is RunStarted:
+        return replace(
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            status=RUNNING,
+            runs=summary.runs + 1,
+            active_run_id=event.run_id or f"run:{recorded.seq}",
+        )
+    if kind is ToolCallStarted:
+        return replace(
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            tool_calls=summary.tool_calls + 1,
+        )
+    active = summary.active_run_id
+    if kind in _RUN_END_STATUS and active is not None and event.run_id in (None, active):
+        status = _RUN_END_STATUS[kind]
+        if isinstance(event, RunFinished) and event.is_error:
+            status = FAILED
+        return replace(
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            status=status,
+            active_run_id=None,
+        )
+    if kind is SessionCreated:
+        assert isinstance(event, SessionCreated)
+        return replace(
+            summary, head=recorded.seq, last_activity_at=recorded.time, title=event.title
+        )
+    return replace(summary, head=recorded.seq, last_activity_at=recorded.time)
+
+
+_RUN_END_STATUS: dict[type, str] = {
+    RunFinished: IDLE,
+    RunFailed: FAILED,
+    RunCancelled: IDLE,
+    RunAbandoned: ABANDONED,
+}
+
+
+def fold(
+    events: Iterable[RecordedEvent], sessions: Mapping[str, SessionSummary] | None = None
+) -> dict[str, SessionSummary]:
+    """Apply events of any sessions, each session's in seq order; returns a new mapping.
+
+    Pass only the rows the batch touches when the list is large: the mapping is copied once.
+    """
+    rows = dict(sessions) if sessions else {}
+    for recorded in events:
+        rows[recorded.session_id] = apply(rows.get(recorded.session_id), recorded)
+    return rows

@@ -1,0 +1,292 @@
+"""Hypothesis strategies for random *valid* session logs, for projection and rebuild tests.
+
+A generated log is what a correct runner could have written:
+- seq 1 is `session_created`; seqs are dense from 1; times grow with the position;
+- between runs, custom events with no run id;
+- runs with unique ids, each: `run_started`, maybe `agent_initialized` / `agent_status`, then
+  steps (`step_started`, text and reasoning blocks as deltas then a completion, or only a
+  completion, tool calls with or without streamed input, `step_finished`), the step's tool
+  calls resolving in a random (completion) order as succeeded, failed or denied; heartbeats,
+  custom events and agent errors anywhere in between;
+- a run ends `run_finished`, or is cut at a random point and then ends `run_failed`,
+  `run_cancelled` (maybe followed by the safety net failing its dangling calls),
+  `run_abandoned`, or nothing at all (a crash: the log simply stops, or the next run starts).
+
+Entry points: `session_events(session_id)` (the unrecorded events), `session_logs(session_id)`
+(RecordedEvents of one session) and `interleaved_logs()` (several sessions interleaved, with
+global positions), plus `record()` to wrap events by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from hypothesis import strategies as st
+
+from domain.events import (
+    AgentErrorReported,
+    AgentInitialized,
+    AgentStatusReported,
+    CustomEventRecorded,
+    HeartbeatRecorded,
+    ReasoningCompleted,
+    ReasoningDelta,
+    RecordedEvent,
+    RunAbandoned,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SessionCreated,
+    SessionEvent,
+    StepFinished,
+    StepStarted,
+    TextCompleted,
+    TextDelta,
+    ToolCallDenied,
+    ToolCallFailed,
+    ToolCallStarted,
+    ToolCallSucceeded,
+    ToolInputDelta,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+TOOL_NAMES = ("Bash", "Read", "Write", "mcp__demo__add")
+
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+short_text = st.text(max_size=6)
+
+
+def record(
+    session_id: str,
+    events: Sequence[SessionEvent],
+    *,
+    first_seq: int = 1,
+    first_position: int | None = None,
+    start: datetime = T0,
+) -> list[RecordedEvent]:
+    """Wrap events as the store would: dense seqs, positions (= seq by default), growing times."""
+    position = first_seq if first_position is None else first_position
+    return [
+        RecordedEvent(
+            session_id=session_id,
+            seq=first_seq + i,
+            position=position + i,
+            time=start + timedelta(milliseconds=position + i),
+            event=event,
+        )
+        for i, event in enumerate(events)
+    ]
+
+
+class _Ids:
+    """Unique ids within one session's log."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.count = 0
+
+    def next(self, kind: str) -> str:
+        self.count += 1
+        return f"{self.session_id}-{kind}{self.count}"
+
+
+def _split(draw: st.DrawFn, text: str) -> list[str]:
+    """The text in 1+ consecutive pieces, as a stream would deliver it."""
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=3))))
+    bounds = [0, *cuts, len(text)]
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    return pieces or [text]
+
+
+def _text_block(draw: st.DrawFn, run_id: str, message_id: str, index: int) -> list[SessionEvent]:
+    reasoning = draw(st.booleans())
+    text = draw(st.text(max_size=12))
+    shape = draw(st.sampled_from(["deltas+completed", "completed", "deltas"]))
+    delta_cls = ReasoningDelta if reasoning else TextDelta
+    events: list[SessionEvent] = []
+    if shape != "completed":
+        events += [
+            delta_cls(run_id=run_id, message_id=message_id, block_index=index, delta=piece)
+            for piece in _split(draw, text)
+        ]
+    if shape != "deltas":
+        if reasoning:
+            events.append(
+                ReasoningCompleted(
+                    run_id=run_id, message_id=message_id, block_index=index, text=text
+                )
+            )
+        else:
+            events.append(
+                TextCompleted(run_id=run_id, message_id=message_id, block_index=index, text=text)
+            )
+    return events
+
+
+def _tool_call(
+    draw: st.DrawFn, run_id: str, message_id: str, index: int, tool_call_id: str
+) -> list[SessionEvent]:
+    name = draw(st.sampled_from(TOOL_NAMES))
+    tool_input = draw(st.dictionaries(st.text(max_size=4), json_values, max_size=3))
+    events: list[SessionEvent] = []
+    if draw(st.booleans()):
+        raw = msgspec.json.encode(tool_input).decode()
+        events += [
+            ToolInputDelta(
+                run_id=run_id,
+                message_id=message_id,
+                block_index=index,
+                tool_call_id=tool_call_id,
+                tool_name=name,
+                delta=piece,
+            )
+            for piece in _split(draw, raw)
+        ]
+    events.append(
+        ToolCallStarted(
+            run_id=run_id,
+            tool_call_id=tool_call_id,
+            tool_name=name,
+            input=tool_input,
+            message_id=message_id,
+        )
+    )
+    return events
+
+
+def _tool_result(draw: st.DrawFn, run_id: str, tool_call_id: str) -> SessionEvent:
+    outcome = draw(st.sampled_from(["succeeded", "succeeded", "failed", "denied"]))
+    if outcome == "succeeded":
+        return ToolCallSucceeded(run_id=run_id, tool_call_id=tool_call_id, output=draw(json_values))
+    if outcome == "failed":
+        return ToolCallFailed(run_id=run_id, tool_call_id=tool_call_id, error_text="boom")
+    return ToolCallDenied(run_id=run_id, tool_call_id=tool_call_id, reason="not allowed")
+
+
+def _noise(draw: st.DrawFn, run_id: str | None) -> SessionEvent:
+    """An event that may come at any moment of a run."""
+    kind = draw(st.sampled_from(["heartbeat", "heartbeat", "status", "custom", "error"]))
+    if kind == "heartbeat":
+        return HeartbeatRecorded(run_id=run_id)
+    if kind == "status":
+        return AgentStatusReported(run_id=run_id, subtype="status", data={"status": "requesting"})
+    if kind == "custom":
+        return CustomEventRecorded(run_id=run_id, name="progress", data=draw(json_values))
+    return AgentErrorReported(run_id=run_id, kind="api_error", message="overloaded", status=529)
+
+
+def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
+    run_id = ids.next("run")
+    body: list[SessionEvent] = []
+    if draw(st.booleans()):
+        body.append(AgentInitialized(run_id=run_id, model="claude-sonnet-4-5", tools=["Bash"]))
+    for _ in range(draw(st.integers(0, 3))):
+        message_id = ids.next("msg")
+        body.append(StepStarted(run_id=run_id, message_id=message_id))
+        started: list[str] = []
+        for index in range(draw(st.integers(0, 4))):
+            if draw(st.booleans()):
+                body += _text_block(draw, run_id, message_id, index)
+            else:
+                tool_call_id = ids.next("toolu")
+                body += _tool_call(draw, run_id, message_id, index, tool_call_id)
+                started.append(tool_call_id)
+        body.append(StepFinished(run_id=run_id, message_id=message_id, stop_reason="tool_use"))
+        for tool_call_id in draw(st.permutations(started)):
+            body.append(_tool_result(draw, run_id, tool_call_id))
+    for _ in range(draw(st.integers(0, 3))):
+        body.insert(draw(st.integers(0, len(body))), _noise(draw, run_id))
+
+    prompt = draw(short_text)
+    events: list[SessionEvent] = [RunStarted(run_id=run_id, prompt=prompt), *body]
+    ending = draw(st.sampled_from(["finished", "failed", "cancelled", "abandoned", "crash"]))
+    if ending == "finished":
+        events.append(RunFinished(run_id=run_id, result="done", num_turns=1, usage={"x": 1}))
+        return events
+    events = events[: 1 + draw(st.integers(0, len(body)))]
+    if ending == "failed":
+        events.append(RunFailed(run_id=run_id, error="model error", terminal_reason="api_error"))
+    elif ending == "cancelled":
+        events.append(RunCancelled(run_id=run_id))
+        if draw(st.booleans()):
+            events += _safety_net(run_id, events)
+    elif ending == "abandoned":
+        events.append(RunAbandoned(run_id=run_id))
+    return events
+
+
+def _safety_net(run_id: str, events: list[SessionEvent]) -> list[SessionEvent]:
+    """What the safety net writes after a cancel: every started, unresolved call failed."""
+    resolved = {
+        e.tool_call_id
+        for e in events
+        if isinstance(e, ToolCallSucceeded | ToolCallFailed | ToolCallDenied)
+    }
+    return [
+        ToolCallFailed(
+            run_id=run_id,
+            tool_call_id=e.tool_call_id,
+            error_text="interrupted",
+            source="safety-net",
+        )
+        for e in events
+        if isinstance(e, ToolCallStarted) and e.tool_call_id not in resolved
+    ]
+
+
+@st.composite
+def session_events(draw: st.DrawFn, session_id: str = "s", max_runs: int = 4) -> list[SessionEvent]:
+    """One session's events, unrecorded: `session_created` first, then runs and custom events."""
+    ids = _Ids(session_id)
+    events: list[SessionEvent] = [SessionCreated(title=draw(st.none() | short_text))]
+    for _ in range(draw(st.integers(0, max_runs))):
+        if draw(st.integers(0, 4)) == 0:
+            events.append(CustomEventRecorded(name="note", data=draw(json_values)))
+        events += _run(draw, ids)
+    return events
+
+
+@st.composite
+def session_logs(draw: st.DrawFn, session_id: str = "s", max_runs: int = 4) -> list[RecordedEvent]:
+    """One session's log as the store holds it: seqs dense from 1, position = seq."""
+    return record(session_id, draw(session_events(session_id, max_runs)))
+
+
+@st.composite
+def interleaved_logs(
+    draw: st.DrawFn, max_sessions: int = 4, max_runs: int = 3
+) -> list[RecordedEvent]:
+    """Several sessions' logs interleaved in one commit order, with global positions from 1."""
+    count = draw(st.integers(1, max_sessions))
+    logs = [draw(session_events(f"s{i}", max_runs)) for i in range(count)]
+    order = draw(st.permutations([i for i, log in enumerate(logs) for _ in log]))
+    next_index = [0] * count
+    recorded: list[RecordedEvent] = []
+    for position, i in enumerate(order, start=1):
+        seq = next_index[i] + 1
+        recorded.append(
+            RecordedEvent(
+                session_id=f"s{i}",
+                seq=seq,
+                position=position,
+                time=T0 + timedelta(milliseconds=position),
+                event=logs[i][next_index[i]],
+            )
+        )
+        next_index[i] = seq
+    return recorded
