@@ -58,3 +58,36 @@ class StoreUnavailable(AgentlogError):
     """The store could not complete an append after bounded retries; it may not be written."""
 
     code = "store_unavailable"
+
+
+class RunAlreadyActive(AgentlogError):
+    """One active run per session: a second start is refused with the active run's id."""
+
+    code = "run_active"
+    http_status = 409
+
+    def __init__(self, session_id: str, run_id: str) -> None:
+        super().__init__(f"session {session_id!r} already has an active run {run_id!r}")
+        self.session_id = session_id
+        self.run_id = run_id
+        self.details = {"session_id": session_id, "run_id": run_id}
+
+
+class UnknownRun(AgentlogError):
+    code = "unknown_run"
+    http_status = 404
+
+    def __init__(self, session_id: str, run_id: str) -> None:
+        super().__init__(f"session {session_id!r} has no run {run_id!r}")
+        self.details = {"session_id": session_id, "run_id": run_id}
+
+
+class RunNotActive(AgentlogError):
+    """The run exists but has already ended."""
+
+    code = "run_not_active"
+    http_status = 409
+
+    def __init__(self, session_id: str, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} of session {session_id!r} is not active")
+        self.details = {"session_id": session_id, "run_id": run_id}

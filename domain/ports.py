@@ -97,3 +97,36 @@ class EventStore(Protocol):
     def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]: ...
 
     def subscribe_all(self) -> AbstractAsyncContextManager[Wakeup]: ...
+
+
+class StartedRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A run that was accepted: `offset` is the session's head just before `run_started`, so a
+    client that streams from it sees the whole run."""
+
+    session_id: str
+    run_id: str
+    offset: int
+
+
+class AgentRuns(Protocol):
+    """Agent turns, one active run per session across every process.
+
+    Contract:
+    - `start` records `run_started` and returns at once; the turn runs in the background and
+      everything it does is appended as it happens. A second start while a run is active
+      raises RunAlreadyActive with that run's id. A run whose owner died (lock expired) is
+      first recorded as `run_abandoned`, its tool calls resolved, and the start proceeds.
+    - Every run ends with exactly one terminal event (`run_finished`, `run_failed`,
+      `run_cancelled`, `run_abandoned`), and every tool call it started gets exactly one
+      terminal event, whatever happens (result, SDK error, CLI crash, cancel, shutdown).
+    - `cancel` interrupts the turn, records `run_cancelled`, releases the lock and leaves no
+      task or process behind. Raises UnknownRun / RunNotActive.
+    """
+
+    async def start(self, session_id: str, prompt: str) -> StartedRun: ...
+
+    async def cancel(self, session_id: str, run_id: str) -> None: ...
+
+    async def active_run(self, session_id: str) -> str | None: ...
+
+    async def close(self) -> None: ...
