@@ -3,10 +3,16 @@ never the app factory."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from infra.store_base import StoreBase
+from transport.session_feed import SessionFeeds
 from transport.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", StoreBase)
+FEEDS = web.AppKey("feeds", SessionFeeds)
+# Set when the server begins to shut down: live streams end cleanly instead of being cut.
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)

@@ -21,6 +21,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_body_bytes: int = 4 * 1024 * 1024
+    api_token: str | None = None
+    admin_token: str | None = None
+    sse_keepalive_seconds: float = 15.0
+    sse_write_timeout_seconds: float = 10.0
+    sse_retry_ms: int = 1000
 
     def with_overrides(self, **overrides: Any) -> Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -34,6 +40,12 @@ ENVIRONMENT = [
     ("host", "AGENTLOG_HOST", str),
     ("port", "AGENTLOG_PORT", int),
     ("max_event_bytes", "AGENTLOG_MAX_EVENT_BYTES", int),
+    ("max_body_bytes", "AGENTLOG_MAX_BODY_BYTES", int),
+    ("api_token", "AGENTLOG_API_TOKEN", str),
+    ("admin_token", "AGENTLOG_ADMIN_TOKEN", str),
+    ("sse_keepalive_seconds", "AGENTLOG_SSE_KEEPALIVE_SECONDS", float),
+    ("sse_write_timeout_seconds", "AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", float),
+    ("sse_retry_ms", "AGENTLOG_SSE_RETRY_MS", int),
 ]
 
 
@@ -70,6 +82,18 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"AGENTLOG_MAX_EVENT_BYTES={settings.max_event_bytes} is below the minimum of 1024"
         )
+    if settings.max_body_bytes < 1024:
+        raise ConfigError(
+            f"AGENTLOG_MAX_BODY_BYTES={settings.max_body_bytes} is below the minimum of 1024"
+        )
+    for name, value in [
+        ("AGENTLOG_SSE_KEEPALIVE_SECONDS", settings.sse_keepalive_seconds),
+        ("AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", settings.sse_write_timeout_seconds),
+    ]:
+        if not 0 < value <= 3600:
+            raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")
+    if not 0 <= settings.sse_retry_ms <= 600_000:
+        raise ConfigError(f"AGENTLOG_SSE_RETRY_MS={settings.sse_retry_ms} must be 0-600000")
     return settings
 
 

@@ -1,0 +1,150 @@
+"""Live delivery for many subscribers: one tail per followed session in this process.
+
+A tail subscribes to the session's wake-ups, reads each new event from the log once, encodes it
+once as an SSE frame and keeps the newest frames in a bounded ring. Every follower of the
+session takes its frames from that ring, so 1,000 subscribers cost one read and one encode per
+event, not 1,000. A follower that falls behind the ring (slow, or just connected far back)
+reads the missing stretch from the log itself: it never holds the tail up, and the ring's
+bound is the memory bound.
+
+Seqs decide everything: a follower only ever asks for "frames after the last seq I sent", so
+a frame is never sent twice or skipped, whichever path (ring or log) supplies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from domain.events import RecordedEvent, encode_recorded
+from infra.store_base import StoreBase
+from infra.wakeups import Waiter
+
+log = logging.getLogger(__name__)
+
+RING_FRAMES = 2048
+PAGE = 1000
+
+
+def sse_frame(recorded: RecordedEvent) -> bytes:
+    """`id: <seq>`, `event: <type>`, `data: <event JSON>` (compact JSON has no newlines)."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        recorded.seq,
+        recorded.type.encode(),
+        encode_recorded(recorded),
+    )
+
+
+class SessionTail:
+    """Reads one session's new events once and fans their frames out to followers."""
+
+    def __init__(self, store: StoreBase, session_id: str, recheck_seconds: float) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.recheck_seconds = recheck_seconds
+        self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_FRAMES)
+        self.head = 0  # the last seq this tail has read into the ring
+        self.followers: set[Waiter] = set()
+        self.ready = asyncio.Event()
+        self.failed: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"agentlog-tail-{self.session_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        try:
+            async with self.store.subscribe(self.session_id) as wakeup:
+                # Subscribed first, then read the head: anything committed after this read
+                # wakes us, so the tail cannot miss an event.
+                found = await self.store.session(self.session_id)
+                self.head = found.head if found is not None else 0
+                self.ready.set()
+                while True:
+                    page = await self.store.read(self.session_id, after=self.head, limit=PAGE)
+                    if page:
+                        for recorded in page:
+                            self.ring.append((recorded.seq, sse_frame(recorded)))
+                        self.head = page[-1].seq
+                        for follower in self.followers:
+                            follower.wake()
+                        if len(page) == PAGE:
+                            continue
+                    # A lost wake-up only delays us until the re-check.
+                    await wakeup.wait(self.recheck_seconds)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception("tail of session %s failed", self.session_id)
+            self.failed = exc
+            self.ready.set()
+            for follower in self.followers:
+                follower.wake()
+
+    def frames_after(self, seq: int) -> tuple[list[bytes], int] | None:
+        """Frames with seq > `seq` held in the ring and the last seq among them, or None when
+        the ring no longer holds seq + 1 (the caller reads that stretch from the log)."""
+        if seq >= self.head:
+            return [], seq
+        count = self.head - seq
+        ring = self.ring
+        if count > len(ring):
+            return None
+        # The ring is dense and ordered, ending at self.head: a caught-up follower needs only
+        # the newest few frames, reached from the right end without walking the ring.
+        return [ring[i - count][1] for i in range(count)], self.head
+
+
+class SessionFeeds:
+    """The tails of this process, shared by every SSE response; a tail stops with its last
+    follower."""
+
+    def __init__(self, store: StoreBase, *, recheck_seconds: float = 2.0) -> None:
+        self.store = store
+        self.recheck_seconds = recheck_seconds
+        self._tails: dict[str, SessionTail] = {}
+
+    @asynccontextmanager
+    async def follow(self, session_id: str) -> AsyncIterator[tuple[SessionTail, Waiter]]:
+        tail = self._tails.get(session_id)
+        if tail is None:
+            tail = SessionTail(self.store, session_id, self.recheck_seconds)
+            self._tails[session_id] = tail
+            tail.start()
+        waiter = Waiter()
+        tail.followers.add(waiter)
+        try:
+            await tail.ready.wait()
+            if tail.failed is not None:
+                raise tail.failed
+            yield tail, waiter
+        finally:
+            tail.followers.discard(waiter)
+            if not tail.followers and self._tails.get(session_id) is tail:
+                del self._tails[session_id]
+                await tail.stop()
+
+    def wake_all(self) -> None:
+        """Shutdown: let every follower notice at once instead of at its next keep-alive."""
+        for tail in self._tails.values():
+            for follower in tail.followers:
+                follower.wake()
+
+    @property
+    def followed_sessions(self) -> int:
+        return len(self._tails)
+
+    async def close(self) -> None:
+        for tail in list(self._tails.values()):
+            await tail.stop()
+        self._tails.clear()

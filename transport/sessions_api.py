@@ -1,0 +1,226 @@
+"""Sessions and their events over HTTP: create, inspect, append, and read or stream from any
+offset (JSON pages, or Server-Sent Events that replay and then stay live)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from domain.errors import ExpectedSeqMismatch, UnknownSession
+from domain.events import SessionCreated, encode_recorded
+from domain.external_events import (
+    ExternalInput,
+    decide_external_events,
+    waiting_tool_calls,
+)
+from infra.store_base import StoreBase
+from projections import sessions as session_projection
+from transport.errors import ApiError
+from transport.keys import FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.request_parsing import json_bytes, parse_bool, parse_int, parse_offset, read_body
+from transport.session_feed import PAGE, sse_frame
+from transport.sse import KEEPALIVE, ClientGone, open_sse, send
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+APPEND_RETRIES = 20
+
+
+class CreateSessionBody(msgspec.Struct, forbid_unknown_fields=True):
+    id: str | None = None
+    title: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class AppendBody(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[ExternalInput]
+    expected_offset: int | None = None
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json_bytes(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def session_view(store: StoreBase, session_id: str) -> dict[str, Any]:
+    """The session as `GET /v1/sessions/{id}` shows it; raises UnknownSession."""
+    events = []
+    after = 0
+    while True:
+        page = await store.read(session_id, after=after, limit=5000)
+        if not page:
+            break
+        events.extend(page)
+        after = page[-1].seq
+    if not events:
+        raise UnknownSession(session_id)
+    summary = session_projection.fold(events)[session_id]
+    return {
+        "id": session_id,
+        "title": summary.title,
+        "status": summary.status,
+        "head": summary.head,
+        "active_run": {"run_id": summary.active_run_id} if summary.active_run_id else None,
+        "runs": summary.runs,
+        "tool_calls": summary.tool_calls,
+        "created_at": summary.created_at,
+        "last_activity_at": summary.last_activity_at,
+    }
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await read_body(request, CreateSessionBody, allow_empty=True)
+    session_id = body.id if body.id is not None else uuid.uuid4().hex
+    if not SESSION_ID.match(session_id):
+        raise ApiError(
+            400,
+            "invalid_session_id",
+            "a session id is 1 to 128 characters of letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter or digit",
+        )
+    store = request.app[STORE]
+    await store.append(session_id, [SessionCreated(title=body.title, metadata=body.metadata)], 0)
+    view = await session_view(store, session_id)
+    return json_response(view, 201, headers={"Location": f"/v1/sessions/{session_id}"})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    return json_response(await session_view(request.app[STORE], request.match_info["session_id"]))
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    limit = parse_int(request, "limit", 100, 1, 1000)
+    after = request.query.get("after")
+    heads = await request.app[STORE].sessions(after=after, limit=limit)
+    sessions = [
+        {"id": h.session_id, "head": h.head, "created_at": h.created_at, "updated_at": h.updated_at}
+        for h in heads
+    ]
+    next_after = heads[-1].session_id if len(heads) == limit else None
+    return json_response({"sessions": sessions, "next_after": next_after})
+
+
+async def append_events(request: web.Request) -> web.Response:
+    """External writers append custom events and tool outputs. A tool output is accepted only
+    for a call still waiting; the check and the append are one optimistic step (append with
+    the head the check saw), retried on a concurrent append, so two writers never both
+    answer one call."""
+    session_id = request.match_info["session_id"]
+    store = request.app[STORE]
+    body = await read_body(request, AppendBody)
+    if not body.events:
+        raise ApiError(400, "invalid_body", "events must hold at least one event")
+    key = request.headers.get("Idempotency-Key")
+    for _ in range(APPEND_RETRIES):
+        head = await store.head(session_id)
+        expected = body.expected_offset if body.expected_offset is not None else head
+        needs_history = any(not hasattr(e, "name") for e in body.events)
+        waiting = waiting_tool_calls(await _read_all(store, session_id)) if needs_history else {}
+        events = decide_external_events(body.events, waiting)
+        try:
+            seqs = await store.append(session_id, events, expected, idempotency_key=key)
+        except ExpectedSeqMismatch:
+            if body.expected_offset is not None:
+                raise
+            continue  # someone appended between our check and our append: check again
+        return json_response({"seqs": seqs, "head": await store.head(session_id)})
+    raise ApiError(503, "busy", "the session is changing too fast to append; retry")
+
+
+async def _read_all(store: StoreBase, session_id: str) -> list[Any]:
+    events: list[Any] = []
+    after = 0
+    while page := await store.read(session_id, after=after, limit=5000):
+        events.extend(page)
+        after = page[-1].seq
+    return events
+
+
+def wants_sse(request: web.Request) -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    session_id = request.match_info["session_id"]
+    store = request.app[STORE]
+    head = await store.head(session_id)
+    if "offset" in request.query:
+        after = parse_offset(request.query["offset"], "offset", head)
+    elif "Last-Event-ID" in request.headers:
+        after = parse_offset(request.headers["Last-Event-ID"], "Last-Event-ID", head)
+    else:
+        after = 0
+    if wants_sse(request):
+        return await stream_events(request, session_id, after, parse_bool(request, "live", True))
+    limit = parse_int(request, "limit", 100, 1, 5000)
+    page = await store.read(session_id, after=after, limit=limit)
+    next_offset = page[-1].seq if page else after
+    body = b'{"events":[%s],"next_offset":%d,"head":%d}' % (
+        b",".join(encode_recorded(e) for e in page),
+        next_offset,
+        max(head, next_offset),
+    )
+    return web.Response(body=body, content_type="application/json")
+
+
+async def stream_events(
+    request: web.Request, session_id: str, after: int, live: bool
+) -> web.StreamResponse:
+    """Replay everything after `after`, then stay live. The tail is followed (subscribed)
+    before the replay starts, and every step sends exactly the frames after the last seq sent,
+    so there is no gap and no duplicate at the seam between replay and live."""
+    app = request.app
+    settings = app[SETTINGS]
+    store = app[STORE]
+    shutdown = app[SHUTDOWN]
+    timeout = settings.sse_write_timeout_seconds
+    response = await open_sse(request)
+    pending = b"retry: %d\n\n" % settings.sse_retry_ms
+    try:
+        async with app[FEEDS].follow(session_id) as (tail, waiter):
+            last = after
+            while True:
+                got = tail.frames_after(last) if last >= tail.head - PAGE else None
+                if got is None:
+                    # Behind the ring (or far back): read this stretch from the log.
+                    page = await store.read(session_id, after=last, limit=PAGE)
+                    if page:
+                        pending += b"".join(sse_frame(e) for e in page)
+                        last = page[-1].seq
+                        await send(request, response, pending, timeout)
+                        pending = b""
+                        continue
+                    got = ([], last)
+                frames, newest = got
+                if frames:
+                    await send(request, response, pending + b"".join(frames), timeout)
+                    pending = b""
+                    last = newest
+                    continue
+                if pending:
+                    await send(request, response, pending, timeout)
+                    pending = b""
+                if not live or shutdown.is_set() or tail.failed is not None:
+                    break
+                if not await waiter.wait(settings.sse_keepalive_seconds):
+                    if shutdown.is_set():
+                        break
+                    await send(request, response, KEEPALIVE, timeout)
+    except ClientGone:
+        return response
+    await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/sessions", create_session)
+    app.router.add_get("/v1/sessions", list_sessions)
+    app.router.add_get("/v1/sessions/{session_id}", get_session)
+    app.router.add_post("/v1/sessions/{session_id}/events", append_events)
+    app.router.add_get("/v1/sessions/{session_id}/events", get_events)
