@@ -14,6 +14,7 @@ from transport.auth import bearer_auth
 from transport.errors import json_errors
 from transport.health import healthz
 from transport.keys import FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.openapi import openapi_json
 from transport.session_feed import SessionFeeds
 from transport.settings import Settings
 
@@ -54,5 +55,6 @@ def create_app(settings: Settings, *, store: StoreBase | None = None) -> web.App
     app.cleanup_ctx.append(feeds_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/v1/openapi.json", openapi_json)
     sessions_api.add_routes(app)
     return app

@@ -1,0 +1,358 @@
+"""The HTTP API described as OpenAPI 3.1, served at /v1/openapi.json.
+
+Written by hand next to the handlers; tests/e2e/test_openapi.py fails when a route is added
+without being documented here, or documented without existing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+COMPONENTS: dict[str, Any] = {
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    "additionalProperties": True,
+                }
+            },
+        },
+        "Event": {
+            "type": "object",
+            "description": "Envelope fields plus the event's own fields at the top level.",
+            "required": ["seq", "position", "session_id", "time", "type", "run_id"],
+            "properties": {
+                "seq": {"type": "integer", "minimum": 1},
+                "position": {"type": "integer", "minimum": 1},
+                "session_id": {"type": "string"},
+                "time": {"type": "string", "format": "date-time"},
+                "type": {"type": "string"},
+                "run_id": {"type": ["string", "null"]},
+            },
+            "additionalProperties": True,
+        },
+        "Session": {
+            "type": "object",
+            "required": ["id", "status", "head", "active_run"],
+            "properties": {
+                "id": {"type": "string"},
+                "title": {"type": ["string", "null"]},
+                "status": {"enum": ["idle", "running", "failed", "abandoned"]},
+                "head": {"type": "integer"},
+                "active_run": {
+                    "oneOf": [
+                        {"type": "null"},
+                        {"type": "object", "properties": {"run_id": {"type": "string"}}},
+                    ]
+                },
+                "runs": {"type": "integer"},
+                "tool_calls": {"type": "integer"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "last_activity_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "ExternalEvent": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["type", "name"],
+                    "properties": {
+                        "type": {"const": "custom"},
+                        "name": {"type": "string"},
+                        "data": {},
+                    },
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "required": ["type", "tool_call_id"],
+                    "properties": {
+                        "type": {"const": "tool_output"},
+                        "tool_call_id": {"type": "string"},
+                        "output": {},
+                        "is_error": {"type": "boolean", "default": False},
+                    },
+                    "additionalProperties": False,
+                },
+            ]
+        },
+    },
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+}
+
+OFFSET = {
+    "name": "offset",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "Start after this seq (0 = from the start). Wins over Last-Event-ID.",
+}
+LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "schema": {"type": "string"},
+    "description": "The last seq the client saw; sent by EventSource on reconnect.",
+}
+
+PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "summary": "Readiness: the database (and Redis when configured) answer",
+            "security": [],
+            "responses": {
+                "200": {"description": "ok"},
+                "503": {"description": "a dependency is down"},
+            },
+        }
+    },
+    "/v1/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI"}},
+        }
+    },
+    "/v1/sessions": {
+        "post": {
+            "summary": "Create a session",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "id": {
+                                    "type": "string",
+                                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
+                                },
+                                "title": {"type": "string"},
+                                "metadata": {"type": "object"},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json("created", {"$ref": "#/components/schemas/Session"}),
+                "400": _error("invalid body or id"),
+                "409": _error("the id is taken"),
+            },
+        },
+        "get": {
+            "summary": "List sessions, paged by id",
+            "parameters": [
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "responses": {"200": {"description": "a page of sessions"}},
+        },
+    },
+    "/v1/sessions/{session_id}": {
+        "get": {
+            "summary": "A session's status, head and active run",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": _json("the session", {"$ref": "#/components/schemas/Session"}),
+                "404": _error("unknown session"),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/events": {
+        "post": {
+            "summary": "Append external events (custom data, a waiting tool call's output)",
+            "parameters": [
+                SESSION_ID,
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "schema": {"type": "string", "maxLength": 200},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {
+                                "events": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"$ref": "#/components/schemas/ExternalEvent"},
+                                },
+                                "expected_offset": {"type": "integer", "minimum": 0},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(
+                    "appended (or the first result for a repeated Idempotency-Key)",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "seqs": {"type": "array", "items": {"type": "integer"}},
+                            "head": {"type": "integer"},
+                        },
+                    },
+                ),
+                "400": _error("invalid body"),
+                "404": _error("unknown session"),
+                "409": _error("expected_offset mismatch (with head) or tool call not waiting"),
+                "413": _error("body or event too large"),
+            },
+        },
+        "get": {
+            "summary": "Read events after an offset: a JSON page, or SSE (replay then live)",
+            "description": (
+                "With `Accept: text/event-stream` the response is Server-Sent Events: each event "
+                "is `id: <seq>`, `event: <type>`, `data: <event JSON>`; it replays everything "
+                "after the offset and then stays live (`live=false` ends once caught up), with "
+                "keep-alive comments. Otherwise a JSON page."
+            ),
+            "parameters": [
+                SESSION_ID,
+                OFFSET,
+                LAST_EVENT_ID,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
+                },
+                {"name": "live", "in": "query", "schema": {"type": "boolean", "default": True}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "a page, or an event stream",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "events": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Event"},
+                                    },
+                                    "next_offset": {"type": "integer"},
+                                    "head": {"type": "integer"},
+                                },
+                            }
+                        },
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _error(
+                    "offset or Last-Event-ID is not an integer, negative, or beyond the head"
+                ),
+                "404": _error("unknown session"),
+            },
+        },
+    },
+}
+
+RUN_PATHS: dict[str, Any] = {
+    "/v1/sessions/{session_id}/runs": {
+        "post": {
+            "summary": "Start an agent run (one turn); with Accept: text/event-stream, stream it",
+            "parameters": [SESSION_ID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["prompt"],
+                            "properties": {"prompt": {"type": "string", "minLength": 1}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json(
+                    "started",
+                    {
+                        "type": "object",
+                        "properties": {"run_id": {"type": "string"}, "offset": {"type": "integer"}},
+                    },
+                ),
+                "404": _error("unknown session"),
+                "409": _error("a run is active (its run_id is in the error)"),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/runs/{run_id}/cancel": {
+        "post": {
+            "summary": "Cancel an active run",
+            "parameters": [SESSION_ID, RUN_ID],
+            "responses": {
+                "202": {"description": "cancelling"},
+                "404": _error("unknown session or run"),
+                "409": _error("the run is not active"),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/stream": {
+        "get": {
+            "summary": "Resume the active run as an AI SDK UI message stream (204 when none)",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"},
+                "204": {"description": "no active run"},
+                "404": _error("unknown session"),
+            },
+        }
+    },
+}
+
+
+ALL_PATHS = {**PATHS, **RUN_PATHS}
+
+
+def document(app: web.Application) -> dict[str, Any]:
+    """The document for the routes this app actually has."""
+    registered = {
+        resource.canonical
+        for resource in app.router.resources()
+        if resource.canonical.startswith("/")
+    }
+    paths = {p: v for p, v in ALL_PATHS.items() if p in registered}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "agentlog", "version": "0.1.0"},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": COMPONENTS,
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document(request.app))
