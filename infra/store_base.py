@@ -16,7 +16,7 @@ from domain.appending import (
     validate_session_id,
 )
 from domain.errors import InvalidAppend, UnknownSession
-from domain.events import Event
+from domain.events import Event, RecordedEvent
 from domain.ports import SessionHead, Wakeup, Wakeups
 from infra.group_commit import GroupCommitter, Outcome, PendingAppend
 from infra.wakeups import LocalWakeups
@@ -85,4 +85,12 @@ class StoreBase:
         raise NotImplementedError
 
     async def session(self, session_id: str) -> SessionHead | None:
+        raise NotImplementedError
+
+    async def read(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        raise NotImplementedError
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError

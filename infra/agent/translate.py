@@ -19,6 +19,17 @@ Choices the log's readers rely on:
 - Block indexes. `*Delta` events carry the API's block index; `*Completed` events count the
   blocks of their message in arrival order, which is the same index because the CLI writes
   every block of a message as its own frame, in order.
+- One end per tool call, whoever reports it. A call can end through the transcript (the `user`
+  frame's tool_result), a PostToolUse / PostToolUseFailure hook, a PreToolUse policy denial, or
+  the runner's safety net. Every one of them goes through `tool_call_ended`, which records
+  `ToolCallStarted` first when the call was not seen starting yet (hooks run concurrently with
+  the message stream and can overtake the `assistant` frame that carries the tool_use) and the
+  terminal event at most once. It never awaits, so on one event loop the first caller wins and
+  the log's order is the order of these calls.
+- Hook output. A PostToolUse hook claims the call only when its `tool_response` is what the
+  model sees (a string or a list of content blocks: MCP tools). A built-in tool's response is a
+  structured object (Bash: stdout/stderr); the transcript's tool_result, which the model saw,
+  records those, with the object as `structured_output`.
 - Tool output. `ToolResultBlock.content` is a string, a list of content blocks, or None.
   `ToolCallSucceeded.output` is the string as is; a list made only of text blocks is joined with
   newlines into one string (what MCP tools usually return); any other list (images, resources)
@@ -29,15 +40,16 @@ Choices the log's readers rely on:
   `"PreToolUse:<Tool> hook error: <reason>"` (also in `tool_use_result`, prefixed "Error: ").
   A `can_use_tool` denial is not recognisable from the transcript: the runner's callback knows
   it, so it should record `ToolCallDenied` itself after `mark_resolved(tool_use_id)` returns True.
-- Results. `RunFinished` keeps `is_error`; whether the turn failed, was cancelled or finished is
-  the runner's decision, made from `outcome` (subtype, terminal_reason, errors, ...), which
-  `RunFinished` has no fields for.
+- Results. `RunFinished` keeps the result frame whole (`is_error`, `subtype`, `terminal_reason`,
+  `errors`, `api_error_status`, `permission_denials`); whether the turn counts as cancelled is the
+  runner's decision, made from `outcome`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +208,96 @@ class SdkTranslator:
             return False
         self._resolved_tools.add(tool_call_id)
         return True
+
+    def is_resolved(self, tool_call_id: str) -> bool:
+        return tool_call_id in self._resolved_tools
+
+    def tool_call_ended(
+        self,
+        terminal: ToolCallSucceeded | ToolCallFailed | ToolCallDenied,
+        *,
+        tool_name: str | None = None,
+        tool_input: Any = None,
+    ) -> list[Event]:
+        """The events that record `terminal`: none if the call already ended, else its
+        `ToolCallStarted` first when it was not seen starting (from `tool_name`/`tool_input`),
+        then `terminal`. The one door every reporter of a tool call's end goes through."""
+        tool_call_id = terminal.tool_call_id
+        if not self.mark_resolved(tool_call_id):
+            return []
+        events: list[Event] = []
+        if tool_call_id not in self._started_tools:
+            self._started_tools[tool_call_id] = None
+            events.append(
+                ToolCallStarted(
+                    run_id=self.run_id,
+                    tool_call_id=tool_call_id,
+                    tool_name=tool_name or "unknown",
+                    input=tool_input,
+                )
+            )
+        events.append(terminal)
+        return events
+
+    def post_tool_use(self, hook_input: Mapping[str, Any]) -> list[Event]:
+        """A PostToolUse hook's report (see "Hook output" in the module docstring)."""
+        tool_call_id = hook_input.get("tool_use_id")
+        response = hook_input.get("tool_response")
+        if not isinstance(tool_call_id, str) or not _model_visible(response):
+            return []
+        return self.tool_call_ended(
+            ToolCallSucceeded(
+                run_id=self.run_id,
+                tool_call_id=tool_call_id,
+                output=tool_output(response),
+                source="hook",
+            ),
+            tool_name=_str_or_none(hook_input.get("tool_name")),
+            tool_input=hook_input.get("tool_input"),
+        )
+
+    def post_tool_use_failure(self, hook_input: Mapping[str, Any]) -> list[Event]:
+        """A PostToolUseFailure hook's report: the error text is what the model is told."""
+        tool_call_id = hook_input.get("tool_use_id")
+        if not isinstance(tool_call_id, str):
+            return []
+        error = hook_input.get("error")
+        return self.tool_call_ended(
+            ToolCallFailed(
+                run_id=self.run_id,
+                tool_call_id=tool_call_id,
+                error_text=error if isinstance(error, str) else json.dumps(error),
+                source="hook",
+                interrupted=hook_input.get("is_interrupt") is True,
+            ),
+            tool_name=_str_or_none(hook_input.get("tool_name")),
+            tool_input=hook_input.get("tool_input"),
+        )
+
+    def denied(
+        self, tool_call_id: str, reason: str, *, tool_name: str, tool_input: Any
+    ) -> list[Event]:
+        """A policy (PreToolUse hook or permission callback) refused the call."""
+        return self.tool_call_ended(
+            ToolCallDenied(run_id=self.run_id, tool_call_id=tool_call_id, reason=reason),
+            tool_name=tool_name,
+            tool_input=tool_input,
+        )
+
+    def interrupt_pending(self, error_text: str, *, source: str = "runner") -> list[Event]:
+        """The safety net: every started call without an end fails as interrupted."""
+        events: list[Event] = []
+        for tool_call_id in self.pending_tool_calls():
+            events += self.tool_call_ended(
+                ToolCallFailed(
+                    run_id=self.run_id,
+                    tool_call_id=tool_call_id,
+                    error_text=error_text,
+                    source=source,
+                    interrupted=True,
+                )
+            )
+        return events
 
     # -- stream events (partial messages) --------------------------------------------------
 
@@ -418,21 +520,28 @@ class SdkTranslator:
 
     def _on_tool_result(self, block: ToolResultBlock, tool_use_result: object) -> list[Event]:
         tool_call_id = block.tool_use_id
-        if not self.mark_resolved(tool_call_id):
+        if self.is_resolved(tool_call_id):
             return []
+        terminal: ToolCallSucceeded | ToolCallFailed | ToolCallDenied
         if not block.is_error:
-            return [
-                ToolCallSucceeded(
-                    run_id=self.run_id, tool_call_id=tool_call_id, output=tool_output(block.content)
-                )
-            ]
+            terminal = ToolCallSucceeded(
+                run_id=self.run_id,
+                tool_call_id=tool_call_id,
+                output=tool_output(block.content),
+                structured_output=tool_use_result if isinstance(tool_use_result, dict) else None,
+            )
+            return self.tool_call_ended(terminal)
         text = tool_text(block.content)
         reason = denial_reason(text)
         if reason is None and isinstance(tool_use_result, str):
             reason = denial_reason(tool_use_result)
         if reason is not None:
-            return [ToolCallDenied(run_id=self.run_id, tool_call_id=tool_call_id, reason=reason)]
-        return [ToolCallFailed(run_id=self.run_id, tool_call_id=tool_call_id, error_text=text)]
+            terminal = ToolCallDenied(run_id=self.run_id, tool_call_id=tool_call_id, reason=reason)
+        else:
+            terminal = ToolCallFailed(
+                run_id=self.run_id, tool_call_id=tool_call_id, error_text=text
+            )
+        return self.tool_call_ended(terminal)
 
     # -- system frames and the result ------------------------------------------------------
 
@@ -479,6 +588,13 @@ class SdkTranslator:
                 usage=message.usage or {},
                 agent_session_id=message.session_id,
                 is_error=message.is_error,
+                subtype=message.subtype,
+                terminal_reason=message.terminal_reason,
+                errors=list(self.outcome.errors),
+                api_error_status=message.api_error_status,
+                permission_denials=[
+                    d for d in self.outcome.permission_denials if isinstance(d, dict)
+                ],
             )
         )
         return events
@@ -511,6 +627,15 @@ def denial_reason(text: str) -> str | None:
     """The policy's reason if `text` is the CLI's PreToolUse denial, else None."""
     match = _DENIAL.match(text)
     return match["reason"] if match else None
+
+
+def _model_visible(response: object) -> bool:
+    """A hook's tool_response is what the model sees: text, or a list of content blocks."""
+    if isinstance(response, str):
+        return True
+    return isinstance(response, list) and all(
+        isinstance(b, dict) and isinstance(b.get("type"), str) for b in response
+    )
 
 
 def _is_text_block(block: object) -> bool:

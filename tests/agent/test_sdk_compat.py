@@ -175,6 +175,7 @@ def test_query_takes_a_custom_transport() -> None:
 
 OPTION_FIELDS = {
     "resume",
+    "session_id",
     "hooks",
     "can_use_tool",
     "mcp_servers",
@@ -194,6 +195,13 @@ def test_options_keep_the_fields_the_runner_sets() -> None:
     missing = OPTION_FIELDS - field_names(public("ClaudeAgentOptions"))
     if missing:
         fail(f"ClaudeAgentOptions lost {sorted(missing)}")
+
+
+def test_the_transcript_location_helper_keeps_the_clis_project_key() -> None:
+    # infra/agent/transcript.py writes the resume transcript under this directory name.
+    key = public("project_key_for_directory")
+    if key("/w/x_y.z") != "-w-x-y-z":
+        fail("project_key_for_directory() changed; the resume transcript would be misplaced")
 
 
 def test_hook_matcher_and_sdk_mcp_helpers_keep_their_shape() -> None:

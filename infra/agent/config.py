@@ -1,0 +1,118 @@
+"""The agent runner's configuration, from AGENTLOG_* variables (see `AgentConfig.from_env`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from infra.agent.jobs import PollPolicy
+from infra.agent.policy import ToolPolicy, parse_deny_rules
+
+Mode = Literal["scripted", "claude"]
+
+# The scripted scenarios' tools; Bash runs commands on the server: deny it where that matters.
+DEFAULT_ALLOWED_TOOLS = (
+    "Read",
+    "Glob",
+    "Grep",
+    "Bash",
+    "mcp__demo__add",
+    "mcp__demo__slow_op",
+)
+# The AutoGPT copilot's rule: a background sub-agent's result would never reach the turn.
+DEFAULT_DENY_RULES = "Agent.run_in_background"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How runs are driven. `from_env` reads it from AGENTLOG_* variables."""
+
+    mode: Mode = "scripted"
+    heartbeat_seconds: float = 15.0
+    lock_ttl_seconds: float = 60.0
+    policy: ToolPolicy = field(default_factory=lambda: ToolPolicy.from_config(DEFAULT_DENY_RULES))
+    allowed_tools: tuple[str, ...] = DEFAULT_ALLOWED_TOOLS
+    include_partial_messages: bool = True
+    model: str | None = None
+    # Per-session agent working directories live here; per-run HOMEs in `run_home_root`.
+    workspace_root: Path | None = None
+    run_home_root: Path | None = None
+    # How long `cancel` waits for the interrupted turn to end before tearing it down.
+    cancel_grace_seconds: float = 10.0
+    # How often the owner of a run looks for a cancel asked by another process.
+    cancel_poll_seconds: float = 1.0
+    # How long a start waits for a run that already ended to release the session.
+    handover_seconds: float = 5.0
+    poll: PollPolicy = field(default_factory=lambda: PollPolicy(interval_seconds=0.25))
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    cli_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("scripted", "claude"):
+            raise ValueError(f"agent mode must be 'scripted' or 'claude', not {self.mode!r}")
+        if not self.heartbeat_seconds > 0:
+            raise ValueError("heartbeat_seconds must be positive")
+        if self.lock_ttl_seconds < 2 * self.heartbeat_seconds:
+            # The heartbeat refreshes the lock: a TTL under two beats expires on one late beat.
+            raise ValueError(
+                f"the run lock TTL ({self.lock_ttl_seconds:g} s) must be at least twice the "
+                f"heartbeat interval ({self.heartbeat_seconds:g} s)"
+            )
+
+    @property
+    def lock_ttl_ms(self) -> int:
+        return max(1, round(self.lock_ttl_seconds * 1000))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AgentConfig:
+        """AGENTLOG_AGENT (claude | scripted; default claude when ANTHROPIC_API_KEY is set),
+        AGENTLOG_HEARTBEAT_SECONDS, AGENTLOG_RUN_LOCK_TTL_SECONDS (default 4 heartbeats, at
+        least 60), AGENTLOG_DENY_TOOLS, AGENTLOG_ALLOWED_TOOLS, AGENTLOG_AGENT_MODEL,
+        AGENTLOG_WORKSPACE_DIR. Raises ValueError naming the variable."""
+        mode = environ.get("AGENTLOG_AGENT") or (
+            "claude" if environ.get("ANTHROPIC_API_KEY") else "scripted"
+        )
+        if mode not in ("scripted", "claude"):
+            raise ValueError(f"AGENTLOG_AGENT={mode!r} must be 'claude' or 'scripted'")
+        if mode == "claude" and not environ.get("ANTHROPIC_API_KEY"):
+            raise ValueError("AGENTLOG_AGENT=claude needs ANTHROPIC_API_KEY")
+
+        def number(name: str, default: float) -> float:
+            raw = environ.get(name)
+            if not raw:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+
+        heartbeat = number("AGENTLOG_HEARTBEAT_SECONDS", 15.0)
+        ttl = number("AGENTLOG_RUN_LOCK_TTL_SECONDS", max(60.0, 4 * heartbeat))
+        deny = environ.get("AGENTLOG_DENY_TOOLS")
+        try:
+            policy = ToolPolicy(parse_deny_rules(DEFAULT_DENY_RULES if deny is None else deny))
+        except ValueError as exc:
+            raise ValueError(f"AGENTLOG_DENY_TOOLS: {exc}") from None
+        allowed = environ.get("AGENTLOG_ALLOWED_TOOLS")
+        tools = (
+            tuple(t.strip() for t in allowed.replace(";", ",").split(",") if t.strip())
+            if allowed is not None
+            else DEFAULT_ALLOWED_TOOLS
+        )
+        workspace = environ.get("AGENTLOG_WORKSPACE_DIR")
+        try:
+            return cls(
+                mode=mode,  # type: ignore[arg-type]
+                heartbeat_seconds=heartbeat,
+                lock_ttl_seconds=ttl,
+                policy=policy,
+                allowed_tools=tools,
+                model=environ.get("AGENTLOG_AGENT_MODEL") or None,
+                workspace_root=Path(workspace) if workspace else None,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"AGENTLOG_HEARTBEAT_SECONDS / AGENTLOG_RUN_LOCK_TTL_SECONDS: {exc}"
+            ) from None

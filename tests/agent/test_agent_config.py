@@ -1,0 +1,63 @@
+"""The runner's configuration from AGENTLOG_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.agent.config import DEFAULT_ALLOWED_TOOLS, AgentConfig
+from infra.agent.policy import DenyRule
+
+
+def test_defaults_run_the_scripted_model_without_a_key() -> None:
+    config = AgentConfig.from_env({})
+    assert config.mode == "scripted"
+    assert (config.heartbeat_seconds, config.lock_ttl_seconds) == (15.0, 60.0)
+    assert config.policy.rules == (DenyRule("Agent", "run_in_background"),)
+    assert config.allowed_tools == DEFAULT_ALLOWED_TOOLS
+    assert config.include_partial_messages is True
+
+
+def test_a_key_makes_the_real_model_the_default() -> None:
+    assert AgentConfig.from_env({"ANTHROPIC_API_KEY": "sk-x"}).mode == "claude"
+    assert AgentConfig.from_env(
+        {"ANTHROPIC_API_KEY": "sk-x", "AGENTLOG_AGENT": "scripted"}
+    ).mode == ("scripted")
+
+
+def test_every_variable_is_read() -> None:
+    config = AgentConfig.from_env(
+        {
+            "AGENTLOG_AGENT": "scripted",
+            "AGENTLOG_HEARTBEAT_SECONDS": "30",
+            "AGENTLOG_DENY_TOOLS": "Bash;Task.run_in_background",
+            "AGENTLOG_ALLOWED_TOOLS": "Read, Grep",
+            "AGENTLOG_AGENT_MODEL": "claude-opus-4-1",
+            "AGENTLOG_WORKSPACE_DIR": "/srv/agentlog",
+        }
+    )
+    assert config.heartbeat_seconds == 30
+    assert config.lock_ttl_seconds == 120  # four heartbeats
+    assert config.policy.decide("Bash", {}) is not None
+    assert config.policy.decide("Agent", {"run_in_background": True}) is not None
+    assert config.allowed_tools == ("Read", "Grep")
+    assert config.model == "claude-opus-4-1"
+    assert config.workspace_root == Path("/srv/agentlog")
+    assert AgentConfig.from_env({"AGENTLOG_DENY_TOOLS": ""}).policy.rules == ()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"AGENTLOG_AGENT": "gpt"}, "AGENTLOG_AGENT='gpt'"),
+        ({"AGENTLOG_AGENT": "claude"}, "needs ANTHROPIC_API_KEY"),
+        ({"AGENTLOG_HEARTBEAT_SECONDS": "soon"}, "AGENTLOG_HEARTBEAT_SECONDS='soon'"),
+        ({"AGENTLOG_HEARTBEAT_SECONDS": "0"}, "heartbeat_seconds must be positive"),
+        ({"AGENTLOG_RUN_LOCK_TTL_SECONDS": "20"}, "at least twice the heartbeat"),
+        ({"AGENTLOG_DENY_TOOLS": "Bash.x.y"}, "AGENTLOG_DENY_TOOLS: deny rule 'Bash.x.y'"),
+    ],
+)
+def test_a_bad_value_names_its_variable(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        AgentConfig.from_env(environ)
