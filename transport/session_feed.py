@@ -9,6 +9,14 @@ bound is the memory bound.
 
 Seqs decide everything: a follower only ever asks for "frames after the last seq I sent", so
 a frame is never sent twice or skipped, whichever path (ring or log) supplies it.
+
+Push mode: waking 1,000 follower coroutines per event, each awaiting its own write, costs more
+CPU than everything else together. A follower that has caught up therefore hands the tail a
+`LiveSink` (its transport and last seq) and sleeps; the tail writes each new stretch of frames
+straight to every caught-up transport, as one HTTP/1.1 chunk built once for all sinks at the
+same seq. A sink whose transport buffers more than PUSH_HIGH_WATER bytes (a client not reading)
+is detached and its follower woken: it falls back to the pull path, whose writes have a
+timeout, so a stalled client is dropped without ever slowing the tail.
 """
 
 from __future__ import annotations
@@ -28,6 +36,30 @@ log = logging.getLogger(__name__)
 
 RING_FRAMES = 2048
 PAGE = 1000
+PUSH_HIGH_WATER = 256 * 1024
+
+
+def http_chunk(data: bytes) -> bytes:
+    """One chunk of an HTTP/1.1 chunked body: what aiohttp's writer puts on the wire for
+    `response.write(data)` on a response without Content-Length."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class LiveSink:
+    """A caught-up follower's connection, written to directly by the tail."""
+
+    __slots__ = ("detached", "last", "last_write", "transport", "waiter")
+
+    def __init__(self, transport: asyncio.WriteTransport, last: int, waiter: Waiter) -> None:
+        self.transport = transport
+        self.last = last
+        self.waiter = waiter
+        self.detached = False
+        self.last_write = asyncio.get_running_loop().time()
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(http_chunk(data))
+        self.last_write = asyncio.get_running_loop().time()
 
 
 def sse_frame(recorded: RecordedEvent) -> bytes:
@@ -48,7 +80,9 @@ class SessionTail:
         self.recheck_seconds = recheck_seconds
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_FRAMES)
         self.head = 0  # the last seq this tail has read into the ring
-        self.followers: set[Waiter] = set()
+        self.followers: set[Waiter] = set()  # pull mode: woken on new frames
+        self.sinks: set[LiveSink] = set()  # push mode: written to by the tail itself
+        self.refs = 0
         self.ready = asyncio.Event()
         self.failed: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +110,7 @@ class SessionTail:
                         for recorded in page:
                             self.ring.append((recorded.seq, sse_frame(recorded)))
                         self.head = page[-1].seq
+                        self._push()
                         for follower in self.followers:
                             follower.wake()
                         if len(page) == PAGE:
@@ -90,6 +125,45 @@ class SessionTail:
             self.ready.set()
             for follower in self.followers:
                 follower.wake()
+            for sink in list(self.sinks):
+                self.detach(sink)
+
+    def attach(
+        self, transport: asyncio.WriteTransport, last: int, waiter: Waiter
+    ) -> LiveSink | None:
+        """Switch a caught-up follower to push mode; None if it is not caught up."""
+        if last != self.head or self.failed is not None:
+            return None
+        sink = LiveSink(transport, last, waiter)
+        self.sinks.add(sink)
+        return sink
+
+    def detach(self, sink: LiveSink) -> None:
+        if sink in self.sinks:
+            self.sinks.discard(sink)
+            sink.detached = True
+            sink.waiter.wake()
+
+    def _push(self) -> None:
+        chunks: dict[int, bytes] = {}  # one encoded chunk per distinct starting seq
+        for sink in list(self.sinks):
+            if sink.last >= self.head:
+                continue
+            transport = sink.transport
+            if transport.is_closing() or transport.get_write_buffer_size() > PUSH_HIGH_WATER:
+                self.detach(sink)
+                continue
+            chunk = chunks.get(sink.last)
+            if chunk is None:
+                got = self.frames_after(sink.last)
+                if got is None:
+                    self.detach(sink)
+                    continue
+                chunk = http_chunk(b"".join(got[0]))
+                chunks[sink.last] = chunk
+            transport.write(chunk)
+            sink.last = self.head
+            sink.last_write = asyncio.get_running_loop().time()
 
     def frames_after(self, seq: int) -> tuple[list[bytes], int] | None:
         """Frames with seq > `seq` held in the ring and the last seq among them, or None when
@@ -122,6 +196,7 @@ class SessionFeeds:
             self._tails[session_id] = tail
             tail.start()
         waiter = Waiter()
+        tail.refs += 1
         tail.followers.add(waiter)
         try:
             await tail.ready.wait()
@@ -130,7 +205,10 @@ class SessionFeeds:
             yield tail, waiter
         finally:
             tail.followers.discard(waiter)
-            if not tail.followers and self._tails.get(session_id) is tail:
+            for sink in [s for s in tail.sinks if s.waiter is waiter]:
+                tail.sinks.discard(sink)
+            tail.refs -= 1
+            if tail.refs == 0 and self._tails.get(session_id) is tail:
                 del self._tails[session_id]
                 await tail.stop()
 
@@ -139,6 +217,8 @@ class SessionFeeds:
         for tail in self._tails.values():
             for follower in tail.followers:
                 follower.wake()
+            for sink in tail.sinks:
+                sink.waiter.wake()
 
     @property
     def followed_sessions(self) -> int:

@@ -3,17 +3,19 @@ offset (JSON pages, or Server-Sent Events that replay and then stay live)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
 
 import msgspec
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from domain.errors import ExpectedSeqMismatch, UnknownSession
 from domain.events import SessionCreated, encode_recorded
 from domain.external_events import (
     ExternalInput,
+    ToolOutputInput,
     decide_external_events,
     waiting_tool_calls,
 )
@@ -22,7 +24,7 @@ from projections import sessions as session_projection
 from transport.errors import ApiError
 from transport.keys import FEEDS, SETTINGS, SHUTDOWN, STORE
 from transport.request_parsing import json_bytes, parse_bool, parse_int, parse_offset, read_body
-from transport.session_feed import PAGE, sse_frame
+from transport.session_feed import PAGE, LiveSink, SessionTail, sse_frame
 from transport.sse import KEEPALIVE, ClientGone, open_sse, send
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -117,11 +119,17 @@ async def append_events(request: web.Request) -> web.Response:
     if not body.events:
         raise ApiError(400, "invalid_body", "events must hold at least one event")
     key = request.headers.get("Idempotency-Key")
+    answers_tools = any(isinstance(e, ToolOutputInput) for e in body.events)
+    if not answers_tools:
+        # Nothing to check against the log: append at the next free seqs (or at the caller's
+        # expected offset), so concurrent writers never collide.
+        events = decide_external_events(body.events, {})
+        seqs = await store.append(session_id, events, body.expected_offset, idempotency_key=key)
+        return json_response({"seqs": seqs, "head": await store.head(session_id)})
     for _ in range(APPEND_RETRIES):
         head = await store.head(session_id)
         expected = body.expected_offset if body.expected_offset is not None else head
-        needs_history = any(not hasattr(e, "name") for e in body.events)
-        waiting = waiting_tool_calls(await _read_all(store, session_id)) if needs_history else {}
+        waiting = waiting_tool_calls(await _read_all(store, session_id))
         events = decide_external_events(body.events, waiting)
         try:
             seqs = await store.append(session_id, events, expected, idempotency_key=key)
@@ -177,45 +185,86 @@ async def stream_events(
     so there is no gap and no duplicate at the seam between replay and live."""
     app = request.app
     settings = app[SETTINGS]
-    store = app[STORE]
     shutdown = app[SHUTDOWN]
-    timeout = settings.sse_write_timeout_seconds
     response = await open_sse(request)
-    pending = b"retry: %d\n\n" % settings.sse_retry_ms
+    # Push mode writes HTTP/1.1 chunks itself; anything else stays on the pull path.
+    can_push = live and request.version >= HttpVersion11 and request.transport is not None
     try:
         async with app[FEEDS].follow(session_id) as (tail, waiter):
             last = after
+            pending = b"retry: %d\n\n" % settings.sse_retry_ms
             while True:
-                got = tail.frames_after(last) if last >= tail.head - PAGE else None
-                if got is None:
-                    # Behind the ring (or far back): read this stretch from the log.
-                    page = await store.read(session_id, after=last, limit=PAGE)
-                    if page:
-                        pending += b"".join(sse_frame(e) for e in page)
-                        last = page[-1].seq
-                        await send(request, response, pending, timeout)
-                        pending = b""
-                        continue
-                    got = ([], last)
-                frames, newest = got
-                if frames:
-                    await send(request, response, pending + b"".join(frames), timeout)
-                    pending = b""
-                    last = newest
-                    continue
-                if pending:
-                    await send(request, response, pending, timeout)
-                    pending = b""
+                last, pending = await _send_pending_frames(request, response, tail, last, pending)
                 if not live or shutdown.is_set() or tail.failed is not None:
                     break
-                if not await waiter.wait(settings.sse_keepalive_seconds):
-                    if shutdown.is_set():
+                sink = tail.attach(request.transport, last, waiter) if can_push else None  # type: ignore[arg-type]
+                if sink is not None:
+                    tail.followers.discard(waiter)
+                    try:
+                        await _hold_live(tail, sink, settings.sse_keepalive_seconds, shutdown)
+                    finally:
+                        tail.detach(sink)
+                        tail.followers.add(waiter)
+                    last = sink.last
+                    if (
+                        shutdown.is_set()
+                        or request.transport is None
+                        or request.transport.is_closing()
+                    ):
                         break
-                    await send(request, response, KEEPALIVE, timeout)
+                    continue  # detached because the client is slow: back to timed writes
+                if not await waiter.wait(settings.sse_keepalive_seconds) and not shutdown.is_set():
+                    await send(request, response, KEEPALIVE, settings.sse_write_timeout_seconds)
     except ClientGone:
         return response
     await response.write_eof()
     return response
+
+
+async def _send_pending_frames(
+    request: web.Request,
+    response: web.StreamResponse,
+    tail: SessionTail,
+    last: int,
+    pending: bytes,
+) -> tuple[int, bytes]:
+    """Pull path: send every frame after `last` (from the ring, or from the log when the ring
+    no longer holds it) until caught up with the tail; each write has a timeout."""
+    store = request.app[STORE]
+    timeout = request.app[SETTINGS].sse_write_timeout_seconds
+    while True:
+        got = tail.frames_after(last) if last >= tail.head - PAGE else None
+        if got is None:
+            page = await store.read(tail.session_id, after=last, limit=PAGE)
+            if page:
+                await send(
+                    request, response, pending + b"".join(sse_frame(e) for e in page), timeout
+                )
+                pending = b""
+                last = page[-1].seq
+                continue
+            got = ([], last)
+        frames, newest = got
+        if not frames:
+            if pending:
+                await send(request, response, pending, timeout)
+            return last, b""
+        await send(request, response, pending + b"".join(frames), timeout)
+        pending = b""
+        last = newest
+
+
+async def _hold_live(
+    tail: SessionTail, sink: LiveSink, keepalive: float, shutdown: asyncio.Event
+) -> None:
+    """Push mode: the tail writes new frames; this only keeps the line busy and notices the end."""
+    loop = asyncio.get_running_loop()
+    while not sink.detached:
+        woke = await sink.waiter.wait(keepalive)
+        if shutdown.is_set() or tail.failed is not None or sink.transport.is_closing():
+            return
+        if not woke and loop.time() - sink.last_write >= keepalive * 0.9:
+            sink.write(KEEPALIVE)
 
 
 def add_routes(app: web.Application) -> None:

@@ -312,3 +312,19 @@ async def test_auth_tokens_guard_v1_and_admin_routes(
     response = await client.post("/v1/admin/anything", headers={"Authorization": "Bearer user-t"})
     assert response.status == 403 and (await response.json())["error"]["code"] == "forbidden"
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_concurrent_writers_without_expected_offset_never_collide(
+    client: TestClient, store: StoreBase
+) -> None:
+    sid = await new_session(client)
+
+    async def post(i: int) -> list[int]:
+        body = {"events": [{"type": "custom", "name": "w", "data": i}]}
+        response = await client.post(f"/v1/sessions/{sid}/events", json=body)
+        assert response.status == 200, await response.text()
+        return list((await response.json())["seqs"])
+
+    results = await asyncio.gather(*(post(i) for i in range(60)))
+    assert sorted(seq for r in results for seq in r) == list(range(2, 62))
+    assert sorted(e.event.data for e in await store.read(sid, after=1)) == list(range(60))  # type: ignore[union-attr]
