@@ -84,7 +84,8 @@ async def main():
     # Open loop: an event is offered every 1/rate s whether or not earlier POSTs have answered.
     async with aiohttp.ClientSession() as http:
         async def post(i):
-            body = {"events": [{"type": "custom", "name": "tick", "data": {"t": time.time(), "i": i}}]}
+            tick = {"type": "custom", "name": "tick", "data": {"t": time.time(), "i": i}}
+            body = {"events": [tick]}
             async with http.post(f"{base}/v1/sessions/{session}/events", json=body) as r:
                 assert r.status == 200
         started = time.perf_counter()
@@ -181,11 +182,12 @@ async def main() -> None:
         ),
     )
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # the server inherits it
     schema = "bench_" + uuid.uuid4().hex[:8]
     print(
-        "| subscribers | events/s offered | subscribers with all events, once, in order | delivered | p50 ms | p99 ms | KB per idle subscriber |"
+        "| subscribers | events/s offered | subscribers with all events, once, in order "
+        "| delivered | p50 ms | p99 ms | KB per idle subscriber |"
     )
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,8 +200,9 @@ async def main() -> None:
                 finally:
                     server.stop()
                 print(
-                    f"| {n:,} | {r['writer_rate']:.1f} | {r['complete']:,}/{n:,} | {r['delivered']:.1%} | "
-                    f"{r['p50']:.1f} | {r['p99']:.1f} | {r['kb_per_idle']:.1f} |",
+                    f"| {n:,} | {r['writer_rate']:.1f} | {r['complete']:,}/{n:,} "
+                    f"| {r['delivered']:.1%} | {r['p50']:.1f} | {r['p99']:.1f} "
+                    f"| {r['kb_per_idle']:.1f} |",
                     flush=True,
                 )
         finally:

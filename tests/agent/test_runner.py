@@ -100,7 +100,7 @@ async def until_ended(
     """The run's events once it ended and released the session."""
     async with asyncio.timeout(timeout):
         # The lock may live in Redis: there is no event to wait on, so poll.
-        while await runner.active_run(started.session_id) == started.run_id:  # noqa: ASYNC110
+        while await runner.active_run(started.session_id) == started.run_id:
             await asyncio.sleep(0.05)
     return await store.read(started.session_id, after=started.offset)
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -80,8 +81,7 @@ class Page:
         import base64
 
         shot = await self.call("Page.captureScreenshot", format="png")
-        with open(path, "wb") as out:
-            out.write(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(Path(path).write_bytes, base64.b64decode(shot["data"]))
 
 
 @contextlib.asynccontextmanager
