@@ -94,3 +94,9 @@ class StoreBase:
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError
+
+    async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
+        raise NotImplementedError
+
+    async def last_position(self) -> int:
+        raise NotImplementedError

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from infra.agent.runner import AgentRunner, open_agent_runner
+from infra.projector import Projector
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from transport import sessions_api
+from projections.sessions import RUNNING
+from transport import admin_api, runs_api, sessions_api
 from transport.auth import bearer_auth
 from transport.errors import json_errors
 from transport.health import healthz
-from transport.keys import FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from transport.logging_setup import request_log_context
+from transport.metrics import METRICS, setup_metrics
 from transport.openapi import openapi_json
+from transport.projections_api import RunIsActive, lock_says_running, setup_projections
 from transport.session_feed import SessionFeeds
 from transport.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings, *, store: StoreBase | None = None) -> web.Application:
-    """Build the app. Tests pass their own store; otherwise it is opened on startup (nothing
-    connects at import time) and closed on cleanup."""
+
+def create_app(
+    settings: Settings,
+    *,
+    store: StoreBase | None = None,
+    runner: AgentRunner | None = None,
+    run_is_active: RunIsActive | None = None,
+) -> web.Application:
+    """Build the app. Tests pass their own store or runner; otherwise each is opened on startup
+    (nothing connects at import time) and closed on cleanup, in reverse order."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[json_errors, bearer_auth]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_log_context, json_errors, bearer_auth],
     )
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
@@ -42,9 +59,30 @@ def create_app(settings: Settings, *, store: StoreBase | None = None) -> web.App
             yield
 
     async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[FEEDS] = SessionFeeds(app[STORE])
+        app[FEEDS] = SessionFeeds(app[STORE], on_delivered=app[METRICS].delivered)
         yield
         await app[FEEDS].close()
+
+    async def runner_ctx(app: web.Application) -> AsyncIterator[None]:
+        if runner is not None:
+            app[AGENT_RUNS] = runner
+            yield
+            return
+        async with open_agent_runner(
+            app[STORE], config=settings.agent, redis_url=settings.redis_url
+        ) as opened:
+            app[AGENT_RUNS] = opened
+            yield
+
+    async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+        if runner is not None:  # a runner passed in is the caller's to look after
+            yield
+            return
+        sweeper = asyncio.create_task(_sweep_abandoned_runs(app), name="agentlog-sweeper")
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
     async def on_shutdown(app: web.Application) -> None:
         app[SHUTDOWN].set()
@@ -52,9 +90,48 @@ def create_app(settings: Settings, *, store: StoreBase | None = None) -> web.App
             app[FEEDS].wake_all()
 
     app.cleanup_ctx.append(store_ctx)
+    setup_metrics(app, active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0)
     app.cleanup_ctx.append(feeds_ctx)
+    app.cleanup_ctx.append(runner_ctx)
+    # After the runner: the projector starts after the store and stops before it.
+    # Hydration asks whether a run is really active: by default, whether its lock is held.
+    setup_projections(app, run_is_active=run_is_active or lock_says_running(app))
+    app.cleanup_ctx.append(sweeper_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
     sessions_api.add_routes(app)
+    runs_api.add_routes(app)
+    admin_api.add_routes(app)
     return app
+
+
+async def _sweep_abandoned_runs(app: web.Application) -> None:
+    """A run whose process died is resolved proactively, not only when its session is next
+    used: at startup, then every lock TTL (a dead owner's lock expires after one TTL)."""
+    runner = app[AGENT_RUNS]
+    interval = max(1.0, runner.config.lock_ttl_seconds)
+    while True:
+        try:
+            candidates = await _running_sessions(app[PROJECTOR])
+            if candidates:
+                recovered = await runner.sweep(candidates)
+                if recovered:
+                    log.info("recovered abandoned runs", extra={"sessions": recovered})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping abandoned runs failed")
+        await asyncio.sleep(interval)
+
+
+async def _running_sessions(projector: Projector, page: int = 500) -> list[str]:
+    """Sessions whose log says a run is still going: candidates for abandoned-run recovery."""
+    ids: list[str] = []
+    after: str | None = None
+    while True:
+        summaries = await projector.list_summaries(after, page)
+        ids += [s.session_id for s in summaries if s.status == RUNNING]
+        if len(summaries) < page:
+            return ids
+        after = summaries[-1].session_id

@@ -14,11 +14,14 @@ from aiohttp import web
 from domain.errors import AgentlogError
 from infra.database_url import parse_database_url
 from infra.stores import open_store
+from transport import cli_inspect
+from transport.cli_rebuild import add_rebuild_command, run_rebuild
+from transport.logging_setup import configure_logging
 from transport.settings import ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_inspect.OneLineArgumentParser(
         prog="agentlog",
         description="Event-sourced log for AI-agent chat sessions.",
     )
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (AGENTLOG_PORT, default 8080)")
 
     commands.add_parser("migrate", help="create or update the database schema")
+    cli_inspect.add_commands(commands)
+    add_rebuild_command(commands)
     return parser
 
 
@@ -49,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings)
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
+        if args.command == "rebuild":
+            return asyncio.run(run_rebuild(settings, args.session_id))
+        if args.command in cli_inspect.COMMANDS:
+            return cli_inspect.run_command(settings, args)
     except ConfigError as exc:
         print(f"agentlog: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -57,13 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        print(f"agentlog: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     raise AssertionError(f"unhandled command {args.command}")
 
 
 def serve(settings: Settings) -> int:
     from transport.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging(logging.INFO)
     url = parse_database_url(settings.database_url)
     print(
         f"agentlog serving on http://{settings.host}:{settings.port} "

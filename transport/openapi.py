@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from transport import admin_api, metrics
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -334,7 +336,58 @@ RUN_PATHS: dict[str, Any] = {
 }
 
 
-ALL_PATHS = {**PATHS, **RUN_PATHS}
+PROJECTION_PATHS: dict[str, Any] = {
+    "/v1/sessions/{session_id}/messages": {
+        "get": {
+            "summary": "The session's messages in the AI SDK UIMessage shape (hydrated when idle)",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": _json(
+                    "messages",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "session_id": {"type": "string"},
+                            "messages": {"type": "array", "items": {"type": "object"}},
+                            "head": {"type": "integer"},
+                            "run_active": {"type": "boolean"},
+                        },
+                    },
+                ),
+                "404": _error("unknown session"),
+            },
+        }
+    },
+    "/v1/admin/projections/rebuild": {
+        "post": {
+            "summary": "Drop and replay the projections from the log (all, or one session)",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"session_id": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "rebuilt: events, sessions, seconds, position"},
+                "400": _error("invalid body"),
+                "404": _error("unknown session"),
+            },
+        }
+    },
+}
+
+ALL_PATHS = {
+    **PROJECTION_PATHS,
+    **PATHS,
+    **RUN_PATHS,
+    **admin_api.OPENAPI_PATHS,
+    **metrics.OPENAPI_PATHS,
+}
 
 
 def document(app: web.Application) -> dict[str, Any]:

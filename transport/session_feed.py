@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from domain.events import RecordedEvent, encode_recorded
@@ -74,8 +74,15 @@ def sse_frame(recorded: RecordedEvent) -> bytes:
 class SessionTail:
     """Reads one session's new events once and fans their frames out to followers."""
 
-    def __init__(self, store: StoreBase, session_id: str, recheck_seconds: float) -> None:
+    def __init__(
+        self,
+        store: StoreBase,
+        session_id: str,
+        recheck_seconds: float,
+        on_delivered: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_delivered = on_delivered
         self.session_id = session_id
         self.recheck_seconds = recheck_seconds
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_FRAMES)
@@ -162,6 +169,8 @@ class SessionTail:
                 chunk = http_chunk(b"".join(got[0]))
                 chunks[sink.last] = chunk
             transport.write(chunk)
+            if self.on_delivered is not None:
+                self.on_delivered(self.head - sink.last)
             sink.last = self.head
             sink.last_write = asyncio.get_running_loop().time()
 
@@ -183,16 +192,23 @@ class SessionFeeds:
     """The tails of this process, shared by every SSE response; a tail stops with its last
     follower."""
 
-    def __init__(self, store: StoreBase, *, recheck_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: StoreBase,
+        *,
+        recheck_seconds: float = 2.0,
+        on_delivered: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.recheck_seconds = recheck_seconds
+        self.on_delivered = on_delivered
         self._tails: dict[str, SessionTail] = {}
 
     @asynccontextmanager
     async def follow(self, session_id: str) -> AsyncIterator[tuple[SessionTail, Waiter]]:
         tail = self._tails.get(session_id)
         if tail is None:
-            tail = SessionTail(self.store, session_id, self.recheck_seconds)
+            tail = SessionTail(self.store, session_id, self.recheck_seconds, self.on_delivered)
             self._tails[session_id] = tail
             tail.start()
         waiter = Waiter()

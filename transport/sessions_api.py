@@ -20,11 +20,13 @@ from domain.external_events import (
     waiting_tool_calls,
 )
 from infra.store_base import StoreBase
-from projections import sessions as session_projection
+from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
-from transport.keys import FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.keys import FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from transport.metrics import count_delivered
 from transport.request_parsing import json_bytes, parse_bool, parse_int, parse_offset, read_body
 from transport.session_feed import PAGE, LiveSink, SessionTail, sse_frame
+from transport.session_status import summary_json
 from transport.sse import KEEPALIVE, ClientGone, open_sse, send
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -50,30 +52,12 @@ def json_response(
     )
 
 
-async def session_view(store: StoreBase, session_id: str) -> dict[str, Any]:
+async def session_view(request: web.Request, session_id: str) -> dict[str, Any]:
     """The session as `GET /v1/sessions/{id}` shows it; raises UnknownSession."""
-    events = []
-    after = 0
-    while True:
-        page = await store.read(session_id, after=after, limit=5000)
-        if not page:
-            break
-        events.extend(page)
-        after = page[-1].seq
-    if not events:
+    summary = await request.app[PROJECTOR].read_summary(session_id)
+    if summary is None:
         raise UnknownSession(session_id)
-    summary = session_projection.fold(events)[session_id]
-    return {
-        "id": session_id,
-        "title": summary.title,
-        "status": summary.status,
-        "head": summary.head,
-        "active_run": {"run_id": summary.active_run_id} if summary.active_run_id else None,
-        "runs": summary.runs,
-        "tool_calls": summary.tool_calls,
-        "created_at": summary.created_at,
-        "last_activity_at": summary.last_activity_at,
-    }
+    return summary_json(summary)
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -88,24 +72,12 @@ async def create_session(request: web.Request) -> web.Response:
         )
     store = request.app[STORE]
     await store.append(session_id, [SessionCreated(title=body.title, metadata=body.metadata)], 0)
-    view = await session_view(store, session_id)
+    view = await session_view(request, session_id)
     return json_response(view, 201, headers={"Location": f"/v1/sessions/{session_id}"})
 
 
 async def get_session(request: web.Request) -> web.Response:
-    return json_response(await session_view(request.app[STORE], request.match_info["session_id"]))
-
-
-async def list_sessions(request: web.Request) -> web.Response:
-    limit = parse_int(request, "limit", 100, 1, 1000)
-    after = request.query.get("after")
-    heads = await request.app[STORE].sessions(after=after, limit=limit)
-    sessions = [
-        {"id": h.session_id, "head": h.head, "created_at": h.created_at, "updated_at": h.updated_at}
-        for h in heads
-    ]
-    next_after = heads[-1].session_id if len(heads) == limit else None
-    return json_response({"sessions": sessions, "next_after": next_after})
+    return json_response(await session_view(request, request.match_info["session_id"]))
 
 
 async def append_events(request: web.Request) -> web.Response:
@@ -250,6 +222,7 @@ async def _send_pending_frames(
                 await send(request, response, pending, timeout)
             return last, b""
         await send(request, response, pending + b"".join(frames), timeout)
+        count_delivered(request, len(frames))
         pending = b""
         last = newest
 
@@ -269,7 +242,7 @@ async def _hold_live(
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/sessions", create_session)
-    app.router.add_get("/v1/sessions", list_sessions)
+    app.router.add_get("/v1/sessions", list_sessions_with_status)
     app.router.add_get("/v1/sessions/{session_id}", get_session)
     app.router.add_post("/v1/sessions/{session_id}/events", append_events)
     app.router.add_get("/v1/sessions/{session_id}/events", get_events)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from domain.appending import DEFAULT_MAX_EVENT_BYTES
+from infra.agent.config import AgentConfig
 from infra.database_url import BadDatabaseUrl, parse_database_url
 
 
@@ -27,6 +28,7 @@ class Settings:
     sse_keepalive_seconds: float = 15.0
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -59,6 +61,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[name] = parse(raw)
         except ValueError:
             raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
+    try:
+        values["agent"] = AgentConfig.from_env(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return validate(Settings(**values))
 
 
@@ -97,8 +103,21 @@ def validate(settings: Settings) -> Settings:
     return settings
 
 
+# The agent runner's variables, read by infra.agent.config.AgentConfig.from_env.
+AGENT_ENVIRONMENT = [
+    ("AGENTLOG_AGENT", "scripted"),
+    ("AGENTLOG_HEARTBEAT_SECONDS", "15"),
+    ("AGENTLOG_RUN_LOCK_TTL_SECONDS", "60"),
+    ("AGENTLOG_DENY_TOOLS", "Agent.run_in_background"),
+    ("AGENTLOG_ALLOWED_TOOLS", "Read,Glob,Grep,Bash,mcp__demo__add,mcp__demo__slow_op"),
+    ("AGENTLOG_AGENT_MODEL", "None"),
+    ("AGENTLOG_WORKSPACE_DIR", "None"),
+]
+
+
 def describe() -> list[tuple[str, str]]:
     """(variable, default) pairs, for the README's configuration table test."""
     defaults = Settings()
     by_name = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
-    return [(variable, str(by_name[name])) for name, variable, _ in ENVIRONMENT]
+    ours = [(variable, str(by_name[name])) for name, variable, _ in ENVIRONMENT]
+    return ours + AGENT_ENVIRONMENT

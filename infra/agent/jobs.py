@@ -23,9 +23,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from claude_agent_sdk import McpSdkServerConfig, create_sdk_mcp_server, tool
+if TYPE_CHECKING:
+    from claude_agent_sdk import McpSdkServerConfig
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -199,6 +200,9 @@ def _text(text: str, *, is_error: bool = False) -> dict[str, Any]:
 
 def demo_mcp_server(jobs: JobService, policy: PollPolicy) -> McpSdkServerConfig:
     """The in-process MCP server "demo": `add`, and `slow_op`, a job submitted and polled."""
+    # Imported here: the SDK takes most of a second to import, and the operator commands,
+    # which read this module's PollPolicy through the settings, never start an agent.
+    from claude_agent_sdk import create_sdk_mcp_server, tool
 
     @tool("add", "Add two numbers", {"a": float, "b": float})
     async def add(args: dict[str, Any]) -> dict[str, Any]:

@@ -253,6 +253,11 @@ class AgentRunner:
             isinstance(r.event, RUN_TERMINAL_TYPES) and r.event.run_id == holder for r in tail
         )
 
+    @property
+    def active_count(self) -> int:
+        """Runs this process is driving now."""
+        return len(self._runs)
+
     async def active_run(self, session_id: str) -> str | None:
         run = self._runs.get(session_id)
         if run is not None:

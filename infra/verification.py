@@ -1,0 +1,184 @@
+"""`agentlog verify`: read the log through the store's port and check its invariants.
+
+The checks themselves are projections.verification's pure `verify_session`; this module only
+reads, in an order that stays correct while servers keep appending:
+- the whole log's positions are checked dense up to the last position read at the start;
+- each session's head is read before its events, and only events up to that head are checked,
+  so an append landing meanwhile is not mistaken for a head the sessions table lacks;
+- stored projection rows (when a reader is given) are read before the head, so they can only
+  be behind it, never legitimately ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from domain.errors import UnknownSession
+from domain.events import RecordedEvent
+from domain.ports import EventStore
+from projections.sessions import SessionSummary
+from projections.ui_messages import ConversationState
+from projections.verification import Problem, verify_session
+
+PAGE = 5000
+
+StoredRows = tuple[ConversationState | None, SessionSummary | None]
+ReadStored = Callable[[str], Awaitable[StoredRows]]
+
+
+@dataclass
+class VerifyReport:
+    sessions: int = 0
+    events: int = 0
+    last_position: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    sessions_with_problems: set[str] = field(default_factory=set)
+
+    def add(self, problems: list[Problem]) -> None:
+        self.problems += problems
+        self.sessions_with_problems.update(p.session_id for p in problems if p.session_id)
+
+
+async def verify_log(
+    store: EventStore,
+    session_id: str | None = None,
+    *,
+    read_stored: ReadStored | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> VerifyReport:
+    """Check one session, or every session and the global positions. Raises UnknownSession
+    for a `session_id` the log knows nothing of. `on_problem` sees each problem as found."""
+    report = VerifyReport()
+
+    def found(problems: list[Problem]) -> None:
+        report.add(problems)
+        if on_problem is not None:
+            for problem in problems:
+                on_problem(problem)
+
+    if session_id is not None:
+        await _verify_one(store, session_id, read_stored, report, found, must_exist=True)
+        return report
+
+    report.last_position = await store.last_position()
+    seen = await _verify_positions(store, report.last_position, found)
+    after: str | None = None
+    while page := await store.sessions(after=after, limit=500):
+        for head in page:
+            seen.pop(head.session_id, None)
+            await _verify_one(store, head.session_id, read_stored, report, found)
+        after = page[-1].session_id
+    # Both are written in one transaction: events without a row are a broken log.
+    for orphan, count in sorted(seen.items()):
+        found(
+            [
+                Problem(
+                    session_id=orphan,
+                    check="head",
+                    message=f"{count} events in the log but no row in the sessions table",
+                )
+            ]
+        )
+        await _verify_one(store, orphan, read_stored, report, found, row_missing=True)
+    return report
+
+
+async def _verify_positions(
+    store: EventStore, last_position: int, found: Callable[[list[Problem]], None]
+) -> dict[str, int]:
+    """Positions dense from 1 to `last_position`; returns event counts by session."""
+    seen: dict[str, int] = {}
+    expected = 1
+    after = 0
+    while after < last_position:
+        page = await store.read_all(after=after, limit=min(PAGE, last_position - after))
+        if not page:
+            break
+        for recorded in page:
+            if recorded.position > expected:
+                found([_positions_missing(expected, recorded.position - 1, last_position)])
+            expected = recorded.position + 1
+            seen[recorded.session_id] = seen.get(recorded.session_id, 0) + 1
+        after = page[-1].position
+    if expected <= last_position:
+        found([_positions_missing(expected, last_position, last_position)])
+    return seen
+
+
+def _positions_missing(first: int, last: int, head: int) -> Problem:
+    what = f"position {first}" if first == last else f"positions {first}-{last}"
+    return Problem(
+        session_id=None, check="positions", seq=None, message=f"{what} missing (last {head})"
+    )
+
+
+async def _verify_one(
+    store: EventStore,
+    session_id: str,
+    read_stored: ReadStored | None,
+    report: VerifyReport,
+    found: Callable[[list[Problem]], None],
+    *,
+    must_exist: bool = False,
+    row_missing: bool = False,
+) -> None:
+    stored_state, stored_summary = (
+        await read_stored(session_id) if read_stored is not None else (None, None)
+    )
+    row = None if row_missing else await store.session(session_id)
+    if row is None:
+        events = await _read_upto(store, session_id, None)
+        if not events:
+            raise UnknownSession(session_id)
+        if must_exist:
+            found(
+                [
+                    Problem(
+                        session_id=session_id,
+                        check="head",
+                        message=f"{len(events)} events in the log but no row in the sessions table",
+                    )
+                ]
+            )
+        recorded_head = None
+    else:
+        recorded_head = row.head
+        events = await _read_upto(store, session_id, row.head)
+        beyond = await store.read(session_id, after=row.head, limit=1)
+        if beyond:
+            # An event past the head: a concurrent append, or a head that fell behind. The
+            # append writes both in one transaction, so a second look at the row tells.
+            again = await store.session(session_id)
+            if again is not None and again.head < beyond[0].seq:
+                events += await _read_upto(store, session_id, None, after=row.head)
+                recorded_head = again.head
+    report.sessions += 1
+    report.events += len(events)
+    found(
+        verify_session(
+            events,
+            stored_state,
+            session_id=session_id,
+            recorded_head=recorded_head,
+            stored_summary=stored_summary,
+        )
+    )
+
+
+async def _read_upto(
+    store: EventStore, session_id: str, head: int | None, *, after: int = 0
+) -> list[RecordedEvent]:
+    """The session's events after `after` with seq <= `head` (all of them when None)."""
+    events: list[RecordedEvent] = []
+    while head is None or after < head:
+        limit = PAGE if head is None else min(PAGE, head - after)
+        page = await store.read(session_id, after=after, limit=limit)
+        if not page:
+            break
+        if head is not None and page[-1].seq > head:  # a gap below the head pulled it in
+            events += [r for r in page if r.seq <= head]
+            break
+        events += page
+        after = page[-1].seq
+    return events

@@ -1,0 +1,171 @@
+"""The projection store and the incremental projector, on every backend (SQLite, PostgreSQL,
+PostgreSQL with Redis wake-ups): rows and checkpoint commit together, catch-up resumes after a
+restart, and folding the same events twice changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from domain.errors import UnknownSession
+from domain.events import CustomEventRecorded, RunStarted, SessionCreated, ToolCallStarted
+from infra import postgres_projections, sqlite_projections
+from infra.projection_store import open_projection_store
+from infra.projector import Projector
+from infra.store_base import StoreBase
+from projections import sessions, ui_messages
+from tests.conftest import StoreOpener
+from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
+
+
+async def test_rows_and_checkpoint_round_trip(store: StoreBase) -> None:
+    await store.append("a", [SessionCreated(title="café ✓"), *a_run("r1")])
+    await store.append("b", [SessionCreated(), RunStarted(run_id="r2", prompt="x")])
+    events = await whole_log(store)
+    async with open_projection_store(store) as projections:
+        states = {"a": ui_messages.fold(events[:-2]), "b": ui_messages.fold(events[-2:])}
+        summaries = sessions.fold(events)
+        async with projections.claim() as claim:
+            assert claim.checkpoint.position == 0
+            assert await claim.load(["a", "b"]) == ({}, {})
+            assert await claim.save(states, summaries, events[-1].position)
+
+        assert (await projections.checkpoint()).position == events[-1].position
+        assert await projections.read_state("a") == states["a"]
+        assert await projections.read_state("b") == states["b"]
+        assert await projections.read_summary("a") == summaries["a"]
+        assert await projections.read_summaries(None, 10) == [summaries["a"], summaries["b"]]
+        assert await projections.read_summaries("a", 10) == [summaries["b"]]
+        assert await projections.read_state("nobody") is None
+        async with projections.claim() as claim:
+            assert await claim.load(["b", "nobody"]) == ({"b": states["b"]}, {"b": summaries["b"]})
+
+
+async def test_the_projector_folds_the_log_into_rows_equal_to_the_pure_fold(
+    store: StoreBase,
+) -> None:
+    await seed(store, sessions_count=5, runs=2)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections, page_size=7)
+        assert await projector.catch_up() == len(await whole_log(store))
+        assert await stored(projections) == await folded(store)
+        assert await projector.catch_up() == 0
+
+
+async def test_catches_up_after_a_restart_from_its_checkpoint(
+    open_test_store: StoreOpener,
+) -> None:
+    async with open_test_store() as store, open_projection_store(store) as projections:
+        await seed(store, sessions_count=3)
+        first = await Projector(store, projections).catch_up()
+        await store.append("s000", a_run("late"))
+        await store.append("new", [SessionCreated()])
+    # Another process, started later, on the same database.
+    async with open_test_store() as store, open_projection_store(store) as projections:
+        assert (await projections.checkpoint()).position == first
+        assert await Projector(store, projections).catch_up() == len(a_run("late")) + 1
+        assert await stored(projections) == await folded(store)
+
+
+async def test_folding_a_page_twice_changes_nothing(store: StoreBase) -> None:
+    await seed(store, sessions_count=3)
+    events = await whole_log(store)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        assert await projector.apply(events[:20])
+        assert await projector.apply(events[:40])
+        before = await stored(projections), await projections.checkpoint()
+        assert await projector.apply(events[:40])  # again: already folded
+        assert await projector.apply(events[10:30])  # a part of it, again
+        assert (await stored(projections), await projections.checkpoint()) == before
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)
+
+
+async def test_a_failure_after_the_rows_before_the_commit_moves_nothing(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(store, sessions_count=2)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        before = await stored(projections), await projections.checkpoint()
+        await store.append("s000", a_run("r9"))
+        await store.append("s001", [CustomEventRecorded(name="x")])
+
+        def crash(*args: object) -> None:
+            raise RuntimeError("crash after the states, before the summaries and the commit")
+
+        # The states are written, then the summaries fail: the transaction must roll back.
+        sqlite = isinstance(projections, sqlite_projections.SQLiteProjectionStore)
+        module = sqlite_projections if sqlite else postgres_projections
+        monkeypatch.setattr(module, "_write_summaries", crash)
+        with pytest.raises(RuntimeError, match="crash"):
+            await projector.catch_up()
+        assert (await stored(projections), await projections.checkpoint()) == before
+
+        monkeypatch.undo()
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)
+
+
+async def test_projectors_of_two_servers_share_the_work_without_conflict(
+    open_test_store: StoreOpener,
+) -> None:
+    async with (
+        open_test_store() as one,
+        open_test_store() as two,
+        open_projection_store(one) as p1,
+        open_projection_store(two) as p2,
+    ):
+        await seed(one, sessions_count=6, runs=2)
+        a, b = Projector(one, p1, page_size=5), Projector(two, p2, page_size=5)
+        counts = await asyncio.gather(a.catch_up(), b.catch_up(), a.catch_up(), b.catch_up())
+        # Every event was folded once, by one of them.
+        assert sum(counts) == len(await whole_log(one))
+        assert await stored(p1) == await folded(one)
+
+
+async def test_reads_fold_the_log_beyond_the_rows(store: StoreBase) -> None:
+    await seed(store, sessions_count=2)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        await store.append("s001", [RunStarted(run_id="live", prompt="p")])
+        await store.append(
+            "s001", [ToolCallStarted(run_id="live", tool_call_id="t", tool_name="X")]
+        )
+        await store.append("s002", [SessionCreated(title="not projected yet")])
+        states, summaries = await folded(store)
+
+        assert await projector.read_messages("s001") == (states["s001"], summaries["s001"].head)
+        assert await projector.read_messages("s002") == (states["s002"], 1)
+        assert await projector.read_summary("s001") == summaries["s001"]
+        assert await projector.read_summary("s002") == summaries["s002"]
+        assert await projector.read_summary("nobody") is None
+        with pytest.raises(UnknownSession):
+            await projector.read_messages("nobody")
+        listed = list(summaries.values())
+        assert await projector.list_summaries() == listed
+        assert await projector.list_summaries(limit=2) == listed[:2]
+        assert await projector.list_summaries(after="s000", limit=1) == listed[1:2]
+        assert await projector.list_summaries(after="s001") == listed[2:]
+
+
+async def test_a_projector_never_folds_on_from_rows_another_writer_replaced(
+    store: StoreBase,
+) -> None:
+    await seed(store, sessions_count=2)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        # Another writer replaces a row (as a per-session rebuild would) without new events.
+        async with projections.claim() as claim:
+            summary = await projections.read_summary("s000")
+            assert summary is not None
+            assert await claim.replace("s000", ui_messages.EMPTY, summary)
+        await store.append("s000", [CustomEventRecorded(name="after")])
+        await projector.catch_up()
+        tail = (await store.read("s000"))[-1:]
+        assert await projections.read_state("s000") == ui_messages.fold(tail)

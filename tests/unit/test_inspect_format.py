@@ -1,0 +1,82 @@
+"""How `agentlog inspect` and `agentlog sessions` print: one line per event, colours only on a
+terminal, nothing an event holds can break the line or repaint the terminal."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.events import (
+    RecordedEvent,
+    RunFinished,
+    SessionEvent,
+    TextDelta,
+    ToolCallFailed,
+    ToolCallStarted,
+)
+from projections.sessions import SessionSummary
+from transport.cli_inspect import event_line, excerpt, sessions_table, summarize, wants_colour
+
+T = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def at(event: SessionEvent, seq: int = 7) -> RecordedEvent:
+    return RecordedEvent(session_id="s", seq=seq, position=seq, time=T, event=event)
+
+
+def test_colours_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert wants_colour(Terminal()) and not wants_colour(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not wants_colour(Terminal())
+
+
+def test_an_event_line_has_seq_time_type_run_and_summary() -> None:
+    started = ToolCallStarted(
+        run_id="run_0123456789abcdef", tool_call_id="toolu_1", tool_name="Bash", input={"a": 1}
+    )
+    assert event_line(at(started)) == (
+        "     7  2025-01-02 03:04:05.678  tool_call_started    run_01234567  "
+        'Bash toolu_1 input: {"a":1}'
+    )
+    failed = event_line(at(ToolCallFailed(tool_call_id="t", error_text="no", interrupted=True)))
+    assert failed.endswith("tool_call_failed     -             t error: no (interrupted)")
+    coloured = event_line(at(ToolCallFailed(tool_call_id="t", error_text="no")), colour=True)
+    assert "\x1b[31mtool_call_failed" in coloured and coloured.endswith("\x1b[0m")
+
+
+def test_summaries_name_the_error_and_the_result() -> None:
+    assert summarize(RunFinished(result="x" * 200, is_error=True, num_turns=3)).startswith(
+        "error: " + "x" * 57 + "..., 3 turns"
+    )
+    assert summarize(TextDelta(message_id="m", block_index=2, delta="hi")) == "#2 hi"
+
+
+def test_control_characters_are_escaped_and_long_text_cut() -> None:
+    assert excerpt("a\nb\t\x1b[31mred\x7f\x9b") == "a\\nb\\t\\x1b[31mred\\x7f\\x9b"
+    assert excerpt("é✓🙂") == "é✓🙂"
+    assert excerpt("y" * 100, 10) == "yyyyyyy..."
+    assert excerpt({"k": [1, None]}) == '{"k":[1,null]}'
+
+
+def test_the_sessions_table_aligns_its_columns() -> None:
+    rows = [
+        SessionSummary(session_id="a", created_at=T, last_activity_at=T, head=9, runs=1),
+        SessionSummary(
+            session_id="long-id", status="running", created_at=T, last_activity_at=T, head=12345
+        ),
+    ]
+    assert sessions_table(rows).splitlines() == [
+        "ID       STATUS    HEAD  RUNS  LAST ACTIVITY            TITLE",
+        "a        idle         9     1  2025-01-02 03:04:05.678",
+        "long-id  running  12345     0  2025-01-02 03:04:05.678",
+    ]
+    assert sessions_table([]).splitlines()[-1] == "(no sessions)"
+    assert "\x1b[32mrunning" in sessions_table(rows, colour=True)
