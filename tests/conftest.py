@@ -53,8 +53,26 @@ async def postgres_url() -> AsyncIterator[str]:
     try:
         yield f"{POSTGRES_URL}?schema={schema}"
     finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await _drop_schema(conn, schema)
         await conn.close()
+
+
+async def _drop_schema(conn: asyncpg.Connection, schema: str) -> None:
+    """Drop the test's schema without ever hanging: a server process a test left running can
+    hold locks on it (a projector's claim), so wait briefly, then end agentlog's sessions on
+    this database and try again."""
+    await conn.execute("SET lock_timeout = '5s'")
+    for _ in range(3):
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            return
+        except asyncpg.LockNotAvailableError:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'agentlog' "
+                "AND pid <> pg_backend_pid()"
+            )
+    raise RuntimeError(f"could not drop test schema {schema}")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from transport import admin_api, metrics
+from transport import admin_api, metrics, web_view
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -387,6 +387,7 @@ ALL_PATHS = {
     **RUN_PATHS,
     **admin_api.OPENAPI_PATHS,
     **metrics.OPENAPI_PATHS,
+    **web_view.OPENAPI_PATHS,
 }
 
 

@@ -62,8 +62,9 @@ async def post_events(
 
 
 async def test_two_instances_share_live_delivery_and_resume_across_each_other(
-    servers: list[ServerProcess], tmp_path: Path, postgres_url: str, redis_url: str
+    postgres_url: str, redis_url: str, servers: list[ServerProcess], tmp_path: Path
 ) -> None:
+    # postgres_url comes first so its teardown (dropping the schema) runs after the servers stop.
     env = {"AGENTLOG_DATABASE_URL": postgres_url, "AGENTLOG_REDIS_URL": redis_url}
     a = start(servers, tmp_path, env)
     b = start(servers, tmp_path, env)

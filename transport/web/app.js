@@ -1,0 +1,632 @@
+// agentlog's live page: plain JavaScript, no build step, no dependencies.
+//
+// The conversation is always what GET /v1/sessions/{id}/messages says (the projection, with
+// hydration): every event that arrives on the session's stream re-fetches it (debounced), so
+// the page never folds events itself. The event log on the right is the raw stream.
+//
+// Without a token the stream is an EventSource, which reconnects by itself and resumes with
+// Last-Event-ID. With a token (`#token=...` once, then kept in localStorage) EventSource
+// cannot send the Authorization header, so the page polls GET .../events?offset=N instead.
+"use strict";
+
+(() => {
+  const MAX_LOG_ROWS = 2000;
+  const MESSAGES_DEBOUNCE_MS = 100;
+  const SESSIONS_REFRESH_MS = 3000;
+  const POLL_MS = 500;
+  const RESTART_MS = 3000;
+
+  // Stable hooks for tests and for poking around in the console.
+  const state = {
+    sessionId: null,
+    lastSeq: 0,
+    events: [],          // every event received for the session, in seq order
+    messages: [],        // the last UIMessage[] fetched
+    head: 0,             // the head that /messages reported with them
+    runActive: false,
+    connected: false,
+    opens: 0,            // how many times the stream (re)opened
+    messageFetches: 0,
+    sessions: [],
+    errors: [],
+    mode: "sse",         // "sse", or "poll" when a token is needed
+  };
+  window.agentlog = state;
+
+  const $ = (id) => document.getElementById(id);
+
+  // -- auth ---------------------------------------------------------------------------------
+
+  function hashParams() {
+    return new URLSearchParams(location.hash.replace(/^#/, ""));
+  }
+
+  let rememberedToken = null;
+
+  function token() {
+    if (rememberedToken) return rememberedToken;
+    try { return localStorage.getItem("agentlog.token"); } catch (_) { return null; }
+  }
+
+  // `#token=...` is read once, kept, and taken out of the address bar.
+  function takeTokenFromHash() {
+    const params = hashParams();
+    const given = params.get("token");
+    if (!given) return;
+    rememberedToken = given;
+    try { localStorage.setItem("agentlog.token", given); } catch (_) { /* private mode */ }
+    params.delete("token");
+    history.replaceState(null, "", `${location.pathname}${location.search}${params.toString() ? "#" + params : ""}`);
+  }
+
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
+    const t = token();
+    if (t) headers.Authorization = `Bearer ${t}`;
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      ...options,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (_) { body = { raw: text }; }
+    if (!response.ok) {
+      const message = (body && body.error && body.error.message) || `HTTP ${response.status}`;
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  function noteError(where, error) {
+    state.errors.push(`${where}: ${error.message || error}`);
+    if (state.errors.length > 50) state.errors.shift();
+  }
+
+  // -- small DOM helpers --------------------------------------------------------------------
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function pretty(value) {
+    if (value === undefined) return "";
+    if (typeof value === "string") return value;
+    try { return JSON.stringify(value, null, 2); } catch (_) { return String(value); }
+  }
+
+  function oneLine(value, max = 90) {
+    let text = typeof value === "string" ? value : JSON.stringify(value);
+    if (text === undefined) return "";
+    text = text.replace(/\s+/g, " ").trim();
+    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  }
+
+  function shortRun(runId) {
+    if (!runId) return "";
+    return runId.replace(/^run_/, "").slice(0, 8);
+  }
+
+  function time(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleTimeString();
+  }
+
+  // -- the sessions list --------------------------------------------------------------------
+
+  async function refreshSessions() {
+    try {
+      const sessions = [];
+      let after = null;
+      for (let page = 0; page < 10; page++) {
+        const query = new URLSearchParams({ limit: "200" });
+        if (after) query.set("after", after);
+        const body = await api(`/v1/sessions?${query}`);
+        sessions.push(...body.sessions);
+        if (!body.next_after) break;
+        after = body.next_after;
+      }
+      // Newest activity first: that is where a demo's attention is.
+      sessions.sort((a, b) => String(b.last_activity_at).localeCompare(String(a.last_activity_at)));
+      state.sessions = sessions;
+      renderSessions();
+      $("sessions-empty").textContent = "No sessions yet: create one above.";
+    } catch (error) {
+      noteError("sessions", error);
+      if (error.status === 401) {
+        $("sessions-empty").hidden = false;
+        $("sessions-empty").textContent =
+          "This server needs an API token: open this page once as /#token=<your token>.";
+        setConnected(false, "token needed");
+      }
+    }
+  }
+
+  function renderSessions() {
+    const list = $("sessions");
+    list.replaceChildren(
+      ...state.sessions.map((s) =>
+        el(
+          "li",
+          {
+            class: `session${s.id === state.sessionId ? " selected" : ""}`,
+            "data-testid": "session-item",
+            "data-session": s.id,
+          },
+          el(
+            "a",
+            { href: `#session=${encodeURIComponent(s.id)}` },
+            el("span", { class: "session-title", text: s.title || s.id }),
+            el("span", { class: `badge status-${s.status}`, "data-testid": "session-status", text: s.status }),
+            el(
+              "span",
+              { class: "session-meta muted" },
+              `${s.runs || 0} run${s.runs === 1 ? "" : "s"} · ${s.head} events · ${time(s.last_activity_at)}`,
+            ),
+          ),
+        ),
+      ),
+    );
+    $("sessions-empty").hidden = state.sessions.length > 0;
+  }
+
+  // -- the conversation ---------------------------------------------------------------------
+
+  let messagesTimer = null;
+  let messagesInFlight = false;
+  let messagesDirty = false;
+
+  function scheduleMessages(delay = MESSAGES_DEBOUNCE_MS) {
+    if (messagesTimer !== null) return;
+    messagesTimer = setTimeout(() => {
+      messagesTimer = null;
+      fetchMessages();
+    }, delay);
+  }
+
+  async function fetchMessages() {
+    const sessionId = state.sessionId;
+    if (!sessionId) return;
+    if (messagesInFlight) {
+      messagesDirty = true;
+      return;
+    }
+    messagesInFlight = true;
+    try {
+      const body = await api(`/v1/sessions/${encodeURIComponent(sessionId)}/messages`);
+      if (sessionId !== state.sessionId) return; // switched meanwhile
+      state.messages = body.messages;
+      state.head = body.head;
+      state.runActive = body.run_active;
+      state.messageFetches += 1;
+      renderMessages();
+    } catch (error) {
+      noteError("messages", error);
+      // Retry below, a bit later, unless the server said no for good (unknown session, auth).
+      if (sessionId === state.sessionId && !(error.status >= 400 && error.status < 500)) {
+        messagesDirty = true;
+      }
+    } finally {
+      messagesInFlight = false;
+      if (messagesDirty) {
+        messagesDirty = false;
+        scheduleMessages(state.connected ? MESSAGES_DEBOUNCE_MS : 1000);
+      }
+    }
+  }
+
+  const TOOL_STATES = {
+    "input-streaming": { label: "preparing", running: true },
+    "input-available": { label: "running", running: true },
+    "output-available": { label: "done", running: false },
+    "output-error": { label: "error", running: false },
+    "output-denied": { label: "denied", running: false },
+  };
+
+  function renderPart(part) {
+    const type = part.type || "";
+    if (type === "text") {
+      return el(
+        "div",
+        { class: `part text${part.state === "streaming" ? " streaming" : ""}`, "data-testid": "text-part", "data-state": part.state },
+        part.text,
+      );
+    }
+    if (type === "reasoning") {
+      return el(
+        "details",
+        { class: "part reasoning", "data-testid": "reasoning-part" },
+        el("summary", { text: part.state === "streaming" ? "Thinking…" : "Thinking" }),
+        el("div", { class: "reasoning-text", text: part.text }),
+      );
+    }
+    if (type === "step-start") {
+      return el("div", { class: "part step", "data-testid": "step-part" }, el("span", { text: "step" }));
+    }
+    if (type === "dynamic-tool" || type.startsWith("tool-")) {
+      return renderTool(part, type === "dynamic-tool" ? part.toolName : type.slice(5));
+    }
+    if (type === "data-agent-error") {
+      const data = part.data || {};
+      return el(
+        "div",
+        { class: "part error", "data-testid": "error-part" },
+        el("strong", { text: `Agent error${data.kind ? ` (${data.kind}${data.status ? ` ${data.status}` : ""})` : ""}` }),
+        el("div", { text: data.message || pretty(data) }),
+      );
+    }
+    if (type.startsWith("data-")) {
+      return el(
+        "div",
+        { class: "part data", "data-testid": "data-part" },
+        el("span", { class: "data-name", text: type.slice(5) }),
+        el("pre", { text: pretty(part.data) }),
+      );
+    }
+    return el("pre", { class: "part unknown" }, pretty(part));
+  }
+
+  function renderTool(part, name) {
+    const info = TOOL_STATES[part.state] || { label: part.state, running: false };
+    const badge = el(
+      "span",
+      { class: `badge tool-${part.state}`, "data-testid": "tool-state" },
+      info.running ? el("span", { class: "spinner", "data-testid": "spinner", "aria-hidden": "true" }) : null,
+      info.label,
+    );
+    const body = [];
+    if (part.input !== undefined) {
+      body.push(el("div", { class: "tool-label", text: "input" }), el("pre", { text: pretty(part.input) }));
+    }
+    if (part.state === "output-available") {
+      body.push(el("div", { class: "tool-label", text: "output" }), el("pre", { "data-testid": "tool-output", text: pretty(part.output) }));
+    } else if (part.state === "output-error") {
+      body.push(el("div", { class: "tool-error", "data-testid": "tool-error", text: part.errorText || "error" }));
+    } else if (part.state === "output-denied") {
+      const reason = part.approval && part.approval.reason;
+      body.push(el("div", { class: "tool-error", "data-testid": "tool-error", text: `denied${reason ? `: ${reason}` : ""}` }));
+    }
+    return el(
+      "div",
+      {
+        class: `part tool state-${part.state}`,
+        "data-testid": "tool-part",
+        "data-state": part.state,
+        "data-tool": name,
+        "data-tool-call-id": part.toolCallId,
+      },
+      el("div", { class: "tool-head" }, el("span", { class: "tool-icon", text: "⚙" }), el("code", { class: "tool-name", text: name }), badge),
+      ...body,
+    );
+  }
+
+  function renderMessage(message) {
+    const meta = message.metadata || {};
+    const isUser = message.role === "user";
+    const header = el("div", { class: "message-head" }, el("span", { class: "role", text: isUser ? "You" : "Agent" }));
+    if (!isUser && meta.status) {
+      header.append(el("span", { class: `badge status-${meta.status}`, "data-testid": "run-status", text: meta.status }));
+      if (meta.model) header.append(el("span", { class: "muted", text: meta.model }));
+      if (meta.durationMs) header.append(el("span", { class: "muted", text: `${(meta.durationMs / 1000).toFixed(1)} s` }));
+      if (meta.totalCostUsd) header.append(el("span", { class: "muted", text: `$${meta.totalCostUsd.toFixed(4)}` }));
+    }
+    const node = el(
+      "article",
+      { class: `message ${message.role}`, "data-testid": "message", "data-role": message.role, "data-id": message.id },
+      header,
+      ...(message.parts || []).map(renderPart),
+    );
+    const errorShown = (message.parts || []).some(
+      (p) => p.type === "data-agent-error" && p.data && p.data.message === meta.error,
+    );
+    if (!isUser && meta.error && meta.status !== "finished" && !errorShown) {
+      node.append(el("div", { class: "part error", "data-testid": "run-error", text: meta.error }));
+    }
+    return node;
+  }
+
+  function renderMessages() {
+    const container = $("messages");
+    const nearBottom = container.scrollHeight - container.scrollTop - container.clientHeight < 80;
+    // Keep open reasoning blocks open across re-renders.
+    const open = new Set(
+      [...container.querySelectorAll("details[open]")].map((d) => d.closest("[data-id]")?.dataset.id + ":" + [...d.parentNode.children].indexOf(d)),
+    );
+    container.replaceChildren(...state.messages.map(renderMessage));
+    for (const details of container.querySelectorAll("details")) {
+      const key = details.closest("[data-id]")?.dataset.id + ":" + [...details.parentNode.children].indexOf(details);
+      if (open.has(key)) details.open = true;
+    }
+    if (!state.messages.length) {
+      container.append(el("p", { class: "muted empty", text: "No messages yet: send a prompt below." }));
+    }
+    if (nearBottom) container.scrollTop = container.scrollHeight;
+    renderHeader();
+  }
+
+  function renderHeader() {
+    const header = $("session-header");
+    const id = state.sessionId;
+    if (!id) return;
+    const session = state.sessions.find((s) => s.id === id);
+    header.replaceChildren(
+      el("h1", { text: (session && session.title) || id }),
+      el("code", { class: "muted", text: id }),
+      el("span", { class: `badge ${state.runActive ? "status-running" : "status-idle"}`, "data-testid": "run-active", text: state.runActive ? "run active" : "no active run" }),
+    );
+  }
+
+  // -- the event log ------------------------------------------------------------------------
+
+  function summary(event) {
+    switch (event.type) {
+      case "session_created": return event.title ? `“${event.title}”` : "";
+      case "run_started": return oneLine(event.prompt);
+      case "agent_initialized": return `${event.model || ""} · ${(event.tools || []).length} tools`;
+      case "agent_status": return event.subtype + (event.data && event.data.status ? `: ${event.data.status}` : "");
+      case "step_started": return event.model || event.message_id;
+      case "step_finished": return event.stop_reason || "";
+      case "text_delta":
+      case "reasoning_delta": return oneLine(event.delta);
+      case "text_completed":
+      case "reasoning_completed": return oneLine(event.text);
+      case "tool_input_delta": return `${event.tool_name} ${oneLine(event.delta, 60)}`;
+      case "tool_call_started": return `${event.tool_name} ${oneLine(event.input, 60)}`;
+      case "tool_call_succeeded": return oneLine(event.output);
+      case "tool_call_failed": return oneLine(event.error_text);
+      case "tool_call_denied": return oneLine(event.reason);
+      case "agent_error": return `${event.kind}: ${oneLine(event.message, 70)}`;
+      case "run_finished": return oneLine(event.result || event.subtype || "");
+      case "run_failed": return oneLine(event.error);
+      case "run_cancelled":
+      case "run_abandoned": return oneLine(event.reason);
+      case "custom": return `${event.name} ${oneLine(event.data, 60)}`;
+      default: return "";
+    }
+  }
+
+  function kind(type) {
+    if (type.startsWith("run_")) return "run";
+    if (type.startsWith("tool_")) return "tool";
+    if (type === "heartbeat") return "heartbeat";
+    if (type === "agent_error" || type === "run_failed") return "error";
+    return "other";
+  }
+
+  function onEvent(event) {
+    if (typeof event.seq !== "number" || event.seq <= state.lastSeq) return; // never twice
+    state.lastSeq = event.seq;
+    state.events.push(event);
+    const list = $("events");
+    const pane = list.parentNode;
+    const nearBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 60;
+    list.append(
+      el(
+        "li",
+        { class: `event kind-${kind(event.type)} type-${event.type}`, "data-testid": "event-row", "data-seq": event.seq, "data-type": event.type, title: JSON.stringify(event, null, 2) },
+        el("span", { class: "seq", text: event.seq }),
+        el("span", { class: "type", text: event.type }),
+        el("span", { class: "run", text: shortRun(event.run_id) }),
+        el("span", { class: "summary", text: summary(event) }),
+      ),
+    );
+    while (list.childElementCount > MAX_LOG_ROWS) list.firstElementChild.remove();
+    $("event-count").textContent = `(${state.events.length})`;
+    if (nearBottom) pane.scrollTop = pane.scrollHeight;
+    scheduleMessages();
+    // The selected session's line follows its stream; its status comes from the server.
+    const listed = state.sessions.find((s) => s.id === state.sessionId);
+    if (listed && event.seq > listed.head) {
+      listed.head = event.seq;
+      listed.last_activity_at = event.time;
+      renderSessionsSoon();
+    }
+    if (event.type.startsWith("run_") || event.type === "session_created") refreshSessionsSoon();
+  }
+
+  let sessionsFrame = null;
+  function renderSessionsSoon() {
+    if (sessionsFrame !== null) return;
+    sessionsFrame = requestAnimationFrame(() => { sessionsFrame = null; renderSessions(); });
+  }
+
+  let sessionsTimer = null;
+  function refreshSessionsSoon() {
+    if (sessionsTimer !== null) return;
+    sessionsTimer = setTimeout(() => { sessionsTimer = null; refreshSessions(); }, 150);
+  }
+
+  // -- the stream: EventSource, or polling when a token is needed ----------------------------
+
+  let source = null;
+  let pollGeneration = 0;
+
+  function setConnected(connected, label) {
+    state.connected = connected;
+    const badge = $("connection");
+    badge.textContent = label || (connected ? "live" : "reconnecting…");
+    badge.className = `conn ${connected ? "conn-on" : "conn-off"}`;
+  }
+
+  const EVENT_TYPES = [
+    "session_created", "custom", "run_started", "agent_initialized", "agent_status",
+    "step_started", "step_finished", "text_delta", "text_completed", "reasoning_delta",
+    "reasoning_completed", "tool_input_delta", "tool_call_started", "tool_call_succeeded",
+    "tool_call_failed", "tool_call_denied", "agent_error", "heartbeat", "run_finished",
+    "run_failed", "run_cancelled", "run_abandoned",
+  ];
+
+  function handleFrame(message) {
+    try {
+      onEvent(JSON.parse(message.data));
+    } catch (error) {
+      noteError("frame", error);
+    }
+  }
+
+  function openStream(sessionId, offset = null) {
+    closeStream();
+    state.mode = token() ? "poll" : "sse";
+    if (state.mode === "poll") {
+      poll(sessionId, ++pollGeneration);
+      return;
+    }
+    // Every frame is `event: <type>`; listen to each known type, and to plain messages in
+    // case a newer server sends a type this page does not know yet.
+    const query = offset === null ? "" : `?offset=${offset}`;
+    const opened = new EventSource(`/v1/sessions/${encodeURIComponent(sessionId)}/events${query}`);
+    source = opened;
+    source.onopen = () => {
+      state.opens += 1;
+      setConnected(true);
+      scheduleMessages(); // what happened while we were away (hydration included)
+    };
+    source.onerror = () => {
+      const closed = opened.readyState === EventSource.CLOSED;
+      setConnected(false, closed ? "disconnected" : "reconnecting…");
+      scheduleMessages(1000); // the projection may say the run ended without us
+      // EventSource retries network errors by itself, but gives up on an HTTP error (a
+      // proxy's 502, a 400 for a Last-Event-ID the server does not have): start over, slowly,
+      // from what this page has (events at or before lastSeq are skipped if sent again).
+      if (closed) {
+        setTimeout(() => {
+          if (source === opened && state.sessionId === sessionId) openStream(sessionId, state.lastSeq);
+        }, RESTART_MS);
+      }
+    };
+    source.onmessage = handleFrame;
+    for (const type of EVENT_TYPES) source.addEventListener(type, handleFrame);
+  }
+
+  async function poll(sessionId, generation) {
+    let failing = false;
+    while (generation === pollGeneration) {
+      try {
+        const body = await api(`/v1/sessions/${encodeURIComponent(sessionId)}/events?offset=${state.lastSeq}&limit=1000`);
+        if (generation !== pollGeneration) return;
+        if (!state.connected) {
+          state.opens += 1;
+          setConnected(true, "live (polling)");
+          scheduleMessages();
+        }
+        failing = false;
+        for (const event of body.events) onEvent(event);
+        if (body.events.length >= 1000) continue;
+      } catch (error) {
+        if (!failing) noteError("poll", error);
+        failing = true;
+        setConnected(false, error.status === 401 ? "bad or missing token" : "reconnecting…");
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  function closeStream() {
+    pollGeneration += 1;
+    if (source) {
+      source.close();
+      source = null;
+    }
+    setConnected(false, "not connected");
+  }
+
+  // -- selecting a session ------------------------------------------------------------------
+
+  function selectFromHash() {
+    const id = hashParams().get("session");
+    if (id === state.sessionId) return;
+    state.sessionId = id;
+    state.lastSeq = 0;
+    state.events = [];
+    state.messages = [];
+    state.head = 0;
+    state.runActive = false;
+    $("events").replaceChildren();
+    $("event-count").textContent = "";
+    $("messages").replaceChildren();
+    renderSessions();
+    if (!id) {
+      closeStream();
+      $("session-header").replaceChildren(el("p", { class: "muted", text: "Select a session on the left, or create one." }));
+      return;
+    }
+    renderHeader();
+    openStream(id);
+    fetchMessages();
+  }
+
+  function select(id) {
+    const params = hashParams();
+    params.set("session", id);
+    location.hash = params.toString();
+  }
+
+  // -- forms --------------------------------------------------------------------------------
+
+  $("new-session").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const title = $("new-title").value.trim();
+    try {
+      const session = await api("/v1/sessions", { method: "POST", body: title ? { title } : {} });
+      $("new-title").value = "";
+      await refreshSessions();
+      select(session.id);
+    } catch (error) {
+      noteError("new session", error);
+      $("prompt-status").textContent = `Could not create a session: ${error.message}`;
+    }
+  });
+
+  $("examples").addEventListener("change", (e) => {
+    if (e.target.value) $("prompt").value = e.target.value;
+    e.target.value = "";
+    $("prompt").focus();
+  });
+
+  $("prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("prompt-form").requestSubmit();
+  });
+
+  $("prompt-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const prompt = $("prompt").value.trim();
+    const status = $("prompt-status");
+    if (!prompt) return;
+    try {
+      let id = state.sessionId;
+      if (!id) {
+        const session = await api("/v1/sessions", { method: "POST", body: { title: oneLine(prompt, 40) } });
+        id = session.id;
+        select(id);
+      }
+      const run = await api(`/v1/sessions/${encodeURIComponent(id)}/runs`, { method: "POST", body: { prompt } });
+      $("prompt").value = "";
+      status.textContent = `started ${shortRun(run.run_id)}`;
+      refreshSessionsSoon();
+    } catch (error) {
+      noteError("run", error);
+      status.textContent = error.status === 409 ? "A run is already active in this session." : `Could not start the run: ${error.message}`;
+    }
+  });
+
+  window.addEventListener("hashchange", () => { takeTokenFromHash(); selectFromHash(); });
+  takeTokenFromHash();
+  refreshSessions();
+  setInterval(refreshSessions, SESSIONS_REFRESH_MS);
+  selectFromHash();
+})();
