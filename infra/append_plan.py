@@ -20,6 +20,8 @@ class BatchPlan:
     heads: dict[str, int | None]
     outcomes: list[Outcome] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
+    # Sessions this transaction creates: the only writes to the sessions table.
+    created: list[str] = field(default_factory=list)
     # Column-wise rows for the events table.
     sids: list[str] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
@@ -61,6 +63,8 @@ def plan_batch(
         except AgentlogError as refused:
             plan.outcomes.append(refused)
             continue
+        if head is None:
+            plan.created.append(session_id)
         start = head or 0
         seqs = list(range(start + 1, start + 1 + len(pending.events)))
         for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):

@@ -250,12 +250,9 @@ async def _import_postgres(store: PostgresEventStore, session: ImportedSession) 
                 [e.time for e in chunk],
             )
         await conn.execute(
-            f"INSERT INTO {t}.agentlog_sessions (session_id, head, created_at, updated_at) "
-            "VALUES ($1, $2, $3, $4)",
+            f"INSERT INTO {t}.agentlog_sessions (session_id, created_at) VALUES ($1, $2)",
             sid,
-            session.head,
             events[0].time,
-            events[-1].time,
         )
         await conn.execute(
             f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + len(events)
@@ -302,9 +299,8 @@ def _import_sqlite(path: str, session: ImportedSession) -> int:
                 ],
             )
             conn.execute(
-                "INSERT INTO agentlog_sessions (session_id, head, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?)",
-                (sid, session.head, to_micros(events[0].time), to_micros(events[-1].time)),
+                "INSERT INTO agentlog_sessions (session_id, created_at) VALUES (?, ?)",
+                (sid, to_micros(events[0].time)),
             )
             conn.execute("COMMIT")
         except BaseException:

@@ -33,9 +33,7 @@ from infra.store_base import StoreBase
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentlog_sessions (
     session_id TEXT PRIMARY KEY,
-    head INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agentlog_events (
     notification_id INTEGER PRIMARY KEY,
@@ -57,6 +55,17 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
 """
 
 _COLUMNS = "originator_id, originator_version, notification_id, recorded_at, state"
+
+# A session and its head and last activity, from its newest event: one step down the
+# (originator_id, originator_version) index.
+_SQL_SESSION = (
+    "SELECT s.session_id, COALESCE(e.originator_version, 0), s.created_at, "
+    "COALESCE(e.recorded_at, s.created_at) FROM agentlog_sessions AS s "
+    "LEFT JOIN agentlog_events AS e ON e.originator_id = s.session_id "
+    "AND e.originator_version = (SELECT MAX(originator_version) FROM agentlog_events "
+    "WHERE originator_id = s.session_id)"
+)
+_SQL_HEAD = f"{_SQL_SESSION} WHERE s.session_id = ?"
 
 
 def _micros(moment: datetime) -> int:
@@ -147,7 +156,14 @@ class SQLiteEventStore(StoreBase):
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, *args)
 
     def _migrate(self) -> None:
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        # A session's head and last activity are read from its newest event (see the
+        # PostgreSQL store); files from before that kept them as columns.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_sessions)")}
+        for stale in ("head", "updated_at") if columns else ():
+            if stale in columns:
+                conn.execute(f"ALTER TABLE agentlog_sessions DROP COLUMN {stale}")
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -179,10 +195,8 @@ class SQLiteEventStore(StoreBase):
         ).fetchone()
         heads: dict[str, int | None] = {}
         for session_id in {p.session_id for p in batch}:
-            found = conn.execute(
-                "SELECT head FROM agentlog_sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            heads[session_id] = None if found is None else found[0]
+            found = conn.execute(_SQL_HEAD, (session_id,)).fetchone()
+            heads[session_id] = None if found is None else found[1]
         known_keys: dict[tuple[str, str], list[int]] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
@@ -212,10 +226,8 @@ class SQLiteEventStore(StoreBase):
                 ],
             )
             conn.executemany(
-                "INSERT INTO agentlog_sessions (session_id, head, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE "
-                "SET head = excluded.head, updated_at = excluded.updated_at",
-                [(sid, plan.heads[sid], now, now) for sid in plan.changed],
+                "INSERT INTO agentlog_sessions (session_id, created_at) VALUES (?, ?)",
+                [(sid, now) for sid in plan.created],
             )
             conn.executemany(
                 "INSERT INTO agentlog_idempotency (session_id, key, seqs, created_at) "
@@ -247,8 +259,7 @@ class SQLiteEventStore(StoreBase):
     async def session(self, session_id: str) -> SessionHead | None:
         rows = await self._on_reader(
             self._fetch,
-            "SELECT session_id, head, created_at, updated_at FROM agentlog_sessions "
-            "WHERE session_id = ?",
+            _SQL_HEAD,
             (session_id,),
         )
         return _session_head(rows[0]) if rows else None
@@ -256,8 +267,7 @@ class SQLiteEventStore(StoreBase):
     async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
         rows = await self._on_reader(
             self._fetch,
-            "SELECT session_id, head, created_at, updated_at FROM agentlog_sessions "
-            "WHERE session_id > ? ORDER BY session_id LIMIT ?",
+            f"{_SQL_SESSION} WHERE s.session_id > ? ORDER BY s.session_id LIMIT ?",
             (after or "", limit),
         )
         return [_session_head(row) for row in rows]
