@@ -50,6 +50,9 @@ async def messages(request: web.Request) -> web.Response:
     # would make its tools look interrupted although their results were on the way.
     run_active = await request.app[RUN_IS_ACTIVE](session_id)
     state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    # The lock outlives the run's terminal event by its teardown (the CLI's exit): a run the
+    # state shows ended is not reported active, as GET /v1/sessions/{id} does not either.
+    run_active = run_active and state.open_run_id is not None
     return _json(
         {
             "session_id": session_id,

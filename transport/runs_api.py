@@ -8,7 +8,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from domain.errors import UnknownSession
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
@@ -114,8 +113,8 @@ async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.
                 await send(request, response, DONE, timeout)
     except ClientGone:
         return response
-    except UnknownSession:
-        raise
+    if request.transport is None or request.transport.is_closing():
+        return response  # the client is gone: no end of body to write
     await response.write_eof()
     return response
 

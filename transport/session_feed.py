@@ -136,10 +136,13 @@ class SessionTail:
                 self.detach(sink)
 
     def attach(
-        self, transport: asyncio.WriteTransport, last: int, waiter: Waiter
+        self, transport: asyncio.WriteTransport | None, last: int, waiter: Waiter
     ) -> LiveSink | None:
-        """Switch a caught-up follower to push mode; None if it is not caught up."""
+        """Switch a caught-up follower to push mode; None if it is not caught up, or its
+        connection is already gone (aiohttp's `request.transport` is then None)."""
         if last != self.head or self.failed is not None:
+            return None
+        if transport is None or transport.is_closing():
             return None
         sink = LiveSink(transport, last, waiter)
         self.sinks.add(sink)

@@ -169,7 +169,7 @@ async def stream_events(
                 last, pending = await _send_pending_frames(request, response, tail, last, pending)
                 if not live or shutdown.is_set() or tail.failed is not None:
                     break
-                sink = tail.attach(request.transport, last, waiter) if can_push else None  # type: ignore[arg-type]
+                sink = tail.attach(request.transport, last, waiter) if can_push else None
                 if sink is not None:
                     tail.followers.discard(waiter)
                     try:
@@ -189,6 +189,8 @@ async def stream_events(
                     await send(request, response, KEEPALIVE, settings.sse_write_timeout_seconds)
     except ClientGone:
         return response
+    if request.transport is None or request.transport.is_closing():
+        return response  # the client is gone: there is no end of the body to write
     await response.write_eof()
     return response
 
