@@ -126,7 +126,8 @@ async def test_a_lost_last_event_is_found_by_its_position(seeded: str) -> None:
         "DELETE FROM agentlog_events WHERE originator_id = 's000' AND originator_version = 11",
     )
     reported = lines(await verify(seeded))
-    assert any(line.startswith("log: position") and "missing" in line for line in reported), reported
+    lost = [line for line in reported if line.startswith("log: position") and "missing" in line]
+    assert lost, reported
 
 
 async def test_events_without_a_sessions_row(seeded: str) -> None:
