@@ -20,7 +20,7 @@ from transport.errors import json_errors
 from transport.health import healthz
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from transport.logging_setup import request_log_context
-from transport.metrics import METRICS, setup_metrics
+from transport.metrics import METRICS, projector_lag, setup_metrics
 from transport.openapi import openapi_json
 from transport.projections_api import RunIsActive, lock_says_running, setup_projections
 from transport.session_feed import SessionFeeds
@@ -90,7 +90,11 @@ def create_app(
             app[FEEDS].wake_all()
 
     app.cleanup_ctx.append(store_ctx)
-    setup_metrics(app, active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0)
+    setup_metrics(
+        app,
+        active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0,
+        projection_lag=lambda: projector_lag(app[STORE], app[PROJECTOR]),
+    )
     app.cleanup_ctx.append(feeds_ctx)
     app.cleanup_ctx.append(runner_ctx)
     # After the runner: the projector starts after the store and stops before it.

@@ -11,33 +11,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
 from aiohttp import web
 
-_SESSION_ID: ContextVar[str | None] = ContextVar("agentlog_session_id", default=None)
-_RUN_ID: ContextVar[str | None] = ContextVar("agentlog_run_id", default=None)
+from infra.log_context import _RUN_ID, _SESSION_ID, log_context
+
 _encoder = msgspec.json.Encoder(enc_hook=str)
-
-
-@contextmanager
-def log_context(*, session_id: str | None = None, run_id: str | None = None) -> Iterator[None]:
-    """Log records inside the block carry these ids (those given; the others are kept)."""
-    tokens = []
-    if session_id is not None:
-        tokens.append((_SESSION_ID, _SESSION_ID.set(session_id)))
-    if run_id is not None:
-        tokens.append((_RUN_ID, _RUN_ID.set(run_id)))
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
 
 
 def current_context() -> dict[str, str]:

@@ -87,6 +87,7 @@ from infra.agent.recovery import recovery_events
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.transcript import agent_session_id, transcript_lines, write_transcript
 from infra.agent.translate import SdkTranslator
+from infra.log_context import log_context
 from infra.run_lock import LocalRunLock, LockLease, RedisRunLock, RunLock
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,8 @@ class AgentRunner:
         )
         run.recorder.on_failure = lambda exc: self._stop(run, f"could not record events: {exc}")
         self._runs[session_id] = run
-        run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
+        with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
+            run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
         return StartedRun(session_id=session_id, run_id=run_id, offset=seqs[-1] - 1)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:

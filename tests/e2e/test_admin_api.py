@@ -242,5 +242,9 @@ async def test_metrics_count_streams_reconnects_and_commits(
     response = await client.get("/metrics")
     batches = parse(await response.text())["agentlog_group_commit_batch_appends"]
     assert ("agentlog_group_commit_batch_appends_count", {}, 2.0) in batches.samples
-    # Not configured here: no sample rather than a made-up value.
-    assert await metric(client, "agentlog_projection_lag_events") is None
+    # The projector catches up with the 11 events written: its lag falls to 0.
+    for _ in range(100):
+        if await metric(client, "agentlog_projection_lag_events") == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await metric(client, "agentlog_projection_lag_events") == 0
