@@ -74,8 +74,6 @@ def schema_statements(schema: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_sessions (
                 session_id text PRIMARY KEY,
                 created_at timestamptz NOT NULL)""",
-        f"ALTER TABLE {s}.agentlog_sessions DROP COLUMN IF EXISTS head",
-        f"ALTER TABLE {s}.agentlog_sessions DROP COLUMN IF EXISTS updated_at",
         # originator_id = session id, originator_version = seq, topic = event type,
         # state = the event's JSON, notification_id = global position.
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_events (
@@ -103,13 +101,51 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_TABLES = ("agentlog_log_head", "agentlog_sessions", "agentlog_events", "agentlog_idempotency")
+# Columns of older layouts that migrate removes.
+_LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))
+
+
 async def migrate(conn: asyncpg.Connection, schema: str) -> None:
-    """Create the schema; safe when several processes start at once."""
+    """Create or update the schema; safe when several processes start at once.
+
+    When the schema is already current this runs no DDL at all. That matters: DDL such as
+    ALTER TABLE takes ACCESS EXCLUSIVE locks even when it changes nothing, and a server starting
+    while others append would then deadlock with them (seen in CI: four processes opening the
+    store while appending).
+    """
     async with conn.transaction():
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentlog-migrate'))")
+        legacy = await _legacy_columns(conn, schema)
+        if not legacy and await _tables_exist(conn, schema):
+            return
         for statement in schema_statements(schema):
             await conn.execute(statement)
+        for table, column in legacy:
+            await conn.execute(f"ALTER TABLE {_ident(schema)}.{table} DROP COLUMN {column}")
+
+
+async def _tables_exist(conn: asyncpg.Connection, schema: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = $1 AND table_name = ANY($2::text[])",
+        schema,
+        list(_TABLES),
+    )
+    return bool(found == len(_TABLES))
+
+
+async def _legacy_columns(conn: asyncpg.Connection, schema: str) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = $1 AND (table_name, column_name) IN "
+        "(SELECT * FROM unnest($2::text[], $3::text[]))",
+        schema,
+        [t for t, _ in _LEGACY_COLUMNS],
+        [c for _, c in _LEGACY_COLUMNS],
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:

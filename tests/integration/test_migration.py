@@ -1,0 +1,57 @@
+"""Opening a store migrates a database written by an older agentlog: sessions used to keep
+`head` and `updated_at` columns, rewritten on every append."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+
+from domain.events import CustomEventRecorded, SessionCreated
+from infra.database_url import parse_database_url
+from infra.stores import open_store
+
+
+async def test_a_postgres_sessions_table_of_the_old_layout_is_migrated(postgres_url: str) -> None:
+    url = parse_database_url(postgres_url)
+    conn = await asyncpg.connect(url.target)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{url.schema}"')
+        await conn.execute(
+            f'CREATE TABLE "{url.schema}".agentlog_sessions (session_id text PRIMARY KEY, '
+            "head bigint NOT NULL, created_at timestamptz NOT NULL, "
+            "updated_at timestamptz NOT NULL)"
+        )
+        async with open_store(postgres_url) as store:
+            assert await store.append("s", [SessionCreated(), CustomEventRecorded(name="x")]) == [
+                1,
+                2,
+            ]
+            assert await store.head("s") == 2
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'agentlog_sessions'",
+            url.schema,
+        )
+        assert {c[0] for c in columns} == {"session_id", "created_at"}
+        # A second open finds the schema current and changes nothing.
+        async with open_store(postgres_url) as store:
+            assert await store.head("s") == 2
+    finally:
+        await conn.close()
+
+
+async def test_a_sqlite_sessions_table_of_the_old_layout_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE agentlog_sessions (session_id TEXT PRIMARY KEY, head INTEGER NOT NULL, "
+            "created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)"
+        )
+    async with open_store(f"sqlite:///{path}") as store:
+        assert await store.append("s", [SessionCreated(), CustomEventRecorded(name="x")]) == [1, 2]
+        assert await store.head("s") == 2
+    with sqlite3.connect(path) as check:
+        columns = {row[1] for row in check.execute("PRAGMA table_info(agentlog_sessions)")}
+    assert columns == {"session_id", "created_at"}
