@@ -70,6 +70,7 @@ from domain.events import (
     Event,
     HeartbeatRecorded,
     RecordedEvent,
+    RunAbandoned,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -296,6 +297,9 @@ class AgentRunner:
             recovery = recovery_events(await self._read_session(session_id))
             if recovery:
                 await self.store.append(session_id, recovery)
+                for event in recovery:
+                    if isinstance(event, RunAbandoned) and event.run_id is not None:
+                        _kill_leftovers(event.run_id)
             return bool(recovery)
         finally:
             await self._release(lease)
@@ -725,6 +729,14 @@ def _directory_name(session_id: str) -> str:
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("agent runner helper failed: %r", task.exception())
+
+
+def _kill_leftovers(run_id: str) -> None:
+    """A server killed with SIGKILL leaves its CLI running under init; once its run is recorded
+    abandoned, end what is left of it on this host (other hosts find nothing to kill)."""
+    for pid in agent_process_ids(run_id):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def agent_process_ids(run_id: str) -> list[int]:
