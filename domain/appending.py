@@ -19,7 +19,10 @@ MAX_SESSION_ID_LENGTH = 200
 
 def encode_batch(events: Sequence[Event], max_event_bytes: int) -> list[bytes]:
     """Validate a batch before it reaches any store and return each event's stored JSON."""
-    if isinstance(events, Event) or not isinstance(events, Sequence):
+    # list and tuple first: the ABC check costs more than the rest of a one-event append.
+    if type(events) not in (list, tuple) and (
+        isinstance(events, Event) or not isinstance(events, Sequence)
+    ):
         raise InvalidAppend("events must be a sequence of events")
     if not events:
         raise InvalidAppend("an append needs at least one event")

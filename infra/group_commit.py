@@ -95,8 +95,6 @@ class GroupCommitter:
         pending = PendingAppend(
             session_id, events, encoded, expected_seq, loop.create_future(), idempotency_key
         )
-        # A caller cancelled while waiting never reads its outcome; mark it read.
-        pending.future.add_done_callback(_consume_outcome)
         self._queue.append(pending)
         self._work.set()
         if self._writer is None:
@@ -188,14 +186,11 @@ class GroupCommitter:
 
     @staticmethod
     def _resolve(pending: PendingAppend, outcome: Outcome | BaseException) -> None:
+        # A caller cancelled while waiting: nobody will read an outcome, so none is set (and
+        # asyncio never warns about an exception that was not retrieved).
         if pending.future.done():
             return
         if isinstance(outcome, BaseException):
             pending.future.set_exception(outcome)
         else:
             pending.future.set_result(outcome)
-
-
-def _consume_outcome(future: asyncio.Future[list[int]]) -> None:
-    if not future.cancelled():
-        future.exception()
