@@ -64,6 +64,17 @@ class StoreBase:
             session_id, list(events), encoded, expected_seq, idempotency_key
         )
 
+    async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
+        """Every event of the session after seq `after`, read page by page."""
+        events: list[RecordedEvent] = []
+        while True:
+            page = await self.read(
+                session_id, after=events[-1].seq if events else after, limit=5000
+            )
+            events += page
+            if len(page) < 5000:  # a short page is the end: no extra round trip to learn it
+                return events
+
     async def head(self, session_id: str) -> int:
         found = await self.session(session_id)
         if found is None:
@@ -87,9 +98,7 @@ class StoreBase:
     async def session(self, session_id: str) -> SessionHead | None:
         raise NotImplementedError
 
-    async def read(
-        self, session_id: str, after: int = 0, limit: int = 1000
-    ) -> list[RecordedEvent]:
+    async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:

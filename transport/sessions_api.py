@@ -19,7 +19,6 @@ from domain.external_events import (
     decide_external_events,
     waiting_tool_calls,
 )
-from infra.store_base import StoreBase
 from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
 from transport.keys import FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
@@ -101,7 +100,7 @@ async def append_events(request: web.Request) -> web.Response:
     for _ in range(APPEND_RETRIES):
         head = await store.head(session_id)
         expected = body.expected_offset if body.expected_offset is not None else head
-        waiting = waiting_tool_calls(await _read_all(store, session_id))
+        waiting = waiting_tool_calls(await store.read_session(session_id))
         events = decide_external_events(body.events, waiting)
         try:
             seqs = await store.append(session_id, events, expected, idempotency_key=key)
@@ -111,15 +110,6 @@ async def append_events(request: web.Request) -> web.Response:
             continue  # someone appended between our check and our append: check again
         return json_response({"seqs": seqs, "head": await store.head(session_id)})
     raise ApiError(503, "busy", "the session is changing too fast to append; retry")
-
-
-async def _read_all(store: StoreBase, session_id: str) -> list[Any]:
-    events: list[Any] = []
-    after = 0
-    while page := await store.read(session_id, after=after, limit=5000):
-        events.extend(page)
-        after = page[-1].seq
-    return events
 
 
 def wants_sse(request: web.Request) -> bool:

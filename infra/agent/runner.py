@@ -159,7 +159,7 @@ class AgentRunner:
         run_id = "run_" + uuid.uuid4().hex
         lease = await self._acquire(session_id, run_id)
         try:
-            history = await self._read_session(session_id)
+            history = await self.store.read_session(session_id)
             recovery = recovery_events(history)
             batch: list[Event] = [
                 *recovery,
@@ -201,7 +201,7 @@ class AgentRunner:
         if run is not None and run.run_id == run_id:
             await self._cancel(run, reason)
             return
-        history = await self._read_session(session_id)
+        history = await self.store.read_session(session_id)
         state = _run_state(history, run_id)
         if state is None:
             raise UnknownRun(session_id, run_id)
@@ -294,7 +294,7 @@ class AgentRunner:
         if lease is None:
             return False
         try:
-            recovery = recovery_events(await self._read_session(session_id))
+            recovery = recovery_events(await self.store.read_session(session_id))
             if recovery:
                 await self.store.append(session_id, recovery)
                 for event in recovery:
@@ -359,7 +359,7 @@ class AgentRunner:
         ended its tool calls: take those ends as given, so nothing ends twice."""
         await run.recorder.flush()
         try:
-            events = await self._read_session(run.session_id, after=run.start_seq)
+            events = await self.store.read_session(run.session_id, after=run.start_seq)
         except Exception as exc:  # noqa: BLE001 - the safety net then records as usual
             log.warning("run %s: could not read its own events: %s", run.run_id, exc)
             return
@@ -650,21 +650,12 @@ class AgentRunner:
 
     # -- reading the log -----------------------------------------------------------------------
 
-    async def _read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
-        """The session's events after seq `after`, read page by page."""
-        events: list[RecordedEvent] = []
-        while True:
-            page = await self.store.read(session_id, after=events[-1].seq if events else after)
-            events += page
-            if len(page) < 1000:
-                return events
-
     async def _wait_for_end(self, session_id: str, run_id: str, timeout: float) -> bool:
         """Wait until the log shows `run_id` ended; False if `timeout` passed first."""
         deadline = time.monotonic() + timeout
         async with self.store.subscribe(session_id) as wakeup:
             while True:
-                if _run_state(await self._read_session(session_id), run_id) != "running":
+                if _run_state(await self.store.read_session(session_id), run_id) != "running":
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
