@@ -64,8 +64,8 @@ def check_append(
     `head` is None when the session does not exist. A batch that starts with SessionCreated
     creates the session; SessionCreated anywhere else is refused. Raises, never writes.
     """
-    creates = isinstance(events[0], SessionCreated)
-    if any(isinstance(e, SessionCreated) for e in events[1:]):
+    creates = type(events[0]) is SessionCreated
+    if len(events) > 1 and any(type(e) is SessionCreated for e in events[1:]):
         raise InvalidAppend("session_created may only be the first event of a session")
     if creates:
         if head is not None:

@@ -271,10 +271,17 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
         return self.event.run_id
 
 
+_tags: dict[type, str] = {}
+
+
 def type_of(event: Event) -> str:
     """The event's tag, as stored in the log's `topic` column."""
-    tag = event.__struct_config__.tag
-    assert isinstance(tag, str)
+    # Looked up once per event class: this is on every append's path.
+    tag = _tags.get(type(event))
+    if tag is None:
+        found = event.__struct_config__.tag
+        assert isinstance(found, str)
+        tag = _tags[type(event)] = found
     return tag
 
 

@@ -48,37 +48,58 @@ def plan_batch(
     An append whose idempotency key was seen before (in the store, or earlier in this batch)
     writes nothing and gets the seqs of the first append with that key.
     """
-    keys = dict(known_keys or {})
+    # This runs for every append in the process, inside the write cycle that every caller
+    # waits on: the columns are bound to locals and a one-event append skips the inner loop.
+    keys = dict(known_keys) if known_keys else {}
     plan = BatchPlan(position=position, heads=heads)
+    outcomes, changed, created = plan.outcomes, plan.changed, plan.created
+    sids, seqs, topics = plan.sids, plan.seqs, plan.topics
+    states, positions, run_ids = plan.states, plan.positions, plan.run_ids
     for pending in batch:
         session_id = pending.session_id
-        if pending.idempotency_key is not None:
-            earlier = keys.get((session_id, pending.idempotency_key))
+        key = pending.idempotency_key
+        if key is not None:
+            earlier = keys.get((session_id, key))
             if earlier is not None:
-                plan.outcomes.append(list(earlier))
+                outcomes.append(list(earlier))
                 continue
         head = heads[session_id]
+        events = pending.events
         try:
-            check_append(session_id, head, pending.events, pending.expected_seq)
+            check_append(session_id, head, events, pending.expected_seq)
         except AgentlogError as refused:
-            plan.outcomes.append(refused)
+            outcomes.append(refused)
             continue
         if head is None:
-            plan.created.append(session_id)
-        start = head or 0
-        seqs = list(range(start + 1, start + 1 + len(pending.events)))
-        for seq, event, data in zip(seqs, pending.events, pending.encoded, strict=True):
-            plan.position += 1
-            plan.sids.append(session_id)
-            plan.seqs.append(seq)
-            plan.topics.append(type_of(event))
-            plan.states.append(data)
-            plan.positions.append(plan.position)
-            plan.run_ids.append(event.run_id)
-        heads[session_id] = seqs[-1]
-        plan.changed.add(session_id)
-        plan.outcomes.append(seqs)
-        if pending.idempotency_key is not None:
-            keys[(session_id, pending.idempotency_key)] = seqs
-            plan.new_keys.append((session_id, pending.idempotency_key, seqs))
+            created.append(session_id)
+            head = 0
+        if len(events) == 1:
+            event = events[0]
+            head += 1
+            position += 1
+            assigned = [head]
+            sids.append(session_id)
+            seqs.append(head)
+            topics.append(type_of(event))
+            states.append(pending.encoded[0])
+            positions.append(position)
+            run_ids.append(event.run_id)
+        else:
+            assigned = list(range(head + 1, head + 1 + len(events)))
+            for seq, event, data in zip(assigned, events, pending.encoded, strict=True):
+                position += 1
+                sids.append(session_id)
+                seqs.append(seq)
+                topics.append(type_of(event))
+                states.append(data)
+                positions.append(position)
+                run_ids.append(event.run_id)
+            head = assigned[-1]
+        heads[session_id] = head
+        changed.add(session_id)
+        outcomes.append(assigned)
+        if key is not None:
+            keys[(session_id, key)] = assigned
+            plan.new_keys.append((session_id, key, assigned))
+    plan.position = position
     return plan
