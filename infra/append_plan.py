@@ -13,28 +13,29 @@ from domain.errors import AgentlogError
 from domain.events import type_of
 from infra.group_commit import Outcome, PendingAppend
 
+# One events-table row as the stores send it: (session, seq, topic, run id, length of state).
+# The state bytes travel separately (`BatchPlan.states`, same order); the row's global
+# position is `BatchPlan.first_position` plus its index plus one.
+EventRow = tuple[str, int, str, str | None, int]
+
 
 @dataclass(slots=True)
 class BatchPlan:
+    first_position: int
     position: int
     heads: dict[str, int | None]
     outcomes: list[Outcome] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
     # Sessions this transaction creates: the only writes to the sessions table.
     created: list[str] = field(default_factory=list)
-    # Column-wise rows for the events table.
-    sids: list[str] = field(default_factory=list)
-    seqs: list[int] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
     states: list[bytes] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)
-    run_ids: list[str | None] = field(default_factory=list)
     # (session, key, seqs) to remember, for appends that carried an idempotency key.
     new_keys: list[tuple[str, str, list[int]]] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
-        return bool(self.sids)
+        return bool(self.rows)
 
 
 def plan_batch(
@@ -49,12 +50,11 @@ def plan_batch(
     writes nothing and gets the seqs of the first append with that key.
     """
     # This runs for every append in the process, inside the write cycle that every caller
-    # waits on: the columns are bound to locals and a one-event append skips the inner loop.
+    # waits on: the lists are bound to locals and a one-event append skips the inner loop.
     keys = dict(known_keys) if known_keys else {}
-    plan = BatchPlan(position=position, heads=heads)
+    plan = BatchPlan(first_position=position, position=position, heads=heads)
     outcomes, changed, created = plan.outcomes, plan.changed, plan.created
-    sids, seqs, topics = plan.sids, plan.seqs, plan.topics
-    states, positions, run_ids = plan.states, plan.positions, plan.run_ids
+    rows, states = plan.rows, plan.states
     for pending in batch:
         session_id = pending.session_id
         key = pending.idempotency_key
@@ -75,26 +75,18 @@ def plan_batch(
             head = 0
         if len(events) == 1:
             event = events[0]
+            data = pending.encoded[0]
             head += 1
-            position += 1
             assigned = [head]
-            sids.append(session_id)
-            seqs.append(head)
-            topics.append(type_of(event))
-            states.append(pending.encoded[0])
-            positions.append(position)
-            run_ids.append(event.run_id)
+            rows.append((session_id, head, type_of(event), event.run_id, len(data)))
+            states.append(data)
         else:
             assigned = list(range(head + 1, head + 1 + len(events)))
             for seq, event, data in zip(assigned, events, pending.encoded, strict=True):
-                position += 1
-                sids.append(session_id)
-                seqs.append(seq)
-                topics.append(type_of(event))
+                rows.append((session_id, seq, type_of(event), event.run_id, len(data)))
                 states.append(data)
-                positions.append(position)
-                run_ids.append(event.run_id)
             head = assigned[-1]
+        position += len(assigned)
         heads[session_id] = head
         changed.add(session_id)
         outcomes.append(assigned)

@@ -69,11 +69,15 @@ class GroupCommitter:
         on_committed: OnCommitted,
         *,
         max_batch_events: int = 4000,
+        max_batch_bytes: int = 32 * 1024 * 1024,
         max_attempts: int = 8,
     ) -> None:
         self._write_batch = write_batch
         self._on_committed = on_committed
         self._max_batch_events = max_batch_events
+        # Bounds one transaction's payload (PostgreSQL refuses a parameter over 1 GB); an
+        # append larger than this on its own still gets a transaction to itself.
+        self._max_batch_bytes = max_batch_bytes
         self._max_attempts = max_attempts
         self._queue: list[PendingAppend] = []
         self._work = asyncio.Event()
@@ -125,15 +129,21 @@ class GroupCommitter:
     def _take(self) -> list[PendingAppend]:
         batch: list[PendingAppend] = []
         events = 0
+        size = 0
         taken = 0
         for pending in self._queue:
-            if batch and events + len(pending.encoded) > self._max_batch_events:
+            pending_size = sum(map(len, pending.encoded))
+            if batch and (
+                events + len(pending.encoded) > self._max_batch_events
+                or size + pending_size > self._max_batch_bytes
+            ):
                 break
             taken += 1
             if pending.future.done():  # its caller was cancelled while queued: never written
                 continue
             batch.append(pending)
             events += len(pending.encoded)
+            size += pending_size
         del self._queue[:taken]
         return batch
 

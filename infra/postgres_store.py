@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import SessionHead, Wakeups
@@ -47,6 +48,8 @@ NOTIFY_CHANNEL = "agentlog_wakeups"
 _NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
 _HEADS_CACHE_SIZE = 50_000
+
+_rows_encoder = msgspec.json.Encoder()
 
 # Errors after which PostgreSQL has certainly rolled the transaction back: safe to retry.
 _TRANSIENT = (
@@ -194,42 +197,49 @@ class PostgresEventStore(StoreBase):
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
             "COALESCE(newest.recorded_at, s.created_at)"
         )
-        # One round trip writes the events, the rows of new sessions and the log head.
-        self._sql_write = f"""
-            WITH events AS (
+        # The batch's rows travel as one JSON array of [session, seq, topic, run id, length]
+        # ($1) and their states as one concatenated bytea ($2), sliced apart here. asyncpg
+        # encodes six typed arrays element by element with several isinstance checks each,
+        # which cost more than the database spent inserting the rows (measured: 0.15-0.2 ms
+        # of a 1.2 ms 64-event transaction); one document and one blob cost almost nothing.
+        # $3 is the position before the batch, $4 the time, $5 the sessions this batch creates.
+        insert_events = f"""
                 INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic,
                     state, notification_id, run_id, recorded_at)
-                SELECT e.sid, e.seq, e.topic, e.state, e.pos, e.run_id, $7
-                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::bigint[],
-                            $6::text[]) AS e(sid, seq, topic, state, pos, run_id)
-            ), sessions AS (
+                SELECT r.sid, r.seq, r.topic,
+                       substring($2::bytea FROM (sum(r.len) OVER w - r.len + 1)::int FOR r.len),
+                       $3::bigint + r.n, r.run_id, $4
+                FROM (SELECT v ->> 0 AS sid, (v ->> 1)::bigint AS seq, v ->> 2 AS topic,
+                             v ->> 3 AS run_id, (v ->> 4)::int AS len, n
+                      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n)) AS r"""
+        insert_sessions = f"""
                 INSERT INTO {t}.agentlog_sessions (session_id, created_at)
-                SELECT c.sid, $7 FROM unnest($8::text[]) AS c(sid)
+                SELECT c.sid, $4 FROM unnest($5::text[]) AS c(sid)"""
+        # One round trip writes the events, the rows of new sessions and the log head ($6 is
+        # the position after the batch, $7 the NOTIFY payload).
+        self._sql_write = f"""
+            WITH events AS ({insert_events}
+                WINDOW w AS (ORDER BY r.n)
+            ), sessions AS ({insert_sessions}
             ), log_head AS (
-                UPDATE {t}.agentlog_log_head SET position = $9 WHERE id
+                UPDATE {t}.agentlog_log_head SET position = $6 WHERE id
             )
-            SELECT CASE WHEN $10::text <> '' THEN pg_notify('{NOTIFY_CHANNEL}', $10) END
+            SELECT CASE WHEN $7::text <> '' THEN pg_notify('{NOTIFY_CHANNEL}', $7) END
         """
-        # The fast path: the same writes, guarded by the remembered log position.
+        # The fast path: the same writes, guarded by the remembered log position ($8).
         self._sql_write_if_unchanged = f"""
             WITH log_head AS (
-                UPDATE {t}.agentlog_log_head SET position = $9
-                WHERE id AND position = $11 RETURNING position
-            ), events AS (
-                INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic,
-                    state, notification_id, run_id, recorded_at)
-                SELECT e.sid, e.seq, e.topic, e.state, e.pos, e.run_id, $7
-                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::bigint[],
-                            $6::text[]) AS e(sid, seq, topic, state, pos, run_id)
+                UPDATE {t}.agentlog_log_head SET position = $6
+                WHERE id AND position = $8 RETURNING position
+            ), events AS ({insert_events}
                 WHERE EXISTS (SELECT 1 FROM log_head)
-            ), sessions AS (
-                INSERT INTO {t}.agentlog_sessions (session_id, created_at)
-                SELECT c.sid, $7 FROM unnest($8::text[]) AS c(sid)
+                WINDOW w AS (ORDER BY r.n)
+            ), sessions AS ({insert_sessions}
                 WHERE EXISTS (SELECT 1 FROM log_head)
             )
             SELECT EXISTS (SELECT 1 FROM log_head) AS applied,
-                   CASE WHEN $10::text <> '' AND EXISTS (SELECT 1 FROM log_head)
-                        THEN pg_notify('{NOTIFY_CHANNEL}', $10) END
+                   CASE WHEN $7::text <> '' AND EXISTS (SELECT 1 FROM log_head)
+                        THEN pg_notify('{NOTIFY_CHANNEL}', $7) END
         """
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
@@ -423,12 +433,9 @@ class PostgresEventStore(StoreBase):
 
     def _write_arguments(self, plan: BatchPlan) -> list[Any]:
         return [
-            plan.sids,
-            plan.seqs,
-            plan.topics,
-            plan.states,
-            plan.positions,
-            plan.run_ids,
+            _rows_encoder.encode(plan.rows).decode(),
+            b"".join(plan.states),
+            plan.first_position,
             utc_now(),
             plan.created,
             plan.position,

@@ -213,14 +213,11 @@ class SQLiteEventStore(StoreBase):
                 "originator_version, topic, state, run_id, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (*row, now)
-                    for row in zip(
-                        plan.positions,
-                        plan.sids,
-                        plan.seqs,
-                        plan.topics,
+                    (pos, sid, seq, topic, state, run_id, now)
+                    for pos, (sid, seq, topic, run_id, _), state in zip(
+                        range(plan.first_position + 1, plan.position + 1),
+                        plan.rows,
                         plan.states,
-                        plan.run_ids,
                         strict=True,
                     )
                 ],

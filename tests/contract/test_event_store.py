@@ -183,6 +183,29 @@ async def test_group_commit_coalesces_concurrent_appends(store: StoreBase) -> No
     assert [by_seq[r[0]] for r in results] == list(range(300))
 
 
+async def test_one_transaction_keeps_every_payload_byte_exact(store: StoreBase) -> None:
+    # Many appends of different sizes, multi-byte text and several events each, coalesced
+    # into one transaction: each event must come back whole, in its own place.
+    sessions = [f"sess-{i} ✓" for i in range(8)]
+    await asyncio.gather(*(store.append(s, [SessionCreated()]) for s in sessions))
+
+    def batch(i: int) -> list[CustomEventRecorded | TextCompleted]:
+        return [
+            custom({"i": i, "pad": "é" * (i * 37 % 900), "empty": ""}),
+            TextCompleted(run_id=f"run-{i}" if i % 2 else None, message_id=str(i), text="ü" * i),
+        ]
+
+    results = await asyncio.gather(*(store.append(sessions[i % 8], batch(i)) for i in range(120)))
+    for s in sessions:
+        events = await store.read(s, after=1, limit=1000)
+        assert [e.seq for e in events] == list(range(2, 2 + len(events)))
+    feed = await store.read_all(limit=10_000)
+    assert [e.position for e in feed] == list(range(1, len(feed) + 1))
+    by_key = {(e.session_id, e.seq): e.event for e in feed}
+    for i, seqs in enumerate(results):
+        assert [by_key[(sessions[i % 8], seq)] for seq in seqs] == batch(i)
+
+
 async def test_readers_never_see_part_of_a_batch(store: StoreBase) -> None:
     await store.append("s", [SessionCreated()])
     done = asyncio.Event()
