@@ -96,6 +96,8 @@ log = logging.getLogger(__name__)
 SCRIPTED_MODEL_NAME = "claude-sonnet-4-5"
 # Set in the CLI's environment; its children inherit it, so /proc tells which are a run's.
 RUN_MARKER = "AGENTLOG_RUN_ID"
+# A run's HOME is `<run_home_root>/agentlog-<run id>-<random>`: found again by run id.
+_HOME_PREFIX = "agentlog-"
 RECOVERY_PREFIX = "recovery:"
 
 
@@ -166,6 +168,7 @@ class AgentRunner:
                 RunStarted(run_id=run_id, prompt=prompt, agent=self.config.mode),
             ]
             seqs = await self.store.append(session_id, batch)
+            await self._clear_abandoned(recovery)
         except BaseException:
             await self._release(lease)
             raise
@@ -297,9 +300,7 @@ class AgentRunner:
             recovery = recovery_events(await self.store.read_session(session_id))
             if recovery:
                 await self.store.append(session_id, recovery)
-                for event in recovery:
-                    if isinstance(event, RunAbandoned) and event.run_id is not None:
-                        _kill_leftovers(event.run_id)
+                await self._clear_abandoned(recovery)
             return bool(recovery)
         finally:
             await self._release(lease)
@@ -315,6 +316,27 @@ class AgentRunner:
             except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
                 log.warning("could not recover session %s: %s", session_id, exc)
         return recovered
+
+    async def _clear_abandoned(self, recovery: Sequence[Event]) -> None:
+        """After the log records runs abandoned: remove what they left on this host."""
+        for event in recovery:
+            if isinstance(event, RunAbandoned) and event.run_id is not None:
+                await asyncio.to_thread(self._remove_leftovers, event.run_id)
+
+    def _remove_leftovers(self, run_id: str) -> None:
+        """End the run's agent processes still alive on this host and remove its HOME.
+
+        Called when a run winds down, and when recovery records a run abandoned: a server
+        killed with SIGKILL leaves its CLI running under init and its HOME on disk, and a
+        server on the same host with the same HOME root clears both. (Another host finds
+        nothing here; what that server left lives on until its own host's next recovery.)
+        """
+        for pid in agent_process_ids(run_id):
+            log.warning("run %s: killing leftover agent process %d", run_id, pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for home in self.run_home_root.glob(f"{_HOME_PREFIX}{run_id}-*"):
+            shutil.rmtree(home, ignore_errors=True)
 
     # -- introspection (tests, diagnostics) ----------------------------------------------------
 
@@ -455,12 +477,7 @@ class AgentRunner:
             await run.recorder.close()
         except Exception as exc:  # noqa: BLE001
             log.error("run %s: recorder: %s", run.run_id, exc)
-        for pid in agent_process_ids(run.run_id):
-            log.warning("run %s: killing leftover agent process %d", run.run_id, pid)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        if run.home is not None:
-            await asyncio.to_thread(shutil.rmtree, run.home, True)
+        await asyncio.to_thread(self._remove_leftovers, run.run_id)
         if self._runs.get(run.session_id) is run:
             del self._runs[run.session_id]
         await self._release(run.lease)  # last: the next run must find everything settled
@@ -473,7 +490,9 @@ class AgentRunner:
         workspace.mkdir(parents=True, exist_ok=True)
         cwd = str(workspace.resolve())
         self.run_home_root.mkdir(parents=True, exist_ok=True)
-        run.home = Path(tempfile.mkdtemp(prefix=f"agentlog-{run.run_id}-", dir=self.run_home_root))
+        run.home = Path(
+            tempfile.mkdtemp(prefix=f"{_HOME_PREFIX}{run.run_id}-", dir=self.run_home_root)
+        )
         agent_session = agent_session_id(run.session_id)
         lines = transcript_lines(
             run.history, session_id=run.session_id, agent_session=agent_session, cwd=cwd
@@ -720,14 +739,6 @@ def _directory_name(session_id: str) -> str:
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("agent runner helper failed: %r", task.exception())
-
-
-def _kill_leftovers(run_id: str) -> None:
-    """A server killed with SIGKILL leaves its CLI running under init; once its run is recorded
-    abandoned, end what is left of it on this host (other hosts find nothing to kill)."""
-    for pid in agent_process_ids(run_id):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def agent_process_ids(run_id: str) -> list[int]:

@@ -585,12 +585,11 @@ async def test_processes_sharing_redis_refuse_a_second_run_and_recover_a_dead_ow
             assert await asyncio.to_thread(other.wait, 30) == 0
             await runner.cancel(session, ours.run_id)
 
-            # 2. Another process runs a long tool and dies; its lock expires, and the next
-            # start here records the run as abandoned and goes ahead.
+            # 2. Another process on this host (same HOME and workspace roots) runs a long tool
+            # and is killed with SIGKILL; its lock expires, and the next start here records the
+            # run as abandoned, ends the CLI it left running, removes its HOME and goes ahead.
             head = await store.head(session)
-            holder = worker(
-                "start-and-hold", postgres_url, redis_url, session, LONG_TOOL, tmp_path / "w2"
-            )
+            holder = worker("start-and-hold", postgres_url, redis_url, session, LONG_TOOL, tmp_path)
             theirs = (await answer(holder))["started"]
             their_run = StartedRun(session_id=session, run_id=theirs, offset=head)
             await until_logged(store, their_run, ToolCallStarted)
@@ -598,11 +597,14 @@ async def test_processes_sharing_redis_refuse_a_second_run_and_recover_a_dead_ow
                 await runner.start(session, "Hello")
             holder.kill()
             await asyncio.to_thread(holder.wait, 30)
-            for pid in agent_process_ids(theirs):  # its orphaned CLI
-                os.kill(pid, signal.SIGKILL)
+            their_homes = lambda: list((tmp_path / "homes").glob(f"agentlog-{theirs}-*"))  # noqa: E731
+            assert agent_process_ids(theirs), "the killed server's CLI should outlive it"
+            assert their_homes(), "the killed server's run HOME should be left on disk"
             await asyncio.sleep(1.6)
 
             events = await run_turn(runner, store, session, "Hello")
+            assert agent_process_ids(theirs) == []
+            assert their_homes() == []
 
         log = await store.read(session)
         theirs_ended = [r.type for r in log if r.run_id == theirs and r.type not in ("heartbeat",)][
