@@ -15,18 +15,17 @@ from typing import Any
 import asyncpg
 
 from infra.postgres_store import NOTIFY_CHANNEL
-from infra.wakeups import LocalWakeups, Waiter
+from infra.wakeups import BridgedWakeups
 
 log = logging.getLogger(__name__)
 
 
-class PostgresWakeups:
+class PostgresWakeups(BridgedWakeups):
     """Local hub fed by a dedicated LISTEN connection."""
 
     def __init__(self, dsn: str) -> None:
+        super().__init__()  # own_token: set by the composition root to the store's token
         self.dsn = dsn
-        self.local = LocalWakeups()
-        self.own_token = ""  # set by the composition root to the store's process token
         self._conn: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -59,19 +58,7 @@ class PostgresWakeups:
                     log.warning("LISTEN connection lost: %s", exc)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        token, _, ids = payload.partition("|")
-        if token == self.own_token:
-            return
-        if ids == "*":
-            self.local.wake_everyone()
-        else:
-            self.local.wake(ids.split(","))
-
-    def subscribe(self, session_id: str) -> contextlib.AbstractAsyncContextManager[Waiter]:
-        return self.local.subscribe(session_id)
-
-    def subscribe_all(self) -> contextlib.AbstractAsyncContextManager[Waiter]:
-        return self.local.subscribe_all()
+        self._deliver(payload)
 
     async def publish(self, session_ids: Sequence[str]) -> None:
         # Remote processes were told by the NOTIFY inside the append transaction.

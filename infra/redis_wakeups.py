@@ -17,21 +17,20 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 
-from infra.wakeups import LocalWakeups, Waiter
+from infra.wakeups import BridgedWakeups
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "agentlog:wakeups"
 
 
-class RedisWakeups:
+class RedisWakeups(BridgedWakeups):
     """Local hub plus a Redis channel shared by every agentlog process."""
 
     def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+        super().__init__(own_token=secrets.token_hex(4))
         self.url = url
         self.channel = channel
-        self.local = LocalWakeups()
-        self.token = secrets.token_hex(4)
         self._redis: aioredis.Redis | None = None
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -57,16 +56,10 @@ class RedisWakeups:
         assert self._redis is not None, "RedisWakeups is not open"
         return self._redis
 
-    def subscribe(self, session_id: str) -> contextlib.AbstractAsyncContextManager[Waiter]:
-        return self.local.subscribe(session_id)
-
-    def subscribe_all(self) -> contextlib.AbstractAsyncContextManager[Waiter]:
-        return self.local.subscribe_all()
-
     async def publish(self, session_ids: Sequence[str]) -> None:
         self.local.wake(session_ids)
         try:
-            await self.redis.publish(self.channel, self.token + "|" + ",".join(session_ids))
+            await self.redis.publish(self.channel, self.own_token + "|" + ",".join(session_ids))
         except Exception as exc:  # noqa: BLE001 - a lost wake-up only delays remote readers
             log.warning("could not publish wake-up to Redis: %s", exc)
 
@@ -97,11 +90,4 @@ class RedisWakeups:
                 await pubsub.aclose()
 
     def _on_message(self, data: bytes | str) -> None:
-        text = data.decode() if isinstance(data, bytes) else data
-        token, _, ids = text.partition("|")
-        if token == self.token:
-            return  # our own append: local readers were woken before publishing
-        if ids == "*":
-            self.local.wake_everyone()
-        else:
-            self.local.wake(ids.split(","))
+        self._deliver(data.decode() if isinstance(data, bytes) else data)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -27,7 +25,7 @@ from infra.projection_store import (
     from_micros,
     to_micros,
 )
-from infra.sqlite_store import _connect
+from infra.sqlite_threads import SQLiteThreads
 from projections.sessions import SessionSummary
 from projections.ui_messages import ConversationState
 
@@ -252,11 +250,7 @@ class SQLiteProjectionStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="agentlog-projections-write")
-        self._reader_pool = ThreadPoolExecutor(2, thread_name_prefix="agentlog-projections-read")
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        self._threads = SQLiteThreads(path, name="agentlog-projections")
         self._claims = asyncio.Lock()
 
     async def open(self) -> SQLiteProjectionStore:
@@ -270,29 +264,13 @@ class SQLiteProjectionStore:
         return self
 
     async def close(self) -> None:
-        self._writer_pool.shutdown(wait=True)
-        self._reader_pool.shutdown(wait=True)
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+        self._threads.close()
 
     async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, lambda: fn(self._conn()))
+        return await self._threads.on_writer(fn)
 
     async def _on_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader_pool, lambda: fn(self._conn()))
+        return await self._threads.on_reader(fn)
 
     # -- the live rows ----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The embedded event store: one SQLite file in WAL mode, written from one thread.
 
 SQLite's driver is synchronous, so every statement runs on a thread of our own and the event
-loop never blocks: one writer thread (SQLite allows one writer at a time anyway) and a few
-reader threads, each with its own connection (WAL lets readers run beside the writer).
+loop never blocks (infra.sqlite_threads: one writer thread, a few reader threads, each with its
+own connection).
 
 Ordering: `BEGIN IMMEDIATE` takes the database's write lock before the heads are read, so
 appends from any number of processes are serialised; seq and position are taken from what the
@@ -11,12 +11,9 @@ previous writer committed, and commit order equals seq order and position order.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import SessionHead, Wakeups
 from infra.append_plan import plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
+from infra.sqlite_threads import SQLiteThreads
 from infra.store_base import StoreBase
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
@@ -87,15 +85,6 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
     )
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: an acknowledged append survives power loss, not only a process crash.
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 class SQLiteEventStore(StoreBase):
     """The embedded default: `sqlite:///path/to/agentlog.db`."""
 
@@ -109,30 +98,19 @@ class SQLiteEventStore(StoreBase):
     ) -> None:
         super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
         self.path = str(path)
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="agentlog-sqlite-write")
-        self._reader_pool = ThreadPoolExecutor(
-            reader_threads, thread_name_prefix="agentlog-sqlite-read"
-        )
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        self._threads = SQLiteThreads(self.path, name="agentlog-sqlite", readers=reader_threads)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def open(self) -> SQLiteEventStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await self._on_writer(self._migrate)
+        await self._threads.on_writer(self._migrate)
         return self
 
     async def close(self) -> None:
         await super().close()
-        self._writer_pool.shutdown(wait=True)
-        self._reader_pool.shutdown(wait=True)
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+        self._threads.close()
 
     async def __aenter__(self) -> SQLiteEventStore:
         return await self.open()
@@ -140,23 +118,8 @@ class SQLiteEventStore(StoreBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    async def _on_writer(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
-
-    async def _on_reader(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, *args)
-
-    def _migrate(self) -> None:
-        conn = self._conn()
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
         conn.executescript(SCHEMA)
         # A session's head and last activity are read from its newest event (see the
         # PostgreSQL store); files from before that kept them as columns.
@@ -168,11 +131,11 @@ class SQLiteEventStore(StoreBase):
     # -- writes -----------------------------------------------------------------------------
 
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
-        result: list[Outcome] = await self._on_writer(self._write_batch_sync, batch)
-        return result
+        return await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
 
-    def _write_batch_sync(self, batch: list[PendingAppend]) -> list[Outcome]:
-        conn = self._conn()
+    def _write_batch_sync(
+        self, conn: sqlite3.Connection, batch: list[PendingAppend]
+    ) -> list[Outcome]:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # database is locked past busy_timeout
@@ -236,8 +199,7 @@ class SQLiteEventStore(StoreBase):
     # -- reads ------------------------------------------------------------------------------
 
     async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = await self._on_reader(
-            self._fetch,
+        rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
             "AND originator_version > ? ORDER BY originator_version LIMIT ?",
             (session_id, after, limit),
@@ -245,8 +207,7 @@ class SQLiteEventStore(StoreBase):
         return [_recorded(row) for row in rows]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = await self._on_reader(
-            self._fetch,
+        rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM agentlog_events WHERE notification_id > ? "
             "ORDER BY notification_id LIMIT ?",
             (after, limit),
@@ -254,29 +215,27 @@ class SQLiteEventStore(StoreBase):
         return [_recorded(row) for row in rows]
 
     async def session(self, session_id: str) -> SessionHead | None:
-        rows = await self._on_reader(
-            self._fetch,
+        rows = await self._fetch(
             _SQL_HEAD,
             (session_id,),
         )
         return _session_head(rows[0]) if rows else None
 
     async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
-        rows = await self._on_reader(
-            self._fetch,
+        rows = await self._fetch(
             f"{_SQL_SESSION} WHERE s.session_id > ? ORDER BY s.session_id LIMIT ?",
             (after or "", limit),
         )
         return [_session_head(row) for row in rows]
 
     async def last_position(self) -> int:
-        rows = await self._on_reader(
-            self._fetch, "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events", ()
+        rows = await self._fetch(
+            "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events", ()
         )
         return int(rows[0][0])
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return self._conn().execute(sql, params).fetchall()
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._threads.on_reader(lambda conn: conn.execute(sql, params).fetchall())
 
 
 def _session_head(row: tuple[Any, ...]) -> SessionHead:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 
 class Waiter:
@@ -82,3 +82,32 @@ class LocalWakeups:
 
     async def close(self) -> None:
         return None
+
+
+class BridgedWakeups:
+    """What the cross-process bridges (Redis, PostgreSQL NOTIFY) share: readers wait on this
+    process's hub, and a message from another process wakes the readers it names.
+
+    A message is `<sender token>|<session id>,<session id>...`, or `<sender token>|*` for
+    "every session" (a list too long for the channel). A process ignores its own messages:
+    its readers were woken when it committed.
+    """
+
+    def __init__(self, own_token: str = "") -> None:
+        self.local = LocalWakeups()
+        self.own_token = own_token
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Waiter]:
+        return self.local.subscribe(session_id)
+
+    def subscribe_all(self) -> AbstractAsyncContextManager[Waiter]:
+        return self.local.subscribe_all()
+
+    def _deliver(self, message: str) -> None:
+        token, _, ids = message.partition("|")
+        if token == self.own_token:
+            return
+        if ids == "*":
+            self.local.wake_everyone()
+        else:
+            self.local.wake(ids.split(","))
