@@ -82,6 +82,13 @@ class EventStore(Protocol):
         self, session_id: str, after: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]: ...
 
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        """As `read`, each event with the JSON the log holds for it, byte for byte: fields
+        this version does not know (written by a newer one) are in it, not in the event."""
+        ...
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
 
     async def head(self, session_id: str) -> int:

@@ -1,7 +1,8 @@
 """Export a session as JSON lines, and import such a file as a new session, exactly.
 
 An export line is the event's flat form (domain.events.encode_recorded): `seq`, `position`,
-`session_id`, `time`, then the event's own JSON (`type`, `run_id`, its fields). An import
+`session_id`, `time`, then the event's own JSON as stored (`type`, `run_id`, its fields, and any
+field a newer version wrote). An import
 writes the same seqs, the same event JSON and the same times; only `position` differs, since
 positions are global to a database: the imported events are appended at the end of the
 target's log (the global feed and the projector see them as new events).
@@ -108,12 +109,16 @@ async def export_lines(store: EventStore, session_id: str) -> AsyncIterator[byte
     head = await store.head(session_id)
     after = 0
     while after < head:
-        page = await store.read(session_id, after=after, limit=min(EXPORT_PAGE, head - after))
+        page = await store.read_stored(
+            session_id, after=after, limit=min(EXPORT_PAGE, head - after)
+        )
         if not page:
             return
-        for recorded in page:
-            yield encode_recorded(recorded) + b"\n"
-        after = page[-1].seq
+        for recorded, stored in page:
+            # The stored JSON, not the decoded event re-encoded: fields this version does not
+            # know are kept, so an export from an older server loses nothing.
+            yield encode_recorded(recorded, stored) + b"\n"
+        after = page[-1][0].seq
 
 
 # -- parsing an export ---------------------------------------------------------------------

@@ -456,6 +456,12 @@ class PostgresEventStore(StoreBase):
         rows = await self.pool.fetch(self._sql_read, session_id, after, limit)
         return [_recorded(row) for row in rows]
 
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        rows = await self.pool.fetch(self._sql_read, session_id, after, limit)
+        return [(_recorded(row), row[4]) for row in rows]
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(self._sql_read_all, after, limit)
         return [_recorded(row) for row in rows]

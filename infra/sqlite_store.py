@@ -64,6 +64,10 @@ _SQL_SESSION = (
     "WHERE originator_id = s.session_id)"
 )
 _SQL_HEAD = f"{_SQL_SESSION} WHERE s.session_id = ?"
+_SQL_READ = (
+    f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
+    "AND originator_version > ? ORDER BY originator_version LIMIT ?"
+)
 
 
 def _micros(moment: datetime) -> int:
@@ -199,12 +203,14 @@ class SQLiteEventStore(StoreBase):
     # -- reads ------------------------------------------------------------------------------
 
     async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = await self._fetch(
-            f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
-            "AND originator_version > ? ORDER BY originator_version LIMIT ?",
-            (session_id, after, limit),
-        )
+        rows = await self._fetch(_SQL_READ, (session_id, after, limit))
         return [_recorded(row) for row in rows]
+
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        rows = await self._fetch(_SQL_READ, (session_id, after, limit))
+        return [(_recorded(row), row[4]) for row in rows]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self._fetch(

@@ -101,6 +101,11 @@ class StoreBase:
     async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError
 
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        raise NotImplementedError
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError
 

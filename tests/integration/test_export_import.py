@@ -124,6 +124,22 @@ async def test_times_are_kept_to_the_microsecond(database_url: str, backend: str
     assert without_positions([line.rstrip(b"\n") for line in again]) == without_positions(lines)
 
 
+async def test_fields_this_version_does_not_know_survive_import_and_export(
+    database_url: str, backend: str
+) -> None:
+    # A log written by a newer agentlog: an event field added later, at the event's top level.
+    lines = [
+        b'{"seq":1,"position":1,"session_id":"newer","time":"2026-01-01T00:00:00Z",'
+        b'"type":"session_created","run_id":null,"title":null,"metadata":{}}',
+        b'{"seq":2,"position":2,"session_id":"newer","time":"2026-01-01T00:00:01Z",'
+        b'"type":"custom","run_id":null,"name":"n","data":1,"added_later":{"kept":[1,2]}}',
+    ]
+    async with open_store(database_url) as store:
+        await import_session(store, parse_export(lines))
+        again = await export(store, "newer")
+    assert without_positions([line.rstrip(b"\n") for line in again]) == without_positions(lines)
+
+
 async def test_a_session_moves_between_sqlite_and_postgres(
     sqlite_url: str, postgres_url: str
 ) -> None:
