@@ -18,7 +18,6 @@ It only ever creates a session: an existing session id is refused (SessionAlread
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from domain.events import RecordedEvent, SessionCreated, SessionEvent, encode_re
 from domain.ports import EventStore
 from infra.postgres_store import NOTIFY_CHANNEL, PostgresEventStore
 from infra.sqlite_store import SQLiteEventStore
+from infra.sqlite_threads import connect
 from infra.store_base import StoreBase
 
 EXPORT_PAGE = 5000
@@ -273,10 +273,8 @@ async def _import_postgres(store: PostgresEventStore, session: ImportedSession) 
 def _import_sqlite(path: str, session: ImportedSession) -> int:
     sid = session.session_id
     events = session.events
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn = connect(path)  # the stores' settings: WAL, synchronous=FULL, busy timeout
     try:
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
         # The database's write lock before the last position is read, as every append does.
         conn.execute("BEGIN IMMEDIATE")
         try:
