@@ -59,8 +59,9 @@ async def postgres_url() -> AsyncIterator[str]:
 
 async def _drop_schema(conn: asyncpg.Connection, schema: str) -> None:
     """Drop the test's schema without ever hanging: a server process a test left running can
-    hold locks on it (a projector's claim), so wait briefly, then end agentlog's sessions on
-    this database and try again."""
+    hold locks on it (a projector's claim), so wait briefly, then end only the backends that
+    hold a lock on a relation of *this* schema and try again. Other test runs on the shared
+    database (another checkout, CI beside a session) are never touched."""
     await conn.execute("SET lock_timeout = '5s'")
     for _ in range(3):
         try:
@@ -68,9 +69,12 @@ async def _drop_schema(conn: asyncpg.Connection, schema: str) -> None:
             return
         except asyncpg.LockNotAvailableError:
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name = 'agentlog' "
-                "AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid) FROM ("
+                " SELECT DISTINCT l.pid FROM pg_locks l"
+                " JOIN pg_class c ON c.oid = l.relation"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()) AS holders",
+                schema,
             )
     raise RuntimeError(f"could not drop test schema {schema}")
 
