@@ -11,14 +11,13 @@ import msgspec
 
 from domain.errors import AgentlogError
 from domain.events import (
-    TOOL_TERMINAL_TYPES,
     CustomEventRecorded,
     Event,
     RecordedEvent,
     ToolCallFailed,
-    ToolCallStarted,
     ToolCallSucceeded,
 )
+from domain.open_work import open_work
 
 MAX_CUSTOM_NAME = 100
 
@@ -59,17 +58,7 @@ class InvalidExternalEvent(AgentlogError):
 
 def waiting_tool_calls(history: Iterable[RecordedEvent]) -> dict[str, str | None]:
     """Tool calls started and not yet resolved, mapped to their run id."""
-    waiting: dict[str, str | None] = {}
-    resolved: set[str] = set()
-    for recorded in history:
-        event = recorded.event
-        if isinstance(event, ToolCallStarted):
-            if event.tool_call_id not in resolved:
-                waiting[event.tool_call_id] = event.run_id
-        elif isinstance(event, TOOL_TERMINAL_TYPES):
-            resolved.add(event.tool_call_id)
-            waiting.pop(event.tool_call_id, None)
-    return waiting
+    return open_work(history).waiting_calls()
 
 
 def decide_external_events(

@@ -65,6 +65,11 @@ class EventStore(Protocol):
       `seq > N` (or `position > P`) never passes an event that commits later.
     - A batch starting with SessionCreated creates the session; any other append to a missing
       session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - With `idempotency_key`, an append whose key this session already used writes nothing
+      and returns the seqs the first append with that key got (also after a restart and
+      across processes); an append that was refused does not use its key.
+    - `read_session` returns every event of the session after `after`, in seq order, however
+      many there are.
     - `subscribe` wakes a reader after events commit; a lost wake-up only delays a reader that
       also re-checks periodically.
     """
@@ -76,11 +81,17 @@ class EventStore(Protocol):
         session_id: str,
         events: Sequence[Event],
         expected_seq: int | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> list[int]: ...
 
     async def read(
         self, session_id: str, after: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]: ...
+
+    async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
+        """Every event of the session after seq `after` (all pages)."""
+        ...
 
     async def read_stored(
         self, session_id: str, after: int = 0, limit: int = 1000

@@ -32,6 +32,9 @@ class AgentConfig:
     mode: Mode = "scripted"
     heartbeat_seconds: float = 15.0
     lock_ttl_seconds: float = 60.0
+    # How often a run refreshes its lease, on its own cycle (default: every heartbeat, at
+    # least three times per TTL).
+    lease_refresh: float | None = None
     policy: ToolPolicy = field(default_factory=lambda: ToolPolicy.from_config(DEFAULT_DENY_RULES))
     allowed_tools: tuple[str, ...] = DEFAULT_ALLOWED_TOOLS
     include_partial_messages: bool = True
@@ -60,6 +63,12 @@ class AgentConfig:
                 f"the run lock TTL ({self.lock_ttl_seconds:g} s) must be at least twice the "
                 f"heartbeat interval ({self.heartbeat_seconds:g} s)"
             )
+
+    @property
+    def lease_refresh_seconds(self) -> float:
+        if self.lease_refresh is not None:
+            return self.lease_refresh
+        return min(self.heartbeat_seconds, self.lock_ttl_seconds / 3)
 
     @property
     def lock_ttl_ms(self) -> int:

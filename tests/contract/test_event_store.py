@@ -444,3 +444,16 @@ async def test_a_refused_append_does_not_consume_its_idempotency_key(store: Stor
     with pytest.raises(ExpectedSeqMismatch):
         await store.append("s", [custom(1)], expected_seq=5, idempotency_key="k")
     assert await store.append("s", [custom(1)], expected_seq=1, idempotency_key="k") == [2]
+
+
+async def test_read_session_returns_every_event_after_an_offset_across_pages(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated()])
+    for start in range(0, 12_000, 4000):
+        await store.append("s", [custom(i) for i in range(start, start + 4000)])
+    everything = await store.read_session("s")
+    assert [e.seq for e in everything] == list(range(1, 12_002))
+    tail = await store.read_session("s", after=11_990)
+    assert [e.seq for e in tail] == list(range(11_991, 12_002))
+    assert await store.read_session("s", after=12_001) == []
