@@ -47,7 +47,7 @@ from domain.events import (
     utc_now,
 )
 from domain.open_work import open_work
-from domain.ports import StartedRun
+from domain.ports import RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
@@ -62,6 +62,8 @@ from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
 from infra.agent.translate import SdkTranslator
 from infra.log_context import log_context
+from infra.postgres_run_lock import PostgresRunLock
+from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
@@ -92,6 +94,8 @@ class AgentRunner:
         self._runs: dict[str, RunInFlight] = {}
         self._helpers: set[asyncio.Task[Any]] = set()
         self._closing = False
+        # Batches of events that had to wait for the store (it failed, then they were retried).
+        self.delayed_batches = 0
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -150,9 +154,17 @@ class AgentRunner:
             start_seq=seqs[-1],
             history=history,
             translator=SdkTranslator(run_id),
-            recorder=RunRecorder(self.store, session_id, run_id),
+            recorder=RunRecorder(
+                self.store,
+                session_id,
+                run_id,
+                # The store refuses this run's events once it is not the session's current run.
+                fence=RunFence(run_id=run_id, token=seqs[-1]),
+                on_delayed=self._count_delayed,
+            ),
         )
         run.recorder.on_failure = lambda exc: self._stop(run, f"could not record events: {exc}")
+        run.recorder.holds_lease = lambda: not run.lock_lost
         self._runs[session_id] = run
         with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
             run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
@@ -291,6 +303,9 @@ class AgentRunner:
         safety_net(run, error)
         await self._wind_down(run, beats, lease)
 
+    def _count_delayed(self) -> None:
+        self.delayed_batches += 1
+
     def _lose_lease(self, run: RunInFlight) -> None:
         run.lock_lost = True
         self._stop(run, "the run lost its session lock")
@@ -411,14 +426,18 @@ async def open_agent_runner(
     jobs: JobService | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AgentRunner]:
-    """An AgentRunner with its lock (Redis when `redis_url`, else in-process) and, in scripted
-    mode without `base_url`, a ScriptedModel on loopback; everything closes on exit, runs
-    first (cancelled as "server shutdown"). `overrides` replace fields of `config`."""
+    """An AgentRunner with its lock (Redis when `redis_url`; else in the PostgreSQL store's
+    own database, so several processes sharing it keep one run per session; else in-process)
+    and, in scripted mode without `base_url`, a ScriptedModel on loopback; everything closes
+    on exit, runs first (cancelled as "server shutdown"). `overrides` replace fields of
+    `config`."""
     config = replace(config or AgentConfig(), **overrides)
     async with contextlib.AsyncExitStack() as stack:
         lock: RunLock
         if redis_url:
             lock = await RedisRunLock(redis_url).open()
+        elif isinstance(store, PostgresEventStore):
+            lock = PostgresRunLock(store.pool, store.schema)
         else:
             lock = LocalRunLock()
         stack.push_async_callback(lock.close)
