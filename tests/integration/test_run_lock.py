@@ -18,9 +18,7 @@ LockFactory = Callable[[], Awaitable[RunLock]]
 
 
 @pytest.fixture(params=["local", "redis", "postgres"])
-async def new_lock(
-    request: pytest.FixtureRequest, postgres_url: str
-) -> AsyncIterator[LockFactory]:
+async def new_lock(request: pytest.FixtureRequest, postgres_url: str) -> AsyncIterator[LockFactory]:
     """Opens lock instances that share one backend: each call is another "process" (for the
     local lock, the same instance: it only exists within one process)."""
     opened: list[RunLock] = []
