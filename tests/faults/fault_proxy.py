@@ -7,7 +7,10 @@ Modes, switched at any time from the test's thread:
   and a connection that dropped bytes stays silent for good, even after `pass_through()`:
   that is a half-open connection (failover, a NAT that lost its state, a paused VM). New
   connections are accepted and then hear nothing;
-- `cut()`: close every open connection at once (a reset), whatever the mode.
+- `cut()`: close every open connection at once (a reset), whatever the mode;
+- `cut_when_sent(pattern, forward=...)`: once, when the client sends bytes containing
+  `pattern`, reset that connection, after (`forward=True`) or instead of forwarding them: the
+  server did, or did not, get the statement, and the client never hears the answer.
 
 It runs its own event loop on a thread, so a test that blocks its own loop (or a server
 process under test) cannot stall the proxy.
@@ -50,6 +53,8 @@ class FaultProxy:
         self.mode = "pass"
         self.delay_seconds = 0.0
         self.connections_accepted = 0
+        self.trigger: tuple[bytes, bool] | None = None
+        self.triggered = 0
         self._links: set[_Link] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -91,6 +96,12 @@ class FaultProxy:
             self._links.clear()
 
         self._call(cut_all())
+
+    def cut_when_sent(self, pattern: bytes, *, forward: bool) -> None:
+        async def arm() -> None:
+            self.trigger = (pattern, forward)
+
+        self._call(arm())
 
     @property
     def open_connections(self) -> int:
@@ -139,8 +150,8 @@ class FaultProxy:
                 return  # the server is down: the client sees its connection closed
             link.server = up_writer
             link.tasks = [
-                asyncio.ensure_future(self._pump(link, reader, up_writer)),
-                asyncio.ensure_future(self._pump(link, up_reader, writer)),
+                asyncio.ensure_future(self._pump(link, reader, up_writer, from_client=True)),
+                asyncio.ensure_future(self._pump(link, up_reader, writer, from_client=False)),
             ]
             await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -148,7 +159,12 @@ class FaultProxy:
             self._links.discard(link)
 
     async def _pump(
-        self, link: _Link, source: asyncio.StreamReader, target: asyncio.StreamWriter
+        self,
+        link: _Link,
+        source: asyncio.StreamReader,
+        target: asyncio.StreamWriter,
+        *,
+        from_client: bool,
     ) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while True:
@@ -161,5 +177,16 @@ class FaultProxy:
                     continue  # dropped: this connection never speaks again
                 if self.mode == "delay":
                     await asyncio.sleep(self.delay_seconds)
+                trigger = self.trigger
+                if from_client and trigger is not None and trigger[0] in data:
+                    self.trigger = None
+                    self.triggered += 1
+                    link.silenced = True  # the client never hears the answer
+                    if trigger[1]:
+                        target.write(data)
+                        await target.drain()
+                        await asyncio.sleep(0.2)  # let the server act on it
+                    link.abort()
+                    return
                 target.write(data)
                 await target.drain()
