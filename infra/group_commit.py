@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from domain.errors import AgentlogError, StoreUnavailable
 from domain.events import Event
+from domain.ports import RunFence
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class PendingAppend:
     expected_seq: int | None
     future: asyncio.Future[list[int]] = field(repr=False)
     idempotency_key: str | None = None
+    request_hash: str | None = None
+    fence: RunFence | None = None
     deadline: float = 0.0  # loop time by which its caller must have an answer
 
 
@@ -126,6 +129,9 @@ class GroupCommitter:
         encoded: list[bytes],
         expected_seq: int | None,
         idempotency_key: str | None = None,
+        *,
+        request_hash: str | None = None,
+        fence: RunFence | None = None,
     ) -> list[int]:
         if self._closed:
             raise StoreUnavailable("the store is closed")
@@ -137,6 +143,8 @@ class GroupCommitter:
             expected_seq,
             loop.create_future(),
             idempotency_key,
+            request_hash,
+            fence,
             loop.time() + self.timeout,
         )
         self._queue.append(pending)
