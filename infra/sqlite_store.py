@@ -181,10 +181,22 @@ class SQLiteEventStore(StoreBase):
             conn.execute("COMMIT")
             return outcomes
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            # A COMMIT that failed has either left the transaction open (busy) or rolled it
+            # back (I/O error); SQLite never leaves its outcome unknown to this process.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError | sqlite3.OperationalError):
                 raise TransientWriteError(str(exc)) from exc
             raise
+
+    async def check_writes(self) -> None:
+        """The write lock can be taken now (nothing is written)."""
+
+        def take_write_lock(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+        await self._threads.on_writer(take_write_lock)
 
     @staticmethod
     def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:
