@@ -40,6 +40,7 @@ import msgspec
 
 from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import SessionHead, Wakeups
+from infra import postgres_transcripts
 from infra.append_plan import BatchPlan, plan_batch
 from infra.group_commit import Outcome, OutcomeUnknown, PendingAppend, TransientWriteError
 from infra.store_base import StoreBase
@@ -97,6 +98,8 @@ def schema_statements(schema: str) -> list[str]:
                 seqs bigint[] NOT NULL,
                 created_at timestamptz NOT NULL,
                 PRIMARY KEY (session_id, key))""",
+        # The CLI's transcripts (infra.transcripts).
+        *postgres_transcripts.schema_statements(schema),
     ]
 
 
@@ -104,7 +107,13 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_TABLES = ("agentlog_log_head", "agentlog_sessions", "agentlog_events", "agentlog_idempotency")
+_TABLES = (
+    "agentlog_log_head",
+    "agentlog_sessions",
+    "agentlog_events",
+    "agentlog_idempotency",
+    *postgres_transcripts.TABLES,
+)
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))
 

@@ -23,6 +23,7 @@ from domain.ports import SessionHead, Wakeups
 from infra.append_plan import plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
 from infra.sqlite_threads import SQLiteThreads
+from infra.sqlite_transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from infra.store_base import StoreBase
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
@@ -119,12 +120,18 @@ class SQLiteEventStore(StoreBase):
     async def __aenter__(self) -> SQLiteEventStore:
         return await self.open()
 
+    @property
+    def threads(self) -> SQLiteThreads:
+        """The store's writer and reader threads, for tables that live beside the log."""
+        return self._threads
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
         conn.executescript(SCHEMA)
+        conn.executescript(TRANSCRIPT_SCHEMA)  # the CLI's transcripts (infra.transcripts)
         # A session's head and last activity are read from its newest event (see the
         # PostgreSQL store); files from before that kept them as columns.
         columns = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_sessions)")}
