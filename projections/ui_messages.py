@@ -38,7 +38,9 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
 - `run_finished` / `run_failed` / `run_cancelled` / `run_abandoned`: the run's metadata
   `status` becomes "finished" / "failed" / "cancelled" / "abandoned" (a finished run with
   `is_error` is "failed"), with `endedAt`, `usage`, `totalCostUsd`, `durationMs`, `numTurns`,
-  `stopReason`, `error` when known. Only the first terminal event of a run counts.
+  `stopReason`, `error` when known, and `cost` (tokens summed over the models the run used,
+  subagents included, and dollars; `scripted: true` and 0 for the scripted model, see
+  projections/usage.py). Only the first terminal event of a run counts.
 - Any other event that names no known run (and arrives with no run open) changes only
   `last_seq`.
 
@@ -84,6 +86,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
+from projections.usage import Usage, cost_metadata, run_usage
 
 INTERRUPTED = "interrupted: the run ended before this tool returned"
 WAITING = ("input-streaming", "input-available")
@@ -148,6 +151,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: datetime | None = None
     usage: dict[str, Any] | None = None
     total_cost_usd: float | None = None
+    cost: Usage | None = None
     duration_ms: int | None = None
     num_turns: int | None = None
     stop_reason: str | None = None
@@ -553,13 +557,14 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
     message = b.run_message(event.run_id)
     if message is None or message.run is None or message.run.status != "running":
         return
-    run = replace(message.run, ended_at=recorded.time)
+    cost = run_usage(event, agent=message.run.agent)
+    run = replace(message.run, ended_at=recorded.time, cost=cost)
     if isinstance(event, RunFinished):
         run = replace(
             run,
             status="failed" if event.is_error else "finished",
             usage=event.usage or None,
-            total_cost_usd=event.total_cost_usd,
+            total_cost_usd=None if cost is None else cost.cost_usd,
             duration_ms=event.duration_ms,
             num_turns=event.num_turns,
             stop_reason=event.stop_reason,
@@ -677,6 +682,7 @@ def _ui_metadata(run: RunInfo) -> dict[str, Any]:
         "endedAt": run.ended_at.isoformat() if run.ended_at else None,
         "usage": run.usage,
         "totalCostUsd": run.total_cost_usd,
+        "cost": None if run.cost is None else cost_metadata(run.cost),
         "durationMs": run.duration_ms,
         "numTurns": run.num_turns,
         "stopReason": run.stop_reason,

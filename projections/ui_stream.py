@@ -113,6 +113,7 @@ from domain.events import (
     ToolInputDelta,
 )
 from projections.ui_messages import INTERRUPTED, WAITING
+from projections.usage import cost_metadata, run_usage
 
 Chunk = dict[str, Any]
 
@@ -222,6 +223,7 @@ class RunStreamEncoder:
         self._open = False  # this run is the session's open run
         # The last chunks, by how the run ended: set once it ended, sent by the close.
         self._ending: list[Chunk] | None = None
+        self._agent: str | None = None
         self._closed = False
         self._parts: list[_Part] = []
         self._blocks: dict[tuple[str, str, int], _Block] = {}
@@ -284,6 +286,7 @@ class RunStreamEncoder:
         self._known_runs.add(run_id)
         if run_id == self.run_id:
             self._started = self._open = True
+            self._agent = event.agent
             metadata = {
                 "status": "running",
                 "agent": event.agent,
@@ -504,19 +507,22 @@ class RunStreamEncoder:
     def _run_ended(self, recorded: RecordedEvent) -> list[Chunk]:
         if self._ending is not None:
             return []  # only the first terminal event counts
-        return self._end(_ending_of(recorded))
+        return self._end(_ending_of(recorded, self._agent))
 
 
-def _ending_of(recorded: RecordedEvent) -> list[Chunk]:
+def _ending_of(recorded: RecordedEvent, agent: str | None) -> list[Chunk]:
     """The last chunks for a run's terminal event, with the metadata the fold gives it."""
     event = recorded.event
     metadata: dict[str, Any] = {"endedAt": recorded.time.isoformat()}
+    cost = run_usage(event, agent=agent)
+    if cost is not None:
+        metadata["cost"] = cost_metadata(cost)
     if isinstance(event, RunFinished):
         failed = event.is_error
         metadata |= {
             "status": "failed" if failed else "finished",
             "usage": event.usage or None,
-            "totalCostUsd": event.total_cost_usd,
+            "totalCostUsd": None if cost is None else cost.cost_usd,
             "durationMs": event.duration_ms,
             "numTurns": event.num_turns,
             "stopReason": event.stop_reason,

@@ -190,7 +190,7 @@ class AgentRunner:
             lease=lease,
             start_seq=seqs[-1],
             history=history,
-            translator=SdkTranslator(run_id),
+            translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
             recorder=RunRecorder(self.store, session_id, run_id),
         )
         run.recorder.on_failure = lambda exc: self._stop(run, f"could not record events: {exc}")
@@ -438,7 +438,7 @@ class AgentRunner:
         if cancelled:
             reason = run.cancel_reason or "interrupted"
             body += run.translator.interrupt_pending(f"interrupted: {reason}")
-            body.append(RunCancelled(run_id=run.run_id, reason=reason))
+            body += [_cancelled_with_usage(run.run_id, reason, finished)]
         else:
             body += run.translator.interrupt_pending(
                 "interrupted: the turn ended before the tool reported back"
@@ -689,6 +689,20 @@ def _as_interrupted(event: Event) -> Event:
     if isinstance(event, ToolCallFailed) and not event.interrupted:
         return msgspec.structs.replace(event, interrupted=True)
     return event
+
+
+def _cancelled_with_usage(run_id: str, reason: str, finished: list[Event]) -> RunCancelled:
+    """`run_cancelled`, carrying what the interrupted turn's result said it cost."""
+    for event in finished:
+        if isinstance(event, RunFinished):
+            return RunCancelled(
+                run_id=run_id,
+                reason=reason,
+                total_cost_usd=event.total_cost_usd,
+                usage=event.usage,
+                model_usage=event.model_usage,
+            )
+    return RunCancelled(run_id=run_id, reason=reason)
 
 
 def _with_id(data: HookInput, tool_use_id: str | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ and shows the whole run ended, with no tool left spinning. Plus the page's route
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,6 +175,17 @@ async def test_the_page_shows_a_run_as_it_streams(
                 "[...document.querySelectorAll('[data-testid=text-part]')].map(e => e.textContent)"
             )
             assert any("The slow operation is done" in t for t in texts), texts
+            # What the run cost: tokens, and no price for the scripted model.
+            run_cost = await page.evaluate(
+                "document.querySelector('[data-testid=run-cost]')?.textContent"
+            )
+            assert run_cost is not None and run_cost.endswith("scripted model, no cost")
+            assert " in / " in run_cost and not run_cost.startswith("0 in")
+            await _wait(
+                page,
+                f"document.querySelector('[data-session={SESSION}] [data-testid=session-cost]')"
+                "?.textContent === " + json.dumps(run_cost),
+            )
             await page.screenshot(str(tmp_path / "finished.png"))
 
             # The log on the page is the session's log: every seq once, in order.

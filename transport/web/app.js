@@ -157,6 +157,16 @@
     }
   }
 
+  // Tokens in/out and dollars, from a session's `usage` (snake_case) or a run's `cost`
+  // metadata (camelCase); the scripted model's runs cost nothing and say so.
+  function costText(u, scripted) {
+    const input = u.input_tokens ?? u.inputTokens ?? 0;
+    const output = u.output_tokens ?? u.outputTokens ?? 0;
+    const dollars = u.cost_usd ?? u.costUsd ?? 0;
+    const price = scripted ? "scripted model, no cost" : `$${dollars.toFixed(4)}`;
+    return `${input} in / ${output} out tokens · ${price}`;
+  }
+
   function renderSessions() {
     const list = $("sessions");
     list.replaceChildren(
@@ -178,6 +188,9 @@
               { class: "session-meta muted" },
               `${s.runs || 0} run${s.runs === 1 ? "" : "s"} · ${s.head} events · ${time(s.last_activity_at)}`,
             ),
+            s.usage && s.usage.runs
+              ? el("span", { class: "session-meta muted", "data-testid": "session-cost", text: costText(s.usage, s.usage.scripted) })
+              : null,
           ),
         ),
       ),
@@ -323,7 +336,9 @@
       header.append(el("span", { class: `badge status-${meta.status}`, "data-testid": "run-status", text: meta.status }));
       if (meta.model) header.append(el("span", { class: "muted", text: meta.model }));
       if (meta.durationMs) header.append(el("span", { class: "muted", text: `${(meta.durationMs / 1000).toFixed(1)} s` }));
-      if (meta.totalCostUsd) header.append(el("span", { class: "muted", text: `$${meta.totalCostUsd.toFixed(4)}` }));
+      if (meta.cost) {
+        header.append(el("span", { class: "muted", "data-testid": "run-cost", text: costText(meta.cost, meta.cost.scripted) }));
+      }
     }
     const node = el(
       "article",
