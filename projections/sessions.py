@@ -77,6 +77,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
     event = recorded.event
     kind = type(event)
     if kind is RunStarted:
+        assert isinstance(event, RunStarted)
         return replace(
             summary,
             head=recorded.seq,

@@ -137,6 +137,7 @@ class TurnOutcome:
 @dataclass
 class _Step:
     message_id: str
+    parent: str | None = None  # the tool call (Agent/Task) whose subagent this step is
     streamed: bool = False
     stop_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -384,18 +385,27 @@ class SdkTranslator:
                     tool_call_id=block.tool_call_id,
                     tool_name=block.tool_name,
                     delta=delta["partial_json"],
+                    parent_tool_call_id=step.parent,
                 )
             ]
         return []  # signature_delta: the signature arrives whole with ReasoningCompleted
 
     def _text_delta(self, step: _Step, index: int, text: str) -> TextDelta:
         return TextDelta(
-            run_id=self.run_id, message_id=step.message_id, block_index=index, delta=text
+            run_id=self.run_id,
+            message_id=step.message_id,
+            block_index=index,
+            delta=text,
+            parent_tool_call_id=step.parent,
         )
 
     def _reasoning_delta(self, step: _Step, index: int, text: str) -> ReasoningDelta:
         return ReasoningDelta(
-            run_id=self.run_id, message_id=step.message_id, block_index=index, delta=text
+            run_id=self.run_id,
+            message_id=step.message_id,
+            block_index=index,
+            delta=text,
+            parent_tool_call_id=step.parent,
         )
 
     # -- steps -----------------------------------------------------------------------------
@@ -409,12 +419,13 @@ class SdkTranslator:
         events: list[Event] = []
         if open_step is not None:
             events.extend(self._finish_step(parent))
-        self._open_steps[parent] = _Step(message_id)
+        self._open_steps[parent] = _Step(message_id, parent)
         events.append(
             StepStarted(
                 run_id=self.run_id,
                 message_id=message_id,
                 model=model if isinstance(model, str) else None,
+                parent_tool_call_id=parent,
             )
         )
         return events
@@ -470,6 +481,7 @@ class SdkTranslator:
                         block_index=index,
                         text=block.thinking,
                         signature=block.signature,
+                        parent_tool_call_id=parent,
                     )
                 )
             elif isinstance(block, (ToolUseBlock, ServerToolUseBlock)):

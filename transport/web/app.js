@@ -251,6 +251,39 @@
     "output-denied": { label: "denied", running: false },
   };
 
+  // A subagent's part names the tool call that started the subagent (AI SDK provider metadata).
+  function parentCallOf(part) {
+    const meta = part.providerMetadata || part.callProviderMetadata;
+    return (meta && meta.agentlog && meta.agentlog.parentToolCallId) || null;
+  }
+
+  // The parts to show at the top level; a subagent's parts go inside its call's part.
+  function renderParts(parts) {
+    const calls = new Set(parts.filter((p) => p.toolCallId).map((p) => p.toolCallId));
+    const children = new Map();
+    const top = [];
+    for (const part of parts) {
+      const parent = parentCallOf(part);
+      if (parent && calls.has(parent)) {
+        if (!children.has(parent)) children.set(parent, []);
+        children.get(parent).push(part);
+      } else {
+        top.push(part);
+      }
+    }
+    const render = (part) => {
+      const node = renderPart(part);
+      const nested = part.toolCallId && children.get(part.toolCallId);
+      if (nested) {
+        node.append(
+          el("div", { class: "subagent", "data-testid": "subagent", "data-parent": part.toolCallId }, ...nested.map(render)),
+        );
+      }
+      return node;
+    };
+    return top.map(render);
+  }
+
   function renderPart(part) {
     const type = part.type || "";
     if (type === "text") {
@@ -344,7 +377,7 @@
       "article",
       { class: `message ${message.role}`, "data-testid": "message", "data-role": message.role, "data-id": message.id },
       header,
-      ...(message.parts || []).map(renderPart),
+      ...renderParts(message.parts || []),
     );
     const errorShown = (message.parts || []).some(
       (p) => p.type === "data-agent-error" && p.data && p.data.message === meta.error,
