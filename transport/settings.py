@@ -28,6 +28,7 @@ class Settings:
     sse_keepalive_seconds: float = 15.0
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
+    idempotency_ttl_hours: float = 24.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -48,6 +49,7 @@ ENVIRONMENT = [
     ("sse_keepalive_seconds", "AGENTLOG_SSE_KEEPALIVE_SECONDS", float),
     ("sse_write_timeout_seconds", "AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", float),
     ("sse_retry_ms", "AGENTLOG_SSE_RETRY_MS", int),
+    ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
 ]
 
 
@@ -100,6 +102,10 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")
     if not 0 <= settings.sse_retry_ms <= 600_000:
         raise ConfigError(f"AGENTLOG_SSE_RETRY_MS={settings.sse_retry_ms} must be 0-600000")
+    if not settings.idempotency_ttl_hours > 0:
+        raise ConfigError(
+            f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
+        )
     return settings
 
 

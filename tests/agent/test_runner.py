@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,6 @@ def sequence(events: Sequence[RecordedEvent]) -> list[str]:
 
 def only(events: Sequence[RecordedEvent], kind: type[Event]) -> list[Any]:
     return [r.event for r in events if isinstance(r.event, kind)]
-
-
-@pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[StoreBase]:
-    async with open_store(sqlite_url) as store:
-        yield store
 
 
 def runner_on(
