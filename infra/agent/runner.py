@@ -140,7 +140,7 @@ class AgentRunner:
             prompt=prompt,
             lease=lease,
             start_seq=seqs[-1],
-            translator=SdkTranslator(run_id),
+            translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
             recorder=RunRecorder(
                 self.store,
                 session_id,
