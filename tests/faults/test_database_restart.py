@@ -26,6 +26,8 @@ DB_TIMEOUT = 2.0
 OUTAGE = 3.0
 RECOVERY_BOUND = 10.0
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_appends_resume_without_a_restart_of_agentlog_after_the_database_restarts(
