@@ -43,6 +43,7 @@ import msgspec
 from domain.errors import StoreUnavailable
 from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
+from infra import postgres_transcripts
 from infra.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
 from infra.group_commit import (
     NotWritten,
@@ -177,6 +178,8 @@ def schema_statements(schema: str) -> list[str]:
                 expires_at timestamptz NOT NULL,
                 cancel_reason text,
                 cancel_until timestamptz)""",
+        # The CLI's transcripts (infra.transcripts).
+        *postgres_transcripts.schema_statements(schema),
     ]
 
 
@@ -206,6 +209,7 @@ _TABLES = (
     "agentlog_idempotency",
     "agentlog_runs",
     "agentlog_run_leases",
+    *postgres_transcripts.TABLES,
 )
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))

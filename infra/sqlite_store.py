@@ -23,6 +23,7 @@ from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
 from infra.append_plan import KnownKey, needs_run_index, plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
 from infra.sqlite_threads import SQLiteThreads
+from infra.sqlite_transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from infra.store_base import StoreBase
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
@@ -142,6 +143,11 @@ class SQLiteEventStore(StoreBase):
     async def __aenter__(self) -> SQLiteEventStore:
         return await self.open()
 
+    @property
+    def threads(self) -> SQLiteThreads:
+        """The store's writer and reader threads, for tables that live beside the log."""
+        return self._threads
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
@@ -154,6 +160,7 @@ class SQLiteEventStore(StoreBase):
         if keys and "request_hash" not in keys:
             conn.execute("ALTER TABLE agentlog_idempotency ADD COLUMN request_hash TEXT")
         conn.executescript(SCHEMA + RUNS_SCHEMA)
+        conn.executescript(TRANSCRIPT_SCHEMA)  # the CLI's transcripts (infra.transcripts)
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()

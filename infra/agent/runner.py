@@ -155,7 +155,7 @@ class AgentRunner:
             lease=lease,
             start_seq=seqs[-1],
             history=history,
-            translator=SdkTranslator(run_id),
+            translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
             recorder=RunRecorder(
                 self.store,
                 session_id,
