@@ -16,6 +16,7 @@ from infra.stores import open_store
 from projections.sessions import RUNNING
 from transport import admin_api, runs_api, sessions_api, web_view
 from transport.auth import bearer_auth
+from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
 from transport.health import healthz
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
@@ -40,8 +41,11 @@ def create_app(
     (nothing connects at import time) and closed on cleanup, in reverse order."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_log_context, json_errors, bearer_auth],
+        # The browser guard runs before auth: a preflight carries no token, and a request
+        # from a foreign origin or Host is refused whatever it carries.
+        middlewares=[request_log_context, json_errors, browser_guard, bearer_auth],
     )
+    setup_browser_guard(app)
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
