@@ -51,3 +51,10 @@ def _unauthorized(message: str) -> web.Response:
     response = error_response(401, "unauthorized", message)
     response.headers["WWW-Authenticate"] = 'Bearer realm="agentlog"'
     return response
+
+
+def is_admin(request: web.Request) -> bool:
+    """The request carries the admin token (the API token when no admin token is set)."""
+    settings = request.app[SETTINGS]
+    admin = settings.admin_token or settings.api_token
+    return admin is not None and _matches(_bearer(request), admin)

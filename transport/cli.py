@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
-
-from aiohttp import web
 
 from domain.errors import AgentlogError
 from infra.database_url import parse_database_url
 from infra.stores import open_store
 from transport import cli_inspect
+from transport.browser_guard import is_loopback
 from transport.cli_rebuild import add_rebuild_command, run_rebuild
 from transport.logging_setup import configure_logging
 from transport.settings import ConfigError, Settings, load_settings
@@ -34,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to bind (AGENTLOG_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (AGENTLOG_PORT, default 8080)")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without AGENTLOG_API_TOKEN (anyone who can reach "
+        "it can use every session)",
+    )
 
     commands.add_parser("migrate", help="create or update the database schema")
     cli_inspect.add_commands(commands)
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
         )
         if args.command == "serve":
-            return serve(settings)
+            return serve(settings, insecure=args.insecure)
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
         if args.command == "rebuild":
@@ -72,18 +76,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, insecure: bool = False) -> int:
+    from transport.access_log import AccessLog
     from transport.app import create_app
+    from transport.http_server import run
 
-    configure_logging(logging.INFO)
+    refusal = unsafe_bind(settings, insecure=insecure)
+    if refusal is not None:
+        print(f"agentlog: {refusal}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
     print(
         f"agentlog serving on http://{settings.host}:{settings.port} "
         f"({url.kind} {url.target if url.kind == 'sqlite' else ''})".rstrip(),
         flush=True,
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    if not settings.api_token:
+        print(
+            "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "
+            "admin) is open to anything that can reach this address",
+            file=sys.stderr,
+            flush=True,
+        )
+    run(
+        create_app(settings),
+        settings.host,
+        settings.port,
+        max_header_bytes=settings.max_header_bytes,
+        access_log_class=AccessLog,
+    )
     return 0
+
+
+def unsafe_bind(settings: Settings, *, insecure: bool) -> str | None:
+    """Why `serve` must not start: a non-loopback address with no token, unless --insecure."""
+    if settings.api_token or insecure or is_loopback(settings.host.strip("[]")):
+        return None
+    return (
+        f"refusing to serve on {settings.host} without AGENTLOG_API_TOKEN: anyone who can "
+        "reach it could use every session. Set AGENTLOG_API_TOKEN, bind 127.0.0.1, or pass "
+        "--insecure"
+    )
 
 
 async def migrate(settings: Settings) -> int:

@@ -4,6 +4,7 @@ each with its latency; 503 when either is unreachable."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,7 +13,10 @@ from aiohttp import web
 
 from infra.redis_wakeups import RedisWakeups
 from infra.store_base import StoreBase
+from transport.auth import is_admin
 from transport.keys import SETTINGS, STORE
+
+log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -27,9 +31,14 @@ async def healthz(request: web.Request) -> web.Response:
     else:
         database, redis = await check_database(store), None
     healthy = database["ok"] and (redis is None or redis["ok"])
-    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "database": database}
-    if redis is not None:
-        body["redis"] = redis
+    components = {"database": database} if redis is None else {"database": database, "redis": redis}
+    for name, check in components.items():
+        if not check["ok"]:
+            log.warning("health check failed: %s: %s", name, check["error"])
+    if not is_admin(request):
+        # Error text names hosts, users and auth failures: only the operator sees it.
+        components = {name: {"ok": check["ok"]} for name, check in components.items()}
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", **components}
     return web.json_response(body, status=200 if healthy else 503)
 
 

@@ -23,7 +23,14 @@ from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
 from transport.keys import FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from transport.metrics import count_delivered
-from transport.request_parsing import json_bytes, parse_bool, parse_int, parse_offset, read_body
+from transport.request_parsing import (
+    idempotency_key,
+    json_bytes,
+    parse_bool,
+    parse_int,
+    parse_offset,
+    read_body,
+)
 from transport.session_feed import PAGE, LiveSink, SessionTail, sse_frame
 from transport.session_status import summary_json
 from transport.sse import KEEPALIVE, ClientGone, open_sse, send
@@ -89,7 +96,7 @@ async def append_events(request: web.Request) -> web.Response:
     body = await read_body(request, AppendBody)
     if not body.events:
         raise ApiError(400, "invalid_body", "events must hold at least one event")
-    key = request.headers.get("Idempotency-Key")
+    key = idempotency_key(request)
     answers_tools = any(isinstance(e, ToolOutputInput) for e in body.events)
     if not answers_tools:
         # Nothing to check against the log: append at the next free seqs (or at the caller's

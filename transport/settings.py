@@ -154,7 +154,9 @@ def validate(settings: Settings) -> Settings:
     return settings
 
 
-ORIGIN = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|\Ahttps?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z")
+ORIGIN = re.compile(
+    r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|\Ahttps?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
+)
 HOST_NAME = re.compile(r"\A[A-Za-z0-9.-]+\Z|\A\[[0-9A-Fa-f:.]+\]\Z")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 

@@ -439,7 +439,8 @@ async def test_one_active_run_across_instances_and_cancel_through_the_other(
         )
 
         # Cancel through B, which does not drive the run.
-        async with http.post(f"{b.url}/v1/sessions/{sid}/runs/{run_id}/cancel", json={}) as response:
+        cancel = f"{b.url}/v1/sessions/{sid}/runs/{run_id}/cancel"
+        async with http.post(cancel, json={}) as response:
             assert response.status == 202, await response.text()
             assert await response.json() == {"run_id": run_id, "status": "cancelled"}
         terminal = await run_ended(http, b.url, sid, run_id)

@@ -305,11 +305,12 @@ async def test_auth_tokens_guard_v1_and_admin_routes(
     client = await aiohttp_client(app)
     response = await client.post("/v1/sessions", json={})
     assert response.status == 401 and (await response.json())["error"]["code"] == "unauthorized"
-    response = await client.post("/v1/sessions", json={}, headers={"Authorization": "Bearer wrong"})
+    wrong, user = {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer user-t"}
+    response = await client.post("/v1/sessions", json={}, headers=wrong)
     assert response.status == 401
-    response = await client.post("/v1/sessions", json={}, headers={"Authorization": "Bearer user-t"})
+    response = await client.post("/v1/sessions", json={}, headers=user)
     assert response.status == 201
-    response = await client.post("/v1/admin/anything", json={}, headers={"Authorization": "Bearer user-t"})
+    response = await client.post("/v1/admin/anything", json={}, headers=user)
     assert response.status == 403 and (await response.json())["error"]["code"] == "forbidden"
     assert (await client.get("/healthz")).status == 200
 
