@@ -14,7 +14,7 @@ from infra.projector import Projector
 from infra.store_base import StoreBase
 from infra.stores import open_store
 from projections.sessions import RUNNING
-from transport import admin_api, runs_api, sessions_api, web_view
+from transport import admin_api, runs_api, sessions_api, tokens_api, web_view
 from transport.auth import bearer_auth
 from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
@@ -111,6 +111,7 @@ def create_app(
     sessions_api.add_routes(app)
     runs_api.add_routes(app)
     admin_api.add_routes(app)
+    tokens_api.add_routes(app)
     web_view.add_routes(app)
     return app
 

@@ -7,14 +7,17 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from domain.errors import AgentlogError
 from infra.database_url import parse_database_url
 from infra.stores import open_store
 from transport import cli_inspect
+from transport.auth import token_secret
 from transport.browser_guard import is_loopback
 from transport.cli_rebuild import add_rebuild_command, run_rebuild
 from transport.logging_setup import configure_logging
+from transport.session_tokens import Scope, mint, parse_ttl, signing_key
 from transport.settings import ConfigError, Settings, load_settings
 
 
@@ -40,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="create or update the database schema")
+    token = commands.add_parser(
+        "token", help="mint a signed, expiring token for one session (for a browser front end)"
+    )
+    token.add_argument("--session", required=True, dest="token_session", help="the session id")
+    token.add_argument("--scope", choices=["read", "write"], default="read")
+    token.add_argument("--ttl", default="1h", help="how long it is valid: 90s, 15m, 1h, 7d")
     cli_inspect.add_commands(commands)
     add_rebuild_command(commands)
     return parser
@@ -56,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "serve":
             return serve(settings, insecure=args.insecure)
+        if args.command == "token":
+            return mint_token(settings, args.token_session, args.scope, args.ttl)
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
         if args.command == "rebuild":
@@ -118,6 +129,28 @@ def unsafe_bind(settings: Settings, *, insecure: bool) -> str | None:
         "reach it could use every session. Set AGENTLOG_API_TOKEN, bind 127.0.0.1, or pass "
         "--insecure"
     )
+
+
+def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> int:
+    """Print a session token on stdout (its expiry on stderr). Signed with the server's
+    secret from the same environment; the server needs no call and keeps nothing."""
+    try:
+        seconds = parse_ttl(ttl)
+    except ValueError as exc:
+        raise ConfigError(f"--ttl: {exc}") from None
+    key = signing_key(token_secret(settings))
+    if key is None:
+        raise ConfigError(
+            "session tokens need a signing secret: set AGENTLOG_TOKEN_SECRET (or "
+            "AGENTLOG_ADMIN_TOKEN / AGENTLOG_API_TOKEN) as the server has it"
+        )
+    token, expires_at = mint(key, session_id, scope, seconds)
+    print(token)
+    expiry = datetime.fromtimestamp(expires_at, UTC).isoformat()
+    print(
+        f"agentlog: {scope} token for session {session_id}, valid until {expiry}", file=sys.stderr
+    )
+    return 0
 
 
 async def migrate(settings: Settings) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from transport import admin_api, metrics, web_view
+from transport import admin_api, metrics, tokens_api, web_view
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -386,6 +386,7 @@ ALL_PATHS = {
     **PATHS,
     **RUN_PATHS,
     **admin_api.OPENAPI_PATHS,
+    **tokens_api.OPENAPI_PATHS,
     **metrics.OPENAPI_PATHS,
     **web_view.OPENAPI_PATHS,
 }
