@@ -85,6 +85,7 @@ from infra.agent.jobs import InProcessJobService, JobService, demo_mcp_server
 from infra.agent.policy import deny_output
 from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
+from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.transcript import agent_session_id, transcript_lines, write_transcript
 from infra.agent.translate import SdkTranslator
@@ -95,7 +96,8 @@ log = logging.getLogger(__name__)
 
 SCRIPTED_MODEL_NAME = "claude-sonnet-4-5"
 # Set in the CLI's environment; its children inherit it, so /proc tells which are a run's.
-RUN_MARKER = "AGENTLOG_RUN_ID"
+# Not AGENTLOG_*: nothing of that prefix enters a run's (minimal) environment.
+RUN_MARKER = "AGENT_RUN_ID"
 # A run's HOME is `<run_home_root>/agentlog-<run id>-<random>`: found again by run id.
 _HOME_PREFIX = "agentlog-"
 RECOVERY_PREFIX = "recovery:"
@@ -151,6 +153,9 @@ class AgentRunner:
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
+        self.sandbox = run_sandbox(
+            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+        )
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -158,6 +163,9 @@ class AgentRunner:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         await self.store.head(session_id)  # UnknownSession
+        problem = await asyncio.to_thread(self.sandbox.problem)
+        if problem is not None:  # refused before anything is written: never unconfined
+            raise SandboxUnavailable(problem)
         run_id = "run_" + uuid.uuid4().hex
         lease = await self._acquire(session_id, run_id)
         try:
@@ -283,6 +291,7 @@ class AgentRunner:
         await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._own_jobs and isinstance(self.jobs, InProcessJobService):
             await self.jobs.close()
+        await self.sandbox.close()
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -337,6 +346,7 @@ class AgentRunner:
                 os.kill(pid, signal.SIGKILL)
         for home in self.run_home_root.glob(f"{_HOME_PREFIX}{run_id}-*"):
             shutil.rmtree(home, ignore_errors=True)
+        self.sandbox.forget(run_id)
 
     # -- introspection (tests, diagnostics) ----------------------------------------------------
 
@@ -354,6 +364,7 @@ class AgentRunner:
         try:
             cwd, resume = await asyncio.to_thread(self._prepare_home, run)
             options = self._options(run, cwd, resume)
+            options = await self.sandbox.confine(options, run.run_id, Path(cwd), run.home)
             if run.cancel_reason is None and run.failure is None:
                 async with ClaudeSDKClient(options) as client:
                     run.client = client
@@ -524,7 +535,8 @@ class AgentRunner:
             setting_sources=[],
             include_partial_messages=self.config.include_partial_messages,
             model=model,
-            allowed_tools=list(self.config.allowed_tools),
+            allowed_tools=list(self.config.agent_tools),
+            disallowed_tools=sorted(self.config.disabled_tools),
             mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
             hooks=self._hooks(run),
             stderr=run.stderr.append,
@@ -544,7 +556,9 @@ class AgentRunner:
             hook = dict(data)
             name = str(hook.get("tool_name", ""))
             tool_input = hook.get("tool_input")
-            reason = policy.decide(name, tool_input if isinstance(tool_input, dict) else None)
+            reason = self.config.not_enabled(name) or policy.decide(
+                name, tool_input if isinstance(tool_input, dict) else None
+            )
             if reason is None:
                 return {}
             call_id = tool_use_id or hook.get("tool_use_id")
@@ -786,7 +800,7 @@ async def open_agent_runner(
             lock = LocalRunLock()
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
-            model = ScriptedModel()
+            model = ScriptedModel(shell_command=config.scripted_shell_command)
             base_url = await model.start()
             stack.push_async_callback(model.close)
         runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs)
