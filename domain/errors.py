@@ -91,3 +91,26 @@ class RunNotActive(AgentlogError):
     def __init__(self, session_id: str, run_id: str) -> None:
         super().__init__(f"run {run_id!r} of session {session_id!r} is not active")
         self.details = {"session_id": session_id, "run_id": run_id}
+
+
+class RunFenced(AgentlogError):
+    """A run's writer appended after its run stopped being the session's current run (ended,
+    abandoned, or superseded by a newer run): nothing was written, and the writer must stop."""
+
+    code = "run_fenced"
+    http_status = 409
+
+    def __init__(self, session_id: str, run_id: str, why: str) -> None:
+        super().__init__(f"run {run_id!r} of session {session_id!r} may no longer write: {why}")
+        self.details = {"session_id": session_id, "run_id": run_id}
+
+
+class IdempotencyKeyReused(AgentlogError):
+    """An idempotency key was sent again with a different request; nothing was written."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.details = {"idempotency_key": key}

@@ -4,21 +4,20 @@ client's own data): pure functions that return the events to append or raise."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
 
 from domain.errors import AgentlogError
 from domain.events import (
-    TOOL_TERMINAL_TYPES,
     CustomEventRecorded,
     Event,
     RecordedEvent,
     ToolCallFailed,
-    ToolCallStarted,
     ToolCallSucceeded,
 )
+from domain.open_work import open_work
 
 MAX_CUSTOM_NAME = 100
 
@@ -52,6 +51,20 @@ class ToolCallNotWaiting(AgentlogError):
         self.details = {"tool_call_id": tool_call_id}
 
 
+class ToolCallOwnedByRun(AgentlogError):
+    """tool_output names a call the live agent is executing itself: its own result will come."""
+
+    code = "tool_call_owned_by_run"
+    http_status = 409
+
+    def __init__(self, tool_call_id: str, run_id: str) -> None:
+        super().__init__(
+            f"tool call {tool_call_id!r} is being executed by the active run {run_id!r}; "
+            "its result comes from the agent"
+        )
+        self.details = {"tool_call_id": tool_call_id, "run_id": run_id}
+
+
 class InvalidExternalEvent(AgentlogError):
     code = "invalid_event"
     http_status = 400
@@ -59,24 +72,20 @@ class InvalidExternalEvent(AgentlogError):
 
 def waiting_tool_calls(history: Iterable[RecordedEvent]) -> dict[str, str | None]:
     """Tool calls started and not yet resolved, mapped to their run id."""
-    waiting: dict[str, str | None] = {}
-    resolved: set[str] = set()
-    for recorded in history:
-        event = recorded.event
-        if isinstance(event, ToolCallStarted):
-            if event.tool_call_id not in resolved:
-                waiting[event.tool_call_id] = event.run_id
-        elif isinstance(event, TOOL_TERMINAL_TYPES):
-            resolved.add(event.tool_call_id)
-            waiting.pop(event.tool_call_id, None)
-    return waiting
+    return open_work(history).waiting_calls()
 
 
 def decide_external_events(
-    inputs: Sequence[ExternalInput], waiting: dict[str, str | None]
+    inputs: Sequence[ExternalInput],
+    waiting: dict[str, str | None],
+    *,
+    live_run: str | None = None,
+    outside_answers: Collection[str] = (),
 ) -> list[Event]:
     """Translate posted inputs into events; every tool_output must name a waiting call, and
-    one call may be answered once per request."""
+    one call may be answered once per request. A call of `live_run` (the run an agent is
+    executing now) is its agent's to answer, unless it waits for an outside answer (its id in
+    `outside_answers`: client-side tools, approvals)."""
     events: list[Event] = []
     answered: set[str] = set()
     for item in inputs:
@@ -92,8 +101,10 @@ def decide_external_events(
             raise ToolCallNotWaiting(call, "answered twice in this request")
         if call not in waiting:
             raise ToolCallNotWaiting(call, "it never started or already has its output")
-        answered.add(call)
         run_id = waiting[call]
+        if live_run is not None and run_id == live_run and call not in outside_answers:
+            raise ToolCallOwnedByRun(call, live_run)
+        answered.add(call)
         if item.is_error:
             text = item.output if isinstance(item.output, str) else json.dumps(item.output)
             events.append(

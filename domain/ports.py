@@ -25,6 +25,31 @@ class SessionHead(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class RunFence(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run's writer shows the store with each append: its run id and its fencing
+    token, the seq of its `run_started` (per session, tokens only grow)."""
+
+    run_id: str
+    token: int
+
+
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One run in the store's run index: where it started and, once it ended, where."""
+
+    session_id: str
+    run_id: str
+    started_seq: int
+    ended_seq: int | None = None
+
+
+class KeyedAppend(msgspec.Struct, frozen=True, kw_only=True):
+    """What an idempotency key is bound to: the seqs its append got and its request's hash."""
+
+    seqs: list[int]
+    request_hash: str | None = None
+    created_at: datetime
+
+
 class Wakeup(Protocol):
     """A subscription to wake-ups. A wake-up carries no data: readers always read the log."""
 
@@ -65,6 +90,19 @@ class EventStore(Protocol):
       `seq > N` (or `position > P`) never passes an event that commits later.
     - A batch starting with SessionCreated creates the session; any other append to a missing
       session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - With `idempotency_key`, an append whose key this session already used writes nothing
+      and returns the seqs the first append with that key got (also after a restart and
+      across processes); an append that was refused does not use its key. With
+      `request_hash` too, the key is bound to it: the same key with another hash raises
+      IdempotencyKeyReused. `keyed_append` looks a key up; `prune_idempotency` forgets keys
+      older than a moment.
+    - The run index: every `run_started` (with a run id) adds a run, its first terminal event
+      ends it, in the append's own transaction. `current_run` is the session's latest run,
+      `open_runs` every run not ended. With `fence`, an append is written only while that run
+      is the session's current run and not ended (else RunFenced, nothing written); the
+      batch may itself end it.
+    - `read_session` returns every event of the session after `after`, in seq order, however
+      many there are.
     - `subscribe` wakes a reader after events commit; a lost wake-up only delays a reader that
       also re-checks periodically.
     """
@@ -76,11 +114,31 @@ class EventStore(Protocol):
         session_id: str,
         events: Sequence[Event],
         expected_seq: int | None = None,
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        fence: RunFence | None = None,
     ) -> list[int]: ...
+
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None: ...
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        """Forget idempotency keys created before `older_than`; returns how many."""
+        ...
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None: ...
+
+    async def current_run(self, session_id: str) -> RunRecord | None: ...
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]: ...
 
     async def read(
         self, session_id: str, after: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]: ...
+
+    async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
+        """Every event of the session after seq `after` (all pages)."""
+        ...
 
     async def read_stored(
         self, session_id: str, after: int = 0, limit: int = 1000

@@ -6,17 +6,37 @@ just read, then write the rows it returns. The rules themselves are domain.appen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from domain.appending import check_append
-from domain.errors import AgentlogError
-from domain.events import type_of
+from domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
+from domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_of
+from domain.ports import RunRecord
 from infra.group_commit import Outcome, PendingAppend
 
 # One events-table row as the stores send it: (session, seq, topic, run id, length of state).
 # The state bytes travel separately (`BatchPlan.states`, same order); the row's global
 # position is `BatchPlan.first_position` plus its index plus one.
 EventRow = tuple[str, int, str, str | None, int]
+# What the store remembers of an idempotency key: the seqs it got and its request's hash.
+KnownKey = tuple[list[int], str | None]
+# Event types that change the run index.
+_RUN_INDEXED = frozenset({RunStarted, *RUN_TERMINAL_TYPES})
+
+
+def needs_run_index(batch: list[PendingAppend]) -> bool:
+    """Whether planning `batch` needs the sessions' current runs (it is fenced), or writing it
+    changes the run index (it starts or ends a run)."""
+    for pending in batch:
+        if pending.fence is not None:
+            return True
+        for event in pending.events:
+            if type(event) in _RUN_INDEXED:
+                return True
+    return False
 
 
 @dataclass(slots=True)
@@ -30,8 +50,11 @@ class BatchPlan:
     created: list[str] = field(default_factory=list)
     rows: list[EventRow] = field(default_factory=list)
     states: list[bytes] = field(default_factory=list)
-    # (session, key, seqs) to remember, for appends that carried an idempotency key.
-    new_keys: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    # (session, key, seqs, request hash) to remember, for appends that carried a key.
+    new_keys: list[tuple[str, str, list[int], str | None]] = field(default_factory=list)
+    # The run index: (session, run id, seq of run_started) and (session, run id, seq of its end).
+    run_starts: list[tuple[str, str, int]] = field(default_factory=list)
+    run_ends: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -42,12 +65,16 @@ def plan_batch(
     batch: list[PendingAppend],
     heads: dict[str, int | None],
     position: int,
-    known_keys: dict[tuple[str, str], list[int]] | None = None,
+    known_keys: dict[tuple[str, str], KnownKey] | None = None,
+    runs: dict[str, RunRecord | None] | None = None,
 ) -> BatchPlan:
     """Assign seqs and positions in queue order; `heads` is updated to the heads after it.
 
     An append whose idempotency key was seen before (in the store, or earlier in this batch)
-    writes nothing and gets the seqs of the first append with that key.
+    writes nothing and gets the seqs of the first append with that key, unless its request
+    hash differs (IdempotencyKeyReused). A fenced append is refused (RunFenced) unless its run
+    is the session's current run in `runs` and not ended; `runs` is updated as the batch starts
+    and ends runs (the caller passes it whenever `needs_run_index`).
     """
     # This runs for every append in the process, inside the write cycle that every caller
     # waits on: the lists are bound to locals and a one-event append skips the inner loop.
@@ -61,12 +88,18 @@ def plan_batch(
         if key is not None:
             earlier = keys.get((session_id, key))
             if earlier is not None:
-                outcomes.append(list(earlier))
+                seqs, bound = earlier
+                if bound is not None and pending.request_hash not in (None, bound):
+                    outcomes.append(IdempotencyKeyReused(key))
+                else:
+                    outcomes.append(list(seqs))
                 continue
         head = heads[session_id]
         events = pending.events
         try:
             check_append(session_id, head, events, pending.expected_seq)
+            if pending.fence is not None:
+                _check_fence(session_id, pending, runs)
         except AgentlogError as refused:
             outcomes.append(refused)
             continue
@@ -90,8 +123,45 @@ def plan_batch(
         heads[session_id] = head
         changed.add(session_id)
         outcomes.append(assigned)
+        if runs is not None:
+            _index_runs(plan, runs, session_id, events, assigned)
         if key is not None:
-            keys[(session_id, key)] = assigned
-            plan.new_keys.append((session_id, key, assigned))
+            keys[(session_id, key)] = (assigned, pending.request_hash)
+            plan.new_keys.append((session_id, key, assigned, pending.request_hash))
     plan.position = position
     return plan
+
+
+def _check_fence(
+    session_id: str, pending: PendingAppend, runs: dict[str, RunRecord | None] | None
+) -> None:
+    fence = pending.fence
+    assert fence is not None and runs is not None, "a fenced batch is planned with its runs"
+    current = runs.get(session_id)
+    if current is None or current.run_id != fence.run_id or current.started_seq != fence.token:
+        raise RunFenced(session_id, fence.run_id, "a newer run started in the session")
+    if current.ended_seq is not None:
+        raise RunFenced(session_id, fence.run_id, f"it ended at seq {current.ended_seq}")
+
+
+def _index_runs(
+    plan: BatchPlan,
+    runs: dict[str, RunRecord | None],
+    session_id: str,
+    events: Sequence[Event],
+    assigned: list[int],
+) -> None:
+    for event, seq in zip(events, assigned, strict=True):
+        kind = type(event)
+        if kind not in _RUN_INDEXED or event.run_id is None:
+            continue
+        if kind is RunStarted:
+            runs[session_id] = RunRecord(
+                session_id=session_id, run_id=event.run_id, started_seq=seq
+            )
+            plan.run_starts.append((session_id, event.run_id, seq))
+        else:
+            plan.run_ends.append((session_id, event.run_id, seq))
+            current = runs.get(session_id)
+            if current is not None and current.run_id == event.run_id and current.ended_seq is None:
+                runs[session_id] = msgspec.structs.replace(current, ended_seq=seq)

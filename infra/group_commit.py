@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from domain.errors import AgentlogError, StoreUnavailable
 from domain.events import Event
+from domain.ports import RunFence
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class PendingAppend:
     expected_seq: int | None
     future: asyncio.Future[list[int]] = field(repr=False)
     idempotency_key: str | None = None
+    request_hash: str | None = None
+    fence: RunFence | None = None
 
 
 Outcome = list[int] | AgentlogError
@@ -92,12 +95,22 @@ class GroupCommitter:
         encoded: list[bytes],
         expected_seq: int | None,
         idempotency_key: str | None = None,
+        *,
+        request_hash: str | None = None,
+        fence: RunFence | None = None,
     ) -> list[int]:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         pending = PendingAppend(
-            session_id, events, encoded, expected_seq, loop.create_future(), idempotency_key
+            session_id,
+            events,
+            encoded,
+            expected_seq,
+            loop.create_future(),
+            idempotency_key,
+            request_hash,
+            fence,
         )
         self._queue.append(pending)
         self._work.set()

@@ -29,8 +29,8 @@ from domain.appending import validate_session_id
 from domain.errors import AgentlogError, SessionAlreadyExists
 from domain.events import RecordedEvent, SessionCreated, SessionEvent, encode_recorded, type_of
 from domain.ports import EventStore
-from infra.postgres_store import NOTIFY_CHANNEL, PostgresEventStore
-from infra.sqlite_store import SQLiteEventStore
+from infra.postgres_store import NOTIFY_CHANNEL, PostgresEventStore, index_runs_sql
+from infra.sqlite_store import SQL_INDEX_RUNS, SQLiteEventStore
 from infra.sqlite_threads import connect
 from infra.store_base import StoreBase
 
@@ -262,6 +262,7 @@ async def _import_postgres(store: PostgresEventStore, session: ImportedSession) 
         await conn.execute(
             f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + len(events)
         )
+        await conn.execute(index_runs_sql(store.schema, one_session=True), sid)
         if store.notify:
             # Inside the transaction, as the store does: delivered exactly at commit.
             await conn.execute(
@@ -305,6 +306,7 @@ def _import_sqlite(path: str, session: ImportedSession) -> int:
                 "INSERT INTO agentlog_sessions (session_id, created_at) VALUES (?, ?)",
                 (sid, to_micros(events[0].time)),
             )
+            conn.execute(SQL_INDEX_RUNS + " AND s.originator_id = ?", (sid,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

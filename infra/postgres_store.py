@@ -39,8 +39,8 @@ import asyncpg
 import msgspec
 
 from domain.events import RecordedEvent, decode_event, utc_now
-from domain.ports import SessionHead, Wakeups
-from infra.append_plan import BatchPlan, plan_batch
+from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
+from infra.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
 from infra.group_commit import Outcome, OutcomeUnknown, PendingAppend, TransientWriteError
 from infra.store_base import StoreBase
 
@@ -96,15 +96,61 @@ def schema_statements(schema: str) -> list[str]:
                 key text NOT NULL,
                 seqs bigint[] NOT NULL,
                 created_at timestamptz NOT NULL,
+                request_hash text,
                 PRIMARY KEY (session_id, key))""",
+        f"ALTER TABLE {s}.agentlog_idempotency ADD COLUMN IF NOT EXISTS request_hash text",
+        f"""CREATE INDEX IF NOT EXISTS agentlog_idempotency_age
+                ON {s}.agentlog_idempotency (created_at)""",
+        # The run index (domain.ports.EventStore), written in the append's own transaction:
+        # it fences a run's writer and finds a run's events without reading the session.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_runs (
+                session_id text NOT NULL,
+                run_id text NOT NULL,
+                started_seq bigint NOT NULL,
+                ended_seq bigint,
+                PRIMARY KEY (session_id, run_id))""",
+        f"""CREATE INDEX IF NOT EXISTS agentlog_runs_latest
+                ON {s}.agentlog_runs (session_id, started_seq DESC)""",
+        f"""CREATE INDEX IF NOT EXISTS agentlog_runs_open
+                ON {s}.agentlog_runs (session_id) WHERE ended_seq IS NULL""",
+        # Run leases when there is no Redis (infra.run_lock.PostgresRunLock).
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_run_leases (
+                session_id text PRIMARY KEY,
+                run_id text NOT NULL,
+                token text NOT NULL,
+                expires_at timestamptz NOT NULL,
+                cancel_reason text,
+                cancel_until timestamptz)""",
     ]
+
+
+def index_runs_sql(schema: str, *, one_session: bool = False) -> str:
+    """Fills the run index from the log (a schema from before it, an imported session: $1)."""
+    s = _ident(schema)
+    only = " AND s.originator_id = $1" if one_session else ""
+    return f"""
+        INSERT INTO {s}.agentlog_runs (session_id, run_id, started_seq, ended_seq)
+        SELECT s.originator_id, s.run_id, s.originator_version,
+               (SELECT min(t.originator_version) FROM {s}.agentlog_events AS t
+                WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id
+                  AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned'))
+        FROM {s}.agentlog_events AS s
+        WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL{only}
+        ON CONFLICT DO NOTHING"""
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_TABLES = ("agentlog_log_head", "agentlog_sessions", "agentlog_events", "agentlog_idempotency")
+_TABLES = (
+    "agentlog_log_head",
+    "agentlog_sessions",
+    "agentlog_events",
+    "agentlog_idempotency",
+    "agentlog_runs",
+    "agentlog_run_leases",
+)
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))
 
@@ -121,10 +167,17 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> None:
         # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentlog-migrate'))")
         legacy = await _legacy_columns(conn, schema)
-        if not legacy and await _tables_exist(conn, schema):
+        if (
+            not legacy
+            and await _tables_exist(conn, schema)
+            and await _has_request_hash(conn, schema)
+        ):
             return
+        had_runs = await conn.fetchval("SELECT to_regclass($1)", f"{_ident(schema)}.agentlog_runs")
         for statement in schema_statements(schema):
             await conn.execute(statement)
+        if had_runs is None:
+            await conn.execute(index_runs_sql(schema))
         for table, column in legacy:
             await conn.execute(f"ALTER TABLE {_ident(schema)}.{table} DROP COLUMN {column}")
 
@@ -137,6 +190,15 @@ async def _tables_exist(conn: asyncpg.Connection, schema: str) -> bool:
         list(_TABLES),
     )
     return bool(found == len(_TABLES))
+
+
+async def _has_request_hash(conn: asyncpg.Connection, schema: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 "
+        "AND table_name = 'agentlog_idempotency' AND column_name = 'request_hash'",
+        schema,
+    )
+    return bool(found)
 
 
 async def _legacy_columns(conn: asyncpg.Connection, schema: str) -> list[tuple[str, str]]:
@@ -260,14 +322,46 @@ class PostgresEventStore(StoreBase):
         )
         self._sql_last_position = f"SELECT position FROM {t}.agentlog_log_head WHERE id"
         self._sql_keys = (
-            f"SELECT i.session_id, i.key, i.seqs FROM {t}.agentlog_idempotency AS i "
+            "SELECT i.session_id, i.key, i.seqs, i.request_hash "
+            f"FROM {t}.agentlog_idempotency AS i "
             "JOIN unnest($1::text[], $2::text[]) AS k(sid, key) "
             "ON i.session_id = k.sid AND i.key = k.key"
         )
         self._sql_insert_keys = (
-            f"INSERT INTO {t}.agentlog_idempotency (session_id, key, seqs, created_at) "
-            "SELECT k.sid, k.key, string_to_array(k.seqs, ',')::bigint[], now() "
-            "FROM unnest($1::text[], $2::text[], $3::text[]) AS k(sid, key, seqs)"
+            f"INSERT INTO {t}.agentlog_idempotency (session_id, key, seqs, created_at, "
+            "request_hash) SELECT k.sid, k.key, string_to_array(k.seqs, ',')::bigint[], now(), "
+            "k.hash FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+            "AS k(sid, key, seqs, hash)"
+        )
+        self._sql_keyed = (
+            f"SELECT seqs, request_hash, created_at FROM {t}.agentlog_idempotency "
+            "WHERE session_id = $1 AND key = $2"
+        )
+        self._sql_prune_keys = f"DELETE FROM {t}.agentlog_idempotency WHERE created_at < $1"
+        runs = "session_id, run_id, started_seq, ended_seq"
+        self._sql_current_runs = (
+            f"SELECT DISTINCT ON (session_id) {runs} FROM {t}.agentlog_runs "
+            "WHERE session_id = ANY($1::text[]) ORDER BY session_id, started_seq DESC"
+        )
+        self._sql_run = (
+            f"SELECT {runs} FROM {t}.agentlog_runs WHERE session_id = $1 AND run_id = $2"
+        )
+        self._sql_current_run = (
+            f"SELECT {runs} FROM {t}.agentlog_runs WHERE session_id = $1 "
+            "ORDER BY started_seq DESC LIMIT 1"
+        )
+        self._sql_open_runs = (
+            f"SELECT {runs} FROM {t}.agentlog_runs WHERE ended_seq IS NULL "
+            "ORDER BY session_id LIMIT $1"
+        )
+        self._sql_start_runs = (
+            f"INSERT INTO {t}.agentlog_runs (session_id, run_id, started_seq) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING"
+        )
+        self._sql_end_runs = (
+            f"UPDATE {t}.agentlog_runs AS r SET ended_seq = e.seq "
+            "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS e(sid, run_id, seq) "
+            "WHERE r.session_id = e.sid AND r.run_id = e.run_id AND r.ended_seq IS NULL"
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -324,9 +418,14 @@ class PostgresEventStore(StoreBase):
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
         conn = await self._writer()
         try:
-            # Idempotency keys must be looked up under the lock: they take the locked path.
-            if self._known_position is not None and all(
-                p.session_id in self._known_heads and p.idempotency_key is None for p in batch
+            # Idempotency keys and the run index must be read and written under the lock:
+            # they take the locked path.
+            if (
+                self._known_position is not None
+                and not needs_run_index(batch)
+                and all(
+                    p.session_id in self._known_heads and p.idempotency_key is None for p in batch
+                )
             ):
                 outcomes = await self._write_if_unchanged(conn, batch)
                 if outcomes is not None:
@@ -386,24 +485,38 @@ class PostgresEventStore(StoreBase):
             for found in await conn.fetch(self._sql_heads, session_ids):
                 heads[found[0]] = found[1]
             keyed = [p for p in batch if p.idempotency_key is not None]
-            known_keys: dict[tuple[str, str], list[int]] = {}
+            known_keys: dict[tuple[str, str], KnownKey] = {}
             if keyed:
                 for found in await conn.fetch(
                     self._sql_keys,
                     [p.session_id for p in keyed],
                     [p.idempotency_key for p in keyed],
                 ):
-                    known_keys[(found[0], found[1])] = list(found[2])
-            plan = plan_batch(batch, heads, position, known_keys)
+                    known_keys[(found[0], found[1])] = (list(found[2]), found[3])
+            runs: dict[str, RunRecord | None] | None = None
+            if needs_run_index(batch):
+                runs = dict.fromkeys(session_ids)
+                for found in await conn.fetch(self._sql_current_runs, session_ids):
+                    runs[found[0]] = _run_record(found)
+            plan = plan_batch(batch, heads, position, known_keys, runs)
             if plan.writes:
                 await conn.fetchval(self._sql_write, *self._write_arguments(plan))
             if plan.new_keys:
                 await conn.execute(
                     self._sql_insert_keys,
-                    [sid for sid, _, _ in plan.new_keys],
-                    [key for _, key, _ in plan.new_keys],
-                    [",".join(map(str, seqs)) for _, _, seqs in plan.new_keys],
+                    [sid for sid, _, _, _ in plan.new_keys],
+                    [key for _, key, _, _ in plan.new_keys],
+                    [",".join(map(str, seqs)) for _, _, seqs, _ in plan.new_keys],
+                    [h for _, _, _, h in plan.new_keys],
                 )
+            for sql, changes in (
+                (self._sql_start_runs, plan.run_starts),
+                (self._sql_end_runs, plan.run_ends),
+            ):
+                if changes:
+                    await conn.execute(
+                        sql, *(list(column) for column in zip(*changes, strict=True))
+                    )
         except BaseException:
             await transaction.rollback()
             raise
@@ -477,6 +590,31 @@ class PostgresEventStore(StoreBase):
     async def last_position(self) -> int:
         value: int = await self.pool.fetchval(self._sql_last_position)
         return value
+
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None:
+        row = await self.pool.fetchrow(self._sql_keyed, session_id, key)
+        if row is None:
+            return None
+        return KeyedAppend(seqs=list(row[0]), request_hash=row[1], created_at=row[2])
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        status: str = await self.pool.execute(self._sql_prune_keys, older_than)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None:
+        row = await self.pool.fetchrow(self._sql_run, session_id, run_id)
+        return _run_record(row) if row is not None else None
+
+    async def current_run(self, session_id: str) -> RunRecord | None:
+        row = await self.pool.fetchrow(self._sql_current_run, session_id)
+        return _run_record(row) if row is not None else None
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+        return [_run_record(row) for row in await self.pool.fetch(self._sql_open_runs, limit)]
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(session_id=row[0], run_id=row[1], started_seq=row[2], ended_seq=row[3])
 
 
 def _session_head(row: Sequence[Any]) -> SessionHead:

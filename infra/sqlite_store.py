@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.events import RecordedEvent, decode_event, utc_now
-from domain.ports import SessionHead, Wakeups
-from infra.append_plan import plan_batch
+from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
+from infra.append_plan import KnownKey, needs_run_index, plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
 from infra.sqlite_threads import SQLiteThreads
 from infra.store_base import StoreBase
@@ -48,9 +48,32 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
     key TEXT NOT NULL,
     seqs TEXT NOT NULL,
     created_at INTEGER NOT NULL,
+    request_hash TEXT,
     PRIMARY KEY (session_id, key)
 );
+CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
 """
+# The run index (see domain.ports.EventStore), written in the append's own transaction.
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_runs (
+    session_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    started_seq INTEGER NOT NULL,
+    ended_seq INTEGER,
+    PRIMARY KEY (session_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, started_seq);
+CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
+"""
+# Fills the run index from the log: for a file written before it existed, and after an import.
+SQL_INDEX_RUNS = (
+    "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq, ended_seq) "
+    "SELECT s.originator_id, s.run_id, s.originator_version, (SELECT MIN(t.originator_version) "
+    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id "
+    "AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned')) "
+    "FROM agentlog_events AS s WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL"
+)
+_RUN_COLUMNS = "session_id, run_id, started_seq, ended_seq"
 
 _COLUMNS = "originator_id, originator_version, notification_id, recorded_at, state"
 
@@ -124,7 +147,16 @@ class SQLiteEventStore(StoreBase):
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        conn.executescript(SCHEMA)
+        had_runs = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentlog_runs'"
+        ).fetchone()
+        keys = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_idempotency)")}
+        if keys and "request_hash" not in keys:
+            conn.execute("ALTER TABLE agentlog_idempotency ADD COLUMN request_hash TEXT")
+        conn.executescript(SCHEMA + RUNS_SCHEMA)
+        if not had_runs:
+            conn.execute(SQL_INDEX_RUNS)
+            conn.commit()
         # A session's head and last activity are read from its newest event (see the
         # PostgreSQL store); files from before that kept them as columns.
         columns = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_sessions)")}
@@ -164,16 +196,30 @@ class SQLiteEventStore(StoreBase):
         for session_id in {p.session_id for p in batch}:
             found = conn.execute(_SQL_HEAD, (session_id,)).fetchone()
             heads[session_id] = None if found is None else found[1]
-        known_keys: dict[tuple[str, str], list[int]] = {}
+        known_keys: dict[tuple[str, str], KnownKey] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
                 found = conn.execute(
-                    "SELECT seqs FROM agentlog_idempotency WHERE session_id = ? AND key = ?",
+                    "SELECT seqs, request_hash FROM agentlog_idempotency "
+                    "WHERE session_id = ? AND key = ?",
                     (pending.session_id, pending.idempotency_key),
                 ).fetchone()
                 if found is not None:
-                    known_keys[(pending.session_id, pending.idempotency_key)] = json.loads(found[0])
-        plan = plan_batch(batch, heads, position, known_keys)
+                    known_keys[(pending.session_id, pending.idempotency_key)] = (
+                        json.loads(found[0]),
+                        found[1],
+                    )
+        runs: dict[str, RunRecord | None] | None = None
+        if needs_run_index(batch):
+            runs = {}
+            for session_id in heads:
+                found = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? "
+                    "ORDER BY started_seq DESC LIMIT 1",
+                    (session_id,),
+                ).fetchone()
+                runs[session_id] = None if found is None else _run_record(found)
+        plan = plan_batch(batch, heads, position, known_keys, runs)
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
@@ -194,9 +240,19 @@ class SQLiteEventStore(StoreBase):
                 [(sid, now) for sid in plan.created],
             )
             conn.executemany(
-                "INSERT INTO agentlog_idempotency (session_id, key, seqs, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                [(sid, key, json.dumps(seqs), now) for sid, key, seqs in plan.new_keys],
+                "INSERT INTO agentlog_idempotency (session_id, key, seqs, created_at, "
+                "request_hash) VALUES (?, ?, ?, ?, ?)",
+                [(sid, key, json.dumps(seqs), now, h) for sid, key, seqs, h in plan.new_keys],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq) "
+                "VALUES (?, ?, ?)",
+                plan.run_starts,
+            )
+            conn.executemany(
+                "UPDATE agentlog_runs SET ended_seq = ? WHERE session_id = ? AND run_id = ? "
+                "AND ended_seq IS NULL",
+                [(seq, sid, run_id) for sid, run_id, seq in plan.run_ends],
             )
         return plan.outcomes
 
@@ -240,8 +296,58 @@ class SQLiteEventStore(StoreBase):
         )
         return int(rows[0][0])
 
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None:
+        rows = await self._fetch(
+            "SELECT seqs, request_hash, created_at FROM agentlog_idempotency "
+            "WHERE session_id = ? AND key = ?",
+            (session_id, key),
+        )
+        if not rows:
+            return None
+        seqs, request_hash, created = rows[0]
+        return KeyedAppend(
+            seqs=json.loads(seqs), request_hash=request_hash, created_at=_from_micros(created)
+        )
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        def prune(conn: sqlite3.Connection) -> int:
+            with conn:
+                cursor = conn.execute(
+                    "DELETE FROM agentlog_idempotency WHERE created_at < ?", (_micros(older_than),)
+                )
+            return cursor.rowcount
+
+        return await self._threads.on_writer(prune)
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? AND run_id = ?",
+            (session_id, run_id),
+        )
+        return _run_record(rows[0]) if rows else None
+
+    async def current_run(self, session_id: str) -> RunRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? "
+            "ORDER BY started_seq DESC LIMIT 1",
+            (session_id,),
+        )
+        return _run_record(rows[0]) if rows else None
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE ended_seq IS NULL "
+            "ORDER BY session_id LIMIT ?",
+            (limit,),
+        )
+        return [_run_record(row) for row in rows]
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return await self._threads.on_reader(lambda conn: conn.execute(sql, params).fetchall())
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(session_id=row[0], run_id=row[1], started_seq=row[2], ended_seq=row[3])
 
 
 def _session_head(row: tuple[Any, ...]) -> SessionHead:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 
 from domain.appending import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -17,7 +18,7 @@ from domain.appending import (
 )
 from domain.errors import InvalidAppend, UnknownSession
 from domain.events import Event, RecordedEvent
-from domain.ports import SessionHead, Wakeup, Wakeups
+from domain.ports import KeyedAppend, RunFence, RunRecord, SessionHead, Wakeup, Wakeups
 from infra.group_commit import GroupCommitter, Outcome, PendingAppend
 from infra.wakeups import LocalWakeups
 
@@ -49,9 +50,12 @@ class StoreBase:
         expected_seq: int | None = None,
         *,
         idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        fence: RunFence | None = None,
     ) -> list[int]:
         """See domain.ports.EventStore. With `idempotency_key`, a second append with the same
-        key to the same session writes nothing and returns the seqs of the first."""
+        key to the same session writes nothing and returns the seqs of the first (422 if its
+        `request_hash` differs); with `fence`, only the session's current run may write."""
         validate_session_id(session_id)
         if idempotency_key is not None:
             validate_idempotency_key(idempotency_key)
@@ -61,7 +65,13 @@ class StoreBase:
         ):
             raise InvalidAppend("expected_seq must be a non-negative integer")
         return await self._committer.submit(
-            session_id, list(events), encoded, expected_seq, idempotency_key
+            session_id,
+            list(events),
+            encoded,
+            expected_seq,
+            idempotency_key,
+            request_hash=request_hash,
+            fence=fence,
         )
 
     async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
@@ -113,4 +123,19 @@ class StoreBase:
         raise NotImplementedError
 
     async def last_position(self) -> int:
+        raise NotImplementedError
+
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None:
+        raise NotImplementedError
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        raise NotImplementedError
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None:
+        raise NotImplementedError
+
+    async def current_run(self, session_id: str) -> RunRecord | None:
+        raise NotImplementedError
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
         raise NotImplementedError

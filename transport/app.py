@@ -6,20 +6,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
+from domain.events import utc_now
 from infra.agent.runner import AgentRunner, open_agent_runner
-from infra.projector import Projector
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from projections.sessions import RUNNING
 from transport import admin_api, runs_api, sessions_api, tokens_api, web_view
 from transport.auth import bearer_auth
 from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
 from transport.health import healthz
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from transport.limits import setup_limits
 from transport.logging_setup import request_log_context
 from transport.metrics import METRICS, projector_lag, setup_metrics
 from transport.openapi import openapi_json
@@ -88,6 +89,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
 
+    async def pruning_ctx(app: web.Application) -> AsyncIterator[None]:
+        pruner = asyncio.create_task(_prune_idempotency_keys(app), name="agentlog-key-pruner")
+        yield
+        pruner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruner
+
     async def on_shutdown(app: web.Application) -> None:
         app[SHUTDOWN].set()
         if FEEDS in app:
@@ -97,14 +105,17 @@ def create_app(
     setup_metrics(
         app,
         active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0,
+        delayed_batches=lambda: app[AGENT_RUNS].delayed_batches if AGENT_RUNS in app else 0,
         projection_lag=lambda: projector_lag(app[STORE], app[PROJECTOR]),
     )
+    setup_limits(app)
     app.cleanup_ctx.append(feeds_ctx)
     app.cleanup_ctx.append(runner_ctx)
     # After the runner: the projector starts after the store and stops before it.
     # Hydration asks whether a run is really active: by default, whether its lock is held.
     setup_projections(app, run_is_active=run_is_active or lock_says_running(app))
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(pruning_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
@@ -116,14 +127,32 @@ def create_app(
     return app
 
 
-async def _sweep_abandoned_runs(app: web.Application) -> None:
-    """A run whose process died is resolved proactively, not only when its session is next
-    used: at startup, then every lock TTL (a dead owner's lock expires after one TTL)."""
-    runner = app[AGENT_RUNS]
-    interval = max(1.0, runner.config.lock_ttl_seconds)
+async def _prune_idempotency_keys(app: web.Application) -> None:
+    """Idempotency keys are kept AGENTLOG_IDEMPOTENCY_TTL_HOURS: pruned at startup, then
+    every hour (or half a TTL, if shorter)."""
+    ttl = timedelta(hours=app[SETTINGS].idempotency_ttl_hours)
+    interval = min(3600.0, ttl.total_seconds() / 2)
     while True:
         try:
-            candidates = await _running_sessions(app[PROJECTOR])
+            pruned = await app[STORE].prune_idempotency(utc_now() - ttl)
+            if pruned:
+                log.info("pruned %d idempotency keys", pruned)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pruning idempotency keys failed")
+        await asyncio.sleep(interval)
+
+
+async def _sweep_abandoned_runs(app: web.Application) -> None:
+    """A run whose process died is resolved proactively, not only when its session is next
+    used: at startup, then every `sweep_seconds` (a dead owner's lease expires after one TTL),
+    so an idle server notices too. Candidates come from the run index's open runs."""
+    runner = app[AGENT_RUNS]
+    interval = runner.config.sweep_seconds
+    while True:
+        try:
+            candidates = sorted({run.session_id for run in await app[STORE].open_runs()})
             if candidates:
                 recovered = await runner.sweep(candidates)
                 if recovered:
@@ -133,15 +162,3 @@ async def _sweep_abandoned_runs(app: web.Application) -> None:
         except Exception:
             log.exception("sweeping abandoned runs failed")
         await asyncio.sleep(interval)
-
-
-async def _running_sessions(projector: Projector, page: int = 500) -> list[str]:
-    """Sessions whose log says a run is still going: candidates for abandoned-run recovery."""
-    ids: list[str] = []
-    after: str | None = None
-    while True:
-        summaries = await projector.list_summaries(after, page)
-        ids += [s.session_id for s in summaries if s.status == RUNNING]
-        if len(summaries) < page:
-            return ids
-        after = summaries[-1].session_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +21,8 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
+
+from transport.limits import header_refused
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ class JsonErrorRequestHandler(RequestHandler):  # type: ignore[type-arg]
         if request.writer.output_size > 0:  # as aiohttp: a response already began
             raise ConnectionError("response already sent, cannot send the error")
         status, code, text = parser_error(status, exc)
+        refused = getattr(self._manager, "on_refused", None)
+        if refused is not None:
+            refused(status)
         if status >= 500:
             self.log_exception("error handling request from %s", request.remote, exc_info=exc)
         else:
@@ -60,6 +66,8 @@ class JsonErrorRequestHandler(RequestHandler):  # type: ignore[type-arg]
 
 
 class JsonErrorServer(Server):
+    on_refused: Callable[[int], None] | None = None
+
     def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
         return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
 
@@ -71,6 +79,7 @@ class AppRunner(web.AppRunner):
         server = await super()._make_server()
         # The server aiohttp built, with only its connection factory replaced.
         server.__class__ = JsonErrorServer
+        server.on_refused = header_refused(self._app)  # type: ignore[attr-defined]
         return server
 
 

@@ -7,14 +7,15 @@ import asyncio
 
 from aiohttp import web
 
+from domain.ports import EventStore
 from infra.agent.runner import AgentRunner
 from infra.projector import Projector
-from infra.store_base import StoreBase
 from transport.session_feed import SessionFeeds
 from transport.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", StoreBase)
+# Handlers use the store through its port only (domain.ports.EventStore).
+STORE = web.AppKey("store", EventStore)
 FEEDS = web.AppKey("feeds", SessionFeeds)
 AGENT_RUNS = web.AppKey("agent_runs", AgentRunner)
 PROJECTOR = web.AppKey("projector", Projector)

@@ -207,8 +207,15 @@ class Metrics:
             "Events in the log that the projector has not folded yet.",
         )
         self.active_runs = Gauge("agentlog_active_runs", "Agent runs this process is driving.")
+        self.delayed_batches = Counter(
+            "agentlog_run_delayed_batches_total",
+            "Batches of a run's events that had to wait for the store (retried after a failure).",
+        )
+        # Metrics other modules register (the limits): rendered after these.
+        self.extra: list[_Metric] = []
         self.projection_lag_source: Source | None = None
         self.active_runs_source: Source | None = None
+        self.delayed_batches_source: Source | None = None
         self._batches_seen = 0
 
     def all(self) -> list[_Metric]:
@@ -226,6 +233,8 @@ class Metrics:
             self.log_position,
             self.projection_lag,
             self.active_runs,
+            self.delayed_batches,
+            *self.extra,
         ]
 
     # -- called by the code ------------------------------------------------------------------
@@ -268,6 +277,9 @@ class Metrics:
         self.log_position.set(await _read(store.last_position, "log position"))
         self.projection_lag.set(await _read(self.projection_lag_source, "projection lag"))
         self.active_runs.set(await _read(self.active_runs_source, "active runs"))
+        delayed = await _read(self.delayed_batches_source, "delayed batches")
+        if delayed is not None:
+            self.delayed_batches.set_total(delayed)
 
     def render(self) -> str:
         return "".join(metric.render() for metric in self.all())
@@ -353,12 +365,14 @@ def setup_metrics(
     *,
     projection_lag: Source | None = None,
     active_runs: Source | None = None,
+    delayed_batches: Source | None = None,
 ) -> Metrics:
     """GET /metrics, the stream-counting middleware, and the store's append observer (after
     the ctx that opens app[STORE])."""
     metrics = Metrics()
     metrics.projection_lag_source = projection_lag
     metrics.active_runs_source = active_runs
+    metrics.delayed_batches_source = delayed_batches
     app[METRICS] = metrics
     app.middlewares.append(count_streams)
 

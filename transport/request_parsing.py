@@ -33,8 +33,6 @@ async def read_body(request: web.Request, into: type[T], *, allow_empty: bool = 
 
 # Plain ASCII digits only: int() would also take "+1", " 1", "1_0" and other scripts' digits.
 DIGITS = re.compile(r"[0-9]{1,19}")
-# What an Idempotency-Key may hold: visible ASCII, as a header value should be.
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def _digits(raw: str) -> int | None:
@@ -89,18 +87,3 @@ def parse_bool(request: web.Request, name: str, default: bool) -> bool:
 
 def json_bytes(value: Any) -> bytes:
     return msgspec.json.encode(value)
-
-
-def idempotency_key(request: web.Request) -> str | None:
-    """The `Idempotency-Key` header: 1-255 visible ASCII characters, else 400 (a key the
-    database cannot store must not surface as a store failure)."""
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    if not IDEMPOTENCY_KEY.fullmatch(raw):
-        raise ApiError(
-            400,
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )
-    return raw

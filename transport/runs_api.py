@@ -11,6 +11,7 @@ from aiohttp import web
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.limits import LIMITS
 from transport.request_parsing import read_body
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
@@ -52,7 +53,8 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         )
     runs = request.app[AGENT_RUNS]
     try:
-        started = await runs.start(session_id, prompt)
+        with request.app[LIMITS].run_slot(lambda: runs.active_count):
+            started = await runs.start(session_id, prompt)
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     if wants_sse(request):

@@ -4,6 +4,7 @@ offset (JSON pages, or Server-Sent Events that replay and then stay live)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import uuid
 from typing import Any
@@ -11,20 +12,16 @@ from typing import Any
 import msgspec
 from aiohttp import HttpVersion11, web
 
-from domain.errors import ExpectedSeqMismatch, UnknownSession
-from domain.events import SessionCreated, encode_recorded
-from domain.external_events import (
-    ExternalInput,
-    ToolOutputInput,
-    decide_external_events,
-    waiting_tool_calls,
-)
+from domain.errors import ExpectedSeqMismatch, IdempotencyKeyReused, UnknownSession
+from domain.events import Event, SessionCreated, encode_recorded
+from domain.external_events import ExternalInput, ToolOutputInput, decide_external_events
+from domain.ports import EventStore
+from infra.run_reads import current_open_work
 from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
-from transport.keys import FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from transport.metrics import count_delivered
 from transport.request_parsing import (
-    idempotency_key,
     json_bytes,
     parse_bool,
     parse_int,
@@ -88,35 +85,82 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def append_events(request: web.Request) -> web.Response:
     """External writers append custom events and tool outputs. A tool output is accepted only
-    for a call still waiting; the check and the append are one optimistic step (append with
-    the head the check saw), retried on a concurrent append, so two writers never both
-    answer one call."""
+    for a call still waiting that the live agent does not execute itself; the check and the
+    append are one optimistic step (append with the head the check saw), retried on a
+    concurrent append, so two writers never both answer one call.
+
+    `Idempotency-Key` is the client's: stored apart from the runner's own keys (under
+    `client:`), and bound to a hash of the request, so a retry returns the first result (even
+    when the call it answered no longer waits) and the same key with another body is 422."""
     session_id = request.match_info["session_id"]
     store = request.app[STORE]
     body = await read_body(request, AppendBody)
     if not body.events:
         raise ApiError(400, "invalid_body", "events must hold at least one event")
-    key = idempotency_key(request)
+    key, request_hash = _client_key(request, body)
+    if key is not None:
+        earlier = await store.keyed_append(session_id, key)
+        if earlier is not None:
+            if earlier.request_hash not in (None, request_hash):
+                raise IdempotencyKeyReused(key.removeprefix(CLIENT_KEY_PREFIX))
+            return json_response({"seqs": earlier.seqs, "head": await store.head(session_id)})
+    keyed = {"idempotency_key": key, "request_hash": request_hash}
     answers_tools = any(isinstance(e, ToolOutputInput) for e in body.events)
     if not answers_tools:
         # Nothing to check against the log: append at the next free seqs (or at the caller's
         # expected offset), so concurrent writers never collide.
         events = decide_external_events(body.events, {})
-        seqs = await store.append(session_id, events, body.expected_offset, idempotency_key=key)
+        seqs = await _append_keyed(store, session_id, events, body.expected_offset, keyed)
         return json_response({"seqs": seqs, "head": await store.head(session_id)})
+    runs = request.app[AGENT_RUNS]
     for _ in range(APPEND_RETRIES):
         head = await store.head(session_id)
         expected = body.expected_offset if body.expected_offset is not None else head
-        waiting = waiting_tool_calls(await store.read_session(session_id))
-        events = decide_external_events(body.events, waiting)
+        # Only the latest run can leave a call waiting: read from its start, not the session.
+        waiting = (await current_open_work(store, session_id)).waiting_calls()
+        live_run = await runs.active_run(session_id) if waiting else None
+        events = decide_external_events(body.events, waiting, live_run=live_run)
         try:
-            seqs = await store.append(session_id, events, expected, idempotency_key=key)
+            seqs = await _append_keyed(store, session_id, events, expected, keyed)
         except ExpectedSeqMismatch:
             if body.expected_offset is not None:
                 raise
             continue  # someone appended between our check and our append: check again
         return json_response({"seqs": seqs, "head": await store.head(session_id)})
     raise ApiError(503, "busy", "the session is changing too fast to append; retry")
+
+
+CLIENT_KEY_PREFIX = "client:"
+MAX_CLIENT_KEY = 150
+
+
+def _client_key(request: web.Request, body: AppendBody) -> tuple[str | None, str | None]:
+    """The stored form of the request's Idempotency-Key and the hash of its body."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None, None
+    if not key or len(key) > MAX_CLIENT_KEY or not key.isprintable():
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"an Idempotency-Key is 1 to {MAX_CLIENT_KEY} printable characters",
+        )
+    digest = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+    return CLIENT_KEY_PREFIX + key, digest
+
+
+async def _append_keyed(
+    store: EventStore,
+    session_id: str,
+    events: list[Event],
+    expected: int | None,
+    keyed: dict[str, str | None],
+) -> list[int]:
+    try:
+        return await store.append(session_id, events, expected, **keyed)  # type: ignore[arg-type]
+    except IdempotencyKeyReused:
+        key = keyed["idempotency_key"] or ""
+        raise IdempotencyKeyReused(key.removeprefix(CLIENT_KEY_PREFIX)) from None
 
 
 def wants_sse(request: web.Request) -> bool:

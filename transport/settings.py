@@ -39,6 +39,7 @@ class Settings:
     max_sse_connections: int = 1000
     max_header_bytes: int = 8190
     log_level: str = "info"
+    idempotency_ttl_hours: float = 24.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -73,6 +74,7 @@ ENVIRONMENT = [
     ("max_sse_connections", "AGENTLOG_MAX_SSE_CONNECTIONS", int),
     ("max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES", int),
     ("log_level", "AGENTLOG_LOG_LEVEL", str),
+    ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
 ]
 
 
@@ -150,6 +152,10 @@ def validate(settings: Settings) -> Settings:
     if settings.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(
             f"AGENTLOG_LOG_LEVEL={settings.log_level!r} must be one of {', '.join(LOG_LEVELS)}"
+        )
+    if not settings.idempotency_ttl_hours > 0:
+        raise ConfigError(
+            f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
         )
     return settings
 

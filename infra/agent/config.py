@@ -41,7 +41,13 @@ class AgentConfig:
 
     mode: Mode = "scripted"
     heartbeat_seconds: float = 15.0
-    lock_ttl_seconds: float = 60.0
+    # A dead owner's session frees one TTL after its last refresh: short, so a crash is
+    # noticed in seconds; the lease is refreshed on its own cycle, not by heartbeats.
+    lock_ttl_seconds: float = 8.0
+    # How often a run refreshes its lease (default: four times per TTL).
+    lease_refresh: float | None = None
+    # How often the sweeper looks for runs whose owner died (also on an idle server).
+    sweep_seconds: float = 2.0
     policy: ToolPolicy = field(default_factory=lambda: ToolPolicy.from_config(DEFAULT_DENY_RULES))
     allowed_tools: tuple[str, ...] = DEFAULT_ALLOWED_TOOLS
     include_partial_messages: bool = True
@@ -83,11 +89,13 @@ class AgentConfig:
             raise ValueError(f"agent mode must be 'scripted' or 'claude', not {self.mode!r}")
         if not self.heartbeat_seconds > 0:
             raise ValueError("heartbeat_seconds must be positive")
-        if self.lock_ttl_seconds < 2 * self.heartbeat_seconds:
-            # The heartbeat refreshes the lock: a TTL under two beats expires on one late beat.
+        if not self.lock_ttl_seconds > 0:
+            raise ValueError("the run lock TTL must be positive")
+        if self.lock_ttl_seconds < 2 * self.lease_refresh_seconds:
+            # A TTL under two refreshes expires on one late refresh.
             raise ValueError(
                 f"the run lock TTL ({self.lock_ttl_seconds:g} s) must be at least twice the "
-                f"heartbeat interval ({self.heartbeat_seconds:g} s)"
+                f"lease refresh interval ({self.lease_refresh_seconds:g} s)"
             )
 
     @property
@@ -116,14 +124,20 @@ class AgentConfig:
         return None
 
     @property
+    def lease_refresh_seconds(self) -> float:
+        if self.lease_refresh is not None:
+            return self.lease_refresh
+        return self.lock_ttl_seconds / 4
+
+    @property
     def lock_ttl_ms(self) -> int:
         return max(1, round(self.lock_ttl_seconds * 1000))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AgentConfig:
         """AGENTLOG_AGENT (claude | scripted; default claude when ANTHROPIC_API_KEY is set),
-        AGENTLOG_HEARTBEAT_SECONDS, AGENTLOG_RUN_LOCK_TTL_SECONDS (default 4 heartbeats, at
-        least 60), AGENTLOG_DENY_TOOLS, AGENTLOG_ALLOWED_TOOLS, AGENTLOG_AGENT_MODEL,
+        AGENTLOG_HEARTBEAT_SECONDS, AGENTLOG_RUN_LOCK_TTL_SECONDS (default 8; refreshed every
+        quarter TTL), AGENTLOG_DENY_TOOLS, AGENTLOG_ALLOWED_TOOLS, AGENTLOG_AGENT_MODEL,
         AGENTLOG_WORKSPACE_DIR. Raises ValueError naming the variable."""
         mode = environ.get("AGENTLOG_AGENT") or (
             "claude" if environ.get("ANTHROPIC_API_KEY") else "scripted"
@@ -143,7 +157,7 @@ class AgentConfig:
                 raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
 
         heartbeat = number("AGENTLOG_HEARTBEAT_SECONDS", 15.0)
-        ttl = number("AGENTLOG_RUN_LOCK_TTL_SECONDS", max(60.0, 4 * heartbeat))
+        ttl = number("AGENTLOG_RUN_LOCK_TTL_SECONDS", 8.0)
         deny = environ.get("AGENTLOG_DENY_TOOLS")
         try:
             policy = ToolPolicy(parse_deny_rules(DEFAULT_DENY_RULES if deny is None else deny))

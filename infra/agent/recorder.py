@@ -9,24 +9,33 @@ appends what is queued, oldest first, merging batches that waited into one appen
 The reader never waits for the database, so it keeps draining the SDK's message stream; a slow
 append delays the log, not the agent.
 
-An append that fails with StoreUnavailable (outcome unknown) is retried with the same
-idempotency key, so it is written at most once. An event over the store's size limit has its
-largest fields cut down (`fit_event`) rather than being lost.
+Nothing is dropped while the run may still write. An append that fails with StoreUnavailable
+(the database is down, or the outcome is unknown) is retried with the same idempotency key, so
+it is written at most once, with capped backoff for as long as the run holds its lease; later
+batches wait behind it in order. After `stop_after_seconds` of failures the runner is told
+(it stops the agent, and the safety net queues the terminal event). A batch holding the run's
+terminal event has its own budget, `terminal_budget_seconds`, also once the lease is lost:
+the store's fence refuses it if another process already recorded the run's end. A batch given
+up on is counted as dropped; recovery then writes the run's terminal event once the store is
+back. Every append carries the run's fence, so a run that is no longer the session's current
+run writes nothing (RunFenced: reported at once, no retry).
+An event over the store's size limit has its largest fields cut down (`fit_event`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import msgspec
 
-from domain.errors import StoreUnavailable
-from domain.events import Event, RecordedEvent, encode_event
-from domain.ports import Wakeup
+from domain.errors import RunFenced, StoreUnavailable
+from domain.events import RUN_TERMINAL_TYPES, Event, RecordedEvent, encode_event
+from domain.ports import RunFence, RunRecord, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,7 @@ class RunStore(Protocol):
         expected_seq: int | None = None,
         *,
         idempotency_key: str | None = None,
+        fence: RunFence | None = None,
     ) -> list[int]: ...
 
     async def read(
@@ -56,6 +66,10 @@ class RunStore(Protocol):
     async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]: ...
 
     async def head(self, session_id: str) -> int: ...
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None: ...
+
+    async def current_run(self, session_id: str) -> RunRecord | None: ...
 
     def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]: ...
 
@@ -118,16 +132,29 @@ class RunRecorder:
         session_id: str,
         run_id: str,
         *,
+        fence: RunFence | None = None,
         on_failure: Callable[[BaseException], None] | None = None,
-        retries: int = 5,
+        holds_lease: Callable[[], bool] = lambda: True,
+        on_delayed: Callable[[], None] | None = None,
+        stop_after_seconds: float = 10.0,
+        terminal_budget_seconds: float = 30.0,
+        max_backoff_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.session_id = session_id
         self.run_id = run_id
+        self.fence = fence
         self.on_failure = on_failure
-        self.retries = retries
+        self.holds_lease = holds_lease
+        self.on_delayed = on_delayed
+        self.stop_after_seconds = stop_after_seconds
+        self.terminal_budget_seconds = terminal_budget_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.failure: BaseException | None = None
+        self.fenced = False
         self.last_seq: int | None = None
+        self.delayed_batches = 0
+        self.dropped_events = 0
         self._queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
         self._appends = 0
         self._writer = asyncio.create_task(self._write(), name=f"agentlog-recorder-{run_id}")
@@ -168,32 +195,61 @@ class RunRecorder:
                 return
 
     async def _append(self, events: list[Event]) -> None:
-        if self.failure is not None:
-            log.error("run %s: dropped %d events after a failed append", self.run_id, len(events))
+        if self.fenced:
+            self._drop(events, "the run may no longer write")
             return
         limit = self.store.max_event_bytes
         events = [fit_event(e, limit) for e in events]
+        terminal = any(isinstance(e, RUN_TERMINAL_TYPES) for e in events)
         self._appends += 1
         key = f"run:{self.run_id}:{self._appends}"
         delay = 0.05
-        for attempt in range(self.retries + 1):
+        failing_since: float | None = None
+        while True:
             try:
-                seqs = await self.store.append(self.session_id, events, idempotency_key=key)
+                seqs = await self.store.append(
+                    self.session_id, events, idempotency_key=key, fence=self.fence
+                )
+            except RunFenced as exc:
+                self.fenced = True
+                self._fail(exc)
+                self._drop(events, str(exc))
+                return
             except StoreUnavailable as exc:
-                if attempt == self.retries:
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    self.delayed_batches += 1
+                    if self.on_delayed is not None:
+                        self.on_delayed()
+                failed_for = now - failing_since
+                if failed_for >= self.stop_after_seconds and self.failure is None:
+                    self._fail(exc)  # the runner stops the agent; we keep trying
+                may_retry = self.holds_lease() and not self.fenced
+                if terminal and not may_retry:
+                    may_retry = failed_for < self.terminal_budget_seconds
+                if not may_retry:
                     self._fail(exc)
+                    self._drop(events, str(exc))
                     return
                 log.warning("run %s: append failed (%s); retrying", self.run_id, exc)
                 await asyncio.sleep(delay)
-                delay = min(2.0, delay * 2)
+                delay = min(self.max_backoff_seconds, delay * 2)
             except Exception as exc:  # noqa: BLE001 - reported to the runner, which stops the run
                 self._fail(exc)
+                self._drop(events, str(exc))
                 return
             else:
                 self.last_seq = seqs[-1]
                 return
 
+    def _drop(self, events: list[Event], why: str) -> None:
+        self.dropped_events += len(events)
+        log.error("run %s: gave up on %d events: %s", self.run_id, len(events), why)
+
     def _fail(self, exc: BaseException) -> None:
+        if self.failure is not None:
+            return
         log.error("run %s: could not record events: %s", self.run_id, exc)
         self.failure = exc
         if self.on_failure is not None:

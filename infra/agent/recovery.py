@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from domain.events import (
-    TOOL_TERMINAL_TYPES,
     Event,
     RecordedEvent,
     RunAbandoned,
     ToolCallFailed,
     ToolCallStarted,
 )
-from projections import sessions
+from domain.open_work import open_work
 
 INTERRUPTED_BY_OWNER_LOSS = "interrupted: the run's server stopped"
 ABANDONED_REASON = "the server running this turn stopped; its run lock expired"
@@ -26,19 +25,8 @@ ABANDONED_REASON = "the server running this turn stopped; its run lock expired"
 def running_run(events: Iterable[RecordedEvent]) -> tuple[str | None, list[ToolCallStarted]]:
     """The run the log says is still running (None if none), and every tool call of the
     session that started and never ended, in start order."""
-    summary: sessions.SessionSummary | None = None
-    started: dict[str, ToolCallStarted] = {}
-    ended: set[str] = set()
-    for recorded in events:
-        summary = sessions.apply(summary, recorded)
-        event = recorded.event
-        if isinstance(event, ToolCallStarted):
-            started.setdefault(event.tool_call_id, event)
-        elif isinstance(event, TOOL_TERMINAL_TYPES):
-            ended.add(event.tool_call_id)
-    active = summary.active_run_id if summary is not None else None
-    dangling = [call for call_id, call in started.items() if call_id not in ended]
-    return active, dangling
+    work = open_work(events)
+    return work.open_run_id, list(work.waiting.values())
 
 
 def recovery_events(

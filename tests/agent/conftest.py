@@ -10,6 +10,14 @@ import pytest
 from claude_agent_sdk import ClaudeAgentOptions
 
 from infra.agent.scripted_model import ScriptedModel
+from infra.store_base import StoreBase
+from infra.stores import open_store
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[StoreBase]:
+    async with open_store(sqlite_url) as store:
+        yield store
 
 
 @pytest.fixture

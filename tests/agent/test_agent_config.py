@@ -13,7 +13,10 @@ from infra.agent.policy import DenyRule
 def test_defaults_run_the_scripted_model_without_a_key() -> None:
     config = AgentConfig.from_env({})
     assert config.mode == "scripted"
-    assert (config.heartbeat_seconds, config.lock_ttl_seconds) == (15.0, 60.0)
+    # The lease lives 8 s and is refreshed every 2 s, apart from the 15 s heartbeats: a dead
+    # owner's session frees within seconds.
+    assert (config.heartbeat_seconds, config.lock_ttl_seconds) == (15.0, 8.0)
+    assert (config.lease_refresh_seconds, config.sweep_seconds) == (2.0, 2.0)
     assert config.policy.rules == (DenyRule("Agent", "run_in_background"),)
     assert config.allowed_tools == DEFAULT_ALLOWED_TOOLS
     assert config.include_partial_messages is True
@@ -38,7 +41,7 @@ def test_every_variable_is_read() -> None:
         }
     )
     assert config.heartbeat_seconds == 30
-    assert config.lock_ttl_seconds == 120  # four heartbeats
+    assert config.lock_ttl_seconds == 8  # the lease does not follow the heartbeat
     assert config.policy.decide("Bash", {}) is not None
     assert config.policy.decide("Agent", {"run_in_background": True}) is not None
     assert config.allowed_tools == ("Read", "Grep")
@@ -54,7 +57,7 @@ def test_every_variable_is_read() -> None:
         ({"AGENTLOG_AGENT": "claude"}, "needs ANTHROPIC_API_KEY"),
         ({"AGENTLOG_HEARTBEAT_SECONDS": "soon"}, "AGENTLOG_HEARTBEAT_SECONDS='soon'"),
         ({"AGENTLOG_HEARTBEAT_SECONDS": "0"}, "heartbeat_seconds must be positive"),
-        ({"AGENTLOG_RUN_LOCK_TTL_SECONDS": "20"}, "at least twice the heartbeat"),
+        ({"AGENTLOG_RUN_LOCK_TTL_SECONDS": "0"}, "TTL must be positive"),
         ({"AGENTLOG_DENY_TOOLS": "Bash.x.y"}, "AGENTLOG_DENY_TOOLS: deny rule 'Bash.x.y'"),
         ({"AGENTLOG_ENABLE_TOOLS": "Bash,Rm"}, "AGENTLOG_ENABLE_TOOLS: 'Rm' is not one of"),
         ({"AGENTLOG_ALLOWED_TOOLS": "Read,Bash"}, "enable it with AGENTLOG_ENABLE_TOOLS=Bash"),

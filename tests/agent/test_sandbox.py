@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
-from infra.agent.runner import _directory_name, open_agent_runner
+from infra.agent.run_home import directory_name
+from infra.agent.runner import open_agent_runner
 from infra.agent.sandbox import PLACEHOLDER_API_KEY, SandboxUnavailable, sandbox_problem
 from infra.agent.scripted_model import ScriptedModel
 from infra.store_base import StoreBase
@@ -87,7 +88,7 @@ async def test_an_enabled_bash_sees_no_secret_and_nothing_outside_its_workspace(
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)  # the server's environment, which the SDK passes on
     workspaces = tmp_path / "workspaces"
-    other = workspaces / _directory_name("someone-else") / "notes.txt"
+    other = workspaces / directory_name("someone-else") / "notes.txt"
     other.parent.mkdir(parents=True)
     other.write_text("someone else's notes 6a1f")
     server_file = tmp_path / "server-config.txt"
@@ -114,7 +115,7 @@ async def test_an_enabled_bash_sees_no_secret_and_nothing_outside_its_workspace(
     assert "server file c09d" not in output and "no server file" in output
     assert "no server process" in output
     assert "reached" not in output and "no network" in output
-    own = workspaces / _directory_name("mine")
+    own = workspaces / directory_name("mine")
     assert (own / "own.txt").read_text() == "mine\n"  # the workspace is the sandbox's, writable
     assert f"\n{own}" in output  # and it runs there
     assert f"ANTHROPIC_API_KEY={PLACEHOLDER_API_KEY}" in output

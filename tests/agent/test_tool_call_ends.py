@@ -14,6 +14,7 @@ from domain.errors import StoreUnavailable
 from domain.events import (
     CustomEventRecorded,
     Event,
+    RunFailed,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -149,6 +150,7 @@ class SlowStore:
         expected_seq: int | None = None,
         *,
         idempotency_key: str | None = None,
+        fence: object = None,
     ) -> list[int]:
         await asyncio.sleep(0.01)
         self.keys.append(idempotency_key)
@@ -191,15 +193,48 @@ async def test_an_append_with_an_unknown_outcome_is_retried_under_the_same_key()
     assert recorder.failure is None
 
 
-async def test_a_failed_recorder_tells_the_runner() -> None:
+async def test_a_failing_store_delays_the_record_and_drops_nothing_while_the_lease_holds() -> None:
     failures: list[BaseException] = []
-    store = SlowStore(flaky=10)
-    recorder = RunRecorder(store, "s", "r", on_failure=failures.append, retries=1)  # type: ignore[arg-type]
+    store = SlowStore(flaky=12)
+    recorder = RunRecorder(
+        store,  # type: ignore[arg-type]
+        "s",
+        "r",
+        on_failure=failures.append,
+        stop_after_seconds=0.1,
+        max_backoff_seconds=0.02,
+    )
 
     recorder.record([custom(1)])
+    await asyncio.sleep(0.05)  # the first batch is failing when the second is recorded
+    recorder.record([custom(2)])
     await recorder.close()
 
+    # Told to stop the agent after 0.1 s, but every event still reached the log, in order.
     assert [type(f) for f in failures] == [StoreUnavailable]
+    assert [[e.data for e in batch] for _, batch in store.appended] == [[1], [2]]  # type: ignore[attr-defined]
+    assert recorder.delayed_batches == 1 and recorder.dropped_events == 0
+
+
+async def test_without_the_lease_only_the_terminal_event_keeps_its_own_budget() -> None:
+    store = SlowStore(flaky=1000)
+    recorder = RunRecorder(
+        store,  # type: ignore[arg-type]
+        "s",
+        "r",
+        holds_lease=lambda: False,
+        terminal_budget_seconds=0.3,
+        max_backoff_seconds=0.02,
+    )
+    recorder.record([custom(1)])
+    await recorder.flush()
+    tries = len(store.keys)
+    recorder.record([RunFailed(run_id="r", error="lost")])
+    await recorder.close()
+
+    assert tries == 1  # dropped at once: the run may not write any more
+    assert len(store.keys) - tries > 3  # the terminal event was retried for its budget
+    assert recorder.dropped_events == 2
 
 
 @pytest.mark.parametrize("limit", [600, 2000])

@@ -8,17 +8,29 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
 from domain.errors import (
     EventTooLarge,
     ExpectedSeqMismatch,
+    IdempotencyKeyReused,
     InvalidAppend,
+    RunFenced,
     SessionAlreadyExists,
     UnknownSession,
 )
-from domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextCompleted
+from domain.events import (
+    CustomEventRecorded,
+    RunAbandoned,
+    RunFinished,
+    RunStarted,
+    SessionCreated,
+    TextCompleted,
+    utc_now,
+)
+from domain.ports import RunFence, RunRecord
 from infra.store_base import StoreBase
 from tests.conftest import ROOT, StoreOpener
 
@@ -444,3 +456,82 @@ async def test_a_refused_append_does_not_consume_its_idempotency_key(store: Stor
     with pytest.raises(ExpectedSeqMismatch):
         await store.append("s", [custom(1)], expected_seq=5, idempotency_key="k")
     assert await store.append("s", [custom(1)], expected_seq=1, idempotency_key="k") == [2]
+
+
+async def test_read_session_returns_every_event_after_an_offset_across_pages(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated()])
+    for start in range(0, 12_000, 4000):
+        await store.append("s", [custom(i) for i in range(start, start + 4000)])
+    everything = await store.read_session("s")
+    assert [e.seq for e in everything] == list(range(1, 12_002))
+    tail = await store.read_session("s", after=11_990)
+    assert [e.seq for e in tail] == list(range(11_991, 12_002))
+    assert await store.read_session("s", after=12_001) == []
+
+
+async def test_the_run_index_follows_run_starts_and_ends_in_the_append(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    assert await store.current_run("s") is None
+    await store.append("s", [RunStarted(run_id="r1", prompt="p"), custom(1)])
+    assert await store.current_run("s") == RunRecord(session_id="s", run_id="r1", started_seq=2)
+    assert [r.run_id for r in await store.open_runs()] == ["r1"]
+    await store.append("s", [RunFinished(run_id="r1"), RunStarted(run_id="r2", prompt="q")])
+    assert await store.run("s", "r1") == RunRecord(
+        session_id="s", run_id="r1", started_seq=2, ended_seq=4
+    )
+    assert (await store.current_run("s")).run_id == "r2"  # type: ignore[union-attr]
+    assert [r.run_id for r in await store.open_runs()] == ["r2"]
+    assert await store.run("s", "nope") is None
+
+
+async def test_a_fenced_append_lands_only_while_its_run_is_current_and_open(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), RunStarted(run_id="r1", prompt="p")])
+    fence = RunFence(run_id="r1", token=2)
+    assert await store.append("s", [custom(1)], fence=fence) == [3]
+    with pytest.raises(RunFenced):
+        await store.append("s", [custom(1)], fence=RunFence(run_id="r1", token=1))
+    # Another writer (recovery) ends the run: the run's own writer is refused from then on,
+    # while appends that carry no fence, in the same transaction, still land.
+    await store.append("s", [RunAbandoned(run_id="r1", reason="lease lost")])
+    fenced, free = await asyncio.gather(
+        store.append("s", [TextCompleted(run_id="r1", message_id="m", text="late")], fence=fence),
+        store.append("s", [custom(2)]),
+        return_exceptions=True,
+    )
+    assert isinstance(fenced, RunFenced) and free == [5]
+    # A newer run supersedes an older one that never ended.
+    await store.append("s", [RunStarted(run_id="r2", prompt="q")])
+    await store.append("s", [RunStarted(run_id="r3", prompt="q")])
+    with pytest.raises(RunFenced):
+        await store.append("s", [custom(3)], fence=RunFence(run_id="r2", token=6))
+    assert await store.append(
+        "s", [custom(3), RunFinished(run_id="r3")], fence=RunFence(run_id="r3", token=7)
+    ) == [8, 9]
+    with pytest.raises(RunFenced):
+        await store.append("s", [custom(4)], fence=RunFence(run_id="r3", token=7))
+    assert [e.type for e in await store.read("s", after=7)] == ["custom", "run_finished"]
+
+
+async def test_a_key_bound_to_a_request_hash_refuses_another_request(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    first = await store.append("s", [custom(1)], idempotency_key="k", request_hash="h1")
+    assert await store.append("s", [custom(1)], idempotency_key="k", request_hash="h1") == first
+    with pytest.raises(IdempotencyKeyReused):
+        await store.append("s", [custom(2)], idempotency_key="k", request_hash="h2")
+    keyed = await store.keyed_append("s", "k")
+    assert keyed is not None and (keyed.seqs, keyed.request_hash) == (first, "h1")
+    assert await store.keyed_append("s", "other") is None
+    assert await store.head("s") == 2
+
+
+async def test_pruning_forgets_keys_older_than_the_cutoff(store: StoreBase) -> None:
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [custom(1)], idempotency_key="old")
+    assert await store.prune_idempotency(utc_now() - timedelta(hours=1)) == 0
+    assert await store.prune_idempotency(utc_now() + timedelta(seconds=1)) == 1
+    assert await store.keyed_append("s", "old") is None
+    assert await store.append("s", [custom(1)], idempotency_key="old") == [3]

@@ -47,12 +47,12 @@ async def test_a_body_nested_thousands_deep_is_400(client: TestClient, store: St
     assert await store.read_all() == []
 
 
-async def test_an_idempotency_key_that_is_not_ascii_is_400(
+async def test_an_idempotency_key_that_is_not_printable_is_400(
     client: TestClient, store: StoreBase
 ) -> None:
     assert (await client.post("/v1/sessions", json={"id": "s"})).status == 201
     # aiohttp's client sends header values as given, so raw bytes go through a raw socket too.
-    for key in ["caf\u00e9", " ", "x" * 256]:
+    for key in ["x" * 256, "\u200b"]:
         response = await client.post(
             "/v1/sessions/s/events",
             json={"events": [{"type": "custom", "name": "n"}]},

@@ -1,4 +1,4 @@
-"""The run lock's contract, run against both adapters: in-process and Redis."""
+"""The run lock's contract, run against every adapter: in-process, Redis and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,21 +9,31 @@ from dataclasses import replace
 
 import pytest
 
+from infra.database_url import parse_database_url
+from infra.postgres_run_lock import PostgresRunLock
+from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
 
 LockFactory = Callable[[], Awaitable[RunLock]]
 
 
-@pytest.fixture(params=["local", "redis"])
-async def new_lock(request: pytest.FixtureRequest) -> AsyncIterator[LockFactory]:
+@pytest.fixture(params=["local", "redis", "postgres"])
+async def new_lock(request: pytest.FixtureRequest, postgres_url: str) -> AsyncIterator[LockFactory]:
     """Opens lock instances that share one backend: each call is another "process" (for the
     local lock, the same instance: it only exists within one process)."""
     opened: list[RunLock] = []
     local = LocalRunLock()
 
+    stores: list[PostgresEventStore] = []
+
     async def factory() -> RunLock:
         if request.param == "local":
             return local
+        if request.param == "postgres":
+            url = parse_database_url(postgres_url)
+            store = await PostgresEventStore(url.target, schema=url.schema).open()
+            stores.append(store)
+            return PostgresRunLock(store.pool, store.schema)
         lock = await RedisRunLock(str(request.getfixturevalue("redis_url"))).open()
         opened.append(lock)
         return lock
@@ -31,6 +41,8 @@ async def new_lock(request: pytest.FixtureRequest) -> AsyncIterator[LockFactory]
     yield factory
     for lock in opened:
         await lock.close()
+    for store in stores:
+        await store.close()
 
 
 @pytest.fixture

@@ -1,0 +1,74 @@
+"""Recovering abandoned runs: a run the log shows running while nobody holds its session's
+lease (its process died and the lease expired) gets `run_abandoned`, its tool calls end as
+interrupted, and what it left on this host is removed. The recoverer holds the lease while it
+writes, so two processes never both recover one run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from domain.events import Event, RunAbandoned
+from infra.agent.reaping import remove_leftovers
+from infra.agent.recorder import RunStore
+from infra.agent.recovery import recovery_events
+from infra.agent.run_lease import RECOVERY_PREFIX, release
+from infra.run_lock import RunLock
+
+log = logging.getLogger(__name__)
+
+
+class AbandonedRuns:
+    """Finds and closes runs whose owner died."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        lock: RunLock,
+        *,
+        ttl_ms: int,
+        run_home_root: Path,
+        runs_here: Callable[[str], bool],
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self.ttl_ms = ttl_ms
+        self.run_home_root = run_home_root
+        self._runs_here = runs_here  # a run of this process is never abandoned
+
+    async def recover(self, session_id: str) -> bool:
+        """Record the session's abandoned run, if any; True when something was recorded."""
+        if self._runs_here(session_id):
+            return False
+        lease = await self.lock.acquire(session_id, RECOVERY_PREFIX + uuid.uuid4().hex, self.ttl_ms)
+        if lease is None:
+            return False
+        try:
+            recovery = recovery_events(await self.store.read_session(session_id))
+            if recovery:
+                await self.store.append(session_id, recovery)
+                await self.clear(recovery)
+            return bool(recovery)
+        finally:
+            await release(self.lock, lease)
+
+    async def sweep(self, session_ids: Sequence[str]) -> list[str]:
+        """Recover every candidate session whose run has no live lease; returns those
+        recovered."""
+        recovered = []
+        for session_id in session_ids:
+            try:
+                if await self.recover(session_id):
+                    recovered.append(session_id)
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.warning("could not recover session %s: %s", session_id, exc)
+        return recovered
+
+    async def clear(self, recovery: Sequence[Event]) -> None:
+        """After the log records runs abandoned: remove what they left on this host."""
+        for event in recovery:
+            if isinstance(event, RunAbandoned) and event.run_id is not None:
+                await asyncio.to_thread(remove_leftovers, event.run_id, self.run_home_root)
