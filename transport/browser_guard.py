@@ -105,7 +105,12 @@ async def browser_guard(request: web.Request, handler: Handler) -> web.StreamRes
             )
         if request.method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
             return preflight(origin)
-    if request.method in STATE_CHANGING and not is_json(request.headers.get(hdrs.CONTENT_TYPE, "")):
+    routed = getattr(request.match_info, "http_exception", None) is None  # else 404 / 405
+    if (
+        routed
+        and request.method in STATE_CHANGING
+        and not is_json(request.headers.get(hdrs.CONTENT_TYPE, ""))
+    ):
         return error_response(
             415,
             "unsupported_media_type",

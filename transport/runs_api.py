@@ -45,7 +45,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
     prompt = body.prompt_text()
-    if not prompt.strip():
+    if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(
@@ -62,7 +62,12 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
+class CancelBody(msgspec.Struct):
+    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+
+
 async def cancel_run(request: web.Request) -> web.Response:
+    await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session

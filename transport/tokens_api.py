@@ -22,7 +22,8 @@ DEFAULT_TTL_SECONDS = 3600
 
 class MintBody(msgspec.Struct, forbid_unknown_fields=True):
     scope: Scope = "read"
-    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    # A float so `3600.0` is taken, as JSON Schema's "integer" does; a fraction is a 400.
+    ttl_seconds: float = DEFAULT_TTL_SECONDS
 
 
 class AdminMintBody(MintBody, forbid_unknown_fields=True):
@@ -30,7 +31,7 @@ class AdminMintBody(MintBody, forbid_unknown_fields=True):
 
 
 async def _mint(request: web.Request, session_id: str, body: MintBody) -> web.Response:
-    if not 1 <= body.ttl_seconds <= MAX_TTL_SECONDS:
+    if not 1 <= body.ttl_seconds <= MAX_TTL_SECONDS or body.ttl_seconds != int(body.ttl_seconds):
         raise ApiError(400, "invalid_ttl", f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
     key = signing_key(token_secret(request.app[SETTINGS]))
     if key is None:
@@ -41,7 +42,7 @@ async def _mint(request: web.Request, session_id: str, body: MintBody) -> web.Re
             "session tokens",
         )
     await request.app[STORE].head(session_id)  # 404 for an unknown session
-    token, expires_at = mint(key, session_id, body.scope, body.ttl_seconds)
+    token, expires_at = mint(key, session_id, body.scope, int(body.ttl_seconds))
     return json_response(
         {
             "token": token,
@@ -66,6 +67,9 @@ async def mint_admin(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    """Only where tokens can be signed: without a secret the routes do not exist (404)."""
+    if token_secret(app[SETTINGS]) is None:
+        return
     app.router.add_post("/v1/admin/tokens", mint_admin)
     app.router.add_post("/v1/sessions/{session_id}/tokens", mint_for_session)
 
@@ -102,7 +106,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["session_id"],
-                            "properties": {"session_id": {"type": "string"}, **_SCOPE_TTL},
+                            "properties": {
+                                "session_id": {"type": "string", "minLength": 1},
+                                **_SCOPE_TTL,
+                            },
                             "additionalProperties": False,
                         }
                     }
@@ -118,7 +125,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
             "requestBody": {
-                "required": False,
+                "required": True,
                 "content": {
                     "application/json": {
                         "schema": {
