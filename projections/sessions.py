@@ -17,6 +17,9 @@ Rules:
   "idle". A terminal event for any other run (late, duplicate, superseded) changes only `head`
   and the time.
 - `tool_call_started`: `tool_calls` + 1 (each start event counts once).
+- `usage`: tokens and cost summed over the runs, each counted at its first terminal event as
+  the active run (`projections/usage.py`); `active_run_agent` remembers the active run's agent
+  until then, so a scripted run's cost is counted as 0.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from domain.events import (
     SessionCreated,
     ToolCallStarted,
 )
+from projections import usage as usage_of
 
 IDLE = "idle"
 RUNNING = "running"
@@ -56,6 +60,8 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
     runs: int = 0
     tool_calls: int = 0
     active_run_id: str | None = None
+    active_run_agent: str | None = None
+    usage: usage_of.Usage = usage_of.NONE
 
 
 def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSummary:
@@ -71,6 +77,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
     event = recorded.event
     kind = type(event)
     if kind is RunStarted:
+        assert isinstance(event, RunStarted)
         return replace(
             summary,
             head=recorded.seq,
@@ -78,6 +85,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             status=RUNNING,
             runs=summary.runs + 1,
             active_run_id=event.run_id or f"run:{recorded.seq}",
+            active_run_agent=event.agent,
         )
     if kind is ToolCallStarted:
         return replace(
@@ -91,12 +99,15 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
         status = _RUN_END_STATUS[kind]
         if isinstance(event, RunFinished) and event.is_error:
             status = FAILED
+        cost = usage_of.run_usage(event, agent=summary.active_run_agent)
         return replace(
             summary,
             head=recorded.seq,
             last_activity_at=recorded.time,
             status=status,
             active_run_id=None,
+            active_run_agent=None,
+            usage=summary.usage if cost is None else usage_of.add(summary.usage, cost),
         )
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)

@@ -87,8 +87,9 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
 
 async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
-    the session's log from seq 1 (it picks this run's events), then the live tail; keep-alives
-    are SSE comments, because an unknown data chunk breaks the AI SDK's parser."""
+    the log from the run's `run_started` (found in the run index: the session's earlier runs
+    are never read), then the live tail; keep-alives are SSE comments, because an unknown data
+    chunk breaks the AI SDK's parser."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -99,7 +100,8 @@ async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.
     encoder = RunStreamEncoder(run_id)
     try:
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
-            last = 0
+            indexed = await store.run(session_id, run_id)
+            last = indexed.started_seq - 1 if indexed is not None else 0
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
                 if page:

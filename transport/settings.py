@@ -40,6 +40,7 @@ class Settings:
     max_header_bytes: int = 8190
     log_level: str = "info"
     idempotency_ttl_hours: float = 24.0
+    db_timeout_seconds: float = 5.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -75,6 +76,7 @@ ENVIRONMENT = [
     ("max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES", int),
     ("log_level", "AGENTLOG_LOG_LEVEL", str),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
+    ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
 ]
 
 
@@ -122,6 +124,7 @@ def validate(settings: Settings) -> Settings:
     for name, value in [
         ("AGENTLOG_SSE_KEEPALIVE_SECONDS", settings.sse_keepalive_seconds),
         ("AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", settings.sse_write_timeout_seconds),
+        ("AGENTLOG_DB_TIMEOUT_SECONDS", settings.db_timeout_seconds),
     ]:
         if not 0 < value <= 3600:
             raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")

@@ -32,7 +32,6 @@ from claude_agent_sdk import ClaudeSDKClient, ResultMessage
 from domain.events import (
     Event,
     HeartbeatRecorded,
-    RecordedEvent,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -54,7 +53,6 @@ class RunInFlight:
     prompt: str
     lease: LockLease
     start_seq: int
-    history: list[RecordedEvent]
     translator: SdkTranslator
     recorder: RunRecorder
     task: asyncio.Task[None] | None = None
@@ -66,6 +64,8 @@ class RunInFlight:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stderr: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
+    # The process that ends the run's CLI if this server dies (infra.agent.orphan_watch).
+    watch: asyncio.subprocess.Process | None = None
 
     @property
     def stopping(self) -> bool:
@@ -141,7 +141,7 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
     if cancelled:
         reason = run.cancel_reason or "interrupted"
         body += run.translator.interrupt_pending(f"interrupted: {reason}")
-        body.append(RunCancelled(run_id=run.run_id, reason=reason))
+        body.append(_cancelled_with_usage(run.run_id, reason, finished))
     else:
         body += run.translator.interrupt_pending(
             "interrupted: the turn ended before the tool reported back"
@@ -149,6 +149,20 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
         body += finished
     run.terminal_recorded = True
     return body
+
+
+def _cancelled_with_usage(run_id: str, reason: str, finished: list[Event]) -> RunCancelled:
+    """`run_cancelled`, carrying what the interrupted turn's result said it cost."""
+    for event in finished:
+        if isinstance(event, RunFinished):
+            return RunCancelled(
+                run_id=run_id,
+                reason=reason,
+                total_cost_usd=event.total_cost_usd,
+                usage=event.usage,
+                model_usage=event.model_usage,
+            )
+    return RunCancelled(run_id=run_id, reason=reason)
 
 
 def safety_net(run: RunInFlight, error: BaseException | None) -> None:

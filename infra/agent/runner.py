@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -32,7 +34,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
@@ -41,12 +43,8 @@ from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     Event,
-    RecordedEvent,
     RunStarted,
-    SessionEvent,
-    utc_now,
 )
-from domain.open_work import open_work
 from domain.ports import RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
 from infra.agent.config import AgentConfig
@@ -66,6 +64,7 @@ from infra.log_context import log_context
 from infra.postgres_run_lock import PostgresRunLock
 from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
+from infra.run_reads import open_run_events
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
@@ -131,8 +130,8 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
-            history = await self.store.read_session(session_id)
-            recovery = recovery_events(history)
+            # Only a run still open in the run index can need recovery: read from its start.
+            recovery = recovery_events(await open_run_events(self.store, session_id))
             batch: list[Event] = [
                 *recovery,
                 RunStarted(run_id=run_id, prompt=prompt, agent=self.config.mode),
@@ -142,25 +141,13 @@ class AgentRunner:
         except BaseException:
             await release(self.lock, lease)
             raise
-        now = utc_now()
-        history += [
-            RecordedEvent(
-                session_id=session_id,
-                seq=seq,
-                position=0,
-                time=now,
-                event=cast("SessionEvent", event),
-            )
-            for seq, event in zip(seqs[:-1], recovery, strict=True)
-        ]
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
             prompt=prompt,
             lease=lease,
             start_seq=seqs[-1],
-            history=history,
-            translator=SdkTranslator(run_id),
+            translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -182,10 +169,10 @@ class AgentRunner:
         if run is not None and run.run_id == run_id:
             await self._cancel(run, reason)
             return
-        state = open_work(await self.store.read_session(session_id)).run_state(run_id)
-        if state is None:
+        indexed = await self.store.run(session_id, run_id)
+        if indexed is None:
             raise UnknownRun(session_id, run_id)
-        if state != "running":
+        if indexed.ended_seq is not None:
             raise RunNotActive(session_id, run_id)
         if await self.lock.holder(session_id) == run_id:
             # Another process drives it: ask it, then wait (bounded) for the run's end.
@@ -244,9 +231,8 @@ class AgentRunner:
         local = self._runs.get(session_id)
         if local is not None and local.run_id == holder:
             return local.terminal_recorded
-        head = await self.store.head(session_id)
-        tail = await self.store.read(session_id, after=max(0, head - 200), limit=200)
-        return open_work(tail).run_state(holder) == "ended"
+        indexed = await self.store.run(session_id, holder)
+        return indexed is not None and indexed.ended_seq is not None
 
     async def _wait_for_local(self, session_id: str, holder: str, timeout: float) -> bool:
         local = self._runs.get(session_id)
@@ -275,17 +261,21 @@ class AgentRunner:
             ),
             name=f"agentlog-lease-{run.run_id}",
         )
+        run.watch = await _start_orphan_watch(run.run_id)
         error: BaseException | None = None
         try:
+            # The CLI resumes the conversation from a transcript of the session's earlier runs:
+            # the one read of the whole session, here in the run's own task, not in `start`.
+            history = await self.store.read_session(run.session_id, after=0)
             home = await asyncio.to_thread(
                 prepare_run_home,
                 self.workspace_root,
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
-                run.history,
+                [r for r in history if r.seq < run.start_seq],
             )
-            run.history = []  # not needed any more; runs can be long
+            del history  # not needed any more; runs can be long
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
@@ -348,6 +338,7 @@ class AgentRunner:
             log.error("run %s: recorder: %s", run.run_id, exc)
         await asyncio.to_thread(remove_leftovers, run.run_id, self.run_home_root)
         self.sandbox.forget(run.run_id)
+        await _end_orphan_watch(run.watch)
         if self._runs.get(run.session_id) is run:
             del self._runs[run.session_id]
         await release(self.lock, run.lease)  # last: the next run must find everything settled
@@ -414,13 +405,40 @@ class AgentRunner:
         deadline = time.monotonic() + timeout
         async with self.store.subscribe(session_id) as wakeup:
             while True:
-                work = open_work(await self.store.read_session(session_id))
-                if work.run_state(run_id) != "running":
+                indexed = await self.store.run(session_id, run_id)
+                if indexed is None or indexed.ended_seq is not None:
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 await wakeup.wait(min(remaining, 1.0))
+
+
+async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
+    """The run's orphan watch (`orphan_watch.py`): ends the CLI if this server dies."""
+    if not sys.platform.startswith("linux"):
+        return None  # it finds the run's processes through /proc
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "infra.agent.orphan_watch",
+            str(os.getpid()),
+            run_id,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        log.warning("run %s: no orphan watch: %s", run_id, exc)
+        return None
+
+
+async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
+    if watch is None or watch.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        watch.kill()
+    await watch.wait()
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
