@@ -11,6 +11,7 @@ from aiohttp import web
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.limits import LIMITS
 from transport.request_parsing import read_body
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
@@ -44,7 +45,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
     prompt = body.prompt_text()
-    if not prompt.strip():
+    if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(
@@ -52,7 +53,8 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         )
     runs = request.app[AGENT_RUNS]
     try:
-        started = await runs.start(session_id, prompt)
+        with request.app[LIMITS].run_slot(lambda: runs.active_count):
+            started = await runs.start(session_id, prompt)
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     if wants_sse(request):
@@ -60,7 +62,12 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
+class CancelBody(msgspec.Struct):
+    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+
+
 async def cancel_run(request: web.Request) -> web.Response:
+    await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session

@@ -56,6 +56,7 @@ from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
 from infra.agent.run_home import prepare_run_home
 from infra.agent.run_lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
+from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
 from infra.agent.translate import SdkTranslator
@@ -105,6 +106,9 @@ class AgentRunner:
             run_home_root=self.run_home_root,
             runs_here=lambda session_id: session_id in self._runs,
         )
+        self.sandbox = run_sandbox(
+            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+        )
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -112,6 +116,9 @@ class AgentRunner:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         await self.store.head(session_id)  # UnknownSession
+        problem = await asyncio.to_thread(self.sandbox.problem)
+        if problem is not None:  # refused before anything is written: never unconfined
+            raise SandboxUnavailable(problem)
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -199,6 +206,7 @@ class AgentRunner:
         await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._own_jobs and isinstance(self.jobs, InProcessJobService):
             await self.jobs.close()
+        await self.sandbox.close()
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -272,11 +280,14 @@ class AgentRunner:
                 self.config,
                 run_id=run.run_id,
                 home=home,
-                hooks=run_hooks(run.translator, run.recorder, self.config.policy),
+                hooks=run_hooks(
+                    run.translator, run.recorder, self.config.policy, self.config.not_enabled
+                ),
                 mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
                 stderr=run.stderr.append,
                 base_url=self.base_url,
             )
+            options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
                     error = await drive_turn(run, client)
@@ -326,6 +337,7 @@ class AgentRunner:
         except Exception as exc:  # noqa: BLE001
             log.error("run %s: recorder: %s", run.run_id, exc)
         await asyncio.to_thread(remove_leftovers, run.run_id, self.run_home_root)
+        self.sandbox.forget(run.run_id)
         await _end_orphan_watch(run.watch)
         if self._runs.get(run.session_id) is run:
             del self._runs[run.session_id]
@@ -460,7 +472,7 @@ async def open_agent_runner(
             lock = LocalRunLock()
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
-            model = ScriptedModel()
+            model = ScriptedModel(shell_command=config.scripted_shell_command)
             base_url = await model.start()
             stack.push_async_callback(model.close)
         runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs)
