@@ -36,7 +36,8 @@ from typing import Any, cast
 
 from claude_agent_sdk import ClaudeSDKClient
 
-from domain.errors import RunNotActive, UnknownRun
+from domain.approvals import approvals
+from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
@@ -49,6 +50,7 @@ from domain.events import (
 from domain.open_work import open_work
 from domain.ports import RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
+from infra.agent.approval_gate import ApprovalGate
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
@@ -110,6 +112,21 @@ class AgentRunner:
     # -- the port ------------------------------------------------------------------------------
 
     async def start(self, session_id: str, prompt: str) -> StartedRun:
+        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits."""
+        started = await self._start(session_id, prompt, continuation=False)
+        assert started is not None
+        return started
+
+    async def continue_after_approval(self, session_id: str) -> StartedRun | None:
+        """A turn without a prompt that resumes the agent session, so the CLI asks again for
+        the calls it deferred and the hook finds their answers in the log. None when nothing
+        is decided yet, or an approval still waits; RunAlreadyActive when a run is active
+        (it finds the answer itself)."""
+        return await self._start(session_id, "", continuation=True)
+
+    async def _start(
+        self, session_id: str, prompt: str, *, continuation: bool
+    ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         await self.store.head(session_id)  # UnknownSession
@@ -125,10 +142,23 @@ class AgentRunner:
         )
         try:
             history = await self.store.read_session(session_id)
+            folded = approvals(history)
+            waiting = folded.pending()
+            if waiting and not continuation:
+                raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
+            decided = folded.decided()
+            if continuation and (waiting or not decided):
+                await release(self.lock, lease)
+                return None
             recovery = recovery_events(history)
             batch: list[Event] = [
                 *recovery,
-                RunStarted(run_id=run_id, prompt=prompt, agent=self.config.mode),
+                RunStarted(
+                    run_id=run_id,
+                    prompt=prompt,
+                    agent=self.config.mode,
+                    continues_run_id=decided[0].request.run_id if continuation else None,
+                ),
             ]
             seqs = await self.store.append(session_id, batch)
             await self.abandoned.clear(recovery)
@@ -146,14 +176,24 @@ class AgentRunner:
             )
             for seq, event in zip(seqs[:-1], recovery, strict=True)
         ]
+        translator = SdkTranslator(run_id)
+        for approval in decided:
+            translator.adopt(approval.request.tool_call_id)  # this run reports their ends
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
             prompt=prompt,
+            continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],
             history=history,
-            translator=SdkTranslator(run_id),
+            translator=translator,
+            gate=ApprovalGate(
+                self.store,
+                session_id,
+                history,
+                grace_seconds=self.config.approval_grace_seconds,
+            ),
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -282,7 +322,13 @@ class AgentRunner:
                 self.config,
                 run_id=run.run_id,
                 home=home,
-                hooks=run_hooks(run.translator, run.recorder, self.config.policy),
+                hooks=run_hooks(
+                    run.translator,
+                    run.recorder,
+                    self.config.policy,
+                    self.config.approval,
+                    run.gate,
+                ),
                 mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
                 stderr=run.stderr.append,
                 base_url=self.base_url,
