@@ -14,11 +14,11 @@ from domain.errors import ApprovalAlreadyAnswered, ApprovalPending, UnknownAppro
 from domain.events import (
     RunFinished,
     RunStarted,
+    TextCompleted,
     ToolApprovalRequested,
     ToolApprovalResponded,
     ToolCallDenied,
     ToolCallSucceeded,
-    TextCompleted,
 )
 from infra.agent.scripted_model import ScriptedModel
 from infra.approval_answers import record_answer
