@@ -70,6 +70,8 @@ class RunInFlight:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stderr: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
+    # The process that ends the run's CLI if this server dies (infra.agent.orphan_watch).
+    watch: asyncio.subprocess.Process | None = None
 
     @property
     def stopping(self) -> bool:

@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -307,6 +309,7 @@ class AgentRunner:
             ),
             name=f"agentlog-lease-{run.run_id}",
         )
+        run.watch = await _start_orphan_watch(run.run_id)
         error: BaseException | None = None
         try:
             home = await asyncio.to_thread(
@@ -382,6 +385,7 @@ class AgentRunner:
         except Exception as exc:  # noqa: BLE001
             log.error("run %s: recorder: %s", run.run_id, exc)
         await asyncio.to_thread(remove_leftovers, run.run_id, self.run_home_root)
+        await _end_orphan_watch(run.watch)
         if self._runs.get(run.session_id) is run:
             del self._runs[run.session_id]
         await release(self.lock, run.lease)  # last: the next run must find everything settled
@@ -455,6 +459,33 @@ class AgentRunner:
                 if remaining <= 0:
                     return False
                 await wakeup.wait(min(remaining, 1.0))
+
+
+async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
+    """The run's orphan watch (`orphan_watch.py`): ends the CLI if this server dies."""
+    if not sys.platform.startswith("linux"):
+        return None  # it finds the run's processes through /proc
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "infra.agent.orphan_watch",
+            str(os.getpid()),
+            run_id,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        log.warning("run %s: no orphan watch: %s", run_id, exc)
+        return None
+
+
+async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
+    if watch is None or watch.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        watch.kill()
+    await watch.wait()
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

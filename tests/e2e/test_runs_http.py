@@ -504,8 +504,9 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
         cut_off = asyncio.create_task(follow(http, url, received, lambda e: False))
         await asyncio.sleep(0.3)
         server.kill()
-        orphans += agent_process_ids(run_id)  # the dead server's agent CLI outlives it...
-        assert orphans, "expected the killed server to leave its agent CLI behind"
+        # The dead server's CLI exits by itself (its orphan watch); if it did not, recovery
+        # below would end it, and the test kills what is left.
+        orphans += agent_process_ids(run_id)
         with pytest.raises((aiohttp.ClientError, ConnectionError, AssertionError)):
             await cut_off
         before = seqs_of(received)
@@ -524,7 +525,7 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
         assert ends[0]["type"] == "tool_call_failed" and ends[0]["interrupted"] is True
         assert events[-1]["type"] == "run_abandoned"
         assert ends[0]["seq"] < events[-1]["seq"]
-        # ...until recovery records the run abandoned and ends what was left of it.
+        # Nothing of the run's agent is left once recovery recorded it abandoned.
         for _ in range(100):
             if not agent_process_ids(run_id):
                 break

@@ -1,0 +1,103 @@
+"""Run integrity across real server processes on PostgreSQL without Redis: the run lease
+lives in PostgreSQL, a live run is never abandoned by another instance, and a crashed
+instance's run is noticed within seconds (by an idle instance too), its CLI gone with it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from infra.agent.reaping import agent_process_ids
+from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
+    RUN_TERMINALS,
+    all_events,
+    create_session,
+    http,
+    long_prompt,
+    orphans,
+    servers,
+    start,
+    start_run,
+    wait_until,
+)
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+# The issue's bound, with default lease settings: noticed, recorded, and a new run accepted.
+RECOVERY_BOUND_SECONDS = 15.0
+
+
+async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one_in_seconds(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    postgres_url: str,
+    http: aiohttp.ClientSession,  # noqa: F811
+    orphans: list[int],  # noqa: F811
+) -> None:
+    env = {"AGENTLOG_DATABASE_URL": postgres_url, "AGENTLOG_REDIS_URL": ""}
+    a = start(servers, tmp_path, env)
+    b = start(servers, tmp_path, env)
+    async with asyncio.timeout(120):
+        sid = await create_session(http, a.url)
+        run_id = await start_run(http, a.url, sid, long_prompt(60))
+
+        async def tool_running() -> bool:
+            events = await all_events(http, a.url, sid)
+            return any(e["type"] == "tool_call_started" for e in events)
+
+        await wait_until(tool_running, 60, what="the long tool to start")
+        # B sees A's live run: a start is refused with its id, and B's sweeper (every 2 s),
+        # over more than a lease TTL (8 s), never records it abandoned.
+        async with http.post(f"{b.url}/v1/sessions/{sid}/runs", json={"prompt": "hi"}) as r:
+            assert r.status == 409
+            assert (await r.json())["error"]["run_id"] == run_id
+        await asyncio.sleep(10)
+        events = await all_events(http, b.url, sid)
+        assert not any(e["type"] in RUN_TERMINALS for e in events)
+        assert sum(e["type"] == "run_started" for e in events) == 1
+        assert agent_process_ids(run_id), "A's agent runs on"
+
+        a.kill()
+        killed_at = time.monotonic()
+        orphans += agent_process_ids(run_id)  # killed by the test if the watch failed
+
+        async def abandoned() -> bool:
+            events = await all_events(http, b.url, sid)
+            return any(e["type"] == "run_abandoned" for e in events)
+
+        # Nobody starts anything on B: its sweeper notices by itself.
+        await wait_until(abandoned, RECOVERY_BOUND_SECONDS, interval=0.1, what="run_abandoned")
+        noticed = time.monotonic() - killed_at
+        second = await start_run(http, b.url, sid, "Say hello")
+        accepted = time.monotonic() - killed_at
+        assert accepted < RECOVERY_BOUND_SECONDS
+
+        async def cli_gone() -> bool:
+            return not agent_process_ids(run_id)
+
+        await wait_until(cli_gone, RECOVERY_BOUND_SECONDS, what="the dead server's CLI to exit")
+        print(f"kill -9 -> run_abandoned {noticed:.1f} s, -> new run accepted {accepted:.1f} s")
+
+        events = await all_events(http, b.url, sid)
+        ends = [e for e in events if e["run_id"] == run_id and e["type"] in RUN_TERMINALS]
+        assert [e["type"] for e in ends] == ["run_abandoned"]
+        messages = await (await http.get(f"{b.url}/v1/sessions/{sid}/messages")).json()
+        parts = [p for m in messages["messages"] for p in m["parts"] if "toolCallId" in p]
+        first_run = [
+            p
+            for p in parts
+            if p["toolCallId"]
+            in {e["tool_call_id"] for e in events if e["type"] == "tool_call_started"}
+        ]
+        assert first_run and all(p["state"] == "output-error" for p in first_run[:1])
+
+        async def second_ended() -> bool:
+            events = await all_events(http, b.url, sid)
+            return any(e["run_id"] == second and e["type"] in RUN_TERMINALS for e in events)
+
+        await wait_until(second_ended, 60, what="the second run's end")
