@@ -265,7 +265,15 @@ class AgentRunner:
     async def sweep(self, session_ids: Sequence[str]) -> list[str]:
         """Recover every candidate session whose run has no live lock (on startup with
         LocalRunLock, that is every session the log shows running). Returns those recovered."""
-        return await self.abandoned.sweep(session_ids)
+        recovered = await self.abandoned.sweep(session_ids)
+        for session_id in recovered:
+            # A run whose server died while a call waited on its approval: if the answer is
+            # already in the log, the turn goes on here, now.
+            try:
+                await self.continue_after_approval(session_id)
+            except Exception as exc:  # noqa: BLE001 - the next answer or start retries it
+                log.info("session %s: no continuation after recovery: %r", session_id, exc)
+        return recovered
 
     def agent_process_ids(self, run_id: str) -> list[int]:
         """Processes (the CLI and its children) started for `run_id` that are still alive."""
