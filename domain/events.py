@@ -225,6 +225,8 @@ class RunFinished(Event, frozen=True, kw_only=True, tag="run_finished"):
     permission_denials: list[dict[str, Any]] = []
     # The tool call a PreToolUse hook deferred (the turn stopped to wait for an approval).
     deferred_tool_call_id: str | None = None
+    # Per model (the main agent's and every subagent's): tokens and `costUSD`, as reported.
+    model_usage: dict[str, Any] = {}
 
 
 class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):
@@ -238,6 +240,10 @@ class RunCancelled(Event, frozen=True, kw_only=True, tag="run_cancelled"):
     """The turn was interrupted on request or by server shutdown."""
 
     reason: str = "cancelled"
+    # What the interrupted turn had cost, when the agent still reported a result.
+    total_cost_usd: float | None = None
+    usage: dict[str, Any] = {}
+    model_usage: dict[str, Any] = {}
 
 
 class RunAbandoned(Event, frozen=True, kw_only=True, tag="run_abandoned"):

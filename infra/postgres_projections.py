@@ -23,17 +23,21 @@ import msgspec
 from infra.postgres_store import _ident
 from infra.projection_store import (
     PROJECTOR_NAME,
+    SUMMARY_COLUMNS_ADDED,
     Checkpoint,
     States,
     Summaries,
     decode_state,
+    decode_usage,
     encode_state,
+    encode_usage,
 )
 from projections.sessions import SessionSummary
 from projections.ui_messages import ConversationState
 
 _SUMMARY_COLUMNS = (
-    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, active_run_id"
+    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
+    "active_run_id, active_run_agent, usage"
 )
 
 
@@ -68,6 +72,8 @@ def schema_statements(schema: str) -> list[str]:
                 runs bigint NOT NULL,
                 tool_calls bigint NOT NULL,
                 active_run_id text,
+                active_run_agent text,
+                usage text,
                 PRIMARY KEY (generation, session_id))""",
     ]
 
@@ -93,6 +99,8 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         runs=row[6],
         tool_calls=row[7],
         active_run_id=row[8],
+        active_run_agent=row[9],
+        usage=decode_usage(row[10]),
     )
 
 
@@ -136,14 +144,16 @@ class _Sql:
             INSERT INTO {summaries} AS r (generation, {_SUMMARY_COLUMNS})
             SELECT $1, u.*
             FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
-                        $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[])
+                        $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
+                        $11::text[], $12::text[])
                 AS u(sid, title, status, head, created_at, last_activity_at, runs,
-                     tool_calls, active_run_id)
+                     tool_calls, active_run_id, active_run_agent, usage)
             ON CONFLICT (generation, session_id) DO UPDATE
             SET title = excluded.title, status = excluded.status, head = excluded.head,
                 created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
                 runs = excluded.runs, tool_calls = excluded.tool_calls,
-                active_run_id = excluded.active_run_id
+                active_run_id = excluded.active_run_id,
+                active_run_agent = excluded.active_run_agent, usage = excluded.usage
             WHERE r.head < excluded.head"""
         # A per-session rebuild overwrites whatever is there.
         self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
@@ -208,6 +218,8 @@ async def _write_summaries(
             [s.runs for s in rows],
             [s.tool_calls for s in rows],
             [s.active_run_id for s in rows],
+            [s.active_run_agent for s in rows],
+            [encode_usage(s.usage) for s in rows],
         )
 
 
@@ -289,6 +301,21 @@ class PostgresProjectionStore:
             await conn.execute(self._sql.migrate_lock)
             for statement in self._sql.schema:
                 await conn.execute(statement)
+            # Only the columns that are missing: ALTER TABLE locks the table even as a no-op.
+            have = {
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = $1 AND table_name = 'agentlog_session_summaries'",
+                    self.schema,
+                )
+            }
+            for column, kind in SUMMARY_COLUMNS_ADDED:
+                if column not in have:
+                    await conn.execute(
+                        f"ALTER TABLE {_ident(self.schema)}.agentlog_session_summaries "
+                        f"ADD COLUMN {column} {kind}"
+                    )
         return self
 
     async def close(self) -> None:

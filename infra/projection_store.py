@@ -4,7 +4,8 @@ Both backends keep three tables beside the log (same SQLite file, same PostgreSQ
 - `agentlog_ui_states` (generation, session_id, last_seq, state): the session's
   `ConversationState` as msgspec JSON, and the last seq folded into it;
 - `agentlog_session_summaries` (generation, session_id, title, status, head, created_at,
-  last_activity_at, runs, tool_calls, active_run_id): one `SessionSummary` per row; `head` is
+  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage): one
+  `SessionSummary` per row (`usage` as JSON); `head` is
   the row's own checkpoint, as in projections.sessions;
 - `agentlog_projection_checkpoints` (name -> position, generation, revision, next_generation):
   the global position both projections reached, which generation of rows is live, and a
@@ -31,6 +32,7 @@ import msgspec
 
 from projections.sessions import SessionSummary
 from projections.ui_messages import ConversationState
+from projections.usage import NONE, Usage
 
 PROJECTOR_NAME = "projections"
 
@@ -49,6 +51,21 @@ def encode_state(state: ConversationState) -> bytes:
 
 def decode_state(data: bytes) -> ConversationState:
     return _state_decoder.decode(data)
+
+
+_usage_decoder = msgspec.json.Decoder(Usage)
+
+# Columns added to `agentlog_session_summaries` after its first layout: a migration adds each
+# one that is missing (rows written before hold NULL: no usage counted until a rebuild).
+SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"))
+
+
+def encode_usage(usage: Usage) -> str:
+    return _encoder.encode(usage).decode()
+
+
+def decode_usage(text: str | None) -> Usage:
+    return NONE if text is None else _usage_decoder.decode(text)
 
 
 def to_micros(moment: datetime) -> int:

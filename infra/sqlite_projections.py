@@ -17,11 +17,14 @@ from typing import Any, TypeVar
 
 from infra.projection_store import (
     PROJECTOR_NAME,
+    SUMMARY_COLUMNS_ADDED,
     Checkpoint,
     States,
     Summaries,
     decode_state,
+    decode_usage,
     encode_state,
+    encode_usage,
     from_micros,
     to_micros,
 )
@@ -59,13 +62,16 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
     runs INTEGER NOT NULL,
     tool_calls INTEGER NOT NULL,
     active_run_id TEXT,
+    active_run_agent TEXT,
+    usage TEXT,
     PRIMARY KEY (generation, session_id)
 );
 """
 
 _LIVE = f"(SELECT generation FROM agentlog_projection_checkpoints WHERE name = '{PROJECTOR_NAME}')"
 _SUMMARY_COLUMNS = (
-    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, active_run_id"
+    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
+    "active_run_id, active_run_agent, usage"
 )
 
 # Upserts guarded so that a row never moves backwards: a row at a later seq is kept.
@@ -78,12 +84,13 @@ WHERE t.last_seq < excluded.last_seq
 """
 _UPSERT_SUMMARY = f"""
 INSERT INTO agentlog_session_summaries AS t (generation, {_SUMMARY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (generation, session_id) DO UPDATE
 SET title = excluded.title, status = excluded.status, head = excluded.head,
     created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
     runs = excluded.runs, tool_calls = excluded.tool_calls,
-    active_run_id = excluded.active_run_id
+    active_run_id = excluded.active_run_id, active_run_agent = excluded.active_run_agent,
+    usage = excluded.usage
 WHERE t.head < excluded.head
 """
 # A per-session rebuild overwrites whatever is there.
@@ -103,6 +110,8 @@ def _summary_row(generation: int, s: SessionSummary) -> tuple[Any, ...]:
         s.runs,
         s.tool_calls,
         s.active_run_id,
+        s.active_run_agent,
+        encode_usage(s.usage),
     )
 
 
@@ -117,6 +126,8 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         runs=row[6],
         tool_calls=row[7],
         active_run_id=row[8],
+        active_run_agent=row[9],
+        usage=decode_usage(row[10]),
     )
 
 
@@ -259,6 +270,14 @@ class SQLiteProjectionStore:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                have = {
+                    row[1] for row in conn.execute("PRAGMA table_info(agentlog_session_summaries)")
+                }
+                for column, kind in SUMMARY_COLUMNS_ADDED:
+                    if column not in have:
+                        conn.execute(
+                            f"ALTER TABLE agentlog_session_summaries ADD COLUMN {column} {kind}"
+                        )
 
         await self._on_writer(migrate)
         return self

@@ -23,6 +23,7 @@ from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
 from infra.append_plan import KnownKey, needs_run_index, plan_batch
 from infra.group_commit import Outcome, PendingAppend, TransientWriteError
 from infra.sqlite_threads import SQLiteThreads
+from infra.sqlite_transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from infra.store_base import StoreBase
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
@@ -142,6 +143,11 @@ class SQLiteEventStore(StoreBase):
     async def __aenter__(self) -> SQLiteEventStore:
         return await self.open()
 
+    @property
+    def threads(self) -> SQLiteThreads:
+        """The store's writer and reader threads, for tables that live beside the log."""
+        return self._threads
+
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
@@ -154,6 +160,7 @@ class SQLiteEventStore(StoreBase):
         if keys and "request_hash" not in keys:
             conn.execute("ALTER TABLE agentlog_idempotency ADD COLUMN request_hash TEXT")
         conn.executescript(SCHEMA + RUNS_SCHEMA)
+        conn.executescript(TRANSCRIPT_SCHEMA)  # the CLI's transcripts (infra.transcripts)
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()
@@ -181,10 +188,22 @@ class SQLiteEventStore(StoreBase):
             conn.execute("COMMIT")
             return outcomes
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            # A COMMIT that failed has either left the transaction open (busy) or rolled it
+            # back (I/O error); SQLite never leaves its outcome unknown to this process.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError | sqlite3.OperationalError):
                 raise TransientWriteError(str(exc)) from exc
             raise
+
+    async def check_writes(self) -> None:
+        """The write lock can be taken now (nothing is written)."""
+
+        def take_write_lock(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+        await self._threads.on_writer(take_write_lock)
 
     @staticmethod
     def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:

@@ -22,6 +22,9 @@ Rules:
   else "idle" until the continuation run starts. A run that ends while the session awaits an
   approval (`run_finished` without error: the turn deferred the call; `run_abandoned`: its
   server died while waiting) leaves the status "awaiting_approval": the approval outlives it.
+- `usage`: tokens and cost summed over the runs, each counted at its first terminal event as
+  the active run (`projections/usage.py`); `active_run_agent` remembers the active run's agent
+  until then, so a scripted run's cost is counted as 0.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from domain.events import (
     ToolApprovalResponded,
     ToolCallStarted,
 )
+from projections import usage as usage_of
 
 IDLE = "idle"
 RUNNING = "running"
@@ -64,6 +68,8 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
     runs: int = 0
     tool_calls: int = 0
     active_run_id: str | None = None
+    active_run_agent: str | None = None
+    usage: usage_of.Usage = usage_of.NONE
 
 
 def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSummary:
@@ -79,6 +85,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
     event = recorded.event
     kind = type(event)
     if kind is RunStarted:
+        assert isinstance(event, RunStarted)
         return replace(
             summary,
             head=recorded.seq,
@@ -86,6 +93,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             status=RUNNING,
             runs=summary.runs + 1,
             active_run_id=event.run_id or f"run:{recorded.seq}",
+            active_run_agent=event.agent,
         )
     if kind is ToolCallStarted:
         return replace(
@@ -112,12 +120,15 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             status = FAILED
         elif summary.status == AWAITING_APPROVAL and kind in (RunFinished, RunAbandoned):
             status = AWAITING_APPROVAL
+        cost = usage_of.run_usage(event, agent=summary.active_run_agent)
         return replace(
             summary,
             head=recorded.seq,
             last_activity_at=recorded.time,
             status=status,
             active_run_id=None,
+            active_run_agent=None,
+            usage=summary.usage if cost is None else usage_of.add(summary.usage, cost),
         )
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)

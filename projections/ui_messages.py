@@ -38,6 +38,14 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
   message: its events land in the continued run's assistant message, whose metadata status
   goes back to "running", as the AI SDK client continues that same message. A run that ends
   deferring a call (`run_finished` with `deferred_tool_call_id`) is "awaiting_approval".
+- Subagents (the `Agent`/Task tool): events with `parent_tool_call_id` P are the subagent's
+  that call P started. Their text, reasoning and tool parts go in the run's message like any
+  other, each carrying P as AI SDK provider metadata, `providerMetadata` on text and reasoning
+  parts and `callProviderMetadata` on tool parts: `{"agentlog": {"parentToolCallId": P}}`
+  (the shape the AI SDK client itself builds from the stream's chunks). A subagent's steps add
+  no `step-start`: they are not steps of the turn. A UI nests them under P's part; the
+  subagent's final report is P's output. A cancelled or crashed subagent is resolved like any
+  tool: P and the subagent's own waiting calls end as interrupted (the safety net, hydration).
 - `agent_error`: a `{"type": "data-agent-error", "data": {kind, message, status?}}` part where
   it happened. Not a text part: the AI SDK would send text back to the model as if the
   assistant had said it, while data parts are for the UI only.
@@ -47,7 +55,9 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
 - `run_finished` / `run_failed` / `run_cancelled` / `run_abandoned`: the run's metadata
   `status` becomes "finished" / "failed" / "cancelled" / "abandoned" (a finished run with
   `is_error` is "failed"), with `endedAt`, `usage`, `totalCostUsd`, `durationMs`, `numTurns`,
-  `stopReason`, `error` when known. Only the first terminal event of a run counts.
+  `stopReason`, `error` when known, and `cost` (tokens summed over the models the run used,
+  subagents included, and dollars; `scripted: true` and 0 for the scripted model, see
+  projections/usage.py). Only the first terminal event of a run counts.
 - Any other event that names no known run (and arrives with no run open) changes only
   `last_seq`.
 
@@ -97,6 +107,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
+from projections.usage import Usage, cost_metadata, run_usage
 
 INTERRUPTED = "interrupted: the run ended before this tool returned"
 WAITING = ("input-streaming", "input-available")
@@ -114,6 +125,7 @@ class TextPart(msgspec.Struct, frozen=True, kw_only=True, tag="text"):
     block_index: int
     text: str = ""
     done: bool = False
+    parent_tool_call_id: str | None = None  # a subagent's: the call that started it
 
 
 class ReasoningPart(msgspec.Struct, frozen=True, kw_only=True, tag="reasoning"):
@@ -123,6 +135,7 @@ class ReasoningPart(msgspec.Struct, frozen=True, kw_only=True, tag="reasoning"):
     block_index: int
     text: str = ""
     done: bool = False
+    parent_tool_call_id: str | None = None
 
 
 class StepStartPart(msgspec.Struct, frozen=True, kw_only=True, tag="step-start"):
@@ -140,6 +153,7 @@ class ToolPart(msgspec.Struct, frozen=True, kw_only=True, tag="tool"):
     input_text: str = ""
     input: Any = None
     output: Any = None
+    parent_tool_call_id: str | None = None
     error_text: str | None = None
     # Set once an approval was asked for the call; `approved` / `approval_reason` once answered.
     approval_id: str | None = None
@@ -167,6 +181,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: datetime | None = None
     usage: dict[str, Any] | None = None
     total_cost_usd: float | None = None
+    cost: Usage | None = None
     duration_ms: int | None = None
     num_turns: int | None = None
     stop_reason: str | None = None
@@ -462,6 +477,8 @@ def _agent_initialized(b: _Builder, recorded: RecordedEvent) -> None:
 def _step_started(b: _Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, StepStarted)
+    if event.parent_tool_call_id is not None:
+        return  # a subagent's step: its parts nest under its call, not in the turn's steps
     message = b.run_message(event.run_id)
     if message is not None:
         message.parts.append(StepStartPart(message_id=event.message_id))
@@ -478,7 +495,11 @@ def _text_delta(b: _Builder, recorded: RecordedEvent) -> None:
     position = message.find(key)
     if position is None:
         cls = TextPart if kind == "text" else ReasoningPart
-        part = cls(message_id=event.message_id, block_index=event.block_index)
+        part = cls(
+            message_id=event.message_id,
+            block_index=event.block_index,
+            parent_tool_call_id=event.parent_tool_call_id,
+        )
         message.add(key, _Streamed(part, [event.delta]))
         return
     current = message.parts[position]
@@ -498,12 +519,20 @@ def _text_completed(b: _Builder, recorded: RecordedEvent) -> None:
     kind = "text" if cls is TextPart else "reasoning"
     key = (kind, event.message_id, event.block_index)
     part = cls(
-        message_id=event.message_id, block_index=event.block_index, text=event.text, done=True
+        message_id=event.message_id,
+        block_index=event.block_index,
+        text=event.text,
+        done=True,
+        parent_tool_call_id=event.parent_tool_call_id,
     )
     position = message.find(key)
     if position is None:
         message.add(key, part)
     else:
+        current = message.parts[position]
+        first = current.part if type(current) is _Streamed else current
+        if isinstance(first, TextPart | ReasoningPart) and first.parent_tool_call_id is not None:
+            part = replace(part, parent_tool_call_id=first.parent_tool_call_id)  # as the client
         message.parts[position] = part
 
 
@@ -517,7 +546,10 @@ def _tool_input_delta(b: _Builder, recorded: RecordedEvent) -> None:
     position = message.find(key)
     if position is None:
         part = ToolPart(
-            tool_call_id=event.tool_call_id, tool_name=event.tool_name, state="input-streaming"
+            tool_call_id=event.tool_call_id,
+            tool_name=event.tool_name,
+            state="input-streaming",
+            parent_tool_call_id=event.parent_tool_call_id,
         )
         message.add(key, _Streamed(part, [event.delta]))
         return
@@ -540,6 +572,7 @@ def _tool_call_started(b: _Builder, recorded: RecordedEvent) -> None:
         tool_name=event.tool_name,
         state="input-available",
         input=event.input,
+        parent_tool_call_id=event.parent_tool_call_id,
     )
     position = message.find(key)
     if position is None:
@@ -549,6 +582,9 @@ def _tool_call_started(b: _Builder, recorded: RecordedEvent) -> None:
     if type(current) is _Streamed or (
         isinstance(current, ToolPart) and current.state == "input-streaming"
     ):
+        first = current.part if type(current) is _Streamed else current
+        if part.parent_tool_call_id is None and isinstance(first, ToolPart):
+            part = replace(part, parent_tool_call_id=first.parent_tool_call_id)
         message.parts[position] = part
 
 
@@ -632,7 +668,8 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
     message = b.run_message(event.run_id)
     if message is None or message.run is None or message.run.status != "running":
         return
-    run = replace(message.run, ended_at=recorded.time)
+    cost = run_usage(event, agent=message.run.agent)
+    run = replace(message.run, ended_at=recorded.time, cost=cost)
     if isinstance(event, RunFinished):
         run = replace(
             run,
@@ -644,7 +681,7 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
                 else "finished"
             ),
             usage=event.usage or None,
-            total_cost_usd=event.total_cost_usd,
+            total_cost_usd=None if cost is None else cost.cost_usd,
             duration_ms=event.duration_ms,
             num_turns=event.num_turns,
             stop_reason=event.stop_reason,
@@ -720,13 +757,26 @@ def _ui_part(part: Part, live: bool, role: str) -> dict[str, Any]:
         kind = "text" if type(part) is TextPart else "reasoning"
         if role == "user":
             return {"type": kind, "text": part.text}
-        return {"type": kind, "text": part.text, "state": _text_state(part.done, live)}
+        ui: dict[str, Any] = {
+            "type": kind,
+            "text": part.text,
+            "state": _text_state(part.done, live),
+        }
+        if part.parent_tool_call_id is not None:
+            ui["providerMetadata"] = subagent_metadata(part.parent_tool_call_id)
+        return ui
     if type(part) is ToolPart:
         return _ui_tool(part, live)
     if type(part) is StepStartPart:
         return {"type": "step-start"}
     assert isinstance(part, DataPart)
     return {"type": f"data-{part.name}", "data": part.data}
+
+
+def subagent_metadata(parent_tool_call_id: str) -> dict[str, Any]:
+    """Where a subagent's part says which tool call started the subagent (AI SDK provider
+    metadata, which the client keeps on the part as it streams)."""
+    return {"agentlog": {"parentToolCallId": parent_tool_call_id}}
 
 
 def _text_state(done: bool, live: bool) -> str:
@@ -740,6 +790,8 @@ def _ui_tool(part: ToolPart, live: bool) -> dict[str, Any]:
     else:
         ui = {"type": f"tool-{part.tool_name}"}
     ui["toolCallId"] = part.tool_call_id
+    if part.parent_tool_call_id is not None:
+        ui["callProviderMetadata"] = subagent_metadata(part.parent_tool_call_id)
     state = part.state
     if state in WAITING and not live:
         ui["state"] = "output-error"
@@ -777,6 +829,7 @@ def _ui_metadata(run: RunInfo) -> dict[str, Any]:
         "endedAt": run.ended_at.isoformat() if run.ended_at else None,
         "usage": run.usage,
         "totalCostUsd": run.total_cost_usd,
+        "cost": None if run.cost is None else cost_metadata(run.cost),
         "durationMs": run.duration_ms,
         "numTurns": run.num_turns,
         "stopReason": run.stop_reason,

@@ -60,6 +60,10 @@ Chunks, per event:
   were learnt, silently, from the earlier events. `RunStreamEncoder(C, earlier=[R])` replays
   R's whole message first instead (a resumed stream rebuilds the message from empty): R's end
   becomes `message-metadata`, and C's start another.
+- subagents: a step with `parent_tool_call_id` sends no `start-step` and its `step_finished` no
+  `finish-step`; a subagent's text, reasoning and tool parts carry the parent call in their
+  start chunks' `providerMetadata` (`{"agentlog": {"parentToolCallId": P}}`), which the client
+  keeps on the part as the fold shows it.
 - `custom(name, data)` -> `data-<name>{data}`; `agent_error` -> `data-agent-error{data}`. Never
   an `error` chunk mid-run: useChat stops reading a stream at its first `error`.
 
@@ -124,7 +128,8 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import INTERRUPTED, PARKED, WAITING
+from projections.ui_messages import INTERRUPTED, PARKED, WAITING, subagent_metadata
+from projections.usage import cost_metadata, run_usage
 
 _BY_CALL = (*TOOL_TERMINAL_TYPES, ToolApprovalRequested, ToolApprovalResponded)
 
@@ -204,6 +209,7 @@ class _Block:
     step: int
     pieces: list[str] = field(default_factory=list)  # its text: see _joined
     open: bool = True
+    parent: str | None = None  # a subagent's: the tool call that started it
 
 
 @dataclass(slots=True)
@@ -221,6 +227,7 @@ class _Call:
     approval_id: str | None = None
     approved: bool | None = None
     approval_reason: str | None = None
+    parent: str | None = None
 
 
 @dataclass(slots=True)
@@ -265,12 +272,14 @@ class RunStreamEncoder:
         self._open = False  # this run is the session's open run
         # The last chunks, by how the run ended: set once it ended, sent by the close.
         self._ending: list[Chunk] | None = None
+        self._agent: str | None = None
         self._closed = False
         self._parts: list[_Part] = []
         self._blocks: dict[tuple[str, str, int], _Block] = {}
         self._calls: dict[str, _Call] = {}
         self._step = 0  # start-step chunks sent; parts record the step they were added in
         self._step_open = False
+        self._subagent_steps: set[str] = set()  # message ids of subagents' steps
 
     @property
     def closed(self) -> bool:
@@ -361,9 +370,11 @@ class RunStreamEncoder:
         if (run_id == self.run_id or run_id in self._earlier) and self._started:
             # The next run of a replayed message: the client keeps the message it has.
             self._open = True
+            self._agent = event.agent
             return [{"type": "message-metadata", "messageMetadata": metadata}]
         if run_id == self.run_id or run_id in self._earlier:
             self._started = self._open = True
+            self._agent = event.agent
             for call_id, call in list(self._parked_elsewhere.items()):
                 if call.state in PARKED:
                     self._calls[call_id] = call  # settled by this run: its end is ours
@@ -443,6 +454,11 @@ class RunStreamEncoder:
         return [{"type": "message-metadata", "messageMetadata": {"model": event.model}}]
 
     def _step_started(self, recorded: RecordedEvent) -> list[Chunk]:
+        event = recorded.event
+        assert isinstance(event, StepStarted)
+        if event.parent_tool_call_id is not None:
+            self._subagent_steps.add(event.message_id)  # not a step of the turn (the fold's)
+            return []
         # A call whose input still streams (its step was cut off) is out of the client's reach
         # once the next step starts: clear its partial input now, to the fold's "no input".
         chunks: list[Chunk] = [
@@ -458,7 +474,9 @@ class RunStreamEncoder:
         return chunks
 
     def _step_finished(self, recorded: RecordedEvent) -> list[Chunk]:
-        if not self._step_open:
+        event = recorded.event
+        assert isinstance(event, StepFinished)
+        if not self._step_open or event.message_id in self._subagent_steps:
             return []
         self._step_open = False
         return [{"type": "finish-step"}]
@@ -472,9 +490,10 @@ class RunStreamEncoder:
         chunks: list[Chunk] = []
         if block is None:
             block = _Block(kind, f"{event.message_id}:{event.block_index}", self._step)
+            block.parent = event.parent_tool_call_id
             self._blocks[key] = block
             self._add(block)
-            chunks.append({"type": f"{kind}-start", "id": block.chunk_id})
+            chunks.append(_block_start(block))
         elif not block.open:
             return []
         if event.delta:
@@ -490,6 +509,7 @@ class RunStreamEncoder:
         block = self._blocks.get(key)
         if block is None:
             block = _Block(kind, f"{event.message_id}:{event.block_index}", self._step)
+            block.parent = event.parent_tool_call_id
             block.pieces[:], block.open = [event.text], False
             self._blocks[key] = block
             self._add(block)
@@ -514,6 +534,7 @@ class RunStreamEncoder:
         chunks: list[Chunk] = []
         if call is None:
             call = _Call(event.tool_call_id, event.tool_name, self._step, "input-streaming")
+            call.parent = event.parent_tool_call_id
             self._calls[call.tool_call_id] = call
             self._add(call)
             chunks.append(_tool_input_start(call))
@@ -536,13 +557,14 @@ class RunStreamEncoder:
         call = self._calls.get(event.tool_call_id)
         if call is None:
             call = _Call(event.tool_call_id, event.tool_name, self._step, "input-available")
-            call.input = event.input
+            call.input, call.parent = event.input, event.parent_tool_call_id
             self._calls[call.tool_call_id] = call
             self._add(call)
             return [_tool_input_available(call)]
         if call.state != "input-streaming":
             return []
         call.state, call.tool_name, call.input = "input-available", event.tool_name, event.input
+        call.parent = event.parent_tool_call_id or call.parent
         if call.step != self._step:
             return []  # the client cannot update it in place (module docstring)
         return [_tool_input_available(call)]
@@ -586,10 +608,12 @@ class RunStreamEncoder:
             # A replayed run that a later one continues: only its metadata, no ending.
             self._open = False
             metadata = next(
-                c["messageMetadata"] for c in _ending_of(recorded) if "messageMetadata" in c
+                c["messageMetadata"]
+                for c in _ending_of(recorded, self._agent)
+                if "messageMetadata" in c
             )
             return [{"type": "message-metadata", "messageMetadata": metadata}]
-        return self._end(_ending_of(recorded))
+        return self._end(_ending_of(recorded, self._agent))
 
     def _approval_requested(self, recorded: RecordedEvent) -> list[Chunk]:
         event = recorded.event
@@ -623,10 +647,13 @@ class RunStreamEncoder:
         return [_approval_response(call)]
 
 
-def _ending_of(recorded: RecordedEvent) -> list[Chunk]:
+def _ending_of(recorded: RecordedEvent, agent: str | None) -> list[Chunk]:
     """The last chunks for a run's terminal event, with the metadata the fold gives it."""
     event = recorded.event
     metadata: dict[str, Any] = {"endedAt": recorded.time.isoformat()}
+    cost = run_usage(event, agent=agent)
+    if cost is not None:
+        metadata["cost"] = cost_metadata(cost)
     if isinstance(event, RunFinished):
         failed = event.is_error
         metadata |= {
@@ -636,7 +663,7 @@ def _ending_of(recorded: RecordedEvent) -> list[Chunk]:
             if event.deferred_tool_call_id
             else "finished",
             "usage": event.usage or None,
-            "totalCostUsd": event.total_cost_usd,
+            "totalCostUsd": None if cost is None else cost.cost_usd,
             "durationMs": event.duration_ms,
             "numTurns": event.num_turns,
             "stopReason": event.stop_reason,
@@ -680,6 +707,15 @@ def _tool_ids(call: _Call) -> Chunk:
     chunk: Chunk = {"toolCallId": call.tool_call_id, "toolName": call.tool_name}
     if call.tool_name.startswith("mcp__"):
         chunk["dynamic"] = True
+    if call.parent is not None:  # the client keeps it as the part's callProviderMetadata
+        chunk["providerMetadata"] = subagent_metadata(call.parent)
+    return chunk
+
+
+def _block_start(block: _Block) -> Chunk:
+    chunk: Chunk = {"type": f"{block.kind}-start", "id": block.chunk_id}
+    if block.parent is not None:  # the client keeps it as the part's providerMetadata
+        chunk["providerMetadata"] = subagent_metadata(block.parent)
     return chunk
 
 
@@ -744,7 +780,7 @@ def _part_chunks(part: _Part) -> list[Chunk]:
     if type(part) is _Data:
         return [{"type": part.type, "data": part.data}]
     if type(part) is _Block:
-        chunks: list[Chunk] = [{"type": f"{part.kind}-start", "id": part.chunk_id}]
+        chunks: list[Chunk] = [_block_start(part)]
         text = _joined(part.pieces)
         if text:
             chunks.append({"type": f"{part.kind}-delta", "id": part.chunk_id, "delta": text})

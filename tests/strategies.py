@@ -113,7 +113,9 @@ def _split(draw: st.DrawFn, text: str) -> list[str]:
     return pieces or [text]
 
 
-def _text_block(draw: st.DrawFn, run_id: str, message_id: str, index: int) -> list[SessionEvent]:
+def _text_block(
+    draw: st.DrawFn, run_id: str, message_id: str, index: int, parent: str | None = None
+) -> list[SessionEvent]:
     reasoning = draw(st.booleans())
     text = draw(st.text(max_size=12))
     shape = draw(st.sampled_from(["deltas+completed", "completed", "deltas"]))
@@ -121,25 +123,46 @@ def _text_block(draw: st.DrawFn, run_id: str, message_id: str, index: int) -> li
     events: list[SessionEvent] = []
     if shape != "completed":
         events += [
-            delta_cls(run_id=run_id, message_id=message_id, block_index=index, delta=piece)
+            delta_cls(
+                run_id=run_id,
+                message_id=message_id,
+                block_index=index,
+                delta=piece,
+                parent_tool_call_id=parent,
+            )
             for piece in _split(draw, text)
         ]
     if shape != "deltas":
         if reasoning:
             events.append(
                 ReasoningCompleted(
-                    run_id=run_id, message_id=message_id, block_index=index, text=text
+                    run_id=run_id,
+                    message_id=message_id,
+                    block_index=index,
+                    text=text,
+                    parent_tool_call_id=parent,
                 )
             )
         else:
             events.append(
-                TextCompleted(run_id=run_id, message_id=message_id, block_index=index, text=text)
+                TextCompleted(
+                    run_id=run_id,
+                    message_id=message_id,
+                    block_index=index,
+                    text=text,
+                    parent_tool_call_id=parent,
+                )
             )
     return events
 
 
 def _tool_call(
-    draw: st.DrawFn, run_id: str, message_id: str, index: int, tool_call_id: str
+    draw: st.DrawFn,
+    run_id: str,
+    message_id: str,
+    index: int,
+    tool_call_id: str,
+    parent: str | None = None,
 ) -> list[SessionEvent]:
     name = draw(st.sampled_from(TOOL_NAMES))
     tool_input = draw(st.dictionaries(st.text(max_size=4), json_values, max_size=3))
@@ -154,6 +177,7 @@ def _tool_call(
                 tool_call_id=tool_call_id,
                 tool_name=name,
                 delta=piece,
+                parent_tool_call_id=parent,
             )
             for piece in _split(draw, raw)
         ]
@@ -164,6 +188,7 @@ def _tool_call(
             tool_name=name,
             input=tool_input,
             message_id=message_id,
+            parent_tool_call_id=parent,
         )
     )
     return events
@@ -207,6 +232,8 @@ def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
                 body += _tool_call(draw, run_id, message_id, index, tool_call_id)
                 started.append(tool_call_id)
         body.append(StepFinished(run_id=run_id, message_id=message_id, stop_reason="tool_use"))
+        if started and draw(st.booleans()):
+            body += _subagent(draw, ids, run_id, parent=started[0])
         for tool_call_id in draw(st.permutations(started)):
             body.append(_tool_result(draw, run_id, tool_call_id))
     for _ in range(draw(st.integers(0, 3))):
@@ -228,6 +255,27 @@ def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
     elif ending == "abandoned":
         events.append(RunAbandoned(run_id=run_id))
     return events
+
+
+def _subagent(draw: st.DrawFn, ids: _Ids, run_id: str, parent: str) -> list[SessionEvent]:
+    """The steps of a subagent that the call `parent` started (the Agent tool), before that
+    call's own result: their events name `parent`, as the translator records them."""
+    body: list[SessionEvent] = []
+    for _ in range(draw(st.integers(1, 2))):
+        message_id = ids.next("msg")
+        body.append(StepStarted(run_id=run_id, message_id=message_id, parent_tool_call_id=parent))
+        started: list[str] = []
+        for index in range(draw(st.integers(0, 2))):
+            if draw(st.booleans()):
+                body += _text_block(draw, run_id, message_id, index, parent)
+            else:
+                tool_call_id = ids.next("toolu")
+                body += _tool_call(draw, run_id, message_id, index, tool_call_id, parent)
+                started.append(tool_call_id)
+        body.append(StepFinished(run_id=run_id, message_id=message_id, stop_reason="tool_use"))
+        for tool_call_id in draw(st.permutations(started)):
+            body.append(_tool_result(draw, run_id, tool_call_id))
+    return body
 
 
 def _safety_net(run_id: str, events: list[SessionEvent]) -> list[SessionEvent]:

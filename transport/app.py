@@ -54,6 +54,7 @@ def create_app(
             settings.database_url,
             redis_url=settings.redis_url,
             max_event_bytes=settings.max_event_bytes,
+            db_timeout=settings.db_timeout_seconds,
         ) as opened:
             app[STORE] = opened
             yield

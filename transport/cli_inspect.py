@@ -60,6 +60,7 @@ from infra.store_base import StoreBase
 from infra.stores import open_store
 from infra.verification import verify_log
 from projections.sessions import SessionSummary
+from projections.usage import Usage
 from projections.verification import Problem, verify_session
 from transport.session_status import summaries_page, summary_json
 from transport.settings import Settings
@@ -423,22 +424,33 @@ async def run_sessions(
     return 0
 
 
+def format_cost(usage: Usage) -> str:
+    """Dollars, or "scripted" when only the scripted model ran (it costs nothing)."""
+    if not usage.runs:
+        return ""
+    if usage.scripted_runs == usage.runs:
+        return "scripted"
+    return f"${usage.cost_usd:.4f}"
+
+
 def sessions_table(rows: Sequence[SessionSummary], *, colour: bool = False) -> str:
     """A plain table, columns as wide as their widest value."""
-    header = ("ID", "STATUS", "HEAD", "RUNS", "LAST ACTIVITY", "TITLE")
+    header = ("ID", "STATUS", "HEAD", "RUNS", "TOKENS IN/OUT", "COST", "LAST ACTIVITY", "TITLE")
     cells = [
         (
             s.session_id,
             s.status,
             str(s.head),
             str(s.runs),
+            f"{s.usage.input_tokens}/{s.usage.output_tokens}" if s.usage.runs else "",
+            format_cost(s.usage),
             format_time(s.last_activity_at),
             excerpt(s.title or "", 40),
         )
         for s in rows
     ]
     widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
-    right = {2, 3}
+    right = {2, 3, 4, 5}
 
     def line(row: Sequence[str], status_code: str | None = None) -> str:
         out = []

@@ -70,6 +70,21 @@ COMPONENTS: dict[str, Any] = {
                 },
                 "runs": {"type": "integer"},
                 "tool_calls": {"type": "integer"},
+                "usage": {
+                    "type": "object",
+                    "description": "tokens and cost over the session's runs, each counted once;"
+                    " `scripted`: every counted run was the scripted model's (cost 0)",
+                    "properties": {
+                        "input_tokens": {"type": "integer"},
+                        "output_tokens": {"type": "integer"},
+                        "cache_read_input_tokens": {"type": "integer"},
+                        "cache_creation_input_tokens": {"type": "integer"},
+                        "cost_usd": {"type": "number"},
+                        "runs": {"type": "integer"},
+                        "scripted_runs": {"type": "integer"},
+                        "scripted": {"type": "boolean"},
+                    },
+                },
                 "created_at": {"type": "string", "format": "date-time"},
                 "last_activity_at": {"type": "string", "format": "date-time"},
                 "pending_approvals": {

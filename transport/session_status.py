@@ -14,6 +14,7 @@ from domain.events import RecordedEvent
 from domain.ports import EventStore
 from projections import sessions
 from projections.sessions import SessionSummary
+from projections.usage import usage_json
 
 _PAGE = 5000
 
@@ -61,6 +62,7 @@ def summary_json(summary: SessionSummary) -> dict[str, Any]:
         "active_run": {"run_id": summary.active_run_id} if summary.active_run_id else None,
         "runs": summary.runs,
         "tool_calls": summary.tool_calls,
+        "usage": usage_json(summary.usage),
         "created_at": summary.created_at,
         "last_activity_at": summary.last_activity_at,
     }

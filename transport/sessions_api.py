@@ -113,7 +113,9 @@ async def append_events(request: web.Request) -> web.Response:
         # expected offset), so concurrent writers never collide.
         events = decide_external_events(body.events, {})
         seqs = await _append_keyed(store, session_id, events, body.expected_offset, keyed)
-        return json_response({"seqs": seqs, "head": await store.head(session_id)})
+        # The head as of this commit, not a second read: a read that failed after a committed
+        # append would answer 503 for events that are in the log.
+        return json_response({"seqs": seqs, "head": seqs[-1]})
     runs = request.app[AGENT_RUNS]
     for _ in range(APPEND_RETRIES):
         head = await store.head(session_id)
@@ -128,7 +130,7 @@ async def append_events(request: web.Request) -> web.Response:
             if body.expected_offset is not None:
                 raise
             continue  # someone appended between our check and our append: check again
-        return json_response({"seqs": seqs, "head": await store.head(session_id)})
+        return json_response({"seqs": seqs, "head": seqs[-1]})
     raise ApiError(503, "busy", "the session is changing too fast to append; retry")
 
 

@@ -29,6 +29,7 @@ class Settings:
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
     idempotency_ttl_hours: float = 24.0
+    db_timeout_seconds: float = 5.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -50,6 +51,7 @@ ENVIRONMENT = [
     ("sse_write_timeout_seconds", "AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", float),
     ("sse_retry_ms", "AGENTLOG_SSE_RETRY_MS", int),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
+    ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
 ]
 
 
@@ -97,6 +99,7 @@ def validate(settings: Settings) -> Settings:
     for name, value in [
         ("AGENTLOG_SSE_KEEPALIVE_SECONDS", settings.sse_keepalive_seconds),
         ("AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", settings.sse_write_timeout_seconds),
+        ("AGENTLOG_DB_TIMEOUT_SECONDS", settings.db_timeout_seconds),
     ]:
         if not 0 < value <= 3600:
             raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")

@@ -148,7 +148,7 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
     if cancelled:
         reason = run.cancel_reason or "interrupted"
         body += run.translator.interrupt_pending(f"interrupted: {reason}")
-        body.append(RunCancelled(run_id=run.run_id, reason=reason))
+        body.append(_cancelled_with_usage(run.run_id, reason, finished))
     else:
         body += run.translator.interrupt_pending(
             "interrupted: the turn ended before the tool reported back"
@@ -156,6 +156,20 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
         body += finished
     run.terminal_recorded = True
     return body
+
+
+def _cancelled_with_usage(run_id: str, reason: str, finished: list[Event]) -> RunCancelled:
+    """`run_cancelled`, carrying what the interrupted turn's result said it cost."""
+    for event in finished:
+        if isinstance(event, RunFinished):
+            return RunCancelled(
+                run_id=run_id,
+                reason=reason,
+                total_cost_usd=event.total_cost_usd,
+                usage=event.usage,
+                model_usage=event.model_usage,
+            )
+    return RunCancelled(run_id=run_id, reason=reason)
 
 
 def safety_net(run: RunInFlight, error: BaseException | None) -> None:

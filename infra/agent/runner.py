@@ -178,7 +178,7 @@ class AgentRunner:
             )
             for seq, event in zip(seqs[:-1], recovery, strict=True)
         ]
-        translator = SdkTranslator(run_id)
+        translator = SdkTranslator(run_id, scripted=self.config.mode == "scripted")
         for approval in decided:
             translator.adopt(approval.request.tool_call_id)  # this run reports their ends
         run = RunInFlight(

@@ -21,6 +21,10 @@ row whose words appear in the prompt wins (case-insensitive):
 | `bash`           | "bash", "shell",             | 1. `Bash` {"command": the first `quoted`   |
 |                  | "run `...`"                  |    text in backticks, else "echo hello"}   |
 |                  |                              | 2. text: summarises the output or denial   |
+| `subagent`       | "subagent", "sub-agent"      | 1. `Agent` {prompt: SUBAGENT_TASK}: the    |
+|                  |                              |    subagent runs `parallel-tools` itself   |
+|                  |                              |    (`long-tool` with "for N seconds")      |
+|                  |                              | 2. text: what the subagent reported        |
 | `approval`       | "publish"                    | 1. `mcp__demo__publish` {"text": the first |
 |                  |                              |    quoted text, else what follows publish} |
 |                  |                              | 2. text: the output, or that it was not    |
@@ -215,6 +219,7 @@ _OVERRIDE = re.compile(r"^\s*\[scenario:\s*([\w-]+)\s*\]\s*", re.IGNORECASE)
 
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("model-error", re.compile(r"overloaded|model error|api error", re.I)),
+    ("subagent", re.compile(r"\bsub-?agents?\b", re.I)),
     ("parallel-tools", re.compile(r"\badd\b.*\bread\b", re.I | re.S)),
     ("long-tool", re.compile(r"slow[ _]op", re.I)),
     ("denied-tool", re.compile(r"\bden(y|ied)\b|not allowed", re.I)),
@@ -521,9 +526,52 @@ def model_error(turn: Turn) -> Reply:
     return BrokenStream("Let me start answering that question for you")
 
 
+SUBAGENT_TASK = "[scenario:parallel-tools] Add 2 and 3 and read /definitely/missing.txt"
+
+
+def subagent(turn: Turn) -> Reply:
+    """The main agent hands the work to a subagent (the `Agent` tool), whose own conversation
+    (its prompt is `SUBAGENT_TASK`) follows `parallel-tools`, or `long-tool` when the prompt
+    says "for N seconds"; then it reports what came back."""
+    if not turn.rounds:
+        slow = re.search(rf"for\s+({_NUMBER})\s*(?:s|secs?|seconds?)\b", turn.prompt, re.I)
+        task = (
+            f"[scenario:long-tool] Run the slow operation for {slow.group(1)} seconds"
+            if slow
+            else SUBAGENT_TASK
+        )
+        return Message(
+            (
+                Text("I'll ask a subagent to do this."),
+                ToolCall(
+                    "Agent",
+                    {
+                        "description": "Add and read",
+                        "prompt": task,
+                        "subagent_type": "general-purpose",
+                        "run_in_background": False,
+                    },
+                ),
+            )
+        )
+    report = turn.outcome("Agent")
+    if report is None:
+        return Message((Text("The subagent never reported back."),))
+    if report.is_error:
+        return Message(
+            (Text(f"The subagent did not finish: {_first_error_sentence(report.content)}"),)
+        )
+    # The CLI frames the report: "[Subagent hand-back] ... The report follows:", then the
+    # report indented, then its own lines (agentId, usage) at column zero.
+    lines = report.content.split("The report follows:", 1)[-1].splitlines()
+    said = " ".join(line.strip() for line in lines if line.startswith("  ") and line.strip())
+    return Message((Text(f"The subagent reported: {_brief(said or report.content)}"),))
+
+
 SCENARIOS: dict[str, Callable[[Turn], Reply]] = {
     "text": text,
     "parallel-tools": parallel_tools,
+    "subagent": subagent,
     "long-tool": long_tool,
     "denied-tool": denied_tool,
     "model-error": model_error,

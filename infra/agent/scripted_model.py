@@ -52,6 +52,7 @@ from infra.agent.scenarios import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
+SCRIPTED_NAME = "agentlog-scripted"
 
 # (messages, *, attempt: int, output_schema: dict | None) -> Reply, like scenarios.respond
 Script = Callable[..., Reply]
@@ -253,7 +254,7 @@ class ScriptedModel:
         if isinstance(reply, Message) and not _thinking_on(body):
             # The API only returns thinking blocks to requests that turn thinking on.
             reply = Message(tuple(b for b in reply.blocks if not isinstance(b, Thinking)))
-        model = body.get("model") or DEFAULT_MODEL
+        model = SCRIPTED_NAME  # what answered: the scripted model, whatever was asked for
         input_tokens = _estimate_tokens([body.get("system"), messages, body.get("tools")])
         if isinstance(reply, Message) and not streaming:
             self._record(request, body, "json")

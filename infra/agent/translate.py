@@ -88,6 +88,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
+from infra.agent.scripted_model import SCRIPTED_NAME
 
 # System frames that are dropped rather than logged as `agent_status`:
 # - thinking_tokens: sent between every pair of thinking deltas with only a running token
@@ -137,6 +138,7 @@ class TurnOutcome:
 @dataclass
 class _Step:
     message_id: str
+    parent: str | None = None  # the tool call (Agent/Task) whose subagent this step is
     streamed: bool = False
     stop_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -152,8 +154,12 @@ class _StreamBlock:
 class SdkTranslator:
     """Turns the SDK's messages for one run into agentlog events, all with `run_id`."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, scripted: bool = False) -> None:
         self.run_id = run_id
+        # The scripted model costs nothing and is named as itself: the CLI is told a real
+        # model's name (its behaviour depends on knowing the model) and prices the tokens
+        # from its own table, so those figures are made up there; recorded as 0.
+        self.scripted = scripted
         self.outcome: TurnOutcome | None = None
         # Open step per parent_tool_use_id (None = the main thread); dicts keep insertion order.
         self._open_steps: dict[str | None, _Step] = {}
@@ -421,18 +427,27 @@ class SdkTranslator:
                     tool_call_id=block.tool_call_id,
                     tool_name=block.tool_name,
                     delta=delta["partial_json"],
+                    parent_tool_call_id=step.parent,
                 )
             ]
         return []  # signature_delta: the signature arrives whole with ReasoningCompleted
 
     def _text_delta(self, step: _Step, index: int, text: str) -> TextDelta:
         return TextDelta(
-            run_id=self.run_id, message_id=step.message_id, block_index=index, delta=text
+            run_id=self.run_id,
+            message_id=step.message_id,
+            block_index=index,
+            delta=text,
+            parent_tool_call_id=step.parent,
         )
 
     def _reasoning_delta(self, step: _Step, index: int, text: str) -> ReasoningDelta:
         return ReasoningDelta(
-            run_id=self.run_id, message_id=step.message_id, block_index=index, delta=text
+            run_id=self.run_id,
+            message_id=step.message_id,
+            block_index=index,
+            delta=text,
+            parent_tool_call_id=step.parent,
         )
 
     # -- steps -----------------------------------------------------------------------------
@@ -446,12 +461,13 @@ class SdkTranslator:
         events: list[Event] = []
         if open_step is not None:
             events.extend(self._finish_step(parent))
-        self._open_steps[parent] = _Step(message_id)
+        self._open_steps[parent] = _Step(message_id, parent)
         events.append(
             StepStarted(
                 run_id=self.run_id,
                 message_id=message_id,
                 model=model if isinstance(model, str) else None,
+                parent_tool_call_id=parent,
             )
         )
         return events
@@ -507,6 +523,7 @@ class SdkTranslator:
                         block_index=index,
                         text=block.thinking,
                         signature=block.signature,
+                        parent_tool_call_id=parent,
                     )
                 )
             elif isinstance(block, (ToolUseBlock, ServerToolUseBlock)):
@@ -595,7 +612,8 @@ class SdkTranslator:
                 AgentInitialized(
                     run_id=self.run_id,
                     agent_session_id=_str_or_none(data.get("session_id")),
-                    model=_str_or_none(data.get("model")),
+                    # The scripted model answers whatever model the CLI is told to use.
+                    model=SCRIPTED_NAME if self.scripted else _str_or_none(data.get("model")),
                     tools=[str(t) for t in tools] if isinstance(tools, list) else [],
                     cwd=_str_or_none(data.get("cwd")),
                 )
@@ -626,8 +644,9 @@ class SdkTranslator:
                 num_turns=message.num_turns,
                 duration_ms=message.duration_ms,
                 duration_api_ms=message.duration_api_ms,
-                total_cost_usd=message.total_cost_usd,
+                total_cost_usd=0.0 if self.scripted else message.total_cost_usd,
                 usage=message.usage or {},
+                model_usage=_model_usage(message.model_usage, scripted=self.scripted),
                 agent_session_id=message.session_id,
                 is_error=message.is_error,
                 subtype=message.subtype,
@@ -685,6 +704,25 @@ def _model_visible(response: object) -> bool:
 
 def _is_text_block(block: object) -> bool:
     return isinstance(block, dict) and block.get("type") == "text" and "text" in block
+
+
+def _model_usage(models: object, *, scripted: bool) -> dict[str, Any]:
+    if not isinstance(models, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for name, figures in models.items():
+        if isinstance(figures, dict):
+            kept[str(name)] = dict(figures)
+    if scripted and kept:
+        # Every model the CLI was told to use was the scripted one: its tokens, summed under
+        # its own name, and no price.
+        merged: dict[str, Any] = {}
+        for figures in kept.values():
+            for key, value in figures.items():
+                counted = key.endswith(("Tokens", "Requests")) and isinstance(value, int)
+                merged[key] = merged.get(key, 0) + value if counted else merged.get(key, value)
+        kept = {SCRIPTED_NAME: {**merged, "costUSD": 0.0}}
+    return kept
 
 
 def _without_nulls(usage: object) -> dict[str, Any]:

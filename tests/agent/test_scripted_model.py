@@ -260,7 +260,7 @@ async def post(model: ScriptedModel, path: str, body: dict[str, Any]) -> aiohttp
         return response
 
 
-async def test_streams_a_complete_message_with_the_requested_model(
+async def test_streams_a_complete_message_naming_itself_as_the_model(
     scripted_model: ScriptedModel,
 ) -> None:
     body = {
@@ -278,7 +278,7 @@ async def test_streams_a_complete_message_with_the_requested_model(
     assert names[:2] == ["message_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]
     start = events[0][1]["message"]
-    assert start["model"] == "claude-opus-4-1"
+    assert start["model"] == "agentlog-scripted"  # what answered, whatever was asked for
     assert start["id"].startswith("msg_01")
     assert start["usage"]["input_tokens"] > 0
     deltas = [data["delta"]["type"] for name, data in events if name == "content_block_delta"]

@@ -346,7 +346,32 @@ def superseded_by_the_next_run() -> list[SessionEvent]:
     ]
 
 
+def a_subagent() -> list[SessionEvent]:
+    """What the runner records for the `subagent` scenario (tests/agent/test_subagents.py),
+    one subagent call cancelled mid-way: its parts nest under the Agent call by metadata."""
+    sub = {"parent_tool_call_id": "agent1"}
+    return [
+        StepStarted(run_id=R, message_id="m1"),
+        TextCompleted(run_id=R, message_id="m1", text="I'll ask a subagent."),
+        ToolCallStarted(run_id=R, tool_call_id="agent1", tool_name="Agent", input={"prompt": "x"}),
+        StepFinished(run_id=R, message_id="m1", stop_reason="tool_use"),
+        StepStarted(run_id=R, message_id="m2", **sub),
+        ReasoningCompleted(run_id=R, message_id="m2", text="Adding.", **sub),
+        ToolCallStarted(run_id=R, tool_call_id="add1", tool_name="mcp__demo__add", input={}, **sub),
+        ToolCallStarted(run_id=R, tool_call_id="read1", tool_name="Read", input={}, **sub),
+        ToolCallSucceeded(run_id=R, tool_call_id="add1", output="5"),
+        TextDelta(run_id=R, message_id="m2", block_index=3, delta="Half", **sub),
+        StepStarted(run_id=R, message_id="m3"),
+        StepFinished(run_id=R, message_id="m2"),  # the subagent's: no finish-step
+        TextCompleted(run_id=R, message_id="m3", text="Still working."),
+        RunCancelled(run_id=R, reason="cancelled"),
+        ToolCallFailed(run_id=R, tool_call_id="read1", error_text="interrupted", interrupted=True),
+        ToolCallFailed(run_id=R, tool_call_id="agent1", error_text="interrupted", interrupted=True),
+    ]
+
+
 RUNS = {
+    "a subagent, cancelled": a_subagent,
     "text with reasoning deltas": text_with_reasoning_deltas,
     "parallel tools, one failing": parallel_tools_one_failing,
     "a denied tool": a_denied_tool,
@@ -373,6 +398,24 @@ def test_the_ai_sdk_builds_the_projections_message(ai_sdk: AiSdk, name: str) -> 
         assert result["error"] == "API Error: 529 Overloaded"
     if name == "a completion that rewrites the streamed text":
         assert {"type": "reset-step"} in run_chunks(events, R)
+    if name == "a subagent, cancelled":
+        parts = result["messages"][-1]["parts"]
+        nested = {
+            p.get("toolCallId") or p["text"]: p.get(
+                "providerMetadata", p.get("callProviderMetadata")
+            )
+            for p in parts
+            if "providerMetadata" in p or "callProviderMetadata" in p
+        }
+        under = {"agentlog": {"parentToolCallId": "agent1"}}
+        assert nested == {"Adding.": under, "add1": under, "read1": under, "Half": under}
+        assert [p["type"] for p in parts].count("step-start") == 2  # a subagent's are not steps
+        states = {p["toolCallId"]: p["state"] for p in parts if "toolCallId" in p}
+        assert states == {
+            "agent1": "output-error",
+            "add1": "output-available",
+            "read1": "output-error",
+        }
 
 
 def test_a_resumed_stream_replaces_the_partial_message_the_chat_holds(ai_sdk: AiSdk) -> None:

@@ -111,7 +111,18 @@ def test_sessions_is_a_table_or_json_lines(db: str, tmp_path: Path) -> None:
     )
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
-    assert header.split() == ["ID", "STATUS", "HEAD", "RUNS", "LAST", "ACTIVITY", "TITLE"]
+    assert header.split() == [
+        "ID",
+        "STATUS",
+        "HEAD",
+        "RUNS",
+        "TOKENS",
+        "IN/OUT",
+        "COST",
+        "LAST",
+        "ACTIVITY",
+        "TITLE",
+    ]
     assert [row.split()[:4] for row in rows] == [
         ["s000", "idle", "11", "1"],
         ["s001", "running", "13", "2"],

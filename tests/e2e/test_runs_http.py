@@ -278,6 +278,18 @@ async def test_a_scripted_run_end_to_end(
 
         session = await get_json(http, f"{server.url}/v1/sessions/{sid}")
         assert session["head"] == len(events)
+        # The scripted model costs nothing and says so; its tokens are counted, once.
+        assert finished["total_cost_usd"] == 0.0
+        (model,) = finished["model_usage"]
+        assert model == "agentlog-scripted"
+        assert finished["model_usage"][model]["costUSD"] == 0.0
+        usage = session["usage"]
+        assert (usage["runs"], usage["scripted_runs"], usage["scripted"]) == (1, 1, True)
+        assert usage["cost_usd"] == 0.0
+        assert usage["input_tokens"] == finished["model_usage"][model]["inputTokens"] > 0
+        assert usage["output_tokens"] == finished["model_usage"][model]["outputTokens"] > 0
+        listed = await get_json(http, f"{server.url}/v1/sessions")
+        assert next(s for s in listed["sessions"] if s["id"] == sid)["usage"] == usage
         messages = await get_json(http, f"{server.url}/v1/sessions/{sid}/messages")
         assert messages["head"] == len(events) and messages["run_active"] is False
         user, reply = messages["messages"]
@@ -286,6 +298,9 @@ async def test_a_scripted_run_end_to_end(
         ]
         assert reply["id"] == run_id and reply["role"] == "assistant"
         assert reply["metadata"]["status"] == "finished"
+        assert reply["metadata"]["model"] == "agentlog-scripted"
+        assert reply["metadata"]["cost"]["scripted"] is True
+        assert reply["metadata"]["cost"]["inputTokens"] == usage["input_tokens"]
         tools = {p["toolCallId"]: p for p in tool_parts(reply)}
         assert tools.keys() == started.keys()
         add = next(p for p in tools.values() if p.get("toolName") == "mcp__demo__add")

@@ -4,6 +4,7 @@ and shows the whole run ended, with no tool left spinning. Plus the page's route
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,6 +175,17 @@ async def test_the_page_shows_a_run_as_it_streams(
                 "[...document.querySelectorAll('[data-testid=text-part]')].map(e => e.textContent)"
             )
             assert any("The slow operation is done" in t for t in texts), texts
+            # What the run cost: tokens, and no price for the scripted model.
+            run_cost = await page.evaluate(
+                "document.querySelector('[data-testid=run-cost]')?.textContent"
+            )
+            assert run_cost is not None and run_cost.endswith("scripted model, no cost")
+            assert " in / " in run_cost and not run_cost.startswith("0 in")
+            await _wait(
+                page,
+                f"document.querySelector('[data-session={SESSION}] [data-testid=session-cost]')"
+                "?.textContent === " + json.dumps(run_cost),
+            )
             await page.screenshot(str(tmp_path / "finished.png"))
 
             # The log on the page is the session's log: every seq once, in order.
@@ -250,6 +262,41 @@ async def test_after_a_restart_mid_run_the_page_shows_the_whole_run_and_no_stuck
             await _wait(page, f"window.agentlog.lastSeq === {session['head']}")
             seqs = await page.evaluate("window.agentlog.events.map(e => e.seq)")
             assert seqs == list(range(1, session["head"] + 1))
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_a_subagents_calls_show_inside_the_call_that_started_it(
+    tmp_path: Path, sqlite_url: str, http: aiohttp.ClientSession
+) -> None:
+    _need_chromium()
+    tools = "Read,Glob,Grep,Agent,mcp__demo__add,mcp__demo__slow_op"
+    server = ServerProcess(tmp_path, _env(sqlite_url, AGENTLOG_ALLOWED_TOOLS=tools)).start()
+    try:
+        await _create_session(http, server)
+        async with open_browser() as page:
+            await _open_page(page, f"{server.url}/#session={SESSION}")
+            await _wait(page, _listed_as("idle"))
+            await _start(http, server, "[scenario:subagent] Ask a subagent to add and read")
+            await _wait(
+                page,
+                "document.querySelector('[data-testid=run-status]')?.textContent === 'finished'",
+                timeout=30,
+            )
+            agent = next(p for p in await _tool_parts(page) if p["type"] == "tool-Agent")
+            inside = await page.evaluate(
+                f"[...document.querySelectorAll('[data-testid=subagent][data-parent="
+                f'"{agent["toolCallId"]}"] [data-testid=tool-part]\')].map(e => e.dataset.tool)'
+            )
+            assert sorted(inside) == ["Read", "mcp__demo__add"]
+            # The subagent box sits inside the Agent call's own part.
+            outer = await page.evaluate(
+                "document.querySelector('[data-testid=subagent]')"
+                ".closest('[data-testid=tool-part]').dataset.tool"
+            )
+            assert outer == "Agent"
+            await page.screenshot(str(tmp_path / "subagent.png"))
     finally:
         server.stop()
 

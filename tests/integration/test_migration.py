@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 
 from domain.events import CustomEventRecorded, SessionCreated
+from infra.agent.session_store import LogSessionStore
 from infra.database_url import parse_database_url
 from infra.stores import open_store
 
@@ -55,3 +56,22 @@ async def test_a_sqlite_sessions_table_of_the_old_layout_is_migrated(tmp_path: P
     with sqlite3.connect(path) as check:
         columns = {row[1] for row in check.execute("PRAGMA table_info(agentlog_sessions)")}
     assert columns == {"session_id", "created_at"}
+
+
+async def test_a_postgres_schema_from_before_transcripts_gains_their_tables(
+    postgres_url: str,
+) -> None:
+    url = parse_database_url(postgres_url)
+    async with open_store(postgres_url) as store:
+        await store.append("s", [SessionCreated()])
+    conn = await asyncpg.connect(url.target)
+    try:
+        for table in ("agentlog_transcript_entries", "agentlog_transcripts"):
+            await conn.execute(f'DROP TABLE "{url.schema}".{table}')
+        async with open_store(postgres_url) as store:
+            sessions = LogSessionStore(store)
+            await sessions.append({"project_key": "p", "session_id": "x"}, [{"type": "t"}])
+            assert await sessions.load({"project_key": "p", "session_id": "x"}) == [{"type": "t"}]
+            assert await store.head("s") == 1
+    finally:
+        await conn.close()

@@ -9,10 +9,18 @@ import asyncio
 import pytest
 
 from domain.errors import UnknownSession
-from domain.events import CustomEventRecorded, RunStarted, SessionCreated, ToolCallStarted
+from domain.events import (
+    CustomEventRecorded,
+    RunFinished,
+    RunStarted,
+    SessionCreated,
+    ToolCallStarted,
+)
 from infra import postgres_projections, sqlite_projections
+from infra.postgres_store import PostgresEventStore
 from infra.projection_store import open_projection_store
 from infra.projector import Projector
+from infra.sqlite_store import SQLiteEventStore
 from infra.store_base import StoreBase
 from projections import sessions, ui_messages
 from tests.conftest import StoreOpener
@@ -169,3 +177,36 @@ async def test_a_projector_never_folds_on_from_rows_another_writer_replaced(
         await projector.catch_up()
         tail = (await store.read("s000"))[-1:]
         assert await projections.read_state("s000") == ui_messages.fold(tail)
+
+
+async def test_a_summaries_table_from_before_usage_gains_its_columns(store: StoreBase) -> None:
+    await store.append(
+        "a",
+        [
+            SessionCreated(),
+            RunStarted(run_id="r1", prompt="x", agent="claude"),
+            RunFinished(run_id="r1", total_cost_usd=0.5, usage={"input_tokens": 9}),
+        ],
+    )
+    events = await whole_log(store)
+    async with open_projection_store(store) as projections:
+        pass
+    for column in ("usage", "active_run_agent"):  # the table as an older agentlog left it
+        await _sql(store, f"ALTER TABLE agentlog_session_summaries DROP COLUMN {column}")
+    async with open_projection_store(store) as projections:
+        summaries = sessions.fold(events)
+        assert summaries["a"].usage.cost_usd == 0.5
+        async with projections.claim() as claim:
+            assert await claim.save({}, summaries, events[-1].position)
+        assert await projections.read_summary("a") == summaries["a"]
+
+
+async def _sql(store: StoreBase, statement: str) -> None:
+    if isinstance(store, PostgresEventStore):
+        async with store.pool.acquire() as conn:
+            await conn.execute(f'SET search_path TO "{store.schema}"')
+            await conn.execute(statement)
+            await conn.execute("RESET search_path")
+    else:
+        assert isinstance(store, SQLiteEventStore)
+        await store.threads.on_writer(lambda conn: conn.execute(statement))

@@ -207,6 +207,7 @@ def _update_tool(
     error_text: Any = _UNDEFINED,
     raw_input: Any = _UNDEFINED,
     existing: dict[str, Any] | None = None,
+    provider_metadata: Any = None,
 ) -> None:
     """`updateToolPart` / `updateDynamicToolPart`."""
     part = existing
@@ -241,6 +242,9 @@ def _update_tool(
             part.pop(name, None)
         else:
             part[name] = value
+    if provider_metadata is not None:
+        ended = tool_state in ("output-available", "output-error")
+        part["resultProviderMetadata" if ended else "callProviderMetadata"] = provider_metadata
 
 
 def _tool_name(part: dict[str, Any]) -> str:
@@ -279,6 +283,8 @@ def _apply(state: _State, chunk: dict[str, Any]) -> bool:
         message["metadata"] = _merge(message.get("metadata"), chunk["messageMetadata"])
     elif kind in ("text-start", "reasoning-start"):
         part: dict[str, Any] = {"type": kind.split("-")[0], "text": "", "state": "streaming"}
+        if chunk.get("providerMetadata") is not None:
+            part["providerMetadata"] = chunk["providerMetadata"]
         if kind == "reasoning-start":
             part["id"] = chunk["id"]
             state.active_reasoning[chunk["id"]] = part
@@ -295,6 +301,8 @@ def _apply(state: _State, chunk: dict[str, Any]) -> bool:
         else:
             block["state"] = "done"
             del active[chunk["id"]]
+        if chunk.get("providerMetadata") is not None:
+            block["providerMetadata"] = chunk["providerMetadata"]
     elif kind == "tool-input-start":
         dynamic = bool(chunk.get("dynamic"))
         state.partial_calls[chunk["toolCallId"]] = {
@@ -308,6 +316,7 @@ def _apply(state: _State, chunk: dict[str, Any]) -> bool:
             tool_name=chunk["toolName"],
             tool_call_id=chunk["toolCallId"],
             tool_state="input-streaming",
+            provider_metadata=chunk.get("providerMetadata"),
         )
     elif kind == "tool-input-delta":
         partial = state.partial_calls.get(chunk["toolCallId"])
@@ -331,6 +340,7 @@ def _apply(state: _State, chunk: dict[str, Any]) -> bool:
             tool_call_id=chunk["toolCallId"],
             tool_state="input-available",
             input=chunk["input"],
+            provider_metadata=chunk.get("providerMetadata"),
         )
     elif kind == "tool-input-error":
         existing = next(

@@ -17,6 +17,7 @@ from domain.events import (
     ToolCallStarted,
 )
 from projections.sessions import SessionSummary
+from projections.usage import Usage
 from transport.cli_inspect import event_line, excerpt, sessions_table, summarize, wants_colour
 
 T = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -67,16 +68,22 @@ def test_control_characters_are_escaped_and_long_text_cut() -> None:
 
 
 def test_the_sessions_table_aligns_its_columns() -> None:
+    scripted = Usage(input_tokens=10460, output_tokens=49, runs=1, scripted_runs=1)
+    priced = Usage(input_tokens=7, output_tokens=3, cost_usd=0.01234, runs=2)
     rows = [
-        SessionSummary(session_id="a", created_at=T, last_activity_at=T, head=9, runs=1),
+        SessionSummary(
+            session_id="a", created_at=T, last_activity_at=T, head=9, runs=1, usage=scripted
+        ),
         SessionSummary(
             session_id="long-id", status="running", created_at=T, last_activity_at=T, head=12345
         ),
+        SessionSummary(session_id="b", created_at=T, last_activity_at=T, runs=2, usage=priced),
     ]
     assert sessions_table(rows).splitlines() == [
-        "ID       STATUS    HEAD  RUNS  LAST ACTIVITY            TITLE",
-        "a        idle         9     1  2025-01-02 03:04:05.678",
-        "long-id  running  12345     0  2025-01-02 03:04:05.678",
+        "ID       STATUS    HEAD  RUNS  TOKENS IN/OUT      COST  LAST ACTIVITY            TITLE",
+        "a        idle         9     1       10460/49  scripted  2025-01-02 03:04:05.678",
+        "long-id  running  12345     0                           2025-01-02 03:04:05.678",
+        "b        idle         0     2            7/3   $0.0123  2025-01-02 03:04:05.678",
     ]
     assert sessions_table([]).splitlines()[-1] == "(no sessions)"
     assert "\x1b[32mrunning" in sessions_table(rows, colour=True)

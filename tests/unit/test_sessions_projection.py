@@ -161,3 +161,32 @@ def test_chunked_and_replayed_folds_agree_and_match_the_log(
         assert row.runs == sum(isinstance(e.event, RunStarted) for e in own)
         assert row.tool_calls == sum(isinstance(e.event, ToolCallStarted) for e in own)
         assert (row.status, row.active_run_id) == expected_status(own)
+
+
+def test_usage_counts_each_run_once_whatever_ends_it() -> None:
+    def finished(run: str, tokens: int, cost: float) -> RunFinished:
+        return RunFinished(
+            run_id=run,
+            total_cost_usd=cost,
+            model_usage={"m": {"inputTokens": tokens, "outputTokens": 1, "costUSD": cost}},
+        )
+
+    row = summary(
+        RunStarted(run_id="r1", prompt="x", agent="claude"),
+        finished("r1", 100, 0.5),
+        finished("r1", 100, 0.5),  # a repeated terminal event: counted already
+        RunStarted(run_id="r2", prompt="x", agent="claude"),
+        RunCancelled(
+            run_id="r2", usage={"input_tokens": 10, "output_tokens": 2}, total_cost_usd=0.25
+        ),
+        RunStarted(run_id="r3", prompt="x", agent="claude"),
+        RunAbandoned(run_id="r3"),  # recovered: its process never reported a result
+        finished("r3", 1000, 9.0),  # ... and a late result of it changes nothing
+        RunStarted(run_id="r4", prompt="x", agent="scripted"),
+        finished("r4", 50, 0.0964),  # the CLI's made-up price for the scripted model
+    )
+    usage = row.usage
+    assert (usage.input_tokens, usage.output_tokens) == (160, 4)
+    assert usage.cost_usd == 0.75
+    assert (usage.runs, usage.scripted_runs) == (3, 1)
+    assert row.runs == 4

@@ -311,7 +311,8 @@ def test_heartbeats_status_and_initialisation_show_nothing_but_the_model() -> No
 
 
 def test_run_finished_records_status_usage_and_cost() -> None:
-    metadata = assistant(
+    metadata = ui(
+        RunStarted(run_id=R, prompt="hi", agent="claude"),
         RunFinished(
             run_id=R,
             result="done",
@@ -320,16 +321,50 @@ def test_run_finished_records_status_usage_and_cost() -> None:
             duration_ms=1200,
             total_cost_usd=0.01,
             usage={"input_tokens": 10},
-        )
-    )["metadata"]
+        ),
+    )[1]["metadata"]
     assert metadata["status"] == "finished"
     assert metadata["usage"] == {"input_tokens": 10}
     assert metadata["totalCostUsd"] == 0.01
+    assert metadata["cost"] == {
+        "inputTokens": 10,
+        "outputTokens": 0,
+        "cacheReadInputTokens": 0,
+        "cacheCreationInputTokens": 0,
+        "costUsd": 0.01,
+        "scripted": False,
+    }
     assert metadata["durationMs"] == 1200
     assert metadata["numTurns"] == 2
     assert metadata["stopReason"] == "end_turn"
     assert "endedAt" in metadata
     assert "error" not in metadata
+
+
+def test_a_run_counts_every_models_tokens_and_the_scripted_model_costs_nothing() -> None:
+    subagent_too = {
+        "claude-opus-4-1": {"inputTokens": 100, "outputTokens": 20, "costUSD": 0.5},
+        "claude-haiku-4-5": {"inputTokens": 7, "cacheReadInputTokens": 3, "costUSD": 0.25},
+    }
+    finished = RunFinished(
+        run_id=R, total_cost_usd=0.75, usage={"input_tokens": 100}, model_usage=subagent_too
+    )
+    real = ui(RunStarted(run_id=R, prompt="hi", agent="claude"), finished)[1]["metadata"]
+    assert real["cost"] == {
+        "inputTokens": 107,
+        "outputTokens": 20,
+        "cacheReadInputTokens": 3,
+        "cacheCreationInputTokens": 0,
+        "costUsd": 0.75,
+        "scripted": False,
+    }
+    # A log recorded before the scripted model reported zero still shows no made-up price.
+    scripted = assistant(finished)["metadata"]
+    assert (scripted["totalCostUsd"], scripted["cost"]["costUsd"]) == (0.0, 0.0)
+    assert scripted["cost"]["scripted"] is True
+    assert scripted["cost"]["inputTokens"] == 107
+    cancelled = assistant(RunCancelled(run_id=R, usage={"output_tokens": 4}))["metadata"]
+    assert cancelled["cost"]["outputTokens"] == 4
 
 
 def test_an_error_result_is_a_failed_run() -> None:

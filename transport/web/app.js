@@ -157,6 +157,16 @@
     }
   }
 
+  // Tokens in/out and dollars, from a session's `usage` (snake_case) or a run's `cost`
+  // metadata (camelCase); the scripted model's runs cost nothing and say so.
+  function costText(u, scripted) {
+    const input = u.input_tokens ?? u.inputTokens ?? 0;
+    const output = u.output_tokens ?? u.outputTokens ?? 0;
+    const dollars = u.cost_usd ?? u.costUsd ?? 0;
+    const price = scripted ? "scripted model, no cost" : `$${dollars.toFixed(4)}`;
+    return `${input} in / ${output} out tokens · ${price}`;
+  }
+
   function renderSessions() {
     const list = $("sessions");
     list.replaceChildren(
@@ -178,6 +188,9 @@
               { class: "session-meta muted" },
               `${s.runs || 0} run${s.runs === 1 ? "" : "s"} · ${s.head} events · ${time(s.last_activity_at)}`,
             ),
+            s.usage && s.usage.runs
+              ? el("span", { class: "session-meta muted", "data-testid": "session-cost", text: costText(s.usage, s.usage.scripted) })
+              : null,
           ),
         ),
       ),
@@ -237,6 +250,39 @@
     "output-error": { label: "error", running: false },
     "output-denied": { label: "denied", running: false },
   };
+
+  // A subagent's part names the tool call that started the subagent (AI SDK provider metadata).
+  function parentCallOf(part) {
+    const meta = part.providerMetadata || part.callProviderMetadata;
+    return (meta && meta.agentlog && meta.agentlog.parentToolCallId) || null;
+  }
+
+  // The parts to show at the top level; a subagent's parts go inside its call's part.
+  function renderParts(parts) {
+    const calls = new Set(parts.filter((p) => p.toolCallId).map((p) => p.toolCallId));
+    const children = new Map();
+    const top = [];
+    for (const part of parts) {
+      const parent = parentCallOf(part);
+      if (parent && calls.has(parent)) {
+        if (!children.has(parent)) children.set(parent, []);
+        children.get(parent).push(part);
+      } else {
+        top.push(part);
+      }
+    }
+    const render = (part) => {
+      const node = renderPart(part);
+      const nested = part.toolCallId && children.get(part.toolCallId);
+      if (nested) {
+        node.append(
+          el("div", { class: "subagent", "data-testid": "subagent", "data-parent": part.toolCallId }, ...nested.map(render)),
+        );
+      }
+      return node;
+    };
+    return top.map(render);
+  }
 
   function renderPart(part) {
     const type = part.type || "";
@@ -323,13 +369,15 @@
       header.append(el("span", { class: `badge status-${meta.status}`, "data-testid": "run-status", text: meta.status }));
       if (meta.model) header.append(el("span", { class: "muted", text: meta.model }));
       if (meta.durationMs) header.append(el("span", { class: "muted", text: `${(meta.durationMs / 1000).toFixed(1)} s` }));
-      if (meta.totalCostUsd) header.append(el("span", { class: "muted", text: `$${meta.totalCostUsd.toFixed(4)}` }));
+      if (meta.cost) {
+        header.append(el("span", { class: "muted", "data-testid": "run-cost", text: costText(meta.cost, meta.cost.scripted) }));
+      }
     }
     const node = el(
       "article",
       { class: `message ${message.role}`, "data-testid": "message", "data-role": message.role, "data-id": message.id },
       header,
-      ...(message.parts || []).map(renderPart),
+      ...renderParts(message.parts || []),
     );
     const errorShown = (message.parts || []).some(
       (p) => p.type === "data-agent-error" && p.data && p.data.message === meta.error,

@@ -1,0 +1,128 @@
+"""agentlog as the claude-agent-sdk's `SessionStore`: the CLI's transcript in our database.
+
+The SDK mirrors every line the CLI writes to its JSONL transcript into `append` (batched per
+turn, or about every 100 ms with `session_store_flush="eager"`), and a resume loads the
+transcript back from `load` before the CLI starts, on whichever instance runs it. Entries are
+the CLI's own objects, kept verbatim (`load` returns them deep-equal, in append order); an
+entry's `uuid` is its idempotency key, so a retried batch never lands twice.
+
+Each transcript belongs to an agentlog session: a store made with `session_id=` (one per run)
+binds every transcript it writes to that session, so deleting, exporting or forking the session
+finds them. A store without one (the SDK's helpers, the conformance harness) writes transcripts
+that belong to the session they were first bound to, or to none.
+
+All four optional methods are implemented; `tests/contract/test_session_store.py` runs the
+SDK's own conformance harness against it on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, cast
+
+from claude_agent_sdk import fold_session_summary
+from claude_agent_sdk.types import (
+    SessionKey,
+    SessionListSubkeysKey,
+    SessionStore,
+    SessionStoreEntry,
+    SessionStoreListEntry,
+    SessionSummaryEntry,
+)
+
+from infra.transcripts import StoredTranscript, TranscriptKey, TranscriptTables
+
+
+def transcript_tables(store: object) -> TranscriptTables:
+    """The transcript tables beside an open event store: same SQLite file, same PG schema."""
+    # Imported here: the backends import infra.transcripts, which this module also uses.
+    from infra.postgres_store import PostgresEventStore
+    from infra.postgres_transcripts import PostgresTranscripts
+    from infra.sqlite_store import SQLiteEventStore
+    from infra.sqlite_transcripts import SQLiteTranscripts
+
+    if isinstance(store, SQLiteEventStore):
+        return SQLiteTranscripts(store.threads)
+    if isinstance(store, PostgresEventStore):
+        return PostgresTranscripts(store.pool, store.schema)
+    raise TypeError(f"no transcript tables for {type(store).__name__}")
+
+
+class LogSessionStore(SessionStore):
+    """The SDK's `SessionStore` on agentlog's event store (see the module docstring)."""
+
+    def __init__(self, store: object, *, session_id: str | None = None) -> None:
+        self.tables = transcript_tables(store)
+        self.session_id = session_id
+
+    def for_session(self, session_id: str) -> LogSessionStore:
+        """The same tables, binding what it writes to `session_id`."""
+        bound = LogSessionStore.__new__(LogSessionStore)
+        bound.tables, bound.session_id = self.tables, session_id
+        return bound
+
+    # -- required ----------------------------------------------------------------------------
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        if not entries:
+            return
+        target = _key(key)
+
+        def fold(previous: dict[str, Any] | None, added: list[dict[str, Any]]) -> dict[str, Any]:
+            prev: SessionSummaryEntry | None = (
+                None
+                if previous is None
+                else {"session_id": key["session_id"], "mtime": 0, "data": previous}
+            )
+            return dict(fold_session_summary(prev, key, cast("Any", added))["data"])
+
+        await self.tables.append(
+            target,
+            self.session_id,
+            cast("list[dict[str, Any]]", entries),
+            None if target.subpath else fold,
+            _now_ms(),
+        )
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        found = await self.tables.load(_key(key))
+        return cast("list[SessionStoreEntry] | None", found)
+
+    # -- optional ----------------------------------------------------------------------------
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        return [
+            {"session_id": t.agent_session_id, "mtime": t.mtime}
+            for t in await self.tables.list_main(project_key)
+        ]
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        return [
+            {"session_id": t.agent_session_id, "mtime": t.mtime, "data": t.summary or {}}
+            for t in await self.tables.list_main(project_key)
+        ]
+
+    async def delete(self, key: SessionKey) -> None:
+        await self.tables.delete(_key(key))
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        return await self.tables.list_subkeys(key["project_key"], key["session_id"])
+
+    # -- by agentlog session -----------------------------------------------------------------
+
+    async def transcripts_of(self, session_id: str) -> list[StoredTranscript]:
+        """Every transcript of an agentlog session (export, fork)."""
+        return await self.tables.of_session(session_id)
+
+    async def delete_session(self, session_id: str) -> int:
+        """Remove every transcript of an agentlog session; the entries removed."""
+        return await self.tables.delete_session(session_id)
+
+
+def _key(key: SessionKey | SessionListSubkeysKey) -> TranscriptKey:
+    subpath = cast("dict[str, Any]", key).get("subpath") or ""
+    return TranscriptKey(key["project_key"], key["session_id"], subpath)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,164 @@
+"""`LogSessionStore` keeps the SDK's `SessionStore` contract on every backend: the SDK's own
+conformance harness (all 14 contracts, every optional method), plus what agentlog adds on top:
+uuid idempotency under concurrent appends, and transcripts bound to their agentlog session."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import asyncpg
+import pytest
+from claude_agent_sdk import get_session_messages_from_store
+from claude_agent_sdk.testing import run_session_store_conformance
+from claude_agent_sdk.types import SessionStore
+
+from domain.events import SessionCreated
+from infra.agent.session_store import LogSessionStore
+from infra.database_url import parse_database_url
+from infra.store_base import StoreBase
+from infra.stores import open_store
+from tests.conftest import POSTGRES_URL
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_url")  # skips, or fails in CI, without PostgreSQL
+    return str(request.param)
+
+
+@pytest.fixture
+async def fresh_store(kind: str, tmp_path: Path) -> AsyncIterator[Callable[[], object]]:
+    """A factory of stores, each on a database of its own (the harness wants isolation per
+    contract): a new SQLite file, or a new PostgreSQL schema dropped after the test."""
+    schemas: list[str] = []
+    async with AsyncExitStack() as stack:
+
+        async def make() -> LogSessionStore:
+            if kind == "sqlite":
+                url = f"sqlite:///{tmp_path / (uuid.uuid4().hex + '.db')}"
+            else:
+                schema = "t_" + uuid.uuid4().hex[:12]
+                schemas.append(schema)
+                url = f"{POSTGRES_URL}?schema={schema}"
+            store = await stack.enter_async_context(open_store(url))
+            return LogSessionStore(store)
+
+        try:
+            yield make
+        finally:
+            await stack.aclose()
+            if schemas:
+                conn = await asyncpg.connect(parse_database_url(POSTGRES_URL).target)
+                try:
+                    for schema in schemas:
+                        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                finally:
+                    await conn.close()
+
+
+async def test_passes_the_sdks_conformance_harness_with_every_optional_method(
+    fresh_store: Callable[[], object],
+) -> None:
+    probe = await fresh_store()
+    for method in ("list_sessions", "list_session_summaries", "delete", "list_subkeys"):
+        assert getattr(type(probe), method) is not getattr(SessionStore, method), method
+    await run_session_store_conformance(fresh_store)
+
+
+def _entry(n: int, **extra: object) -> dict[str, object]:
+    return {"type": "user", "uuid": f"u-{n}", "n": n, **extra}
+
+
+KEY = {"project_key": "p", "session_id": "11111111-1111-4111-8111-111111111111"}
+
+
+async def test_a_retried_batch_is_stored_once_and_concurrent_appends_lose_nothing(
+    store: StoreBase,
+) -> None:
+    sessions = LogSessionStore(store)
+    batches = [[_entry(b * 10 + i) for i in range(10)] for b in range(8)]
+    # Every batch sent twice, all at once: the SDK retries a batch whose append timed out.
+    await asyncio.gather(*(sessions.append(KEY, batch) for batch in batches + batches))
+    loaded = await sessions.load(KEY)
+    assert loaded is not None
+    assert sorted(e["n"] for e in loaded) == list(range(80))  # none lost, none twice
+    for batch in batches:  # each batch kept its own order
+        positions = [loaded.index(e) for e in batch]
+        assert positions == sorted(positions)
+    # Entries without a uuid (titles, tags) are appended every time.
+    await sessions.append(KEY, [{"type": "custom-title", "customTitle": "t"}] * 2)
+    again = await sessions.load(KEY)
+    assert again is not None and len(again) == 82
+    assert again[-2:] == [{"type": "custom-title", "customTitle": "t"}] * 2
+
+
+async def test_entries_round_trip_whole(store: StoreBase) -> None:
+    sessions = LogSessionStore(store)
+    odd = _entry(1, text="héllo ✓ \u0000 \ud800", nested={"a": [1, 2.5, None, True]}, big=2**70)
+    await sessions.append(KEY, [odd])
+    assert await sessions.load(KEY) == [odd]
+
+
+async def test_transcripts_belong_to_the_agentlog_session_that_wrote_them(
+    store: StoreBase,
+) -> None:
+    for sid in ("chat-a", "chat-b"):
+        await store.append(sid, [SessionCreated()])
+    shared = LogSessionStore(store)
+    a, b = shared.for_session("chat-a"), shared.for_session("chat-b")
+    main_a = {"project_key": "p", "session_id": "aaaa"}
+    await a.append(main_a, [_entry(1)])
+    await a.append({**main_a, "subpath": "subagents/agent-1"}, [_entry(2)])
+    await b.append({"project_key": "p", "session_id": "bbbb"}, [_entry(3)])
+    # An unbound writer (an SDK helper) adds to a transcript without moving it.
+    await shared.append(main_a, [_entry(4)])
+
+    transcripts = await a.transcripts_of("chat-a")
+    found = {(t.key.agent_session_id, t.key.subpath): t.entries for t in transcripts}
+    assert found == {
+        ("aaaa", ""): [_entry(1), _entry(4)],
+        ("aaaa", "subagents/agent-1"): [_entry(2)],
+    }
+    assert await shared.delete_session("chat-a") == 3
+    assert await shared.transcripts_of("chat-a") == []
+    assert await shared.load(main_a) is None
+    assert await shared.load({"project_key": "p", "session_id": "bbbb"}) == [_entry(3)]
+
+
+async def test_the_sdks_own_readers_read_what_it_wrote(store: StoreBase) -> None:
+    sessions = LogSessionStore(store)
+    sid = str(uuid.uuid4())
+    user = {
+        "type": "user",
+        "uuid": str(uuid.uuid4()),
+        "parentUuid": None,
+        "sessionId": sid,
+        "timestamp": "2026-12-01T00:00:00.000Z",
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": "/w",
+        "message": {"role": "user", "content": "hello"},
+    }
+    answer = {
+        **user,
+        "type": "assistant",
+        "uuid": str(uuid.uuid4()),
+        "parentUuid": user["uuid"],
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "hi"}]},
+    }
+    await sessions.append({"project_key": "p", "session_id": sid}, [user, answer])
+    messages = await get_session_messages_from_store(sessions, sid, directory="/w")
+    assert [m.type for m in messages] == []  # project key of "/w" is "-w", not "p"
+    await sessions.append({"project_key": "-w", "session_id": sid}, [user, answer])
+    messages = await get_session_messages_from_store(sessions, sid, directory="/w")
+    assert [(m.type, m.uuid) for m in messages] == [
+        ("user", user["uuid"]),
+        ("assistant", answer["uuid"]),
+    ]
