@@ -115,7 +115,11 @@ def answer(
         return None
     if approval.call_ended:
         # The run ended the call some other way (cancelled, interrupted): nothing to decide.
-        raise ApprovalAlreadyAnswered(approval_id, approved=False)
+        raise ApprovalAlreadyAnswered(
+            approval_id,
+            None,
+            f"approval {approval_id!r} can no longer be answered: its tool call already ended",
+        )
     return ToolApprovalResponded(
         run_id=approval.request.run_id,
         approval_id=approval_id,

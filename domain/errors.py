@@ -131,9 +131,9 @@ class ApprovalAlreadyAnswered(AgentlogError):
     code = "approval_answered"
     http_status = 409
 
-    def __init__(self, approval_id: str, approved: bool) -> None:
+    def __init__(self, approval_id: str, approved: bool | None, message: str | None = None) -> None:
         answer = "approved" if approved else "denied"
-        super().__init__(f"approval {approval_id!r} was already {answer}")
+        super().__init__(message or f"approval {approval_id!r} was already {answer}")
         self.details = {"approval_id": approval_id, "approved": approved}
 
 

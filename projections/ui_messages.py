@@ -685,10 +685,7 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
             duration_ms=event.duration_ms,
             num_turns=event.num_turns,
             stop_reason=event.stop_reason,
-            # A continuation keeps what it does not set: the AI SDK client merges metadata.
-            error=(event.result or event.stop_reason or "error")
-            if event.is_error
-            else (run.error if run.continued_by else None),
+            error=(event.result or event.stop_reason or "error") if event.is_error else None,
         )
     elif isinstance(event, RunFailed):
         run = replace(run, status="failed", error=event.error, stop_reason=event.terminal_reason)
@@ -696,10 +693,23 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
         run = replace(run, status="cancelled", error=event.reason)
     elif isinstance(event, RunAbandoned):
         run = replace(run, status="abandoned", error=event.reason)
+    if message.run.continued_by:
+        # A continued message keeps what this run does not say: the AI SDK client merges
+        # each run's metadata into the one message.
+        run = _merged(message.run, run)
     message.run = run
     if message is b.open_message:
         b.open_message = None
         b.open_run_id = None
+
+
+def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
+    changes = {
+        name: getattr(before, name)
+        for name in before.__struct_fields__
+        if getattr(after, name) is None and getattr(before, name) is not None
+    }
+    return replace(after, **changes) if changes else after
 
 
 _HANDLERS: dict[type, Callable[[_Builder, RecordedEvent], None]] = {

@@ -49,6 +49,8 @@ async def test_a_call_that_needs_approval_stops_the_turn_and_the_session_waits_i
         assert not only(first, ToolCallSucceeded)
         assert "tool_call_failed" not in sequence(first)
         assert await runner.active_run(session) is None
+        assert runner.active_count == 0
+        assert runner.agent_process_ids(request.run_id) == []  # no CLI waits for the answer
         with pytest.raises(ApprovalPending):
             await runner.start(session, "something else")
         with pytest.raises(UnknownApproval):

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from domain.approvals import approvals
 from domain.events import (
+    RecordedEvent,
     RunAbandoned,
     RunFinished,
     RunStarted,
@@ -29,7 +31,7 @@ from projections import sessions
 from projections.ui_messages import fold, to_ui_messages
 from projections.ui_stream import continued_runs, run_chunks
 from projections.verification import verify_session
-from tests.strategies import record
+from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import (
     add_tool_approval_response,
     as_projected,
@@ -192,3 +194,105 @@ def test_an_answer_within_the_grace_streams_in_the_same_turn() -> None:
     kinds = [c["type"] for c in run_chunks(record("s", events), R)]
     assert "tool-approval-request" in kinds and "tool-approval-response" in kinds
     assert as_projected(result.message) == message_of(events)
+
+
+# -- random logs with approvals --------------------------------------------------------------
+
+
+def chains(events: list[RecordedEvent]) -> dict[str, list[str]]:
+    """Each message's runs: the run that wrote it first, then the runs that continued it."""
+    found: dict[str, list[str]] = {}
+    message_of: dict[str, str] = {}
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, RunStarted) and event.run_id:
+            root = message_of.get(event.continues_run_id or "", event.run_id)
+            message_of[event.run_id] = root
+            found.setdefault(root, []).append(event.run_id)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(session_logs(approvals=True))
+def test_for_random_logs_with_approvals_a_replayed_message_equals_the_projection(
+    events: list[RecordedEvent],
+) -> None:
+    projected = {
+        m["id"]: m for m in to_ui_messages(fold(events), run_active=False) if "metadata" in m
+    }
+    for message_id, runs in chains(events).items():
+        *earlier, last = runs
+        assert continued_runs(events, last) == earlier
+        result = resume(run_chunks(events, last, earlier=earlier))
+        assert as_projected(result.message) == projected[message_id]
+
+
+@settings(max_examples=300, deadline=None)
+@given(session_logs(approvals=True))
+def test_for_random_logs_with_approvals_the_continued_stream_continues_the_chats_message(
+    events: list[RecordedEvent],
+) -> None:
+    """useChat's path: the chat holds the message as the first turn's stream left it, answers
+    (addToolApprovalResponse), and the continuation's stream continues that message."""
+    for message_id, runs in chains(events).items():
+        if len(runs) < 2:
+            continue
+        first, continuation = runs[0], runs[1]
+        upto = next(
+            i
+            for i, r in enumerate(events)
+            if isinstance(r.event, RunStarted) and r.event.run_id == continuation
+        )
+        before = events[:upto]
+        answered_at = max(
+            i
+            for i, r in enumerate(before)
+            if isinstance(r.event, ToolApprovalResponded) and r.event.run_id == first
+        )
+        response = before[answered_at].event
+        assert isinstance(response, ToolApprovalResponded)
+        chat = resume(run_chunks(before[:answered_at], first)).message
+        assert chat is not None
+        chat = add_tool_approval_response(
+            chat, response.approval_id, response.approved, response.reason
+        )
+        after = events[
+            : upto
+            + 1
+            + next(
+                (i for i, r in enumerate(events[upto + 1 :]) if isinstance(r.event, RunStarted)),
+                len(events) - upto - 1,
+            )
+        ]
+        streamed = continue_message(chat, run_chunks(after, continuation))
+        expected = next(
+            m for m in to_ui_messages(fold(after), run_active=False) if m["id"] == message_id
+        )
+        assert as_projected(streamed.message) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(session_logs(approvals=True))
+def test_for_random_logs_with_approvals_the_log_verifies_and_waiting_parts_stay_asked(
+    events: list[RecordedEvent],
+) -> None:
+    folded = approvals(events)
+    asked = {a.request.tool_call_id for a in folded.by_id.values()}
+    # Random logs hold crashes verify rightly reports; none may concern an approval.
+    for problem in verify_session(events):
+        assert problem.check != "approvals", problem
+        assert not any(call in problem.message for call in asked), problem
+    parts = {
+        p["toolCallId"]: p
+        for m in to_ui_messages(fold(events), run_active=False)
+        for p in m["parts"]
+        if "toolCallId" in p
+    }
+    for approval in folded.pending():
+        part = parts[approval.request.tool_call_id]
+        assert part["state"] == "approval-requested"
+        assert part["approval"] == {"id": approval.request.approval_id}
+    summary = sessions.fold(events)["s"]
+    if folded.pending():
+        assert summary.status == "awaiting_approval" and summary.active_run_id is None
+    assert not set(open_work(events).waiting_calls()) & asked  # parked, not waiting

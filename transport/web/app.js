@@ -745,7 +745,7 @@
       refreshSessionsSoon();
     } catch (error) {
       noteError("run", error);
-      status.textContent = error.status === 409 ? "A run is already active in this session." : `Could not start the run: ${error.message}`;
+      status.textContent = error.status === 409 ? error.message : `Could not start the run: ${error.message}`;
     }
   });
 
