@@ -189,13 +189,16 @@ class GroupCommitter:
             await self._work.wait()
             self._work.clear()
             while self._queue or self._probes:
-                if self._probes:
-                    await self._answer_probes()
                 batch = self._take()
                 if batch:
                     self._writing = batch
-                    await self._commit(batch)
+                    failure = await self._commit(batch)
                     self._writing = []
+                    # A batch is the best probe there is: waiting probes share its fate
+                    # instead of holding later appends up with a check of their own.
+                    self._answer_probes_with(failure)
+                elif self._probes:
+                    await self._answer_probes()
             if self._closed:
                 return
 
@@ -231,14 +234,16 @@ class GroupCommitter:
             self._wake_writer()
 
     async def _answer_probes(self) -> None:
-        probes, self._probes = self._probes, []
         try:
             if self._check_writes is not None:
                 await self._check_writes()
         except Exception as exc:  # noqa: BLE001 - the probe's caller gets the failure
-            failure: BaseException | None = exc
+            self._answer_probes_with(exc)
         else:
-            failure = None
+            self._answer_probes_with(None)
+
+    def _answer_probes_with(self, failure: BaseException | None) -> None:
+        probes, self._probes = self._probes, []
         for probe in probes:
             if probe.done():
                 continue
@@ -268,7 +273,8 @@ class GroupCommitter:
         del self._queue[:taken]
         return batch
 
-    async def _commit(self, batch: list[PendingAppend]) -> None:
+    async def _commit(self, batch: list[PendingAppend]) -> StoreUnavailable | None:
+        """Write the batch and resolve its callers; the failure of the write path, if any."""
         try:
             outcomes = await self._write_with_retry(batch)
         except StoreUnavailable as exc:
@@ -278,20 +284,21 @@ class GroupCommitter:
                 self.stats.outcome_unknown += len(batch)
             for pending in batch:
                 self._resolve(pending, exc)
-            return
+            return exc
         except Exception as exc:  # noqa: BLE001 - isolate a poisoned batch, fail only its culprit
             if len(batch) > 1:
                 log.warning(
                     "group commit of %d appends failed (%s); writing each alone", len(batch), exc
                 )
+                failures = []
                 for pending in batch:
                     self._writing = [pending]
-                    await self._commit([pending])
-                return
+                    failures.append(await self._commit([pending]))
+                return next((f for f in failures if f is not None), None)
             self._resolve(
                 batch[0], exc if isinstance(exc, AgentlogError) else StoreUnavailable(str(exc))
             )
-            return
+            return None
         committed: list[str] = []
         events = 0
         for pending, outcome in zip(batch, outcomes, strict=True):
@@ -305,6 +312,7 @@ class GroupCommitter:
                 await self._on_committed(committed)
             except Exception:
                 log.exception("waking readers after a commit failed")
+        return None
 
     async def _write_with_retry(self, batch: list[PendingAppend]) -> list[Outcome]:
         # Bounded retries with full jitter: two processes that collided must not collide again

@@ -184,15 +184,18 @@ def schema_statements(schema: str) -> list[str]:
 
 
 def index_runs_sql(schema: str, *, one_session: bool = False) -> str:
-    """Fills the run index from the log (a schema from before it, an imported session: $1)."""
+    """Fills the run index from the log (a schema from before it, an imported session: $1).
+    A run ends at its first terminal event, or where the next run started (superseded)."""
     s = _ident(schema)
     only = " AND s.originator_id = $1" if one_session else ""
     return f"""
         INSERT INTO {s}.agentlog_runs (session_id, run_id, started_seq, ended_seq)
         SELECT s.originator_id, s.run_id, s.originator_version,
                (SELECT min(t.originator_version) FROM {s}.agentlog_events AS t
-                WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id
-                  AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned'))
+                WHERE t.originator_id = s.originator_id
+                  AND t.originator_version > s.originator_version
+                  AND (t.topic = 'run_started' OR (t.run_id = s.run_id AND t.topic IN
+                       ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned'))))
         FROM {s}.agentlog_events AS s
         WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL{only}
         ON CONFLICT DO NOTHING"""

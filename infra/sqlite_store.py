@@ -67,11 +67,14 @@ CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, st
 CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
 """
 # Fills the run index from the log: for a file written before it existed, and after an import.
+# A run ends at its first terminal event, or where the next run started (superseded).
 SQL_INDEX_RUNS = (
     "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq, ended_seq) "
     "SELECT s.originator_id, s.run_id, s.originator_version, (SELECT MIN(t.originator_version) "
-    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id "
-    "AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned')) "
+    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id "
+    "AND t.originator_version > s.originator_version AND (t.topic = 'run_started' OR "
+    "(t.run_id = s.run_id AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', "
+    "'run_abandoned')))) "
     "FROM agentlog_events AS s WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL"
 )
 _RUN_COLUMNS = "session_id, run_id, started_seq, ended_seq"

@@ -15,6 +15,7 @@ from aiohttp import web
 from domain.errors import RunAlreadyActive
 from domain.ports import StartedRun
 from infra.approval_answers import RecordedAnswer, record_answer
+from transport.auth import session_grant
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, STORE
 from transport.request_parsing import read_body
@@ -51,12 +52,14 @@ async def answer_approval(request: web.Request) -> web.Response:
 
 
 def responder_of(request: web.Request) -> str | None:
-    """Who answered, when the request's credentials name someone (scoped tokens)."""
-    claims = request.get("token_claims")
-    if isinstance(claims, dict):
-        subject = claims.get("sub") or claims.get("subject")
-        return str(subject) if subject else None
-    return None
+    """Who answered, as far as the request's credentials say: a session token's subject when
+    it names one, else that a session token (and its scope) answered; None for the API token
+    or no token (nothing names a person)."""
+    grant = session_grant(request)
+    if grant is None:
+        return None
+    subject = getattr(grant, "subject", None)
+    return str(subject) if subject else f"session token ({grant.scope})"
 
 
 async def continue_turn(app: web.Application, session_id: str) -> StartedRun | None:

@@ -10,6 +10,7 @@ writer), and 200 again as soon as they can.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,10 @@ from aiohttp import web
 from infra.redis_clients import redis_client
 from infra.redis_wakeups import RedisWakeups
 from infra.store_base import StoreBase
+from transport.auth import is_admin
 from transport.keys import SETTINGS, STORE
+
+log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -38,6 +42,11 @@ async def healthz(request: web.Request) -> web.Response:
         checks["redis"] = check_redis(store, redis_url)
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     failing = [name for name, result in results.items() if not result["ok"]]
+    for name in failing:
+        log.warning("health check failed: %s: %s", name, results[name].get("error"))
+    if not is_admin(request):
+        # Error text names hosts, users and auth failures: only the operator sees it.
+        results = {name: {"ok": result["ok"]} for name, result in results.items()}
     body: dict[str, Any] = {"status": "unavailable" if failing else "ok", **results}
     if failing:
         body["failing"] = failing

@@ -229,6 +229,8 @@ class Metrics:
             "agentlog_run_delayed_batches_total",
             "Batches of a run's events that had to wait for the store (retried after a failure).",
         )
+        # Metrics other modules register (the limits): rendered after these.
+        self.extra: list[_Metric] = []
         self.projection_lag_source: Source | None = None
         self.active_runs_source: Source | None = None
         self.delayed_batches_source: Source | None = None
@@ -254,6 +256,7 @@ class Metrics:
             self.projection_lag,
             self.active_runs,
             self.delayed_batches,
+            *self.extra,
         ]
 
     # -- called by the code ------------------------------------------------------------------

@@ -8,11 +8,14 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from domain.events import RunStarted
+from domain.ports import EventStore
 from infra.approval_answers import record_answer
-from projections.ui_stream import DONE, RunStreamEncoder, continued_runs, encode_sse
+from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.approvals_api import continue_turn, responder_of
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.limits import LIMITS
 from transport.request_parsing import read_body
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
@@ -75,7 +78,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     if answers:
         return await continue_with_answers(request, session_id, answers)
     prompt = body.prompt_text()
-    if not prompt.strip():
+    if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(
@@ -83,7 +86,8 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         )
     runs = request.app[AGENT_RUNS]
     try:
-        started = await runs.start(session_id, prompt)
+        with request.app[LIMITS].run_slot(lambda: runs.active_count):
+            started = await runs.start(session_id, prompt)
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     if wants_sse(request):
@@ -121,7 +125,12 @@ async def continue_with_answers(
     return json_response({"run_id": run_id, "offset": offset}, 202)
 
 
+class CancelBody(msgspec.Struct):
+    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+
+
 async def cancel_run(request: web.Request) -> web.Response:
+    await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
@@ -138,16 +147,38 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)
     # A run that continues earlier ones after approvals replays their message too: the
     # resumed client rebuilds it from empty.
-    earlier = continued_runs(await request.app[STORE].read_session(session_id), run_id)
-    return await stream_run(request, session_id, run_id, earlier=earlier)
+    return await stream_run(request, session_id, run_id, replay_message=True)
+
+
+async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple[int, list[str]]:
+    """Where the message `run_id` writes begins: the seq of the `run_started` of the first
+    run of its chain (runs continued after approvals share one message), and the runs before
+    `run_id` in that chain, oldest first. Found through the run index, one run at a time."""
+    chain: list[str] = []
+    current = run_id
+    while True:
+        indexed = await store.run(session_id, current)
+        if indexed is None:
+            return 1, chain  # not indexed: read the session from its start
+        [started] = await store.read(session_id, after=indexed.started_seq - 1, limit=1)
+        event = started.event
+        if not isinstance(event, RunStarted) or event.continues_run_id is None:
+            return indexed.started_seq, chain
+        if event.continues_run_id in chain or len(chain) >= 1000:
+            return 1, chain
+        chain.insert(0, event.continues_run_id)
+        current = event.continues_run_id
 
 
 async def stream_run(
-    request: web.Request, session_id: str, run_id: str, *, earlier: list[str] | None = None
+    request: web.Request, session_id: str, run_id: str, *, replay_message: bool = False
 ) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
-    the session's log from seq 1 (it picks this run's events), then the live tail; keep-alives
-    are SSE comments, because an unknown data chunk breaks the AI SDK's parser."""
+    the log from the run's `run_started` (found in the run index: the session's earlier runs
+    are never read; for a run that continues others after approvals, from the first of them,
+    whose calls it settles), then the live tail; keep-alives are SSE comments, because an
+    unknown data chunk breaks the AI SDK's parser. `replay_message`: send the earlier runs'
+    part of the message too (a resumed client rebuilds it from empty)."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -155,10 +186,11 @@ async def stream_run(
     timeout = settings.sse_write_timeout_seconds
     response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
     await response.prepare(request)
-    encoder = RunStreamEncoder(run_id, earlier=earlier or ())
     try:
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
-            last = 0
+            first, chain = await message_runs(store, session_id, run_id)
+            encoder = RunStreamEncoder(run_id, earlier=chain if replay_message else ())
+            last = first - 1
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
                 if page:

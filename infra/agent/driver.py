@@ -32,7 +32,6 @@ from claude_agent_sdk import ClaudeSDKClient, ResultMessage
 from domain.events import (
     Event,
     HeartbeatRecorded,
-    RecordedEvent,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -55,7 +54,6 @@ class RunInFlight:
     prompt: str
     lease: LockLease
     start_seq: int
-    history: list[RecordedEvent]
     translator: SdkTranslator
     recorder: RunRecorder
     gate: ApprovalGate | None = None

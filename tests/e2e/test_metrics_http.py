@@ -62,3 +62,13 @@ async def test_appends_over_http_move_the_counters_and_the_latency_histogram(
     assert after["agentlog_heartbeats_total"] - before["agentlog_heartbeats_total"] == 2
     assert after["agentlog_append_outcome_unknown_total"] == 0
     assert after["agentlog_commit_writer_restarts_total"] == 0
+
+
+async def test_the_notify_queue_fill_is_exported_when_wake_ups_use_listen_notify(
+    aiohttp_client: ClientFactory, postgres_url: str
+) -> None:
+    client = await aiohttp_client(create_app(Settings(database_url=postgres_url)))
+    assert (await client.post("/v1/sessions", json={"id": "s"})).status == 201
+    response = await client.get("/metrics")
+    samples = parse(await response.text())["agentlog_notify_queue_usage"].samples
+    assert len(samples) == 1 and 0 <= samples[0][2] < 0.5

@@ -17,8 +17,6 @@ from tests.faults.servers import (
 )
 from tests.support.server import ServerProcess
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:

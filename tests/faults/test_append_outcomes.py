@@ -21,6 +21,8 @@ from infra.postgres_store import PostgresEventStore
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.servers import PrivatePostgres
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def proxied_store(

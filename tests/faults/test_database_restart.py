@@ -26,6 +26,8 @@ DB_TIMEOUT = 2.0
 OUTAGE = 3.0
 RECOVERY_BOUND = 10.0
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_appends_resume_without_a_restart_of_agentlog_after_the_database_restarts(
@@ -81,7 +83,8 @@ async def test_appends_resume_without_a_restart_of_agentlog_after_the_database_r
         f"{healthy_again} s; attempted {sum(len(w.attempts) for w in writers)}, "
         f"acknowledged {sum(len(w.acknowledged) for w in writers)}, in the log {len(log) - 1}, "
         f"refused {len(failures)} ({sorted({a.code for a in failures if a.code})}), "
-        f"slowest refusal {max((a.seconds for a in failures), default=0):.2f} s"
+        f"slowest refusal {max((a.seconds for a in failures), default=0):.2f} s; SSE "
+        f"reconnects {[f.reconnects for f in followers]}"
     )
     # Every instance took appends again, in the same process, within the bound.
     assert all(r is not None and r <= RECOVERY_BOUND for r in recovery), recovery

@@ -11,12 +11,17 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
+from redis.exceptions import RedisError
 
+from infra.run_lock import RedisRunLock
 from tests.faults.conftest import start_server
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.scenario import Follower, Probe, Writer, check_log, read_log
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.slow
 
 HANG = 6.0
 DB_TIMEOUT = 2.0
@@ -115,7 +120,13 @@ async def test_a_hung_database_fails_appends_within_the_timeout_and_recovers_by_
             await asyncio.sleep(1.0)
             hung = time.monotonic()
             pg_proxy.black_hole()
-            await asyncio.sleep(HANG)
+            await asyncio.sleep(DB_TIMEOUT)
+            read_started = time.monotonic()
+            async with http.get(f"{instance.url}/v1/sessions/s") as response:
+                read_status = response.status
+                read_error = (await response.json())["error"]["code"]
+            read_seconds = time.monotonic() - read_started
+            await asyncio.sleep(max(0.0, hung + HANG - time.monotonic()))
             pg_proxy.pass_through()  # the silent connections stay silent: agentlog must drop them
             back = time.monotonic()
             async with asyncio.timeout(RECOVERY_BOUND + 5):
@@ -141,6 +152,8 @@ async def test_a_hung_database_fails_appends_within_the_timeout_and_recovers_by_
         f"acknowledged {len(writer.acknowledged)}, in the log {len(log) - 1}"
     )
     assert recovery is not None and recovery <= RECOVERY_BOUND
+    assert (read_status, read_error) == (503, "store_unavailable")
+    assert read_seconds <= DB_TIMEOUT + 3.0
     assert failures and {a.status for a in failures} == {503}
     assert {a.code for a in failures} <= {"store_unavailable", "append_outcome_unknown"}
     assert max(a.seconds for a in failures) <= DB_TIMEOUT + 3.0
@@ -148,3 +161,25 @@ async def test_a_hung_database_fails_appends_within_the_timeout_and_recovers_by_
     assert follower.received == list(range(1, len(log) + 1))
     during = [failing for t, status, failing in probe.answers if hung + DB_TIMEOUT < t < back]
     assert during and all("writes" in failing for failing in during), probe.answers
+
+
+async def test_a_hung_redis_fails_run_lock_calls_within_the_socket_timeout(
+    private_redis: PrivateRedis, proxies: list[FaultProxy]
+) -> None:
+    proxy = FaultProxy("127.0.0.1", private_redis.port).start()
+    proxies.append(proxy)
+    lock = await RedisRunLock(f"redis://{proxy.host_port}/0").open()
+    try:
+        lease = await lock.acquire("s", "r1", 60_000)
+        assert lease is not None
+        proxy.black_hole()
+        loop = asyncio.get_running_loop()
+        for call in (lambda: lock.refresh(lease), lambda: lock.holder("s")):
+            started = loop.time()
+            with pytest.raises(RedisError):  # a timeout or a connection error, never a hang
+                async with asyncio.timeout(30):
+                    await call()
+            assert loop.time() - started <= 4.0
+    finally:
+        proxy.cut()
+        await lock.close()

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from domain.events import CustomEventRecorded, SessionCreated
@@ -19,6 +20,8 @@ from transport.keys import FEEDS
 from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
+
+pytestmark = pytest.mark.slow
 
 
 async def test_a_follower_stays_connected_through_a_database_blip(

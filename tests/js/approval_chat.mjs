@@ -41,10 +41,12 @@ class Chat extends AbstractChat {
   }
 }
 
+let describe = () => '';
+
 async function until(check, what, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${describe()}`);
     await new Promise(resolve => setTimeout(resolve, 50));
   }
 }
@@ -65,6 +67,8 @@ async function approve({ base, sessionId, prompt, approved, reason }) {
     }),
     sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
   });
+  describe = () =>
+    JSON.stringify({ status: chat.status, error: String(chat.error ?? ''), last: chat.lastMessage });
   await chat.sendMessage({ text: prompt });
   const asked = () =>
     chat.lastMessage?.parts.find(part => part.state === 'approval-requested');
