@@ -96,7 +96,8 @@ async def test_a_client_that_stops_reading_is_disconnected_and_never_slows_other
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect((host, port))
     stalled.sendall(
-        b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Accept: text/event-stream\r\n\r\n"
     )
 
     healthy = await client.get("/v1/sessions/s/events", headers={"Accept": "text/event-stream"})
