@@ -217,6 +217,7 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
+                    "description": "the client's own key space, bound to the request body",
                     "schema": {"type": "string", "pattern": "^[!-~]([ -~]{0,148}[!-~])?$"},
                 },
             ],
@@ -251,10 +252,14 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "400": _error("invalid body"),
+                "400": _error("invalid body or Idempotency-Key"),
                 "404": _error("unknown session"),
-                "409": _error("expected_offset mismatch (with head) or tool call not waiting"),
+                "409": _error(
+                    "expected_offset mismatch (with head), tool call not waiting, or a tool call "
+                    "the active run executes itself (tool_call_owned_by_run)"
+                ),
                 "413": _error("body or event too large"),
+                "422": _error("the Idempotency-Key was used for a different body"),
             },
         },
         "get": {
