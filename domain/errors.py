@@ -60,6 +60,12 @@ class StoreUnavailable(AgentlogError):
     code = "store_unavailable"
 
 
+class StoreClosed(StoreUnavailable):
+    """The store was closed (the process is shutting down): retrying cannot help."""
+
+    code = "store_unavailable"
+
+
 class RunAlreadyActive(AgentlogError):
     """One active run per session: a second start is refused with the active run's id."""
 

@@ -171,7 +171,12 @@ async def test_healthz_reports_redis_with_its_latency(
     settings = Settings(redis_url=redis_url, admin_token="admin-t")
     client = await aiohttp_client(operator_app(settings, store))
     body = await get_json(client, "/healthz")
-    assert body == {"status": "ok", "database": {"ok": True}, "redis": {"ok": True}}
+    assert body == {
+        "status": "ok",
+        "database": {"ok": True},
+        "writes": {"ok": True},
+        "redis": {"ok": True},
+    }
     response = await client.get("/healthz", headers={"Authorization": "Bearer admin-t"})
     body = await response.json()
     assert body["database"]["ok"] and body["redis"]["ok"]
@@ -199,7 +204,13 @@ async def test_healthz_is_503_when_redis_or_the_database_is_down(
         assert response.status == 503
         body = await response.json()
     # Anyone sees which component is down; only the operator sees why (hosts, auth errors).
-    assert public == {"status": "unavailable", "database": {"ok": True}, "redis": {"ok": False}}
+    assert public == {
+        "status": "unavailable",
+        "database": {"ok": True},
+        "writes": {"ok": True},
+        "redis": {"ok": False},
+        "failing": ["redis"],
+    }
     assert body["status"] == "unavailable"
     assert body["database"]["ok"] and not body["redis"]["ok"] and body["redis"]["error"]
 

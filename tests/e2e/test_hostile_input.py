@@ -117,4 +117,8 @@ def test_a_real_server_answers_header_errors_as_json(tmp_path: Path, sqlite_url:
 
 async def test_healthz_shows_strangers_component_status_only(client: TestClient) -> None:
     response = await client.get("/healthz")
-    assert await response.json() == {"status": "ok", "database": {"ok": True}}
+    assert await response.json() == {
+        "status": "ok",
+        "database": {"ok": True},
+        "writes": {"ok": True},
+    }

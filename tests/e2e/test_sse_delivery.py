@@ -95,8 +95,10 @@ async def test_a_client_that_stops_reading_is_disconnected_and_never_slows_other
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect((host, port))
+    # A loopback Host: any other name is refused as DNS rebinding before the stream starts.
     stalled.sendall(
-        b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        f"GET /v1/sessions/s/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
     )
 
     healthy = await client.get("/v1/sessions/s/events", headers={"Accept": "text/event-stream"})
