@@ -90,4 +90,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if request.transport is None or not connection_failed(exc):
             raise
         log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
-        return error_response(503, StoreUnavailable.code, f"database unavailable: {exc!r}")
+        # The client learns what failed, not the hosts or credentials in the driver's text.
+        return error_response(
+            503, StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
+        )
