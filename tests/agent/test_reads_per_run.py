@@ -1,6 +1,7 @@
 """O(run), not O(session): starting a run, resuming its stream and answering a tool call read
 the run's own events, never the session's earlier log. A real SQLite store counts the events
-its reads return; the session holds 6,000 events of earlier runs."""
+its reads return; the session holds 6,000 events of 60 earlier runs (a start may read the
+latest of them: approvals it left, its own events)."""
 
 from __future__ import annotations
 
@@ -49,10 +50,10 @@ class CountingStore(SQLiteEventStore):
 async def store(tmp_path: Path) -> AsyncIterator[CountingStore]:
     opened = await CountingStore(tmp_path / "agentlog.db").open()
     await opened.append("s", [SessionCreated()])
-    for run in range(3):
+    for run in range(EARLIER // 100):  # 60 earlier runs of 100 events
         body = [
             TextDelta(run_id=f"old{run}", message_id="m", block_index=0, delta="x")
-            for _ in range(EARLIER // 3 - 2)
+            for _ in range(98)
         ]
         await opened.append(
             "s",
