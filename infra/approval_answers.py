@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.approvals import answer, approvals
+from domain.approvals import Approvals, answer, approvals
 from domain.errors import ExpectedSeqMismatch
-from domain.events import RecordedEvent, ToolApprovalResponded
+from domain.events import RecordedEvent, RunAbandoned, RunFinished, ToolApprovalResponded
 from domain.ports import EventStore
+from infra.agent.recorder import RunStore
 
 # Appends of a running run (heartbeats, deltas) move the head between our read and our write;
 # each retry re-reads and decides again. Far more than a session's write rate needs.
@@ -65,3 +66,20 @@ async def record_answer(
 
 def _seq_of(history: list[RecordedEvent], response: ToolApprovalResponded) -> int:
     return next(r.seq for r in history if r.event is response)
+
+
+async def latest_approvals(store: RunStore, session_id: str) -> Approvals:
+    """The approvals that can still matter: those of the session's latest run (no turn starts
+    while one waits, and a continuation continues the latest run). Read in O(1) unless that
+    run may have left one: it ended deferring a call, its server died (abandoned), or it has
+    no end yet; a run that ended otherwise settled every call it asked about."""
+    current = await store.current_run(session_id)
+    if current is None:
+        return Approvals()
+    if current.ended_seq is not None:
+        terminal = await store.read(session_id, after=current.ended_seq - 1, limit=1)
+        event = terminal[0].event if terminal else None
+        deferred = isinstance(event, RunFinished) and event.deferred_tool_call_id is not None
+        if not deferred and not isinstance(event, RunAbandoned):
+            return Approvals()
+    return approvals(await store.read_session(session_id, after=current.started_seq - 1))

@@ -38,7 +38,6 @@ from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
-from domain.approvals import approvals
 from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
@@ -62,11 +61,12 @@ from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
 from infra.agent.translate import SdkTranslator
+from infra.approval_answers import latest_approvals
 from infra.log_context import log_context
 from infra.postgres_run_lock import PostgresRunLock
 from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
-from infra.run_reads import current_run_events, open_run_events
+from infra.run_reads import open_run_events
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
@@ -149,7 +149,7 @@ class AgentRunner:
         try:
             # Approvals wait only on the latest run (no turn starts while one waits, and a
             # continuation continues the latest): read from its start.
-            folded = approvals((await current_run_events(self.store, session_id))[1])
+            folded = await latest_approvals(self.store, session_id)
             waiting = folded.pending()
             if waiting and not continuation:
                 raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
