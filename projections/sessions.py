@@ -17,6 +17,8 @@ Rules:
   "idle". A terminal event for any other run (late, duplicate, superseded) changes only `head`
   and the time.
 - `tool_call_started`: `tool_calls` + 1 (each start event counts once).
+- `session_deleted` (the tombstone): a row with status "deleted" and nothing else; lists omit
+  such rows.
 - `usage`: tokens and cost summed over the runs, each counted at its first terminal event as
   the active run (`projections/usage.py`); `active_run_agent` remembers the active run's agent
   until then, so a scripted run's cost is counted as 0.
@@ -38,6 +40,7 @@ from domain.events import (
     RunFinished,
     RunStarted,
     SessionCreated,
+    SessionDeleted,
     ToolCallStarted,
 )
 from projections import usage as usage_of
@@ -46,6 +49,7 @@ IDLE = "idle"
 RUNNING = "running"
 FAILED = "failed"
 ABANDONED = "abandoned"
+DELETED = "deleted"
 
 
 class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +112,15 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             active_run_id=None,
             active_run_agent=None,
             usage=summary.usage if cost is None else usage_of.add(summary.usage, cost),
+        )
+    if kind is SessionDeleted:
+        # The tombstone: nothing of the session is kept (lists leave it out).
+        return SessionSummary(
+            session_id=summary.session_id,
+            status=DELETED,
+            head=recorded.seq,
+            created_at=summary.created_at,
+            last_activity_at=recorded.time,
         )
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)

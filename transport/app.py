@@ -14,7 +14,7 @@ from domain.events import utc_now
 from infra.agent.runner import AgentRunner, open_agent_runner
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from transport import admin_api, runs_api, sessions_api, web_view
+from transport import admin_api, deletion_api, runs_api, sessions_api, web_view
 from transport.auth import bearer_auth
 from transport.errors import json_errors
 from transport.health import healthz
@@ -40,7 +40,7 @@ def create_app(
     (nothing connects at import time) and closed on cleanup, in reverse order."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_log_context, json_errors, bearer_auth],
+        middlewares=[request_log_context, json_errors, bearer_auth, deletion_api.deleted_sessions],
     )
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
@@ -109,6 +109,7 @@ def create_app(
     # Hydration asks whether a run is really active: by default, whether its lock is held.
     setup_projections(app, run_is_active=run_is_active or lock_says_running(app))
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(deletion_api.deletion_ctx)
     app.cleanup_ctx.append(pruning_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
@@ -116,6 +117,7 @@ def create_app(
     sessions_api.add_routes(app)
     runs_api.add_routes(app)
     admin_api.add_routes(app)
+    deletion_api.add_routes(app)
     web_view.add_routes(app)
     return app
 

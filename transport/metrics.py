@@ -211,6 +211,11 @@ class Metrics:
             "agentlog_run_delayed_batches_total",
             "Batches of a run's events that had to wait for the store (retried after a failure).",
         )
+        self.sessions_deleted = Counter(
+            "agentlog_sessions_deleted_total",
+            "Sessions this process deleted, by reason (requested, retention).",
+            ["reason"],
+        )
         self.projection_lag_source: Source | None = None
         self.active_runs_source: Source | None = None
         self.delayed_batches_source: Source | None = None
@@ -232,6 +237,7 @@ class Metrics:
             self.projection_lag,
             self.active_runs,
             self.delayed_batches,
+            self.sessions_deleted,
         ]
 
     # -- called by the code ------------------------------------------------------------------

@@ -29,6 +29,8 @@ class Settings:
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
     idempotency_ttl_hours: float = 24.0
+    # Sessions idle longer than this are deleted by the retention sweeper; None keeps them.
+    retention_days: float | None = None
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -50,6 +52,7 @@ ENVIRONMENT = [
     ("sse_write_timeout_seconds", "AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", float),
     ("sse_retry_ms", "AGENTLOG_SSE_RETRY_MS", int),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
+    ("retention_days", "AGENTLOG_RETENTION_DAYS", float),
 ]
 
 
@@ -105,6 +108,11 @@ def validate(settings: Settings) -> Settings:
     if not settings.idempotency_ttl_hours > 0:
         raise ConfigError(
             f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
+        )
+    if settings.retention_days is not None and not settings.retention_days > 0:
+        raise ConfigError(
+            f"AGENTLOG_RETENTION_DAYS={settings.retention_days:g} must be positive "
+            "(leave it unset to keep sessions)"
         )
     return settings
 
