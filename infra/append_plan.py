@@ -156,6 +156,11 @@ def _index_runs(
         if kind not in _RUN_INDEXED or event.run_id is None:
             continue
         if kind is RunStarted:
+            superseded = runs.get(session_id)
+            if superseded is not None and superseded.ended_seq is None:
+                # A run started while another is open supersedes it (its owner died without a
+                # terminal event): the older one is ended in the index, as the projections do.
+                plan.run_ends.append((session_id, superseded.run_id, seq))
             runs[session_id] = RunRecord(
                 session_id=session_id, run_id=event.run_id, started_seq=seq
             )

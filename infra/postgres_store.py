@@ -29,6 +29,8 @@ waiting in this process into the same transaction.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -38,11 +40,19 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from domain.errors import StoreUnavailable
 from domain.events import RecordedEvent, decode_event, utc_now
 from domain.ports import KeyedAppend, RunRecord, SessionHead, Wakeups
 from infra import postgres_transcripts
 from infra.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
-from infra.group_commit import Outcome, OutcomeUnknown, PendingAppend, TransientWriteError
+from infra.group_commit import (
+    NotWritten,
+    Outcome,
+    OutcomeUnknown,
+    PendingAppend,
+    TransientWriteError,
+    attempt_seconds,
+)
 from infra.store_base import StoreBase
 
 NOTIFY_CHANNEL = "agentlog_wakeups"
@@ -59,6 +69,52 @@ _TRANSIENT = (
     asyncpg.SerializationError,
     asyncpg.LockNotAvailableError,
 )
+
+# Errors that say the connection, not the statement, failed: the server may never have seen
+# the statement, or may have run it without our hearing the answer. Whether that means "not
+# written" or "outcome unknown" depends on whether COMMIT had been sent (see _write_batch).
+_CONNECTION_FAILED = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # includes "connection was closed in the middle"
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.AdminShutdownError,  # pg_ctl stop / restart -m fast
+    asyncpg.CrashShutdownError,  # another backend crashed: every session is ended
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.IdleInTransactionSessionTimeoutError,
+)
+
+
+def connection_failed(exc: BaseException) -> bool:
+    """The connection is unusable (drop it); DataError is a bad argument, not a bad line."""
+    return isinstance(exc, _CONNECTION_FAILED) and not isinstance(exc, asyncpg.DataError)
+
+
+def _server_settings(timeout: float) -> dict[str, str]:
+    # synchronous_commit: an acknowledged append must survive a crash, whatever the server's
+    # default. The timeouts make the *server* let go of a client that went silent (a half-open
+    # connection): a writer that black-holed while holding the log head lock would otherwise
+    # keep every other writer waiting until the kernel gave up on the socket, hours later.
+    idle = max(1, int(timeout * 3))
+    return {
+        "synchronous_commit": "on",
+        "application_name": "agentlog",
+        "idle_in_transaction_session_timeout": f"{idle}s",
+        "tcp_keepalives_idle": str(idle),
+        "tcp_keepalives_interval": "1",
+        "tcp_keepalives_count": "3",
+    }
+
+
+class _Attempt:
+    """How far one write attempt got: once COMMIT (or the single auto-committed statement) is
+    on its way, a broken connection can no longer tell us whether the events were written."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
 
 
 def schema_statements(schema: str) -> list[str]:
@@ -128,15 +184,18 @@ def schema_statements(schema: str) -> list[str]:
 
 
 def index_runs_sql(schema: str, *, one_session: bool = False) -> str:
-    """Fills the run index from the log (a schema from before it, an imported session: $1)."""
+    """Fills the run index from the log (a schema from before it, an imported session: $1).
+    A run ends at its first terminal event, or where the next run started (superseded)."""
     s = _ident(schema)
     only = " AND s.originator_id = $1" if one_session else ""
     return f"""
         INSERT INTO {s}.agentlog_runs (session_id, run_id, started_seq, ended_seq)
         SELECT s.originator_id, s.run_id, s.originator_version,
                (SELECT min(t.originator_version) FROM {s}.agentlog_events AS t
-                WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id
-                  AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned'))
+                WHERE t.originator_id = s.originator_id
+                  AND t.originator_version > s.originator_version
+                  AND (t.topic = 'run_started' OR (t.run_id = s.run_id AND t.topic IN
+                       ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned'))))
         FROM {s}.agentlog_events AS s
         WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL{only}
         ON CONFLICT DO NOTHING"""
@@ -235,9 +294,11 @@ class PostgresEventStore(StoreBase):
         notify: bool = False,
         max_event_bytes: int = 1024 * 1024,
         pool_size: int = 10,
+        timeout: float = 5.0,
     ) -> None:
-        super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
+        super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes, timeout=timeout)
         self.dsn = dsn
+        self.timeout = timeout
         self.schema = schema
         self.notify = notify
         self.process_token = secrets.token_hex(4)
@@ -375,8 +436,9 @@ class PostgresEventStore(StoreBase):
             self.dsn,
             min_size=1,
             max_size=self._pool_size,
-            # An acknowledged append must survive a crash, whatever the server's default.
-            server_settings={"synchronous_commit": "on", "application_name": "agentlog"},
+            timeout=self.timeout,  # to connect
+            command_timeout=self.timeout,  # for users of .pool (projections, import)
+            server_settings=_server_settings(self.timeout),
         )
         async with self._pool.acquire() as conn:
             await migrate(conn, self.schema)
@@ -405,56 +467,98 @@ class PostgresEventStore(StoreBase):
 
     async def _writer(self) -> asyncpg.Connection:
         # Appends are written by one task at a time (group commit), so one held connection
-        # saves a pool round trip per transaction.
-        if self._writer_conn is None or self._writer_conn.is_closed():
-            self._writer_conn = await self.pool.acquire()
-        return self._writer_conn
+        # saves a pool round trip per transaction. It is our own connection, not the pool's:
+        # the pool detaches a pooled connection that the server closed while it was idle,
+        # after which every call on it fails ("released back to the pool") and it was never
+        # replaced (issue 10).
+        conn = self._writer_conn
+        if conn is None or conn.is_closed():
+            self._writer_conn = None
+            conn = await asyncpg.connect(
+                self.dsn, timeout=self.timeout, server_settings=_server_settings(self.timeout)
+            )
+            self._writer_conn = conn
+        return conn
 
     async def _drop_writer_conn(self) -> None:
         conn, self._writer_conn = self._writer_conn, None
-        if conn is not None and self._pool is not None:
-            await self._pool.release(conn)
+        if conn is not None:
+            # terminate, not close: close waits for the server, which may be the thing hung.
+            conn.terminate()
 
     def _forget_heads(self) -> None:
         self._known_position = None
         self._known_heads.clear()
 
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
-        conn = await self._writer()
+        attempt = _Attempt()
         try:
-            # Idempotency keys and the run index must be read and written under the lock:
-            # they take the locked path.
-            if (
-                self._known_position is not None
-                and not needs_run_index(batch)
-                and all(
-                    p.session_id in self._known_heads and p.idempotency_key is None for p in batch
-                )
-            ):
-                outcomes = await self._write_if_unchanged(conn, batch)
-                if outcomes is not None:
-                    return outcomes
-                self.fast_path_misses += 1
-            return await self._write_locked(conn, batch)
+            async with asyncio.timeout(attempt_seconds(batch, self.timeout)):
+                conn = await self._writer()
+                # Idempotency keys and the run index must be read and written under the
+                # lock: they take the locked path.
+                if (
+                    self._known_position is not None
+                    and not needs_run_index(batch)
+                    and all(
+                        p.session_id in self._known_heads and p.idempotency_key is None
+                        for p in batch
+                    )
+                ):
+                    outcomes = await self._write_if_unchanged(conn, batch, attempt)
+                    if outcomes is not None:
+                        return outcomes
+                    self.fast_path_misses += 1
+                return await self._write_locked(conn, batch, attempt)
         except _TRANSIENT as exc:
+            # The server answered with a race it rolled back (also at COMMIT): try again.
             self._forget_heads()
             raise TransientWriteError(str(exc)) from exc
-        except asyncpg.PostgresError:
+        except asyncio.CancelledError:
+            # The writer itself was cancelled: the connection is mid-protocol, drop it. The
+            # cancellation goes on; it is never turned into an append's outcome.
+            self._forget_heads()
+            await self._drop_writer_conn()
+            raise
+        except Exception as exc:
+            self._forget_heads()
+            if connection_failed(exc):
+                await self._drop_writer_conn()
+                if attempt.committing:
+                    raise OutcomeUnknown(f"append outcome unknown: {_describe(exc)}") from exc
+                raise NotWritten(f"database unavailable: {_describe(exc)}") from exc
             # The server answered with an error: the statement was rolled back.
-            self._forget_heads()
             raise
-        except OutcomeUnknown:
-            self._forget_heads()
+
+    async def check_writes(self) -> None:
+        """The write path end to end, on the writer's own connection (run by the writer
+        task): take the log head lock as an append does and commit. Fails while appends
+        cannot commit (server down or hung, read-only after a failover, lock held)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                conn = await self._writer()
+                # Not `async with conn.transaction()`: after a timeout its rollback would wait
+                # on the very connection that went silent.
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    await conn.execute(f"SET LOCAL lock_timeout = '{int(self.timeout * 1000)}ms'")
+                    await conn.fetchval(self._sql_lock_head)
+                except Exception as exc:
+                    if not connection_failed(exc):
+                        await transaction.rollback()
+                    raise
+                await transaction.commit()
+        except asyncio.CancelledError:
             await self._drop_writer_conn()
             raise
-        except BaseException as exc:
-            # The connection broke mid-statement: we cannot know if it committed.
-            self._forget_heads()
-            await self._drop_writer_conn()
-            raise OutcomeUnknown(f"append outcome unknown: {exc!r}") from exc
+        except Exception as exc:
+            if connection_failed(exc):
+                await self._drop_writer_conn()
+            raise StoreUnavailable(f"cannot write: {_describe(exc)}") from exc
 
     async def _write_if_unchanged(
-        self, conn: asyncpg.Connection, batch: list[PendingAppend]
+        self, conn: asyncpg.Connection, batch: list[PendingAppend], attempt: _Attempt
     ) -> list[Outcome] | None:
         """One auto-committed statement; None if another process appended since our last."""
         assert self._known_position is not None
@@ -465,18 +569,20 @@ class PostgresEventStore(StoreBase):
         if not plan.writes:
             return None  # only refusals: confirm them against the locked, current heads
 
+        attempt.committing = True  # one auto-committed statement: its COMMIT is implicit
         row = await conn.fetchrow(
             self._sql_write_if_unchanged,
             *self._write_arguments(plan),
             self._known_position,
         )
+        attempt.committing = False  # answered: committed, or (not applied) nothing written
         if not row["applied"]:
             return None
         self._remember(plan.position, {s: heads[s] for s in plan.changed})
         return plan.outcomes
 
     async def _write_locked(
-        self, conn: asyncpg.Connection, batch: list[PendingAppend]
+        self, conn: asyncpg.Connection, batch: list[PendingAppend], attempt: _Attempt
     ) -> list[Outcome]:
         transaction = conn.transaction()
         await transaction.start()
@@ -521,17 +627,17 @@ class PostgresEventStore(StoreBase):
                     await conn.execute(
                         sql, *(list(column) for column in zip(*changes, strict=True))
                     )
-        except BaseException:
-            await transaction.rollback()
+        except Exception as exc:
+            # The server refused a statement (or planning failed) and the connection is fine:
+            # roll back. A broken or silent connection is not rolled back (that would wait on
+            # it); it is dropped, and the server rolls back when it sees the connection go.
+            if not connection_failed(exc):
+                await transaction.rollback()
             raise
-        try:
-            await transaction.commit()
-        except _TRANSIENT:
-            raise
-        except BaseException as exc:
-            # The connection failed during COMMIT: the events may or may not be written, so
-            # neither retry (duplicates) nor report failure (they may be there).
-            raise OutcomeUnknown(f"commit outcome unknown: {exc!r}") from exc
+        # From here a broken connection means "outcome unknown": the server may have
+        # committed without our hearing it, so neither retry (duplicates) nor report failure.
+        attempt.committing = True
+        await transaction.commit()
         if self._known_position != position:
             # Someone else appended since our last commit: every head we remember may be stale.
             self._known_heads.clear()
@@ -569,56 +675,104 @@ class PostgresEventStore(StoreBase):
 
     # -- reads ------------------------------------------------------------------------------
 
+    async def _query(self, kind: str, sql: str, *args: Any) -> Any:
+        """One read on a pooled connection, bounded by the timeout. A connection that failed
+        or went silent is terminated before it goes back, so the pool replaces it and never
+        waits on it; the caller gets StoreUnavailable (503), not a driver error."""
+        pool = self.pool
+        try:
+            async with asyncio.timeout(self.timeout):
+                conn = await pool.acquire()
+        except Exception as exc:
+            if connection_failed(exc):
+                raise StoreUnavailable(f"database unavailable: {_describe(exc)}") from exc
+            raise
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await getattr(conn, kind)(sql, *args)
+        except Exception as exc:
+            if connection_failed(exc):
+                conn.terminate()
+                await pool.release(conn)
+                raise StoreUnavailable(f"database unavailable: {_describe(exc)}") from exc
+            await pool.release(conn, timeout=self.timeout)
+            raise
+        except BaseException:
+            conn.terminate()  # cancelled mid-read: the protocol state is unknown
+            await pool.release(conn)
+            raise
+        try:
+            await pool.release(conn, timeout=self.timeout)
+        except Exception:  # noqa: BLE001 - the read succeeded; a failed reset only loses it
+            conn.terminate()
+            with contextlib.suppress(Exception):
+                await pool.release(conn)
+        return result
+
     async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = await self.pool.fetch(self._sql_read, session_id, after, limit)
+        rows = await self._query("fetch", self._sql_read, session_id, after, limit)
         return [_recorded(row) for row in rows]
 
     async def read_stored(
         self, session_id: str, after: int = 0, limit: int = 1000
     ) -> list[tuple[RecordedEvent, bytes]]:
-        rows = await self.pool.fetch(self._sql_read, session_id, after, limit)
+        rows = await self._query("fetch", self._sql_read, session_id, after, limit)
         return [(_recorded(row), row[4]) for row in rows]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        rows = await self.pool.fetch(self._sql_read_all, after, limit)
+        rows = await self._query("fetch", self._sql_read_all, after, limit)
         return [_recorded(row) for row in rows]
 
     async def session(self, session_id: str) -> SessionHead | None:
-        row = await self.pool.fetchrow(self._sql_session, session_id)
+        row = await self._query("fetchrow", self._sql_session, session_id)
         return _session_head(row) if row is not None else None
 
     async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
-        rows = await self.pool.fetch(self._sql_sessions, after or "", limit)
+        rows = await self._query("fetch", self._sql_sessions, after or "", limit)
         return [_session_head(row) for row in rows]
 
     async def last_position(self) -> int:
-        value: int = await self.pool.fetchval(self._sql_last_position)
+        value: int = await self._query("fetchval", self._sql_last_position)
+        return value
+
+    async def notify_queue_usage(self) -> float:
+        """The fraction of PostgreSQL's NOTIFY queue in use (0..1). A LISTEN connection that
+        stops reading holds the queue back; when it is full, every NOTIFY, and so every
+        append transaction that sends one, fails."""
+        value: float = await self._query("fetchval", "SELECT pg_notification_queue_usage()")
         return value
 
     async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None:
-        row = await self.pool.fetchrow(self._sql_keyed, session_id, key)
+        row = await self._query("fetchrow", self._sql_keyed, session_id, key)
         if row is None:
             return None
         return KeyedAppend(seqs=list(row[0]), request_hash=row[1], created_at=row[2])
 
     async def prune_idempotency(self, older_than: datetime) -> int:
-        status: str = await self.pool.execute(self._sql_prune_keys, older_than)
+        status: str = await self._query("execute", self._sql_prune_keys, older_than)
         return int(status.rsplit(" ", 1)[-1])
 
     async def run(self, session_id: str, run_id: str) -> RunRecord | None:
-        row = await self.pool.fetchrow(self._sql_run, session_id, run_id)
+        row = await self._query("fetchrow", self._sql_run, session_id, run_id)
         return _run_record(row) if row is not None else None
 
     async def current_run(self, session_id: str) -> RunRecord | None:
-        row = await self.pool.fetchrow(self._sql_current_run, session_id)
+        row = await self._query("fetchrow", self._sql_current_run, session_id)
         return _run_record(row) if row is not None else None
 
     async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
-        return [_run_record(row) for row in await self.pool.fetch(self._sql_open_runs, limit)]
+        rows = await self._query("fetch", self._sql_open_runs, limit)
+        return [_run_record(row) for row in rows]
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     return RunRecord(session_id=row[0], run_id=row[1], started_seq=row[2], ended_seq=row[3])
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer within the database timeout"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _session_head(row: Sequence[Any]) -> SessionHead:

@@ -25,6 +25,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from infra.redis_clients import redis_client
+
 KEY_PREFIX = "agentlog:run-lock:"
 CANCEL_PREFIX = "agentlog:run-cancel:"
 
@@ -180,7 +182,8 @@ class RedisRunLock:
         self._redis: aioredis.Redis | None = None
 
     async def open(self) -> RedisRunLock:
-        self._redis = aioredis.Redis.from_url(self.url)
+        # Connect and socket timeouts: a hung Redis fails a lock call instead of hanging it.
+        self._redis = redis_client(self.url)
         await self._redis.ping()
         return self
 

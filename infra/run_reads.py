@@ -26,3 +26,10 @@ async def current_open_work(store: EventStore, session_id: str) -> OpenWork:
     if current is None:
         events = await store.read_session(session_id)
     return open_work(events)
+
+
+async def open_run_events(store: EventStore, session_id: str) -> list[RecordedEvent]:
+    """The events of the session's run that is still open in the run index, from its
+    `run_started` on; [] when no run is open (nothing to recover)."""
+    current, events = await current_run_events(store, session_id)
+    return events if current is not None and current.ended_seq is None else []

@@ -67,11 +67,14 @@ CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, st
 CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
 """
 # Fills the run index from the log: for a file written before it existed, and after an import.
+# A run ends at its first terminal event, or where the next run started (superseded).
 SQL_INDEX_RUNS = (
     "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq, ended_seq) "
     "SELECT s.originator_id, s.run_id, s.originator_version, (SELECT MIN(t.originator_version) "
-    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id AND t.run_id = s.run_id "
-    "AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', 'run_abandoned')) "
+    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id "
+    "AND t.originator_version > s.originator_version AND (t.topic = 'run_started' OR "
+    "(t.run_id = s.run_id AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', "
+    "'run_abandoned')))) "
     "FROM agentlog_events AS s WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL"
 )
 _RUN_COLUMNS = "session_id, run_id, started_seq, ended_seq"
@@ -188,10 +191,22 @@ class SQLiteEventStore(StoreBase):
             conn.execute("COMMIT")
             return outcomes
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            # A COMMIT that failed has either left the transaction open (busy) or rolled it
+            # back (I/O error); SQLite never leaves its outcome unknown to this process.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError | sqlite3.OperationalError):
                 raise TransientWriteError(str(exc)) from exc
             raise
+
+    async def check_writes(self) -> None:
+        """The write lock can be taken now (nothing is written)."""
+
+        def take_write_lock(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+        await self._threads.on_writer(take_write_lock)
 
     @staticmethod
     def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:

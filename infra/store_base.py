@@ -6,7 +6,8 @@ Adapters implement the backend-specific parts (`_write_batch`, the reads); `appe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -22,6 +23,9 @@ from domain.ports import KeyedAppend, RunFence, RunRecord, SessionHead, Wakeup, 
 from infra.group_commit import GroupCommitter, Outcome, PendingAppend
 from infra.wakeups import LocalWakeups
 
+# Called after every append with (its events, seconds it took, the error or None): metrics.
+AppendObserver = Callable[[Sequence[Event], float, BaseException | None], None]
+
 
 class StoreBase:
     """Validation before any I/O, then group commit, then a wake-up for readers."""
@@ -32,11 +36,17 @@ class StoreBase:
         wakeups: Wakeups | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_batch_events: int = 4000,
+        timeout: float = 5.0,
     ) -> None:
         self.wakeups: Wakeups = wakeups if wakeups is not None else LocalWakeups()
         self.max_event_bytes = max_event_bytes
+        self.append_observers: list[AppendObserver] = []
         self._committer = GroupCommitter(
-            self._write_batch, self.wakeups.publish, max_batch_events=max_batch_events
+            self._write_batch,
+            self.wakeups.publish,
+            max_batch_events=max_batch_events,
+            timeout=timeout,
+            check_writes=self.check_writes,
         )
 
     @property
@@ -64,7 +74,7 @@ class StoreBase:
             not isinstance(expected_seq, int) or isinstance(expected_seq, bool) or expected_seq < 0
         ):
             raise InvalidAppend("expected_seq must be a non-negative integer")
-        return await self._committer.submit(
+        submitted = self._committer.submit(
             session_id,
             list(events),
             encoded,
@@ -73,6 +83,27 @@ class StoreBase:
             request_hash=request_hash,
             fence=fence,
         )
+        if not self.append_observers:
+            return await submitted
+        started = time.perf_counter()
+        try:
+            seqs = await submitted
+        except Exception as exc:
+            self._observe(events, time.perf_counter() - started, exc)
+            raise
+        self._observe(events, time.perf_counter() - started, None)
+        return seqs
+
+    def _observe(
+        self, events: Sequence[Event], seconds: float, error: BaseException | None
+    ) -> None:
+        for observer in self.append_observers:
+            observer(events, seconds, error)
+
+    async def probe_writes(self) -> None:
+        """Raises unless an append could commit now; run by the commit writer itself, so a
+        stuck or dead writer shows too (GET /healthz)."""
+        await self._committer.probe()
 
     async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
         """Every event of the session after seq `after`, read page by page."""
@@ -103,6 +134,10 @@ class StoreBase:
     # -- implemented by adapters ----------------------------------------------------------
 
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
+        raise NotImplementedError
+
+    async def check_writes(self) -> None:
+        """Called on the writer task by probe_writes: raise unless a write could commit."""
         raise NotImplementedError
 
     async def session(self, session_id: str) -> SessionHead | None:

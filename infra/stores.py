@@ -20,6 +20,7 @@ async def open_store(
     *,
     redis_url: str | None = None,
     max_event_bytes: int = 1024 * 1024,
+    db_timeout: float = 5.0,
 ) -> AsyncIterator[StoreBase]:
     """SQLite with in-process wake-ups by default; Redis wake-ups when configured; else
     PostgreSQL LISTEN/NOTIFY, so another server process sees an append within milliseconds."""
@@ -30,7 +31,7 @@ async def open_store(
             wakeups = await RedisWakeups(redis_url).open()
             stack.push_async_callback(wakeups.close)
         elif url.kind == "postgresql":
-            wakeups = await PostgresWakeups(url.target).open()
+            wakeups = await PostgresWakeups(url.target, timeout=db_timeout).open()
             stack.push_async_callback(wakeups.close)
         else:
             wakeups = LocalWakeups()
@@ -45,6 +46,7 @@ async def open_store(
                 wakeups=wakeups,
                 notify=isinstance(wakeups, PostgresWakeups),
                 max_event_bytes=max_event_bytes,
+                timeout=db_timeout,
             )
             if isinstance(wakeups, PostgresWakeups):
                 wakeups.own_token = pg.process_token

@@ -117,12 +117,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                 {
                     "name": "type",
                     "in": "query",
-                    "schema": {"type": "array", "items": {"type": "string"}},
+                    "schema": {"type": "array", "items": {"enum": sorted(EVENT_TYPES)}},
                     "style": "form",
                     "explode": True,
                     "description": "Only these event types (repeatable or comma-separated).",
                 },
-                {"name": "session", "in": "query", "schema": {"type": "string"}},
+                {"name": "session", "in": "query", "schema": {"type": "string", "minLength": 1}},
                 {
                     "name": "limit",
                     "in": "query",

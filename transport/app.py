@@ -14,11 +14,13 @@ from domain.events import utc_now
 from infra.agent.runner import AgentRunner, open_agent_runner
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from transport import admin_api, deletion_api, runs_api, sessions_api, web_view
+from transport import admin_api, deletion_api, runs_api, sessions_api, tokens_api, web_view
 from transport.auth import bearer_auth
+from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
 from transport.health import healthz
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from transport.limits import setup_limits
 from transport.logging_setup import request_log_context
 from transport.metrics import METRICS, projector_lag, setup_metrics
 from transport.openapi import openapi_json
@@ -40,8 +42,17 @@ def create_app(
     (nothing connects at import time) and closed on cleanup, in reverse order."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_log_context, json_errors, bearer_auth, deletion_api.deleted_sessions],
+        # The browser guard runs before auth: a preflight carries no token, and a request
+        # from a foreign origin or Host is refused whatever it carries.
+        middlewares=[
+            request_log_context,
+            json_errors,
+            browser_guard,
+            bearer_auth,
+            deletion_api.deleted_sessions,
+        ],
     )
+    setup_browser_guard(app)
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
@@ -54,6 +65,7 @@ def create_app(
             settings.database_url,
             redis_url=settings.redis_url,
             max_event_bytes=settings.max_event_bytes,
+            db_timeout=settings.db_timeout_seconds,
         ) as opened:
             app[STORE] = opened
             yield
@@ -103,6 +115,7 @@ def create_app(
         delayed_batches=lambda: app[AGENT_RUNS].delayed_batches if AGENT_RUNS in app else 0,
         projection_lag=lambda: projector_lag(app[STORE], app[PROJECTOR]),
     )
+    setup_limits(app)
     app.cleanup_ctx.append(feeds_ctx)
     app.cleanup_ctx.append(runner_ctx)
     # After the runner: the projector starts after the store and stops before it.
@@ -118,6 +131,7 @@ def create_app(
     runs_api.add_routes(app)
     admin_api.add_routes(app)
     deletion_api.add_routes(app)
+    tokens_api.add_routes(app)
     web_view.add_routes(app)
     return app
 

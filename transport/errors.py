@@ -17,6 +17,7 @@ from domain.errors import (
     StoreUnavailable,
     UnknownSession,
 )
+from infra.postgres_store import connection_failed
 from transport.keys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -79,4 +80,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         code, message = _REASONS.get(exc.status, ("http_error", exc.reason))
         if exc.status == 413:
             message = f"{message} ({request.app[SETTINGS].max_body_bytes} bytes)"
-        return error_response(exc.status, code, message)
+        response = error_response(exc.status, code, message)
+        if "Allow" in exc.headers:  # a 405 names the methods the route takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception as exc:
+        # A read that reached the database outside the store's own bounded path (projections,
+        # run index) and lost its connection or timed out: the same 503 JSON as the store's.
+        if request.transport is None or not connection_failed(exc):
+            raise
+        log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
+        return error_response(503, StoreUnavailable.code, f"database unavailable: {exc!r}")

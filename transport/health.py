@@ -1,36 +1,56 @@
-"""GET /healthz: ready once the store is open; reports the database, and Redis when configured,
-each with its latency; 503 when either is unreachable."""
+"""GET /healthz: ready once the store is open; reports the write path, reads, and Redis when
+configured, each with its latency; 503 naming the failing component when any of them fails.
+
+The write check runs on the commit writer itself (StoreBase.probe_writes): on PostgreSQL it
+takes the log head lock on the writer's connection and commits, as an append does, so the
+answer is 503 exactly while appends cannot commit (database down or hung, read-only, a dead
+writer), and 200 again as soon as they can.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from infra.redis_clients import redis_client
 from infra.redis_wakeups import RedisWakeups
 from infra.store_base import StoreBase
+from transport.auth import is_admin
 from transport.keys import SETTINGS, STORE
+
+log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: the database, and Redis when AGENTLOG_REDIS_URL is set, each with its
-    latency; 503 when either is unreachable (checked at once, each within 2 s)."""
+    """GET /healthz: `writes`, `database` (a read) and `redis` when AGENTLOG_REDIS_URL is set,
+    each checked at once within 2 s; 503 when any fails, `failing` names which."""
     store = request.app[STORE]
     redis_url = request.app[SETTINGS].redis_url
+    checks: dict[str, Awaitable[dict[str, Any]]] = {
+        "database": check_database(store),
+        "writes": check_writes(store),
+    }
     if redis_url:
-        database, redis = await asyncio.gather(check_database(store), check_redis(store, redis_url))
-    else:
-        database, redis = await check_database(store), None
-    healthy = database["ok"] and (redis is None or redis["ok"])
-    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "database": database}
-    if redis is not None:
-        body["redis"] = redis
-    return web.json_response(body, status=200 if healthy else 503)
+        checks["redis"] = check_redis(store, redis_url)
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    failing = [name for name, result in results.items() if not result["ok"]]
+    for name in failing:
+        log.warning("health check failed: %s: %s", name, results[name].get("error"))
+    if not is_admin(request):
+        # Error text names hosts, users and auth failures: only the operator sees it.
+        results = {name: {"ok": result["ok"]} for name, result in results.items()}
+    body: dict[str, Any] = {"status": "unavailable" if failing else "ok", **results}
+    if failing:
+        body["failing"] = failing
+    return web.json_response(body, status=503 if failing else 200)
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
@@ -39,15 +59,26 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
-async def check_database(store: StoreBase) -> dict[str, Any]:
+async def _timed(check: Callable[[], Awaitable[Any]]) -> tuple[dict[str, Any], Any]:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-            position = await store.last_position()
+            value = await check()
     except Exception as exc:  # noqa: BLE001 - health reports the failure instead of raising
-        return _failure(exc)
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    return {"ok": True, "latency_ms": latency_ms, "last_position": position}
+        return _failure(exc), None
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, value
+
+
+async def check_database(store: StoreBase) -> dict[str, Any]:
+    result, position = await _timed(store.last_position)
+    if result["ok"]:
+        result["last_position"] = position
+    return result
+
+
+async def check_writes(store: StoreBase) -> dict[str, Any]:
+    result, _ = await _timed(store.probe_writes)
+    return result
 
 
 async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
@@ -55,18 +86,10 @@ async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
     that matters), else through a short-lived one."""
     wakeups = store.wakeups
     own = wakeups.redis if isinstance(wakeups, RedisWakeups) else None
-    client = own or aioredis.Redis.from_url(
-        redis_url,
-        socket_connect_timeout=HEALTH_TIMEOUT_SECONDS,
-        socket_timeout=HEALTH_TIMEOUT_SECONDS,
-    )
-    started = time.perf_counter()
+    client: aioredis.Redis = own or redis_client(redis_url, timeout=HEALTH_TIMEOUT_SECONDS)
     try:
-        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-            await client.ping()
-    except Exception as exc:  # noqa: BLE001 - health reports the failure instead of raising
-        return _failure(exc)
+        result, _ = await _timed(client.ping)
     finally:
         if own is None:
             await client.aclose()
-    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+    return result

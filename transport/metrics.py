@@ -4,8 +4,10 @@ library: counters, gauges and fixed-bucket histograms are a few lines each.
 What is measured, and where it comes from:
 - appends, events appended, heartbeats and append latency: `Metrics.observe_append`, called by
   the store after every append (StoreBase.append_observers);
-- group-commit transactions, retries and batch sizes: read from `store.commit_stats` when
-  scraped;
+- group-commit transactions, retries, batch sizes, appends whose outcome is unknown and
+  restarts of the commit writer: read from `store.commit_stats` when scraped;
+- the fill of PostgreSQL's NOTIFY queue (when wake-ups go through LISTEN/NOTIFY) and failed
+  Redis wake-up publishes: read from the store and its wake-ups when scraped;
 - open SSE streams and reconnects (a stream request carrying Last-Event-ID or offset > 0):
   the `count_streams` middleware; events delivered: `count_delivered`, called by the stream;
 - the log's last position, projection lag (last position minus the projector's checkpoint)
@@ -187,6 +189,22 @@ class Metrics:
         self.commit_retries = Counter(
             "agentlog_group_commit_retries_total", "Group-commit transactions retried."
         )
+        self.outcome_unknown = Counter(
+            "agentlog_append_outcome_unknown_total",
+            "Appends answered 'outcome unknown' (the connection broke at COMMIT).",
+        )
+        self.writer_restarts = Counter(
+            "agentlog_commit_writer_restarts_total",
+            "Times the group-commit writer crashed or was cancelled and was replaced.",
+        )
+        self.notify_queue_usage = Gauge(
+            "agentlog_notify_queue_usage",
+            "Fraction (0-1) of PostgreSQL's NOTIFY queue in use; appends fail when it is full.",
+        )
+        self.publish_failures = Counter(
+            "agentlog_wakeup_publish_failures_total",
+            "Wake-ups that could not be published to Redis (readers fall back to re-checks).",
+        )
         self.batch_appends = Histogram(
             "agentlog_group_commit_batch_appends",
             "Appends written per group-commit transaction.",
@@ -216,6 +234,8 @@ class Metrics:
             "Sessions this process deleted, by reason (requested, retention).",
             ["reason"],
         )
+        # Metrics other modules register (the limits): rendered after these.
+        self.extra: list[_Metric] = []
         self.projection_lag_source: Source | None = None
         self.active_runs_source: Source | None = None
         self.delayed_batches_source: Source | None = None
@@ -229,6 +249,10 @@ class Metrics:
             self.heartbeats,
             self.commit_transactions,
             self.commit_retries,
+            self.outcome_unknown,
+            self.writer_restarts,
+            self.notify_queue_usage,
+            self.publish_failures,
             self.batch_appends,
             self.sse_connections,
             self.sse_reconnects,
@@ -238,6 +262,7 @@ class Metrics:
             self.active_runs,
             self.delayed_batches,
             self.sessions_deleted,
+            *self.extra,
         ]
 
     # -- called by the code ------------------------------------------------------------------
@@ -277,6 +302,14 @@ class Metrics:
         self._batches_seen = len(sizes)
         self.commit_transactions.set_total(stats.transactions)
         self.commit_retries.set_total(stats.retries)
+        self.outcome_unknown.set_total(stats.outcome_unknown)
+        self.writer_restarts.set_total(stats.writer_restarts)
+        failures = getattr(store.wakeups, "publish_failures", None)
+        if isinstance(failures, int):
+            self.publish_failures.set_total(failures)
+        usage = getattr(store, "notify_queue_usage", None)
+        if usage is not None and getattr(store, "notify", False):
+            self.notify_queue_usage.set(await _read(usage, "NOTIFY queue usage"))
         self.log_position.set(await _read(store.last_position, "log position"))
         self.projection_lag.set(await _read(self.projection_lag_source, "projection lag"))
         self.active_runs.set(await _read(self.active_runs_source, "active runs"))

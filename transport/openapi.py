@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from transport import admin_api, metrics, web_view
+from transport import admin_api, metrics, tokens_api, web_view
+from transport.keys import SETTINGS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -96,7 +97,7 @@ COMPONENTS: dict[str, Any] = {
                     "required": ["type", "name"],
                     "properties": {
                         "type": {"const": "custom"},
-                        "name": {"type": "string"},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 100},
                         "data": {},
                     },
                     "additionalProperties": False,
@@ -115,7 +116,14 @@ COMPONENTS: dict[str, Any] = {
             ]
         },
     },
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+}
+
+# Writes need `Content-Type: application/json` (415 otherwise), so even those that take no
+# fields take a JSON object.
+EMPTY_JSON_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "any JSON object (`{}`); state-changing requests must be JSON",
+    "content": {"application/json": {"schema": {"type": "object"}}},
 }
 
 OFFSET = {
@@ -127,7 +135,7 @@ OFFSET = {
 LAST_EVENT_ID = {
     "name": "Last-Event-ID",
     "in": "header",
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
     "description": "The last seq the client saw; sent by EventSource on reconnect.",
 }
 
@@ -153,17 +161,18 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Create a session",
             "requestBody": {
-                "required": False,
+                "required": True,
+                "description": "`{}` for a session with a generated id",
                 "content": {
                     "application/json": {
                         "schema": {
                             "type": "object",
                             "properties": {
                                 "id": {
-                                    "type": "string",
+                                    "type": ["string", "null"],
                                     "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
                                 },
-                                "title": {"type": "string"},
+                                "title": {"type": ["string", "null"]},
                                 "metadata": {"type": "object"},
                             },
                             "additionalProperties": False,
@@ -229,7 +238,8 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
-                    "schema": {"type": "string", "maxLength": 200},
+                    "description": "the client's own key space, bound to the request body",
+                    "schema": {"type": "string", "pattern": "^[!-~]([ -~]{0,148}[!-~])?$"},
                 },
             ],
             "requestBody": {
@@ -245,7 +255,7 @@ PATHS: dict[str, Any] = {
                                     "minItems": 1,
                                     "items": {"$ref": "#/components/schemas/ExternalEvent"},
                                 },
-                                "expected_offset": {"type": "integer", "minimum": 0},
+                                "expected_offset": {"type": ["integer", "null"], "minimum": 0},
                             },
                             "additionalProperties": False,
                         }
@@ -263,10 +273,14 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "400": _error("invalid body"),
+                "400": _error("invalid body or Idempotency-Key"),
                 "404": _error("unknown session"),
-                "409": _error("expected_offset mismatch (with head) or tool call not waiting"),
+                "409": _error(
+                    "expected_offset mismatch (with head), tool call not waiting, or a tool call "
+                    "the active run executes itself (tool_call_owned_by_run)"
+                ),
                 "413": _error("body or event too large"),
+                "422": _error("the Idempotency-Key was used for a different body"),
             },
         },
         "get": {
@@ -329,7 +343,14 @@ RUN_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["prompt"],
-                            "properties": {"prompt": {"type": "string", "minLength": 1}},
+                            "properties": {
+                                # Not only spaces, tabs and newlines (nor over 100,000 chars).
+                                "prompt": {
+                                    "type": "string",
+                                    "pattern": "[^ \\t\\r\\n]",
+                                    "maxLength": 100000,
+                                }
+                            },
                         }
                     }
                 },
@@ -351,6 +372,7 @@ RUN_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Cancel an active run",
             "parameters": [SESSION_ID, RUN_ID],
+            "requestBody": EMPTY_JSON_BODY,
             "responses": {
                 "202": {"description": "cancelling"},
                 "404": _error("unknown session or run"),
@@ -398,12 +420,15 @@ PROJECTION_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Drop and replay the projections from the log (all, or one session)",
             "requestBody": {
-                "required": False,
+                "required": True,
                 "content": {
                     "application/json": {
                         "schema": {
                             "type": "object",
-                            "properties": {"session_id": {"type": "string"}},
+                            "properties": {
+                                "session_id": {"type": ["string", "null"], "minLength": 1}
+                            },
+                            "additionalProperties": False,
                         }
                     }
                 },
@@ -422,26 +447,72 @@ ALL_PATHS = {
     **PATHS,
     **RUN_PATHS,
     **admin_api.OPENAPI_PATHS,
+    **tokens_api.OPENAPI_PATHS,
     **metrics.OPENAPI_PATHS,
     **web_view.OPENAPI_PATHS,
 }
 
 
 def document(app: web.Application) -> dict[str, Any]:
-    """The document for the routes this app actually has."""
+    """The document for the routes this app actually has, with the security it actually has:
+    no scheme at all when no token is configured (every route is open then)."""
+    settings = app[SETTINGS]
     registered = {
         resource.canonical
         for resource in app.router.resources()
         if resource.canonical.startswith("/")
     }
-    paths = {p: v for p, v in ALL_PATHS.items() if p in registered}
+    paths = {
+        path: {
+            method: _secured(path, method, operation, settings)
+            for method, operation in methods.items()
+        }
+        for path, methods in ALL_PATHS.items()
+        if path in registered
+    }
+    components = dict(COMPONENTS)
+    schemes: dict[str, Any] = {}
+    if settings.api_token or settings.admin_token:
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "AGENTLOG_API_TOKEN, AGENTLOG_ADMIN_TOKEN for /v1/admin, or a "
+            "session token (agentlog token) for its own session",
+        }
+    if settings.api_token:
+        schemes["accessToken"] = {
+            "type": "apiKey",
+            "in": "query",
+            "name": "access_token",
+            "description": "a read-scoped session token, for EventSource",
+        }
+    if schemes:
+        components["securitySchemes"] = schemes
+    else:
+        components.pop("securitySchemes", None)
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentlog", "version": "0.1.0"},
-        "security": [{"bearer": []}],
         "paths": paths,
-        "components": COMPONENTS,
+        "components": components,
     }
+
+
+def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The operation with its security requirement and every error it may answer."""
+    operation = {**operation, "responses": {**operation["responses"], "default": _error("error")}}
+    public = operation.get("security") == [] or not path.startswith("/v1/")
+    if path.startswith("/v1/admin/"):
+        guarded = settings.admin_token or settings.api_token
+    else:
+        guarded = settings.api_token
+    if public or not guarded:
+        operation["security"] = []
+    elif method == "get" and "{session_id}" in path and settings.api_token:
+        operation["security"] = [{"bearer": []}, {"accessToken": []}]
+    else:
+        operation["security"] = [{"bearer": []}]
+    return operation
 
 
 async def openapi_json(request: web.Request) -> web.Response:

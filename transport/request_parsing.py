@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,23 +21,33 @@ async def read_body(request: web.Request, into: type[T], *, allow_empty: bool = 
         raise ApiError(400, "invalid_body", "the request needs a JSON body")
     try:
         return msgspec.json.decode(raw, type=into)
+    except RecursionError:
+        # msgspec decodes nested values recursively; a body nested ~1,000 levels deep is an
+        # attack or a bug, never a request, and must not become a 500.
+        raise ApiError(400, "invalid_body", "the JSON body is nested too deeply") from None
     except msgspec.ValidationError as exc:
         raise ApiError(400, "invalid_body", f"the JSON body is not valid: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_body", f"the body is not JSON: {exc}") from None
 
 
+# Plain ASCII digits only: int() would also take "+1", " 1", "1_0" and other scripts' digits.
+DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _digits(raw: str) -> int | None:
+    return int(raw) if DIGITS.fullmatch(raw) else None
+
+
 def parse_offset(raw: str, source: str, head: int) -> int:
-    """`offset` / `Last-Event-ID`: an integer from 0 to the session's head."""
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    """`offset` / `Last-Event-ID`: plain digits, from 0 to the session's head."""
+    value = _digits(raw.strip() if source == "Last-Event-ID" else raw)
+    if value is None:
         raise ApiError(
-            400, "invalid_offset", f"{source} must be an integer seq, got {raw!r}", parameter=source
-        ) from None
-    if value < 0:
-        raise ApiError(
-            400, "invalid_offset", f"{source} must not be negative, got {value}", parameter=source
+            400,
+            "invalid_offset",
+            f"{source} must be a seq written in plain digits, got {raw[:40]!r}",
+            parameter=source,
         )
     if value > head:
         raise ApiError(
@@ -53,10 +64,11 @@ def parse_int(request: web.Request, name: str, default: int, low: int, high: int
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer, got {raw!r}") from None
+    value = _digits(raw)
+    if value is None:
+        raise ApiError(
+            400, f"invalid_{name}", f"{name} must be an integer in plain digits, got {raw[:40]!r}"
+        )
     if not low <= value <= high:
         raise ApiError(400, f"invalid_{name}", f"{name} must be between {low} and {high}")
     return value

@@ -11,6 +11,7 @@ from aiohttp import web
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.limits import LIMITS
 from transport.request_parsing import read_body
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
@@ -44,7 +45,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
     prompt = body.prompt_text()
-    if not prompt.strip():
+    if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(
@@ -52,7 +53,8 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         )
     runs = request.app[AGENT_RUNS]
     try:
-        started = await runs.start(session_id, prompt)
+        with request.app[LIMITS].run_slot(lambda: runs.active_count):
+            started = await runs.start(session_id, prompt)
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     if wants_sse(request):
@@ -60,7 +62,12 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
+class CancelBody(msgspec.Struct):
+    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+
+
 async def cancel_run(request: web.Request) -> web.Response:
+    await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
@@ -80,8 +87,9 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
 
 async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
-    the session's log from seq 1 (it picks this run's events), then the live tail; keep-alives
-    are SSE comments, because an unknown data chunk breaks the AI SDK's parser."""
+    the log from the run's `run_started` (found in the run index: the session's earlier runs
+    are never read), then the live tail; keep-alives are SSE comments, because an unknown data
+    chunk breaks the AI SDK's parser."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -92,7 +100,8 @@ async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.
     encoder = RunStreamEncoder(run_id)
     try:
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
-            last = 0
+            indexed = await store.run(session_id, run_id)
+            last = indexed.started_seq - 1 if indexed is not None else 0
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
                 if page:

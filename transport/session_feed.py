@@ -25,8 +25,9 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from domain.events import RecordedEvent, SessionDeleted, encode_recorded
 from infra.store_base import StoreBase
@@ -34,9 +35,17 @@ from infra.wakeups import Waiter
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 RING_FRAMES = 2048
+RING_BYTES = 4 * 1024 * 1024
 PAGE = 1000
 PUSH_HIGH_WATER = 256 * 1024
+# A tail retries a failed read of the log (a database restart, a blip) with backoff, and
+# fails its followers only when reads kept failing this long.
+READ_RETRY_FIRST = 0.1
+READ_RETRY_MAX = 2.0
+READ_FAILURE_BOUND_SECONDS = 30.0
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -80,12 +89,22 @@ class SessionTail:
         session_id: str,
         recheck_seconds: float,
         on_delivered: Callable[[int], None] | None = None,
+        *,
+        ring_bytes: int = RING_BYTES,
+        failure_bound_seconds: float = READ_FAILURE_BOUND_SECONDS,
     ) -> None:
         self.store = store
         self.on_delivered = on_delivered
         self.session_id = session_id
         self.recheck_seconds = recheck_seconds
+        self.failure_bound_seconds = failure_bound_seconds
+        # Bounded in frames and in bytes: 2,048 frames of up to 1 MiB could hold 2 GiB for
+        # one followed session. A frame larger than the byte bound is never held; followers
+        # that need it read it from the log.
         self.ring: deque[tuple[int, bytes]] = deque(maxlen=RING_FRAMES)
+        self.ring_bytes = 0
+        self.max_ring_bytes = ring_bytes
+        self.read_failures = 0
         self.head = 0  # the last seq this tail has read into the ring
         self.followers: set[Waiter] = set()  # pull mode: woken on new frames
         self.sinks: set[LiveSink] = set()  # push mode: written to by the tail itself
@@ -110,14 +129,16 @@ class SessionTail:
             async with self.store.subscribe(self.session_id) as wakeup:
                 # Subscribed first, then read the head: anything committed after this read
                 # wakes us, so the tail cannot miss an event.
-                found = await self.store.session(self.session_id)
+                found = await self._with_retries(lambda: self.store.session(self.session_id))
                 self.head = found.head if found is not None else 0
                 self.ready.set()
                 while True:
-                    page = await self.store.read(self.session_id, after=self.head, limit=PAGE)
+                    page = await self._with_retries(
+                        lambda: self.store.read(self.session_id, after=self.head, limit=PAGE)
+                    )
                     if page:
                         for recorded in page:
-                            self.ring.append((recorded.seq, sse_frame(recorded)))
+                            self._keep(recorded.seq, sse_frame(recorded))
                             if isinstance(recorded.event, SessionDeleted):
                                 self.deleted_seq = recorded.seq
                         self.head = page[-1].seq
@@ -141,6 +162,38 @@ class SessionTail:
                 follower.wake()
             for sink in list(self.sinks):
                 self.detach(sink)
+
+    async def _with_retries(self, read: Callable[[], Awaitable[T]]) -> T:
+        """A read of the log, retried with backoff through a database blip; the error goes
+        on (and fails the followers) only once reads kept failing for the bound."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pause = READ_RETRY_FIRST
+        while True:
+            try:
+                return await read()
+            except Exception as exc:
+                self.read_failures += 1
+                if loop.time() - started >= self.failure_bound_seconds:
+                    raise
+                log.warning("tail of session %s: read failed (%s); retrying", self.session_id, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, READ_RETRY_MAX)
+
+    def _keep(self, seq: int, frame: bytes) -> None:
+        """Add a frame to the ring, dropping the oldest to stay within both bounds."""
+        ring = self.ring
+        if len(frame) > self.max_ring_bytes:
+            # Never held; the ring must stay dense up to the head, so what it held goes too.
+            ring.clear()
+            self.ring_bytes = 0
+            return
+        if len(ring) == ring.maxlen:
+            self.ring_bytes -= len(ring[0][1])  # the deque drops it on append
+        ring.append((seq, frame))
+        self.ring_bytes += len(frame)
+        while self.ring_bytes > self.max_ring_bytes:
+            self.ring_bytes -= len(ring.popleft()[1])
 
     def attach(
         self, transport: asyncio.WriteTransport | None, last: int, waiter: Waiter
@@ -178,6 +231,11 @@ class SessionTail:
                     continue
                 chunk = http_chunk(b"".join(got[0]))
                 chunks[sink.last] = chunk
+            if len(chunk) > PUSH_HIGH_WATER:
+                # Never more than the high-water mark at once: the pull path sends it with a
+                # write timeout instead.
+                self.detach(sink)
+                continue
             transport.write(chunk)
             if self.on_delivered is not None:
                 self.on_delivered(self.head - sink.last)
@@ -208,17 +266,25 @@ class SessionFeeds:
         *,
         recheck_seconds: float = 2.0,
         on_delivered: Callable[[int], None] | None = None,
+        ring_bytes: int = RING_BYTES,
     ) -> None:
         self.store = store
         self.recheck_seconds = recheck_seconds
         self.on_delivered = on_delivered
+        self.ring_bytes = ring_bytes
         self._tails: dict[str, SessionTail] = {}
 
     @asynccontextmanager
     async def follow(self, session_id: str) -> AsyncIterator[tuple[SessionTail, Waiter]]:
         tail = self._tails.get(session_id)
         if tail is None:
-            tail = SessionTail(self.store, session_id, self.recheck_seconds, self.on_delivered)
+            tail = SessionTail(
+                self.store,
+                session_id,
+                self.recheck_seconds,
+                self.on_delivered,
+                ring_bytes=self.ring_bytes,
+            )
             self._tails[session_id] = tail
             tail.start()
         waiter = Waiter()

@@ -28,7 +28,13 @@ from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from transport.metrics import count_delivered
-from transport.request_parsing import json_bytes, parse_bool, parse_int, parse_offset, read_body
+from transport.request_parsing import (
+    json_bytes,
+    parse_bool,
+    parse_int,
+    parse_offset,
+    read_body,
+)
 from transport.session_feed import PAGE, LiveSink, SessionTail, sse_frame
 from transport.session_status import summary_json
 from transport.sse import KEEPALIVE, ClientGone, open_sse, send
@@ -120,7 +126,9 @@ async def append_events(request: web.Request) -> web.Response:
         # expected offset), so concurrent writers never collide.
         events = decide_external_events(body.events, {})
         seqs = await _append_keyed(store, session_id, events, body.expected_offset, keyed)
-        return json_response({"seqs": seqs, "head": await store.head(session_id)})
+        # The head as of this commit, not a second read: a read that failed after a committed
+        # append would answer 503 for events that are in the log.
+        return json_response({"seqs": seqs, "head": seqs[-1]})
     runs = request.app[AGENT_RUNS]
     for _ in range(APPEND_RETRIES):
         head = await store.head(session_id)
@@ -135,7 +143,7 @@ async def append_events(request: web.Request) -> web.Response:
             if body.expected_offset is not None:
                 raise
             continue  # someone appended between our check and our append: check again
-        return json_response({"seqs": seqs, "head": await store.head(session_id)})
+        return json_response({"seqs": seqs, "head": seqs[-1]})
     raise ApiError(503, "busy", "the session is changing too fast to append; retry")
 
 
@@ -148,11 +156,12 @@ def _client_key(request: web.Request, body: AppendBody) -> tuple[str | None, str
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None, None
-    if not key or len(key) > MAX_CLIENT_KEY or not key.isprintable():
+    # Visible ASCII (spaces inside): what a header value can carry intact, as documented.
+    if not key or len(key) > MAX_CLIENT_KEY or not (key.isascii() and key.isprintable()):
         raise ApiError(
             400,
             "invalid_idempotency_key",
-            f"an Idempotency-Key is 1 to {MAX_CLIENT_KEY} printable characters",
+            f"an Idempotency-Key is 1 to {MAX_CLIENT_KEY} printable ASCII characters",
         )
     digest = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
     return CLIENT_KEY_PREFIX + key, digest
@@ -180,15 +189,18 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     store = request.app[STORE]
     head = await store.head(session_id)
+    # Both are checked when both are sent (a bad one is a 400); the query wins.
+    resumed = None
+    if "Last-Event-ID" in request.headers:
+        resumed = parse_offset(request.headers["Last-Event-ID"], "Last-Event-ID", head)
     if "offset" in request.query:
         after = parse_offset(request.query["offset"], "offset", head)
-    elif "Last-Event-ID" in request.headers:
-        after = parse_offset(request.headers["Last-Event-ID"], "Last-Event-ID", head)
     else:
-        after = 0
-    if wants_sse(request):
-        return await stream_events(request, session_id, after, parse_bool(request, "live", True))
+        after = resumed or 0
+    live = parse_bool(request, "live", True)  # checked for pages too: a bad value is a 400
     limit = parse_int(request, "limit", 100, 1, 5000)
+    if wants_sse(request):
+        return await stream_events(request, session_id, after, live)
     page = await store.read(session_id, after=after, limit=limit)
     next_offset = page[-1].seq if page else after
     body = b'{"events":[%s],"next_offset":%d,"head":%d}' % (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -28,15 +29,33 @@ class Settings:
     sse_keepalive_seconds: float = 15.0
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
+    # Browser protections (transport/browser_guard.py): origins that may call the API from a
+    # page of their own (CORS), and host names the server answers to besides loopback.
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    # Signs session tokens; derived from the admin or API token when unset.
+    token_secret: str | None = None
+    max_active_runs: int = 8
+    max_sse_connections: int = 1000
+    max_header_bytes: int = 8190
+    log_level: str = "info"
     idempotency_ttl_hours: float = 24.0
     # Sessions idle longer than this are deleted by the retention sweeper; None keeps them.
     retention_days: float | None = None
+    db_timeout_seconds: float = 5.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
         return validate(replace(self, **given))
 
+
+def _names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list; `_names.__name__` names it in errors."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+_names.__name__ = "comma-separated list"
 
 # (field, environment variable, parser)
 ENVIRONMENT = [
@@ -51,8 +70,16 @@ ENVIRONMENT = [
     ("sse_keepalive_seconds", "AGENTLOG_SSE_KEEPALIVE_SECONDS", float),
     ("sse_write_timeout_seconds", "AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", float),
     ("sse_retry_ms", "AGENTLOG_SSE_RETRY_MS", int),
+    ("allowed_origins", "AGENTLOG_ALLOWED_ORIGINS", _names),
+    ("allowed_hosts", "AGENTLOG_ALLOWED_HOSTS", _names),
+    ("token_secret", "AGENTLOG_TOKEN_SECRET", str),
+    ("max_active_runs", "AGENTLOG_MAX_ACTIVE_RUNS", int),
+    ("max_sse_connections", "AGENTLOG_MAX_SSE_CONNECTIONS", int),
+    ("max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES", int),
+    ("log_level", "AGENTLOG_LOG_LEVEL", str),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
     ("retention_days", "AGENTLOG_RETENTION_DAYS", float),
+    ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
 ]
 
 
@@ -100,11 +127,38 @@ def validate(settings: Settings) -> Settings:
     for name, value in [
         ("AGENTLOG_SSE_KEEPALIVE_SECONDS", settings.sse_keepalive_seconds),
         ("AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", settings.sse_write_timeout_seconds),
+        ("AGENTLOG_DB_TIMEOUT_SECONDS", settings.db_timeout_seconds),
     ]:
         if not 0 < value <= 3600:
             raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")
     if not 0 <= settings.sse_retry_ms <= 600_000:
         raise ConfigError(f"AGENTLOG_SSE_RETRY_MS={settings.sse_retry_ms} must be 0-600000")
+    for origin in settings.allowed_origins:
+        if not ORIGIN.match(origin):
+            raise ConfigError(
+                f"AGENTLOG_ALLOWED_ORIGINS: {origin!r} is not an origin like "
+                "https://app.example.com or http://localhost:3000 (scheme, host, optional port; "
+                "no path)"
+            )
+    for host in settings.allowed_hosts:
+        if not HOST_NAME.match(host):
+            raise ConfigError(
+                f"AGENTLOG_ALLOWED_HOSTS: {host!r} is not a host name like agentlog.example.com"
+            )
+    for name, value in [
+        ("AGENTLOG_MAX_ACTIVE_RUNS", settings.max_active_runs),
+        ("AGENTLOG_MAX_SSE_CONNECTIONS", settings.max_sse_connections),
+    ]:
+        if value < 1:
+            raise ConfigError(f"{name}={value} must be at least 1")
+    if not 1024 <= settings.max_header_bytes <= 1024 * 1024:
+        raise ConfigError(
+            f"AGENTLOG_MAX_HEADER_BYTES={settings.max_header_bytes} must be 1024-1048576"
+        )
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"AGENTLOG_LOG_LEVEL={settings.log_level!r} must be one of {', '.join(LOG_LEVELS)}"
+        )
     if not settings.idempotency_ttl_hours > 0:
         raise ConfigError(
             f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
@@ -117,21 +171,36 @@ def validate(settings: Settings) -> Settings:
     return settings
 
 
+ORIGIN = re.compile(
+    r"\Ahttps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z|\Ahttps?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?\Z"
+)
+HOST_NAME = re.compile(r"\A[A-Za-z0-9.-]+\Z|\A\[[0-9A-Fa-f:.]+\]\Z")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 # The agent runner's variables, read by infra.agent.config.AgentConfig.from_env.
 AGENT_ENVIRONMENT = [
     ("AGENTLOG_AGENT", "scripted"),
     ("AGENTLOG_HEARTBEAT_SECONDS", "15"),
     ("AGENTLOG_RUN_LOCK_TTL_SECONDS", "60"),
     ("AGENTLOG_DENY_TOOLS", "Agent.run_in_background"),
-    ("AGENTLOG_ALLOWED_TOOLS", "Read,Glob,Grep,Bash,mcp__demo__add,mcp__demo__slow_op"),
+    ("AGENTLOG_ALLOWED_TOOLS", "Read,Glob,Grep,mcp__demo__add,mcp__demo__slow_op"),
+    ("AGENTLOG_ENABLE_TOOLS", "None"),
+    ("AGENTLOG_SANDBOX", "on"),
     ("AGENTLOG_AGENT_MODEL", "None"),
     ("AGENTLOG_WORKSPACE_DIR", "None"),
 ]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value) if value else "None"
+    return str(value)
 
 
 def describe() -> list[tuple[str, str]]:
     """(variable, default) pairs, for the README's configuration table test."""
     defaults = Settings()
     by_name = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
-    ours = [(variable, str(by_name[name])) for name, variable, _ in ENVIRONMENT]
+    ours = [(variable, _shown(by_name[name])) for name, variable, _ in ENVIRONMENT]
     return ours + AGENT_ENVIRONMENT

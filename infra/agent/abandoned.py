@@ -17,6 +17,7 @@ from infra.agent.recorder import RunStore
 from infra.agent.recovery import recovery_events
 from infra.agent.run_lease import RECOVERY_PREFIX, release
 from infra.run_lock import RunLock
+from infra.run_reads import open_run_events
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class AbandonedRuns:
         if lease is None:
             return False
         try:
-            recovery = recovery_events(await self.store.read_session(session_id))
+            recovery = recovery_events(await open_run_events(self.store, session_id))
             if recovery:
                 await self.store.append(session_id, recovery)
                 await self.clear(recovery)

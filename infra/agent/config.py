@@ -12,15 +12,25 @@ from infra.agent.policy import ToolPolicy, parse_deny_rules
 
 Mode = Literal["scripted", "claude"]
 
-# The scripted scenarios' tools; Bash runs commands on the server: deny it where that matters.
+# What the agent may use without asking: reading its workspace and the demo MCP tools.
 DEFAULT_ALLOWED_TOOLS = (
     "Read",
     "Glob",
     "Grep",
-    "Bash",
     "mcp__demo__add",
     "mcp__demo__slow_op",
 )
+# Tools that run commands, write files or reach the network: off unless the operator names
+# them in AGENTLOG_ENABLE_TOOLS. Each brings its companions (Bash's background shells).
+# Off means removed from the agent (`disallowed_tools`) and denied by the PreToolUse hook too.
+ENABLEABLE_TOOLS: dict[str, tuple[str, ...]] = {
+    "Bash": ("Bash", "BashOutput", "KillShell", "KillBash"),
+    "Write": ("Write",),
+    "Edit": ("Edit", "MultiEdit"),
+    "NotebookEdit": ("NotebookEdit",),
+    "WebFetch": ("WebFetch",),
+    "WebSearch": ("WebSearch",),
+}
 # The AutoGPT copilot's rule: a background sub-agent's result would never reach the turn.
 DEFAULT_DENY_RULES = "Agent.run_in_background"
 
@@ -54,8 +64,27 @@ class AgentConfig:
     poll: PollPolicy = field(default_factory=lambda: PollPolicy(interval_seconds=0.25))
     extra_env: Mapping[str, str] = field(default_factory=dict)
     cli_path: str | None = None
+    # Tools of ENABLEABLE_TOOLS the operator turned on (AGENTLOG_ENABLE_TOOLS); the seam where
+    # tool approval gates them.
+    enabled_tools: frozenset[str] = frozenset()
+    # Confine every run with bubblewrap (infra/agent/sandbox.py); off only when the operator
+    # says AGENTLOG_SANDBOX=off.
+    sandbox: bool = True
+    # The command the scripted model's shell scenario runs (never text from a caller).
+    scripted_shell_command: str | None = None
 
     def __post_init__(self) -> None:
+        unknown = sorted(self.enabled_tools - ENABLEABLE_TOOLS.keys())
+        if unknown:
+            raise ValueError(
+                f"AGENTLOG_ENABLE_TOOLS: {unknown[0]!r} is not one of {', '.join(ENABLEABLE_TOOLS)}"
+            )
+        gated = sorted(set(self.allowed_tools) & self.disabled_tools)
+        if gated:
+            raise ValueError(
+                f"AGENTLOG_ALLOWED_TOOLS names {gated[0]}, which runs commands, writes files or "
+                f"reaches the network: enable it with AGENTLOG_ENABLE_TOOLS={gated[0]}"
+            )
         if self.mode not in ("scripted", "claude"):
             raise ValueError(f"agent mode must be 'scripted' or 'claude', not {self.mode!r}")
         if not self.heartbeat_seconds > 0:
@@ -68,6 +97,31 @@ class AgentConfig:
                 f"the run lock TTL ({self.lock_ttl_seconds:g} s) must be at least twice the "
                 f"lease refresh interval ({self.lease_refresh_seconds:g} s)"
             )
+
+    @property
+    def disabled_tools(self) -> frozenset[str]:
+        """Every tool of ENABLEABLE_TOOLS the operator did not enable."""
+        return frozenset(
+            tool
+            for name, tools in ENABLEABLE_TOOLS.items()
+            if name not in self.enabled_tools
+            for tool in tools
+        )
+
+    @property
+    def agent_tools(self) -> tuple[str, ...]:
+        """The tools the agent may use without asking: the allowed ones and the enabled ones."""
+        enabled = [t for name in sorted(self.enabled_tools) for t in ENABLEABLE_TOOLS[name]]
+        return tuple(dict.fromkeys([*self.allowed_tools, *enabled]))
+
+    def not_enabled(self, tool_name: str) -> str | None:
+        """The PreToolUse denial for a tool that is off on this server, or None."""
+        if tool_name in self.disabled_tools:
+            return (
+                f"{tool_name} is not enabled on this server "
+                "(the operator enables it with AGENTLOG_ENABLE_TOOLS)."
+            )
+        return None
 
     @property
     def lease_refresh_seconds(self) -> float:
@@ -116,6 +170,14 @@ class AgentConfig:
             else DEFAULT_ALLOWED_TOOLS
         )
         workspace = environ.get("AGENTLOG_WORKSPACE_DIR")
+        enabled = frozenset(
+            t.strip()
+            for t in (environ.get("AGENTLOG_ENABLE_TOOLS") or "").replace(";", ",").split(",")
+            if t.strip()
+        )
+        sandbox = (environ.get("AGENTLOG_SANDBOX") or "on").strip().lower()
+        if sandbox not in ("on", "off"):
+            raise ValueError(f"AGENTLOG_SANDBOX={sandbox!r} must be 'on' or 'off'")
         try:
             return cls(
                 mode=mode,  # type: ignore[arg-type]
@@ -125,8 +187,12 @@ class AgentConfig:
                 allowed_tools=tools,
                 model=environ.get("AGENTLOG_AGENT_MODEL") or None,
                 workspace_root=Path(workspace) if workspace else None,
+                enabled_tools=enabled,
+                sandbox=sandbox == "on",
             )
         except ValueError as exc:
+            if str(exc).startswith("AGENTLOG_"):
+                raise
             raise ValueError(
                 f"AGENTLOG_HEARTBEAT_SECONDS / AGENTLOG_RUN_LOCK_TTL_SECONDS: {exc}"
             ) from None

@@ -32,7 +32,6 @@ from claude_agent_sdk import ClaudeSDKClient, ResultMessage
 from domain.events import (
     Event,
     HeartbeatRecorded,
-    RecordedEvent,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -54,7 +53,6 @@ class RunInFlight:
     prompt: str
     lease: LockLease
     start_seq: int
-    history: list[RecordedEvent]
     translator: SdkTranslator
     recorder: RunRecorder
     task: asyncio.Task[None] | None = None

@@ -4,6 +4,7 @@ recorder, the same path as the message stream, so each tool call ends exactly on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from claude_agent_sdk import HookContext, HookInput, HookJSONOutput, HookMatcher
@@ -14,9 +15,13 @@ from infra.agent.translate import SdkTranslator
 
 
 def run_hooks(
-    translator: SdkTranslator, recorder: RunRecorder, policy: ToolPolicy
+    translator: SdkTranslator,
+    recorder: RunRecorder,
+    policy: ToolPolicy,
+    not_enabled: Callable[[str], str | None] = lambda name: None,
 ) -> dict[Any, list[HookMatcher]]:
-    """The `hooks` option for one run."""
+    """The `hooks` option for one run. `not_enabled` denies the tools the operator did not
+    turn on (AgentConfig.not_enabled), before the deny rules are asked."""
 
     # Each callback decides and queues in one step (no await in between), so whichever
     # of a hook and the transcript reports a call's end first is the one recorded.
@@ -26,7 +31,9 @@ def run_hooks(
         hook = dict(data)
         name = str(hook.get("tool_name", ""))
         tool_input = hook.get("tool_input")
-        reason = policy.decide(name, tool_input if isinstance(tool_input, dict) else None)
+        reason = not_enabled(name) or policy.decide(
+            name, tool_input if isinstance(tool_input, dict) else None
+        )
         if reason is None:
             return {}
         call_id = tool_use_id or hook.get("tool_use_id")

@@ -17,7 +17,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 # Set in the CLI's environment; its children inherit it, so /proc tells which are a run's.
-RUN_MARKER = "AGENTLOG_RUN_ID"
+# Not AGENTLOG_*: nothing of that prefix enters a run's (minimal) environment.
+RUN_MARKER = "AGENT_RUN_ID"
 # A run's HOME is `<run_home_root>/agentlog-<run id>-<random>`: found again by run id.
 HOME_PREFIX = "agentlog-"
 

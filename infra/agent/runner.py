@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
@@ -43,12 +43,8 @@ from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     Event,
-    RecordedEvent,
     RunStarted,
-    SessionEvent,
-    utc_now,
 )
-from domain.open_work import open_work
 from domain.ports import RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
 from infra.agent.config import AgentConfig
@@ -60,6 +56,7 @@ from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
 from infra.agent.run_home import prepare_run_home
 from infra.agent.run_lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
+from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
 from infra.agent.translate import SdkTranslator
@@ -67,6 +64,7 @@ from infra.log_context import log_context
 from infra.postgres_run_lock import PostgresRunLock
 from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
+from infra.run_reads import open_run_events
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
@@ -108,6 +106,9 @@ class AgentRunner:
             run_home_root=self.run_home_root,
             runs_here=lambda session_id: session_id in self._runs,
         )
+        self.sandbox = run_sandbox(
+            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+        )
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -115,6 +116,9 @@ class AgentRunner:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         await self.store.head(session_id)  # UnknownSession
+        problem = await asyncio.to_thread(self.sandbox.problem)
+        if problem is not None:  # refused before anything is written: never unconfined
+            raise SandboxUnavailable(problem)
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -126,8 +130,8 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
-            history = await self.store.read_session(session_id)
-            recovery = recovery_events(history)
+            # Only a run still open in the run index can need recovery: read from its start.
+            recovery = recovery_events(await open_run_events(self.store, session_id))
             batch: list[Event] = [
                 *recovery,
                 RunStarted(run_id=run_id, prompt=prompt, agent=self.config.mode),
@@ -137,24 +141,12 @@ class AgentRunner:
         except BaseException:
             await release(self.lock, lease)
             raise
-        now = utc_now()
-        history += [
-            RecordedEvent(
-                session_id=session_id,
-                seq=seq,
-                position=0,
-                time=now,
-                event=cast("SessionEvent", event),
-            )
-            for seq, event in zip(seqs[:-1], recovery, strict=True)
-        ]
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
             prompt=prompt,
             lease=lease,
             start_seq=seqs[-1],
-            history=history,
             translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
             recorder=RunRecorder(
                 self.store,
@@ -177,10 +169,10 @@ class AgentRunner:
         if run is not None and run.run_id == run_id:
             await self._cancel(run, reason)
             return
-        state = open_work(await self.store.read_session(session_id)).run_state(run_id)
-        if state is None:
+        indexed = await self.store.run(session_id, run_id)
+        if indexed is None:
             raise UnknownRun(session_id, run_id)
-        if state != "running":
+        if indexed.ended_seq is not None:
             raise RunNotActive(session_id, run_id)
         if await self.lock.holder(session_id) == run_id:
             # Another process drives it: ask it, then wait (bounded) for the run's end.
@@ -214,6 +206,7 @@ class AgentRunner:
         await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._own_jobs and isinstance(self.jobs, InProcessJobService):
             await self.jobs.close()
+        await self.sandbox.close()
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -238,9 +231,8 @@ class AgentRunner:
         local = self._runs.get(session_id)
         if local is not None and local.run_id == holder:
             return local.terminal_recorded
-        head = await self.store.head(session_id)
-        tail = await self.store.read(session_id, after=max(0, head - 200), limit=200)
-        return open_work(tail).run_state(holder) == "ended"
+        indexed = await self.store.run(session_id, holder)
+        return indexed is not None and indexed.ended_seq is not None
 
     async def _wait_for_local(self, session_id: str, holder: str, timeout: float) -> bool:
         local = self._runs.get(session_id)
@@ -272,24 +264,30 @@ class AgentRunner:
         run.watch = await _start_orphan_watch(run.run_id)
         error: BaseException | None = None
         try:
+            # The CLI resumes the conversation from a transcript of the session's earlier runs:
+            # the one read of the whole session, here in the run's own task, not in `start`.
+            history = await self.store.read_session(run.session_id, after=0)
             home = await asyncio.to_thread(
                 prepare_run_home,
                 self.workspace_root,
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
-                run.history,
+                [r for r in history if r.seq < run.start_seq],
             )
-            run.history = []  # not needed any more; runs can be long
+            del history  # not needed any more; runs can be long
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
                 home=home,
-                hooks=run_hooks(run.translator, run.recorder, self.config.policy),
+                hooks=run_hooks(
+                    run.translator, run.recorder, self.config.policy, self.config.not_enabled
+                ),
                 mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
                 stderr=run.stderr.append,
                 base_url=self.base_url,
             )
+            options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
                     error = await drive_turn(run, client)
@@ -339,6 +337,7 @@ class AgentRunner:
         except Exception as exc:  # noqa: BLE001
             log.error("run %s: recorder: %s", run.run_id, exc)
         await asyncio.to_thread(remove_leftovers, run.run_id, self.run_home_root)
+        self.sandbox.forget(run.run_id)
         await _end_orphan_watch(run.watch)
         if self._runs.get(run.session_id) is run:
             del self._runs[run.session_id]
@@ -406,8 +405,8 @@ class AgentRunner:
         deadline = time.monotonic() + timeout
         async with self.store.subscribe(session_id) as wakeup:
             while True:
-                work = open_work(await self.store.read_session(session_id))
-                if work.run_state(run_id) != "running":
+                indexed = await self.store.run(session_id, run_id)
+                if indexed is None or indexed.ended_seq is not None:
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -473,7 +472,7 @@ async def open_agent_runner(
             lock = LocalRunLock()
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
-            model = ScriptedModel()
+            model = ScriptedModel(shell_command=config.scripted_shell_command)
             base_url = await model.start()
             stack.push_async_callback(model.close)
         runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs)

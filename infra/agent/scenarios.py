@@ -18,8 +18,8 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  |                              | 2. text: it is done (or how it failed)     |
 | `denied-tool`    | "denied", "deny",            | 1. `Bash` {"command": "echo hello"}        |
 |                  | "not allowed"                | 2. text: acknowledges it was not allowed   |
-| `bash`           | "bash", "shell",             | 1. `Bash` {"command": the first `quoted`   |
-|                  | "run `...`"                  |    text in backticks, else "echo hello"}   |
+| `bash`           | "bash", "shell",             | 1. `Bash` {"command": the fixed demo       |
+|                  | "run `...`"                  |    command}, only when Bash is offered     |
 |                  |                              | 2. text: summarises the output or denial   |
 | `subagent`       | "subagent", "sub-agent"      | 1. `Agent` {prompt: SUBAGENT_TASK}: the    |
 |                  |                              |    subagent runs `parallel-tools` itself   |
@@ -123,6 +123,8 @@ class Turn:
     outcomes: tuple[ToolOutcome, ...] = ()
     rounds: int = 0  # assistant messages already sent since the prompt
     attempt: int = 0  # earlier requests with exactly these messages
+    tools: frozenset[str] = frozenset()  # the tools the CLI offered in this request
+    shell_command: str = ""  # what the shell scenario runs (see DEMO_SHELL_COMMAND)
 
     def outcome(self, name: str) -> ToolOutcome | None:
         return next((o for o in self.outcomes if o.name == name), None)
@@ -204,6 +206,9 @@ def read_turn(messages: Sequence[dict[str, Any]], *, attempt: int = 0) -> Turn:
         attempt=attempt,
     )
 
+
+# The shell scenario's command: shows where it runs (the sandbox's workspace, its own user).
+DEMO_SHELL_COMMAND = "echo hello from the sandbox; pwd; id -u"
 
 # -- choosing a scenario ---------------------------------------------------------------------------
 
@@ -466,9 +471,19 @@ def denied_tool(turn: Turn) -> Reply:
 
 
 def bash(turn: Turn) -> Reply:
+    """Runs the fixed demo command, never the prompt's text: a prompt is whatever a caller
+    sent, and the scripted model must not turn it into a command on the server."""
     if not turn.rounds:
-        match = re.search(r"`([^`]+)`", turn.prompt)
-        command = match.group(1).strip() if match else "echo hello"
+        if "Bash" not in turn.tools:
+            return Message(
+                (
+                    Text(
+                        "Shell tools are not enabled on this server, so I can't run commands. "
+                        "(The operator enables them with AGENTLOG_ENABLE_TOOLS=Bash.)"
+                    ),
+                )
+            )
+        command = turn.shell_command or DEMO_SHELL_COMMAND
         return Message(
             (
                 Text("I'll run that in the shell."),
@@ -572,6 +587,8 @@ def respond(
     *,
     attempt: int = 0,
     output_schema: dict[str, Any] | None = None,
+    tools: frozenset[str] = frozenset(),
+    shell_command: str = "",
 ) -> Reply:
     """The scripted reply to a Messages API request with these `messages`.
 
@@ -583,7 +600,7 @@ def respond(
         return structured(turn, output_schema)
     name, prompt = choose_scenario(turn.prompt)
     scenario = SCENARIOS.get(name) or unknown(name, sorted(SCENARIOS))
-    return scenario(replace(turn, prompt=prompt))
+    return scenario(replace(turn, prompt=prompt, tools=tools, shell_command=shell_command))
 
 
 def chunks(text: str, size: int = 32) -> Iterator[str]:

@@ -38,6 +38,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from infra.agent.scenarios import (
+    DEMO_SHELL_COMMAND,
     BrokenStream,
     HttpError,
     Message,
@@ -107,6 +108,16 @@ def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _tool_names(body: dict[str, Any]) -> frozenset[str]:
+    """The tools the CLI offered the model in this request."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(
+        t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)
+    )
+
+
 def _thinking_on(body: dict[str, Any]) -> bool:
     thinking = body.get("thinking")
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
@@ -130,9 +141,17 @@ class ScriptedModel:
     answered. `delta_delay` pauses between streamed deltas so a watcher can see them arrive.
     """
 
-    def __init__(self, *, script: Script = respond, delta_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        script: Script = respond,
+        delta_delay: float = 0.0,
+        shell_command: str | None = None,
+    ) -> None:
         self.script = script
         self.delta_delay = delta_delay
+        # What the shell scenario runs: the operator's (tests'), never a caller's.
+        self.shell_command = shell_command or DEMO_SHELL_COMMAND
         self.requests: list[dict[str, Any]] = []
         self.calls: list[Call] = []
         self.base_url: str | None = None
@@ -234,7 +253,13 @@ class ScriptedModel:
         key = _conversation_key(messages)
         attempt = self._attempts[key]
         self._attempts[key] += 1
-        reply = self.script(messages, attempt=attempt, output_schema=_output_schema(body))
+        reply = self.script(
+            messages,
+            attempt=attempt,
+            output_schema=_output_schema(body),
+            tools=_tool_names(body),
+            shell_command=self.shell_command,
+        )
         streaming = bool(body.get("stream"))
         if isinstance(reply, BrokenStream) and not streaming:
             # A whole-message request cannot break halfway; it fails up front instead.

@@ -45,7 +45,9 @@ def agent_options(
         setting_sources=[],
         include_partial_messages=config.include_partial_messages,
         model=model,
-        allowed_tools=list(config.allowed_tools),
+        allowed_tools=list(config.agent_tools),
+        # Off unless enabled: removed from the agent, so the model never sees them.
+        disallowed_tools=sorted(config.disabled_tools),
         mcp_servers=mcp_servers,
         hooks=hooks,
         stderr=stderr,

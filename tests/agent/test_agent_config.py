@@ -59,8 +59,27 @@ def test_every_variable_is_read() -> None:
         ({"AGENTLOG_HEARTBEAT_SECONDS": "0"}, "heartbeat_seconds must be positive"),
         ({"AGENTLOG_RUN_LOCK_TTL_SECONDS": "0"}, "TTL must be positive"),
         ({"AGENTLOG_DENY_TOOLS": "Bash.x.y"}, "AGENTLOG_DENY_TOOLS: deny rule 'Bash.x.y'"),
+        ({"AGENTLOG_ENABLE_TOOLS": "Bash,Rm"}, "AGENTLOG_ENABLE_TOOLS: 'Rm' is not one of"),
+        ({"AGENTLOG_ALLOWED_TOOLS": "Read,Bash"}, "enable it with AGENTLOG_ENABLE_TOOLS=Bash"),
+        ({"AGENTLOG_SANDBOX": "maybe"}, "AGENTLOG_SANDBOX='maybe' must be 'on' or 'off'"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace(".", r"\.").replace("(", r"\(")):
         AgentConfig.from_env(environ)
+
+
+def test_no_tool_that_runs_commands_or_writes_files_is_on_by_default() -> None:
+    config = AgentConfig.from_env({})
+    assert config.sandbox is True
+    assert {"Bash", "BashOutput", "Write", "Edit", "MultiEdit", "WebFetch"} <= config.disabled_tools
+    assert not set(config.agent_tools) & config.disabled_tools
+    assert config.not_enabled("Bash") is not None and config.not_enabled("Read") is None
+
+
+def test_enabling_bash_is_an_explicit_setting() -> None:
+    config = AgentConfig.from_env({"AGENTLOG_ENABLE_TOOLS": "Bash", "AGENTLOG_SANDBOX": "off"})
+    assert {"Bash", "BashOutput"} <= set(config.agent_tools)
+    assert "Bash" not in config.disabled_tools and "Write" in config.disabled_tools
+    assert config.not_enabled("Bash") is None
+    assert config.sandbox is False

@@ -8,6 +8,7 @@ Sequences drop heartbeats (timer-driven) and collapse a run of one delta type in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -220,7 +221,10 @@ async def test_a_policy_denial_is_recorded_and_the_model_is_told(
 ) -> None:
     session = await new_session(sqlite_store)
     policy = ToolPolicy.from_config("Bash;Agent.run_in_background")
-    async with runner_on(sqlite_store, scripted_model, tmp_path, policy=policy) as runner:
+    bash_on = frozenset({"Bash"})  # enabled, so the deny rule is what stops it
+    async with runner_on(
+        sqlite_store, scripted_model, tmp_path, policy=policy, enabled_tools=bash_on
+    ) as runner:
         events = await run_turn(runner, sqlite_store, session, "Run `echo hello`; deny it.")
 
     assert sequence(events) == [
@@ -325,8 +329,9 @@ async def test_a_cli_killed_mid_tool_fails_the_run_and_interrupts_the_tool(
         await until_logged(sqlite_store, started, ToolCallStarted)
         processes = agent_process_ids(started.run_id)
         assert processes
-        for pid in processes:
-            os.kill(pid, signal.SIGKILL)
+        for pid in processes:  # the sandbox and the CLI in it: killing one may end the rest
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         events = await until_ended(runner, sqlite_store, started)
 
         assert sequence(events) == [
@@ -592,7 +597,9 @@ async def test_processes_sharing_redis_refuse_a_second_run_and_recover_a_dead_ow
             holder.kill()
             await asyncio.to_thread(holder.wait, 30)
             their_homes = lambda: list((tmp_path / "homes").glob(f"agentlog-{theirs}-*"))  # noqa: E731
-            assert agent_process_ids(theirs), "the killed server's CLI should outlive it"
+            # The sandbox ends with the server that started it (bwrap --die-with-parent): no
+            # CLI of the killed server lives on; its HOME is left on disk.
+            await wait_for_no_processes(theirs)
             assert their_homes(), "the killed server's run HOME should be left on disk"
             await asyncio.sleep(1.6)
 
@@ -607,6 +614,12 @@ async def test_processes_sharing_redis_refuse_a_second_run_and_recover_a_dead_ow
         assert theirs_ended == ["tool_call_failed", "run_abandoned"]
         assert sequence(events)[-1] == "run_finished"
         assert_every_call_ends_once_after_it_starts([r for r in log if r.run_id == ours.run_id])
+
+
+async def wait_for_no_processes(run_id: str, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while agent_process_ids(run_id):
+            await asyncio.sleep(0.05)
 
 
 @pytest.mark.redis

@@ -29,6 +29,7 @@ from claude_agent_sdk import (
 )
 
 from infra.agent.scenarios import (
+    DEMO_SHELL_COMMAND,
     BrokenStream,
     HttpError,
     Message,
@@ -184,16 +185,31 @@ def test_long_tool_reads_the_duration_from_the_prompt() -> None:
     assert respond([user("Run the slow_op please")]).blocks[-1].input == {"seconds": 3}  # type: ignore[union-attr]
 
 
-def test_bash_runs_the_backticked_command_and_summarises_its_output() -> None:
-    prompt = user("Run `ls -1 /tmp` in bash")
-    first = respond([prompt])
+def test_bash_runs_the_fixed_demo_command_never_the_prompts_text() -> None:
+    prompt = user("Run `touch /tmp/pwned` in bash")
+    first = respond([prompt], tools=frozenset({"Bash", "Read"}))
     assert isinstance(first, Message)
     call = first.blocks[-1]
     assert isinstance(call, ToolCall)
-    assert call.input["command"] == "ls -1 /tmp"
-    after = respond([prompt, *tool_round([("t1", "Bash", call.input)], [("t1", "a\nb\nc", False)])])
+    assert call.input["command"] == DEMO_SHELL_COMMAND
+    assert "pwned" not in str(first)
+    chosen = respond([prompt], tools=frozenset({"Bash"}), shell_command="uname -s")
+    assert isinstance(chosen, Message) and chosen.blocks[-1].input["command"] == "uname -s"  # type: ignore[union-attr]
+    after = respond(
+        [prompt, *tool_round([("t1", "Bash", call.input)], [("t1", "a\nb\nc", False)])],
+        tools=frozenset({"Bash"}),
+    )
     assert isinstance(after, Message)
-    assert after.blocks[0] == Text("I ran `ls -1 /tmp`; it printed 3 lines, ending with: c")
+    assert after.blocks[0] == Text(
+        f"I ran `{DEMO_SHELL_COMMAND}`; it printed 3 lines, ending with: c"
+    )
+
+
+def test_bash_says_shell_tools_are_off_when_the_cli_offers_no_bash() -> None:
+    reply = respond([user("Run `id` in the shell")], tools=frozenset({"Read"}))
+    assert isinstance(reply, Message)
+    assert not any(isinstance(b, ToolCall) for b in reply.blocks)
+    assert "not enabled" in reply.blocks[0].text  # type: ignore[union-attr]
 
 
 def test_denied_tool_acknowledges_the_denial() -> None:
@@ -571,7 +587,8 @@ async def test_cli_runs_a_slow_mcp_tool_and_says_when_it_is_done(
 async def test_cli_runs_bash_and_summarises_its_output(
     scripted_model: ScriptedModel, agent_options: Options
 ) -> None:
-    turn = await run_turn(agent_options(), "Run `echo scripted` in the shell.")
+    scripted_model.shell_command = "echo scripted"  # the operator's choice, not the prompt's
+    turn = await run_turn(agent_options(), "Run `echo not-this` in the shell.")
 
     (result,) = turn.blocks(ToolResultBlock)
     assert not result.is_error

@@ -168,9 +168,17 @@ async def test_the_sessions_list_shows_each_status_and_pages(
 async def test_healthz_reports_redis_with_its_latency(
     aiohttp_client: ClientFactory, store: StoreBase, redis_url: str
 ) -> None:
-    client = await aiohttp_client(operator_app(Settings(redis_url=redis_url), store))
+    settings = Settings(redis_url=redis_url, admin_token="admin-t")
+    client = await aiohttp_client(operator_app(settings, store))
     body = await get_json(client, "/healthz")
-    assert body["status"] == "ok"
+    assert body == {
+        "status": "ok",
+        "writes": {"ok": True},
+        "database": {"ok": True},
+        "redis": {"ok": True},
+    }
+    response = await client.get("/healthz", headers={"Authorization": "Bearer admin-t"})
+    body = await response.json()
     assert body["database"]["ok"] and body["redis"]["ok"]
     assert body["redis"]["latency_ms"] >= 0
 
@@ -187,17 +195,31 @@ async def test_healthz_is_503_when_redis_or_the_database_is_down(
 ) -> None:
     # Redis going away after start: the runner (opened while Redis was up) keeps its own lock,
     # and /healthz must report the configured Redis as down.
-    dead_redis = Settings(redis_url="redis://127.0.0.1:1/0")
+    dead_redis = Settings(redis_url="redis://127.0.0.1:1/0", admin_token="admin-t")
+    admin = {"Authorization": "Bearer admin-t"}
     async with open_agent_runner(store) as runner:
         client = await aiohttp_client(create_app(dead_redis, store=store, runner=runner))
-        body = await get_json(client, "/healthz", status=503)
+        public = await get_json(client, "/healthz", status=503)
+        response = await client.get("/healthz", headers=admin)
+        assert response.status == 503
+        body = await response.json()
+    # Anyone sees which component is down; only the operator sees why (hosts, auth errors).
+    assert public == {
+        "status": "unavailable",
+        "writes": {"ok": True},
+        "database": {"ok": True},
+        "redis": {"ok": False},
+        "failing": ["redis"],
+    }
     assert body["status"] == "unavailable"
     assert body["database"]["ok"] and not body["redis"]["ok"] and body["redis"]["error"]
 
     async with open_store(sqlite_url) as closing:
-        down = await aiohttp_client(operator_app(Settings(), closing))
+        down = await aiohttp_client(operator_app(Settings(api_token="t"), closing))
         await closing.close()
-        body = await get_json(down, "/healthz", status=503)
+        assert (await get_json(down, "/healthz", status=503))["database"] == {"ok": False}
+        response = await down.get("/healthz", headers={"Authorization": "Bearer t"})
+        body = await response.json()
     assert not body["database"]["ok"] and body["database"]["error"]
 
 

@@ -35,3 +35,30 @@ async def test_every_route_is_documented_and_every_documented_route_exists(
                 if route.method != "HEAD"
             }
             assert set(methods) == served, (path, set(methods), served)
+
+
+async def test_the_document_describes_the_security_the_server_has(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/a.db") as store:
+        open_app = await aiohttp_client(create_app(Settings(), store=store))
+        document = await (await open_app.get("/v1/openapi.json")).json()
+        assert "securitySchemes" not in document["components"]
+        assert "security" not in document
+        for methods in document["paths"].values():
+            for operation in methods.values():
+                assert operation["security"] == []  # nothing is asked for: nothing is needed
+                assert "default" in operation["responses"]
+        assert "/v1/admin/tokens" not in document["paths"]  # nothing to sign tokens with
+
+        guarded = await aiohttp_client(create_app(Settings(api_token="t"), store=store))
+        document = await (await guarded.get("/v1/openapi.json")).json()
+        assert set(document["components"]["securitySchemes"]) == {"bearer", "accessToken"}
+        paths = document["paths"]
+        assert paths["/v1/sessions"]["post"]["security"] == [{"bearer": []}]
+        assert paths["/v1/sessions/{session_id}/events"]["get"]["security"] == [
+            {"bearer": []},
+            {"accessToken": []},
+        ]
+        assert paths["/v1/admin/tokens"]["post"]["security"] == [{"bearer": []}]
+        assert paths["/healthz"]["get"]["security"] == []

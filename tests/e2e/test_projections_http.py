@@ -196,7 +196,7 @@ async def test_rebuild_replays_everything_or_one_session(
     client = await start(aiohttp_client, store)
     before = await (await client.get("/v1/sessions/a/messages")).json()
 
-    response = await client.post("/v1/admin/projections/rebuild")
+    response = await client.post("/v1/admin/projections/rebuild", json={})
     assert response.status == 200
     body = await response.json()
     assert (body["events"], body["sessions"]) == (len(a_run("r1")) + 2, 2)
@@ -225,7 +225,9 @@ async def test_rebuild_refuses_a_bad_body(
 ) -> None:
     await store.append("a", [SessionCreated()])
     client = await start(aiohttp_client, store)
-    response = await client.post("/v1/admin/projections/rebuild", data=data)
+    response = await client.post(
+        "/v1/admin/projections/rebuild", data=data, headers={"Content-Type": "application/json"}
+    )
     assert response.status == status
     assert (await response.json())["error"]["code"] == code
 

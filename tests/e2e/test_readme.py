@@ -80,7 +80,9 @@ def test_agentlog_serve_answers_healthz_on_the_embedded_default(tmp_path: Path) 
         assert body is not None, "agentlog serve never answered /healthz"
         documented = json.loads(re.search(r"# (\{\"status\".*\})", README).group(1))  # type: ignore[union-attr]
         assert body["status"] == documented["status"] == "ok"
+        assert body.keys() == documented.keys()
         assert body["database"].keys() == documented["database"].keys()
+        assert body["writes"].keys() == documented["writes"].keys()
         assert (tmp_path / "agentlog.db").exists()
     finally:
         proc.terminate()

@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 
 from infra.agent.reaping import agent_process_ids
+from infra.stores import open_store
+from infra.verification import verify_log
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     RUN_TERMINALS,
     all_events,
@@ -101,3 +103,5 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
             return any(e["run_id"] == second and e["type"] in RUN_TERMINALS for e in events)
 
         await wait_until(second_ended, 60, what="the second run's end")
+    async with open_store(postgres_url) as store:
+        assert (await verify_log(store, sid)).problems == []

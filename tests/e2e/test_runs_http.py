@@ -454,7 +454,8 @@ async def test_one_active_run_across_instances_and_cancel_through_the_other(
         )
 
         # Cancel through B, which does not drive the run.
-        async with http.post(f"{b.url}/v1/sessions/{sid}/runs/{run_id}/cancel") as response:
+        cancel = f"{b.url}/v1/sessions/{sid}/runs/{run_id}/cancel"
+        async with http.post(cancel, json={}) as response:
             assert response.status == 202, await response.text()
             assert await response.json() == {"run_id": run_id, "status": "cancelled"}
         terminal = await run_ended(http, b.url, sid, run_id)
@@ -519,9 +520,14 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
         cut_off = asyncio.create_task(follow(http, url, received, lambda e: False))
         await asyncio.sleep(0.3)
         server.kill()
-        # The dead server's CLI exits by itself (its orphan watch); if it did not, recovery
-        # below would end it, and the test kills what is left.
+        # The dead server's CLI does not outlive it for long, even before any recovery: the
+        # sandbox ends with its server (bwrap --die-with-parent) and the CLI watches for it.
         orphans += agent_process_ids(run_id)
+        for _ in range(200):
+            if not agent_process_ids(run_id):
+                break
+            await asyncio.sleep(0.05)
+        assert agent_process_ids(run_id) == []
         with pytest.raises((aiohttp.ClientError, ConnectionError, AssertionError)):
             await cut_off
         before = seqs_of(received)
@@ -540,7 +546,7 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
         assert ends[0]["type"] == "tool_call_failed" and ends[0]["interrupted"] is True
         assert events[-1]["type"] == "run_abandoned"
         assert ends[0]["seq"] < events[-1]["seq"]
-        # Nothing of the run's agent is left once recovery recorded it abandoned.
+        # Recovery records the run abandoned; nothing of it runs.
         for _ in range(100):
             if not agent_process_ids(run_id):
                 break

@@ -32,7 +32,7 @@ async def client(aiohttp_client: ClientFactory, store: StoreBase) -> TestClient:
 
 
 async def new_session(client: TestClient, **body: Any) -> str:
-    response = await client.post("/v1/sessions", json=body or None)
+    response = await client.post("/v1/sessions", json=body)
     assert response.status == 201, await response.text()
     return str((await response.json())["id"])
 
@@ -303,13 +303,14 @@ async def test_auth_tokens_guard_v1_and_admin_routes(
 ) -> None:
     app = create_app(Settings(api_token="user-t", admin_token="admin-t"), store=store)
     client = await aiohttp_client(app)
-    response = await client.post("/v1/sessions")
+    response = await client.post("/v1/sessions", json={})
     assert response.status == 401 and (await response.json())["error"]["code"] == "unauthorized"
-    response = await client.post("/v1/sessions", headers={"Authorization": "Bearer wrong"})
+    wrong, user = {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer user-t"}
+    response = await client.post("/v1/sessions", json={}, headers=wrong)
     assert response.status == 401
-    response = await client.post("/v1/sessions", headers={"Authorization": "Bearer user-t"})
+    response = await client.post("/v1/sessions", json={}, headers=user)
     assert response.status == 201
-    response = await client.post("/v1/admin/anything", headers={"Authorization": "Bearer user-t"})
+    response = await client.post("/v1/admin/anything", json={}, headers=user)
     assert response.status == 403 and (await response.json())["error"]["code"] == "forbidden"
     assert (await client.get("/healthz")).status == 200
 

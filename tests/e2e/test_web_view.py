@@ -302,13 +302,15 @@ async def test_a_subagents_calls_show_inside_the_call_that_started_it(
 
 
 @pytest.mark.slow
-async def test_with_a_token_the_page_polls_the_log(
+async def test_with_a_token_the_page_streams_with_a_read_token(
     tmp_path: Path, sqlite_url: str, http: aiohttp.ClientSession
 ) -> None:
     """EventSource cannot send Authorization: with AGENTLOG_API_TOKEN set the page reads the
-    token from `#token=` and follows the log by polling the JSON pages instead."""
+    token from `#token=`, mints a read-only token for the session and streams with it as
+    `?access_token=`; no token reaches the server's log."""
     _need_chromium()
-    server = ServerProcess(tmp_path, _env(sqlite_url, AGENTLOG_API_TOKEN="s3cret")).start()
+    env = _env(sqlite_url, AGENTLOG_API_TOKEN="s3cret", AGENTLOG_LOG_LEVEL="debug")
+    server = ServerProcess(tmp_path, env).start()
     auth = {"Authorization": "Bearer s3cret"}
     try:
         body = {"id": SESSION, "title": "Token demo"}
@@ -316,7 +318,8 @@ async def test_with_a_token_the_page_polls_the_log(
             assert r.status == 201
         async with open_browser() as page:
             await _open_page(page, f"{server.url}/#session={SESSION}&token=s3cret")
-            assert await page.evaluate("window.agentlog.mode") == "poll"
+            await _wait(page, "window.agentlog.opens >= 1", timeout=10)
+            assert await page.evaluate("window.agentlog.mode") == "sse"
             assert await page.evaluate("location.hash") == f"#session={SESSION}"  # token kept aside
             event = {"type": "custom", "name": "note", "data": {"hello": "world"}}
             async with http.post(
@@ -332,8 +335,12 @@ async def test_with_a_token_the_page_polls_the_log(
             )
             assert await page.evaluate("window.agentlog.events.map(e => e.seq)") == [1, 2]
             assert await page.evaluate("window.agentlog.errors") == []
+            assert await page.evaluate("window.agentlog.mode") == "sse"
     finally:
         server.stop()
+    log = server.log.read_text()
+    assert "access_token=REDACTED" in log  # the stream was opened with a token in its URL
+    assert "s3cret" not in log and "agl1." not in log
 
 
 async def test_the_page_and_its_assets_are_served_and_nothing_else(

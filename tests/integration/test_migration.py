@@ -8,7 +8,8 @@ from pathlib import Path
 
 import asyncpg
 
-from domain.events import CustomEventRecorded, SessionCreated
+from domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
+from domain.ports import RunRecord
 from infra.agent.session_store import LogSessionStore
 from infra.database_url import parse_database_url
 from infra.stores import open_store
@@ -75,3 +76,51 @@ async def test_a_postgres_schema_from_before_transcripts_gains_their_tables(
             assert await store.head("s") == 1
     finally:
         await conn.close()
+
+
+async def _log_with_runs(url: str) -> None:
+    async with open_store(url) as store:
+        await store.append(
+            "s",
+            [
+                SessionCreated(),
+                RunStarted(run_id="r1", prompt="a"),
+                RunFinished(run_id="r1"),
+                RunStarted(run_id="r2", prompt="b"),  # its owner died: superseded by r3
+                RunStarted(run_id="r3", prompt="c"),
+            ],
+        )
+
+
+async def _runs_after_reopening(url: str) -> list[RunRecord | None]:
+    async with open_store(url) as store:
+        return [await store.run("s", r) for r in ("r1", "r2", "r3")] + [
+            await store.current_run("s")
+        ]
+
+
+EXPECTED_RUNS = [
+    RunRecord(session_id="s", run_id="r1", started_seq=2, ended_seq=3),
+    RunRecord(session_id="s", run_id="r2", started_seq=4, ended_seq=5),
+    RunRecord(session_id="s", run_id="r3", started_seq=5),
+    RunRecord(session_id="s", run_id="r3", started_seq=5),
+]
+
+
+async def test_a_log_from_before_the_run_index_gets_it_filled_from_its_events(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    sqlite_file = tmp_path / "old.db"
+    await _log_with_runs(f"sqlite:///{sqlite_file}")
+    with sqlite3.connect(sqlite_file) as conn:
+        conn.execute("DROP TABLE agentlog_runs")
+    assert await _runs_after_reopening(f"sqlite:///{sqlite_file}") == EXPECTED_RUNS
+
+    await _log_with_runs(postgres_url)
+    url = parse_database_url(postgres_url)
+    conn = await asyncpg.connect(url.target)
+    try:
+        await conn.execute(f'DROP TABLE "{url.schema}".agentlog_runs')
+    finally:
+        await conn.close()
+    assert await _runs_after_reopening(postgres_url) == EXPECTED_RUNS

@@ -30,6 +30,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = cwd / f"server-{self.port}.log"
+        self.args: list[str] = []  # more `agentlog serve` flags
 
     @property
     def url(self) -> str:
@@ -38,7 +39,7 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> ServerProcess:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(AGENTLOG), "serve", "--port", str(self.port)],
+            [str(AGENTLOG), "serve", "--port", str(self.port), *self.args],
             cwd=self.cwd,
             env=self.env,
             stdout=out,

@@ -50,3 +50,57 @@ async def test_a_transaction_holds_at_most_max_batch_events() -> None:
     await asyncio.gather(*(submit(committer, 1, events=2) for _ in range(6)))
     counts = [sum(len(p.encoded) for p in b) for b in batches]
     assert counts == [4, 4, 4]  # a third two-event append would make 6
+
+
+async def test_a_batch_that_could_not_reach_the_database_is_retried_until_it_commits() -> None:
+    from infra.group_commit import NotWritten
+
+    calls: list[int] = []
+
+    async def write_batch(batch: list[PendingAppend]) -> list[Outcome]:
+        calls.append(len(batch))
+        if len(calls) < 4:
+            raise NotWritten("connection refused")
+        return [[7] for _ in batch]
+
+    async def on_committed(session_ids: list[str]) -> None:
+        return None
+
+    committer = GroupCommitter(write_batch, on_committed, timeout=5.0)
+    assert await submit(committer, 10) == [7]
+    assert len(calls) == 4 and committer.stats.retries == 3
+
+
+async def test_not_written_past_the_timeout_is_store_unavailable_and_unknown_is_never_retried() -> (
+    None
+):
+    import pytest
+
+    from domain.errors import StoreUnavailable
+    from infra.group_commit import NotWritten, OutcomeUnknown
+
+    attempts: list[str] = []
+
+    async def down(batch: list[PendingAppend]) -> list[Outcome]:
+        attempts.append("down")
+        raise NotWritten("connection refused")
+
+    async def on_committed(session_ids: list[str]) -> None:
+        return None
+
+    committer = GroupCommitter(down, on_committed, timeout=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(StoreUnavailable, match="nothing was written") as refused:
+        await submit(committer, 10)
+    assert not isinstance(refused.value, OutcomeUnknown)
+    assert loop.time() - started < 1.0 and len(attempts) > 1
+
+    async def unknown(batch: list[PendingAppend]) -> list[Outcome]:
+        attempts.append("unknown")
+        raise OutcomeUnknown("connection lost at COMMIT")
+
+    committer = GroupCommitter(unknown, on_committed, timeout=5.0)
+    with pytest.raises(OutcomeUnknown):
+        await submit(committer, 10)
+    assert attempts.count("unknown") == 1 and committer.stats.outcome_unknown == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from domain.events import (
     Event,
     RecordedEvent,
@@ -14,6 +16,7 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
+from domain.external_events import ToolCallOwnedByRun, ToolOutputInput, decide_external_events
 from domain.open_work import open_work
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,3 +67,15 @@ def test_a_terminal_event_for_another_run_leaves_the_open_run_open() -> None:
     )
     assert work.open_run_id == "r1"
     assert work.run_state("r0") == "ended"
+
+
+def test_a_tool_output_for_a_call_of_the_live_run_is_the_agents_unless_it_waits_outside() -> None:
+    waiting = {"a": "r1", "b": "r0"}
+    answer = [ToolOutputInput(tool_call_id="a", output=1)]
+    with pytest.raises(ToolCallOwnedByRun):
+        decide_external_events(answer, waiting, live_run="r1")
+    # A call of a run that is no longer live, or one that waits for an outside answer.
+    assert len(decide_external_events(answer, waiting, live_run="r2")) == 1
+    assert len(decide_external_events(answer, waiting, live_run="r1", outside_answers={"a"})) == 1
+    other = [ToolOutputInput(tool_call_id="b", output=1)]
+    assert len(decide_external_events(other, waiting, live_run="r1")) == 1

@@ -51,3 +51,40 @@ async def test_an_open_connection_is_attached_and_pushed_to() -> None:
     tail.head = 1
     tail._push()
     assert transport.written == [b"7\r\nid: 1\n\n\r\n"] and sink.last == 1
+
+
+def _frame(seq: int, size: int) -> bytes:
+    return b"id: %d\n" % seq + b"x" * size + b"\n\n"
+
+
+async def test_the_ring_is_bounded_in_bytes_and_stays_dense_up_to_the_head() -> None:
+    tail = SessionTail(cast("StoreBase", None), "s", recheck_seconds=1.0, ring_bytes=50_000)
+    for seq in range(1, 41):
+        tail._keep(seq, _frame(seq, 9_000))
+        tail.head = seq
+        assert tail.ring_bytes == sum(len(f) for _, f in tail.ring) <= 50_000
+        assert [s for s, _ in tail.ring] == list(range(seq - len(tail.ring) + 1, seq + 1))
+    assert len(tail.ring) == 5
+    assert tail.frames_after(35) is not None and tail.frames_after(34) is None
+
+    # A frame over the bound is never held, and what the ring held before it goes too: a
+    # follower behind it reads that stretch from the log.
+    tail._keep(41, _frame(41, 60_000))
+    tail.head = 41
+    assert (len(tail.ring), tail.ring_bytes) == (0, 0)
+    assert tail.frames_after(40) is None and tail.frames_after(41) == ([], 41)
+    tail._keep(42, _frame(42, 10))
+    tail.head = 42
+    assert tail.frames_after(41) == ([_frame(42, 10)], 42)
+
+
+async def test_a_push_never_hands_a_client_more_than_the_high_water_mark() -> None:
+    tail = _tail()
+    transport = _Transport(closing=False)
+    waiter = Waiter()
+    sink = tail.attach(cast("asyncio.WriteTransport", transport), 0, waiter)
+    assert sink is not None
+    tail._keep(1, _frame(1, 300 * 1024))  # over PUSH_HIGH_WATER
+    tail.head = 1
+    tail._push()
+    assert transport.written == [] and sink.detached and tail.sinks == set()

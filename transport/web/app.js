@@ -4,9 +4,11 @@
 // hydration): every event that arrives on the session's stream re-fetches it (debounced), so
 // the page never folds events itself. The event log on the right is the raw stream.
 //
-// Without a token the stream is an EventSource, which reconnects by itself and resumes with
-// Last-Event-ID. With a token (`#token=...` once, then kept in localStorage) EventSource
-// cannot send the Authorization header, so the page polls GET .../events?offset=N instead.
+// The stream is an EventSource, which reconnects by itself and resumes with Last-Event-ID.
+// With a token (`#token=...` once, then kept in localStorage) EventSource cannot send the
+// Authorization header, so the page mints a read-only token for the session (POST
+// .../tokens) and passes it as `?access_token=`; a session token given as `#token=` is used
+// as it is. Only if minting fails does the page poll GET .../events?offset=N instead.
 "use strict";
 
 (() => {
@@ -29,7 +31,7 @@
     messageFetches: 0,
     sessions: [],
     errors: [],
-    mode: "sse",         // "sse", or "poll" when a token is needed
+    mode: "sse",         // "sse", or "poll" when no stream token could be had
   };
   window.agentlog = state;
 
@@ -527,16 +529,43 @@
     }
   }
 
+  // A read-only token for this session's stream, or null when the server needs none.
+  async function streamToken(sessionId) {
+    const t = token();
+    if (!t) return null;
+    if (t.startsWith("agl1.")) return t; // already a session token
+    const minted = await api(`/v1/sessions/${encodeURIComponent(sessionId)}/tokens`, {
+      method: "POST",
+      body: { scope: "read", ttl_seconds: 3600 },
+    });
+    return minted.token;
+  }
+
   function openStream(sessionId, offset = null) {
     closeStream();
-    state.mode = token() ? "poll" : "sse";
-    if (state.mode === "poll") {
-      poll(sessionId, ++pollGeneration);
-      return;
-    }
+    const generation = pollGeneration;
+    streamToken(sessionId).then(
+      (readToken) => {
+        if (generation !== pollGeneration || state.sessionId !== sessionId) return;
+        state.mode = "sse";
+        openEventSource(sessionId, offset, readToken);
+      },
+      (error) => {
+        if (generation !== pollGeneration || state.sessionId !== sessionId) return;
+        noteError("stream token", error);
+        state.mode = "poll";
+        poll(sessionId, ++pollGeneration);
+      },
+    );
+  }
+
+  function openEventSource(sessionId, offset, readToken) {
     // Every frame is `event: <type>`; listen to each known type, and to plain messages in
     // case a newer server sends a type this page does not know yet.
-    const query = offset === null ? "" : `?offset=${offset}`;
+    const params = new URLSearchParams();
+    if (offset !== null) params.set("offset", String(offset));
+    if (readToken) params.set("access_token", readToken);
+    const query = params.toString() ? `?${params}` : "";
     const opened = new EventSource(`/v1/sessions/${encodeURIComponent(sessionId)}/events${query}`);
     source = opened;
     source.onopen = () => {

@@ -1,0 +1,31 @@
+"""Redis clients that can never hang a caller: connect and socket timeouts, health checks.
+
+A Redis that is down fails fast on its own; a *hung* one (a half-open connection after a
+failover, a NAT that dropped its state, a paused VM) answers nothing, and a client without a
+socket timeout then waits for minutes. Every Redis client agentlog opens comes from here.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def redis_client(url: str, *, timeout: float = REDIS_TIMEOUT_SECONDS) -> aioredis.Redis:
+    """A client whose every command fails within about `timeout` seconds when Redis is silent.
+
+    No retries inside the client: each caller decides (the wake-up publisher coalesces and
+    tries again later, the run lock reports the failure), so a bound is the timeout itself.
+    """
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        # PING a connection taken from the pool when it has been idle this long, so a
+        # connection that died while idle is replaced before a command is lost on it.
+        health_check_interval=max(1, int(timeout * 5)),
+        retry=Retry(NoBackoff(), 0),
+    )

@@ -1,0 +1,42 @@
+"""`agentlog serve` refuses the unsafe configuration: a non-loopback address with no token
+unless `--insecure`; on loopback with no token it warns what is open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.support.server import AGENTLOG, ServerProcess, free_port
+
+
+def test_a_public_bind_without_a_token_refuses_to_start(tmp_path: Path, sqlite_url: str) -> None:
+    env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url}
+    env.pop("AGENTLOG_API_TOKEN", None)
+    for host in ["0.0.0.0", "::", "192.0.2.10"]:
+        done = subprocess.run(
+            [str(AGENTLOG), "serve", "--host", host, "--port", str(free_port())],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "refusing to serve" in done.stderr and "--insecure" in done.stderr
+    assert not (tmp_path / "agentlog.db").exists()  # it stopped before opening anything
+
+
+def test_insecure_or_a_token_lets_a_public_bind_start(tmp_path: Path, sqlite_url: str) -> None:
+    for extra, args in [({}, ["--insecure"]), ({"AGENTLOG_API_TOKEN": "t0k3n-value"}, [])]:
+        server = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url, **extra})
+        server.args = ["--host", "0.0.0.0", *args]
+        server.start()
+        server.stop()
+
+
+def test_loopback_without_a_token_warns_what_is_open(tmp_path: Path, sqlite_url: str) -> None:
+    server = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start()
+    server.stop()
+    log = server.log.read_text()
+    assert "warning: no AGENTLOG_API_TOKEN" in log and "open" in log

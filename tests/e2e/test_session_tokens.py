@@ -1,0 +1,197 @@
+"""Session tokens: signed, expiring, bound to one session and a scope; minted by the admin
+route, the session's token route or `agentlog token`; Bearer, or `?access_token=` for read."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from infra.store_base import StoreBase
+from infra.stores import open_store
+from tests.support.server import AGENTLOG
+from transport.app import create_app
+from transport.session_tokens import TokenRejected, mint, parse_ttl, signing_key, verify
+from transport.settings import Settings
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+SETTINGS = Settings(api_token="api-t", admin_token="admin-t", token_secret="s3cret-for-tokens")
+KEY = signing_key("s3cret-for-tokens")
+assert KEY is not None
+ADMIN = {"Authorization": "Bearer admin-t"}
+API = {"Authorization": "Bearer api-t"}
+CUSTOM = {"events": [{"type": "custom", "name": "n"}]}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def store(sqlite_url: str) -> AsyncIterator[StoreBase]:
+    async with open_store(sqlite_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client(aiohttp_client: ClientFactory, store: StoreBase) -> TestClient:
+    client = await aiohttp_client(create_app(SETTINGS, store=store))
+    for sid in ("a", "b"):
+        assert (await client.post("/v1/sessions", json={"id": sid}, headers=API)).status == 201
+    return client
+
+
+def test_a_token_verifies_until_it_expires_and_not_after_any_change() -> None:
+    token, _ = mint(KEY, "a", "read", 60, now=1000)
+    grant = verify(KEY, token, now=1059)
+    assert (grant.session_id, grant.scope, grant.expires_at) == ("a", "read", 1060)
+    with pytest.raises(TokenRejected) as expired:
+        verify(KEY, token, now=1060)
+    assert expired.value.code == "token_expired"
+    prefix, payload, signature = token.split(".")
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"sid": "b", "scope": "write", "exp": 9_999_999_999}).encode()
+    )
+    for bad in [
+        f"{prefix}.{forged.decode().rstrip('=')}.{signature}",  # another payload, old signature
+        f"{prefix}.{payload}.{signature[:-2]}AA",  # a changed signature
+        f"{prefix}.{payload}",
+        "agl1...",
+    ]:
+        with pytest.raises(TokenRejected) as rejected:
+            verify(KEY, bad, now=1000)
+        assert rejected.value.code == "invalid_token"
+    other_key = signing_key("another secret")
+    assert other_key is not None
+    with pytest.raises(TokenRejected):
+        verify(other_key, token, now=1000)
+    assert [parse_ttl(t) for t in ["90", "90s", "15m", "1h", "7d"]] == [90, 90, 900, 3600, 604800]
+    for bad_ttl in ["0", "1w", "-1h", "31d", "1.5h", ""]:
+        with pytest.raises(ValueError):
+            parse_ttl(bad_ttl)
+
+
+async def minted(client: TestClient, session_id: str, scope: str, ttl: int = 3600) -> str:
+    body = {"session_id": session_id, "scope": scope, "ttl_seconds": ttl}
+    response = await client.post("/v1/admin/tokens", json=body, headers=ADMIN)
+    assert response.status == 201, await response.text()
+    answer = await response.json()
+    assert (answer["session_id"], answer["scope"]) == (session_id, scope)
+    return str(answer["token"])
+
+
+async def test_a_read_token_opens_only_its_sessions_reads(
+    client: TestClient, store: StoreBase
+) -> None:
+    read = bearer(await minted(client, "a", "read"))
+    for path in ["/v1/sessions/a", "/v1/sessions/a/events", "/v1/sessions/a/messages"]:
+        assert (await client.get(path, headers=read)).status == 200, path
+    before = len(await store.read_all())
+    refused = [
+        await client.get("/v1/sessions/b/events", headers=read),
+        await client.get("/v1/sessions/b", headers=read),
+        await client.get("/v1/sessions", headers=read),
+        await client.get("/v1/admin/events", headers=read),
+        await client.post("/v1/sessions/a/events", json=CUSTOM, headers=read),
+        await client.post("/v1/sessions/a/runs", json={"prompt": "hi"}, headers=read),
+        await client.post("/v1/sessions", json={"id": "c"}, headers=read),
+        await client.post("/v1/sessions/a/tokens", json={"scope": "write"}, headers=read),
+    ]
+    assert [r.status for r in refused] == [403] * len(refused)
+    assert len(await store.read_all()) == before
+
+
+async def test_a_write_token_writes_to_its_session_only(
+    client: TestClient, store: StoreBase
+) -> None:
+    write = bearer(await minted(client, "a", "write"))
+    response = await client.post("/v1/sessions/a/events", json=CUSTOM, headers=write)
+    assert response.status == 200
+    response = await client.post("/v1/sessions/b/events", json=CUSTOM, headers=write)
+    assert response.status == 403
+    assert (await client.get("/v1/admin/events", headers=write)).status == 403
+    assert [e.session_id for e in await store.read_all()] == ["a", "b", "a"]
+
+
+async def test_expired_and_tampered_tokens_are_401(client: TestClient) -> None:
+    expired, _ = mint(KEY, "a", "write", 1, now=0)
+    response = await client.get("/v1/sessions/a/events", headers=bearer(expired))
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "token_expired"
+    good = await minted(client, "a", "write")
+    prefix, payload, signature = good.split(".")
+    tampered = f"{prefix}.{payload[:-1]}{'A' if payload[-1] != 'A' else 'B'}.{signature}"
+    response = await client.get("/v1/sessions/a/events", headers=bearer(tampered))
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "invalid_token"
+    unsigned_by_us, _ = mint(signing_key("guess") or b"", "a", "write", 3600)
+    response = await client.get("/v1/sessions/a/events", headers=bearer(unsigned_by_us))
+    assert response.status == 401
+
+
+async def test_access_token_in_the_query_takes_read_tokens_only(client: TestClient) -> None:
+    read = await minted(client, "a", "read")
+    sse = {"Accept": "text/event-stream"}
+    response = await client.get(
+        f"/v1/sessions/a/events?live=false&access_token={read}", headers=sse
+    )
+    assert response.status == 200
+    assert "event: session_created" in await response.text()
+    response = await client.get(f"/v1/sessions/b/events?access_token={read}")
+    assert response.status == 403
+    write = await minted(client, "a", "write")
+    for token in [write, "api-t", "admin-t"]:
+        response = await client.get(f"/v1/sessions/a/events?access_token={token}")
+        assert response.status == 401, token
+
+
+async def test_the_api_token_mints_for_a_session_and_the_admin_for_any(client: TestClient) -> None:
+    response = await client.post("/v1/sessions/a/tokens", json={"scope": "read"}, headers=API)
+    assert response.status == 201
+    token = (await response.json())["token"]
+    assert (await client.get("/v1/sessions/a/events", headers=bearer(token))).status == 200
+    response = await client.post("/v1/sessions/nope/tokens", json={}, headers=API)
+    assert response.status == 404
+    response = await client.post(
+        "/v1/admin/tokens", json={"session_id": "a", "scope": "read"}, headers=API
+    )
+    assert response.status == 403  # the admin route needs the admin token
+    response = await client.post(
+        "/v1/admin/tokens", json={"session_id": "a", "ttl_seconds": 0}, headers=ADMIN
+    )
+    assert response.status == 400
+
+
+async def test_agentlog_token_mints_what_the_server_accepts(client: TestClient) -> None:
+    env = {**os.environ, "AGENTLOG_API_TOKEN": "api-t", "AGENTLOG_ADMIN_TOKEN": "admin-t"}
+    env["AGENTLOG_TOKEN_SECRET"] = "s3cret-for-tokens"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(AGENTLOG), "token", "--session", "a", "--scope", "read", "--ttl", "1h"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert "valid until" in done.stderr and token not in done.stderr
+    assert (await client.get("/v1/sessions/a/messages", headers=bearer(token))).status == 200
+    assert (await client.get("/v1/sessions/b/messages", headers=bearer(token))).status == 403
+    env.pop("AGENTLOG_TOKEN_SECRET")
+    for name in ["AGENTLOG_API_TOKEN", "AGENTLOG_ADMIN_TOKEN"]:
+        env.pop(name)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(AGENTLOG), "token", "--session", "a"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "AGENTLOG_TOKEN_SECRET" in done.stderr

@@ -1,0 +1,117 @@
+"""Serving the app: aiohttp's runner, with errors the HTTP parser finds answered as JSON.
+
+A request aiohttp cannot parse (a header over AGENTLOG_MAX_HEADER_BYTES, a malformed request
+line) never reaches the app's middlewares: aiohttp answers it itself, in plain text. Here its
+error handler answers as every other error does, `{"error": {"code", "message"}}`, and an
+oversized request line or header is 431, not 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from transport.limits import header_refused
+
+log = logging.getLogger(__name__)
+
+
+def parser_error(status: int, exc: BaseException | None) -> tuple[int, str, str]:
+    """(status, code, message) for an error found before the app saw the request."""
+    if isinstance(exc, LineTooLong):
+        return 431, "header_too_large", "a request line or header is larger than the limit"
+    if status == 500:
+        return 500, "internal_error", "the server failed to handle the request"
+    if status == 504:
+        return 504, "timeout", "the server did not answer in time"
+    if 400 <= status < 500:
+        message = getattr(exc, "message", None) or HTTPStatus(status).phrase
+        return status, "bad_request", f"the request is not valid HTTP: {str(message)[:200]}"
+    return status, "http_error", HTTPStatus(status).phrase
+
+
+class JsonErrorRequestHandler(RequestHandler):  # type: ignore[type-arg]
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: a response already began
+            raise ConnectionError("response already sent, cannot send the error")
+        status, code, text = parser_error(status, exc)
+        refused = getattr(self._manager, "on_refused", None)
+        if refused is not None:
+            refused(status)
+        if status >= 500:
+            self.log_exception("error handling request from %s", request.remote, exc_info=exc)
+        else:
+            log.debug("refused a malformed request from %s: %s", request.remote, exc)
+        body = msgspec.json.encode({"error": {"code": code, "message": text}})
+        response = web.Response(status=status, body=body, content_type="application/json")
+        response.force_close()
+        return response
+
+
+class JsonErrorServer(Server):
+    on_refused: Callable[[int], None] | None = None
+
+    def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """aiohttp's AppRunner whose connections answer parser errors as JSON."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        # The server aiohttp built, with only its connection factory replaced.
+        server.__class__ = JsonErrorServer
+        server.on_refused = header_refused(self._app)  # type: ignore[attr-defined]
+        return server
+
+
+def handler_limits(max_header_bytes: int) -> dict[str, Any]:
+    return {"max_line_size": max_header_bytes, "max_field_size": max_header_bytes}
+
+
+async def serve_forever(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    max_header_bytes: int,
+    access_log_class: type[Any] | None = None,
+) -> None:
+    """Like `web.run_app`: SIGINT and SIGTERM end it gracefully (runs cancelled, streams
+    ended, every cleanup_ctx closed in reverse) while the handlers are still running."""
+    extra: dict[str, Any] = {}
+    if access_log_class is not None:
+        extra["access_log_class"] = access_log_class
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = AppRunner(app, **handler_limits(max_header_bytes), **extra)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(app: web.Application, host: str, port: int, **options: Any) -> None:
+    asyncio.run(serve_forever(app, host, port, **options))
