@@ -60,6 +60,12 @@ class StoreUnavailable(AgentlogError):
     code = "store_unavailable"
 
 
+class StoreClosed(StoreUnavailable):
+    """The store was closed (the process is shutting down): retrying cannot help."""
+
+    code = "store_unavailable"
+
+
 class RunAlreadyActive(AgentlogError):
     """One active run per session: a second start is refused with the active run's id."""
 
@@ -126,3 +132,38 @@ class SessionDeleted(AgentlogError):
         super().__init__(f"session {session_id!r} was deleted")
         self.session_id = session_id
         self.details = {"session_id": session_id, "deleted_at": deleted_at}
+
+
+class UnknownApproval(AgentlogError):
+    code = "unknown_approval"
+    http_status = 404
+
+    def __init__(self, session_id: str, approval_id: str) -> None:
+        super().__init__(f"session {session_id!r} has no approval {approval_id!r}")
+        self.details = {"session_id": session_id, "approval_id": approval_id}
+
+
+class ApprovalAlreadyAnswered(AgentlogError):
+    """Exactly one answer per approval: a different second answer is refused."""
+
+    code = "approval_answered"
+    http_status = 409
+
+    def __init__(self, approval_id: str, approved: bool | None, message: str | None = None) -> None:
+        answer = "approved" if approved else "denied"
+        super().__init__(message or f"approval {approval_id!r} was already {answer}")
+        self.details = {"approval_id": approval_id, "approved": approved}
+
+
+class ApprovalPending(AgentlogError):
+    """A new prompt while the session waits for a tool approval: answer it first."""
+
+    code = "approval_pending"
+    http_status = 409
+
+    def __init__(self, session_id: str, approval_ids: list[str]) -> None:
+        super().__init__(
+            f"session {session_id!r} waits for tool approval {', '.join(approval_ids)}: "
+            "answer it first (POST /v1/sessions/{id}/approvals/{approval_id})"
+        )
+        self.details = {"session_id": session_id, "approval_ids": approval_ids}

@@ -56,6 +56,9 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
 
     prompt: str
     agent: str = "scripted"
+    # Set when this run continues an earlier one after its tool approvals were answered: it
+    # has no prompt of its own; the agent picks up the deferred call where that run stopped.
+    continues_run_id: str | None = None
 
 
 class AgentInitialized(Event, frozen=True, kw_only=True, tag="agent_initialized"):
@@ -179,6 +182,27 @@ class ToolCallDenied(Event, frozen=True, kw_only=True, tag="tool_call_denied"):
     reason: str
 
 
+class ToolApprovalRequested(Event, frozen=True, kw_only=True, tag="tool_approval_requested"):
+    """A tool call needs a person's yes before it runs; it waits, durably, in the log."""
+
+    approval_id: str
+    tool_call_id: str
+    tool_name: str
+    input: Any = None
+    reason: str | None = None
+
+
+class ToolApprovalResponded(Event, frozen=True, kw_only=True, tag="tool_approval_responded"):
+    """The answer to an approval request: recorded once; the call then runs or is refused."""
+
+    approval_id: str
+    tool_call_id: str
+    approved: bool
+    reason: str | None = None
+    # Who answered, when a scoped token names them.
+    responder: str | None = None
+
+
 class AgentErrorReported(Event, frozen=True, kw_only=True, tag="agent_error"):
     """The agent or model reported an error that did not (yet) end the run."""
 
@@ -208,6 +232,8 @@ class RunFinished(Event, frozen=True, kw_only=True, tag="run_finished"):
     errors: list[str] = []
     api_error_status: int | None = None
     permission_denials: list[dict[str, Any]] = []
+    # The tool call a PreToolUse hook deferred (the turn stopped to wait for an approval).
+    deferred_tool_call_id: str | None = None
     # Per model (the main agent's and every subagent's): tokens and `costUSD`, as reported.
     model_usage: dict[str, Any] = {}
 
@@ -253,6 +279,8 @@ SessionEvent = (
     | ToolCallSucceeded
     | ToolCallFailed
     | ToolCallDenied
+    | ToolApprovalRequested
+    | ToolApprovalResponded
     | AgentErrorReported
     | HeartbeatRecorded
     | RunFinished

@@ -8,6 +8,9 @@ Rules (the sessions projection's, `projections/sessions.py`):
 - a terminal run event naming the open run (or naming no run) closes it.
 - a tool call waits from its first `tool_call_started` until its first terminal event; a start
   after its end opens nothing.
+- a call whose approval was asked (`tool_approval_requested`) is *parked*, not waiting: it
+  waits on a person and then on the next turn, not on a running process, so neither abandoned
+  run recovery nor an external `tool_output` may end it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from domain.events import (
     TOOL_TERMINAL_TYPES,
     RecordedEvent,
     RunStarted,
+    ToolApprovalRequested,
     ToolCallStarted,
 )
 
@@ -38,16 +42,23 @@ class OpenWork:
     ended_runs: set[str] = field(default_factory=set)
     # call id -> its start, in start order.
     waiting: dict[str, ToolCallStarted] = field(default_factory=dict)
+    # call id -> its start, for calls parked on an approval.
+    parked: dict[str, ToolCallStarted] = field(default_factory=dict)
     _resolved: set[str] = field(default_factory=set)
 
     def apply(self, recorded: RecordedEvent) -> None:
         event = recorded.event
         if isinstance(event, ToolCallStarted):
-            if event.tool_call_id not in self._resolved:
+            if event.tool_call_id not in self._resolved and event.tool_call_id not in self.parked:
                 self.waiting.setdefault(event.tool_call_id, event)
+        elif isinstance(event, ToolApprovalRequested):
+            call = self.waiting.pop(event.tool_call_id, None)
+            if call is not None:
+                self.parked[event.tool_call_id] = call
         elif isinstance(event, TOOL_TERMINAL_TYPES):
             self._resolved.add(event.tool_call_id)
             self.waiting.pop(event.tool_call_id, None)
+            self.parked.pop(event.tool_call_id, None)
         elif isinstance(event, RunStarted):
             run_id = event.run_id or f"run:{recorded.seq}"
             self.started_runs.add(run_id)

@@ -25,7 +25,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from domain.errors import AgentlogError, StoreUnavailable
+from domain.errors import AgentlogError, StoreClosed, StoreUnavailable
 from domain.events import Event
 from domain.ports import RunFence
 
@@ -134,7 +134,7 @@ class GroupCommitter:
         fence: RunFence | None = None,
     ) -> list[int]:
         if self._closed:
-            raise StoreUnavailable("the store is closed")
+            raise StoreClosed("the store is closed")
         loop = asyncio.get_running_loop()
         pending = PendingAppend(
             session_id,
@@ -157,7 +157,7 @@ class GroupCommitter:
         """Check the write path from the writer task itself (so a dead or stuck writer
         shows): raises when appends could not commit now."""
         if self._closed:
-            raise StoreUnavailable("the store is closed")
+            raise StoreClosed("the store is closed")
         probe: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._probes.append(probe)
         self._wake_writer()
@@ -181,7 +181,7 @@ class GroupCommitter:
             self._writer = None
         for probe in self._probes:
             if not probe.done():
-                probe.set_exception(StoreUnavailable("the store is closed"))
+                probe.set_exception(StoreClosed("the store is closed"))
         self._probes.clear()
 
     async def _run(self) -> None:

@@ -437,7 +437,10 @@ class PostgresEventStore(StoreBase):
             min_size=1,
             max_size=self._pool_size,
             timeout=self.timeout,  # to connect
-            command_timeout=self.timeout,  # for users of .pool (projections, import)
+            # Also bounds every statement of the pool's other users (projections, import, the
+            # run lease), so a silent connection never hangs them; raise the setting if a
+            # rebuild's bulk statements on a very large projection need longer.
+            command_timeout=self.timeout,
             server_settings=_server_settings(self.timeout),
         )
         async with self._pool.acquire() as conn:

@@ -31,5 +31,7 @@ async def current_open_work(store: EventStore, session_id: str) -> OpenWork:
 async def open_run_events(store: EventStore, session_id: str) -> list[RecordedEvent]:
     """The events of the session's run that is still open in the run index, from its
     `run_started` on; [] when no run is open (nothing to recover)."""
-    current, events = await current_run_events(store, session_id)
-    return events if current is not None and current.ended_seq is None else []
+    current = await store.current_run(session_id)
+    if current is None or current.ended_seq is not None:
+        return []
+    return await store.read_session(session_id, after=current.started_seq - 1)

@@ -19,6 +19,11 @@ Rules:
 - `tool_call_started`: `tool_calls` + 1 (each start event counts once).
 - `session_deleted` (the tombstone): a row with status "deleted" and nothing else; lists omit
   such rows.
+- `tool_approval_requested`: status "awaiting_approval" (also while its run still waits its
+  short grace in-process). `tool_approval_responded`: back to "running" when a run is active,
+  else "idle" until the continuation run starts. A run that ends while the session awaits an
+  approval (`run_finished` without error: the turn deferred the call; `run_abandoned`: its
+  server died while waiting) leaves the status "awaiting_approval": the approval outlives it.
 - `usage`: tokens and cost summed over the runs, each counted at its first terminal event as
   the active run (`projections/usage.py`); `active_run_agent` remembers the active run's agent
   until then, so a scripted run's cost is counted as 0.
@@ -41,6 +46,8 @@ from domain.events import (
     RunStarted,
     SessionCreated,
     SessionDeleted,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallStarted,
 )
 from projections import usage as usage_of
@@ -50,6 +57,7 @@ RUNNING = "running"
 FAILED = "failed"
 ABANDONED = "abandoned"
 DELETED = "deleted"
+AWAITING_APPROVAL = "awaiting_approval"
 
 
 class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,11 +106,24 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             last_activity_at=recorded.time,
             tool_calls=summary.tool_calls + 1,
         )
+    if kind is ToolApprovalRequested:
+        return replace(
+            summary, head=recorded.seq, last_activity_at=recorded.time, status=AWAITING_APPROVAL
+        )
     active = summary.active_run_id
+    if kind is ToolApprovalResponded and summary.status == AWAITING_APPROVAL:
+        return replace(
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            status=RUNNING if active is not None else IDLE,
+        )
     if kind in _RUN_END_STATUS and active is not None and event.run_id in (None, active):
         status = _RUN_END_STATUS[kind]
         if isinstance(event, RunFinished) and event.is_error:
             status = FAILED
+        elif summary.status == AWAITING_APPROVAL and kind in (RunFinished, RunAbandoned):
+            status = AWAITING_APPROVAL
         cost = usage_of.run_usage(event, agent=summary.active_run_agent)
         return replace(
             summary,

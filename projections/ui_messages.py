@@ -30,6 +30,15 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
   false, reason}` (the AI SDK's shape for a refused call). Only a waiting part (input-streaming
   or input-available) moves: a terminal event for an unknown id, or a second one, changes
   nothing. A terminal event finds its call in any run, so a late safety-net result lands.
+- approvals: `tool_approval_requested` moves a waiting part to "approval-requested" with
+  `approval: {id}`; `tool_approval_responded` moves it to "approval-responded" with `approval:
+  {id, approved, reason?}`. The call's end then moves it on as above, keeping `approval`; a
+  refusal (`tool_call_denied`) of an answered call is "output-denied" with the person's
+  `approval`. These are the AI SDK 7 shapes `addToolApprovalResponse` and its stream build.
+- `run_started` with `continues_run_id` (the turn that goes on after an approval) adds no
+  message: its events land in the continued run's assistant message, whose metadata status
+  goes back to "running", as the AI SDK client continues that same message. A run that ends
+  deferring a call (`run_finished` with `deferred_tool_call_id`) is "awaiting_approval".
 - Subagents (the `Agent`/Task tool): events with `parent_tool_call_id` P are the subagent's
   that call P started. Their text, reasoning and tool parts go in the run's message like any
   other, each carrying P as AI SDK provider metadata, `providerMetadata` on text and reasoning
@@ -56,8 +65,10 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
 Hydration (`to_ui_messages` only; the state is never touched): a run that is not the open run,
 or the open run when `run_active` is False, cannot deliver anything more. Its tool parts still
 waiting are shown as "output-error" with `errorText` INTERRUPTED, and its "streaming" text and
-reasoning parts as "done". output-error, not an empty output-available: it is what happened,
-the model is told the same by the safety net, and the AI SDK renders it as finished.
+reasoning parts as "done". A part waiting on an approval ("approval-requested", or
+"approval-responded" until the next turn acts on it) is not dangling: it is shown as it is,
+whether or not any process is alive. output-error, not an empty output-available: it is what
+happened, the model is told the same by the safety net, and the AI SDK renders it as finished.
 
 Cost: `apply` never mutates its input. It thaws only what an event touches (the message list
 by reference, one message's parts) into private builders and freezes them into a new state,
@@ -90,6 +101,8 @@ from domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -100,6 +113,8 @@ from projections.usage import Usage, cost_metadata, run_usage
 
 INTERRUPTED = "interrupted: the run ended before this tool returned"
 WAITING = ("input-streaming", "input-available")
+# A call that waits on a person, or on the turn that acts on their answer.
+PARKED = ("approval-requested", "approval-responded")
 
 
 # -- the stored state ------------------------------------------------------------------------
@@ -142,6 +157,10 @@ class ToolPart(msgspec.Struct, frozen=True, kw_only=True, tag="tool"):
     output: Any = None
     parent_tool_call_id: str | None = None
     error_text: str | None = None
+    # Set once an approval was asked for the call; `approved` / `approval_reason` once answered.
+    approval_id: str | None = None
+    approved: bool | None = None
+    approval_reason: str | None = None
 
 
 class DataPart(msgspec.Struct, frozen=True, kw_only=True, tag="data"):
@@ -169,6 +188,8 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     num_turns: int | None = None
     stop_reason: str | None = None
     error: str | None = None
+    # Runs that continued this one after an approval: their events land in this message.
+    continued_by: tuple[str, ...] = ()
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -349,7 +370,12 @@ class _Builder:
 
     def run_position(self, run_id: str) -> int | None:
         if self.runs is None:
-            self.runs = {m.id: i for i, m in enumerate(self.messages) if m.run is not None}
+            self.runs = {}
+            for i, m in enumerate(self.messages):
+                if m.run is not None:
+                    self.runs[m.id] = i
+                    for continuation in m.run.continued_by:
+                        self.runs[continuation] = i
         return self.runs.get(run_id)
 
     def run_message(self, run_id: str | None) -> _MessageBuilder | None:
@@ -408,6 +434,22 @@ def _run_started(b: _Builder, recorded: RecordedEvent) -> None:
     assert isinstance(event, RunStarted)
     run_id = event.run_id or f"run:{recorded.seq}"
     if b.run_position(run_id) is not None:
+        return
+    continued = event.continues_run_id
+    position = b.run_position(continued) if continued is not None else None
+    if position is not None and position == len(b.messages) - 1:
+        message = b.thaw(position)
+        assert message.run is not None
+        message.run = replace(
+            message.run,
+            status="running",
+            agent=event.agent,
+            started_at=recorded.time,
+            continued_by=(*message.run.continued_by, run_id),
+        )
+        b.open_message, b.open_run_id = message, run_id
+        assert b.runs is not None
+        b.runs[run_id] = position
         return
     previous = b.run_message(None)
     if previous is not None and previous.run is not None:
@@ -559,7 +601,7 @@ def _tool_call_ended(b: _Builder, recorded: RecordedEvent) -> None:
     if type(current) is _Streamed:
         current = current.freeze()
     assert isinstance(current, ToolPart)
-    if current.state not in WAITING:
+    if current.state not in WAITING and current.state not in PARKED:
         return
     if type(event) is ToolCallSucceeded:
         ended = replace(current, state="output-available", output=event.output)
@@ -569,6 +611,43 @@ def _tool_call_ended(b: _Builder, recorded: RecordedEvent) -> None:
         assert isinstance(event, ToolCallDenied)
         ended = replace(current, state="output-denied", error_text=event.reason)
     message.parts[position] = ended
+
+
+def _approval_requested(b: _Builder, recorded: RecordedEvent) -> None:
+    event = recorded.event
+    assert isinstance(event, ToolApprovalRequested)
+    try:
+        message, position = b.find_tool(event.tool_call_id, event.run_id)
+    except LookupError:
+        return
+    current = message.parts[position]
+    if type(current) is _Streamed:
+        current = current.freeze()
+    assert isinstance(current, ToolPart)
+    if current.state not in WAITING:
+        return
+    message.parts[position] = replace(
+        current,
+        state="approval-requested",
+        input=current.input if current.state == "input-available" else event.input,
+        approval_id=event.approval_id,
+    )
+
+
+def _approval_responded(b: _Builder, recorded: RecordedEvent) -> None:
+    event = recorded.event
+    assert isinstance(event, ToolApprovalResponded)
+    try:
+        message, position = b.find_tool(event.tool_call_id, event.run_id)
+    except LookupError:
+        return
+    current = message.parts[position]
+    assert isinstance(current, ToolPart)
+    if current.state != "approval-requested" or current.approval_id != event.approval_id:
+        return
+    message.parts[position] = replace(
+        current, state="approval-responded", approved=event.approved, approval_reason=event.reason
+    )
 
 
 def _agent_error(b: _Builder, recorded: RecordedEvent) -> None:
@@ -596,7 +675,13 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
     if isinstance(event, RunFinished):
         run = replace(
             run,
-            status="failed" if event.is_error else "finished",
+            status=(
+                "failed"
+                if event.is_error
+                else "awaiting_approval"
+                if event.deferred_tool_call_id
+                else "finished"
+            ),
             usage=event.usage or None,
             total_cost_usd=None if cost is None else cost.cost_usd,
             duration_ms=event.duration_ms,
@@ -610,6 +695,10 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
         run = replace(run, status="cancelled", error=event.reason)
     elif isinstance(event, RunAbandoned):
         run = replace(run, status="abandoned", error=event.reason)
+    if message.run.continued_by:
+        # A continued message keeps what this run does not say: the AI SDK client merges
+        # each run's metadata into the one message.
+        run = _merged(message.run, run)
     message.run = run
     if message is b.open_message:
         b.open_message = None
@@ -623,6 +712,15 @@ def _session_deleted(b: _Builder, recorded: RecordedEvent) -> None:
     b.runs = {}
     b.open_run_id = None
     b.open_message = None
+
+
+def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
+    changes = {
+        name: getattr(before, name)
+        for name in before.__struct_fields__
+        if getattr(after, name) is None and getattr(before, name) is not None
+    }
+    return replace(after, **changes) if changes else after
 
 
 _HANDLERS: dict[type, Callable[[_Builder, RecordedEvent], None]] = {
@@ -639,6 +737,8 @@ _HANDLERS: dict[type, Callable[[_Builder, RecordedEvent], None]] = {
     ToolCallSucceeded: _tool_call_ended,
     ToolCallFailed: _tool_call_ended,
     ToolCallDenied: _tool_call_ended,
+    ToolApprovalRequested: _approval_requested,
+    ToolApprovalResponded: _approval_responded,
     AgentErrorReported: _agent_error,
     CustomEventRecorded: _custom,
     RunFinished: _run_ended,
@@ -660,7 +760,9 @@ def to_ui_messages(state: ConversationState, *, run_active: bool) -> list[dict[s
     live_id = state.open_run_id if run_active else None
     messages: list[dict[str, Any]] = []
     for message in state.messages:
-        live = message.id == live_id and message.run is not None
+        live = message.run is not None and (
+            message.id == live_id or (live_id is not None and live_id in message.run.continued_by)
+        )
         ui: dict[str, Any] = {
             "id": message.id,
             "role": message.role,
@@ -727,8 +829,16 @@ def _ui_tool(part: ToolPart, live: bool) -> dict[str, Any]:
         ui["output"] = part.output
     elif state == "output-error":
         ui["errorText"] = part.error_text
-    elif state == "output-denied":
+    elif state == "output-denied" and part.approval_id is None:
+        # A policy denial: the AI SDK's shape for a refused call, keyed by the call.
         ui["approval"] = {"id": part.tool_call_id, "approved": False, "reason": part.error_text}
+    if part.approval_id is not None:
+        approval: dict[str, Any] = {"id": part.approval_id}
+        if part.approved is not None:
+            approval["approved"] = part.approved
+            if part.approval_reason is not None:
+                approval["reason"] = part.approval_reason
+        ui["approval"] = approval
     return ui
 
 

@@ -50,6 +50,16 @@ Chunks, per event:
   fold's none; and a call whose input completes after the next step began stays streaming on
   the client, and shows no input if it then gets a result (the fold: `null`). The Claude CLI
   completes a tool call's input within its step.
+- approvals: `tool_approval_requested` -> `tool-approval-request{approvalId, toolCallId}` (the
+  input first, when it still streamed); `tool_approval_responded` -> `tool-approval-response
+  {approvalId, approved, reason?}`; a refused answered call then ends with `tool-output-denied`
+  alone (the client part keeps its `approval`), an approved one with `tool-output-available`.
+- a continuation run (`run_started` with `continues_run_id`): its stream continues the earlier
+  run's message, as `useChat` does after `addToolApprovalResponse`: `start{messageId: <the
+  continued run>, messageMetadata}`, then only the continuation's chunks; the calls it settles
+  were learnt, silently, from the earlier events. `RunStreamEncoder(C, earlier=[R])` replays
+  R's whole message first instead (a resumed stream rebuilds the message from empty): R's end
+  becomes `message-metadata`, and C's start another.
 - subagents: a step with `parent_tool_call_id` sends no `start-step` and its `step_finished` no
   `finish-step`; a subagent's text, reasoning and tool parts carry the parent call in their
   start chunks' `providerMetadata` (`{"agentlog": {"parentToolCallId": P}}`), which the client
@@ -110,14 +120,18 @@ from domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import INTERRUPTED, WAITING, subagent_metadata
+from projections.ui_messages import INTERRUPTED, PARKED, WAITING, subagent_metadata
 from projections.usage import cost_metadata, run_usage
+
+_BY_CALL = (*TOOL_TERMINAL_TYPES, ToolApprovalRequested, ToolApprovalResponded)
 
 Chunk = dict[str, Any]
 
@@ -141,7 +155,11 @@ def encode_sse(chunk: Chunk) -> bytes:
 
 
 def run_chunks(
-    events: Iterable[RecordedEvent], run_id: str, *, run_active: bool = False
+    events: Iterable[RecordedEvent],
+    run_id: str,
+    *,
+    run_active: bool = False,
+    earlier: Iterable[str] = (),
 ) -> list[Chunk]:
     """The whole stream of run `run_id` from its `start`, given its session's events in order.
 
@@ -149,12 +167,27 @@ def run_chunks(
     and `run_active` says it is still executing. To go on live after the replay, feed one
     `RunStreamEncoder` the log so far and then its tail instead, so its state carries over.
     """
-    encoder = RunStreamEncoder(run_id, hold_close=True)
+    encoder = RunStreamEncoder(run_id, hold_close=True, earlier=earlier)
     chunks: list[Chunk] = []
     for recorded in events:
         chunks += encoder.chunks_for(recorded)
     chunks += encoder.finish(run_active=run_active)
     return chunks
+
+
+def continued_runs(events: Iterable[RecordedEvent], run_id: str) -> list[str]:
+    """The runs `run_id` continues after approvals, oldest first: the runs whose events
+    share its message (empty for a run with a prompt of its own)."""
+    continues: dict[str, str] = {}
+    for recorded in events:
+        event = recorded.event
+        if type(event) is RunStarted and event.run_id and event.continues_run_id:
+            continues[event.run_id] = event.continues_run_id
+    chain: list[str] = []
+    while run_id in continues and len(chain) < len(continues):
+        run_id = continues[run_id]
+        chain.insert(0, run_id)
+    return chain
 
 
 # -- the encoder's picture of the message ----------------------------------------------------
@@ -191,6 +224,9 @@ class _Call:
     input: Any = None
     output: Any = None
     error_text: str = ""
+    approval_id: str | None = None
+    approved: bool | None = None
+    approval_reason: str | None = None
     parent: str | None = None
 
 
@@ -221,9 +257,16 @@ class RunStreamEncoder:
     `finish`, so events of the run that come after its terminal event still show (replays).
     """
 
-    def __init__(self, run_id: str, *, hold_close: bool = False) -> None:
+    def __init__(
+        self, run_id: str, *, hold_close: bool = False, earlier: Iterable[str] = ()
+    ) -> None:
         self.run_id = run_id
         self._hold_close = hold_close
+        # Runs this one continues, replayed as part of its message (resumed streams).
+        self._earlier = set(earlier)
+        # Calls of other runs still parked on an approval: a continuation settles them.
+        self._parked_elsewhere: dict[str, _Call] = {}
+        self._message_of: dict[str, str] = {}  # run id -> the id of the message it writes
         self._known_runs: set[str] = set()
         self._started = False
         self._open = False  # this run is the session's open run
@@ -248,6 +291,8 @@ class RunStreamEncoder:
         event = recorded.event
         if type(event) is RunStarted:
             return self._run_started(recorded, event)
+        if isinstance(event, (*_BY_CALL, ToolCallStarted)) and not self._owns(event):
+            self._learn_parked(event)
         if self._closed or not self._started or not self._owns(event):
             return []
         handler = _HANDLERS.get(type(event))
@@ -272,12 +317,12 @@ class RunStreamEncoder:
     # -- which events are the run's ----------------------------------------------------------
 
     def _owns(self, event: Event) -> bool:
-        if isinstance(event, TOOL_TERMINAL_TYPES):
+        if isinstance(event, _BY_CALL):
             return event.tool_call_id in self._calls
         run_id = event.run_id
         if run_id is None:
             return self._open
-        if run_id == self.run_id:
+        if run_id == self.run_id or run_id in self._earlier:
             return True
         # The fold shows a data part naming an unknown run on the open run.
         return (
@@ -286,20 +331,54 @@ class RunStreamEncoder:
             and self._open
         )
 
+    def _learn_parked(self, event: Event) -> None:
+        """Follow other runs' calls that wait on an approval, for a continuation to adopt."""
+        if isinstance(event, ToolCallStarted):
+            if event.tool_call_id not in self._parked_elsewhere:
+                call = _Call(event.tool_call_id, event.tool_name, 0, "input-available")
+                call.input = event.input
+                self._parked_elsewhere[event.tool_call_id] = call
+            return
+        assert isinstance(event, _BY_CALL)
+        found = self._parked_elsewhere.get(event.tool_call_id)
+        if found is None:
+            return
+        call = found
+        if isinstance(event, ToolApprovalRequested):
+            call.state, call.approval_id = "approval-requested", event.approval_id
+            if call.input is None:
+                call.input = event.input
+        elif isinstance(event, ToolApprovalResponded):
+            call.state = "approval-responded"
+            call.approved, call.approval_reason = event.approved, event.reason
+        else:
+            del self._parked_elsewhere[event.tool_call_id]
+
     def _run_started(self, recorded: RecordedEvent, event: RunStarted) -> list[Chunk]:
         run_id = event.run_id or f"run:{recorded.seq}"
         if run_id in self._known_runs:
             return []
         self._known_runs.add(run_id)
-        if run_id == self.run_id:
+        continued = event.continues_run_id
+        message_id = self._message_of.get(continued, continued) if continued else run_id
+        self._message_of[run_id] = message_id
+        metadata = {
+            "status": "running",
+            "agent": event.agent,
+            "startedAt": recorded.time.isoformat(),
+        }
+        if (run_id == self.run_id or run_id in self._earlier) and self._started:
+            # The next run of a replayed message: the client keeps the message it has.
+            self._open = True
+            self._agent = event.agent
+            return [{"type": "message-metadata", "messageMetadata": metadata}]
+        if run_id == self.run_id or run_id in self._earlier:
             self._started = self._open = True
             self._agent = event.agent
-            metadata = {
-                "status": "running",
-                "agent": event.agent,
-                "startedAt": recorded.time.isoformat(),
-            }
-            return [{"type": "start", "messageId": self.run_id, "messageMetadata": metadata}]
+            for call_id, call in list(self._parked_elsewhere.items()):
+                if call.state in PARKED:
+                    self._calls[call_id] = call  # settled by this run: its end is ours
+            return [{"type": "start", "messageId": message_id, "messageMetadata": metadata}]
         if not self._open:
             return []
         # The fold closes a run still open when the next one starts as abandoned.
@@ -494,7 +573,7 @@ class RunStreamEncoder:
         event = recorded.event
         assert isinstance(event, ToolCallSucceeded | ToolCallFailed | ToolCallDenied)
         call = self._calls[event.tool_call_id]
-        if call.state not in WAITING:
+        if call.state not in WAITING and call.state not in PARKED:
             return []
         chunks: list[Chunk] = []
         if call.state == "input-streaming" and call.step == self._step:
@@ -525,7 +604,47 @@ class RunStreamEncoder:
     def _run_ended(self, recorded: RecordedEvent) -> list[Chunk]:
         if self._ending is not None:
             return []  # only the first terminal event counts
+        if recorded.event.run_id in self._earlier:
+            # A replayed run that a later one continues: only its metadata, no ending.
+            self._open = False
+            metadata = next(
+                c["messageMetadata"]
+                for c in _ending_of(recorded, self._agent)
+                if "messageMetadata" in c
+            )
+            return [{"type": "message-metadata", "messageMetadata": metadata}]
         return self._end(_ending_of(recorded, self._agent))
+
+    def _approval_requested(self, recorded: RecordedEvent) -> list[Chunk]:
+        event = recorded.event
+        assert isinstance(event, ToolApprovalRequested)
+        call = self._calls[event.tool_call_id]
+        if call.state not in WAITING:
+            return []
+        chunks: list[Chunk] = []
+        if call.state == "input-streaming":
+            call.input = event.input
+            if call.step == self._step:
+                chunks.append(_tool_input_available(call))
+        call.state, call.approval_id = "approval-requested", event.approval_id
+        chunks.append(
+            {
+                "type": "tool-approval-request",
+                "approvalId": event.approval_id,
+                "toolCallId": call.tool_call_id,
+            }
+        )
+        return chunks
+
+    def _approval_responded(self, recorded: RecordedEvent) -> list[Chunk]:
+        event = recorded.event
+        assert isinstance(event, ToolApprovalResponded)
+        call = self._calls[event.tool_call_id]
+        if call.state != "approval-requested" or call.approval_id != event.approval_id:
+            return []
+        call.state = "approval-responded"
+        call.approved, call.approval_reason = event.approved, event.reason
+        return [_approval_response(call)]
 
 
 def _ending_of(recorded: RecordedEvent, agent: str | None) -> list[Chunk]:
@@ -538,7 +657,11 @@ def _ending_of(recorded: RecordedEvent, agent: str | None) -> list[Chunk]:
     if isinstance(event, RunFinished):
         failed = event.is_error
         metadata |= {
-            "status": "failed" if failed else "finished",
+            "status": "failed"
+            if failed
+            else "awaiting_approval"
+            if event.deferred_tool_call_id
+            else "finished",
             "usage": event.usage or None,
             "totalCostUsd": None if cost is None else cost.cost_usd,
             "durationMs": event.duration_ms,
@@ -625,6 +748,9 @@ def _tool_result(call: _Call) -> list[Chunk]:
     if call.state == "output-error":
         return [_tool_output_error(call)]
     assert call.state == "output-denied"
+    if call.approval_id is not None:
+        # The client's part already carries the person's answer.
+        return [{"type": "tool-output-denied", "toolCallId": call.tool_call_id}]
     approval = call.tool_call_id
     return [
         {"type": "tool-approval-request", "approvalId": approval, "toolCallId": call.tool_call_id},
@@ -636,6 +762,17 @@ def _tool_result(call: _Call) -> list[Chunk]:
         },
         {"type": "tool-output-denied", "toolCallId": call.tool_call_id},
     ]
+
+
+def _approval_response(call: _Call) -> Chunk:
+    chunk: Chunk = {
+        "type": "tool-approval-response",
+        "approvalId": call.approval_id,
+        "approved": call.approved,
+    }
+    if call.approval_reason is not None:
+        chunk["reason"] = call.approval_reason
+    return chunk
 
 
 def _part_chunks(part: _Part) -> list[Chunk]:
@@ -663,7 +800,17 @@ def _part_chunks(part: _Part) -> list[Chunk]:
             )
         return chunks
     chunks = [_tool_input_available(part)]
-    if part.state != "input-available":
+    if part.approval_id is not None:
+        chunks.append(
+            {
+                "type": "tool-approval-request",
+                "approvalId": part.approval_id,
+                "toolCallId": part.tool_call_id,
+            }
+        )
+        if part.approved is not None:
+            chunks.append(_approval_response(part))
+    if part.state not in ("input-available", *PARKED):
         chunks += _tool_result(part)
     return chunks
 
@@ -681,6 +828,8 @@ _HANDLERS: dict[type, Callable[[RunStreamEncoder, RecordedEvent], list[Chunk]]] 
     ToolCallSucceeded: RunStreamEncoder._tool_call_ended,
     ToolCallFailed: RunStreamEncoder._tool_call_ended,
     ToolCallDenied: RunStreamEncoder._tool_call_ended,
+    ToolApprovalRequested: RunStreamEncoder._approval_requested,
+    ToolApprovalResponded: RunStreamEncoder._approval_responded,
     AgentErrorReported: RunStreamEncoder._data,
     CustomEventRecorded: RunStreamEncoder._data,
     RunFinished: RunStreamEncoder._run_ended,

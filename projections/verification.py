@@ -8,7 +8,9 @@ operator can act on (`session abc: seq 7 missing (head 9)`):
   while another started later is reported (its process died and nobody recorded
   `run_abandoned`); only the last run may still be active;
 - tool calls: each `tool_call_started` has exactly one terminal event, unless its run is still
-  active; no terminal event without a start (before it, in seq order);
+  active or its approval was asked (it waits for a person, or for the turn that continues
+  after the answer); no terminal event without a start (before it, in seq order);
+- approvals: each is answered at most once, and only after it was asked;
 - projections: the UI fold equals itself folded in pieces (the fold must not depend on page
   boundaries), and a stored state or summary equals a fresh fold of the log up to its own
   checkpoint.
@@ -31,6 +33,8 @@ from domain.events import (
     RunStarted,
     SessionCreated,
     SessionDeleted,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallStarted,
 )
 from projections import sessions, ui_messages
@@ -181,6 +185,8 @@ def _check_runs_and_tools(
 ) -> None:
     runs: dict[str, _Run] = {}
     calls: dict[str, _Call] = {}
+    asked: dict[str, str] = {}  # approval id -> its tool call
+    answered: dict[str, int] = {}  # approval id -> seq of its answer
     open_run: str | None = None
 
     def report(check: str, seq: int, message: str) -> None:
@@ -219,6 +225,24 @@ def _check_runs_and_tools(
                 runs[ended].ends.append((seq, recorded.type))
                 if ended == open_run:
                     open_run = None
+        elif isinstance(event, ToolApprovalRequested):
+            asked[event.approval_id] = event.tool_call_id
+        elif isinstance(event, ToolApprovalResponded):
+            if event.approval_id not in asked:
+                report(
+                    "approvals",
+                    seq,
+                    f"seq {seq}: answer to approval {event.approval_id} that was never asked",
+                )
+            elif event.approval_id in answered:
+                report(
+                    "approvals",
+                    seq,
+                    f"approval {event.approval_id} answered twice "
+                    f"(seqs {answered[event.approval_id]}, {seq})",
+                )
+            else:
+                answered[event.approval_id] = seq
         elif isinstance(event, ToolCallStarted):
             call_id = event.tool_call_id
             if call_id in calls:
@@ -263,6 +287,8 @@ def _check_runs_and_tools(
             owner = runs.get(call.run_id) if call.run_id is not None else None
             if owner is not None and not owner.ends and call.run_id == open_run:
                 continue  # its run is still active: the result may be on its way
+            if call_id in asked.values():
+                continue  # parked on an approval: the next turn runs or refuses it
             if call.run_id is None:
                 why = "and belongs to no run"
             elif owner is None:

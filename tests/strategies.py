@@ -47,6 +47,8 @@ from domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -297,22 +299,109 @@ def _safety_net(run_id: str, events: list[SessionEvent]) -> list[SessionEvent]:
     ]
 
 
+def _approval_turn(draw: st.DrawFn, ids: _Ids) -> tuple[list[SessionEvent], bool]:
+    """A turn whose tool call waits on a person's approval, and whether it still waits.
+
+    The call is answered within the run's grace (the same run ends it), or the run stops to
+    wait (`tool_deferred`, or its server died: `run_abandoned`) and, once answered, a
+    continuation run ends the call and goes on; or nobody has answered yet."""
+    run_id = ids.next("run")
+    message_id = ids.next("msg")
+    events: list[SessionEvent] = [
+        RunStarted(run_id=run_id, prompt=draw(short_text)),
+        StepStarted(run_id=run_id, message_id=message_id),
+    ]
+    if draw(st.booleans()):
+        events += _text_block(draw, run_id, message_id, 0)
+    call_id = ids.next("toolu")
+    events += _tool_call(draw, run_id, message_id, 1, call_id)
+    started = next(e for e in events if isinstance(e, ToolCallStarted))
+    approval_id = f"approval_{call_id}"
+    events.append(
+        ToolApprovalRequested(
+            run_id=run_id,
+            approval_id=approval_id,
+            tool_call_id=call_id,
+            tool_name=started.tool_name,
+            input=started.input,
+            reason="needs approval",
+        )
+    )
+    if draw(st.booleans()):
+        events.append(HeartbeatRecorded(run_id=run_id))
+    approved = draw(st.booleans())
+    response = ToolApprovalResponded(
+        run_id=run_id,
+        approval_id=approval_id,
+        tool_call_id=call_id,
+        approved=approved,
+        reason=draw(st.none() | short_text),
+    )
+    how = draw(st.sampled_from(["in-grace", "deferred", "abandoned", "waiting"]))
+
+    def ended(by: str) -> SessionEvent:
+        if approved:
+            return ToolCallSucceeded(run_id=by, tool_call_id=call_id, output=draw(json_values))
+        return ToolCallDenied(run_id=by, tool_call_id=call_id, reason="The user denied this.")
+
+    def answer_text(by: str) -> list[SessionEvent]:
+        step = ids.next("msg")
+        return [
+            StepStarted(run_id=by, message_id=step),
+            *_text_block(draw, by, step, 0),
+            StepFinished(run_id=by, message_id=step, stop_reason="end_turn"),
+            RunFinished(run_id=by, result="done", num_turns=1, usage={"x": 1}),
+        ]
+
+    if how == "in-grace":
+        events += [response, ended(run_id)]
+        events.append(StepFinished(run_id=run_id, message_id=message_id, stop_reason="tool_use"))
+        return events + answer_text(run_id), False
+    events.append(StepFinished(run_id=run_id, message_id=message_id, stop_reason="tool_use"))
+    if how == "abandoned":
+        events.append(RunAbandoned(run_id=run_id))
+    else:
+        events.append(
+            RunFinished(run_id=run_id, stop_reason="tool_deferred", deferred_tool_call_id=call_id)
+        )
+    if how == "waiting" or draw(st.integers(0, 3)) == 0:
+        return events, True
+    continuation = ids.next("run")
+    events += [
+        response,
+        RunStarted(run_id=continuation, prompt="", continues_run_id=run_id),
+        ended(continuation),
+    ]
+    return events + answer_text(continuation), False
+
+
 @st.composite
-def session_events(draw: st.DrawFn, session_id: str = "s", max_runs: int = 4) -> list[SessionEvent]:
-    """One session's events, unrecorded: `session_created` first, then runs and custom events."""
+def session_events(
+    draw: st.DrawFn, session_id: str = "s", max_runs: int = 4, approvals: bool = False
+) -> list[SessionEvent]:
+    """One session's events, unrecorded: `session_created` first, then runs and custom events.
+    With `approvals`, some turns wait on a tool approval (the last one may still wait)."""
     ids = _Ids(session_id)
     events: list[SessionEvent] = [SessionCreated(title=draw(st.none() | short_text))]
     for _ in range(draw(st.integers(0, max_runs))):
         if draw(st.integers(0, 4)) == 0:
             events.append(CustomEventRecorded(name="note", data=draw(json_values)))
-        events += _run(draw, ids)
+        if approvals and draw(st.booleans()):
+            turn, waiting = _approval_turn(draw, ids)
+            events += turn
+            if waiting:
+                break  # no new turn starts while an approval waits
+        else:
+            events += _run(draw, ids)
     return events
 
 
 @st.composite
-def session_logs(draw: st.DrawFn, session_id: str = "s", max_runs: int = 4) -> list[RecordedEvent]:
+def session_logs(
+    draw: st.DrawFn, session_id: str = "s", max_runs: int = 4, approvals: bool = False
+) -> list[RecordedEvent]:
     """One session's log as the store holds it: seqs dense from 1, position = seq."""
-    return record(session_id, draw(session_events(session_id, max_runs)))
+    return record(session_id, draw(session_events(session_id, max_runs, approvals)))
 
 
 @st.composite

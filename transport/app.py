@@ -14,7 +14,15 @@ from domain.events import utc_now
 from infra.agent.runner import AgentRunner, open_agent_runner
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from transport import admin_api, deletion_api, runs_api, sessions_api, tokens_api, web_view
+from transport import (
+    admin_api,
+    approvals_api,
+    deletion_api,
+    runs_api,
+    sessions_api,
+    tokens_api,
+    web_view,
+)
 from transport.auth import bearer_auth
 from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
@@ -129,6 +137,7 @@ def create_app(
     app.router.add_get("/v1/openapi.json", openapi_json)
     sessions_api.add_routes(app)
     runs_api.add_routes(app)
+    approvals_api.add_routes(app)
     admin_api.add_routes(app)
     deletion_api.add_routes(app)
     tokens_api.add_routes(app)

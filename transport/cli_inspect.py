@@ -48,6 +48,8 @@ from domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalRequested,
+    ToolApprovalResponded,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -296,6 +298,8 @@ _KIND_COLOUR: dict[type, str] = {
     AgentErrorReported: RED,
     ToolCallFailed: RED,
     ToolCallDenied: RED,
+    ToolApprovalRequested: YELLOW,
+    ToolApprovalResponded: YELLOW,
     ToolCallStarted: CYAN,
     ToolCallSucceeded: CYAN,
     ToolInputDelta: CYAN,
@@ -304,7 +308,12 @@ _KIND_COLOUR: dict[type, str] = {
     ReasoningCompleted: MAGENTA,
     ReasoningDelta: MAGENTA,
 }
-_STATUS_COLOUR = {"running": GREEN, "failed": RED, "abandoned": YELLOW}
+_STATUS_COLOUR = {
+    "running": GREEN,
+    "failed": RED,
+    "abandoned": YELLOW,
+    "awaiting_approval": YELLOW,
+}
 
 
 def paint(text: str, code: str | None, colour: bool) -> str:
@@ -381,6 +390,13 @@ def summarize(event: Event) -> str:
         return f"{e.tool_call_id} error: {excerpt(e.error_text, 60)}{cut}{source}"
     if kind is ToolCallDenied:
         return f"{e.tool_call_id} denied: {excerpt(e.reason, 60)}"
+    if kind is ToolApprovalRequested:
+        return f"{e.approval_id} {e.tool_name} asks: {excerpt(e.input, 60)}"
+    if kind is ToolApprovalResponded:
+        answer = "approved" if e.approved else "denied"
+        by = f" by {e.responder}" if e.responder else ""
+        said = f": {excerpt(e.reason, 60)}" if e.reason else ""
+        return f"{e.approval_id} {answer}{by}{said}"
     if kind is AgentErrorReported:
         status = f" {e.status}" if e.status is not None else ""
         return f"{e.kind}{status}: {excerpt(e.message)}"

@@ -61,7 +61,7 @@ COMPONENTS: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string"},
                 "title": {"type": ["string", "null"]},
-                "status": {"enum": ["idle", "running", "failed", "abandoned"]},
+                "status": {"enum": ["idle", "running", "awaiting_approval", "failed", "abandoned"]},
                 "head": {"type": "integer"},
                 "active_run": {
                     "oneOf": [
@@ -88,6 +88,49 @@ COMPONENTS: dict[str, Any] = {
                 },
                 "created_at": {"type": "string", "format": "date-time"},
                 "last_activity_at": {"type": "string", "format": "date-time"},
+                "pending_approvals": {
+                    "type": "array",
+                    "description": "GET /v1/sessions/{id} only: approvals still unanswered",
+                    "items": {"$ref": "#/components/schemas/PendingApproval"},
+                },
+            },
+        },
+        "PendingApproval": {
+            "type": "object",
+            "required": ["approval_id", "tool_call_id", "tool_name", "input"],
+            "properties": {
+                "approval_id": {"type": "string"},
+                "tool_call_id": {"type": "string"},
+                "tool_name": {"type": "string"},
+                "input": {},
+                "reason": {"type": ["string", "null"]},
+                "run_id": {"type": ["string", "null"]},
+                "requested_seq": {"type": "integer"},
+            },
+        },
+        "ApprovalAnswer": {
+            "type": "object",
+            "required": ["approval_id", "tool_call_id", "approved", "seq", "run"],
+            "properties": {
+                "approval_id": {"type": "string"},
+                "tool_call_id": {"type": "string"},
+                "approved": {"type": "boolean"},
+                "reason": {"type": ["string", "null"]},
+                "responder": {"type": ["string", "null"]},
+                "seq": {"type": "integer", "description": "the seq of the (first) answer"},
+                "run": {
+                    "description": "the run that continues the turn, when this answer started it",
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "run_id": {"type": "string"},
+                                "offset": {"type": "integer"},
+                            },
+                        },
+                    ],
+                },
             },
         },
         "ExternalEvent": {
@@ -364,7 +407,57 @@ RUN_PATHS: dict[str, Any] = {
                     },
                 ),
                 "404": _error("unknown session"),
-                "409": _error("a run is active (its run_id is in the error)"),
+                "409": _error(
+                    "a run is active (its run_id is in the error), or a tool approval waits "
+                    "(`approval_pending`)"
+                ),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/approvals/{approval_id}": {
+        "post": {
+            "summary": "Answer a tool approval: the call then runs or is refused, exactly once",
+            "description": "Exactly one answer per approval: the same answer again is 200 with "
+            "the first one; a different one is 409. When no run is active the answer starts "
+            "the run that continues the turn (202); a run still waiting in its grace picks "
+            "the answer up itself (200).",
+            "parameters": [
+                SESSION_ID,
+                {
+                    "name": "approval_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["approved"],
+                            "properties": {
+                                "approved": {"type": "boolean"},
+                                "reason": {"type": "string", "maxLength": 10000},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(
+                    "recorded (or already recorded)",
+                    {"$ref": "#/components/schemas/ApprovalAnswer"},
+                ),
+                "202": _json(
+                    "recorded; the turn continues in `run`",
+                    {"$ref": "#/components/schemas/ApprovalAnswer"},
+                ),
+                "400": _error("a malformed body"),
+                "404": _error("unknown session or approval"),
+                "409": _error("already answered differently"),
             },
         }
     },

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from infra.projection_store import open_projection_store
 from infra.projector import Projector
-from projections.sessions import RUNNING
+from projections.sessions import AWAITING_APPROVAL, RUNNING
 from projections.ui_messages import to_ui_messages
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, PROJECTOR, STORE
@@ -91,7 +91,12 @@ def summary_says_running(projector: Projector) -> RunIsActive:
 
     async def run_is_active(session_id: str) -> bool:
         summary = await projector.read_summary(session_id)
-        return summary is not None and summary.status == RUNNING
+        if summary is None:
+            return False
+        # While a call waits its short approval grace, the run is still active.
+        return summary.status == RUNNING or (
+            summary.status == AWAITING_APPROVAL and summary.active_run_id is not None
+        )
 
     return run_is_active
 

@@ -8,7 +8,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from domain.events import RunStarted
+from domain.ports import EventStore
+from infra.approval_answers import record_answer
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
+from transport.approvals_api import continue_turn, responder_of
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
 from transport.limits import LIMITS
@@ -40,10 +44,39 @@ class StartRunBody(msgspec.Struct):
                 )
         return ""
 
+    def approval_answers(self) -> list[tuple[str, bool, str | None]]:
+        """`useChat`'s answers after `addToolApprovalResponse`: the last message is the
+        assistant's, with tool parts "approval-responded" carrying `approval: {id, approved,
+        reason?}`. Empty for a normal send."""
+        last = (self.messages or [None])[-1]
+        if self.prompt is not None or not isinstance(last, dict) or last.get("role") != "assistant":
+            return []
+        answers = []
+        for part in last.get("parts") or []:
+            approval = part.get("approval") if isinstance(part, dict) else None
+            if (
+                part.get("state") == "approval-responded"
+                and isinstance(approval, dict)
+                and isinstance(approval.get("id"), str)
+                and isinstance(approval.get("approved"), bool)
+            ):
+                reason = approval.get("reason")
+                answers.append(
+                    (
+                        approval["id"],
+                        approval["approved"],
+                        reason if isinstance(reason, str) else None,
+                    )
+                )
+        return answers
+
 
 async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
+    answers = body.approval_answers()
+    if answers:
+        return await continue_with_answers(request, session_id, answers)
     prompt = body.prompt_text()
     if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
@@ -60,6 +93,36 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     if wants_sse(request):
         return await stream_run(request, session_id, started.run_id)
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
+
+
+async def continue_with_answers(
+    request: web.Request, session_id: str, answers: list[tuple[str, bool, str | None]]
+) -> web.StreamResponse:
+    """The decision carried in useChat's messages: record each answer (once; a different
+    second answer is 409), then continue the turn and stream it, continuing the message."""
+    store = request.app[STORE]
+    await store.head(session_id)
+    for approval_id, approved, reason in answers:
+        await record_answer(
+            store,
+            session_id,
+            approval_id,
+            approved=approved,
+            reason=reason,
+            responder=responder_of(request),
+        )
+    started = await continue_turn(request.app, session_id)
+    run_id = started.run_id if started is not None else None
+    if run_id is None:
+        run_id = await request.app[AGENT_RUNS].active_run(session_id)
+    if run_id is None:
+        raise ApiError(
+            409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
+        )
+    if wants_sse(request):
+        return await stream_run(request, session_id, run_id)
+    offset = started.offset if started is not None else None
+    return json_response({"run_id": run_id, "offset": offset}, 202)
 
 
 class CancelBody(msgspec.Struct):
@@ -82,14 +145,40 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
     run_id = await request.app[AGENT_RUNS].active_run(session_id)
     if run_id is None:
         return web.Response(status=204)
-    return await stream_run(request, session_id, run_id)
+    # A run that continues earlier ones after approvals replays their message too: the
+    # resumed client rebuilds it from empty.
+    return await stream_run(request, session_id, run_id, replay_message=True)
 
 
-async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.StreamResponse:
+async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple[int, list[str]]:
+    """Where the message `run_id` writes begins: the seq of the `run_started` of the first
+    run of its chain (runs continued after approvals share one message), and the runs before
+    `run_id` in that chain, oldest first. Found through the run index, one run at a time."""
+    chain: list[str] = []
+    current = run_id
+    while True:
+        indexed = await store.run(session_id, current)
+        if indexed is None:
+            return 1, chain  # not indexed: read the session from its start
+        [started] = await store.read(session_id, after=indexed.started_seq - 1, limit=1)
+        event = started.event
+        if not isinstance(event, RunStarted) or event.continues_run_id is None:
+            return indexed.started_seq, chain
+        if event.continues_run_id in chain or len(chain) >= 1000:
+            return 1, chain
+        chain.insert(0, event.continues_run_id)
+        current = event.continues_run_id
+
+
+async def stream_run(
+    request: web.Request, session_id: str, run_id: str, *, replay_message: bool = False
+) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
     the log from the run's `run_started` (found in the run index: the session's earlier runs
-    are never read), then the live tail; keep-alives are SSE comments, because an unknown data
-    chunk breaks the AI SDK's parser."""
+    are never read; for a run that continues others after approvals, from the first of them,
+    whose calls it settles), then the live tail; keep-alives are SSE comments, because an
+    unknown data chunk breaks the AI SDK's parser. `replay_message`: send the earlier runs'
+    part of the message too (a resumed client rebuilds it from empty)."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -97,11 +186,11 @@ async def stream_run(request: web.Request, session_id: str, run_id: str) -> web.
     timeout = settings.sse_write_timeout_seconds
     response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
     await response.prepare(request)
-    encoder = RunStreamEncoder(run_id)
     try:
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
-            indexed = await store.run(session_id, run_id)
-            last = indexed.started_seq - 1 if indexed is not None else 0
+            first, chain = await message_runs(store, session_id, run_id)
+            encoder = RunStreamEncoder(run_id, earlier=chain if replay_message else ())
+            last = first - 1
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
                 if page:

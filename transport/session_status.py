@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.approvals import Approval, approvals
 from domain.events import RecordedEvent
 from domain.ports import EventStore
 from projections import sessions
@@ -65,3 +66,22 @@ def summary_json(summary: SessionSummary) -> dict[str, Any]:
         "created_at": summary.created_at,
         "last_activity_at": summary.last_activity_at,
     }
+
+
+def pending_json(approval: Approval) -> dict[str, Any]:
+    request = approval.request
+    return {
+        "approval_id": request.approval_id,
+        "tool_call_id": request.tool_call_id,
+        "tool_name": request.tool_name,
+        "input": request.input,
+        "reason": request.reason,
+        "run_id": request.run_id,
+        "requested_seq": approval.requested_seq,
+    }
+
+
+async def pending_approvals(store: EventStore, session_id: str) -> list[dict[str, Any]]:
+    """The session's approvals still waiting for an answer, in the order they were asked."""
+    history = await store.read_session(session_id)
+    return [pending_json(a) for a in approvals(history).pending()]

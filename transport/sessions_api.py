@@ -24,6 +24,7 @@ from domain.external_events import ExternalInput, ToolOutputInput, decide_extern
 from domain.ports import EventStore
 from infra.run_reads import current_open_work
 from infra.session_deletion import deleted_at
+from projections.sessions import AWAITING_APPROVAL
 from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
 from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
@@ -36,7 +37,7 @@ from transport.request_parsing import (
     read_body,
 )
 from transport.session_feed import PAGE, LiveSink, SessionTail, sse_frame
-from transport.session_status import summary_json
+from transport.session_status import pending_approvals, summary_json
 from transport.sse import KEEPALIVE, ClientGone, open_sse, send
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -67,7 +68,14 @@ async def session_view(request: web.Request, session_id: str) -> dict[str, Any]:
     summary = await request.app[PROJECTOR].read_summary(session_id)
     if summary is None:
         raise UnknownSession(session_id)
-    return summary_json(summary)
+    view = summary_json(summary)
+    # Only a session that awaits an answer has any (the read folds its log).
+    view["pending_approvals"] = (
+        await pending_approvals(request.app[STORE], session_id)
+        if summary.status == AWAITING_APPROVAL
+        else []
+    )
+    return view
 
 
 async def create_session(request: web.Request) -> web.Response:

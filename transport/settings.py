@@ -182,11 +182,16 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 AGENT_ENVIRONMENT = [
     ("AGENTLOG_AGENT", "scripted"),
     ("AGENTLOG_HEARTBEAT_SECONDS", "15"),
-    ("AGENTLOG_RUN_LOCK_TTL_SECONDS", "60"),
+    ("AGENTLOG_RUN_LOCK_TTL_SECONDS", "8"),
     ("AGENTLOG_DENY_TOOLS", "Agent.run_in_background"),
-    ("AGENTLOG_ALLOWED_TOOLS", "Read,Glob,Grep,mcp__demo__add,mcp__demo__slow_op"),
+    (
+        "AGENTLOG_ALLOWED_TOOLS",
+        "Read,Glob,Grep,mcp__demo__add,mcp__demo__slow_op,mcp__demo__publish",
+    ),
     ("AGENTLOG_ENABLE_TOOLS", "None"),
     ("AGENTLOG_SANDBOX", "on"),
+    ("AGENTLOG_APPROVE_TOOLS", "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"),
+    ("AGENTLOG_APPROVAL_GRACE_SECONDS", "3"),
     ("AGENTLOG_AGENT_MODEL", "None"),
     ("AGENTLOG_WORKSPACE_DIR", "None"),
 ]

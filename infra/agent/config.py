@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Literal
 
 from infra.agent.jobs import PollPolicy
-from infra.agent.policy import ToolPolicy, parse_deny_rules
+from infra.agent.policy import (
+    DEFAULT_APPROVAL_RULES,
+    ApprovalPolicy,
+    ToolPolicy,
+    parse_deny_rules,
+)
 
 Mode = Literal["scripted", "claude"]
 
@@ -19,6 +24,7 @@ DEFAULT_ALLOWED_TOOLS = (
     "Grep",
     "mcp__demo__add",
     "mcp__demo__slow_op",
+    "mcp__demo__publish",
 )
 # Tools that run commands, write files or reach the network: off unless the operator names
 # them in AGENTLOG_ENABLE_TOOLS. Each brings its companions (Bash's background shells).
@@ -50,6 +56,12 @@ class AgentConfig:
     sweep_seconds: float = 2.0
     policy: ToolPolicy = field(default_factory=lambda: ToolPolicy.from_config(DEFAULT_DENY_RULES))
     allowed_tools: tuple[str, ...] = DEFAULT_ALLOWED_TOOLS
+    approval: ApprovalPolicy = field(
+        default_factory=lambda: ApprovalPolicy.from_config(DEFAULT_APPROVAL_RULES)
+    )
+    # How long a call that needs approval waits in-process for the answer before the turn
+    # stops (`defer`) and the session waits in the log alone, holding no process or lock.
+    approval_grace_seconds: float = 3.0
     include_partial_messages: bool = True
     model: str | None = None
     # Per-session agent working directories live here; per-run HOMEs in `run_home_root`.
@@ -163,6 +175,16 @@ class AgentConfig:
             policy = ToolPolicy(parse_deny_rules(DEFAULT_DENY_RULES if deny is None else deny))
         except ValueError as exc:
             raise ValueError(f"AGENTLOG_DENY_TOOLS: {exc}") from None
+        approve = environ.get("AGENTLOG_APPROVE_TOOLS")
+        try:
+            approval = ApprovalPolicy(
+                parse_deny_rules(DEFAULT_APPROVAL_RULES if approve is None else approve)
+            )
+        except ValueError as exc:
+            raise ValueError(f"AGENTLOG_APPROVE_TOOLS: {exc}") from None
+        grace = number("AGENTLOG_APPROVAL_GRACE_SECONDS", 3.0)
+        if grace < 0:
+            raise ValueError("AGENTLOG_APPROVAL_GRACE_SECONDS must not be negative")
         allowed = environ.get("AGENTLOG_ALLOWED_TOOLS")
         tools = (
             tuple(t.strip() for t in allowed.replace(";", ",").split(",") if t.strip())
@@ -184,6 +206,8 @@ class AgentConfig:
                 heartbeat_seconds=heartbeat,
                 lock_ttl_seconds=ttl,
                 policy=policy,
+                approval=approval,
+                approval_grace_seconds=grace,
                 allowed_tools=tools,
                 model=environ.get("AGENTLOG_AGENT_MODEL") or None,
                 workspace_root=Path(workspace) if workspace else None,

@@ -37,6 +37,7 @@ from domain.events import (
     RunFinished,
     ToolCallFailed,
 )
+from infra.agent.approval_gate import ApprovalGate
 from infra.agent.recorder import RunRecorder
 from infra.agent.translate import SdkTranslator
 from infra.run_lock import LockLease
@@ -55,6 +56,9 @@ class RunInFlight:
     start_seq: int
     translator: SdkTranslator
     recorder: RunRecorder
+    gate: ApprovalGate | None = None
+    # A continuation has no prompt: the resumed CLI settles its deferred calls by itself.
+    continuation: bool = False
     task: asyncio.Task[None] | None = None
     client: ClaudeSDKClient | None = None
     cancel_reason: str | None = None
@@ -79,7 +83,8 @@ async def drive_turn(run: RunInFlight, client: ClaudeSDKClient) -> BaseException
     try:
         if run.stopping:
             return None
-        await client.query(run.prompt)
+        if not run.continuation:
+            await client.query(run.prompt)
         return await _read_until_end(run, client)
     finally:
         run.client = None

@@ -1,4 +1,5 @@
-"""The SDK hooks of a run: PreToolUse applies the deny policy, PostToolUse and
+"""The SDK hooks of a run: PreToolUse applies the deny policy, then the approval policy
+(ask, wait a short grace, else `defer`; see `approval_gate.py`), PostToolUse and
 PostToolUseFailure report tool results. All of them record through the run's translator and
 recorder, the same path as the message stream, so each tool call ends exactly once."""
 
@@ -9,7 +10,14 @@ from typing import Any
 
 from claude_agent_sdk import HookContext, HookInput, HookJSONOutput, HookMatcher
 
-from infra.agent.policy import ToolPolicy, deny_output
+from infra.agent.approval_gate import ApprovalGate
+from infra.agent.policy import (
+    ApprovalPolicy,
+    ToolPolicy,
+    allow_output,
+    defer_output,
+    deny_output,
+)
 from infra.agent.recorder import RunRecorder
 from infra.agent.translate import SdkTranslator
 
@@ -19,6 +27,8 @@ def run_hooks(
     recorder: RunRecorder,
     policy: ToolPolicy,
     not_enabled: Callable[[str], str | None] = lambda name: None,
+    approval: ApprovalPolicy | None = None,
+    gate: ApprovalGate | None = None,
 ) -> dict[Any, list[HookMatcher]]:
     """The `hooks` option for one run. `not_enabled` denies the tools the operator did not
     turn on (AgentConfig.not_enabled), before the deny rules are asked."""
@@ -31,17 +41,43 @@ def run_hooks(
         hook = dict(data)
         name = str(hook.get("tool_name", ""))
         tool_input = hook.get("tool_input")
-        reason = not_enabled(name) or policy.decide(
-            name, tool_input if isinstance(tool_input, dict) else None
-        )
-        if reason is None:
-            return {}
+        fields = tool_input if isinstance(tool_input, dict) else None
+        reason = not_enabled(name) or policy.decide(name, fields)
         call_id = tool_use_id or hook.get("tool_use_id")
+        if reason is None:
+            asking = approval.reason(name, fields) if approval is not None else None
+            if asking is None or gate is None or not isinstance(call_id, str):
+                return {}
+            return await _ask(call_id, name, tool_input, asking, gate)  # type: ignore[return-value]
         if isinstance(call_id, str):
             recorder.record(
                 translator.denied(call_id, reason, tool_name=name, tool_input=tool_input)
             )
         return deny_output(reason)  # type: ignore[return-value]
+
+    async def _ask(
+        call_id: str, name: str, tool_input: Any, reason: str, gate: ApprovalGate
+    ) -> dict[str, Any]:
+        """Ask once per call (a resumed turn asks again: the request is found, not repeated),
+        then allow, deny with the person's reason, or defer the call to a later turn."""
+        approval_id, asked = gate.approval_id(call_id)
+        if not asked:
+            recorder.record(
+                translator.approval_requested(
+                    call_id, approval_id, tool_name=name, tool_input=tool_input, reason=reason
+                )
+            )
+        response = await gate.answer(approval_id, recorder)
+        if response is None:
+            translator.park(call_id)
+            return defer_output(reason)
+        if response.approved:
+            return allow_output()
+        refusal = "The user denied this tool call" + (
+            f": {response.reason}" if response.reason else "."
+        )
+        recorder.record(translator.denied(call_id, refusal, tool_name=name, tool_input=tool_input))
+        return deny_output(refusal)
 
     async def post_tool_use(
         data: HookInput, tool_use_id: str | None, context: HookContext

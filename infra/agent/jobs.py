@@ -199,7 +199,8 @@ def _text(text: str, *, is_error: bool = False) -> dict[str, Any]:
 
 
 def demo_mcp_server(jobs: JobService, policy: PollPolicy) -> McpSdkServerConfig:
-    """The in-process MCP server "demo": `add`, and `slow_op`, a job submitted and polled."""
+    """The in-process MCP server "demo": `add`; `slow_op`, a job submitted and polled; and
+    `publish`, a harmless stand-in for an action that needs a person's approval."""
     # Imported here: the SDK takes most of a second to import, and the operator commands,
     # which read this module's PollPolicy through the settings, never start an agent.
     from claude_agent_sdk import create_sdk_mcp_server, tool
@@ -223,4 +224,8 @@ def demo_mcp_server(jobs: JobService, policy: PollPolicy) -> McpSdkServerConfig:
             return _text(str(exc), is_error=True)
         return _text(str(status.result))
 
-    return create_sdk_mcp_server("demo", tools=[add, slow_op])
+    @tool("publish", "Publish a text (a demo: it only answers `published: <text>`)", {"text": str})
+    async def publish(args: dict[str, Any]) -> dict[str, Any]:
+        return _text(f"published: {args['text']}")
+
+    return create_sdk_mcp_server("demo", tools=[add, slow_op, publish])

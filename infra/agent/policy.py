@@ -1,4 +1,7 @@
-"""Tool policy: PreToolUse deny rules from configuration.
+"""Tool policy: PreToolUse deny rules and approval rules from configuration.
+
+`AGENTLOG_APPROVE_TOOLS` uses the same rule syntax as the deny rules below: a call that matches
+one waits for a person's answer (see `infra/agent/approval_gate.py`); denials apply first.
 
 `AGENTLOG_DENY_TOOLS` lists rules separated by `;` (or `,`):
 - `Bash` denies every call of that tool;
@@ -97,6 +100,48 @@ def deny_output(reason: str) -> dict[str, Any]:
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
             "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }
+    }
+
+
+# Tools that run commands or write files, and the demo tool that stands in for an action with
+# effects outside the session, so approvals show offline.
+DEFAULT_APPROVAL_RULES = "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Which calls need a person's yes; `reason` is pure."""
+
+    rules: tuple[DenyRule, ...] = ()
+
+    @classmethod
+    def from_config(cls, text: str | None) -> ApprovalPolicy:
+        return cls(parse_deny_rules(text))
+
+    def reason(self, tool_name: str, tool_input: Mapping[str, Any] | None) -> str | None:
+        """Why this call needs approval, or None when it may run without asking."""
+        for rule in self.rules:
+            if rule.matches(tool_name, tool_input):
+                if rule.field is None:
+                    return f"{tool_name} needs your approval in this session ({rule})."
+                return f"{tool_name} with {rule.field} needs your approval ({rule})."
+        return None
+
+
+def allow_output() -> dict[str, Any]:
+    """The PreToolUse answer that lets an approved call run."""
+    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow"}}
+
+
+def defer_output(reason: str) -> dict[str, Any]:
+    """The PreToolUse answer that stops the turn until the call is approved: the CLI ends the
+    turn with `deferred_tool_use` and, when the session is resumed, asks this hook again."""
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "defer",
             "permissionDecisionReason": reason,
         }
     }

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from domain.errors import RunFenced, StoreUnavailable
+from domain.errors import RunFenced, StoreClosed, StoreUnavailable
 from domain.events import RUN_TERMINAL_TYPES, Event, RecordedEvent, encode_event
 from domain.ports import RunFence, RunRecord, Wakeup
 
@@ -210,6 +210,10 @@ class RunRecorder:
                 seqs = await self.store.append(
                     self.session_id, events, idempotency_key=key, fence=self.fence
                 )
+            except StoreClosed as exc:  # shutting down: retrying cannot help
+                self._fail(exc)
+                self._drop(events, str(exc))
+                return
             except RunFenced as exc:
                 self.fenced = True
                 self._fail(exc)

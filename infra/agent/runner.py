@@ -38,7 +38,8 @@ from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
-from domain.errors import RunNotActive, UnknownRun
+from domain.approvals import approvals
+from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
@@ -47,6 +48,7 @@ from domain.events import (
 )
 from domain.ports import RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
+from infra.agent.approval_gate import ApprovalGate
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
@@ -64,7 +66,7 @@ from infra.log_context import log_context
 from infra.postgres_run_lock import PostgresRunLock
 from infra.postgres_store import PostgresEventStore
 from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
-from infra.run_reads import open_run_events
+from infra.run_reads import current_run_events, open_run_events
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
@@ -113,6 +115,21 @@ class AgentRunner:
     # -- the port ------------------------------------------------------------------------------
 
     async def start(self, session_id: str, prompt: str) -> StartedRun:
+        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits."""
+        started = await self._start(session_id, prompt, continuation=False)
+        assert started is not None
+        return started
+
+    async def continue_after_approval(self, session_id: str) -> StartedRun | None:
+        """A turn without a prompt that resumes the agent session, so the CLI asks again for
+        the calls it deferred and the hook finds their answers in the log. None when nothing
+        is decided yet, or an approval still waits; RunAlreadyActive when a run is active
+        (it finds the answer itself)."""
+        return await self._start(session_id, "", continuation=True)
+
+    async def _start(
+        self, session_id: str, prompt: str, *, continuation: bool
+    ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         await self.store.head(session_id)  # UnknownSession
@@ -130,24 +147,43 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
+            # Approvals wait only on the latest run (no turn starts while one waits, and a
+            # continuation continues the latest): read from its start.
+            folded = approvals((await current_run_events(self.store, session_id))[1])
+            waiting = folded.pending()
+            if waiting and not continuation:
+                raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
+            decided = folded.decided()
+            if continuation and (waiting or not decided):
+                await release(self.lock, lease)
+                return None
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
             batch: list[Event] = [
                 *recovery,
-                RunStarted(run_id=run_id, prompt=prompt, agent=self.config.mode),
+                RunStarted(
+                    run_id=run_id,
+                    prompt=prompt,
+                    agent=self.config.mode,
+                    continues_run_id=decided[0].request.run_id if continuation else None,
+                ),
             ]
             seqs = await self.store.append(session_id, batch)
             await self.abandoned.clear(recovery)
         except BaseException:
             await release(self.lock, lease)
             raise
+        translator = SdkTranslator(run_id, scripted=self.config.mode == "scripted")
+        for approval in decided:
+            translator.adopt(approval.request.tool_call_id)  # this run reports their ends
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
             prompt=prompt,
+            continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],
-            translator=SdkTranslator(run_id, scripted=self.config.mode == "scripted"),
+            translator=translator,
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -218,7 +254,15 @@ class AgentRunner:
     async def sweep(self, session_ids: Sequence[str]) -> list[str]:
         """Recover every candidate session whose run has no live lock (on startup with
         LocalRunLock, that is every session the log shows running). Returns those recovered."""
-        return await self.abandoned.sweep(session_ids)
+        recovered = await self.abandoned.sweep(session_ids)
+        for session_id in recovered:
+            # A run whose server died while a call waited on its approval: if the answer is
+            # already in the log, the turn goes on here, now.
+            try:
+                await self.continue_after_approval(session_id)
+            except Exception as exc:  # noqa: BLE001 - the next answer or start retries it
+                log.info("session %s: no continuation after recovery: %r", session_id, exc)
+        return recovered
 
     def agent_process_ids(self, run_id: str) -> list[int]:
         """Processes (the CLI and its children) started for `run_id` that are still alive."""
@@ -275,13 +319,24 @@ class AgentRunner:
                 run.run_id,
                 [r for r in history if r.seq < run.start_seq],
             )
+            run.gate = ApprovalGate(
+                self.store,
+                run.session_id,
+                history,
+                grace_seconds=self.config.approval_grace_seconds,
+            )
             del history  # not needed any more; runs can be long
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
                 home=home,
                 hooks=run_hooks(
-                    run.translator, run.recorder, self.config.policy, self.config.not_enabled
+                    run.translator,
+                    run.recorder,
+                    self.config.policy,
+                    self.config.not_enabled,
+                    self.config.approval,
+                    run.gate,
                 ),
                 mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
                 stderr=run.stderr.append,

@@ -25,6 +25,10 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  |                              |    subagent runs `parallel-tools` itself   |
 |                  |                              |    (`long-tool` with "for N seconds")      |
 |                  |                              | 2. text: what the subagent reported        |
+| `approval`       | "publish"                    | 1. `mcp__demo__publish` {"text": the first |
+|                  |                              |    quoted text, else what follows publish} |
+|                  |                              | 2. text: the output, or that it was not    |
+|                  |                              |    allowed (denied by a person or policy)  |
 | `text`           | anything else                | a thinking block, then a several-delta     |
 |                  |                              | text answer on the prompt's topic          |
 
@@ -140,11 +144,15 @@ def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
 _REMINDER = re.compile(r"<system-reminder>.*?(</system-reminder>|$)", re.S)
 
 
+# What the CLI says itself when a resumed session settled a deferred tool call.
+_CONTINUE = "Continue from where you left off."
+
+
 def _written_by_user(text: str) -> str:
     """The text without what the CLI adds to user turns and tool results: `<system-reminder>`
-    sections anywhere, and the "[Request interrupted ...]" marker."""
+    sections anywhere, the "[Request interrupted ...]" marker and the resume prompt."""
     text = _REMINDER.sub("", text).strip()
-    return "" if text.startswith("[Request interrupted") else text
+    return "" if text.startswith("[Request interrupted") or text == _CONTINUE else text
 
 
 def _prompt_of(message: dict[str, Any]) -> str | None:
@@ -221,6 +229,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("long-tool", re.compile(r"slow[ _]op", re.I)),
     ("denied-tool", re.compile(r"\bden(y|ied)\b|not allowed", re.I)),
     ("bash", re.compile(r"\bbash\b|\bshell\b|\brun\s+`", re.I)),
+    ("approval", re.compile(r"\bpublish", re.I)),
 )
 
 
@@ -493,6 +502,39 @@ def bash(turn: Turn) -> Reply:
     return _bash_summary(turn, expected_denial=False)
 
 
+def _publish_text(prompt: str) -> str:
+    quoted = re.search(r"[\"`“]([^\"`”]+)[\"`”]", prompt)
+    if quoted:
+        return quoted.group(1).strip()
+    after = re.search(r"\bpublish(?:es|ed|ing)?\b[:\s]*(.*)", prompt, re.I | re.S)
+    text = (after.group(1) if after else prompt).strip().rstrip(".!?")
+    return text[:200] or "hello"
+
+
+def approval(turn: Turn) -> Reply:
+    if not turn.rounds:
+        text = _publish_text(turn.prompt)
+        return Message(
+            (
+                Text("I'll publish that; it needs your approval."),
+                ToolCall("mcp__demo__publish", {"text": text}),
+            )
+        )
+    done = turn.outcome("mcp__demo__publish")
+    if done is None:
+        return Message((Text("The publish call never reported back."),))
+    if done.is_error:
+        return Message(
+            (
+                Text(
+                    "I was not allowed to publish it, so nothing was published: "
+                    f"{_brief(done.content)}"
+                ),
+            )
+        )
+    return Message((Text(f"Done. The tool said: {_brief(done.content)}"),))
+
+
 def model_error(turn: Turn) -> Reply:
     if turn.attempt:
         return HttpError(529, "overloaded_error", "Overloaded")
@@ -549,6 +591,7 @@ SCENARIOS: dict[str, Callable[[Turn], Reply]] = {
     "denied-tool": denied_tool,
     "model-error": model_error,
     "bash": bash,
+    "approval": approval,
 }
 
 

@@ -14,7 +14,12 @@ isSidechain, userType and message. Per run:
   `is_error: true` with the error text, the denial as the CLI words it ("PreToolUse:<Tool> hook
   error: <reason>", so the model never believes a denied call ran), or "interrupted" when the
   log has no end for the call (the API refuses a tool_use without its result);
-- a cancelled run ends with the CLI's own marker, "[Request interrupted by user]".
+- a cancelled run ends with the CLI's own marker, "[Request interrupted by user]";
+- a call waiting on an approval (asked, not ended) gets no tool_result: after its response
+  comes the CLI's own `attachment` line `hook_deferred_tool` (what the CLI writes when a
+  PreToolUse hook defers), so the resumed CLI settles that call first, asking the PreToolUse
+  hook again (tests/agent/fixtures/defer-resume.json records it); a continuation run has no
+  prompt line of its own.
 Left out: thinking blocks (the API ignores them in earlier turns), sub-agent internals (their
 result is the parent call's tool_result), agent errors and empty text. A run without an answer
 leaves its prompt alone; the CLI merges it with the next user line, as it does itself.
@@ -41,6 +46,7 @@ from domain.events import (
     RunStarted,
     StepStarted,
     TextCompleted,
+    ToolApprovalRequested,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -73,6 +79,7 @@ class _Run:
     responses: dict[str, _Response] = field(default_factory=dict)
     models: dict[str, str | None] = field(default_factory=dict)
     cancelled: bool = False
+    continuation: bool = False
 
 
 def _tool_result(tool_call_id: str, name: str, end: object) -> dict[str, Any]:
@@ -98,16 +105,24 @@ def _tool_result(tool_call_id: str, name: str, end: object) -> dict[str, Any]:
     return block
 
 
-def _runs(events: Iterable[RecordedEvent]) -> tuple[list[_Run], dict[str, object]]:
-    """The runs in log order, and every tool call's terminal event by call id."""
+def _runs(
+    events: Iterable[RecordedEvent],
+) -> tuple[list[_Run], dict[str, object], set[str]]:
+    """The runs in log order, every tool call's terminal event by call id, and the calls
+    whose approval was asked."""
     runs: list[_Run] = []
     by_id: dict[str, _Run] = {}
     ends: dict[str, object] = {}
+    asked: set[str] = set()
     current: _Run | None = None
     for recorded in events:
         event = recorded.event
+        if isinstance(event, ToolApprovalRequested):
+            asked.add(event.tool_call_id)
+            continue
         if isinstance(event, RunStarted):
             current = _Run(event.prompt, recorded.seq, recorded.time)
+            current.continuation = event.continues_run_id is not None
             runs.append(current)
             if event.run_id is not None:
                 by_id[event.run_id] = current
@@ -145,7 +160,7 @@ def _runs(events: Iterable[RecordedEvent]) -> tuple[list[_Run], dict[str, object
     for run in runs:
         for response in run.responses.values():
             response.model = run.models.get(response.message_id)
-    return runs, ends
+    return runs, ends, asked
 
 
 def _response(run: _Run, message_id: str) -> _Response:
@@ -158,10 +173,10 @@ def transcript_lines(
     events: Iterable[RecordedEvent], *, session_id: str, agent_session: str, cwd: str
 ) -> list[dict[str, Any]]:
     """The CLI transcript of every run in `events` (the session's log before the new run)."""
-    runs, ends = _runs(events)
+    runs, ends, asked = _runs(events)
     lines: list[dict[str, Any]] = []
 
-    def add(kind: str, message: dict[str, Any], run: _Run) -> None:
+    def add(kind: str, message: dict[str, Any], run: _Run, body: str = "message") -> None:
         line_id = str(uuid.uuid5(NAMESPACE, f"{session_id}:{run.seq}:{len(lines)}"))
         lines.append(
             {
@@ -173,12 +188,13 @@ def transcript_lines(
                 "cwd": cwd,
                 "isSidechain": False,
                 "userType": "external",
-                "message": message,
+                body: message,
             }
         )
 
     for run in runs:
-        add("user", {"role": "user", "content": run.prompt}, run)
+        if not run.continuation:
+            add("user", {"role": "user", "content": run.prompt}, run)
         for response in run.responses.values():
             if not response.blocks:
                 continue
@@ -197,9 +213,23 @@ def transcript_lines(
                 run,
             )
             if response.tool_ids:
-                names = {b["id"]: b["name"] for b in response.blocks if b["type"] == "tool_use"}
-                results = [_tool_result(t, names[t], ends.get(t)) for t in response.tool_ids]
-                add("user", {"role": "user", "content": results}, run)
+                uses = {b["id"]: b for b in response.blocks if b["type"] == "tool_use"}
+                deferred = [t for t in response.tool_ids if t in asked and t not in ends]
+                results = [
+                    _tool_result(t, uses[t]["name"], ends.get(t))
+                    for t in response.tool_ids
+                    if t not in deferred
+                ]
+                if results:
+                    add("user", {"role": "user", "content": results}, run)
+                for t in deferred:
+                    attachment = {
+                        "type": "hook_deferred_tool",
+                        "toolUseID": t,
+                        "toolName": uses[t]["name"],
+                        "toolInput": uses[t]["input"],
+                    }
+                    add("attachment", attachment, run, body="attachment")
         if run.cancelled:
             add("user", {"role": "user", "content": CANCELLED_MARKER}, run)
     return lines

@@ -81,6 +81,7 @@ from domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalRequested,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -168,6 +169,8 @@ class SdkTranslator:
         self._stream_blocks: dict[str | None, dict[int, _StreamBlock]] = {}
         self._started_tools: dict[str, None] = {}
         self._resolved_tools: set[str] = set()
+        # Calls deferred for an approval: they wait for the next turn, not for this one.
+        self._parked_tools: set[str] = set()
         self._anonymous_messages = 0
 
     # -- public API ------------------------------------------------------------------------
@@ -201,7 +204,46 @@ class SdkTranslator:
 
     def pending_tool_calls(self) -> list[str]:
         """Ids of tool calls that started and have no terminal event yet, in start order."""
-        return [tid for tid in self._started_tools if tid not in self._resolved_tools]
+        return [
+            tid
+            for tid in self._started_tools
+            if tid not in self._resolved_tools and tid not in self._parked_tools
+        ]
+
+    def park(self, tool_call_id: str) -> None:
+        """The call was deferred for an approval: no safety net of this run may end it."""
+        self._parked_tools.add(tool_call_id)
+
+    def adopt(self, tool_call_id: str) -> None:
+        """A call an earlier run started (and deferred): this run reports its end."""
+        self._started_tools.setdefault(tool_call_id, None)
+
+    def approval_requested(
+        self, tool_call_id: str, approval_id: str, *, tool_name: str, tool_input: Any, reason: str
+    ) -> list[Event]:
+        """The call waits for a person: its start first when it was not seen, then the request."""
+        events: list[Event] = []
+        if tool_call_id not in self._started_tools:
+            self._started_tools[tool_call_id] = None
+            events.append(
+                ToolCallStarted(
+                    run_id=self.run_id,
+                    tool_call_id=tool_call_id,
+                    tool_name=tool_name,
+                    input=tool_input,
+                )
+            )
+        events.append(
+            ToolApprovalRequested(
+                run_id=self.run_id,
+                approval_id=approval_id,
+                tool_call_id=tool_call_id,
+                tool_name=tool_name,
+                input=tool_input,
+                reason=reason,
+            )
+        )
+        return events
 
     def mark_resolved(self, tool_call_id: str) -> bool:
         """Claim the right to record `tool_call_id`'s terminal event.
@@ -614,6 +656,9 @@ class SdkTranslator:
                 permission_denials=[
                     d for d in self.outcome.permission_denials if isinstance(d, dict)
                 ],
+                deferred_tool_call_id=(
+                    message.deferred_tool_use.id if message.deferred_tool_use else None
+                ),
             )
         )
         return events

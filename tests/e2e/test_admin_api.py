@@ -173,8 +173,8 @@ async def test_healthz_reports_redis_with_its_latency(
     body = await get_json(client, "/healthz")
     assert body == {
         "status": "ok",
-        "writes": {"ok": True},
         "database": {"ok": True},
+        "writes": {"ok": True},
         "redis": {"ok": True},
     }
     response = await client.get("/healthz", headers={"Authorization": "Bearer admin-t"})
@@ -206,8 +206,8 @@ async def test_healthz_is_503_when_redis_or_the_database_is_down(
     # Anyone sees which component is down; only the operator sees why (hosts, auth errors).
     assert public == {
         "status": "unavailable",
-        "writes": {"ok": True},
         "database": {"ok": True},
+        "writes": {"ok": True},
         "redis": {"ok": False},
         "failing": ["redis"],
     }

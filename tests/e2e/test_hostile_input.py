@@ -119,6 +119,6 @@ async def test_healthz_shows_strangers_component_status_only(client: TestClient)
     response = await client.get("/healthz")
     assert await response.json() == {
         "status": "ok",
-        "writes": {"ok": True},
         "database": {"ok": True},
+        "writes": {"ok": True},
     }

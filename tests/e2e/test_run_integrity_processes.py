@@ -68,6 +68,13 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
         killed_at = time.monotonic()
         orphans += agent_process_ids(run_id)  # killed by the test if the watch failed
 
+        async def cli_exited() -> bool:
+            return not agent_process_ids(run_id)
+
+        # Its orphan watch ends the dead server's CLI at once, before any recovery.
+        await wait_until(cli_exited, RECOVERY_BOUND_SECONDS, interval=0.05, what="the CLI's exit")
+        cli_exit = time.monotonic() - killed_at
+
         async def abandoned() -> bool:
             events = await all_events(http, b.url, sid)
             return any(e["type"] == "run_abandoned" for e in events)
@@ -79,11 +86,10 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
         accepted = time.monotonic() - killed_at
         assert accepted < RECOVERY_BOUND_SECONDS
 
-        async def cli_gone() -> bool:
-            return not agent_process_ids(run_id)
-
-        await wait_until(cli_gone, RECOVERY_BOUND_SECONDS, what="the dead server's CLI to exit")
-        print(f"kill -9 -> run_abandoned {noticed:.1f} s, -> new run accepted {accepted:.1f} s")
+        print(
+            f"kill -9 -> run_abandoned {noticed:.1f} s, -> new run accepted {accepted:.1f} s, "
+            f"the dead server's CLI exited after {cli_exit:.2f} s"
+        )
 
         events = await all_events(http, b.url, sid)
         ends = [e for e in events if e["run_id"] == run_id and e["type"] in RUN_TERMINALS]

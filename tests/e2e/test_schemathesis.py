@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).parents[1] / "schemathesis" / "schemathesis.toml"
-MAX_EXAMPLES = "8"
+MAX_EXAMPLES = "5"
 
 
 def schemathesis(server: ServerProcess, *extra: str) -> subprocess.CompletedProcess[str]:

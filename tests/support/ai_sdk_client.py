@@ -115,6 +115,36 @@ def resume(chunks: list[dict[str, Any]]) -> ChatResult:
     return ChatResult(written, "ready", None, None if state is None else state.message)
 
 
+def continue_message(message: dict[str, Any], chunks: list[dict[str, Any]]) -> ChatResult:
+    """The message after a `submit-message` request that continues it (`useChat` after
+    `addToolApprovalResponse`): the stream state starts from the message as the chat holds it
+    and its `start` does not reset it."""
+    state = _State(copy.deepcopy(message))
+    written: dict[str, Any] | None = copy.deepcopy(message)
+    for chunk in chunks:
+        validate(chunk)
+        if chunk["type"] == "error":
+            return ChatResult(written, "error", chunk["errorText"], state.message)
+        if _apply(state, copy.deepcopy(chunk)):
+            written = copy.deepcopy(state.message)
+    return ChatResult(written, "ready", None, state.message)
+
+
+def add_tool_approval_response(
+    message: dict[str, Any], approval_id: str, approved: bool, reason: str | None = None
+) -> dict[str, Any]:
+    """`Chat.addToolApprovalResponse`: the asked part becomes approval-responded."""
+    message = copy.deepcopy(message)
+    for part in message["parts"]:
+        approval = part.get("approval") or {}
+        if part.get("state") == "approval-requested" and approval.get("id") == approval_id:
+            part["state"] = "approval-responded"
+            part["approval"] = {**approval, "id": approval_id, "approved": approved}
+            if reason is not None:
+                part["approval"]["reason"] = reason
+    return message
+
+
 def as_projected(message: dict[str, Any] | None, *, live: bool = False) -> dict[str, Any]:
     """The client's message in the projection's terms, for comparing the two.
 

@@ -31,6 +31,7 @@
     messageFetches: 0,
     sessions: [],
     errors: [],
+    answers: [],         // approval answers this page sent, as the server acknowledged them
     mode: "sse",         // "sse", or "poll" when no stream token could be had
   };
   window.agentlog = state;
@@ -251,7 +252,61 @@
     "output-available": { label: "done", running: false },
     "output-error": { label: "error", running: false },
     "output-denied": { label: "denied", running: false },
+    "approval-requested": { label: "awaiting approval", running: false },
+    "approval-responded": { label: "answered", running: false },
   };
+
+  // -- approvals and stop -------------------------------------------------------------------
+
+  async function answerApproval(approvalId, approved, reason, buttons) {
+    const id = state.sessionId;
+    for (const button of buttons) button.disabled = true;
+    try {
+      const body = reason ? { approved, reason } : { approved };
+      const answer = await api(`/v1/sessions/${encodeURIComponent(id)}/approvals/${encodeURIComponent(approvalId)}`, { method: "POST", body });
+      state.answers.push(answer);
+      $("prompt-status").textContent = approved ? "approved" : "denied";
+      scheduleMessages();
+    } catch (error) {
+      noteError("approval", error);
+      $("prompt-status").textContent = `Could not answer: ${error.message}`;
+      for (const button of buttons) button.disabled = false;
+    }
+  }
+
+  function approvalControls(part) {
+    const reason = el("input", { class: "approval-reason", placeholder: "reason (optional)", "data-testid": "approval-reason", autocomplete: "off" });
+    const approve = el("button", { type: "button", class: "approve", "data-testid": "approve", text: "Approve" });
+    const deny = el("button", { type: "button", class: "deny", "data-testid": "deny", text: "Deny" });
+    const buttons = [approve, deny];
+    approve.addEventListener("click", () => answerApproval(part.approval.id, true, reason.value.trim(), buttons));
+    deny.addEventListener("click", () => answerApproval(part.approval.id, false, reason.value.trim(), buttons));
+    return el("div", { class: "approval", "data-testid": "approval", "data-approval-id": part.approval.id }, reason, approve, deny);
+  }
+
+  // The run the log shows active (its run_started without a terminal event yet).
+  function activeRunId() {
+    let active = null;
+    for (const event of state.events) {
+      if (event.type === "run_started") active = event.run_id;
+      else if (["run_finished", "run_failed", "run_cancelled", "run_abandoned"].includes(event.type) && event.run_id === active) active = null;
+    }
+    return active;
+  }
+
+  async function stopRun(button) {
+    const runId = activeRunId();
+    if (!runId) return;
+    button.disabled = true;
+    try {
+      await api(`/v1/sessions/${encodeURIComponent(state.sessionId)}/runs/${encodeURIComponent(runId)}/cancel`, { method: "POST", body: {} });
+      $("prompt-status").textContent = `stopped ${shortRun(runId)}`;
+    } catch (error) {
+      noteError("stop", error);
+      $("prompt-status").textContent = `Could not stop: ${error.message}`;
+      button.disabled = false;
+    }
+  }
 
   // A subagent's part names the tool call that started the subagent (AI SDK provider metadata).
   function parentCallOf(part) {
@@ -330,7 +385,10 @@
   }
 
   function renderTool(part, name) {
-    const info = TOOL_STATES[part.state] || { label: part.state, running: false };
+    const info = { ...(TOOL_STATES[part.state] || { label: part.state, running: false }) };
+    if (part.state === "approval-responded" && part.approval) {
+      info.label = part.approval.approved ? "approved" : "denied";
+    }
     const badge = el(
       "span",
       { class: `badge tool-${part.state}`, "data-testid": "tool-state" },
@@ -348,6 +406,12 @@
     } else if (part.state === "output-denied") {
       const reason = part.approval && part.approval.reason;
       body.push(el("div", { class: "tool-error", "data-testid": "tool-error", text: `denied${reason ? `: ${reason}` : ""}` }));
+    } else if (part.state === "approval-requested" && part.approval) {
+      body.push(approvalControls(part));
+    } else if (part.state === "approval-responded" && part.approval) {
+      const reason = part.approval.reason;
+      const answer = part.approval.approved ? "approved" : "denied";
+      body.push(el("div", { class: "tool-label", "data-testid": "approval-answer", text: `${answer}${reason ? `: ${reason}` : ""}; the agent continues` }));
     }
     return el(
       "div",
@@ -419,6 +483,11 @@
       el("code", { class: "muted", text: id }),
       el("span", { class: `badge ${state.runActive ? "status-running" : "status-idle"}`, "data-testid": "run-active", text: state.runActive ? "run active" : "no active run" }),
     );
+    if (state.runActive && activeRunId()) {
+      const stop = el("button", { type: "button", class: "stop", "data-testid": "stop", text: "Stop" });
+      stop.addEventListener("click", () => stopRun(stop));
+      header.append(stop);
+    }
   }
 
   // -- the event log ------------------------------------------------------------------------
@@ -440,6 +509,8 @@
       case "tool_call_succeeded": return oneLine(event.output);
       case "tool_call_failed": return oneLine(event.error_text);
       case "tool_call_denied": return oneLine(event.reason);
+      case "tool_approval_requested": return `${event.tool_name} ${oneLine(event.input, 60)}`;
+      case "tool_approval_responded": return `${event.approved ? "approved" : "denied"}${event.reason ? `: ${oneLine(event.reason, 60)}` : ""}`;
       case "agent_error": return `${event.kind}: ${oneLine(event.message, 70)}`;
       case "run_finished": return oneLine(event.result || event.subtype || "");
       case "run_failed": return oneLine(event.error);
@@ -465,16 +536,21 @@
     const list = $("events");
     const pane = list.parentNode;
     const nearBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 60;
-    list.append(
-      el(
-        "li",
-        { class: `event kind-${kind(event.type)} type-${event.type}`, "data-testid": "event-row", "data-seq": event.seq, "data-type": event.type, title: JSON.stringify(event, null, 2) },
-        el("span", { class: "seq", text: event.seq }),
-        el("span", { class: "type", text: event.type }),
-        el("span", { class: "run", text: shortRun(event.run_id) }),
-        el("span", { class: "summary", text: summary(event) }),
-      ),
+    const row = el(
+      "li",
+      { class: `event kind-${kind(event.type)} type-${event.type}`, "data-testid": "event-row", "data-seq": event.seq, "data-type": event.type, title: "click to show the event's JSON" },
+      el("span", { class: "seq", text: event.seq }),
+      el("span", { class: "type", text: event.type }),
+      el("span", { class: "run", text: shortRun(event.run_id) }),
+      el("span", { class: "summary", text: summary(event) }),
     );
+    // Any event opens as its JSON, exactly as the log holds it.
+    row.addEventListener("click", () => {
+      const shown = row.querySelector(".event-json");
+      if (shown) shown.remove();
+      else row.append(el("pre", { class: "event-json", "data-testid": "event-json", text: JSON.stringify(event, null, 2) }));
+    });
+    list.append(row);
     while (list.childElementCount > MAX_LOG_ROWS) list.firstElementChild.remove();
     $("event-count").textContent = `(${state.events.length})`;
     if (nearBottom) pane.scrollTop = pane.scrollHeight;
@@ -486,7 +562,7 @@
       listed.last_activity_at = event.time;
       renderSessionsSoon();
     }
-    if (event.type.startsWith("run_") || event.type === "session_created") refreshSessionsSoon();
+    if (event.type.startsWith("run_") || event.type.startsWith("tool_approval_") || event.type === "session_created") refreshSessionsSoon();
   }
 
   let sessionsFrame = null;
@@ -517,7 +593,8 @@
     "session_created", "custom", "run_started", "agent_initialized", "agent_status",
     "step_started", "step_finished", "text_delta", "text_completed", "reasoning_delta",
     "reasoning_completed", "tool_input_delta", "tool_call_started", "tool_call_succeeded",
-    "tool_call_failed", "tool_call_denied", "agent_error", "heartbeat", "run_finished",
+    "tool_call_failed", "tool_call_denied", "tool_approval_requested", "tool_approval_responded",
+    "agent_error", "heartbeat", "run_finished",
     "run_failed", "run_cancelled", "run_abandoned",
   ];
 
@@ -697,7 +774,7 @@
       refreshSessionsSoon();
     } catch (error) {
       noteError("run", error);
-      status.textContent = error.status === 409 ? "A run is already active in this session." : `Could not start the run: ${error.message}`;
+      status.textContent = error.status === 409 ? error.message : `Could not start the run: ${error.message}`;
     }
   });
 

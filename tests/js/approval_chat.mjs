@@ -1,0 +1,105 @@
+// Drives the AI SDK's own Chat (npm `ai`) against a live agentlog server through a tool
+// approval, as `useChat` does: sendMessage, then addToolApprovalResponse with
+// `sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses`, which posts the
+// messages (carrying the decision) by itself and continues the assistant message.
+//
+// Input: one JSON line {"base", "sessionId", "prompt", "approved", "reason"}. Output: one JSON
+// line {"beforeAnswer", "messages", "status", "error", "requests"}; `requests` are the POST
+// bodies the chat sent.
+import { createInterface } from 'node:readline';
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  lastAssistantMessageIsCompleteWithApprovalResponses,
+} from 'ai';
+
+class ArrayChatState {
+  constructor(messages) {
+    this.status = 'ready';
+    this.error = undefined;
+    this.messages = messages;
+  }
+  pushMessage = message => {
+    this.messages = this.messages.concat(message);
+  };
+  popMessage = () => {
+    this.messages = this.messages.slice(0, -1);
+  };
+  replaceMessage = (index, message) => {
+    this.messages = [
+      ...this.messages.slice(0, index),
+      this.snapshot(message),
+      ...this.messages.slice(index + 1),
+    ];
+  };
+  snapshot = thing => structuredClone(thing);
+}
+
+class Chat extends AbstractChat {
+  constructor({ messages, ...init }) {
+    super({ ...init, state: new ArrayChatState(messages) });
+  }
+}
+
+let describe = () => '';
+
+async function until(check, what, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${describe()}`);
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+}
+
+async function approve({ base, sessionId, prompt, approved, reason }) {
+  const requests = [];
+  const recordingFetch = async (url, init) => {
+    requests.push(JSON.parse(init.body));
+    return fetch(url, init);
+  };
+  const chat = new Chat({
+    id: sessionId,
+    messages: [],
+    transport: new DefaultChatTransport({
+      api: `${base}/v1/sessions/${sessionId}/runs`,
+      headers: { Accept: 'text/event-stream' },
+      fetch: recordingFetch,
+    }),
+    sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+  });
+  describe = () =>
+    JSON.stringify({ status: chat.status, error: String(chat.error ?? ''), last: chat.lastMessage });
+  await chat.sendMessage({ text: prompt });
+  const asked = () =>
+    chat.lastMessage?.parts.find(part => part.state === 'approval-requested');
+  await until(() => chat.status === 'ready' && asked(), 'the approval request');
+  const part = asked();
+  const beforeAnswer = structuredClone(chat.messages);
+  await chat.addToolApprovalResponse({ id: part.approval.id, approved, reason });
+  const ended = () =>
+    chat.lastMessage?.parts.some(
+      p =>
+        p.toolCallId === part.toolCallId &&
+        (p.state === 'output-available' || p.state === 'output-denied'),
+    );
+  await until(() => chat.status !== 'submitted' && chat.status !== 'streaming' && ended(), 'the continued turn');
+  return {
+    beforeAnswer,
+    messages: chat.messages,
+    status: chat.status,
+    error: chat.error === undefined ? null : String(chat.error.message ?? chat.error),
+    requests,
+  };
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+for await (const line of lines) {
+  if (line.trim() === '') continue;
+  let result;
+  try {
+    result = await approve(JSON.parse(line));
+  } catch (error) {
+    result = { crashed: String(error?.stack ?? error) };
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
