@@ -122,6 +122,18 @@ class IdempotencyKeyReused(AgentlogError):
         self.details = {"idempotency_key": key}
 
 
+class SessionDeleted(AgentlogError):
+    """The session was deleted: only its tombstone is left, and its id is never reused."""
+
+    code = "session_deleted"
+    http_status = 410
+
+    def __init__(self, session_id: str, deleted_at: str | None = None) -> None:
+        super().__init__(f"session {session_id!r} was deleted")
+        self.session_id = session_id
+        self.details = {"session_id": session_id, "deleted_at": deleted_at}
+
+
 class UnknownApproval(AgentlogError):
     code = "unknown_approval"
     http_status = 404

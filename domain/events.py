@@ -32,6 +32,15 @@ class SessionCreated(Event, frozen=True, kw_only=True, tag="session_created"):
     metadata: dict[str, Any] = {}
 
 
+class SessionDeleted(Event, frozen=True, kw_only=True, tag="session_deleted"):
+    """The session was deleted: its tombstone, and the only event of its log left. It comes
+    right after the seq its last event had, so live followers receive it; it holds no content."""
+
+    reason: str = "requested"  # "requested" (DELETE, agentlog delete) or "retention"
+    # How many events were removed (their positions are gaps in the global feed: verify counts).
+    events_removed: int = 0
+
+
 class CustomEventRecorded(Event, frozen=True, kw_only=True, tag="custom"):
     """An external writer's own event (a client's data, a job's progress)."""
 
@@ -254,6 +263,7 @@ class RunAbandoned(Event, frozen=True, kw_only=True, tag="run_abandoned"):
 
 SessionEvent = (
     SessionCreated
+    | SessionDeleted
     | CustomEventRecorded
     | RunStarted
     | AgentInitialized

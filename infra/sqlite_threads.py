@@ -23,6 +23,9 @@ def connect(path: str) -> sqlite3.Connection:
     # FULL: an acknowledged append survives power loss, not only a process crash.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted content is overwritten with zeros, so a deleted session leaves nothing in the
+    # file (infra.sqlite_deletion).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

@@ -2,7 +2,8 @@
 
 The checks themselves are projections.verification's pure `verify_session`; this module only
 reads, in an order that stays correct while servers keep appending:
-- the whole log's positions are checked dense up to the last position read at the start;
+- the whole log's positions are checked dense up to the last position read at the start,
+  except for as many as deleted sessions' tombstones say were removed;
 - each session's head is read before its events, and only events up to that head are checked,
   so an append landing meanwhile is not half-read;
 - stored projection rows (when a reader is given) are read before the head, so they can only
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from domain.errors import UnknownSession
-from domain.events import RecordedEvent
+from domain.events import RecordedEvent, SessionDeleted
 from domain.ports import EventStore
 from projections.sessions import SessionSummary
 from projections.ui_messages import ConversationState
@@ -89,6 +90,9 @@ async def _verify_positions(
 ) -> dict[str, int]:
     """Positions dense from 1 to `last_position`; returns event counts by session."""
     seen: dict[str, int] = {}
+    gaps: list[Problem] = []
+    missing = 0
+    removed = 0  # events deleted sessions' tombstones say were removed
     expected = 1
     after = 0
     while after < last_position:
@@ -97,12 +101,18 @@ async def _verify_positions(
             break
         for recorded in page:
             if recorded.position > expected:
-                found([_positions_missing(expected, recorded.position - 1, last_position)])
+                gaps.append(_positions_missing(expected, recorded.position - 1, last_position))
+                missing += recorded.position - expected
             expected = recorded.position + 1
             seen[recorded.session_id] = seen.get(recorded.session_id, 0) + 1
+            if isinstance(recorded.event, SessionDeleted):
+                removed += recorded.event.events_removed
         after = page[-1].position
     if expected <= last_position:
-        found([_positions_missing(expected, last_position, last_position)])
+        gaps.append(_positions_missing(expected, last_position, last_position))
+        missing += last_position - expected + 1
+    if missing != removed:  # deleting sessions leaves exactly as many gaps as it removed
+        found(gaps)
     return seen
 
 

@@ -17,6 +17,8 @@ Rules:
   "idle". A terminal event for any other run (late, duplicate, superseded) changes only `head`
   and the time.
 - `tool_call_started`: `tool_calls` + 1 (each start event counts once).
+- `session_deleted` (the tombstone): a row with status "deleted" and nothing else; lists omit
+  such rows.
 - `tool_approval_requested`: status "awaiting_approval" (also while its run still waits its
   short grace in-process). `tool_approval_responded`: back to "running" when a run is active,
   else "idle" until the continuation run starts. A run that ends while the session awaits an
@@ -43,6 +45,7 @@ from domain.events import (
     RunFinished,
     RunStarted,
     SessionCreated,
+    SessionDeleted,
     ToolApprovalRequested,
     ToolApprovalResponded,
     ToolCallStarted,
@@ -53,6 +56,7 @@ IDLE = "idle"
 RUNNING = "running"
 FAILED = "failed"
 ABANDONED = "abandoned"
+DELETED = "deleted"
 AWAITING_APPROVAL = "awaiting_approval"
 
 
@@ -129,6 +133,15 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             active_run_id=None,
             active_run_agent=None,
             usage=summary.usage if cost is None else usage_of.add(summary.usage, cost),
+        )
+    if kind is SessionDeleted:
+        # The tombstone: nothing of the session is kept (lists leave it out).
+        return SessionSummary(
+            session_id=summary.session_id,
+            status=DELETED,
+            head=recorded.seq,
+            created_at=summary.created_at,
+            last_activity_at=recorded.time,
         )
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)

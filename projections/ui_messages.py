@@ -6,6 +6,7 @@ run_active=...)` reads it as `[{"id", "role", "parts", "metadata"?}]`.
 
 Mapping rules (R is the event's run id; an event with no run id belongs to the open run):
 - `session_created`, `step_finished`, `heartbeat`, `agent_status`: nothing visible.
+- `session_deleted` (the tombstone): no messages.
 - `run_started(R, prompt)`: a user message `{id: "R:user", parts: [text prompt]}`, then the run's
   one assistant message `{id: R, parts: []}` with metadata `{status: "running", agent,
   startedAt}`. A second `run_started` for a known R changes nothing. If another run was still
@@ -96,6 +97,7 @@ from domain.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SessionDeleted,
     StepStarted,
     TextCompleted,
     TextDelta,
@@ -703,6 +705,15 @@ def _run_ended(b: _Builder, recorded: RecordedEvent) -> None:
         b.open_run_id = None
 
 
+def _session_deleted(b: _Builder, recorded: RecordedEvent) -> None:
+    # The tombstone: the conversation is gone.
+    b.messages.clear()
+    b.thawed.clear()
+    b.runs = {}
+    b.open_run_id = None
+    b.open_message = None
+
+
 def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
     changes = {
         name: getattr(before, name)
@@ -713,6 +724,7 @@ def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
 
 
 _HANDLERS: dict[type, Callable[[_Builder, RecordedEvent], None]] = {
+    SessionDeleted: _session_deleted,
     RunStarted: _run_started,
     AgentInitialized: _agent_initialized,
     StepStarted: _step_started,

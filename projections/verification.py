@@ -32,6 +32,7 @@ from domain.events import (
     RecordedEvent,
     RunStarted,
     SessionCreated,
+    SessionDeleted,
     ToolApprovalRequested,
     ToolApprovalResponded,
     ToolCallStarted,
@@ -86,6 +87,8 @@ def verify_session(
     """
     sid = session_id if session_id is not None else (events[0].session_id if events else "?")
     problems: list[Problem] = []
+    if len(events) == 1 and isinstance(events[0].event, SessionDeleted):
+        return problems  # a deleted session: its tombstone is all there is, by design
     last = _check_seqs(sid, events, recorded_head, problems)
     _check_runs_and_tools(sid, events, problems)
     _check_projections(sid, events, last, stored_state, stored_summary, problems)

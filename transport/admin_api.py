@@ -88,7 +88,11 @@ async def list_sessions_with_status(request: web.Request) -> web.Response:
     next_after = summaries[-1].session_id if len(summaries) == limit else None
     return web.Response(
         body=json_bytes(
-            {"sessions": [summary_json(s) for s in summaries], "next_after": next_after}
+            {
+                # Deleted sessions leave only a tombstone: not listed (paging still counts them).
+                "sessions": [summary_json(s) for s in summaries if s.status != "deleted"],
+                "next_after": next_after,
+            }
         ),
         content_type="application/json",
     )

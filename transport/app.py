@@ -14,7 +14,15 @@ from domain.events import utc_now
 from infra.agent.runner import AgentRunner, open_agent_runner
 from infra.store_base import StoreBase
 from infra.stores import open_store
-from transport import admin_api, approvals_api, runs_api, sessions_api, tokens_api, web_view
+from transport import (
+    admin_api,
+    approvals_api,
+    deletion_api,
+    runs_api,
+    sessions_api,
+    tokens_api,
+    web_view,
+)
 from transport.auth import bearer_auth
 from transport.browser_guard import browser_guard, setup_browser_guard
 from transport.errors import json_errors
@@ -44,7 +52,13 @@ def create_app(
         client_max_size=settings.max_body_bytes,
         # The browser guard runs before auth: a preflight carries no token, and a request
         # from a foreign origin or Host is refused whatever it carries.
-        middlewares=[request_log_context, json_errors, browser_guard, bearer_auth],
+        middlewares=[
+            request_log_context,
+            json_errors,
+            browser_guard,
+            bearer_auth,
+            deletion_api.deleted_sessions,
+        ],
     )
     setup_browser_guard(app)
     app[SETTINGS] = settings
@@ -116,6 +130,7 @@ def create_app(
     # Hydration asks whether a run is really active: by default, whether its lock is held.
     setup_projections(app, run_is_active=run_is_active or lock_says_running(app))
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(deletion_api.deletion_ctx)
     app.cleanup_ctx.append(pruning_ctx)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
@@ -124,6 +139,7 @@ def create_app(
     runs_api.add_routes(app)
     approvals_api.add_routes(app)
     admin_api.add_routes(app)
+    deletion_api.add_routes(app)
     tokens_api.add_routes(app)
     web_view.add_routes(app)
     return app

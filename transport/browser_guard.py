@@ -26,6 +26,10 @@ from transport.errors import Handler, error_response
 from transport.keys import SETTINGS
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Writes that must say they send JSON: a browser sends a POST cross-origin without asking
+# first unless it is JSON, so requiring JSON forces the preflight. A DELETE (no body) always
+# needs a preflight cross-origin, so it is not asked for a content type it does not have.
+NEEDS_JSON = STATE_CHANGING - {"DELETE"}
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID, Idempotency-Key"
 EXPOSE_HEADERS = "Location, Retry-After, WWW-Authenticate, x-vercel-ai-ui-message-stream"
@@ -108,7 +112,7 @@ async def browser_guard(request: web.Request, handler: Handler) -> web.StreamRes
     routed = getattr(request.match_info, "http_exception", None) is None  # else 404 / 405
     if (
         routed
-        and request.method in STATE_CHANGING
+        and request.method in NEEDS_JSON
         and not is_json(request.headers.get(hdrs.CONTENT_TYPE, ""))
     ):
         return error_response(

@@ -1,4 +1,4 @@
-"""The operator commands: `agentlog sessions`, `inspect`, `verify`, `export` and `import`.
+"""The operator commands: `agentlog sessions`, `inspect`, `verify`, `export`, `import`, `delete`.
 
 They read the same database as the server (AGENTLOG_DATABASE_URL), so what they show is what
 the log holds, not what a server believes. `add_commands(subparsers)` registers them on the
@@ -12,9 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -56,8 +58,10 @@ from domain.events import (
     encode_recorded,
 )
 from domain.ports import EventStore
+from infra.agent.run_home import directory_name
 from infra.database_url import parse_database_url
 from infra.importing import ImportedSession, export_lines, import_session, parse_export
+from infra.session_deletion import delete_log, deleted_at
 from infra.store_base import StoreBase
 from infra.stores import open_store
 from infra.verification import verify_log
@@ -67,7 +71,7 @@ from projections.verification import Problem, verify_session
 from transport.session_status import summaries_page, summary_json
 from transport.settings import Settings
 
-COMMANDS = frozenset({"sessions", "inspect", "verify", "export", "import"})
+COMMANDS = frozenset({"sessions", "inspect", "verify", "export", "import", "delete"})
 
 # How often `inspect --follow` reads the log without a wake-up: a SQLite log written by a
 # server process never wakes this one, and a lost wake-up must only delay.
@@ -157,6 +161,21 @@ def add_commands(subparsers: Any) -> None:
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
     )
 
+    delete = subparsers.add_parser(
+        "delete",
+        help="delete a session for good: its events, projections and transcripts",
+        description=(
+            "Delete a session: its events, projection rows, idempotency keys, run index and the "
+            "CLI's transcripts, and its working directory on this host, leaving a tombstone so "
+            "the id answers 410 and is never reused. Refuses a session with an active run "
+            "(cancel it first, or DELETE /v1/sessions/{id}, which cancels it) unless --force."
+        ),
+    )
+    delete.add_argument("session_id", metavar="SESSION", help="the session's id")
+    delete.add_argument(
+        "--force", action="store_true", help="delete even while a run is active (it is fenced)"
+    )
+
     importing = subparsers.add_parser(
         "import",
         help="create a session from an export file",
@@ -217,6 +236,8 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return await run_export(settings, args.session_id, args.output)
     if command == "import":
         return await run_import(settings, args.file, rename_to=args.rename_to)
+    if command == "delete":
+        return await run_delete(settings, args.session_id, force=args.force)
     raise AssertionError(f"not an operator command: {command}")
 
 
@@ -425,7 +446,9 @@ async def run_sessions(
         after: str | None = None
         while True:
             page = await summaries_page(store, after, page_size)
-            chosen = [s for s in page if status is None or s.status == status]
+            chosen = [
+                s for s in page if (status is None and s.status != "deleted") or s.status == status
+            ]
             if as_json:
                 for summary in chosen:
                     out.write(msgspec.json.encode(summary_json(summary)).decode() + "\n")
@@ -600,11 +623,42 @@ async def run_verify(settings: Settings, session_id: str | None, out: TextIO | N
 # -- export and import ---------------------------------------------------------------------
 
 
+async def run_delete(
+    settings: Settings, session_id: str, *, force: bool = False, out: TextIO | None = None
+) -> int:
+    """`agentlog delete SESSION`: infra.session_deletion's path, without a runner to cancel."""
+    out = out or sys.stdout
+    async with _open(settings, wakeups=True) as store:  # wakes a server's live followers
+        when = await deleted_at(store, session_id)
+        if when is not None:
+            raise CommandError(f"session {session_id} was already deleted at {when.isoformat()}")
+        await store.head(session_id)  # UnknownSession
+        active = await store.current_run(session_id)
+        if active is not None and active.ended_seq is None and not force:
+            raise CommandError(
+                f"session {session_id} has an active run ({active.run_id}): cancel it first, "
+                "delete it over HTTP (which cancels it), or pass --force"
+            )
+        deletion = await delete_log(store, session_id, "requested")
+    workspace = settings.agent.workspace_root or Path(tempfile.gettempdir()) / (
+        "agentlog-workspaces"
+    )
+    shutil.rmtree(workspace / directory_name(session_id), ignore_errors=True)
+    out.write(
+        f"deleted session {session_id}: {deletion.events_removed} events removed, "
+        f"tombstone at seq {deletion.tombstone_seq}\n"
+    )
+    out.flush()
+    return 0
+
+
 async def run_export(
     settings: Settings, session_id: str, output: str | None, out: TextIO | None = None
 ) -> int:
     async with _open(settings) as store:
         await store.head(session_id)  # UnknownSession before any file is created
+        if await deleted_at(store, session_id) is not None:
+            raise CommandError(f"session {session_id} was deleted: there is nothing to export")
         if output is None or output == "-":
             stream = out or sys.stdout
             async for line in export_lines(store, session_id):

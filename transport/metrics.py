@@ -229,6 +229,11 @@ class Metrics:
             "agentlog_run_delayed_batches_total",
             "Batches of a run's events that had to wait for the store (retried after a failure).",
         )
+        self.sessions_deleted = Counter(
+            "agentlog_sessions_deleted_total",
+            "Sessions this process deleted, by reason (requested, retention).",
+            ["reason"],
+        )
         # Metrics other modules register (the limits): rendered after these.
         self.extra: list[_Metric] = []
         self.projection_lag_source: Source | None = None
@@ -256,6 +261,7 @@ class Metrics:
             self.projection_lag,
             self.active_runs,
             self.delayed_batches,
+            self.sessions_deleted,
             *self.extra,
         ]
 

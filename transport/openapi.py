@@ -249,8 +249,29 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("the session", {"$ref": "#/components/schemas/Session"}),
                 "404": _error("unknown session"),
+                "410": _error("the session was deleted (session_deleted)"),
             },
-        }
+        },
+        "delete": {
+            "summary": "Delete the session: cancel its run, remove its content, keep a tombstone",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": _json(
+                    "deleted",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "deleted": {"const": True},
+                            "tombstone_seq": {"type": "integer"},
+                            "events_removed": {"type": "integer"},
+                        },
+                    },
+                ),
+                "404": _error("unknown session"),
+                "410": _error("already deleted (session_deleted)"),
+            },
+        },
     },
     "/v1/sessions/{session_id}/events": {
         "post": {

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from domain.events import RecordedEvent, encode_recorded
+from domain.events import RecordedEvent, SessionDeleted, encode_recorded
 from infra.store_base import StoreBase
 from infra.wakeups import Waiter
 
@@ -111,6 +111,8 @@ class SessionTail:
         self.refs = 0
         self.ready = asyncio.Event()
         self.failed: BaseException | None = None
+        # The seq of the session's tombstone once read: streams end after sending it.
+        self.deleted_seq: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -137,10 +139,15 @@ class SessionTail:
                     if page:
                         for recorded in page:
                             self._keep(recorded.seq, sse_frame(recorded))
+                            if isinstance(recorded.event, SessionDeleted):
+                                self.deleted_seq = recorded.seq
                         self.head = page[-1].seq
                         self._push()
                         for follower in self.followers:
                             follower.wake()
+                        if self.deleted_seq is not None:
+                            for sink in self.sinks:  # push mode: the holder ends the stream
+                                sink.waiter.wake()
                         if len(page) == PAGE:
                             continue
                     # A lost wake-up only delays us until the re-check.

@@ -12,11 +12,18 @@ from typing import Any
 import msgspec
 from aiohttp import HttpVersion11, web
 
-from domain.errors import ExpectedSeqMismatch, IdempotencyKeyReused, UnknownSession
+from domain.errors import (
+    ExpectedSeqMismatch,
+    IdempotencyKeyReused,
+    SessionAlreadyExists,
+    SessionDeleted,
+    UnknownSession,
+)
 from domain.events import Event, SessionCreated, encode_recorded
 from domain.external_events import ExternalInput, ToolOutputInput, decide_external_events
 from domain.ports import EventStore
 from infra.run_reads import current_open_work
+from infra.session_deletion import deleted_at
 from projections.sessions import AWAITING_APPROVAL
 from transport.admin_api import list_sessions_with_status
 from transport.errors import ApiError
@@ -82,7 +89,15 @@ async def create_session(request: web.Request) -> web.Response:
             "starting with a letter or digit",
         )
     store = request.app[STORE]
-    await store.append(session_id, [SessionCreated(title=body.title, metadata=body.metadata)], 0)
+    try:
+        await store.append(
+            session_id, [SessionCreated(title=body.title, metadata=body.metadata)], 0
+        )
+    except SessionAlreadyExists:
+        when = await deleted_at(store, session_id)
+        if when is not None:  # a deleted session's id is never given out again
+            raise SessionDeleted(session_id, when.isoformat()) from None
+        raise
     view = await session_view(request, session_id)
     return json_response(view, 201, headers={"Location": f"/v1/sessions/{session_id}"})
 
@@ -224,6 +239,8 @@ async def stream_events(
                 last, pending = await _send_pending_frames(request, response, tail, last, pending)
                 if not live or shutdown.is_set() or tail.failed is not None:
                     break
+                if tail.deleted_seq is not None and last >= tail.deleted_seq:
+                    break  # the session was deleted: its tombstone was the last frame
                 sink = tail.attach(request.transport, last, waiter) if can_push else None
                 if sink is not None:
                     tail.followers.discard(waiter)
@@ -293,6 +310,8 @@ async def _hold_live(
         woke = await sink.waiter.wait(keepalive)
         if shutdown.is_set() or tail.failed is not None or sink.transport.is_closing():
             return
+        if tail.deleted_seq is not None and sink.last >= tail.deleted_seq:
+            return  # the tombstone was pushed: the stream ends
         if not woke and loop.time() - sink.last_write >= keepalive * 0.9:
             sink.write(KEEPALIVE)
 

@@ -40,6 +40,8 @@ class Settings:
     max_header_bytes: int = 8190
     log_level: str = "info"
     idempotency_ttl_hours: float = 24.0
+    # Sessions idle longer than this are deleted by the retention sweeper; None keeps them.
+    retention_days: float | None = None
     db_timeout_seconds: float = 5.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
@@ -76,6 +78,7 @@ ENVIRONMENT = [
     ("max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES", int),
     ("log_level", "AGENTLOG_LOG_LEVEL", str),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
+    ("retention_days", "AGENTLOG_RETENTION_DAYS", float),
     ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
 ]
 
@@ -159,6 +162,11 @@ def validate(settings: Settings) -> Settings:
     if not settings.idempotency_ttl_hours > 0:
         raise ConfigError(
             f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
+        )
+    if settings.retention_days is not None and not settings.retention_days > 0:
+        raise ConfigError(
+            f"AGENTLOG_RETENTION_DAYS={settings.retention_days:g} must be positive "
+            "(leave it unset to keep sessions)"
         )
     return settings
 

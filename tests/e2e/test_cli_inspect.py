@@ -26,7 +26,7 @@ from tests.integration.projection_helpers import seed
 from transport.cli import main
 
 COMMAND = [str(Path(sys.executable).with_name("agentlog"))]
-OPERATOR_COMMANDS = ["sessions", "inspect", "verify", "export", "import"]
+OPERATOR_COMMANDS = ["sessions", "inspect", "verify", "export", "import", "delete"]
 POSITION = re.compile(r',"position":\d+')
 
 
