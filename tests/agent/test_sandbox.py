@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
+from infra.agent.policy import ApprovalPolicy
 from infra.agent.run_home import directory_name
 from infra.agent.runner import open_agent_runner
 from infra.agent.sandbox import PLACEHOLDER_API_KEY, SandboxUnavailable, sandbox_problem
@@ -29,6 +30,7 @@ SECRETS = {
     "AGENTLOG_REDIS_URL": "redis://:redis-password-51be7d@127.0.0.1:6379/0",
     "AWS_SECRET_ACCESS_KEY": "aws-secret-8e02aa",
 }
+NO_APPROVAL = ApprovalPolicy()
 # The shared PostgreSQL on host loopback: a sandboxed tool must not reach it.
 POSTGRES_PORT = 5432
 SECRET_VALUES = [*SECRETS.values(), "db-password-93ac1e", "redis-password-51be7d"]
@@ -103,6 +105,7 @@ async def test_an_enabled_bash_sees_no_secret_and_nothing_outside_its_workspace(
             workspace_root=workspaces,
             run_home_root=tmp_path / "homes",
             enabled_tools=frozenset({"Bash"}),
+            approval=NO_APPROVAL,  # the operator lets Bash run unasked here
         ) as runner,
     ):
         events = await run_turn(runner, store, session, "Run the demo in the shell.")
@@ -140,6 +143,7 @@ async def test_the_real_model_key_stays_in_the_server(
             workspace_root=tmp_path / "workspaces",
             run_home_root=tmp_path / "homes",
             enabled_tools=frozenset({"Bash"}),
+            approval=NO_APPROVAL,  # the operator lets Bash run unasked here
         ) as runner:
             events = await run_turn(runner, store, session, "Run the demo in the shell.")
         output = await bash_output(store, events)
