@@ -234,3 +234,30 @@ async def test_the_answer_given_to_the_other_of_two_postgres_and_redis_instances
         )
     report = agentlog(["verify"], postgres_url, tmp_path)
     assert report.returncode == 0, report.stdout + report.stderr
+
+
+async def test_who_answered_comes_from_the_session_token_that_answered(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    env = {"AGENTLOG_API_TOKEN": "api-secret", "AGENTLOG_APPROVAL_GRACE_SECONDS": "0.3"}
+    server = start(servers, tmp_path, env)
+    base = server.url
+    api = {"Authorization": "Bearer api-secret"}
+    async with aiohttp.ClientSession(headers=api) as client, asyncio.timeout(120):
+        sid = await create_session(client, base)
+        await start_run(client, base, sid, PUBLISH)
+        [asked] = await waiting_alone(client, base, sid)
+        async with client.post(f"{base}/v1/sessions/{sid}/tokens", json={"scope": "write"}) as r:
+            assert r.status == 201, await r.text()
+            token = (await r.json())["token"]
+        url = f"{base}/v1/sessions/{sid}/approvals/{asked['approval_id']}"
+        async with aiohttp.ClientSession() as holder:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with holder.post(url, json={"approved": True}, headers=headers) as r:
+                body = await r.json()
+                assert r.status == 202, body
+        assert body["responder"] == "session token (write)"
+        events = await settled(client, base, sid)
+        [answered] = [e for e in events if e["type"] == "tool_approval_responded"]
+        assert answered["responder"] == "session token (write)"

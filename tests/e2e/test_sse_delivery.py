@@ -120,14 +120,14 @@ async def test_a_client_that_stops_reading_is_disconnected_and_never_slows_other
             got.extend(int(e.id) for e in parser.feed(chunk.decode()) if e.id)  # type: ignore[arg-type]
     assert got == list(range(1, 302))
     # The stalled connection was dropped by the server: reading it now drains what the
-    # kernel buffered, then hits EOF or a reset. Still open after 10 s is a failure, not a
+    # kernel buffered, then hits EOF or a reset. Still open after 20 s is a failure, not a
     # disconnect (a timeout here used to count as "disconnected", so this could never fail).
     stalled.setblocking(False)
     await asyncio.sleep(1.0)
     closed = False
     loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(20):  # generous: the suite shares a loaded machine
             while True:
                 data = await loop.sock_recv(stalled, 65536)
                 if not data:

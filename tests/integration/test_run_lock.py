@@ -115,14 +115,15 @@ async def test_refresh_keeps_the_lock_past_its_first_ttl(
     new_lock: LockFactory, session_id: str
 ) -> None:
     owner, other = await new_lock(), await new_lock()
-    lease = await owner.acquire(session_id, "run-1", 300)
+    # A TTL with room for a slow round trip on a busy machine (the PostgreSQL lease's).
+    lease = await owner.acquire(session_id, "run-1", 1000)
     assert lease is not None
 
-    for _ in range(4):  # 0.6 s in all, twice the TTL
-        await asyncio.sleep(0.15)
+    for _ in range(4):  # 1.6 s in all, past the TTL
+        await asyncio.sleep(0.4)
         assert await owner.refresh(lease) is True
 
-    assert await other.acquire(session_id, "run-2", 300) is None
+    assert await other.acquire(session_id, "run-2", 1000) is None
     assert await other.holder(session_id) == "run-1"
     assert await owner.release(lease)
 
