@@ -51,10 +51,14 @@ class AbandonedRuns:
             recovery = recovery_events(await open_run_events(self.store, session_id))
             if recovery:
                 await self.store.append(session_id, recovery)
-                await self.clear(recovery)
-            return bool(recovery)
         finally:
             await release(self.lock, lease)
+        # Cleaning up after the dead run (killing a leftover CLI, removing its HOME) needs no
+        # lease: its record is closed and fenced. Holding the lease through it made a start
+        # that saw `run_abandoned` wait out the clean-up, and past the hand-over bound, get 409.
+        if recovery:
+            await self.clear(recovery)
+        return bool(recovery)
 
     async def sweep(self, session_ids: Sequence[str]) -> list[str]:
         """Recover every candidate session whose run has no live lease; returns those
