@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -270,9 +271,11 @@ async def test_subscribe_wakes_a_reader_after_commit(store: StoreBase) -> None:
 
 
 async def test_subscribe_is_not_woken_by_other_sessions(store: StoreBase) -> None:
-    await store.append("s", [SessionCreated()])
-    async with store.subscribe("s") as wakeup:
-        await store.append("other", [SessionCreated()])
+    # Random ids: wake-up channels are shared by every test run on the machine's Redis.
+    followed, other = f"s-{uuid.uuid4().hex}", f"other-{uuid.uuid4().hex}"
+    await store.append(followed, [SessionCreated()])
+    async with store.subscribe(followed) as wakeup:
+        await store.append(other, [SessionCreated()])
         assert await wakeup.wait(0.1) is False
 
 
