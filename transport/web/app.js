@@ -595,7 +595,7 @@
     "reasoning_completed", "tool_input_delta", "tool_call_started", "tool_call_succeeded",
     "tool_call_failed", "tool_call_denied", "tool_approval_requested", "tool_approval_responded",
     "agent_error", "heartbeat", "run_finished",
-    "run_failed", "run_cancelled", "run_abandoned",
+    "run_failed", "run_cancelled", "run_abandoned", "session_deleted",
   ];
 
   function handleFrame(message) {
