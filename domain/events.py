@@ -59,6 +59,35 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # Set when this run continues an earlier one after its tool approvals were answered: it
     # has no prompt of its own; the agent picks up the deferred call where that run stopped.
     continues_run_id: str | None = None
+    # The CLI session this run resumes (or starts) and mirrors into: the agent's context. The
+    # same across the runs of one branch; a rewind or a fork starts a new one
+    # (infra/agent/branching.py). None on runs recorded before branches existed: those used
+    # `agent_session_id(session_id)`.
+    agent_session: str | None = None
+
+
+class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):
+    """The conversation goes back to `to_seq`: what the runs after it said is off the current
+    branch (still in the log, shown by `inspect`; not by GET /messages or the agent's context).
+    Always appended in one batch with the `run_started` of the run that answers from there."""
+
+    to_seq: int  # the last seq kept on the current branch
+    # The CLI session of the new branch (the following run_started carries it too).
+    agent_session: str
+    # What asked for it: "regenerate" (useChat's regenerate-message), "edit" (a POST whose
+    # messages diverge from the log's), or "from_message" (POST /runs with from_message_id).
+    trigger: str = "from_message"
+    # The UI message the conversation was rewound to (regenerated, or edited from).
+    message_id: str | None = None
+
+
+class SessionForked(Event, frozen=True, kw_only=True, tag="session_forked"):
+    """This session was forked from another: its events up to here are copies of the
+    source's up to `at_seq` (with this session's own seqs)."""
+
+    from_session_id: str
+    at_seq: int
+    agent_session: str  # the fork's own CLI session, a copy of the source's transcript
 
 
 class AgentInitialized(Event, frozen=True, kw_only=True, tag="agent_initialized"):
@@ -266,6 +295,8 @@ SessionEvent = (
     | SessionDeleted
     | CustomEventRecorded
     | RunStarted
+    | ConversationRewound
+    | SessionForked
     | AgentInitialized
     | AgentStatusReported
     | StepStarted
