@@ -27,8 +27,10 @@ from infra.projection_store import (
     Checkpoint,
     States,
     Summaries,
+    decode_run_marks,
     decode_state,
     decode_usage,
+    encode_run_marks,
     encode_state,
     encode_usage,
 )
@@ -37,7 +39,7 @@ from projections.ui_messages import ConversationState
 
 _SUMMARY_COLUMNS = (
     "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage"
+    "active_run_id, active_run_agent, usage, run_marks"
 )
 
 
@@ -74,6 +76,7 @@ def schema_statements(schema: str) -> list[str]:
                 active_run_id text,
                 active_run_agent text,
                 usage text,
+                run_marks text,
                 PRIMARY KEY (generation, session_id))""",
     ]
 
@@ -101,6 +104,7 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         active_run_id=row[8],
         active_run_agent=row[9],
         usage=decode_usage(row[10]),
+        run_marks=decode_run_marks(row[11]),
     )
 
 
@@ -145,15 +149,16 @@ class _Sql:
             SELECT $1, u.*
             FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
                         $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
-                        $11::text[], $12::text[])
+                        $11::text[], $12::text[], $13::text[])
                 AS u(sid, title, status, head, created_at, last_activity_at, runs,
-                     tool_calls, active_run_id, active_run_agent, usage)
+                     tool_calls, active_run_id, active_run_agent, usage, run_marks)
             ON CONFLICT (generation, session_id) DO UPDATE
             SET title = excluded.title, status = excluded.status, head = excluded.head,
                 created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
                 runs = excluded.runs, tool_calls = excluded.tool_calls,
                 active_run_id = excluded.active_run_id,
-                active_run_agent = excluded.active_run_agent, usage = excluded.usage
+                active_run_agent = excluded.active_run_agent, usage = excluded.usage,
+                run_marks = excluded.run_marks
             WHERE r.head < excluded.head"""
         # A per-session rebuild overwrites whatever is there.
         self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
@@ -220,6 +225,7 @@ async def _write_summaries(
             [s.active_run_id for s in rows],
             [s.active_run_agent for s in rows],
             [encode_usage(s.usage) for s in rows],
+            [encode_run_marks(s.run_marks) for s in rows],
         )
 
 

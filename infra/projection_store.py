@@ -4,9 +4,9 @@ Both backends keep three tables beside the log (same SQLite file, same PostgreSQ
 - `agentlog_ui_states` (generation, session_id, last_seq, state): the session's
   `ConversationState` as msgspec JSON, and the last seq folded into it;
 - `agentlog_session_summaries` (generation, session_id, title, status, head, created_at,
-  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage): one
-  `SessionSummary` per row (`usage` as JSON); `head` is
-  the row's own checkpoint, as in projections.sessions;
+  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage, run_marks):
+  one `SessionSummary` per row (`usage` and `run_marks` as JSON); `head` is the row's own
+  checkpoint, as in projections.sessions;
 - `agentlog_projection_checkpoints` (name -> position, generation, revision, next_generation):
   the global position both projections reached, which generation of rows is live, and a
   revision that every write to the live rows bumps.
@@ -57,7 +57,7 @@ _usage_decoder = msgspec.json.Decoder(Usage)
 
 # Columns added to `agentlog_session_summaries` after its first layout: a migration adds each
 # one that is missing (rows written before hold NULL: no usage counted until a rebuild).
-SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"))
+SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"), ("run_marks", "text"))
 
 
 def encode_usage(usage: Usage) -> str:
@@ -66,6 +66,18 @@ def encode_usage(usage: Usage) -> str:
 
 def decode_usage(text: str | None) -> Usage:
     return NONE if text is None else _usage_decoder.decode(text)
+
+
+_marks_decoder = msgspec.json.Decoder(tuple[tuple[int, int], ...])
+
+
+def encode_run_marks(marks: tuple[tuple[int, int], ...]) -> str:
+    """The summary's run marks as JSON (see projections.sessions: what a rewind takes off)."""
+    return _encoder.encode(marks).decode()
+
+
+def decode_run_marks(text: str | None) -> tuple[tuple[int, int], ...]:
+    return () if text is None else _marks_decoder.decode(text)
 
 
 def to_micros(moment: datetime) -> int:

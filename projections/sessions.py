@@ -24,9 +24,16 @@ Rules:
   else "idle" until the continuation run starts. A run that ends while the session awaits an
   approval (`run_finished` without error: the turn deferred the call; `run_abandoned`: its
   server died while waiting) leaves the status "awaiting_approval": the approval outlives it.
-- `usage`: tokens and cost summed over the runs, each counted at its first terminal event as
-  the active run (`projections/usage.py`); `active_run_agent` remembers the active run's agent
-  until then, so a scripted run's cost is counted as 0.
+- `conversation_rewound(to_seq=T)` (regenerate, edit): `runs` and `tool_calls` count the
+  current branch only, so the runs started after T, and the tool calls started since the
+  first of them, are taken off (`run_marks` keeps, per run started on the branch, its seq and
+  the tool calls counted before it). When it drops runs, the status is "idle" and no run is
+  active (the newest run was dropped; the runner records its end before the rewind, and the
+  `run_started` after the rewind sets "running"). `usage` is not touched: it is money spent,
+  and the discarded branch's runs were paid for.
+- `usage`: tokens and cost summed over the runs (every branch's), each counted at its first
+  terminal event as the active run (`projections/usage.py`); `active_run_agent` remembers
+  the active run's agent until then, so a scripted run's cost is counted as 0.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import msgspec
 from msgspec.structs import replace
 
 from domain.events import (
+    ConversationRewound,
     RecordedEvent,
     RunAbandoned,
     RunCancelled,
@@ -74,6 +82,9 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
     active_run_id: str | None = None
     active_run_agent: str | None = None
     usage: usage_of.Usage = usage_of.NONE
+    # (seq of its run_started, tool calls counted before it) per run on the current branch;
+    # empty in rows stored before rewinds existed (`agentlog rebuild` fills it in).
+    run_marks: tuple[tuple[int, int], ...] = ()
 
 
 def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSummary:
@@ -98,7 +109,11 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             runs=summary.runs + 1,
             active_run_id=event.run_id or f"run:{recorded.seq}",
             active_run_agent=event.agent,
+            run_marks=(*summary.run_marks, (recorded.seq, summary.tool_calls)),
         )
+    if kind is ConversationRewound:
+        assert isinstance(event, ConversationRewound)
+        return _rewound(summary, recorded, event.to_seq)
     if kind is ToolCallStarted:
         return replace(
             summary,
@@ -149,6 +164,25 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             summary, head=recorded.seq, last_activity_at=recorded.time, title=event.title
         )
     return replace(summary, head=recorded.seq, last_activity_at=recorded.time)
+
+
+def _rewound(summary: SessionSummary, recorded: RecordedEvent, to_seq: int) -> SessionSummary:
+    marks = summary.run_marks
+    kept = len(marks)
+    while kept and marks[kept - 1][0] > to_seq:
+        kept -= 1
+    changes: dict[str, object] = {}
+    if kept < len(marks):
+        dropped = marks[kept:]
+        changes.update(
+            run_marks=marks[:kept],
+            runs=max(summary.runs - len(dropped), 0),
+            tool_calls=dropped[0][1],
+        )
+        # The newest run is among the dropped: whatever it was doing (running, waiting on
+        # an approval) is off the branch. The run_started that follows sets "running".
+        changes.update(active_run_id=None, active_run_agent=None, status=IDLE)
+    return replace(summary, head=recorded.seq, last_activity_at=recorded.time, **changes)
 
 
 _RUN_END_STATUS: dict[type, str] = {

@@ -88,6 +88,7 @@ from msgspec.structs import replace
 from domain.events import (
     AgentErrorReported,
     AgentInitialized,
+    ConversationRewound,
     CustomEventRecorded,
     ReasoningCompleted,
     ReasoningDelta,
@@ -190,6 +191,10 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     # Runs that continued this one after an approval: their events land in this message.
     continued_by: tuple[str, ...] = ()
+    # Set when a newer run's start closed this open run as abandoned: that start's seq and
+    # the run as it was, so a rewind to before that start reopens it as it was.
+    superseded_at: int | None = None
+    superseded_from: RunInfo | None = None
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,6 +204,10 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     parts: tuple[Part, ...] = ()
     run: RunInfo | None = None
+    # The seq of the event that created the message (a run's `run_started`, a standalone
+    # `custom`): a rewind to before it drops the message. 0 in states stored before rewinds
+    # existed (`agentlog rebuild` fills it in).
+    seq: int = 0
 
 
 class ConversationState(msgspec.Struct, frozen=True, kw_only=True):
@@ -279,12 +288,13 @@ class _MessageBuilder:
     only then builds an index, so a one-event `apply` of a delta never pays for one.
     """
 
-    __slots__ = ("id", "index", "parts", "role", "run", "streamed")
+    __slots__ = ("id", "index", "parts", "role", "run", "seq", "streamed")
 
     def __init__(self, message: Message) -> None:
         self.id = message.id
         self.role = message.role
         self.run = message.run
+        self.seq = message.seq
         self.parts: list[Part | _Streamed] = list(message.parts)
         self.index: dict[_PartKey, int] | None = None
         self.streamed: list[int] = []  # positions that may hold a _Streamed
@@ -324,7 +334,7 @@ class _MessageBuilder:
                 parts[position] = part.freeze()
         # Every _Streamed was just frozen, so the list holds Parts only.
         frozen = cast("tuple[Part, ...]", tuple(parts))
-        return Message(id=self.id, role=self.role, parts=frozen, run=self.run)
+        return Message(id=self.id, role=self.role, parts=frozen, run=self.run, seq=self.seq)
 
 
 _SCAN = 1
@@ -420,7 +430,9 @@ class _Builder:
         if message is None and run_id is not None:
             message = self.run_message(None)
         if message is None:
-            standalone = Message(id=f"custom:{recorded.seq}", role="assistant", parts=(part,))
+            standalone = Message(
+                id=f"custom:{recorded.seq}", role="assistant", parts=(part,), seq=recorded.seq
+            )
             self.messages.append(standalone)
         else:
             message.parts.append(part)
@@ -458,11 +470,13 @@ def _run_started(b: _Builder, recorded: RecordedEvent) -> None:
             status="abandoned",
             ended_at=recorded.time,
             error=f"superseded by run {run_id} before it ended",
+            superseded_at=recorded.seq,
+            superseded_from=previous.run,
         )
     prompt = TextPart(message_id=f"{run_id}:user", block_index=0, text=event.prompt, done=True)
-    b.messages.append(Message(id=f"{run_id}:user", role="user", parts=(prompt,)))
+    b.messages.append(Message(id=f"{run_id}:user", role="user", parts=(prompt,), seq=recorded.seq))
     run = RunInfo(agent=event.agent, started_at=recorded.time)
-    b.open_message = b.append(Message(id=run_id, role="assistant", run=run))
+    b.open_message = b.append(Message(id=run_id, role="assistant", run=run, seq=recorded.seq))
     b.open_run_id = run_id
     assert b.runs is not None
     b.runs[run_id] = len(b.messages) - 1
@@ -714,6 +728,32 @@ def _session_deleted(b: _Builder, recorded: RecordedEvent) -> None:
     b.open_message = None
 
 
+def _rewound(b: _Builder, recorded: RecordedEvent) -> None:
+    # The conversation goes back to `to_seq`: the messages created after it are off the
+    # current branch. A run whose close came from a dropped run's start is open again, as it
+    # was before that start (the branch no longer holds the start that closed it).
+    event = recorded.event
+    assert isinstance(event, ConversationRewound)
+    to_seq = event.to_seq
+    kept = 0
+    while kept < len(b.messages) and b.messages[kept].seq <= to_seq:
+        kept += 1
+    del b.messages[kept:]
+    b.thawed = [position for position in b.thawed if position < kept]
+    b.runs = None
+    b.open_message = None
+    if b.open_run_id is not None and all(m.id != b.open_run_id for m in b.messages):
+        b.open_run_id = None
+    for position in range(len(b.messages) - 1, -1, -1):
+        run = b.messages[position].run
+        if run is not None and run.superseded_at is not None and run.superseded_at > to_seq:
+            message = b.thaw(position)
+            assert run.superseded_from is not None
+            message.run = run.superseded_from
+            b.open_run_id = message.id
+            break
+
+
 def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
     changes = {
         name: getattr(before, name)
@@ -725,6 +765,7 @@ def _merged(before: RunInfo, after: RunInfo) -> RunInfo:
 
 _HANDLERS: dict[type, Callable[[_Builder, RecordedEvent], None]] = {
     SessionDeleted: _session_deleted,
+    ConversationRewound: _rewound,
     RunStarted: _run_started,
     AgentInitialized: _agent_initialized,
     StepStarted: _step_started,

@@ -27,10 +27,12 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
+from domain.branches import current_branch
 from domain.events import (
     AgentErrorReported,
     AgentInitialized,
     AgentStatusReported,
+    ConversationRewound,
     CustomEventRecorded,
     HeartbeatRecorded,
     ReasoningCompleted,
@@ -55,6 +57,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
+from domain.open_work import open_work
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TOOL_NAMES = ("Bash", "Read", "Write", "mcp__demo__add")
@@ -375,17 +378,54 @@ def _approval_turn(draw: st.DrawFn, ids: _Ids) -> tuple[list[SessionEvent], bool
     return events + answer_text(continuation), False
 
 
+def _rewind(draw: st.DrawFn, ids: _Ids, events: list[SessionEvent]) -> list[SessionEvent]:
+    """What a regenerate or an edit appends before its run: the recovery of a run left open
+    (maybe: older logs have none), then `conversation_rewound` to just before the
+    `run_started` of a run on the current branch (seq = index + 1). Empty when the branch
+    has no run to go back to."""
+    branch = current_branch(record("s", events))
+    targets = [
+        r.seq
+        for r in branch
+        if isinstance(r.event, RunStarted) and r.event.continues_run_id is None
+    ]
+    if not targets:
+        return []
+    target = draw(st.sampled_from(targets))
+    before: list[SessionEvent] = []
+    open_run = open_work(record("s", events)).open_run_id
+    if open_run is not None and draw(st.booleans()):
+        before = [RunAbandoned(run_id=open_run)]
+    started = events[target - 1]
+    assert isinstance(started, RunStarted)
+    rewound = ConversationRewound(
+        to_seq=target - 1,
+        agent_session=ids.next("branch"),
+        trigger=draw(st.sampled_from(["regenerate", "edit", "from_message"])),
+        message_id=started.run_id,
+    )
+    return [*before, rewound]
+
+
 @st.composite
 def session_events(
-    draw: st.DrawFn, session_id: str = "s", max_runs: int = 4, approvals: bool = False
+    draw: st.DrawFn,
+    session_id: str = "s",
+    max_runs: int = 4,
+    approvals: bool = False,
+    rewinds: bool = False,
 ) -> list[SessionEvent]:
     """One session's events, unrecorded: `session_created` first, then runs and custom events.
-    With `approvals`, some turns wait on a tool approval (the last one may still wait)."""
+    With `approvals`, some turns wait on a tool approval (the last one may still wait). With
+    `rewinds`, some runs are a regenerate or an edit: a `conversation_rewound` to just before
+    an earlier run of the current branch, then the run (as the runner appends them)."""
     ids = _Ids(session_id)
     events: list[SessionEvent] = [SessionCreated(title=draw(st.none() | short_text))]
     for _ in range(draw(st.integers(0, max_runs))):
         if draw(st.integers(0, 4)) == 0:
             events.append(CustomEventRecorded(name="note", data=draw(json_values)))
+        if rewinds and draw(st.integers(0, 2)) == 0:
+            events += _rewind(draw, ids, events)
         if approvals and draw(st.booleans()):
             turn, waiting = _approval_turn(draw, ids)
             events += turn
@@ -398,19 +438,23 @@ def session_events(
 
 @st.composite
 def session_logs(
-    draw: st.DrawFn, session_id: str = "s", max_runs: int = 4, approvals: bool = False
+    draw: st.DrawFn,
+    session_id: str = "s",
+    max_runs: int = 4,
+    approvals: bool = False,
+    rewinds: bool = False,
 ) -> list[RecordedEvent]:
     """One session's log as the store holds it: seqs dense from 1, position = seq."""
-    return record(session_id, draw(session_events(session_id, max_runs, approvals)))
+    return record(session_id, draw(session_events(session_id, max_runs, approvals, rewinds)))
 
 
 @st.composite
 def interleaved_logs(
-    draw: st.DrawFn, max_sessions: int = 4, max_runs: int = 3
+    draw: st.DrawFn, max_sessions: int = 4, max_runs: int = 3, rewinds: bool = False
 ) -> list[RecordedEvent]:
     """Several sessions' logs interleaved in one commit order, with global positions from 1."""
     count = draw(st.integers(1, max_sessions))
-    logs = [draw(session_events(f"s{i}", max_runs)) for i in range(count)]
+    logs = [draw(session_events(f"s{i}", max_runs, rewinds=rewinds)) for i in range(count)]
     order = draw(st.permutations([i for i, log in enumerate(logs) for _ in log]))
     next_index = [0] * count
     recorded: list[RecordedEvent] = []

@@ -1,10 +1,11 @@
 """fold == incremental == rebuilt, for random valid logs written to a real store.
 
 Each generated log (several sessions interleaved; parallel tool calls, errors, cancels,
-crashed runs) is appended in random chunks; the projector catches up after each chunk with a
-random page size. Then the stored rows must equal the pure fold of the whole log, and so must
-the rows after a full rebuild and after a per-session rebuild. SQLite for the many random
-examples (fast); a few on PostgreSQL too.
+crashed runs, rewinds: regenerate and edit) is appended in random chunks; the projector
+catches up after each chunk with a random page size. Then the stored rows must equal the pure
+fold of the whole log, and so must the rows after a full rebuild and after a per-session
+rebuild; the messages stored are those of each session's current branch. SQLite for the many
+random examples (fast); a few on PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.branches import current_branch
 from domain.events import RecordedEvent
 from infra.projection_store import open_projection_store
 from infra.projector import Projector
 from infra.stores import open_store
+from projections import ui_messages
 from tests.conftest import POSTGRES_URL
-from tests.integration.projection_helpers import folded, stored
+from tests.integration.projection_helpers import folded, stored, whole_log
 from tests.strategies import interleaved_logs
 
-logs = interleaved_logs(max_sessions=3, max_runs=3)
+logs = interleaved_logs(max_sessions=3, max_runs=3, rewinds=True)
 chunk_cuts = st.lists(st.integers(0, 300), max_size=6)
 
 
@@ -44,6 +47,13 @@ async def check_fold_equals_incremental_equals_rebuilt(
 
         expected = await folded(store)
         assert len(expected[0]) == len({r.session_id for r in log})
+        # What is stored shows the current branch of each session (the pure fold's rule).
+        for session_id, state in expected[0].items():
+            own = [r for r in await whole_log(store) if r.session_id == session_id]
+            branch = ui_messages.fold(current_branch(own))
+            assert ui_messages.to_ui_messages(state, run_active=False) == (
+                ui_messages.to_ui_messages(branch, run_active=False)
+            )
         assert await stored(projections) == expected, "incremental"
         for session_id, state in expected[0].items():
             assert await projector.read_messages(session_id) == (state, state.last_seq)
