@@ -7,6 +7,13 @@ run_active=...)` reads it as `[{"id", "role", "parts", "metadata"?}]`.
 Mapping rules (R is the event's run id; an event with no run id belongs to the open run):
 - `session_created`, `step_finished`, `heartbeat`, `agent_status`: nothing visible.
 - `session_deleted` (the tombstone): no messages.
+- `conversation_rewound(to_seq=T)` (regenerate, edit, `from_message_id`): only the current
+  branch is shown (`domain.branches.current_branch`): every message created after T (each
+  message keeps the seq of the event that created it: its run's `run_started`, or the
+  `custom`) is dropped, and a run that a dropped run's start had closed as "abandoned" is open
+  again, as it was (the branch no longer holds that start). The runner only rewinds to just
+  before a `run_started` and after every earlier run ended, so no event after T touches a
+  kept message, and this equals folding the current branch alone (property-tested).
 - `run_started(R, prompt)`: a user message `{id: "R:user", parts: [text prompt]}`, then the run's
   one assistant message `{id: R, parts: []}` with metadata `{status: "running", agent,
   startedAt}`. A second `run_started` for a known R changes nothing. If another run was still
