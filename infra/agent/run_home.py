@@ -13,6 +13,7 @@ from pathlib import Path
 from domain.events import RecordedEvent
 from infra.agent.reaping import HOME_PREFIX
 from infra.agent.transcript import transcript_lines, write_transcript
+from infra.workspaces import note_session
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def prepare_run_home(
     `agent_session`. File I/O: run it in a thread."""
     workspace = workspace_root / directory_name(session_id)
     workspace.mkdir(parents=True, exist_ok=True)
+    note_session(workspace, session_id)  # so every host can remove it once it is deleted
     cwd = str(workspace.resolve())
     run_home_root.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{run_id}-", dir=run_home_root))
