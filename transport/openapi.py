@@ -378,6 +378,14 @@ RUN_PATHS: dict[str, Any] = {
     "/v1/sessions/{session_id}/runs": {
         "post": {
             "summary": "Start an agent run (one turn); with Accept: text/event-stream, stream it",
+            "description": "A run can answer from an earlier point of the conversation: "
+            "`from_message_id` names a message of the current branch (a user message or its "
+            "answer: the same point); the conversation goes back to just before that turn "
+            "(`conversation_rewound`) and the run answers with `prompt`, or the turn's own "
+            "prompt when none is given. useChat's own body is accepted too: `messages` (the "
+            "last user message is the prompt), `trigger: regenerate-message` with `messageId` "
+            "(the answer to regenerate; absent: the last one), and `submit-message` with "
+            "`messageId` naming an edited earlier user message.",
             "parameters": [SESSION_ID],
             "requestBody": {
                 "required": True,
@@ -392,7 +400,23 @@ RUN_PATHS: dict[str, Any] = {
                                     "type": "string",
                                     "pattern": "[^ \\t\\r\\n]",
                                     "maxLength": 100000,
-                                }
+                                },
+                                "from_message_id": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "description": "a message id of GET /messages: the run "
+                                    "replaces that message's turn (regenerate, or edit with "
+                                    "`prompt`)",
+                                },
+                                "trigger": {
+                                    "type": "string",
+                                    "enum": ["submit-message", "regenerate-message"],
+                                    "description": "useChat's trigger",
+                                },
+                                "messageId": {
+                                    "type": "string",
+                                    "description": "useChat: the message regenerated or edited",
+                                },
                             },
                         }
                     }
@@ -406,10 +430,17 @@ RUN_PATHS: dict[str, Any] = {
                         "properties": {"run_id": {"type": "string"}, "offset": {"type": "integer"}},
                     },
                 ),
-                "404": _error("unknown session"),
+                "400": _error("the body or the prompt is not valid"),
+                "404": _error("unknown session, or no such message (`message_not_found`)"),
                 "409": _error(
-                    "a run is active (its run_id is in the error), or a tool approval waits "
-                    "(`approval_pending`)"
+                    "a run is active (its run_id is in the error), a tool approval waits "
+                    "(`approval_pending`), or the message was set aside by an earlier "
+                    "regenerate or edit (`message_off_branch`)"
+                ),
+                "422": _error(
+                    "nothing to regenerate yet (`nothing_to_regenerate`), the message is not "
+                    "part of a turn (`not_a_turn`), or the edited message cannot be placed on "
+                    "the current branch (`messages_diverge`)"
                 ),
             },
         }

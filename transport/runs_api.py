@@ -1,5 +1,6 @@
 """Agent runs over HTTP: start (202, or the run streamed as an AI SDK UI message stream),
-cancel, and resume the active run's stream (`useChat({ resume: true })`)."""
+cancel, and resume the active run's stream (`useChat({ resume: true })`). A start can go back
+to an earlier point first (regenerate, edit, `from_message_id`): transport/rewind_requests.py."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from infra.approval_answers import record_answer
 from projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from transport.approvals_api import continue_turn, responder_of
 from transport.errors import ApiError
-from transport.keys import AGENT_RUNS, FEEDS, SETTINGS, SHUTDOWN, STORE
+from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from transport.limits import LIMITS
 from transport.request_parsing import read_body
+from transport.rewind_requests import (
+    PlannedRun,
+    branch_of,
+    plan_from_message,
+    plan_regenerate,
+    plan_submit,
+)
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
 
@@ -25,11 +33,18 @@ UI_STREAM_HEADERS = {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
 
 
 class StartRunBody(msgspec.Struct):
-    """`{"prompt": "..."}`, or the body `useChat` sends: `{"id", "messages": UIMessage[], ...}`
-    whose last user message is the prompt. Other fields useChat adds are ignored."""
+    """`{"prompt": "...", "from_message_id"?}`, or the body `useChat` sends: `{"id",
+    "messages": UIMessage[], "trigger", "messageId"?, ...}` whose last user message is the
+    prompt. Other fields useChat adds are ignored."""
 
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
+    # useChat: "submit-message" or "regenerate-message", and the message it edits or
+    # regenerates (absent for a new message, and for regenerating the last answer).
+    trigger: str | None = None
+    message_id: str | None = msgspec.field(default=None, name="messageId")
+    # Non-AI-SDK clients: answer from just before this message of the current branch.
+    from_message_id: str | None = None
 
     def prompt_text(self) -> str:
         if self.prompt is not None:
@@ -71,13 +86,34 @@ class StartRunBody(msgspec.Struct):
         return answers
 
 
+async def planned_run(request: web.Request, session_id: str, body: StartRunBody) -> PlannedRun:
+    """What the start runs, and from where (rewind_requests). A plain start reads nothing."""
+    store = request.app[STORE]
+    messages = [m for m in body.messages or [] if isinstance(m, dict)]
+    rewinds = body.from_message_id is not None or body.trigger == "regenerate-message"
+    if not rewinds and body.message_id is None:
+        return PlannedRun(prompt=body.prompt_text())
+    state, _head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    branch = branch_of(state)
+    if body.from_message_id is not None:
+        return await plan_from_message(store, session_id, branch, body.from_message_id, body.prompt)
+    if body.trigger == "regenerate-message":
+        return await plan_regenerate(store, session_id, branch, body.message_id, messages)
+    return await plan_submit(
+        store, session_id, branch, body.message_id, messages, body.prompt_text()
+    )
+
+
 async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
-    answers = body.approval_answers()
+    answers = body.approval_answers() if body.from_message_id is None else []
     if answers:
         return await continue_with_answers(request, session_id, answers)
-    prompt = body.prompt_text()
+    if body.from_message_id is not None and not body.from_message_id:
+        raise ApiError(400, "invalid_body", "from_message_id must not be empty")
+    planned = await planned_run(request, session_id, body)
+    prompt = planned.prompt
     if not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -87,7 +123,10 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
-            started = await runs.start(session_id, prompt)
+            if planned.rewind is None:
+                started = await runs.start(session_id, prompt)
+            else:
+                started = await runs.start(session_id, prompt, rewind=planned.rewind)
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     if wants_sse(request):

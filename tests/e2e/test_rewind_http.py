@@ -1,0 +1,268 @@
+"""Regenerate, edit and `from_message_id` over HTTP against real `agentlog serve` processes,
+on SQLite and PostgreSQL: the log gets `conversation_rewound` and the new run, GET /messages
+shows the current branch only, and the agent's context is that branch (the scripted model's
+"remember" scenario answers from the prompts it was given). Bad requests change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
+    all_events,
+    create_session,
+    get_json,
+    http,
+    long_prompt,
+    run_ended,
+    servers,
+    start,
+    start_run,
+    wait_until,
+)
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+REMEMBER_41 = "Please remember the number 41"
+REMEMBER_42 = "Please remember the number 42"
+RECALL = "What number did I ask you to remember?"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+async def post_run(
+    http: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    async with http.post(f"{base}/v1/sessions/{session_id}/runs", json=body) as response:
+        return response.status, await response.json()
+
+
+async def turn(http: aiohttp.ClientSession, base: str, session_id: str, prompt: str) -> str:
+    run_id = await start_run(http, base, session_id, prompt)
+    ended = await run_ended(http, base, session_id, run_id, timeout=60)
+    assert ended["type"] == "run_finished", ended
+    return run_id
+
+
+async def messages_of(http: aiohttp.ClientSession, base: str, session_id: str) -> list[Any]:
+    body = await get_json(http, f"{base}/v1/sessions/{session_id}/messages")
+    return list(body["messages"])
+
+
+def texts(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (m["role"], "".join(p.get("text", "") for p in m["parts"] if p["type"] == "text"))
+        for m in messages
+    ]
+
+
+async def started(
+    http: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
+) -> str:
+    status, answer = await post_run(http, base, session_id, body)
+    assert status == 202, answer
+    ended = await run_ended(http, base, session_id, answer["run_id"], timeout=60)
+    assert ended["type"] == "run_finished", ended
+    return str(answer["run_id"])
+
+
+async def test_regenerate_edit_and_from_message_answer_from_the_current_branch_only(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    database_url: str,
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    async with asyncio.timeout(300):
+        server = start(servers, tmp_path, {"AGENTLOG_DATABASE_URL": database_url})
+        base = server.url
+        sid = await create_session(http, base)
+        first = await turn(http, base, sid, REMEMBER_41)
+        second = await turn(http, base, sid, REMEMBER_42)
+
+        # useChat's regenerate() of the first answer: the chat keeps the messages before it.
+        before = await messages_of(http, base, sid)
+        regenerated = await started(
+            http,
+            base,
+            sid,
+            {
+                "id": sid,
+                "trigger": "regenerate-message",
+                "messageId": first,
+                "messages": before[:1],
+            },
+        )
+        events = await all_events(http, base, sid)
+        rewound = [e for e in events if e["type"] == "conversation_rewound"]
+        first_start = next(e for e in events if e["run_id"] == first and e["type"] == "run_started")
+        assert [(e["to_seq"], e["trigger"], e["message_id"]) for e in rewound] == [
+            (first_start["seq"] - 1, "regenerate", first)
+        ]
+        after_rewind = events[events.index(rewound[0]) + 1]
+        assert (after_rewind["type"], after_rewind["run_id"]) == ("run_started", regenerated)
+        assert after_rewind["prompt"] == REMEMBER_41
+        assert after_rewind["agent_session"] == rewound[0]["agent_session"]
+
+        shown = await messages_of(http, base, sid)
+        assert [m["id"] for m in shown] == [f"{regenerated}:user", regenerated]
+        assert texts(shown)[0] == ("user", REMEMBER_41)
+        assert "41" in texts(shown)[1][1]
+        # The agent's context is the branch: 42 was set aside with the second turn.
+        recall = await turn(http, base, sid, RECALL)
+        shown = await messages_of(http, base, sid)
+        assert texts(shown)[-1] == ("assistant", "You asked me to remember the number 41.")
+
+        # An edit, as useChat's sendMessage({text, messageId}) sends it: the recall question
+        # (its id is the chat's own) becomes another request; the messages after it are gone.
+        edited_id = "chat-made-id"
+        edited = await started(
+            http,
+            base,
+            sid,
+            {
+                "id": sid,
+                "trigger": "submit-message",
+                "messageId": edited_id,
+                "messages": [
+                    *shown[:2],
+                    {
+                        "id": edited_id,
+                        "role": "user",
+                        "parts": [{"type": "text", "text": REMEMBER_42}],
+                    },
+                ],
+            },
+        )
+        shown = await messages_of(http, base, sid)
+        assert [m["id"] for m in shown] == [
+            f"{regenerated}:user",
+            regenerated,
+            f"{edited}:user",
+            edited,
+        ]
+        assert texts(shown)[2] == ("user", REMEMBER_42)
+
+        # from_message_id, for clients without the AI SDK: replace the edited turn again.
+        replaced = await started(
+            http,
+            base,
+            sid,
+            {"prompt": "Why is the sky blue?", "from_message_id": f"{edited}:user"},
+        )
+        final = await turn(http, base, sid, RECALL)
+        shown = await messages_of(http, base, sid)
+        assert [m["id"] for m in shown] == [
+            f"{regenerated}:user",
+            regenerated,
+            f"{replaced}:user",
+            replaced,
+            f"{final}:user",
+            final,
+        ]
+        assert texts(shown)[-1] == ("assistant", "You asked me to remember the number 41.")
+
+        events = await all_events(http, base, sid)
+        assert [e["trigger"] for e in events if e["type"] == "conversation_rewound"] == [
+            "regenerate",
+            "edit",
+            "from_message",
+        ]
+        # The log kept everything: every run's events are still there, in order.
+        runs = [e["run_id"] for e in events if e["type"] == "run_started"]
+        assert runs == [first, second, regenerated, recall, edited, replaced, final]
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+        summary = await get_json(http, f"{base}/v1/sessions/{sid}")
+        # The branch has three turns; the cost counts all seven runs (money spent).
+        assert (summary["runs"], summary["status"]) == (3, "idle")
+        assert summary["usage"]["runs"] == 7
+
+
+async def test_a_rewind_the_log_cannot_take_is_refused_and_writes_nothing(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    database_url: str,
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    async with asyncio.timeout(300):
+        server = start(
+            servers,
+            tmp_path,
+            {"AGENTLOG_DATABASE_URL": database_url, "AGENTLOG_APPROVAL_GRACE_SECONDS": "0.5"},
+        )
+        base = server.url
+        sid = await create_session(http, base)
+
+        async def refused(body: dict[str, Any], status: int, code: str) -> None:
+            before = await all_events(http, base, sid)
+            got, answer = await post_run(http, base, sid, body)
+            assert (got, answer["error"]["code"]) == (status, code), answer
+            assert await all_events(http, base, sid) == before
+
+        # Nothing to regenerate in a session without an answer.
+        await refused(
+            {"trigger": "regenerate-message", "messages": []}, 422, "nothing_to_regenerate"
+        )
+        first = await turn(http, base, sid, REMEMBER_41)
+        await refused({"prompt": "x", "from_message_id": "run_nope"}, 404, "message_not_found")
+        await refused(
+            {"trigger": "regenerate-message", "messageId": "nope", "messages": []},
+            404,
+            "message_not_found",
+        )
+        await refused({"prompt": "x", "from_message_id": ""}, 400, "invalid_body")
+        async with http.post(
+            f"{base}/v1/sessions/{sid}/events",
+            json={"events": [{"type": "custom", "name": "note", "data": 1}]},
+        ) as response:
+            assert response.status in (200, 201), await response.text()
+        note = (await messages_of(http, base, sid))[-1]["id"]
+        assert note.startswith("custom:")
+        await refused({"prompt": "x", "from_message_id": note}, 422, "not_a_turn")
+
+        regenerated = await started(http, base, sid, {"from_message_id": first})
+        # The first answer is off the branch now; a client still showing it is told so.
+        await refused({"prompt": "x", "from_message_id": first}, 409, "message_off_branch")
+        await refused(
+            {"trigger": "regenerate-message", "messageId": f"{first}:user", "messages": []},
+            409,
+            "message_off_branch",
+        )
+        await refused(
+            {
+                "trigger": "submit-message",
+                "messageId": "m2",
+                "messages": [
+                    {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "a"}]},
+                    {"id": first, "role": "assistant", "parts": []},
+                    {"id": "m2", "role": "user", "parts": [{"type": "text", "text": "b"}]},
+                ],
+            },
+            409,
+            "message_off_branch",
+        )
+
+        # While a run is active, as a second run is.
+        slow = await start_run(http, base, sid, long_prompt(4))
+        await refused({"from_message_id": regenerated}, 409, "run_active")
+        await refused({"trigger": "regenerate-message", "messages": []}, 409, "run_active")
+        await run_ended(http, base, sid, slow, timeout=60)
+
+        # While an approval waits (the turn stopped to wait: its grace is over).
+        asking = await start_run(http, base, sid, '[scenario:approval] publish "x"')
+        await wait_until(lambda: _pending(http, base, sid), timeout=60, what="the pending approval")
+        await run_ended(http, base, sid, asking, timeout=60)
+        await refused({"from_message_id": regenerated}, 409, "approval_pending")
+
+
+async def _pending(http: aiohttp.ClientSession, base: str, sid: str) -> bool:
+    summary = await get_json(http, f"{base}/v1/sessions/{sid}")
+    return bool(summary.get("pending_approvals"))

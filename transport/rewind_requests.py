@@ -1,0 +1,262 @@
+"""Where a regenerate, an edit or `from_message_id` goes back to: UI message ids -> a rewind.
+
+How UI message ids map to runs and seqs (projections/ui_messages.py):
+- A turn is one run started with a prompt (not a continuation after an approval). Its user
+  message is `<run id>:user` (the prompt) and its assistant message is `<run id>`; both were
+  created by that run's `run_started`, at seq S. Runs that continue the turn after an
+  approval (`continues_run_id`) write into the same assistant message: their ids name that
+  turn too. `custom:<seq>` messages (external data with no run) belong to no turn.
+- Going back to just before a turn is `Rewind(to_seq=S - 1)`: everything from the turn's
+  `run_started` on is set aside, what came before stays (domain.branches.current_branch).
+- The AI SDK client names the user messages it creates itself (random ids; the log never
+  learns them), and takes the assistant message's id from the stream's `start` chunk (the
+  run id). So a user message id the log does not know is placed by position in the body's
+  `messages`: it answers the turn after the last assistant message before it.
+
+What each request does (`plan_run`):
+- `{"prompt"}` / a `submit-message` without `messageId`: a new turn at the end, as before
+  rewinds existed (nothing more is read: a normal send costs what it did).
+- useChat `regenerate()`: `trigger: "regenerate-message"`, `messageId` an assistant message
+  (or the user message it answers; absent: the last turn): rewind to just before that turn
+  and run its prompt again (the log's prompt). Trigger "regenerate".
+- useChat edit (`sendMessage({text, messageId})`): `trigger: "submit-message"` whose
+  `messageId` is the last message of `messages`, a user message standing where a turn of the
+  branch stands: rewind to just before that turn and run the edited text. Trigger "edit".
+  A `messageId` whose turn is not in the log yet (a send that failed) is a new turn. If the
+  messages before it hold an answer a rewind set aside (another tab regenerated), the
+  client shows a stale branch: 409 `message_off_branch`.
+- `POST /runs {"prompt"?, "from_message_id"}`: the named message's turn (its user message or
+  its answer: the same point) is replaced: rewind to just before it and run `prompt`, or the
+  turn's own prompt when none is given. To keep an answer and branch after it, name the
+  next user message. Trigger "from_message".
+
+Refusals (nothing is written): a message id the log never had, 404 `message_not_found`; one
+a rewind set aside, 409 `message_off_branch`; a `custom:` message, 422 `not_a_turn`; a
+regenerate with no turn to regenerate, 422 `nothing_to_regenerate`; an edit that cannot be
+placed on the branch, 422 `messages_diverge`. A run or an approval waiting: the runner's 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from domain.ports import EventStore, Rewind
+from projections.ui_messages import ConversationState, TextPart
+from transport.errors import ApiError
+
+USER_SUFFIX = ":user"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One turn of the current branch: a prompt and the assistant message answering it."""
+
+    run_id: str  # the assistant message's id
+    prompt: str
+    seq: int  # its run_started
+
+    @property
+    def user_message_id(self) -> str:
+        return self.run_id + USER_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """The current branch's turns, and which turn each of its message ids belongs to."""
+
+    turns: list[Turn]
+    index: dict[str, int]  # message id (and continuation run id) -> turn index
+    others: frozenset[str]  # ids of the branch's messages that belong to no turn
+
+    def turn_of(self, message_id: str) -> Turn | None:
+        found = self.index.get(message_id)
+        return None if found is None else self.turns[found]
+
+
+def branch_of(state: ConversationState) -> Branch:
+    turns: list[Turn] = []
+    index: dict[str, int] = {}
+    others: set[str] = set()
+    prompts = {
+        m.id: "".join(p.text for p in m.parts if isinstance(p, TextPart))
+        for m in state.messages
+        if m.role == "user"
+    }
+    for message in state.messages:
+        if message.run is None:
+            if message.role != "user":
+                others.add(message.id)
+            continue
+        position = len(turns)
+        turns.append(
+            Turn(
+                run_id=message.id,
+                prompt=prompts.get(message.id + USER_SUFFIX, ""),
+                seq=message.seq,
+            )
+        )
+        for name in (message.id, message.id + USER_SUFFIX, *message.run.continued_by):
+            index[name] = position
+    return Branch(turns=turns, index=index, others=frozenset(others))
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    prompt: str
+    rewind: Rewind | None = None
+
+
+async def _refuse_unknown(store: EventStore, session_id: str, message_id: str) -> ApiError:
+    """The error for a message id that is not on the current branch."""
+    run_id = message_id.removesuffix(USER_SUFFIX)
+    if await store.run(session_id, run_id) is not None:
+        return ApiError(
+            409,
+            "message_off_branch",
+            f"message {message_id!r} is no longer on the conversation's current branch "
+            "(a regenerate or an edit set it aside); reload the messages",
+            message_id=message_id,
+        )
+    return ApiError(
+        404,
+        "message_not_found",
+        f"the session has no message {message_id!r}",
+        message_id=message_id,
+    )
+
+
+async def _rewind_to(
+    store: EventStore, session_id: str, turn: Turn, trigger: str, message_id: str
+) -> Rewind:
+    seq = turn.seq
+    if seq <= 0:
+        # A state stored before messages kept their seq: the run index knows it.
+        indexed = await store.run(session_id, turn.run_id)
+        if indexed is None:
+            raise ApiError(409, "message_off_branch", f"run {turn.run_id!r} is not indexed")
+        seq = indexed.started_seq
+    return Rewind(to_seq=seq - 1, trigger=trigger, message_id=message_id)
+
+
+async def plan_from_message(
+    store: EventStore,
+    session_id: str,
+    branch: Branch,
+    message_id: str,
+    prompt: str | None,
+) -> PlannedRun:
+    """`POST /runs {"prompt"?, "from_message_id"}`."""
+    turn = branch.turn_of(message_id)
+    if turn is None:
+        if message_id in branch.others:
+            raise ApiError(
+                422,
+                "not_a_turn",
+                f"message {message_id!r} is not part of a turn (no prompt answers from it)",
+                message_id=message_id,
+            )
+        raise await _refuse_unknown(store, session_id, message_id)
+    rewind = await _rewind_to(store, session_id, turn, "from_message", message_id)
+    return PlannedRun(prompt=turn.prompt if prompt is None else prompt, rewind=rewind)
+
+
+def _placed(branch: Branch, earlier: Sequence[dict[str, Any]]) -> int | None:
+    """Where a user message after `earlier` (the messages before it in the body) stands: the
+    index of the turn it is the prompt of, from the assistant messages before it; None when
+    the body does not follow the branch (or an unanswered user message comes in between)."""
+    answered = 0
+    waiting_user = False
+    for message in earlier:
+        role, message_id = message.get("role"), message.get("id")
+        if role == "user":
+            waiting_user = True
+        elif role == "assistant" and isinstance(message_id, str) and message_id in branch.index:
+            if branch.index[message_id] != answered:
+                return None
+            answered += 1
+            waiting_user = False
+    return None if waiting_user else answered
+
+
+async def _off_branch_ids(
+    store: EventStore, session_id: str, branch: Branch, messages: Sequence[dict[str, Any]]
+) -> None:
+    """409 when the body holds a message of the log that a rewind set aside."""
+    for message in messages:
+        message_id = message.get("id")
+        if (
+            isinstance(message_id, str)
+            and message.get("role") == "assistant"
+            and message_id not in branch.index
+            and message_id not in branch.others
+            and await store.run(session_id, message_id) is not None
+        ):
+            raise await _refuse_unknown(store, session_id, message_id)
+
+
+async def plan_regenerate(
+    store: EventStore,
+    session_id: str,
+    branch: Branch,
+    message_id: str | None,
+    messages: Sequence[dict[str, Any]],
+) -> PlannedRun:
+    """useChat's `regenerate()`: `trigger: "regenerate-message"`."""
+    if message_id is None:
+        if not branch.turns:
+            raise ApiError(
+                422, "nothing_to_regenerate", "the conversation has no answer to regenerate yet"
+            )
+        turn = branch.turns[-1]
+    else:
+        turn = branch.turn_of(message_id)
+        if turn is None and message_id in branch.others:
+            raise ApiError(
+                422,
+                "not_a_turn",
+                f"message {message_id!r} is not an answer to a prompt: nothing to regenerate",
+                message_id=message_id,
+            )
+        if turn is None and messages and messages[-1].get("id") == message_id:
+            # A user message the client named itself: regenerate the answer to it.
+            position = _placed(branch, messages[:-1])
+            if position is not None and position < len(branch.turns):
+                turn = branch.turns[position]
+        if turn is None:
+            raise await _refuse_unknown(store, session_id, message_id)
+    rewind = await _rewind_to(store, session_id, turn, "regenerate", turn.run_id)
+    return PlannedRun(prompt=turn.prompt, rewind=rewind)
+
+
+async def plan_submit(
+    store: EventStore,
+    session_id: str,
+    branch: Branch,
+    message_id: str | None,
+    messages: Sequence[dict[str, Any]],
+    prompt: str,
+) -> PlannedRun:
+    """A `submit-message` with `messageId`: an edit when it names the last message and that
+    message stands where a turn of the branch stands, else a new turn."""
+    last = messages[-1] if messages else None
+    if message_id is None or last is None or last.get("id") != message_id:
+        return PlannedRun(prompt=prompt)
+    await _off_branch_ids(store, session_id, branch, messages[:-1])
+    turn = branch.turn_of(message_id)
+    if turn is None:
+        position = _placed(branch, messages[:-1])
+        if position is None:
+            raise ApiError(
+                422,
+                "messages_diverge",
+                f"the edited message {message_id!r} cannot be placed on the conversation's "
+                "current branch: the messages before it are not the branch's",
+                message_id=message_id,
+            )
+        if position == len(branch.turns):
+            return PlannedRun(prompt=prompt)  # not in the log yet: a new turn
+        turn = branch.turns[position]
+    rewind = await _rewind_to(store, session_id, turn, "edit", turn.user_message_id)
+    return PlannedRun(prompt=prompt, rewind=rewind)
