@@ -1,0 +1,149 @@
+"""The AI SDK's own Chat (npm `ai` 7) regenerating and editing against a live server, on
+SQLite and PostgreSQL (tests/js/rewind_chat.mjs): after each step the chat holds exactly the
+current branch that GET /messages returns, and a reload (a Chat hydrated from GET /messages,
+then `resumeStream()`) shows the same.
+
+The one difference allowed: a user message the chat created itself keeps the chat's own id
+(the AI SDK client names it; the log names it `<run id>:user`, and the stream has no chunk to
+rename it). Its role and parts are the log's, and after a reload its id is the log's too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk, assert_same_message  # noqa: F401
+from tests.e2e.test_rewind_http import REMEMBER_41, REMEMBER_42, database_url  # noqa: F401
+from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
+    all_events,
+    create_session,
+    http,
+    servers,
+    start,
+)
+from tests.support.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = {
+    "first": REMEMBER_41,
+    "second": REMEMBER_42,
+    "recall": "What number did I ask you to remember?",
+    "edited": "Please remember the number 43",
+    "editedAgain": "Please remember the number 44",
+}
+
+
+def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(JS_DIR / "rewind_chat.mjs")],
+        cwd=JS_DIR,
+        input=json.dumps(case) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout, parse_int=float)
+    assert "crashed" not in result, result["crashed"]
+    return result
+
+
+def assert_chat_holds_the_branch(chat: list[Any], server: list[Any]) -> None:
+    assert [m["role"] for m in chat] == [m["role"] for m in server]
+    for index, (mine, theirs) in enumerate(zip(chat, server, strict=True)):
+        if theirs["role"] == "assistant":
+            assert_same_message(mine, theirs)
+            continue
+        assert mine["parts"] == theirs["parts"], f"message {index}"
+        # The log names a turn's prompt after the run that answers it.
+        assert theirs["id"] == f"{server[index + 1]['id']}:user"
+
+
+def assert_reload_shows(reloaded: list[Any], server: list[Any]) -> None:
+    """The hydrated chat holds GET /messages, ids included. Its resumeStream() may still find
+    the run that just ended (its lock outlives the terminal event by the CLI's exit) and replay
+    it: the message is then rebuilt by the client, the same up to the reasoning part ids the
+    client adds (as_projected)."""
+    assert [m["id"] for m in reloaded] == [m["id"] for m in server]
+    for mine, theirs in zip(reloaded, server, strict=True):
+        if theirs["role"] == "assistant":
+            assert_same_message(mine, theirs)
+        else:
+            assert mine == theirs
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return "".join(p.get("text", "") for p in message["parts"] if p["type"] == "text")
+
+
+async def test_use_chats_regenerate_and_edit_keep_the_chat_equal_to_the_log(
+    ai_sdk: AiSdk,  # noqa: F811 - installs the pinned `ai`
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    database_url: str,  # noqa: F811
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    server = start(servers, tmp_path, {"AGENTLOG_DATABASE_URL": database_url})
+    sid = await create_session(http, server.url)
+    result = await asyncio.to_thread(
+        drive_chat, {"base": server.url, "sessionId": sid, "prompts": PROMPTS}
+    )
+    steps = {step["name"]: step for step in result["steps"]}
+    for name, step in steps.items():
+        assert (step["status"], step["error"]) == ("ready", None), name
+        assert_chat_holds_the_branch(step["chat"], step["server"])
+        # A reload shows the same branch, ids included.
+        assert_reload_shows(step["reloaded"], step["server"])
+        assert step["reloadStatus"] == "ready", name
+
+    two = steps["two turns"]["server"]
+    regenerated = steps["regenerated the first answer"]["server"]
+    assert [text_of(m) for m in regenerated][:1] == [REMEMBER_41]
+    assert len(regenerated) == 2 and regenerated[1]["id"] not in {m["id"] for m in two}
+    recalled = steps["asked what to remember"]["server"]
+    # The discarded second turn (42) is not in the agent's context.
+    assert text_of(recalled[-1]) == "You asked me to remember the number 41."
+    edited = steps["edited the last question"]["server"]
+    assert [text_of(m) for m in edited][2] == PROMPTS["edited"]
+    assert edited[:2] == recalled[:2] and edited[3]["id"] != recalled[3]["id"]
+    last = steps["regenerated the last answer"]["server"]
+    # The log replaced the whole turn: its prompt's message is the new run's.
+    assert last[2]["id"] != edited[2]["id"] and last[3]["id"] != edited[3]["id"]
+    assert [text_of(m) for m in last][2] == PROMPTS["edited"] and len(last) == 4
+    again = steps["reloaded, regenerated the last answer"]
+    assert len(again["server"]) == 4 and again["server"][3]["id"] != last[3]["id"]
+    # The hydrated chat's prompt still has the id of the turn it replaced (off the branch
+    # now); the edit of it is placed by position, as for an id the chat made itself.
+    assert again["chat"][2]["id"] == last[2]["id"] != again["server"][2]["id"]
+    edited_again = steps["reloaded, edited the last question"]["server"]
+    assert [text_of(m) for m in edited_again][2] == PROMPTS["editedAgain"]
+    assert edited_again[:2] == last[:2] and len(edited_again) == 4
+
+    # What the chat sent: regenerate names the answer (absent for the last one); the edit
+    # names the replaced user message, which is the last one it sends.
+    requests = result["requests"]
+    regenerate_first, edit, regenerate_last = requests[2], requests[4], requests[5]
+    assert regenerate_first["trigger"] == "regenerate-message"
+    assert regenerate_first["messageId"] == two[1]["id"]
+    assert edit["trigger"] == "submit-message"
+    assert edit["messageId"] == edit["messages"][-1]["id"]
+    assert regenerate_last["trigger"] == "regenerate-message" and "messageId" not in regenerate_last
+
+    events = await all_events(http, server.url, sid)
+    assert [e["trigger"] for e in events if e["type"] == "conversation_rewound"] == [
+        "regenerate",
+        "edit",
+        "regenerate",
+        "regenerate",
+        "edit",
+    ]
