@@ -39,21 +39,21 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 async def post_run(
-    http: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
+    client: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
-    async with http.post(f"{base}/v1/sessions/{session_id}/runs", json=body) as response:
+    async with client.post(f"{base}/v1/sessions/{session_id}/runs", json=body) as response:
         return response.status, await response.json()
 
 
-async def turn(http: aiohttp.ClientSession, base: str, session_id: str, prompt: str) -> str:
-    run_id = await start_run(http, base, session_id, prompt)
-    ended = await run_ended(http, base, session_id, run_id, timeout=60)
+async def turn(client: aiohttp.ClientSession, base: str, session_id: str, prompt: str) -> str:
+    run_id = await start_run(client, base, session_id, prompt)
+    ended = await run_ended(client, base, session_id, run_id, timeout=60)
     assert ended["type"] == "run_finished", ended
     return run_id
 
 
-async def messages_of(http: aiohttp.ClientSession, base: str, session_id: str) -> list[Any]:
-    body = await get_json(http, f"{base}/v1/sessions/{session_id}/messages")
+async def messages_of(client: aiohttp.ClientSession, base: str, session_id: str) -> list[Any]:
+    body = await get_json(client, f"{base}/v1/sessions/{session_id}/messages")
     return list(body["messages"])
 
 
@@ -65,11 +65,11 @@ def texts(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 async def started(
-    http: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
+    client: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
 ) -> str:
-    status, answer = await post_run(http, base, session_id, body)
+    status, answer = await post_run(client, base, session_id, body)
     assert status == 202, answer
-    ended = await run_ended(http, base, session_id, answer["run_id"], timeout=60)
+    ended = await run_ended(client, base, session_id, answer["run_id"], timeout=60)
     assert ended["type"] == "run_finished", ended
     return str(answer["run_id"])
 
@@ -263,6 +263,6 @@ async def test_a_rewind_the_log_cannot_take_is_refused_and_writes_nothing(
         await refused({"from_message_id": regenerated}, 409, "approval_pending")
 
 
-async def _pending(http: aiohttp.ClientSession, base: str, sid: str) -> bool:
-    summary = await get_json(http, f"{base}/v1/sessions/{sid}")
+async def _pending(client: aiohttp.ClientSession, base: str, sid: str) -> bool:
+    summary = await get_json(client, f"{base}/v1/sessions/{sid}")
     return bool(summary.get("pending_approvals"))
