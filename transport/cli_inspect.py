@@ -33,6 +33,7 @@ from domain.events import (
     AgentErrorReported,
     AgentInitialized,
     AgentStatusReported,
+    ConversationRewound,
     CustomEventRecorded,
     Event,
     ReasoningCompleted,
@@ -292,6 +293,7 @@ _KIND_COLOUR: dict[type, str] = {
     CustomEventRecorded: MAGENTA,
     RunStarted: BLUE,
     RunFinished: BLUE,
+    ConversationRewound: YELLOW,
     RunCancelled: YELLOW,
     RunFailed: RED,
     RunAbandoned: RED,
@@ -358,6 +360,9 @@ def summarize(event: Event) -> str:
         return f"{e.name}: {excerpt(e.data)}"
     if kind is RunStarted:
         return f"prompt: {excerpt(e.prompt)} (agent {e.agent})"
+    if kind is ConversationRewound:
+        message = f" from message {excerpt(e.message_id, 50)}" if e.message_id else ""
+        return f"{e.trigger}{message}: back to seq {e.to_seq}"
     if kind is AgentInitialized:
         return f"model {e.model or '?'}, {len(e.tools)} tools, cwd {e.cwd or '?'}"
     if kind is AgentStatusReported:
@@ -418,15 +423,43 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def event_line(recorded: RecordedEvent, *, colour: bool = False) -> str:
-    """`seq  time  type  run  summary`."""
+def event_line(
+    recorded: RecordedEvent, *, colour: bool = False, set_aside_by: int | None = None
+) -> str:
+    """`seq  time  type  run  summary`; `set_aside_by`: the seq of the rewind that took the
+    event off the current branch (it is marked, and dimmed on a terminal)."""
     code = event_colour(recorded.event)
     run = (recorded.run_id or "-")[:12]
+    summary = summarize(recorded.event)
+    if isinstance(recorded.event, ConversationRewound):
+        after = recorded.event.to_seq + 1
+        if after < recorded.seq:
+            summary += f" (seqs {after}..{recorded.seq - 1} set aside)"
+    marker = ""
+    if set_aside_by is not None:
+        marker = f"[set aside by {set_aside_by}] "
+        code = DIM
     return (
         f"{recorded.seq:>6}  {paint(format_time(recorded.time), DIM, colour)}  "
         f"{paint(f'{recorded.type:<19}', code, colour)}  {run:<12}  "
-        f"{paint(summarize(recorded.event), code if code != DIM else None, colour)}"
+        f"{paint(marker + summary, code if code != DIM or marker else None, colour)}"
     ).rstrip()
+
+
+class SetAside:
+    """Which events a rewind took off the current branch: those strictly between a
+    `conversation_rewound`'s `to_seq` and its own seq (domain.branches.current_branch)."""
+
+    def __init__(self) -> None:
+        self.spans: dict[int, int] = {}  # rewind seq -> its to_seq, in log order
+
+    def learn(self, recorded: RecordedEvent) -> None:
+        if isinstance(recorded.event, ConversationRewound):
+            self.spans.setdefault(recorded.seq, recorded.event.to_seq)
+
+    def by(self, seq: int) -> int | None:
+        """The seq of the first rewind that set `seq` aside, or None when it is on the branch."""
+        return next((at for at, to_seq in self.spans.items() if to_seq < seq < at), None)
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -537,9 +570,12 @@ async def run_inspect(
     wanted = parse_types(types)
     colour = not as_json and wants_colour(out)
 
+    set_aside = SetAside()
+
     def show(page: Sequence[RecordedEvent]) -> None:
         lines = []
         for recorded in page:
+            set_aside.learn(recorded)
             if wanted and recorded.type not in wanted:
                 continue
             if run is not None and not (recorded.run_id or "").startswith(run):
@@ -547,7 +583,8 @@ async def run_inspect(
             if as_json:
                 lines.append(encode_recorded(recorded).decode())
             else:
-                lines.append(event_line(recorded, colour=colour))
+                by = set_aside.by(recorded.seq)
+                lines.append(event_line(recorded, colour=colour, set_aside_by=by))
         if lines:
             out.write("\n".join(lines) + "\n")
             out.flush()
@@ -557,6 +594,9 @@ async def run_inspect(
         if offset > head:
             raise CommandError(f"--offset {offset} is beyond the session's head {head}")
         after = offset if offset >= 0 else max(0, head + offset)
+        if not as_json:
+            # Every rewind in the log so far, first: a rewind marks events before it.
+            await _rewinds_until(store, session_id, head, set_aside)
         if not follow:
             await _print_after(store, session_id, after, show)
             return 0
@@ -567,6 +607,20 @@ async def run_inspect(
                 after = await _print_after(store, session_id, after, show)
                 await _wait_for_either(wakeup.wait(recheck_seconds), stop)
     return 0
+
+
+async def _rewinds_until(
+    store: EventStore, session_id: str, head: int, set_aside: SetAside
+) -> None:
+    after = 0
+    while after < head:
+        page = await store.read(session_id, after=after, limit=_PAGE)
+        if not page:
+            return
+        for recorded in page:
+            if recorded.seq <= head:
+                set_aside.learn(recorded)
+        after = page[-1].seq
 
 
 async def _print_after(store: EventStore, session_id: str, after: int, show: Any) -> int:

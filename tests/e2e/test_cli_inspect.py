@@ -20,9 +20,15 @@ from queue import Empty, Queue
 
 import pytest
 
-from domain.events import HeartbeatRecorded, RunStarted, ToolCallStarted
+from domain.events import (
+    ConversationRewound,
+    HeartbeatRecorded,
+    RunStarted,
+    SessionCreated,
+    ToolCallStarted,
+)
 from infra.stores import open_store
-from tests.integration.projection_helpers import seed
+from tests.integration.projection_helpers import a_run, seed
 from transport.cli import main
 
 COMMAND = [str(Path(sys.executable).with_name("agentlog"))]
@@ -323,3 +329,47 @@ def test_reading_the_log_does_not_need_redis(
     assert main(["inspect", "s001", "--follow"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("agentlog: redis error: ") and len(err.splitlines()) == 1
+
+
+def test_inspect_shows_every_event_and_marks_what_a_rewind_set_aside(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async def fill() -> tuple[int, int]:
+        async with open_store(sqlite_url) as store:
+            await store.append("rw", [SessionCreated()])
+            await store.append("rw", a_run("first", tools=1))
+            [second] = await store.append("rw", [RunStarted(run_id="second", prompt="again")])
+            await store.append("rw", a_run("second", tools=1)[1:])
+            rewind, _ = await store.append(
+                "rw",
+                [
+                    ConversationRewound(
+                        to_seq=second - 1,
+                        agent_session="branch",
+                        trigger="regenerate",
+                        message_id="second",
+                    ),
+                    RunStarted(run_id="third", prompt="again"),
+                ],
+            )
+            await store.append("rw", a_run("third", tools=1)[1:])
+            return second, rewind
+
+    second, rewind = asyncio.run(fill())
+    text, as_json, verify = agentlog_many(
+        [["inspect", "rw"], ["inspect", "rw", "--json"], ["verify", "--session", "rw"]],
+        sqlite_url,
+        tmp_path,
+    )
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert [int(line.split()[0]) for line in lines] == list(range(1, len(lines) + 1))
+    marked = [int(line.split()[0]) for line in lines if f"[set aside by {rewind}]" in line]
+    assert marked == list(range(second, rewind))
+    assert lines[rewind - 1].endswith(
+        f"regenerate from message second: back to seq {second - 1} "
+        f"(seqs {second}..{rewind - 1} set aside)"
+    )
+    events = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(lines) + 1))
+    assert verify.returncode == 0, verify.stdout + verify.stderr

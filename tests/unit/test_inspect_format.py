@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.events import (
+    ConversationRewound,
     RecordedEvent,
     RunFinished,
     SessionEvent,
@@ -18,7 +19,14 @@ from domain.events import (
 )
 from projections.sessions import SessionSummary
 from projections.usage import Usage
-from transport.cli_inspect import event_line, excerpt, sessions_table, summarize, wants_colour
+from transport.cli_inspect import (
+    SetAside,
+    event_line,
+    excerpt,
+    sessions_table,
+    summarize,
+    wants_colour,
+)
 
 T = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -87,3 +95,19 @@ def test_the_sessions_table_aligns_its_columns() -> None:
     ]
     assert sessions_table([]).splitlines()[-1] == "(no sessions)"
     assert "\x1b[32mrunning" in sessions_table(rows, colour=True)
+
+
+def test_a_rewind_says_what_it_set_aside_and_those_events_are_marked() -> None:
+    rewound = ConversationRewound(
+        to_seq=3, agent_session="a", trigger="regenerate", message_id="run_1"
+    )
+    assert event_line(at(rewound, seq=9)).endswith(
+        "conversation_rewound  -             "
+        "regenerate from message run_1: back to seq 3 (seqs 4..8 set aside)"
+    )
+    delta = event_line(at(TextDelta(message_id="m", block_index=0, delta="hi")), set_aside_by=9)
+    assert delta.endswith("[set aside by 9] #0 hi")
+    marks = SetAside()
+    for recorded in (at(rewound, seq=9), at(rewound, seq=9)):
+        marks.learn(recorded)
+    assert [marks.by(seq) for seq in (3, 4, 8, 9, 10)] == [None, 9, 9, None, None]
