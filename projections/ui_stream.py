@@ -88,6 +88,13 @@ step finishes. Then, by how the run ended:
   `finish(run_active=True)` returns nothing: the run goes on, and a resumed stream replays it.
 After the close the encoder emits nothing more, and `closed` is True: send `DONE` then.
 
+After a rewind (regenerate, edit) nothing changes here: the run that answers from the earlier
+point is a new run with its own assistant message (`start{messageId: its run id}`), and a
+`conversation_rewound` is not one of any run's events. GET /stream replays the active run, which
+is always on the current branch (a rewind's run is the newest); a client still showing the
+branch set aside gets it as a new message after those, and reloads GET /messages to drop them
+(the stream protocol has no chunk that removes a message).
+
 `run_chunks` replays with the close held back to the end of the log: a result written after the
 run's terminal event (a late safety net) is shown before the close, where the fold shows it too.
 A live stream closes at the terminal event instead. The SSE framing is `encode_sse(chunk)` per

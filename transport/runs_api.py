@@ -178,7 +178,9 @@ async def cancel_run(request: web.Request) -> web.Response:
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:
-    """204 when no run is active, else the active run replayed from its start, then live."""
+    """204 when no run is active, else the active run replayed from its start, then live.
+    The active run is always on the current branch: after a regenerate or an edit, it is the
+    run that answers again, and the answer it replaced is never replayed."""
     session_id = request.match_info["session_id"]
     await request.app[STORE].head(session_id)
     run_id = await request.app[AGENT_RUNS].active_run(session_id)

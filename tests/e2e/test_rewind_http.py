@@ -6,6 +6,7 @@ shows the current branch only, and the agent's context is that branch (the scrip
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
+    SSE,
     all_events,
     create_session,
     get_json,
@@ -22,8 +24,10 @@ from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     servers,
     start,
     start_run,
+    ui_stream_chunks,
     wait_until,
 )
+from tests.support.ai_sdk_client import as_projected, resume
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -266,3 +270,34 @@ async def test_a_rewind_the_log_cannot_take_is_refused_and_writes_nothing(
 async def _pending(client: aiohttp.ClientSession, base: str, sid: str) -> bool:
     summary = await get_json(client, f"{base}/v1/sessions/{sid}")
     return bool(summary.get("pending_approvals"))
+
+
+async def test_a_client_resuming_after_a_regenerate_gets_the_new_run_only(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    database_url: str,
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    """GET /stream replays the active run, which is always on the current branch: after a
+    regenerate, the run answering again, from its `start` (its own id), and nothing of the
+    answer it replaces; the message a client builds from it is GET /messages' last one."""
+    async with asyncio.timeout(300):
+        server = start(servers, tmp_path, {"AGENTLOG_DATABASE_URL": database_url})
+        base = server.url
+        sid = await create_session(http, base)
+        replaced = await turn(http, base, sid, long_prompt(2))
+        status, answer = await post_run(
+            http, base, sid, {"trigger": "regenerate-message", "messageId": replaced}
+        )
+        assert status == 202, answer
+        again = answer["run_id"]
+        async with http.get(f"{base}/v1/sessions/{sid}/stream", headers=SSE) as response:
+            assert response.status == 200, await response.text()
+            chunks, _ = ui_stream_chunks(await response.read())
+        assert chunks[0]["type"] == "start" and chunks[0]["messageId"] == again
+        assert replaced not in json.dumps(chunks)
+        built = resume(chunks)
+        assert (built.status, built.error) == ("ready", None)
+        shown = await messages_of(http, base, sid)
+        assert [m["id"] for m in shown] == [f"{again}:user", again]
+        assert as_projected(built.message) == shown[-1]
