@@ -393,7 +393,16 @@ RUN_PATHS: dict[str, Any] = {
                     "application/json": {
                         "schema": {
                             "type": "object",
-                            "required": ["prompt"],
+                            # A prompt, or a message to answer from again with its own prompt,
+                            # or useChat's regenerate (which sends no prompt).
+                            "anyOf": [
+                                {"required": ["prompt"]},
+                                {"required": ["from_message_id"]},
+                                {
+                                    "required": ["trigger"],
+                                    "properties": {"trigger": {"const": "regenerate-message"}},
+                                },
+                            ],
                             "properties": {
                                 # Not only spaces, tabs and newlines (nor over 100,000 chars).
                                 "prompt": {
@@ -431,16 +440,17 @@ RUN_PATHS: dict[str, Any] = {
                     },
                 ),
                 "400": _error("the body or the prompt is not valid"),
-                "404": _error("unknown session, or no such message (`message_not_found`)"),
+                "404": _error("unknown session"),
                 "409": _error(
                     "a run is active (its run_id is in the error), a tool approval waits "
                     "(`approval_pending`), or the message was set aside by an earlier "
                     "regenerate or edit (`message_off_branch`)"
                 ),
                 "422": _error(
-                    "nothing to regenerate yet (`nothing_to_regenerate`), the message is not "
-                    "part of a turn (`not_a_turn`), or the edited message cannot be placed on "
-                    "the current branch (`messages_diverge`)"
+                    "no such message (`message_not_found`), nothing to regenerate yet "
+                    "(`nothing_to_regenerate`), the message is not part of a turn "
+                    "(`not_a_turn`), or the edited message cannot be placed on the current "
+                    "branch (`messages_diverge`)"
                 ),
             },
         }

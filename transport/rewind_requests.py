@@ -30,7 +30,8 @@ What each request does (`plan_run`):
   turn's own prompt when none is given. To keep an answer and branch after it, name the
   next user message. Trigger "from_message".
 
-Refusals (nothing is written): a message id the log never had, 404 `message_not_found`; one
+Refusals (nothing is written): a message id the log never had, 422 `message_not_found` (the
+session exists; the body names nothing in it); one
 a rewind set aside, 409 `message_off_branch`; a `custom:` message, 422 `not_a_turn`; a
 regenerate with no turn to regenerate, 422 `nothing_to_regenerate`; an edit that cannot be
 placed on the branch, 422 `messages_diverge`. A run or an approval waiting: the runner's 409.
@@ -120,7 +121,7 @@ async def _refuse_unknown(store: EventStore, session_id: str, message_id: str) -
             message_id=message_id,
         )
     return ApiError(
-        404,
+        422,
         "message_not_found",
         f"the session has no message {message_id!r}",
         message_id=message_id,
@@ -204,6 +205,7 @@ async def plan_regenerate(
     messages: Sequence[dict[str, Any]],
 ) -> PlannedRun:
     """useChat's `regenerate()`: `trigger: "regenerate-message"`."""
+    turn: Turn | None
     if message_id is None:
         if not branch.turns:
             raise ApiError(

@@ -4,10 +4,11 @@ to an earlier point first (regenerate, edit, `from_message_id`): transport/rewin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
+from msgspec import UNSET, UnsetType
 
 from domain.events import RunStarted
 from domain.ports import EventStore
@@ -40,11 +41,12 @@ class StartRunBody(msgspec.Struct):
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
     # useChat: "submit-message" or "regenerate-message", and the message it edits or
-    # regenerates (absent for a new message, and for regenerating the last answer).
-    trigger: str | None = None
-    message_id: str | None = msgspec.field(default=None, name="messageId")
+    # regenerates (absent for a new message, and for regenerating the last answer). Absent,
+    # never null: useChat leaves out what it does not send.
+    trigger: Literal["submit-message", "regenerate-message"] | UnsetType = UNSET
+    message_id: str | UnsetType = msgspec.field(default=UNSET, name="messageId")
     # Non-AI-SDK clients: answer from just before this message of the current branch.
-    from_message_id: str | None = None
+    from_message_id: str | UnsetType = UNSET
 
     def prompt_text(self) -> str:
         if self.prompt is not None:
@@ -90,27 +92,27 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
     """What the start runs, and from where (rewind_requests). A plain start reads nothing."""
     store = request.app[STORE]
     messages = [m for m in body.messages or [] if isinstance(m, dict)]
-    rewinds = body.from_message_id is not None or body.trigger == "regenerate-message"
-    if not rewinds and body.message_id is None:
+    message_id = None if isinstance(body.message_id, UnsetType) else body.message_id
+    from_message = None if isinstance(body.from_message_id, UnsetType) else body.from_message_id
+    regenerate = body.trigger == "regenerate-message"
+    if from_message is None and not regenerate and message_id is None:
         return PlannedRun(prompt=body.prompt_text())
     state, _head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
     branch = branch_of(state)
-    if body.from_message_id is not None:
-        return await plan_from_message(store, session_id, branch, body.from_message_id, body.prompt)
-    if body.trigger == "regenerate-message":
-        return await plan_regenerate(store, session_id, branch, body.message_id, messages)
-    return await plan_submit(
-        store, session_id, branch, body.message_id, messages, body.prompt_text()
-    )
+    if from_message is not None:
+        return await plan_from_message(store, session_id, branch, from_message, body.prompt)
+    if regenerate:
+        return await plan_regenerate(store, session_id, branch, message_id, messages)
+    return await plan_submit(store, session_id, branch, message_id, messages, body.prompt_text())
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
-    answers = body.approval_answers() if body.from_message_id is None else []
+    answers = body.approval_answers() if body.from_message_id is UNSET else []
     if answers:
         return await continue_with_answers(request, session_id, answers)
-    if body.from_message_id is not None and not body.from_message_id:
+    if body.from_message_id == "":
         raise ApiError(400, "invalid_body", "from_message_id must not be empty")
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt

@@ -216,13 +216,16 @@ async def test_a_rewind_the_log_cannot_take_is_refused_and_writes_nothing(
             {"trigger": "regenerate-message", "messages": []}, 422, "nothing_to_regenerate"
         )
         first = await turn(http, base, sid, REMEMBER_41)
-        await refused({"prompt": "x", "from_message_id": "run_nope"}, 404, "message_not_found")
+        await refused({"prompt": "x", "from_message_id": "run_nope"}, 422, "message_not_found")
         await refused(
             {"trigger": "regenerate-message", "messageId": "nope", "messages": []},
-            404,
+            422,
             "message_not_found",
         )
         await refused({"prompt": "x", "from_message_id": ""}, 400, "invalid_body")
+        await refused({"prompt": "x", "from_message_id": None}, 400, "invalid_body")
+        await refused({"prompt": "x", "trigger": "regenerate"}, 400, "invalid_body")
+        await refused({"prompt": "x", "messageId": 7}, 400, "invalid_body")
         async with http.post(
             f"{base}/v1/sessions/{sid}/events",
             json={"events": [{"type": "custom", "name": "note", "data": 1}]},
