@@ -6,6 +6,8 @@
 - `run` catches up whenever an append commits (and on a timer, since a wake-up may be lost).
 - Reads (`read_messages`, `read_summary`, `list_summaries`) start from the stored rows and fold
   whatever the log holds beyond them, so a reader is never behind the log it could read.
+- Rows stored before rewinds existed are folded afresh from the log when their session's
+  first `conversation_rewound` comes (`_heal_before_rewinds`, and in `read_messages`).
 - `rebuild` replays the log into a new generation beside the live one and swaps it in at the
   position it reached; the projector continues from there, so appends made during the rebuild
   are folded into the new rows and none is lost.
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from domain.errors import StoreUnavailable, UnknownSession
-from domain.events import RecordedEvent
+from domain.events import ConversationRewound, RecordedEvent
 from domain.ports import EventStore
 from infra.projection_store import Checkpoint, Claim, ProjectionStore, States, Summaries
 from projections import sessions, ui_messages
@@ -104,6 +106,16 @@ async def _save_folded(
     )
 
 
+def _legacy_state(state: ConversationState) -> bool:
+    """Stored before messages kept the seq that created them (a rewind needs it)."""
+    return any(message.seq == 0 for message in state.messages)
+
+
+def _legacy_summary(summary: SessionSummary) -> bool:
+    """Stored before summaries kept their run marks (a rewind needs them)."""
+    return summary.runs > 0 and not summary.run_marks
+
+
 class Projector:
     """The projections of one log: incremental upkeep, up-to-date reads, rebuilds."""
 
@@ -160,6 +172,7 @@ class Projector:
             checkpoint = claim.checkpoint
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries = await self._load(claim, session_ids)
+            await self._heal_before_rewinds(events, states, summaries)
             # The page starts after the checkpoint, so a save always writes and bumps the
             # revision by one.
             saved = await _save_folded(claim, events, states, summaries)
@@ -212,7 +225,35 @@ class Projector:
         async with self.projections.claim() as claim:
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries = await claim.load(session_ids)
+            await self._heal_before_rewinds(events, states, summaries)
             return await _save_folded(claim, events, states, summaries)
+
+    async def _heal_before_rewinds(
+        self, events: list[RecordedEvent], states: States, summaries: Summaries
+    ) -> None:
+        """Rows stored before rewinds existed lack what a rewind needs (each message's seq,
+        the summary's run marks): for a session whose page holds a rewind, fold them afresh
+        from the log up to the page first. Rare (a rewind on such a session, once), and exact."""
+        rewound = {
+            e.session_id: e.seq
+            for e in reversed(events)
+            if isinstance(e.event, ConversationRewound)
+        }
+        for session_id in rewound:
+            state, summary = states.get(session_id), summaries.get(session_id)
+            if not (
+                (state is not None and _legacy_state(state))
+                or (summary is not None and _legacy_summary(summary))
+            ):
+                continue
+            first = next(e.seq for e in events if e.session_id == session_id)
+            earlier = [e for e in await self._session_events(session_id) if e.seq < first]
+            states[session_id] = ui_messages.fold(earlier)
+            summary = None
+            for recorded in earlier:
+                summary = sessions.apply(summary, recorded)
+            if summary is not None:
+                summaries[session_id] = summary
 
     async def run(self, stop: asyncio.Event) -> None:
         """Catch up after every commit, and every `recheck_seconds`, until `stop` is set."""
@@ -248,6 +289,11 @@ class Projector:
         state = await self.projections.read_state(session_id) or ui_messages.EMPTY
         while True:
             events = await self.store.read(session_id, after=state.last_seq, limit=self.page_size)
+            if _legacy_state(state) and any(
+                isinstance(e.event, ConversationRewound) for e in events
+            ):
+                state = ui_messages.EMPTY  # stored before rewinds existed: fold it afresh
+                continue
             state = ui_messages.fold(events, state)
             if len(events) < self.page_size:
                 break

@@ -83,7 +83,8 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
     active_run_agent: str | None = None
     usage: usage_of.Usage = usage_of.NONE
     # (seq of its run_started, tool calls counted before it) per run on the current branch;
-    # empty in rows stored before rewinds existed (`agentlog rebuild` fills it in).
+    # empty in rows stored before rewinds existed (the projector folds such a row afresh at
+    # its session's first rewind).
     run_marks: tuple[tuple[int, int], ...] = ()
 
 

@@ -213,7 +213,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     run: RunInfo | None = None
     # The seq of the event that created the message (a run's `run_started`, a standalone
     # `custom`): a rewind to before it drops the message. 0 in states stored before rewinds
-    # existed (`agentlog rebuild` fills it in).
+    # existed (the projector folds such a state afresh at its session's first rewind).
     seq: int = 0
 
 

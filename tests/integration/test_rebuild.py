@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
+import msgspec
 import pytest
 
 from domain.errors import UnknownSession
-from domain.events import CustomEventRecorded, SessionCreated
+from domain.events import ConversationRewound, CustomEventRecorded, SessionCreated
 from infra.projection_store import ProjectionStore, open_projection_store
 from infra.projector import Projector
 from infra.store_base import StoreBase
@@ -204,3 +206,45 @@ async def test_a_rebuild_of_an_empty_log_makes_an_empty_generation_live(
         assert (result.events, result.sessions, result.position) == (0, 0, 0)
         assert (await projections.checkpoint()).generation == 2
         assert await stored(projections) == ({}, {})
+
+
+def _as_stored_before_rewinds(state: ui_messages.ConversationState) -> Any:
+    """The state as a projector without rewinds stored it: no message kept its seq."""
+    return msgspec.structs.replace(
+        state, messages=tuple(msgspec.structs.replace(m, seq=0) for m in state.messages)
+    )
+
+
+@both_databases
+async def test_rows_stored_before_rewinds_are_folded_afresh_at_their_first_rewind(
+    store: StoreBase,
+) -> None:
+    await store.append("old", [SessionCreated()])
+    await store.append("old", a_run("first", 1, 1))
+    [second] = await store.append("old", a_run("second", 1, 1)[:1])
+    await store.append("old", a_run("second", 1, 1)[1:])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        state, summary = await projections.read_state("old"), await projections.read_summary("old")
+        assert state is not None and summary is not None
+        async with projections.claim() as claim:
+            legacy = msgspec.structs.replace(summary, run_marks=())
+            assert await claim.replace("old", _as_stored_before_rewinds(state), legacy)
+
+        await store.append(
+            "old",
+            [
+                ConversationRewound(to_seq=second - 1, agent_session="x", trigger="regenerate"),
+                *a_run("third", 1, 1),
+            ],
+        )
+        # A read folds past the stored rows; the stored state cannot be rewound: afresh.
+        fresh, _head = await projector.read_messages("old")
+        assert fresh == (await folded(store))[0]["old"]
+        assert [m.id for m in fresh.messages] == ["first:user", "first", "third:user", "third"]
+
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)
+        row = await projections.read_summary("old")
+        assert row is not None and (row.runs, row.tool_calls) == (2, 2)
