@@ -109,6 +109,7 @@ from typing import Any
 
 import msgspec
 
+from domain.branches import current_branch
 from domain.events import (
     TOOL_TERMINAL_TYPES,
     AgentErrorReported,
@@ -173,10 +174,12 @@ def run_chunks(
     Empty when the run never started. The stream is closed unless the run has no terminal event
     and `run_active` says it is still executing. To go on live after the replay, feed one
     `RunStreamEncoder` the log so far and then its tail instead, so its state carries over.
+    Only the current branch is replayed: a run that crashed and was closed by a start that a
+    rewind later set aside ends as the projection says (closed by the branch's next start).
     """
     encoder = RunStreamEncoder(run_id, hold_close=True, earlier=earlier)
     chunks: list[Chunk] = []
-    for recorded in events:
+    for recorded in current_branch(events):
         chunks += encoder.chunks_for(recorded)
     chunks += encoder.finish(run_active=run_active)
     return chunks

@@ -529,3 +529,15 @@ def test_the_live_client_message_equals_the_projection_while_the_run_is_open(
     assert encoder.finish(run_active=True) == []
     live = as_projected(resume(sent).live, live=True)
     assert live == projected(prefix, open_run, run_active=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(session_logs(max_runs=6, rewinds=True))
+def test_after_rewinds_every_runs_replay_equals_its_message_on_the_current_branch(
+    events: list[RecordedEvent],
+) -> None:
+    """After regenerates and edits, the replay of each run of the current branch builds the
+    message GET /messages shows (GET /stream replays the newest, the active one)."""
+    for run_id in run_ids(events):
+        result = resume(run_chunks(events, run_id))
+        assert as_projected(result.message) == projected(events, run_id, run_active=False)
