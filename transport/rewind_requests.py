@@ -243,7 +243,14 @@ async def plan_submit(
     """A `submit-message` with `messageId`: an edit when it names the last message and that
     message stands where a turn of the branch stands, else a new turn."""
     last = messages[-1] if messages else None
-    if message_id is None or last is None or last.get("id") != message_id:
+    if (
+        message_id is None
+        or last is None
+        or last.get("id") != message_id
+        # useChat names the assistant message it continues (after tool approvals or outputs)
+        # the same way: that is no edit.
+        or last.get("role") != "user"
+    ):
         return PlannedRun(prompt=prompt)
     await _off_branch_ids(store, session_id, branch, messages[:-1])
     turn = branch.turn_of(message_id)

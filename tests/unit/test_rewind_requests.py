@@ -17,7 +17,7 @@ from domain.events import (
 )
 from projections.ui_messages import fold
 from tests.strategies import record
-from transport.rewind_requests import Turn, _placed, branch_of
+from transport.rewind_requests import PlannedRun, Turn, _placed, branch_of, plan_submit
 
 
 def user(message_id: str) -> dict[str, Any]:
@@ -83,3 +83,12 @@ def test_a_message_the_client_named_is_placed_after_the_answers_before_it() -> N
     # Not the branch's order, or a prompt that no answer follows: cannot be placed.
     assert _placed(branch, [user("x"), assistant("b")]) is None
     assert _placed(branch, [user("x"), assistant("a"), user("failed send")]) is None
+
+
+async def test_a_submit_naming_the_answer_it_continues_is_no_edit() -> None:
+    # useChat's sendMessage() after a tool approval or output names the assistant message.
+    branch = branch_of(fold(LOG))
+    store: Any = None  # never consulted: nothing is looked up for a plain send
+    planned = await plan_submit(store, "s", branch, "b", [user("x"), assistant("b")], "q")
+    assert planned == PlannedRun(prompt="q")
+    assert await plan_submit(store, "s", branch, None, [user("x")], "q") == PlannedRun(prompt="q")
