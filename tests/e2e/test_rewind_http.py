@@ -257,6 +257,21 @@ async def test_a_rewind_the_log_cannot_take_is_refused_and_writes_nothing(
             "message_off_branch",
         )
 
+        # Two regenerates of the same answer at once: one runs, the other is a second run.
+        before = await all_events(http, base, sid)
+        both = await asyncio.gather(
+            post_run(http, base, sid, {"from_message_id": regenerated}),
+            post_run(http, base, sid, {"from_message_id": regenerated}),
+        )
+        assert sorted(status for status, _ in both) == [202, 409], both
+        [(_, winner)] = [(s, a) for s, a in both if s == 202]
+        [(_, loser)] = [(s, a) for s, a in both if s == 409]
+        assert loser["error"]["code"] == "run_active"
+        await run_ended(http, base, sid, winner["run_id"], timeout=60)
+        added = (await all_events(http, base, sid))[len(before) :]
+        assert sum(e["type"] == "conversation_rewound" for e in added) == 1
+        regenerated = winner["run_id"]
+
         # While a run is active, as a second run is.
         slow = await start_run(http, base, sid, long_prompt(4))
         await refused({"from_message_id": regenerated}, 409, "run_active")
