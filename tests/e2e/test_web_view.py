@@ -374,3 +374,41 @@ async def test_the_page_and_its_assets_are_served_and_nothing_else(
             response = await client.get(URL(path, encoded=True))
             assert response.status == 404, path
         assert (await client.get("/v1/sessions")).status == 401  # the API still needs it
+
+
+@pytest.mark.slow
+async def test_after_a_regenerate_the_page_shows_the_branch_and_logs_the_rewind(
+    tmp_path: Path, sqlite_url: str, http: aiohttp.ClientSession
+) -> None:
+    _need_chromium()
+    server = ServerProcess(tmp_path, _env(sqlite_url)).start()
+    try:
+        await _create_session(http, server)
+        async with open_browser() as page:
+            await _open_page(page, f"{server.url}/#session={SESSION}")
+            first = await _start(http, server, "Please remember the number 41")
+            await _wait(page, _row("run_finished"), timeout=30)
+            body = {"from_message_id": first}
+            async with http.post(f"{server.url}/v1/sessions/{SESSION}/runs", json=body) as r:
+                assert r.status == 202, await r.text()
+                again = (await r.json())["run_id"]
+            await _wait(page, _row("conversation_rewound"), timeout=30)
+            await _wait(
+                page,
+                f"window.agentlog.messages.map(m => m.id).join() === '{again}:user,{again}'"
+                " && document.querySelectorAll('[data-testid=run-status]').length === 1"
+                " && document.querySelector('[data-testid=run-status]').textContent === 'finished'",
+            )
+            summary = await page.evaluate(
+                "document.querySelector('[data-testid=event-row][data-type=conversation_rewound]"
+                " .summary').textContent"
+            )
+            async with http.get(f"{server.url}/v1/sessions/{SESSION}/events") as r:
+                events = (await r.json())["events"]
+            [rewound] = [e for e in events if e["type"] == "conversation_rewound"]
+            assert summary == (
+                f"from_message: back to seq {rewound['to_seq']}, "
+                f"seqs {rewound['to_seq'] + 1}..{rewound['seq'] - 1} set aside"
+            )
+    finally:
+        server.stop()
