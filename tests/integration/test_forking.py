@@ -178,7 +178,7 @@ async def test_a_fork_point_inside_a_run_is_refused_naming_the_run_and_writes_no
 
 
 async def test_a_session_with_an_active_run_forks_before_that_run_only(store: StoreBase) -> None:
-    end_of_turn_1, _ = await two_turns(store)
+    await two_turns(store)
     [started] = await store.append("src", [RunStarted(run_id="r3", prompt="still going")])
     await store.append("src", [TextCompleted(run_id="r3", message_id="m", text="...")])
     with pytest.raises(ForkInsideRun) as refused:
