@@ -51,6 +51,7 @@ class RunInFlight:
 
     session_id: str
     run_id: str
+    agent_session: str  # the CLI session this run resumes or starts (infra/agent/branching.py)
     prompt: str
     lease: LockLease
     start_seq: int

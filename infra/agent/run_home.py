@@ -12,7 +12,8 @@ from pathlib import Path
 
 from domain.events import RecordedEvent
 from infra.agent.reaping import HOME_PREFIX
-from infra.agent.transcript import agent_session_id, transcript_lines, write_transcript
+from infra.agent.transcript import transcript_lines, write_transcript
+from infra.workspaces import note_session
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,18 @@ def prepare_run_home(
     run_home_root: Path,
     session_id: str,
     run_id: str,
+    agent_session: str,
     history: Sequence[RecordedEvent],
 ) -> RunHome:
     """Create the session's working directory and the run's HOME, with `history` (the
-    session's earlier events) written as the CLI's transcript. File I/O: run it in a thread."""
+    session's earlier events on the current branch) written as the transcript of
+    `agent_session`. File I/O: run it in a thread."""
     workspace = workspace_root / directory_name(session_id)
     workspace.mkdir(parents=True, exist_ok=True)
+    note_session(workspace, session_id)  # so every host can remove it once it is deleted
     cwd = str(workspace.resolve())
     run_home_root.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{run_id}-", dir=run_home_root))
-    agent_session = agent_session_id(session_id)
     lines = transcript_lines(history, session_id=session_id, agent_session=agent_session, cwd=cwd)
     if not lines:
         return RunHome(cwd=cwd, home=home, resume=None, session_id=agent_session)

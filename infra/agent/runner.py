@@ -38,16 +38,19 @@ from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
+from domain.branches import current_branch
 from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
+    ConversationRewound,
     Event,
     RunStarted,
 )
-from domain.ports import RunFence, StartedRun
+from domain.ports import Rewind, RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
 from infra.agent.approval_gate import ApprovalGate
+from infra.agent.branching import agent_session_of_branch, latest_agent_session
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
@@ -114,9 +117,10 @@ class AgentRunner:
 
     # -- the port ------------------------------------------------------------------------------
 
-    async def start(self, session_id: str, prompt: str) -> StartedRun:
-        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits."""
-        started = await self._start(session_id, prompt, continuation=False)
+    async def start(self, session_id: str, prompt: str, rewind: Rewind | None = None) -> StartedRun:
+        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits. With
+        `rewind`, the turn answers from `rewind.to_seq` on a new branch (domain.branches)."""
+        started = await self._start(session_id, prompt, continuation=False, rewind=rewind)
         assert started is not None
         return started
 
@@ -128,11 +132,13 @@ class AgentRunner:
         return await self._start(session_id, "", continuation=True)
 
     async def _start(
-        self, session_id: str, prompt: str, *, continuation: bool
+        self, session_id: str, prompt: str, *, continuation: bool, rewind: Rewind | None = None
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
-        await self.store.head(session_id)  # UnknownSession
+        head = await self.store.head(session_id)  # UnknownSession
+        if rewind is not None and not 1 <= rewind.to_seq <= head:
+            raise ValueError(f"cannot rewind to seq {rewind.to_seq}: the log holds 1..{head}")
         problem = await asyncio.to_thread(self.sandbox.problem)
         if problem is not None:  # refused before anything is written: never unconfined
             raise SandboxUnavailable(problem)
@@ -159,13 +165,28 @@ class AgentRunner:
                 return None
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
+            rewound: list[Event] = []
+            if rewind is None:
+                agent_session = await latest_agent_session(self.store, session_id)
+            else:
+                agent_session = agent_session_of_branch(session_id, run_id)
+                rewound.append(
+                    ConversationRewound(
+                        to_seq=rewind.to_seq,
+                        agent_session=agent_session,
+                        trigger=rewind.trigger,
+                        message_id=rewind.message_id,
+                    )
+                )
             batch: list[Event] = [
                 *recovery,
+                *rewound,
                 RunStarted(
                     run_id=run_id,
                     prompt=prompt,
                     agent=self.config.mode,
                     continues_run_id=decided[0].request.run_id if continuation else None,
+                    agent_session=agent_session,
                 ),
             ]
             seqs = await self.store.append(session_id, batch)
@@ -179,6 +200,7 @@ class AgentRunner:
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
+            agent_session=agent_session,
             prompt=prompt,
             continuation=continuation,
             lease=lease,
@@ -198,7 +220,9 @@ class AgentRunner:
         self._runs[session_id] = run
         with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
             run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
-        return StartedRun(session_id=session_id, run_id=run_id, offset=seqs[-1] - 1)
+        # A client streaming from `offset` sees the whole run, and the rewind it answers from.
+        first = seqs[-1 - len(rewound)]
+        return StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
         run = self._runs.get(session_id)
@@ -317,7 +341,9 @@ class AgentRunner:
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
-                [r for r in history if r.seq < run.start_seq],
+                run.agent_session,
+                # The agent's context is the current branch only: a rewind set the rest aside.
+                current_branch(r for r in history if r.seq < run.start_seq),
             )
             run.gate = ApprovalGate(
                 self.store,
