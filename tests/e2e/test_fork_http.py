@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,10 @@ async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_
     assert response.status == 201, fork
     assert response.headers["Location"] == f"/v1/sessions/{fork['id']}"
     assert (fork["head"], fork["status"], fork["runs"]) == (end_of_turn_1 + 1, "idle", 1)
+    # Its usage counts the runs made in the fork only (the source paid for the copied one);
+    # it was created when it was forked.
+    assert (fork["usage"]["runs"], fork["usage"]["cost_usd"]) == (0, 0)
+    assert datetime.fromisoformat(fork["created_at"]) > source_events[-1].time
     at_n = ui_messages.to_ui_messages(
         ui_messages.fold(source_events[:end_of_turn_1]), run_active=False
     )
@@ -116,6 +121,8 @@ async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_
     assert (await run_turn(client, "src", asked)).result == (
         "You asked me to remember the number 7."
     )
+    after = await (await client.get(f"/v1/sessions/{fork['id']}")).json()
+    assert (after["runs"], after["usage"]["runs"]) == (2, 1)
     # The source's log before the fork is as it was.
     assert (await store.read_session("src"))[: len(source_events)] == source_events
 
