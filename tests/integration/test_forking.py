@@ -36,6 +36,7 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
+from infra import forking
 from infra.agent.branching import RUNNER_PROJECT_KEY, fork_agent_session
 from infra.agent.session_store import LogSessionStore
 from infra.forking import SessionIdRetired, fork_session
@@ -356,3 +357,43 @@ async def test_a_fork_exports_and_imports_like_any_session(store: StoreBase) -> 
     strip = [POSITION.sub(b"", line).replace(b'"fork-copy"', b'"fork"') for line in copy]
     assert strip == [POSITION.sub(b"", line) for line in lines]
     assert (await verify_log(store, None)).problems == []
+
+
+async def test_a_transcript_that_could_not_be_written_is_refused_and_completed_on_retry(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    end_of_turn_1, _ = await two_turns(store)
+    real = forking.write_branch_transcript
+
+    async def fails(*args: Any, **kwargs: Any) -> int:
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(forking, "write_branch_transcript", fails)
+    with pytest.raises(forking.ForkIncomplete) as refused:
+        await fork_session(store, "src", end_of_turn_1, "fork", cwd=CWD)
+    assert refused.value.details == {"session_id": "fork"}
+    assert refused.value.http_status == 503 and "\"id\": 'fork'" in str(refused.value)
+    # The fork exists, usable (its log is whole), without its transcript.
+    assert await store.head("fork") == end_of_turn_1 + 1
+    assert await LogSessionStore(store).transcripts_of("fork") == []
+
+    monkeypatch.setattr(forking, "write_branch_transcript", real)
+    again = await fork_session(store, "src", end_of_turn_1, "fork", cwd=CWD)
+    assert again.repeated and again.transcript_entries > 0
+    assert len(await LogSessionStore(store).transcripts_of("fork")) == 1
+
+
+async def test_a_fork_of_a_fork_is_the_conversation_up_to_its_point(store: StoreBase) -> None:
+    _, head = await two_turns(store)
+    await fork_session(store, "src", head, "child", cwd=CWD)
+    await store.append("child", a_turn("r3", "remember 5", "Got it: 5"))
+    child = await store.read_session("child")
+    await fork_session(store, "child", len(child), "grandchild", cwd=CWD)
+    grandchild = await store.read_session("grandchild")
+    assert messages(grandchild) == messages(child)
+    forks = [r.event for r in grandchild if isinstance(r.event, SessionForked)]
+    assert [(f.from_session_id, f.at_seq) for f in forks] == [("src", head), ("child", len(child))]
+    said = msgspec.json.encode(
+        (await LogSessionStore(store).transcripts_of("grandchild"))[0].entries
+    )
+    assert all(f"remember {n}".encode() in said for n in (42, 7, 5))
