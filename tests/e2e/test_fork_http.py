@@ -78,7 +78,7 @@ async def run_turn(client: TestClient, session_id: str, prompt: str) -> RunFinis
 
 
 async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_turns(
-    aiohttp_client: ClientFactory, store: StoreBase, tmp_path: Path
+    aiohttp_client: ClientFactory, store: StoreBase, tmp_path: Path, sqlite_url: str
 ) -> None:
     client = await aiohttp_client(create_app(settings(tmp_path), store=store))
     assert (await client.post("/v1/sessions", json={"id": "src", "title": "t"})).status == 201
@@ -125,6 +125,9 @@ async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_
     assert (after["runs"], after["usage"]["runs"]) == (2, 1)
     # The source's log before the fork is as it was.
     assert (await store.read_session("src"))[: len(source_events)] == source_events
+    # Dense seqs, every call and run ended once, projections equal to a fresh fold.
+    verified = await asyncio.to_thread(agentlog, ["verify"], sqlite_url, tmp_path)
+    assert verified.returncode == 0, verified.stdout
 
 
 async def test_refused_forks_answer_precise_json_errors_and_write_nothing(

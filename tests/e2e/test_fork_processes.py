@@ -16,6 +16,7 @@ import pytest
 
 from infra.stores import open_store
 from projections import ui_messages
+from tests.e2e.test_cli_inspect import agentlog
 from tests.e2e.test_runs_http import create_session, get_json, run_ended, start_run
 from tests.support.server import ServerProcess
 
@@ -104,3 +105,5 @@ async def test_a_fork_made_on_one_instance_continues_on_another(
     assert fork_events[end_of_turn_1].type == "session_forked"
     messages = (await get_json(http, f"{a.url}/v1/sessions/{fork_id}/messages"))["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    verified = await asyncio.to_thread(agentlog, ["verify"], postgres_url, tmp_path)
+    assert verified.returncode == 0, verified.stdout
