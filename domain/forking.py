@@ -33,7 +33,7 @@ from domain.events import (
     RunStarted,
     ToolApprovalRequested,
 )
-from domain.open_work import open_work
+from domain.open_work import OpenWork, open_work
 
 
 def check_fork_point(
@@ -42,13 +42,16 @@ def check_fork_point(
     head: int,
     branch: Sequence[RecordedEvent],
     run_ended_seq: Callable[[str], int | None] = lambda run_id: None,
+    work: OpenWork | None = None,
 ) -> None:
     """Raise if the session cannot be forked at `at_seq`. `branch` is the current branch of
-    its events up to `at_seq`; `run_ended_seq(run_id)` tells where an open run ended later
-    (None while it runs), for the error's advice."""
+    its events up to `at_seq` (`work`: its `open_work`, when the caller has it);
+    `run_ended_seq(run_id)` tells where an open run ended later (None while it runs), for the
+    error's advice."""
     if not 1 <= at_seq <= head:
         raise ForkPointOutOfRange(session_id, at_seq, head)
-    work = open_work(branch)
+    if work is None:
+        work = open_work(branch)
     if work.open_run_id is not None:
         assert work.open_run_seq is not None
         raise ForkInsideRun(

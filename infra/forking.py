@@ -116,12 +116,12 @@ async def fork_session(
         raise ForkPointOutOfRange(source_id, at_seq, head)
     stored = await _read_up_to(store, source_id, at_seq)
     branch = current_branch(r for r, _ in stored)
-    open_run = open_work(branch).open_run_id
+    work = open_work(branch)
     ended: int | None = None
-    if open_run is not None:
-        indexed = await store.run(source_id, open_run)
+    if work.open_run_id is not None:  # refused below; where it ended is the error's advice
+        indexed = await store.run(source_id, work.open_run_id)
         ended = indexed.ended_seq if indexed is not None else None
-    check_fork_point(source_id, at_seq, head, branch, lambda _run: ended)
+    check_fork_point(source_id, at_seq, head, branch, lambda _run: ended, work)
 
     agent_session = fork_agent_session(new_id)
     session = _fork_log(
