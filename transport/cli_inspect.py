@@ -46,6 +46,7 @@ from domain.events import (
     RunFinished,
     RunStarted,
     SessionCreated,
+    SessionForked,
     StepFinished,
     StepStarted,
     TextCompleted,
@@ -313,6 +314,7 @@ RED, YELLOW, GREEN, CYAN, MAGENTA, BLUE, DIM, BOLD = (
 )
 _KIND_COLOUR: dict[type, str] = {
     SessionCreated: MAGENTA,
+    SessionForked: MAGENTA,
     CustomEventRecorded: MAGENTA,
     RunStarted: BLUE,
     RunFinished: BLUE,
@@ -380,6 +382,8 @@ def summarize(event: Event) -> str:
         return ", ".join(parts)
     if kind is CustomEventRecorded:
         return f"{e.name}: {excerpt(e.data)}"
+    if kind is SessionForked:
+        return f"forked from {excerpt(e.from_session_id, 60)} at seq {e.at_seq}"
     if kind is RunStarted:
         return f"prompt: {excerpt(e.prompt)} (agent {e.agent})"
     if kind is AgentInitialized:

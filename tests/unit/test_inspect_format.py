@@ -12,6 +12,7 @@ from domain.events import (
     RecordedEvent,
     RunFinished,
     SessionEvent,
+    SessionForked,
     TextDelta,
     ToolCallFailed,
     ToolCallStarted,
@@ -87,3 +88,8 @@ def test_the_sessions_table_aligns_its_columns() -> None:
     ]
     assert sessions_table([]).splitlines()[-1] == "(no sessions)"
     assert "\x1b[32mrunning" in sessions_table(rows, colour=True)
+
+
+def test_a_fork_says_where_it_came_from() -> None:
+    forked = SessionForked(from_session_id="src", at_seq=12, agent_session="a")
+    assert summarize(forked) == "forked from src at seq 12"
