@@ -23,6 +23,7 @@ from domain.events import (
     ToolCallStarted,
 )
 from infra.agent.config import AgentConfig
+from infra.agent.session_store import LogSessionStore
 from infra.store_base import StoreBase
 from infra.stores import open_store
 from projections import ui_messages
@@ -120,6 +121,14 @@ async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_
     )
     assert (await run_turn(client, "src", asked)).result == (
         "You asked me to remember the number 7."
+    )
+    # A fork whose transcript was never written (its process died right after the log): its
+    # first run builds it from the fork's own log.
+    crashed = await client.post("/v1/sessions/src/fork", json={"at_seq": end_of_turn_1})
+    crashed_id = (await crashed.json())["id"]
+    assert await LogSessionStore(store).delete_session(crashed_id) > 0
+    assert (await run_turn(client, crashed_id, asked)).result == (
+        "You asked me to remember the number 42."
     )
     after = await (await client.get(f"/v1/sessions/{fork['id']}")).json()
     assert (after["runs"], after["usage"]["runs"]) == (2, 1)
