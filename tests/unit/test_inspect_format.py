@@ -61,6 +61,11 @@ def test_summaries_name_the_error_and_the_result() -> None:
     assert summarize(TextDelta(message_id="m", block_index=2, delta="hi")) == "#2 hi"
 
 
+def test_a_fork_says_where_it_came_from() -> None:
+    forked = SessionForked(from_session_id="src", at_seq=12, agent_session="a")
+    assert summarize(forked) == "forked from src at seq 12"
+
+
 def test_control_characters_are_escaped_and_long_text_cut() -> None:
     assert excerpt("a\nb\t\x1b[31mred\x7f\x9b") == "a\\nb\\t\\x1b[31mred\\x7f\\x9b"
     assert excerpt("é✓🙂") == "é✓🙂"
@@ -88,8 +93,3 @@ def test_the_sessions_table_aligns_its_columns() -> None:
     ]
     assert sessions_table([]).splitlines()[-1] == "(no sessions)"
     assert "\x1b[32mrunning" in sessions_table(rows, colour=True)
-
-
-def test_a_fork_says_where_it_came_from() -> None:
-    forked = SessionForked(from_session_id="src", at_seq=12, agent_session="a")
-    assert summarize(forked) == "forked from src at seq 12"

@@ -591,13 +591,12 @@
   }
 
   const EVENT_TYPES = [
-    "session_created", "custom", "run_started", "agent_initialized", "agent_status",
+    "session_created", "custom", "run_started", "conversation_rewound", "agent_initialized", "agent_status",
     "step_started", "step_finished", "text_delta", "text_completed", "reasoning_delta",
     "reasoning_completed", "tool_input_delta", "tool_call_started", "tool_call_succeeded",
     "tool_call_failed", "tool_call_denied", "tool_approval_requested", "tool_approval_responded",
     "agent_error", "heartbeat", "run_finished",
     "run_failed", "run_cancelled", "run_abandoned", "session_deleted", "session_forked",
-    "conversation_rewound",
   ];
 
   function handleFrame(message) {
