@@ -63,7 +63,6 @@ from domain.events import (
 from domain.ports import EventStore
 from infra.agent.run_home import directory_name
 from infra.database_url import parse_database_url
-from infra.forking import fork_session
 from infra.importing import ImportedSession, export_lines, import_session, parse_export
 from infra.session_deletion import delete_log, deleted_at
 from infra.store_base import StoreBase
@@ -685,6 +684,7 @@ async def run_fork(
     out: TextIO | None = None,
 ) -> int:
     """`agentlog fork SESSION --at N [--id NEW_ID]`: infra.forking's path, as the HTTP route."""
+    from infra.forking import fork_session
     out = out or sys.stdout
     new_id = new_id if new_id is not None else uuid.uuid4().hex
     if not SESSION_ID.match(new_id):
