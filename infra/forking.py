@@ -167,15 +167,20 @@ async def fork_session(
 async def _read_up_to(
     store: StoreBase, session_id: str, at_seq: int
 ) -> list[tuple[RecordedEvent, bytes]]:
-    """The source's events 1..at_seq, each with its stored JSON (kept byte for byte)."""
+    """The source's events 1..at_seq, each with its stored JSON (kept byte for byte). Raises
+    SessionDeleted when they are gone: the source was deleted since its head was read."""
     events: list[tuple[RecordedEvent, bytes]] = []
-    while len(events) < at_seq:
-        page = await store.read_stored(
-            session_id, after=len(events), limit=min(_PAGE, at_seq - len(events))
-        )
+    after = 0
+    while after < at_seq:
+        page = await store.read_stored(session_id, after=after, limit=min(_PAGE, at_seq - after))
+        page = [(r, s) for r, s in page if r.seq <= at_seq]
         if not page:
             break
         events += page
+        after = page[-1][0].seq
+    if [r.seq for r, _ in events] != list(range(1, at_seq + 1)):
+        when = await deleted_at(store, session_id)
+        raise SessionDeleted(session_id, when.isoformat() if when is not None else None)
     return events
 
 

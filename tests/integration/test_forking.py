@@ -402,3 +402,23 @@ async def test_a_fork_of_a_fork_is_the_conversation_up_to_its_point(store: Store
         (await LogSessionStore(store).transcripts_of("grandchild"))[0].entries
     )
     assert all(f"remember {n}".encode() in said for n in (42, 7, 5))
+
+
+async def test_a_source_deleted_while_it_is_being_forked_leaves_no_fork(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    end_of_turn_1, _ = await two_turns(store)
+    checked: list[str] = []
+    real_deleted_at = forking.deleted_at
+
+    async def deleted_right_after_the_check(store: StoreBase, session_id: str) -> Any:
+        if not checked:  # the source is deleted between the check and the read
+            checked.append(session_id)
+            await delete_log(store, session_id, "requested")
+            return None
+        return await real_deleted_at(store, session_id)
+
+    monkeypatch.setattr(forking, "deleted_at", deleted_right_after_the_check)
+    with pytest.raises(SessionDeleted):
+        await fork_session(store, "src", end_of_turn_1, "fork", cwd=CWD)
+    assert await store.session("fork") is None
