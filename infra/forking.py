@@ -23,6 +23,7 @@ host's scratch space, not part of the log.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from domain.events import (
     utc_now,
 )
 from domain.forking import check_fork_point, fork_overrides
-from domain.open_work import open_work
+from domain.open_work import OpenWork, open_work
 from infra.agent.branching import RUNNER_PROJECT_KEY, fork_agent_session, write_branch_transcript
 from infra.agent.session_store import LogSessionStore
 from infra.importing import ImportedEvent, ImportedSession, import_session
@@ -115,8 +116,9 @@ async def fork_session(
     if not 1 <= at_seq <= head:
         raise ForkPointOutOfRange(source_id, at_seq, head)
     stored = await _read_up_to(store, source_id, at_seq)
-    branch = current_branch(r for r, _ in stored)
-    work = open_work(branch)
+    # The folds and the copy are CPU work in proportion to the session (a second for 100,000
+    # events): in a thread, so the server's other requests and streams go on meanwhile.
+    branch, work = await asyncio.to_thread(_branch_and_work, stored)
     ended: int | None = None
     if work.open_run_id is not None:  # refused below; where it ended is the error's advice
         indexed = await store.run(source_id, work.open_run_id)
@@ -124,8 +126,14 @@ async def fork_session(
     check_fork_point(source_id, at_seq, head, branch, lambda _run: ended, work)
 
     agent_session = fork_agent_session(new_id)
-    session = _fork_log(
-        source_id, at_seq, new_id, branch, dict((r.seq, s) for r, s in stored), agent_session
+    session = await asyncio.to_thread(
+        _fork_log,
+        source_id,
+        at_seq,
+        new_id,
+        branch,
+        {r.seq: s for r, s in stored},
+        agent_session,
     )
     copied = len(branch)
     repeated = False
@@ -182,6 +190,13 @@ async def _read_up_to(
         when = await deleted_at(store, session_id)
         raise SessionDeleted(session_id, when.isoformat() if when is not None else None)
     return events
+
+
+def _branch_and_work(
+    stored: list[tuple[RecordedEvent, bytes]],
+) -> tuple[list[RecordedEvent], OpenWork]:
+    branch = current_branch(r for r, _ in stored)
+    return branch, open_work(branch)
 
 
 def _fork_log(
