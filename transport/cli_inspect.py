@@ -685,6 +685,7 @@ async def run_fork(
 ) -> int:
     """`agentlog fork SESSION --at N [--id NEW_ID]`: infra.forking's path, as the HTTP route."""
     from infra.forking import fork_session
+
     out = out or sys.stdout
     new_id = new_id if new_id is not None else uuid.uuid4().hex
     if not SESSION_ID.match(new_id):
