@@ -495,8 +495,8 @@
   function summary(event) {
     switch (event.type) {
       case "session_created": return event.title ? `“${event.title}”` : "";
+      case "session_forked": return `forked from ${event.from_session_id} at seq ${event.at_seq}`;
       case "run_started": return oneLine(event.prompt);
-      case "session_forked": return `from ${event.from_session_id} at seq ${event.at_seq}`;
       case "conversation_rewound": return `${event.trigger}: back to seq ${event.to_seq}, seqs ${event.to_seq + 1}..${event.seq - 1} set aside`;
       case "agent_initialized": return `${event.model || ""} · ${(event.tools || []).length} tools`;
       case "agent_status": return event.subtype + (event.data && event.data.status ? `: ${event.data.status}` : "");
