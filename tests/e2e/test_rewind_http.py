@@ -319,3 +319,44 @@ async def test_a_client_resuming_after_a_regenerate_gets_the_new_run_only(
         shown = await messages_of(http, base, sid)
         assert [m["id"] for m in shown] == [f"{again}:user", again]
         assert as_projected(built.message) == shown[-1]
+
+
+async def test_a_fork_of_a_regenerated_conversation_regenerates_on_its_own(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    database_url: str,
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    """Forked after a regenerate, the fork holds the branch only; regenerating in the fork
+    rewinds the fork's log and context, and the source stays as it was."""
+    async with asyncio.timeout(300):
+        server = start(servers, tmp_path, {"AGENTLOG_DATABASE_URL": database_url})
+        base = server.url
+        sid = await create_session(http, base)
+        await turn(http, base, sid, REMEMBER_41)
+        second = await turn(http, base, sid, REMEMBER_42)
+        await started(
+            http, base, sid, {"prompt": "Why is the sky blue?", "from_message_id": second}
+        )
+        source = await messages_of(http, base, sid)
+        head = (await get_json(http, f"{base}/v1/sessions/{sid}"))["head"]
+        async with http.post(f"{base}/v1/sessions/{sid}/fork", json={"at_seq": head}) as r:
+            fork = await r.json()
+            assert r.status == 201, fork
+        fid = fork["id"]
+        assert await messages_of(http, base, fid) == source
+
+        again = await started(http, base, fid, {"trigger": "regenerate-message", "messages": []})
+        recall = await turn(http, base, fid, RECALL)
+        shown = await messages_of(http, base, fid)
+        assert [m["id"] for m in shown] == [
+            source[0]["id"],
+            source[1]["id"],
+            f"{again}:user",
+            again,
+            f"{recall}:user",
+            recall,
+        ]
+        assert texts(shown)[2] == ("user", "Why is the sky blue?")
+        assert texts(shown)[-1] == ("assistant", "You asked me to remember the number 41.")
+        assert await messages_of(http, base, sid) == source
