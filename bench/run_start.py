@@ -1,7 +1,6 @@
 """Run start and resumed-stream latency against the session's length: O(run), not O(session).
 
     .venv/bin/python bench/run_start.py [--sizes 1000,10000,100000] [--repeat 3] [--postgres URL]
-        [--regenerate]
 
 For each size, one session is filled straight through the store with earlier runs (10 runs of
 text deltas, each started and finished) up to that many events; then, against `agentlog serve`
@@ -10,9 +9,7 @@ on PostgreSQL (no Redis: the run lease lives in PostgreSQL), each repetition:
 - opens `GET /v1/sessions/{id}/stream` (useChat's resume) and times its first body bytes
   (the run's `start` chunk), and the time to the run's first agent event;
 - waits for the run's end.
-With `--regenerate`, each start is useChat's regenerate of the last answer
-(`trigger: "regenerate-message"`): the start then reads the session's UI messages to find the
-turn, and appends `conversation_rewound` with the run. Prints the medians. Asserts nothing.
+Prints the medians. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -72,12 +69,9 @@ async def fill(url: str, session_id: str, events: int) -> None:
             run += 1
 
 
-async def one_run(
-    http: aiohttp.ClientSession, base: str, session_id: str, regenerate: bool = False
-) -> tuple[float, ...]:
-    request = {"trigger": "regenerate-message"} if regenerate else {"prompt": PROMPT}
+async def one_run(http: aiohttp.ClientSession, base: str, session_id: str) -> tuple[float, ...]:
     started = time.perf_counter()
-    async with http.post(f"{base}/v1/sessions/{session_id}/runs", json=request) as r:
+    async with http.post(f"{base}/v1/sessions/{session_id}/runs", json={"prompt": PROMPT}) as r:
         body = await r.json()
         assert r.status == 202, body
     accepted = time.perf_counter() - started
@@ -107,7 +101,6 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--regenerate", action="store_true", help="regenerate the last answer")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -138,8 +131,7 @@ async def main() -> None:
                 async with aiohttp.ClientSession() as http:
                     for size in sizes:
                         samples = [
-                            await one_run(http, server.url, f"s{size}", args.regenerate)
-                            for _ in range(args.repeat)
+                            await one_run(http, server.url, f"s{size}") for _ in range(args.repeat)
                         ]
                         accepted, ttfb, agent = (
                             statistics.median(column) * 1000

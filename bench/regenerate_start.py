@@ -1,0 +1,107 @@
+"""A regenerate's start against the session's length, beside a plain start's.
+
+    .venv/bin/python bench/regenerate_start.py [--sizes 1000,10000,100000] [--repeat 3]
+        [--postgres URL]
+
+For each size, one session is filled straight through the store with earlier runs (as
+bench/run_start.py fills them); then, against `agentlog serve` on PostgreSQL (no Redis),
+each repetition times the 202 of a plain start (`{"prompt"}`, a one-line answer) and of
+useChat's regenerate of the last answer (`{"trigger": "regenerate-message"}`: the start reads
+the session's stored UI messages to find the turn and appends `conversation_rewound` with the
+run), each waited for to its end. Prints the medians. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+from run_start import fill  # noqa: E402
+
+from tests.support.server import ServerProcess  # noqa: E402
+
+PROMPT = "Why is the sky blue?"
+
+
+async def timed_start(
+    http: aiohttp.ClientSession, base: str, session_id: str, body: dict[str, Any]
+) -> float:
+    started = time.perf_counter()
+    async with http.post(f"{base}/v1/sessions/{session_id}/runs", json=body) as r:
+        answer = await r.json()
+        assert r.status == 202, answer
+    accepted = time.perf_counter() - started
+    while True:  # to its end, and its lease released: the next start is never refused
+        async with http.get(f"{base}/v1/sessions/{session_id}") as r:
+            session = await r.json()
+        if session["status"] != "running" and session.get("active_run") is None:
+            return accepted
+        await asyncio.sleep(0.05)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    schema = "bench_" + uuid.uuid4().hex[:8]
+    url = f"{args.postgres}?schema={schema}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for size in sizes:
+                await fill(url, f"s{size}", size)
+            env = {
+                "AGENTLOG_DATABASE_URL": url,
+                "AGENTLOG_AGENT": "scripted",
+                "AGENTLOG_WORKSPACE_DIR": str(Path(tmp) / "workspaces"),
+                "TMPDIR": tmp,
+                "AGENTLOG_REDIS_URL": "",  # none: the lease lives in PostgreSQL
+            }
+            server = ServerProcess(Path(tmp), env).start()
+            try:
+                print(f"{'events':>8} | {'plain start (202) ms':>20} | {'regenerate (202) ms':>19}")
+                async with aiohttp.ClientSession() as http:
+                    for size in sizes:
+                        plain, regenerate = [], []
+                        for _ in range(args.repeat):
+                            body = {"prompt": PROMPT}
+                            plain.append(await timed_start(http, server.url, f"s{size}", body))
+                            body = {"trigger": "regenerate-message"}
+                            regenerate.append(await timed_start(http, server.url, f"s{size}", body))
+                        print(
+                            f"{size:>8} | {statistics.median(plain) * 1000:>20.1f} | "
+                            f"{statistics.median(regenerate) * 1000:>19.1f}"
+                        )
+            finally:
+                server.stop()
+        finally:
+            conn = await asyncpg.connect(args.postgres)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            finally:
+                await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
