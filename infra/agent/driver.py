@@ -54,6 +54,10 @@ class RunInFlight:
     prompt: str
     lease: LockLease
     start_seq: int
+    # The CLI session the run resumes (or starts), as its `run_started` records it.
+    agent_session: str
+    # Where the session's latest earlier run started (None: this is its first run).
+    previous_run_seq: int | None
     translator: SdkTranslator
     recorder: RunRecorder
     gate: ApprovalGate | None = None

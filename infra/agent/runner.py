@@ -8,8 +8,12 @@ own module:
   stops the run. The same task picks up a cancel asked by another process.
 - recovery (`abandoned.py`, `recovery.py`): a run its dead owner left behind is recorded as
   abandoned before `run_started`; the sweeper does the same for idle sessions.
-- the run's place on disk (`run_home.py`): a temporary HOME holding the session's earlier
-  runs as a CLI transcript, so any instance continues the conversation.
+- the run's place on disk (`run_home.py`): the session's workspace and a temporary HOME.
+- the conversation (`agent_resume.py`, `session_store.py`): the run resumes its agent session
+  (the one its `run_started` records) from the CLI's own transcript in agentlog's database,
+  through a `LogSessionStore` bound to the session, and the CLI's new lines are mirrored back
+  as it writes them; so any instance continues the conversation. A session recorded before
+  is converted from its events once; a transcript behind the log is repaired first.
 - the SDK (`sdk_options.py`, `hooks.py`, `driver.py`): the options and hooks of the run's
   CLI, and the turn itself; heartbeats come from their own task.
 - the record (`recorder.py`): every event is queued in order and appended by one writer.
@@ -45,8 +49,9 @@ from domain.events import (
     Event,
     RunStarted,
 )
-from domain.ports import RunFence, StartedRun
+from domain.ports import RunFence, RunRecord, StartedRun
 from infra.agent.abandoned import AbandonedRuns
+from infra.agent.agent_resume import ready_transcript
 from infra.agent.approval_gate import ApprovalGate
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
@@ -60,6 +65,8 @@ from infra.agent.run_lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, 
 from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
+from infra.agent.session_store import LogSessionStore
+from infra.agent.transcript import agent_session_id
 from infra.agent.translate import SdkTranslator
 from infra.approval_answers import latest_approvals
 from infra.log_context import log_context
@@ -111,6 +118,7 @@ class AgentRunner:
         self.sandbox = run_sandbox(
             enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
         )
+        self.transcripts = LogSessionStore(store)
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -159,6 +167,8 @@ class AgentRunner:
                 return None
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
+            previous = await self.store.current_run(session_id)
+            agent_session = await self._agent_session(session_id, previous)
             batch: list[Event] = [
                 *recovery,
                 RunStarted(
@@ -166,6 +176,7 @@ class AgentRunner:
                     prompt=prompt,
                     agent=self.config.mode,
                     continues_run_id=decided[0].request.run_id if continuation else None,
+                    agent_session=agent_session,
                 ),
             ]
             seqs = await self.store.append(session_id, batch)
@@ -183,6 +194,8 @@ class AgentRunner:
             continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],
+            agent_session=agent_session,
+            previous_run_seq=None if previous is None else previous.started_seq,
             translator=translator,
             recorder=RunRecorder(
                 self.store,
@@ -199,6 +212,16 @@ class AgentRunner:
         with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
             run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
         return StartedRun(session_id=session_id, run_id=run_id, offset=seqs[-1] - 1)
+
+    async def _agent_session(self, session_id: str, previous: RunRecord | None) -> str:
+        """The agent session a new run resumes: the latest run's (one event read), or the
+        session's own for its first run and for runs recorded before runs named theirs."""
+        if previous is not None:
+            found = await self.store.read(session_id, after=previous.started_seq - 1, limit=1)
+            event = found[0].event if found else None
+            if isinstance(event, RunStarted) and event.agent_session is not None:
+                return event.agent_session
+        return agent_session_id(session_id)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
         run = self._runs.get(session_id)
@@ -308,28 +331,43 @@ class AgentRunner:
         run.watch = await _start_orphan_watch(run.run_id)
         error: BaseException | None = None
         try:
-            # The CLI resumes the conversation from a transcript of the session's earlier runs:
-            # the one read of the whole session, here in the run's own task, not in `start`.
-            history = await self.store.read_session(run.session_id, after=0)
+            # The log from the latest earlier run's start on: the approvals this run may settle,
+            # and whatever the transcript can be missing. O(run), however long the session.
+            recent = await self.store.read_session(
+                run.session_id, after=(run.previous_run_seq or run.start_seq) - 1
+            )
             home = await asyncio.to_thread(
                 prepare_run_home,
                 self.workspace_root,
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
-                [r for r in history if r.seq < run.start_seq],
+            )
+            transcripts = self.transcripts.for_session(run.session_id)
+            resume = await ready_transcript(
+                transcripts,
+                self.store,
+                session_id=run.session_id,
+                agent_session=run.agent_session,
+                cwd=home.cwd,
+                start_seq=run.start_seq,
+                has_earlier_runs=run.previous_run_seq is not None,
+                recent=recent,
             )
             run.gate = ApprovalGate(
                 self.store,
                 run.session_id,
-                history,
+                recent,
                 grace_seconds=self.config.approval_grace_seconds,
             )
-            del history  # not needed any more; runs can be long
+            del recent  # not needed any more; runs can be long
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
                 home=home,
+                agent_session=run.agent_session,
+                resume=resume,
+                session_store=transcripts,
                 hooks=run_hooks(
                     run.translator,
                     run.recorder,
