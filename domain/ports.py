@@ -165,12 +165,22 @@ class EventStore(Protocol):
 
 
 class StartedRun(msgspec.Struct, frozen=True, kw_only=True):
-    """A run that was accepted: `offset` is the session's head just before `run_started`, so a
-    client that streams from it sees the whole run."""
+    """A run that was accepted: `offset` is the session's head just before `run_started` (or
+    before the `conversation_rewound` it answers from), so a client that streams from it sees
+    the whole run."""
 
     session_id: str
     run_id: str
     offset: int
+
+
+class Rewind(msgspec.Struct, frozen=True, kw_only=True):
+    """Start a run from an earlier point: the conversation goes back to `to_seq` (the last seq
+    kept on the current branch) and the run answers from there (`conversation_rewound`)."""
+
+    to_seq: int
+    trigger: str = "from_message"  # "regenerate", "edit" or "from_message"
+    message_id: str | None = None  # the UI message rewound to
 
 
 class AgentRuns(Protocol):
@@ -186,9 +196,13 @@ class AgentRuns(Protocol):
       terminal event, whatever happens (result, SDK error, CLI crash, cancel, shutdown).
     - `cancel` interrupts the turn, records `run_cancelled`, releases the lock and leaves no
       task or process behind. Raises UnknownRun / RunNotActive.
+    - With `rewind`, `conversation_rewound` and `run_started` are appended in one batch, and
+      the agent's context is the current branch only (domain.branches).
     """
 
-    async def start(self, session_id: str, prompt: str) -> StartedRun: ...
+    async def start(
+        self, session_id: str, prompt: str, rewind: Rewind | None = None
+    ) -> StartedRun: ...
 
     async def cancel(self, session_id: str, run_id: str) -> None: ...
 

@@ -10,8 +10,9 @@
    stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and any
    later append of a run is refused by its fence (the run index is gone).
 4. Live followers are woken: they read the tombstone as the next event and their streams end.
-5. The session's working directory on this host is removed (a run's HOME is removed when the
-   run ends; other hosts' directories go with their own sweeps of abandoned runs).
+5. The session's working directory on this host is removed; every other host removes its own
+   in its next sweep of deleted sessions' directories (infra.workspaces). A run's HOME is
+   removed when the run ends (or by the sweep of abandoned runs, after a crash).
 
 Nothing of the content stays on disk: SQLite runs with `secure_delete` and the WAL is
 checkpointed and truncated after the delete; on PostgreSQL the rows are deleted (the space of
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +33,7 @@ from domain.events import SessionDeleted as SessionDeletedEvent
 from domain.ports import EventStore
 from infra.agent.run_home import directory_name
 from infra.agent.runner import AgentRunner
+from infra.workspaces import remove_workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class SessionDeleter:
         deletion = await delete_log(self.store, session_id, reason)
         if self.workspace_root is not None:
             workspace = self.workspace_root / directory_name(session_id)
-            await asyncio.to_thread(shutil.rmtree, workspace, True)
+            await asyncio.to_thread(remove_workspace, workspace)
         if self.on_deleted is not None:
             self.on_deleted(reason)
         return deletion

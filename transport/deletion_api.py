@@ -4,6 +4,8 @@
 active run, delete the content, leave the tombstone). Afterwards every route of that session
 answers `410 session_deleted`, and creating a session with its id does too. With
 AGENTLOG_RETENTION_DAYS set, sessions idle longer than that are deleted by the same path.
+Every instance also removes its own working directories of sessions deleted anywhere
+(infra.workspaces), at startup and every WORKSPACE_SWEEP_SECONDS.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 
 from domain.errors import SessionDeleted
 from domain.events import utc_now
 from infra.session_deletion import SessionDeleter, deleted_at
+from infra.workspaces import sweep_deleted
 from transport.errors import Handler
 from transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
 from transport.metrics import METRICS
@@ -25,6 +29,8 @@ from transport.metrics import METRICS
 log = logging.getLogger(__name__)
 
 RETENTION_PAGE = 200
+# How often each instance looks for its directories of sessions deleted elsewhere.
+WORKSPACE_SWEEP_SECONDS = 300.0
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -62,13 +68,32 @@ async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
         on_deleted=lambda reason: counter.inc(reason=reason),
     )
     days = app[SETTINGS].retention_days
-    sweeper = None
+    sweepers = [
+        asyncio.create_task(
+            _sweep_deleted_workspaces(app, runner.workspace_root), name="agentlog-workspaces"
+        )
+    ]
     if days is not None:
-        sweeper = asyncio.create_task(_sweep_idle_sessions(app, days), name="agentlog-retention")
+        sweepers.append(
+            asyncio.create_task(_sweep_idle_sessions(app, days), name="agentlog-retention")
+        )
     yield
-    if sweeper is not None:
+    for sweeper in sweepers:
         sweeper.cancel()
-        await asyncio.gather(sweeper, return_exceptions=True)
+    await asyncio.gather(*sweepers, return_exceptions=True)
+
+
+async def _sweep_deleted_workspaces(app: web.Application, root: Path) -> None:
+    """At startup, then every WORKSPACE_SWEEP_SECONDS: remove this host's directories of
+    sessions deleted on any instance (the deleting host removed its own at once)."""
+    while True:
+        try:
+            await sweep_deleted(app[STORE], root)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping deleted sessions' directories failed")
+        await asyncio.sleep(WORKSPACE_SWEEP_SECONDS)
 
 
 async def _sweep_idle_sessions(app: web.Application, days: float) -> None:

@@ -23,7 +23,8 @@ from typing import cast
 
 from claude_agent_sdk.types import SessionStoreEntry
 
-from domain.events import RecordedEvent
+from domain.events import RecordedEvent, RunStarted
+from domain.ports import EventStore
 
 # RUNNER_PROJECT_KEY: the project key of every transcript the runner writes. The SDK derives
 # a project key from the CLI's working directory, which differs between instances with other
@@ -31,6 +32,18 @@ from domain.events import RecordedEvent
 # key, whatever key it is given, so any instance resumes them.
 from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.agent.transcript import NAMESPACE, agent_session_id, transcript_lines
+
+
+async def latest_agent_session(store: EventStore, session_id: str) -> str:
+    """The agent session the session's next run resumes: its latest run's (one event read
+    through the run index), or `agent_session_id(session_id)` for a session that never ran
+    or whose runs were recorded before branches existed."""
+    current = await store.current_run(session_id)
+    if current is not None:
+        found = await store.read(session_id, after=current.started_seq - 1, limit=1)
+        if found and isinstance(found[0].event, RunStarted) and found[0].event.agent_session:
+            return found[0].event.agent_session
+    return agent_session_id(session_id)
 
 
 def agent_session_of_branch(session_id: str, run_id: str) -> str:

@@ -51,11 +51,10 @@ class RunInFlight:
 
     session_id: str
     run_id: str
+    agent_session: str  # the CLI session this run resumes or starts (infra/agent/branching.py)
     prompt: str
     lease: LockLease
     start_seq: int
-    # The CLI session the run resumes (or starts), as its `run_started` records it.
-    agent_session: str
     # Where the session's latest earlier run started (None: this is its first run).
     previous_run_seq: int | None
     translator: SdkTranslator

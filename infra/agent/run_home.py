@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.agent.reaping import HOME_PREFIX
+from infra.workspaces import note_session
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ def prepare_run_home(
     thread."""
     workspace = workspace_root / directory_name(session_id)
     workspace.mkdir(parents=True, exist_ok=True)
+    note_session(workspace, session_id)  # so every host can remove it once it is deleted
     cwd = str(workspace.resolve())
     run_home_root.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{run_id}-", dir=run_home_root))

@@ -46,13 +46,15 @@ from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
+    ConversationRewound,
     Event,
     RunStarted,
 )
-from domain.ports import RunFence, RunRecord, StartedRun
+from domain.ports import Rewind, RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
 from infra.agent.agent_resume import ready_transcript
 from infra.agent.approval_gate import ApprovalGate
+from infra.agent.branching import agent_session_of_branch, latest_agent_session
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
@@ -66,7 +68,6 @@ from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
 from infra.agent.session_store import LogSessionStore
-from infra.agent.transcript import agent_session_id
 from infra.agent.translate import SdkTranslator
 from infra.approval_answers import latest_approvals
 from infra.log_context import log_context
@@ -122,9 +123,10 @@ class AgentRunner:
 
     # -- the port ------------------------------------------------------------------------------
 
-    async def start(self, session_id: str, prompt: str) -> StartedRun:
-        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits."""
-        started = await self._start(session_id, prompt, continuation=False)
+    async def start(self, session_id: str, prompt: str, rewind: Rewind | None = None) -> StartedRun:
+        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits. With
+        `rewind`, the turn answers from `rewind.to_seq` on a new branch (domain.branches)."""
+        started = await self._start(session_id, prompt, continuation=False, rewind=rewind)
         assert started is not None
         return started
 
@@ -136,11 +138,13 @@ class AgentRunner:
         return await self._start(session_id, "", continuation=True)
 
     async def _start(
-        self, session_id: str, prompt: str, *, continuation: bool
+        self, session_id: str, prompt: str, *, continuation: bool, rewind: Rewind | None = None
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
-        await self.store.head(session_id)  # UnknownSession
+        head = await self.store.head(session_id)  # UnknownSession
+        if rewind is not None and not 1 <= rewind.to_seq <= head:
+            raise ValueError(f"cannot rewind to seq {rewind.to_seq}: the log holds 1..{head}")
         problem = await asyncio.to_thread(self.sandbox.problem)
         if problem is not None:  # refused before anything is written: never unconfined
             raise SandboxUnavailable(problem)
@@ -167,10 +171,24 @@ class AgentRunner:
                 return None
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
+            # The latest earlier run: where what this run may settle or repair begins.
             previous = await self.store.current_run(session_id)
-            agent_session = await self._agent_session(session_id, previous)
+            rewound: list[Event] = []
+            if rewind is None:
+                agent_session = await latest_agent_session(self.store, session_id)
+            else:
+                agent_session = agent_session_of_branch(session_id, run_id)
+                rewound.append(
+                    ConversationRewound(
+                        to_seq=rewind.to_seq,
+                        agent_session=agent_session,
+                        trigger=rewind.trigger,
+                        message_id=rewind.message_id,
+                    )
+                )
             batch: list[Event] = [
                 *recovery,
+                *rewound,
                 RunStarted(
                     run_id=run_id,
                     prompt=prompt,
@@ -190,11 +208,11 @@ class AgentRunner:
         run = RunInFlight(
             session_id=session_id,
             run_id=run_id,
+            agent_session=agent_session,
             prompt=prompt,
             continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],
-            agent_session=agent_session,
             previous_run_seq=None if previous is None else previous.started_seq,
             translator=translator,
             recorder=RunRecorder(
@@ -211,17 +229,9 @@ class AgentRunner:
         self._runs[session_id] = run
         with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
             run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
-        return StartedRun(session_id=session_id, run_id=run_id, offset=seqs[-1] - 1)
-
-    async def _agent_session(self, session_id: str, previous: RunRecord | None) -> str:
-        """The agent session a new run resumes: the latest run's (one event read), or the
-        session's own for its first run and for runs recorded before runs named theirs."""
-        if previous is not None:
-            found = await self.store.read(session_id, after=previous.started_seq - 1, limit=1)
-            event = found[0].event if found else None
-            if isinstance(event, RunStarted) and event.agent_session is not None:
-                return event.agent_session
-        return agent_session_id(session_id)
+        # A client streaming from `offset` sees the whole run, and the rewind it answers from.
+        first = seqs[-1 - len(rewound)]
+        return StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
         run = self._runs.get(session_id)

@@ -25,6 +25,7 @@ import pytest
 from domain.errors import RunAlreadyActive, RunNotActive, UnknownRun, UnknownSession
 from domain.events import (
     RUN_TERMINAL_TYPES,
+    ConversationRewound,
     Event,
     RecordedEvent,
     RunCancelled,
@@ -37,7 +38,7 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.ports import StartedRun
+from domain.ports import Rewind, StartedRun
 from infra.agent.config import AgentConfig
 from infra.agent.policy import ToolPolicy
 from infra.agent.recovery import INTERRUPTED_BY_OWNER_LOSS
@@ -647,3 +648,43 @@ async def test_a_cancel_sent_to_another_instance_reaches_the_run_owner(
         assert sequence(events)[-2:] == ["tool_call_failed", "run_cancelled"]
         assert only(events, RunCancelled)[0].reason == "stopped from another instance"
         await until_ended(owner, sqlite_store, started)
+
+
+async def test_a_rewind_gives_the_agent_the_current_branch_only(
+    sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    """Turn 1 asks to remember 42, turn 2 asks to remember 7; rewinding to the end of turn 1
+    and asking again sees 42, not 7; the next plain turn stays on that branch."""
+    session = await new_session(sqlite_store)
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        first = await run_turn(runner, sqlite_store, session, "Remember the number 42.")
+        await run_turn(runner, sqlite_store, session, "Remember the number 7.")
+        end_of_first = first[-1].seq
+        rewound = await until_ended(
+            runner,
+            sqlite_store,
+            await runner.start(
+                session,
+                "What number did I ask you to remember?",
+                rewind=Rewind(to_seq=end_of_first, trigger="edit", message_id="m"),
+            ),
+        )
+        later = await run_turn(
+            runner, sqlite_store, session, "What number did I ask you to remember?"
+        )
+
+    marker, started = rewound[0].event, rewound[1].event
+    assert isinstance(marker, ConversationRewound) and isinstance(started, RunStarted)
+    assert marker.to_seq == end_of_first and marker.trigger == "edit"
+    assert started.agent_session == marker.agent_session
+    assert only(rewound, RunFinished)[0].result == "You asked me to remember the number 42."
+    # The branch's agent session carries on: the next turn resumes it, still without turn 2.
+    assert only(later, RunStarted)[0].agent_session == marker.agent_session
+    assert only(later, RunFinished)[0].result == "You asked me to remember the number 42."
+    prompts = [
+        m["content"] if isinstance(m["content"], str) else m["content"][0].get("text")
+        for m in scripted_model.requests[-1]["messages"]
+        if m["role"] == "user"
+    ]
+    assert "Remember the number 7." not in prompts
+    assert "Remember the number 42." in prompts
