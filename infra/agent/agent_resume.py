@@ -67,13 +67,16 @@ async def ready_transcript(
             )
     if not entries:
         return False
-    whole_log = bool(unexplained(entries, recent))
+    # Only the current branch: after a rewind, the runs it set aside are not this transcript's.
+    behind = current_branch(r for r in recent if r.seq < start_seq)
+    whole_log = bool(unexplained(entries, behind))
     if whole_log:
         # The gap is older than the latest run (a run after the crash mirrored nothing), or
         # the log never recorded the call: read the session once; the repair closes it.
-        recent = await store.read_session(session_id, after=0)
+        history = await store.read_session(session_id, after=0)
+        behind = current_branch(r for r in history if r.seq < start_seq)
     repair = missing_lines(
-        entries, recent, agent_session=agent_session, cwd=cwd, whole_log=whole_log
+        entries, behind, agent_session=agent_session, cwd=cwd, whole_log=whole_log
     )
     if repair:
         await transcripts.append(key, cast("list[SessionStoreEntry]", repair))

@@ -7,13 +7,19 @@ authoritative where the transcript is behind it. Two ways it falls behind:
   mid-tool leaves the same gap, closed by the runner's safety net;
 - the server died during an approval's grace: the CLI never wrote its `hook_deferred_tool`
   attachment (the hook never answered `defer`), so a resumed CLI would not ask the hook again
-  for the waiting call.
+  for the waiting call;
+- the server died before the mirror's next flush (~100 ms): the log recorded a tool call
+  (its PreToolUse hook runs in the server) whose `assistant` line never reached the store. A
+  resumed CLI would ask the model again, and the model would ask for a new call: the one
+  waiting on an approval would never be settled.
 
 `missing_lines` returns the lines that close those gaps, in the shapes the CLI writes itself
-(a `user` line with one `tool_result` per ended call, as in `transcript.py`; the `attachment`
-line `hook_deferred_tool`, as in tests/agent/fixtures/defer-resume.json), chained after the
-transcript's last line. Their uuids are derived from the agent session and the call, so a
-repair appended twice lands once (the store keeps the first of each uuid).
+(an `assistant` line with the call's `tool_use`, under the response's own message id, which
+the CLI merges with that response's other lines; a `user` line with one `tool_result` per
+ended call, as in `transcript.py`; the `attachment` line `hook_deferred_tool`, as in
+tests/agent/fixtures/defer-resume.json), chained after the transcript's last line. Their
+uuids are derived from the agent session and the call, so a repair appended twice lands once
+(the store keeps the first of each uuid).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from typing import Any
 from domain.events import (
     TOOL_TERMINAL_TYPES,
     RecordedEvent,
+    StepStarted,
     ToolApprovalRequested,
     ToolCallDenied,
     ToolCallFailed,
+    ToolCallStarted,
     ToolCallSucceeded,
 )
 from infra.agent.transcript import NAMESPACE, tool_result_block
@@ -37,6 +45,8 @@ from infra.agent.transcript import NAMESPACE, tool_result_block
 # Lines that belong to the conversation's chain (parentUuid); the rest are the CLI's own
 # bookkeeping (`last-prompt`, `queue-operation`, ...), which carry no uuid.
 CHAIN_TYPES = frozenset({"user", "assistant", "attachment", "system"})
+# An assistant line needs a model; the log names the response's when it recorded its step.
+DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
 @dataclass
@@ -83,17 +93,24 @@ def transcript_calls(entries: Iterable[dict[str, Any]]) -> TranscriptCalls:
 
 @dataclass
 class LogCalls:
-    """What the log says about tool calls: their ends, and the calls asked for approval."""
+    """What the log says about the agent's own tool calls (not a subagent's): their starts, in
+    order, their ends, the calls asked for approval, and each response's model."""
 
+    started: dict[str, ToolCallStarted] = field(default_factory=dict)
     ends: dict[str, object] = field(default_factory=dict)
     asked: set[str] = field(default_factory=set)
+    models: dict[str, str | None] = field(default_factory=dict)
 
 
 def log_calls(events: Iterable[RecordedEvent]) -> LogCalls:
     calls = LogCalls()
     for recorded in events:
         event = recorded.event
-        if isinstance(event, TOOL_TERMINAL_TYPES):
+        if isinstance(event, ToolCallStarted) and event.parent_tool_call_id is None:
+            calls.started.setdefault(event.tool_call_id, event)
+        elif isinstance(event, StepStarted) and event.parent_tool_call_id is None:
+            calls.models[event.message_id] = event.model
+        elif isinstance(event, TOOL_TERMINAL_TYPES):
             calls.ends.setdefault(event.tool_call_id, event)
         elif isinstance(event, ToolApprovalRequested):
             calls.asked.add(event.tool_call_id)
@@ -119,8 +136,9 @@ def missing_lines(
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The lines to append to `entries` (the stored transcript) so it agrees with `events` (the
-    log from the latest run's start on): a result for each open call the log ended, a deferral
-    for each open call that waits on an approval. [] when the transcript is not behind.
+    log from the latest run's start on): each call the log started that the transcript lacks,
+    then a result for each open call the log ended and a deferral for each open call that
+    waits on an approval. [] when the transcript is not behind.
 
     With `whole_log` (`events` is the session's whole log), an open call the log knows nothing
     of (the CLI's line was mirrored, the server died before recording the call) is answered
@@ -149,6 +167,31 @@ def missing_lines(
             }
         )
         parent = line_id
+
+    # Calls the log started whose assistant line never reached the store, per response.
+    responses: dict[str, list[dict[str, Any]]] = {}
+    for call_id, start in logged.started.items():
+        if call_id not in calls.uses:
+            block = {
+                "type": "tool_use",
+                "id": call_id,
+                "name": start.tool_name,
+                "input": start.input if isinstance(start.input, dict) else {},
+            }
+            responses.setdefault(start.message_id or f"repair-{call_id}", []).append(block)
+            calls.uses[call_id] = block
+    for message_id, blocks in responses.items():
+        message = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": logged.models.get(message_id) or DEFAULT_MODEL,
+            "content": blocks,
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        add("assistant", message_id, "message", message)
 
     for call_id in calls.open:
         use = calls.uses[call_id]

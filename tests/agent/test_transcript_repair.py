@@ -12,6 +12,7 @@ from domain.events import (
     RecordedEvent,
     RunAbandoned,
     RunStarted,
+    StepStarted,
     ToolApprovalRequested,
     ToolCallFailed,
     ToolCallStarted,
@@ -140,3 +141,36 @@ def test_a_transcript_in_step_with_the_log_needs_nothing() -> None:
     recent = log(RunStarted(run_id="r1", prompt="go"))
     assert unexplained(complete, recent) == []
     assert missing_lines(complete, recent, agent_session="a", cwd="/w") == []
+
+
+def test_a_call_the_log_started_that_never_reached_the_store_is_added_with_its_deferral() -> None:
+    """The server died before the mirror flushed the call's assistant line: the hook had
+    already recorded the call and its approval request. Without the line, a resumed CLI asks
+    the model again, which asks for a new call; the waiting one would never be settled."""
+    complete = [
+        *MIRRORED,
+        line("user", "u3", "u2", message={"role": "user", "content": [result("t2")]}),
+    ]
+    recent = log(
+        RunStarted(run_id="r1", prompt="go"),
+        ToolCallStarted(run_id="r1", tool_call_id="t2", tool_name="Bash"),
+        StepStarted(run_id="r1", message_id="m2", model="claude-x"),
+        ToolCallStarted(
+            run_id="r1", tool_call_id="t3", tool_name="Publish", input={"t": 1}, message_id="m2"
+        ),
+        ToolApprovalRequested(run_id="r1", approval_id="ap", tool_call_id="t3", tool_name="P"),
+        ToolCallStarted(
+            run_id="r1", tool_call_id="sub", tool_name="Read", parent_tool_call_id="t9"
+        ),
+        RunAbandoned(run_id="r1", reason="gone"),
+    )
+
+    assistant, deferral = missing_lines(complete, recent, agent_session="a", cwd="/w")
+
+    assert assistant["type"] == "assistant" and assistant["parentUuid"] == "u3"
+    assert assistant["message"]["id"] == "m2"
+    assert assistant["message"]["model"] == "claude-x"
+    assert assistant["message"]["content"] == [use("t3", "Publish", t=1)]
+    assert deferral["parentUuid"] == assistant["uuid"]
+    assert deferral["attachment"]["toolUseID"] == "t3"
+    assert transcript_calls([*complete, assistant, deferral]).open == []
