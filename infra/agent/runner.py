@@ -176,6 +176,11 @@ class AgentRunner:
             rewound: list[Event] = []
             if rewind is None:
                 agent_session = await latest_agent_session(self.store, session_id)
+                if await self.transcripts.owner(agent_session) not in (None, session_id):
+                    # Another session's transcript has this id (a copy of this session was
+                    # imported under another name beside it): never share it; a branch of
+                    # this session's own, converted from its events, goes on from here.
+                    agent_session = agent_session_of_branch(session_id, run_id)
             else:
                 agent_session = agent_session_of_branch(session_id, run_id)
                 rewound.append(

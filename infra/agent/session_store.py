@@ -137,6 +137,30 @@ class LogSessionStore(SessionStore):
         """Remove every transcript of an agentlog session; the entries removed."""
         return await self.tables.delete_session(session_id)
 
+    async def owner(self, agent_session: str, project_key: str = RUNNER_PROJECT_KEY) -> str | None:
+        """The agentlog session the transcript of `agent_session` belongs to (None: none)."""
+        return await self.tables.owner(project_key, agent_session)
+
+    async def restore(self, session_id: str, transcript: StoredTranscript) -> None:
+        """Write an exported transcript back under its own key, bound to `session_id`."""
+        exact = LogSessionStore.__new__(LogSessionStore)
+        exact.tables, exact.session_id, exact.project_key, exact._primed = (
+            self.tables,
+            session_id,
+            None,  # the key as exported, whatever it is
+            {},
+        )
+        key = transcript.key
+        target: dict[str, str] = {
+            "project_key": key.project_key,
+            "session_id": key.agent_session_id,
+        }
+        if key.subpath:
+            target["subpath"] = key.subpath
+        await exact.append(
+            cast("SessionKey", target), cast("list[SessionStoreEntry]", transcript.entries)
+        )
+
     def _key(self, key: SessionKey | SessionListSubkeysKey) -> TranscriptKey:
         subpath = cast("dict[str, Any]", key).get("subpath") or ""
         return TranscriptKey(self.project_key or key["project_key"], key["session_id"], subpath)

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
@@ -40,8 +41,10 @@ from infra.agent.scripted_model import ScriptedModel
 from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.agent.transcript import NAMESPACE, agent_session_id
 from infra.approval_answers import record_answer
+from infra.importing import export_lines, import_session, parse_export
 from infra.store_base import StoreBase
 from infra.stores import open_store
+from tests.conftest import POSTGRES_URL
 
 from .test_approvals import PUBLISH
 from .test_runner import (
@@ -321,6 +324,61 @@ async def test_a_deferred_call_whose_lines_never_reached_the_store_is_settled_fr
     kinds = [e["type"] for e in repaired[prompt_at + 1 : prompt_at + 3]]
     assert kinds == ["assistant", "attachment"]
     assert repaired[prompt_at + 2]["attachment"]["toolUseID"] == request.tool_call_id
+
+
+async def test_an_imported_session_resumes_with_its_transcript_and_a_copy_with_its_own(
+    store: StoreBase,
+    url: str,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exported and imported into another database, the session's next run resumes the CLI's
+    own transcript (no conversion). A copy imported beside its original (another name, same
+    database) never shares the original's: its run goes on in an agent session of its own."""
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path / "a") as runner:
+        await run_turn(runner, store, session, REMEMBER)
+    exported = [line async for line in export_lines(store, session)]
+    conversions: list[int] = []
+    convert = agent_resume.transcript_lines
+    monkeypatch.setattr(
+        agent_resume,
+        "transcript_lines",
+        lambda *a, **k: conversions.append(1) or convert(*a, **k),  # type: ignore[func-returns-value]
+    )
+    other_url = (
+        f"sqlite:///{tmp_path / 'other.db'}"
+        if url.startswith("sqlite")
+        else url.replace("?schema=", "?schema=o")
+    )
+    try:
+        async with open_store(other_url) as other:
+            await import_session(other, parse_export(exported))
+            async with runner_on(other, scripted_model, tmp_path / "b") as runner:
+                moved = await run_turn(runner, other, session, RECALL)
+        assert only(moved, RunFinished)[0].result == RECALLED
+        assert only(moved, RunStarted)[0].agent_session == agent_session_id(session)
+        assert conversions == []
+
+        await import_session(store, parse_export(exported, rename_to="copy"))
+        async with runner_on(store, scripted_model, tmp_path / "c") as runner:
+            copied = await run_turn(runner, store, "copy", RECALL)
+        assert only(copied, RunFinished)[0].result == RECALLED  # converted from its events
+        assert conversions == [1]
+        [started] = only(copied, RunStarted)
+        assert started.agent_session != agent_session_id(session)
+        sessions = LogSessionStore(store)
+        assert await sessions.owner(started.agent_session) == "copy"
+        assert await sessions.owner(agent_session_id(session)) == session
+    finally:
+        if not url.startswith("sqlite"):
+            conn = await asyncpg.connect(POSTGRES_URL)
+            try:
+                schema = other_url.split("?schema=")[1]
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            finally:
+                await conn.close()
 
 
 def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
