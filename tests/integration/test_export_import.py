@@ -310,7 +310,10 @@ async def test_a_copy_imported_beside_its_original_shares_no_transcript(
     ("line", "why"),
     [
         (b'{"transcript":{"project_key":"p"},"entry":{}}', "not a transcript entry"),
-        (b'{"transcript":{"project_key":"","agent_session":"a"},"entry":{}}', "entry needs"),
+        (
+            b'{"transcript":{"project_key":"","agent_session":"a"},"entry":{}}',
+            "a transcript entry needs",
+        ),
         (b'{"transcript":{"project_key":"p","agent_session":"a"},"entry":[1]}', "not a tran"),
     ],
 )
