@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from infra.redis_clients import REDIS_TIMEOUT_SECONDS, redis_client
+from infra.redis_clients import REDIS_TIMEOUT_SECONDS, close_redis, redis_client
 from infra.wakeups import BridgedWakeups
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,14 @@ class RedisWakeups(BridgedWakeups):
         return self
 
     async def close(self) -> None:
-        for task in (self._listener, self._publisher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [t for t in (self._listener, self._publisher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Bounded: a task stuck in the client's own cleanup must not hold up a shutdown.
+            await asyncio.wait(tasks, timeout=self.timeout)
         if self._redis is not None:
-            await self._redis.aclose()
+            await close_redis(self._redis, timeout=self.timeout)
 
     @property
     def redis(self) -> aioredis.Redis:

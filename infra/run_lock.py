@@ -25,7 +25,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from infra.redis_clients import redis_client
+from infra.redis_clients import close_redis, redis_client
 
 KEY_PREFIX = "agentlog:run-lock:"
 CANCEL_PREFIX = "agentlog:run-cancel:"
@@ -189,7 +189,7 @@ class RedisRunLock:
 
     async def close(self) -> None:
         if self._redis is not None:
-            await self._redis.aclose()
+            await close_redis(self._redis)
             self._redis = None
 
     @property

@@ -18,7 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from infra.redis_clients import redis_client
+from infra.redis_clients import close_redis, redis_client
 from infra.redis_wakeups import RedisWakeups
 from infra.store_base import StoreBase
 from transport.auth import is_admin
@@ -91,5 +91,5 @@ async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
         result, _ = await _timed(client.ping)
     finally:
         if own is None:
-            await client.aclose()
+            await close_redis(client, timeout=HEALTH_TIMEOUT_SECONDS)
     return result
