@@ -59,7 +59,7 @@ from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
 from infra.agent.jobs import InProcessJobService, JobService, demo_mcp_server
-from infra.agent.reaping import agent_process_ids, remove_leftovers
+from infra.agent.reaping import agent_process_ids, note_resume_directory, remove_leftovers
 from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
 from infra.agent.run_home import prepare_run_home
@@ -343,7 +343,7 @@ class AgentRunner:
             ),
             name=f"agentlog-lease-{run.run_id}",
         )
-        run.watch = await _start_orphan_watch(run.run_id)
+        run.watch = await _start_orphan_watch(run.run_id, self.run_home_root)
         error: BaseException | None = None
         try:
             # The log from the latest earlier run's start on: the approvals this run may settle,
@@ -398,6 +398,8 @@ class AgentRunner:
             options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
+                    if resume:  # the SDK's copy of the transcript: cleared after a crash too
+                        await asyncio.to_thread(note_resume_directory, run.run_id, home.home)
                     error = await drive_turn(run, client)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the run's terminal event
             error = error or exc
@@ -522,7 +524,9 @@ class AgentRunner:
                 await wakeup.wait(min(remaining, 1.0))
 
 
-async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
+async def _start_orphan_watch(
+    run_id: str, run_home_root: Path
+) -> asyncio.subprocess.Process | None:
     """The run's orphan watch (`orphan_watch.py`): ends the CLI if this server dies."""
     if not sys.platform.startswith("linux"):
         return None  # it finds the run's processes through /proc
@@ -533,6 +537,7 @@ async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
             "infra.agent.orphan_watch",
             str(os.getpid()),
             run_id,
+            str(run_home_root),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
         )

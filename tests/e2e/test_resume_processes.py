@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from infra.agent.reaping import agent_process_ids
+from infra.agent.reaping import RESUME_PREFIX, agent_process_ids
 from infra.agent.recovery import INTERRUPTED_BY_OWNER_LOSS
 from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.agent.transcript import agent_session_id
@@ -44,6 +44,10 @@ async def transcript(url: str, session_id: str) -> list[dict[str, Any]]:
             {"project_key": RUNNER_PROJECT_KEY, "session_id": agent_session_id(session_id)}
         )
     return [dict(e) for e in entries or []]
+
+
+def resume_directories(root: Path) -> list[Path]:
+    return list(root.glob(f"{RESUME_PREFIX}*"))
 
 
 def environment(postgres_url: str, root: Path) -> dict[str, str]:
@@ -118,8 +122,16 @@ async def test_a_server_killed_mid_turn_leaves_what_was_mirrored_and_the_next_ru
 
         call = await wait_until(call_mirrored, 60, what="the tool call in the store")
         orphans += agent_process_ids(run_id)
+        # The SDK loaded the transcript into a directory of its own (TMPDIR is tmp_path).
+        assert resume_directories(tmp_path)
         server.kill()
         behind = await transcript(postgres_url, sid)
+
+        async def resume_directory_gone() -> bool:
+            # The run's orphan watch removes it with the CLI: it holds the conversation.
+            return not resume_directories(tmp_path)
+
+        await wait_until(resume_directory_gone, 15, what="the resume directory's removal")
         restarted = start(servers, tmp_path, env, port=port)
 
         async def abandoned() -> bool:
