@@ -164,14 +164,18 @@ async def test_the_store_holds_the_transcript_the_cli_wrote_and_a_resume_reads_i
 # -- the runner ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandboxed", "unconfined"])
 async def test_a_second_turn_on_another_runner_resumes_the_first_from_the_store(
-    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, sandbox: bool
 ) -> None:
+    """Sandboxed, the CLI sees the SDK's resume directory (bound at its own path) and the
+    SDK finds the lines it writes there; unconfined, the same through `env -i`."""
     session = await new_session(store)
-    async with runner_on(store, scripted_model, tmp_path / "a") as instance_a:
+    async with runner_on(store, scripted_model, tmp_path / "a", sandbox=sandbox) as instance_a:
         first = await run_turn(instance_a, store, session, REMEMBER)
     mirrored = await transcript(store, agent_session_id(session))
-    async with runner_on(store, scripted_model, tmp_path / "b") as instance_b:
+    assert mirrored  # the first run's lines reached the store
+    async with runner_on(store, scripted_model, tmp_path / "b", sandbox=sandbox) as instance_b:
         second = await run_turn(instance_b, store, session, RECALL)
 
     [started] = only(second, RunStarted)
