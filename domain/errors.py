@@ -167,3 +167,75 @@ class ApprovalPending(AgentlogError):
             "answer it first (POST /v1/sessions/{id}/approvals/{approval_id})"
         )
         self.details = {"session_id": session_id, "approval_ids": approval_ids}
+
+
+class ForkPointOutOfRange(AgentlogError):
+    """A fork's `at_seq` is not a seq of the source's log."""
+
+    code = "invalid_at_seq"
+    http_status = 422
+
+    def __init__(self, session_id: str, at_seq: int, head: int) -> None:
+        super().__init__(
+            f"at_seq {at_seq} is not a seq of session {session_id!r}: fork at 1 to {head}"
+        )
+        self.details = {"session_id": session_id, "at_seq": at_seq, "head": head}
+
+
+class ForkInsideRun(AgentlogError):
+    """A fork point between a run's start and its end: the fork would hold a run that no
+    process drives. Fork before it started, or once it ended."""
+
+    code = "fork_inside_run"
+    http_status = 409
+
+    def __init__(
+        self,
+        session_id: str,
+        at_seq: int,
+        run_id: str,
+        *,
+        started_seq: int,
+        ended_seq: int | None,
+    ) -> None:
+        where = f"at seq {started_seq - 1} or before"
+        if ended_seq is not None:
+            where += f", or at seq {ended_seq} (where it ended) or after"
+        else:
+            where += " (it has not ended yet)"
+        super().__init__(
+            f"seq {at_seq} of session {session_id!r} is inside run {run_id!r} "
+            f"(started at seq {started_seq}): fork {where}"
+        )
+        self.details = {
+            "session_id": session_id,
+            "at_seq": at_seq,
+            "run_id": run_id,
+            "run_started_seq": started_seq,
+            "run_ended_seq": ended_seq,
+            "fork_before": started_seq - 1,
+            "fork_from": ended_seq,
+        }
+
+
+class ForkApprovalPending(AgentlogError):
+    """At the fork point a tool call waits on a person's approval; its answer would continue
+    a turn the fork did not run."""
+
+    code = "fork_approval_pending"
+    http_status = 409
+
+    def __init__(
+        self, session_id: str, at_seq: int, approval_ids: list[str], *, before_seq: int | None
+    ) -> None:
+        before = f"at seq {before_seq} or before, or " if before_seq is not None else ""
+        super().__init__(
+            f"at seq {at_seq} session {session_id!r} waits for tool approval "
+            f"{', '.join(approval_ids)}: fork {before}at a seq after the call ended"
+        )
+        self.details = {
+            "session_id": session_id,
+            "at_seq": at_seq,
+            "approval_ids": approval_ids,
+            "fork_before": before_seq,
+        }

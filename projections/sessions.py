@@ -17,6 +17,9 @@ Rules:
   "idle". A terminal event for any other run (late, duplicate, superseded) changes only `head`
   and the time.
 - `tool_call_started`: `tool_calls` + 1 (each start event counts once).
+- `session_forked` (the last event a fork starts with): `created_at` = its time (the copies
+  before it keep the source's times), and `usage` starts again from nothing: the copied runs
+  were paid for by the source, so each run counts once over all sessions.
 - `session_deleted` (the tombstone): a row with status "deleted" and nothing else; lists omit
   such rows.
 - `tool_approval_requested`: status "awaiting_approval" (also while its run still waits its
@@ -46,6 +49,7 @@ from domain.events import (
     RunStarted,
     SessionCreated,
     SessionDeleted,
+    SessionForked,
     ToolApprovalRequested,
     ToolApprovalResponded,
     ToolCallStarted,
@@ -142,6 +146,17 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             head=recorded.seq,
             created_at=summary.created_at,
             last_activity_at=recorded.time,
+        )
+    if kind is SessionForked:
+        # The fork came to exist now (its copies keep the source's times), and the copied
+        # runs were paid for by the source: its usage counts the runs made in the fork only,
+        # so a sum over sessions counts every run once.
+        return replace(
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            created_at=recorded.time,
+            usage=usage_of.NONE,
         )
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)

@@ -18,6 +18,7 @@ from transport import (
     admin_api,
     approvals_api,
     deletion_api,
+    fork_api,
     runs_api,
     sessions_api,
     tokens_api,
@@ -140,6 +141,7 @@ def create_app(
     approvals_api.add_routes(app)
     admin_api.add_routes(app)
     deletion_api.add_routes(app)
+    fork_api.add_routes(app)
     tokens_api.add_routes(app)
     web_view.add_routes(app)
     return app

@@ -3,7 +3,8 @@
 - AGENTLOG_API_TOKEN guards every /v1 route; AGENTLOG_ADMIN_TOKEN guards /v1/admin/* (403 for
   the API token there). Both go in `Authorization: Bearer`, never in a URL.
 - Session tokens (`transport/session_tokens.py`) open one session's routes: `read` its GETs,
-  `write` also its POSTs. 403 on any other session or route, 401 when expired or tampered.
+  `write` also its POSTs. 403 on any other session or route, 401 when expired or tampered;
+  403 also on a route of its session that creates another session (fork).
   A read token may also come as `?access_token=`, because `EventSource` cannot send a header.
 - With no API token set, the /v1 routes are open (`agentlog serve` warns about it).
 """
@@ -104,6 +105,12 @@ def _session_token_refusal(
         return error_response(
             403, "forbidden", "a session token opens only its own session's routes"
         )
+    if _route(request) in CREATES_SESSIONS:
+        return error_response(
+            403,
+            "forbidden",
+            "forking creates a session: it needs the API token, not a session token",
+        )
     if session_id != grant.session_id:
         return error_response(403, "forbidden", "this token is for another session")
     if not grant.allows(request.method):
@@ -111,6 +118,15 @@ def _session_token_refusal(
             403, "forbidden", f"a {grant.scope} token cannot {request.method} this route"
         )
     return None
+
+
+# Routes of a session that create another one: a session token opens its own session only.
+CREATES_SESSIONS = frozenset({"/v1/sessions/{session_id}/fork"})
+
+
+def _route(request: web.Request) -> str | None:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None
 
 
 SESSION_GRANT = web.RequestKey("session_grant", SessionGrant)

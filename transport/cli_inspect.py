@@ -1,4 +1,5 @@
-"""The operator commands: `agentlog sessions`, `inspect`, `verify`, `export`, `import`, `delete`.
+"""The operator commands: `agentlog sessions`, `inspect`, `verify`, `export`, `import`, `delete`,
+`fork`.
 
 They read the same database as the server (AGENTLOG_DATABASE_URL), so what they show is what
 the log holds, not what a server believes. `add_commands(subparsers)` registers them on the
@@ -17,6 +18,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -44,6 +46,7 @@ from domain.events import (
     RunFinished,
     RunStarted,
     SessionCreated,
+    SessionForked,
     StepFinished,
     StepStarted,
     TextCompleted,
@@ -75,9 +78,10 @@ from projections.sessions import SessionSummary
 from projections.usage import Usage
 from projections.verification import Problem, verify_session
 from transport.session_status import summaries_page, summary_json
+from transport.sessions_api import SESSION_ID
 from transport.settings import Settings
 
-COMMANDS = frozenset({"sessions", "inspect", "verify", "export", "import", "delete"})
+COMMANDS = frozenset({"sessions", "inspect", "verify", "export", "import", "delete", "fork"})
 
 # How often `inspect --follow` reads the log without a wake-up: a SQLite log written by a
 # server process never wakes this one, and a lost wake-up must only delay.
@@ -182,6 +186,24 @@ def add_commands(subparsers: Any) -> None:
         "--force", action="store_true", help="delete even while a run is active (it is fenced)"
     )
 
+    fork = subparsers.add_parser(
+        "fork",
+        help="fork a session at a seq: a new session with its conversation up to there",
+        description=(
+            "Create a session whose conversation is SESSION's up to seq N (its current branch "
+            "then), as POST /v1/sessions/{id}/fork does: the events get the new session's own "
+            "seqs, then session_forked; its next run continues from there. SESSION is not "
+            "changed. N must not be inside a run, nor where a tool approval waits."
+        ),
+    )
+    fork.add_argument("session_id", metavar="SESSION", help="the session to fork")
+    fork.add_argument(
+        "--at", dest="at_seq", type=int, required=True, metavar="N", help="the seq to fork at"
+    )
+    fork.add_argument(
+        "--id", dest="new_id", metavar="NEW_ID", help="the new session's id (default: random)"
+    )
+
     importing = subparsers.add_parser(
         "import",
         help="create a session from an export file",
@@ -244,6 +266,8 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return await run_import(settings, args.file, rename_to=args.rename_to)
     if command == "delete":
         return await run_delete(settings, args.session_id, force=args.force)
+    if command == "fork":
+        return await run_fork(settings, args.session_id, args.at_seq, args.new_id)
     raise AssertionError(f"not an operator command: {command}")
 
 
@@ -295,6 +319,7 @@ RED, YELLOW, GREEN, CYAN, MAGENTA, BLUE, DIM, BOLD = (
 )
 _KIND_COLOUR: dict[type, str] = {
     SessionCreated: MAGENTA,
+    SessionForked: MAGENTA,
     CustomEventRecorded: MAGENTA,
     RunStarted: BLUE,
     RunFinished: BLUE,
@@ -362,6 +387,8 @@ def summarize(event: Event) -> str:
         return ", ".join(parts)
     if kind is CustomEventRecorded:
         return f"{e.name}: {excerpt(e.data)}"
+    if kind is SessionForked:
+        return f"forked from {excerpt(e.from_session_id, 60)} at seq {e.at_seq}"
     if kind is RunStarted:
         return f"prompt: {excerpt(e.prompt)} (agent {e.agent})"
     if kind is AgentInitialized:
@@ -646,16 +673,51 @@ async def run_delete(
                 "delete it over HTTP (which cancels it), or pass --force"
             )
         deletion = await delete_log(store, session_id, "requested")
-    workspace = settings.agent.workspace_root or Path(tempfile.gettempdir()) / (
-        "agentlog-workspaces"
-    )
-    shutil.rmtree(workspace / directory_name(session_id), ignore_errors=True)
+    shutil.rmtree(_workspace_root(settings) / directory_name(session_id), ignore_errors=True)
     out.write(
         f"deleted session {session_id}: {deletion.events_removed} events removed, "
         f"tombstone at seq {deletion.tombstone_seq}\n"
     )
     out.flush()
     return 0
+
+
+async def run_fork(
+    settings: Settings,
+    session_id: str,
+    at_seq: int,
+    new_id: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """`agentlog fork SESSION --at N [--id NEW_ID]`: infra.forking's path, as the HTTP route."""
+    from infra.forking import fork_session
+
+    out = out or sys.stdout
+    new_id = new_id if new_id is not None else uuid.uuid4().hex
+    if not SESSION_ID.match(new_id):
+        raise CommandError(
+            f"--id {new_id!r}: a session id is 1 to 128 characters of letters, digits, '_', "
+            "'.', ':' or '-', starting with a letter or digit"
+        )
+    async with _open(settings, wakeups=True) as store:  # wakes a server's projector
+        made = await fork_session(
+            store,
+            session_id,
+            at_seq,
+            new_id,
+            cwd=str((_workspace_root(settings) / directory_name(new_id)).resolve()),
+        )
+    again = " (it existed already: the same fork)" if made.repeated else ""
+    out.write(
+        f"forked session {session_id} at seq {at_seq} as {new_id}{again}: {made.copied} events "
+        f"copied (seqs 1-{made.copied}), session_forked at seq {made.copied + 1}\n"
+    )
+    out.flush()
+    return 0
+
+
+def _workspace_root(settings: Settings) -> Path:
+    return settings.agent.workspace_root or Path(tempfile.gettempdir()) / "agentlog-workspaces"
 
 
 async def run_export(

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from transport import admin_api, metrics, tokens_api, web_view
+from transport import admin_api, fork_api, metrics, tokens_api, web_view
 from transport.keys import SETTINGS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -541,6 +541,7 @@ ALL_PATHS = {
     **RUN_PATHS,
     **admin_api.OPENAPI_PATHS,
     **tokens_api.OPENAPI_PATHS,
+    **fork_api.OPENAPI_PATHS,
     **metrics.OPENAPI_PATHS,
     **web_view.OPENAPI_PATHS,
 }

@@ -78,9 +78,9 @@ async def session_view(request: web.Request, session_id: str) -> dict[str, Any]:
     return view
 
 
-async def create_session(request: web.Request) -> web.Response:
-    body = await read_body(request, CreateSessionBody, allow_empty=True)
-    session_id = body.id if body.id is not None else uuid.uuid4().hex
+def new_session_id(given: str | None) -> str:
+    """The id a new session gets: the one asked for (400 unless valid), else a random one."""
+    session_id = given if given is not None else uuid.uuid4().hex
     if not SESSION_ID.match(session_id):
         raise ApiError(
             400,
@@ -88,6 +88,12 @@ async def create_session(request: web.Request) -> web.Response:
             "a session id is 1 to 128 characters of letters, digits, '_', '.', ':' or '-', "
             "starting with a letter or digit",
         )
+    return session_id
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await read_body(request, CreateSessionBody, allow_empty=True)
+    session_id = new_session_id(body.id)
     store = request.app[STORE]
     try:
         await store.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from domain.events import EVENT_TYPES
 from infra.agent.runner import agent_process_ids
 from infra.stores import open_store
 from tests.support.browser import Page, chromium_available, open_browser
@@ -374,3 +376,12 @@ async def test_the_page_and_its_assets_are_served_and_nothing_else(
             response = await client.get(URL(path, encoded=True))
             assert response.status == 404, path
         assert (await client.get("/v1/sessions")).status == 401  # the API still needs it
+
+
+def test_the_page_listens_for_every_event_type() -> None:
+    """EventSource delivers a named event only to a listener for its name: a type the page
+    does not list never reaches its log."""
+    script = (Path(__file__).parents[2] / "transport" / "web" / "app.js").read_text()
+    listed = re.search(r"const EVENT_TYPES = \[(.*?)\];", script, flags=re.S)
+    assert listed is not None
+    assert sorted(re.findall(r'"([a-z_]+)"', listed.group(1))) == sorted(EVENT_TYPES)

@@ -12,6 +12,7 @@ from domain.events import (
     RecordedEvent,
     RunFinished,
     SessionEvent,
+    SessionForked,
     TextDelta,
     ToolCallFailed,
     ToolCallStarted,
@@ -58,6 +59,11 @@ def test_summaries_name_the_error_and_the_result() -> None:
         "error: " + "x" * 57 + "..., 3 turns"
     )
     assert summarize(TextDelta(message_id="m", block_index=2, delta="hi")) == "#2 hi"
+
+
+def test_a_fork_says_where_it_came_from() -> None:
+    forked = SessionForked(from_session_id="src", at_seq=12, agent_session="a")
+    assert summarize(forked) == "forked from src at seq 12"
 
 
 def test_control_characters_are_escaped_and_long_text_cut() -> None:

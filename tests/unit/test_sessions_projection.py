@@ -19,6 +19,7 @@ from domain.events import (
     RunStarted,
     SessionCreated,
     SessionEvent,
+    SessionForked,
     ToolCallStarted,
     ToolCallSucceeded,
 )
@@ -190,3 +191,30 @@ def test_usage_counts_each_run_once_whatever_ends_it() -> None:
     assert usage.cost_usd == 0.75
     assert (usage.runs, usage.scripted_runs) == (3, 1)
     assert row.runs == 4
+
+
+def test_a_fork_counts_only_its_own_runs_usage_and_was_created_when_forked() -> None:
+    def finished(run: str, cost: float) -> RunFinished:
+        return RunFinished(
+            run_id=run,
+            total_cost_usd=cost,
+            model_usage={"m": {"inputTokens": 10, "outputTokens": 1, "costUSD": cost}},
+        )
+
+    events = record(
+        "fork",
+        [
+            SessionCreated(title="Demo"),
+            RunStarted(run_id="r1", prompt="x", agent="claude"),
+            finished("r1", 0.5),  # copied from the source, which paid for it
+            SessionForked(from_session_id="src", at_seq=3, agent_session="a"),
+            RunStarted(run_id="r2", prompt="x", agent="claude"),
+            finished("r2", 0.25),
+        ],
+    )
+    at_fork = fold(events[:4])["fork"]
+    assert (at_fork.usage.runs, at_fork.usage.cost_usd, at_fork.runs) == (0, 0.0, 1)
+    assert at_fork.created_at == events[3].time > events[0].time
+    row = fold(events)["fork"]
+    assert (row.usage.runs, row.usage.cost_usd, row.runs, row.status) == (1, 0.25, 2, "idle")
+    assert row.title == "Demo"

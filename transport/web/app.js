@@ -495,6 +495,7 @@
   function summary(event) {
     switch (event.type) {
       case "session_created": return event.title ? `“${event.title}”` : "";
+      case "session_forked": return `forked from ${event.from_session_id} at seq ${event.at_seq}`;
       case "run_started": return oneLine(event.prompt);
       case "agent_initialized": return `${event.model || ""} · ${(event.tools || []).length} tools`;
       case "agent_status": return event.subtype + (event.data && event.data.status ? `: ${event.data.status}` : "");
@@ -590,12 +591,12 @@
   }
 
   const EVENT_TYPES = [
-    "session_created", "custom", "run_started", "agent_initialized", "agent_status",
+    "session_created", "custom", "run_started", "conversation_rewound", "agent_initialized", "agent_status",
     "step_started", "step_finished", "text_delta", "text_completed", "reasoning_delta",
     "reasoning_completed", "tool_input_delta", "tool_call_started", "tool_call_succeeded",
     "tool_call_failed", "tool_call_denied", "tool_approval_requested", "tool_approval_responded",
     "agent_error", "heartbeat", "run_finished",
-    "run_failed", "run_cancelled", "run_abandoned", "session_deleted",
+    "run_failed", "run_cancelled", "run_abandoned", "session_deleted", "session_forked",
   ];
 
   function handleFrame(message) {
