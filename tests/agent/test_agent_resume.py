@@ -25,6 +25,7 @@ import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
 from domain.events import (
+    AgentStatusReported,
     RunFinished,
     RunStarted,
     SessionCreated,
@@ -383,6 +384,28 @@ async def test_an_imported_session_resumes_with_its_transcript_and_a_copy_with_i
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             finally:
                 await conn.close()
+
+
+async def test_a_transcript_the_store_could_not_take_is_reported_in_the_log(
+    store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK retries a failed append three times, then drops the batch and says so: the run
+    goes on (the CLI's file is whole) and the log records the SDK's `mirror_error`."""
+
+    async def refuse(self: LogSessionStore, key: Any, entries: Any) -> None:
+        raise RuntimeError("the transcript tables are unavailable")
+
+    monkeypatch.setattr(LogSessionStore, "append", refuse)
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        events = await run_turn(runner, store, session, REMEMBER)
+
+    assert not only(events, RunFinished)[0].is_error
+    errors = [e for e in only(events, AgentStatusReported) if e.subtype == "mirror_error"]
+    assert errors and "unavailable" in errors[0].data["error"]
 
 
 def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
