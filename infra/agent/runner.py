@@ -133,8 +133,8 @@ class AgentRunner:
     async def continue_after_approval(self, session_id: str) -> StartedRun | None:
         """A turn without a prompt that resumes the agent session, so the CLI asks again for
         the calls it deferred and the hook finds their answers in the log. None when nothing
-        is decided yet, or an approval still waits; RunAlreadyActive when a run is active
-        (it finds the answer itself)."""
+        is decided yet, or an approval still waits (found without taking the lease); else
+        RunAlreadyActive when a run is active (it finds the answer itself)."""
         return await self._start(session_id, "", continuation=True)
 
     async def _start(
@@ -148,6 +148,13 @@ class AgentRunner:
         problem = await asyncio.to_thread(self.sandbox.problem)
         if problem is not None:  # refused before anything is written: never unconfined
             raise SandboxUnavailable(problem)
+        if continuation:
+            # Nothing to continue is the common answer (the sweeper asks after every recovery):
+            # found without the lease, so a start arriving meanwhile is not refused (409).
+            # With an answer to act on, it is asked again below, under the lease.
+            probe = await latest_approvals(self.store, session_id)
+            if probe.pending() or not probe.decided():
+                return None
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
