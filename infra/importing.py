@@ -13,13 +13,21 @@ transaction discipline as the stores (see infra.postgres_store and infra.sqlite_
   head, all in one transaction, so positions stay dense and commit-ordered for tailing readers;
 - SQLite: `BEGIN IMMEDIATE` takes the write lock before the last position is read.
 It only ever creates a session: an existing session id is refused (SessionAlreadyExists).
+
+After its events, an export carries the session's transcripts (the CLI's own lines the runs
+resume from, `infra.agent.session_store`): one line per entry, `{"transcript": {"project_key",
+"agent_session", "subpath"}, "entry": {...}}`, in append order. An import writes them back,
+bound to the imported session, so it resumes with its transcript. A transcript whose key the
+target database already holds (a copy imported under another name beside its original) is
+left out: the runner then starts a branch of the imported session's own, converted from its
+events, rather than share the original's.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,10 +37,12 @@ from domain.appending import validate_session_id
 from domain.errors import AgentlogError, SessionAlreadyExists
 from domain.events import RecordedEvent, SessionCreated, SessionEvent, encode_recorded, type_of
 from domain.ports import EventStore
+from infra.agent.session_store import LogSessionStore, transcript_tables
 from infra.postgres_store import NOTIFY_CHANNEL, PostgresEventStore, index_runs_sql
 from infra.sqlite_store import SQL_INDEX_RUNS, SQLiteEventStore
 from infra.sqlite_threads import connect
 from infra.store_base import StoreBase
+from infra.transcripts import StoredTranscript, TranscriptKey
 
 EXPORT_PAGE = 5000
 _INSERT_CHUNK = 5000
@@ -73,6 +83,7 @@ class ImportedEvent:
 class ImportedSession:
     session_id: str
     events: list[ImportedEvent]
+    transcripts: list[StoredTranscript] = field(default_factory=list)
 
     @property
     def head(self) -> int:
@@ -98,6 +109,7 @@ class ImportResult:
     events: int
     first_position: int
     last_position: int
+    transcript_entries: int = 0  # written back; those of transcripts left out not counted
 
 
 # -- export --------------------------------------------------------------------------------
@@ -119,6 +131,27 @@ async def export_lines(store: EventStore, session_id: str) -> AsyncIterator[byte
             # know are kept, so an export from an older server loses nothing.
             yield encode_recorded(recorded, stored) + b"\n"
         after = page[-1][0].seq
+    for transcript in await _transcripts_of(store, session_id):
+        key = {
+            "project_key": transcript.key.project_key,
+            "agent_session": transcript.key.agent_session_id,
+            "subpath": transcript.key.subpath,
+        }
+        for entry in transcript.entries:
+            yield _encoder.encode({"transcript": key, "entry": entry}) + b"\n"
+
+
+def is_transcript_line(line: bytes) -> bool:
+    """An export line that is a transcript entry, not an event."""
+    return line.startswith(b'{"transcript":')
+
+
+async def _transcripts_of(store: EventStore, session_id: str) -> list[StoredTranscript]:
+    try:
+        tables = transcript_tables(store)
+    except TypeError:  # a store without transcript tables
+        return []
+    return await tables.of_session(session_id)
 
 
 # -- parsing an export ---------------------------------------------------------------------
@@ -132,11 +165,18 @@ def parse_export(lines: Iterable[bytes | str], *, rename_to: str | None = None) 
     """
     session_id: str | None = None
     events: list[ImportedEvent] = []
+    transcripts: dict[TranscriptKey, list[dict[str, Any]]] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         where = f"line {number}"
+        if is_transcript_line(line if isinstance(line, bytes) else line.encode()):
+            if not events:
+                raise ImportRefused(f"{where}: a transcript entry before the session's events")
+            key, entry = _transcript_entry(line, where)
+            transcripts.setdefault(key, []).append(entry)
+            continue
         try:
             envelope = _envelope.decode(line)
             body = _as_dict.decode(line)
@@ -187,7 +227,35 @@ def parse_export(lines: Iterable[bytes | str], *, rename_to: str | None = None) 
         validate_session_id(target)
     except AgentlogError as exc:
         raise ImportRefused(f"cannot import as {target!r}: {exc}") from None
-    return ImportedSession(session_id=target, events=events)
+    return ImportedSession(
+        session_id=target,
+        events=events,
+        transcripts=[StoredTranscript(k, entries) for k, entries in transcripts.items()],
+    )
+
+
+class _TranscriptLine(msgspec.Struct):
+    class Key(msgspec.Struct):
+        project_key: str
+        agent_session: str
+        subpath: str = ""
+
+    transcript: Key
+    entry: dict[str, Any]
+
+
+_transcript_line = msgspec.json.Decoder(_TranscriptLine)
+
+
+def _transcript_entry(line: bytes | str, where: str) -> tuple[TranscriptKey, dict[str, Any]]:
+    try:
+        decoded = _transcript_line.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ImportRefused(f"{where}: not a transcript entry ({exc})") from None
+    key = decoded.transcript
+    if not key.project_key or not key.agent_session:
+        raise ImportRefused(f"{where}: a transcript entry needs a project_key and agent_session")
+    return TranscriptKey(key.project_key, key.agent_session, key.subpath), decoded.entry
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -213,7 +281,31 @@ async def import_session(store: StoreBase, session: ImportedSession) -> ImportRe
         events=len(session.events),
         first_position=first,
         last_position=first + len(session.events) - 1,
+        transcript_entries=await _restore_transcripts(store, session),
     )
+
+
+async def _restore_transcripts(store: StoreBase, session: ImportedSession) -> int:
+    """Write the session's transcripts back (after its events: a session's transcripts are
+    found through it). Returns the entries written."""
+    if not session.transcripts:
+        return 0
+    sessions = LogSessionStore(store)
+    written = 0
+    taken: set[tuple[str, str]] = set()
+    for transcript in session.transcripts:
+        key = transcript.key
+        owner_key = (key.project_key, key.agent_session_id)
+        if owner_key not in taken:
+            owner = await sessions.owner(key.agent_session_id, key.project_key)
+            exists = await sessions.tables.load(TranscriptKey(*owner_key)) is not None
+            if owner not in (None, session.session_id) or (owner is None and exists):
+                taken.add(owner_key)
+        if owner_key in taken:
+            continue
+        await sessions.restore(session.session_id, transcript)
+        written += len(transcript.entries)
+    return written
 
 
 def _quote(name: str) -> str:

@@ -135,6 +135,14 @@ class PostgresTranscripts:
         )
         return [decode_entry(row[0]) for row in rows] if rows else None
 
+    async def owner(self, project_key: str, agent_session_id: str) -> str | None:
+        owner: str | None = await self.pool.fetchval(
+            f"SELECT session_id FROM {self._t}.agentlog_transcripts WHERE {self._key}",
+            project_key,
+            agent_session_id,
+        )
+        return owner
+
     async def list_main(self, project_key: str) -> list[TranscriptListing]:
         rows = await self.pool.fetch(
             f"SELECT agent_session_id, mtime, summary FROM {self._t}.agentlog_transcripts "

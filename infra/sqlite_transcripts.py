@@ -84,6 +84,15 @@ class SQLiteTranscripts:
         )
         return [decode_entry(row[0]) for row in rows] if rows else None
 
+    async def owner(self, project_key: str, agent_session_id: str) -> str | None:
+        row = await self._threads.on_reader(
+            lambda conn: conn.execute(
+                f"SELECT session_id FROM agentlog_transcripts WHERE {_KEY}",
+                (project_key, agent_session_id),
+            ).fetchone()
+        )
+        return None if row is None else row[0]
+
     async def list_main(self, project_key: str) -> list[TranscriptListing]:
         rows = await self._threads.on_reader(
             lambda conn: conn.execute(

@@ -61,6 +61,11 @@ class TranscriptTables(Protocol):
 
     async def load(self, key: TranscriptKey) -> list[dict[str, Any]] | None: ...
 
+    async def owner(self, project_key: str, agent_session_id: str) -> str | None:
+        """The agentlog session the transcript belongs to; None if it belongs to none, or
+        does not exist."""
+        ...
+
     async def list_main(self, project_key: str) -> list[TranscriptListing]:
         """Transcripts of the project that have a main transcript."""
         ...

@@ -64,7 +64,13 @@ from domain.events import (
 from domain.ports import EventStore
 from infra.agent.run_home import directory_name
 from infra.database_url import parse_database_url
-from infra.importing import ImportedSession, export_lines, import_session, parse_export
+from infra.importing import (
+    ImportedSession,
+    export_lines,
+    import_session,
+    is_transcript_line,
+    parse_export,
+)
 from infra.session_deletion import delete_log, deleted_at
 from infra.store_base import StoreBase
 from infra.stores import open_store
@@ -783,12 +789,15 @@ async def run_export(
             return 0
         target = Path(output)
         partial = target.with_name(target.name + ".partial")
-        count = 0
+        count = entries = 0
         try:
             with partial.open("wb") as file:
                 async for line in export_lines(store, session_id):
                     file.write(line)
-                    count += 1
+                    if is_transcript_line(line):
+                        entries += 1
+                    else:
+                        count += 1
                 file.flush()
                 os.fsync(file.fileno())
             # Only a complete export ever carries the name asked for.
@@ -796,7 +805,8 @@ async def run_export(
         finally:
             partial.unlink(missing_ok=True)
     print(
-        f"agentlog: exported {count:,} events of session {session_id!r} to {output}",
+        f"agentlog: exported {count:,} events and {entries:,} transcript entries of session "
+        f"{session_id!r} to {output}",
         file=sys.stderr,
     )
     return 0
@@ -825,7 +835,7 @@ async def run_import(
         f"agentlog: imported session {result.session_id!r}: {result.events:,} events "
         f"(seqs 1-{result.events:,}) at positions {result.first_position:,}-"
         f"{result.last_position:,} (seqs and times as exported; positions are this "
-        "database's)\n"
+        f"database's), {result.transcript_entries:,} transcript entries\n"
     )
     return 0
 

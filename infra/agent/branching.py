@@ -25,13 +25,13 @@ from claude_agent_sdk.types import SessionStoreEntry
 
 from domain.events import RecordedEvent, RunStarted
 from domain.ports import EventStore
-from infra.agent.session_store import LogSessionStore
-from infra.agent.transcript import NAMESPACE, agent_session_id, transcript_lines
 
-# The project key of every transcript the runner writes. The SDK derives a project key from
-# the CLI's working directory, which differs between instances with other workspace roots;
-# the runner's store files them all under this one key, so any instance resumes them.
-RUNNER_PROJECT_KEY = "agentlog"
+# RUNNER_PROJECT_KEY: the project key of every transcript the runner writes. The SDK derives
+# a project key from the CLI's working directory, which differs between instances with other
+# workspace roots; a store bound to a session (the runner's) files them all under this one
+# key, whatever key it is given, so any instance resumes them.
+from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from infra.agent.transcript import NAMESPACE, agent_session_id, transcript_lines
 
 
 async def latest_agent_session(store: EventStore, session_id: str) -> str:

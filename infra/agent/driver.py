@@ -55,6 +55,8 @@ class RunInFlight:
     prompt: str
     lease: LockLease
     start_seq: int
+    # Where the session's latest earlier run started (None: this is its first run).
+    previous_run_seq: int | None
     translator: SdkTranslator
     recorder: RunRecorder
     gate: ApprovalGate | None = None

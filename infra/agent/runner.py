@@ -8,8 +8,12 @@ own module:
   stops the run. The same task picks up a cancel asked by another process.
 - recovery (`abandoned.py`, `recovery.py`): a run its dead owner left behind is recorded as
   abandoned before `run_started`; the sweeper does the same for idle sessions.
-- the run's place on disk (`run_home.py`): a temporary HOME holding the session's earlier
-  runs as a CLI transcript, so any instance continues the conversation.
+- the run's place on disk (`run_home.py`): the session's workspace and a temporary HOME.
+- the conversation (`agent_resume.py`, `session_store.py`): the run resumes its agent session
+  (the one its `run_started` records) from the CLI's own transcript in agentlog's database,
+  through a `LogSessionStore` bound to the session, and the CLI's new lines are mirrored back
+  as it writes them; so any instance continues the conversation. A session recorded before
+  is converted from its events once; a transcript behind the log is repaired first.
 - the SDK (`sdk_options.py`, `hooks.py`, `driver.py`): the options and hooks of the run's
   CLI, and the turn itself; heartbeats come from their own task.
 - the record (`recorder.py`): every event is queued in order and appended by one writer.
@@ -38,7 +42,6 @@ from typing import Any
 
 from claude_agent_sdk import ClaudeSDKClient
 
-from domain.branches import current_branch
 from domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from domain.events import (
     RUN_TERMINAL_TYPES,
@@ -49,13 +52,14 @@ from domain.events import (
 )
 from domain.ports import Rewind, RunFence, StartedRun
 from infra.agent.abandoned import AbandonedRuns
+from infra.agent.agent_resume import ready_transcript
 from infra.agent.approval_gate import ApprovalGate
 from infra.agent.branching import agent_session_of_branch, latest_agent_session
 from infra.agent.config import AgentConfig
 from infra.agent.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from infra.agent.hooks import run_hooks
 from infra.agent.jobs import InProcessJobService, JobService, demo_mcp_server
-from infra.agent.reaping import agent_process_ids, remove_leftovers
+from infra.agent.reaping import agent_process_ids, note_resume_directory, remove_leftovers
 from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
 from infra.agent.run_home import prepare_run_home
@@ -63,6 +67,7 @@ from infra.agent.run_lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, 
 from infra.agent.sandbox import SandboxUnavailable, run_sandbox
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.sdk_options import agent_options
+from infra.agent.session_store import LogSessionStore
 from infra.agent.translate import SdkTranslator
 from infra.approval_answers import latest_approvals
 from infra.log_context import log_context
@@ -114,6 +119,7 @@ class AgentRunner:
         self.sandbox = run_sandbox(
             enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
         )
+        self.transcripts = LogSessionStore(store)
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -127,8 +133,8 @@ class AgentRunner:
     async def continue_after_approval(self, session_id: str) -> StartedRun | None:
         """A turn without a prompt that resumes the agent session, so the CLI asks again for
         the calls it deferred and the hook finds their answers in the log. None when nothing
-        is decided yet, or an approval still waits; RunAlreadyActive when a run is active
-        (it finds the answer itself)."""
+        is decided yet, or an approval still waits (found without taking the lease); else
+        RunAlreadyActive when a run is active (it finds the answer itself)."""
         return await self._start(session_id, "", continuation=True)
 
     async def _start(
@@ -142,6 +148,13 @@ class AgentRunner:
         problem = await asyncio.to_thread(self.sandbox.problem)
         if problem is not None:  # refused before anything is written: never unconfined
             raise SandboxUnavailable(problem)
+        if continuation:
+            # Nothing to continue is the common answer (the sweeper asks after every recovery):
+            # found without the lease, so a start arriving meanwhile is not refused (409).
+            # With an answer to act on, it is asked again below, under the lease.
+            probe = await latest_approvals(self.store, session_id)
+            if probe.pending() or not probe.decided():
+                return None
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -165,9 +178,16 @@ class AgentRunner:
                 return None
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
+            # The latest earlier run: where what this run may settle or repair begins.
+            previous = await self.store.current_run(session_id)
             rewound: list[Event] = []
             if rewind is None:
                 agent_session = await latest_agent_session(self.store, session_id)
+                if await self.transcripts.owner(agent_session) not in (None, session_id):
+                    # Another session's transcript has this id (a copy of this session was
+                    # imported under another name beside it): never share it; a branch of
+                    # this session's own, converted from its events, goes on from here.
+                    agent_session = agent_session_of_branch(session_id, run_id)
             else:
                 agent_session = agent_session_of_branch(session_id, run_id)
                 rewound.append(
@@ -205,6 +225,7 @@ class AgentRunner:
             continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],
+            previous_run_seq=None if previous is None else previous.started_seq,
             translator=translator,
             recorder=RunRecorder(
                 self.store,
@@ -329,33 +350,46 @@ class AgentRunner:
             ),
             name=f"agentlog-lease-{run.run_id}",
         )
-        run.watch = await _start_orphan_watch(run.run_id)
+        run.watch = await _start_orphan_watch(run.run_id, self.run_home_root)
         error: BaseException | None = None
         try:
-            # The CLI resumes the conversation from a transcript of the session's earlier runs:
-            # the one read of the whole session, here in the run's own task, not in `start`.
-            history = await self.store.read_session(run.session_id, after=0)
+            # The log from the latest earlier run's start on: the approvals this run may settle,
+            # and whatever the transcript can be missing. O(run), however long the session.
+            recent = await self.store.read_session(
+                run.session_id, after=(run.previous_run_seq or run.start_seq) - 1
+            )
             home = await asyncio.to_thread(
                 prepare_run_home,
                 self.workspace_root,
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
-                run.agent_session,
-                # The agent's context is the current branch only: a rewind set the rest aside.
-                current_branch(r for r in history if r.seq < run.start_seq),
+            )
+            transcripts = self.transcripts.for_session(run.session_id)
+            resume = await ready_transcript(
+                transcripts,
+                self.store,
+                session_id=run.session_id,
+                agent_session=run.agent_session,
+                cwd=home.cwd,
+                start_seq=run.start_seq,
+                has_earlier_runs=run.previous_run_seq is not None,
+                recent=recent,
             )
             run.gate = ApprovalGate(
                 self.store,
                 run.session_id,
-                history,
+                recent,
                 grace_seconds=self.config.approval_grace_seconds,
             )
-            del history  # not needed any more; runs can be long
+            del recent  # not needed any more; runs can be long
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
                 home=home,
+                agent_session=run.agent_session,
+                resume=resume,
+                session_store=transcripts,
                 hooks=run_hooks(
                     run.translator,
                     run.recorder,
@@ -371,6 +405,8 @@ class AgentRunner:
             options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
+                    if resume:  # the SDK's copy of the transcript: cleared after a crash too
+                        await asyncio.to_thread(note_resume_directory, run.run_id, home.home)
                     error = await drive_turn(run, client)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the run's terminal event
             error = error or exc
@@ -495,7 +531,9 @@ class AgentRunner:
                 await wakeup.wait(min(remaining, 1.0))
 
 
-async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
+async def _start_orphan_watch(
+    run_id: str, run_home_root: Path
+) -> asyncio.subprocess.Process | None:
     """The run's orphan watch (`orphan_watch.py`): ends the CLI if this server dies."""
     if not sys.platform.startswith("linux"):
         return None  # it finds the run's processes through /proc
@@ -506,6 +544,7 @@ async def _start_orphan_watch(run_id: str) -> asyncio.subprocess.Process | None:
             "infra.agent.orphan_watch",
             str(os.getpid()),
             run_id,
+            str(run_home_root),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
         )

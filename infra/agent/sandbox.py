@@ -7,9 +7,13 @@ as its `cli_path`; the launcher `exec`s bubblewrap, which starts the CLI:
 - in new user, pid, ipc, uts, cgroup and network namespaces: the server's processes and their
   `/proc/<pid>/environ` do not exist in there, and there is no network but loopback;
 - with a filesystem of read-only system directories (`/usr` and a few files of `/etc`), the
-  CLI's own directory, an empty `/tmp`, and read-write only the session's workspace and the
-  run's HOME, at their own paths (the CLI's transcripts name the cwd): no other session's
-  workspace, no file of the server;
+  CLI's own directory, an empty `/tmp`, and read-write only the session's workspace, the
+  run's HOME and the CLI's config directory, at their own paths (the CLI's transcripts name
+  the cwd, and the SDK finds the lines to mirror by the path the CLI reports): no other
+  session's workspace, no file of the server. The config directory is `$CLAUDE_CONFIG_DIR`
+  as the SDK launches the CLI: the run HOME's `.claude`, or, when the run resumes, the
+  temporary `claude-resume-*` directory the SDK wrote the stored transcript into (in the
+  server's temporary directory, hidden by the sandbox's own `/tmp` unless bound);
 - with only the variables the CLI needs (`BASE_ENVIRONMENT`, `CLI_VARIABLES`, and the run's
   own `options.env`): no AGENTLOG_* value, database or Redis URL or token.
 
@@ -50,6 +54,8 @@ CLI_VARIABLES = (
     "CLAUDE_AGENT_SDK_CLIENT_APP",
     "CLAUDE_AGENT_SDK_DERIVED_CLIENT_APP",
     "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS",
+    # Set by the runner, and replaced by the SDK when it materializes a resume from the store.
+    "CLAUDE_CONFIG_DIR",
 )
 # Fixed values: enough for a shell and the CLI, nothing from the server.
 BASE_ENVIRONMENT = {
@@ -185,6 +191,10 @@ def launcher_script(
         args = bwrap_arguments(
             cli=cli, workspace=workspace, home=home, gateway_socket=gateway_socket
         )
+        # The config directory is only known when the SDK runs this script (see the module
+        # docstring); without one, HOME is bound over itself, which changes nothing.
+        config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
+        mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
         relay = (
             f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
             f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
@@ -193,17 +203,20 @@ def launcher_script(
             "&& break; sleep 0.02; done; "
             'exec "$0" "$@"'
         )
-        command += (
-            " bwrap "
-            + " ".join(shlex.quote(a) for a in args)
-            + f" -- /bin/sh -c {shlex.quote(relay)}"
-        )
+        command += f" bwrap {mounts} -- /bin/sh -c {shlex.quote(relay)}"
     lines = [
         "#!/bin/sh",
         "# Written by agentlog for one run: infra/agent/sandbox.py.",
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _double_quoted(text: str) -> str:
+    """`text` as it must appear between double quotes in a shell script."""
+    for special in ("\\", '"', "$", "`"):
+        text = text.replace(special, "\\" + special)
+    return text
 
 
 @dataclass(frozen=True)

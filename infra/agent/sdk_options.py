@@ -1,5 +1,6 @@
-"""The `ClaudeAgentOptions` of one run: the CLI's environment, model, tools, MCP servers and
-hooks. The one place that decides what the agent process gets."""
+"""The `ClaudeAgentOptions` of one run: the CLI's environment, model, tools, MCP servers,
+hooks and the session store its transcript is mirrored into and resumed from. The one place
+that decides what the agent process gets."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+from claude_agent_sdk.types import SessionStore
 
 from infra.agent.config import AgentConfig
 from infra.agent.reaping import RUN_MARKER
@@ -20,14 +22,25 @@ def agent_options(
     *,
     run_id: str,
     home: RunHome,
+    agent_session: str,
+    resume: bool,
+    session_store: SessionStore,
     hooks: dict[Any, list[HookMatcher]],
     mcp_servers: dict[str, Any],
     stderr: Callable[[str], None],
     base_url: str | None,
 ) -> ClaudeAgentOptions:
-    """Options for the run's CLI; in scripted mode it talks to the model at `base_url`."""
+    """Options for the run's CLI; in scripted mode it talks to the model at `base_url`.
+
+    The CLI resumes `agent_session` when the store holds its transcript (`resume`; the SDK
+    writes it into a temporary config directory of its own and points CLAUDE_CONFIG_DIR
+    there), else starts it under that id; either way every line it writes is mirrored into
+    `session_store` as it goes (`eager`: a crash mid-turn keeps what was written)."""
     env = {
         "HOME": str(home.home),
+        # Also where the SDK looks for the lines it mirrors (see RunHome.config_dir), and where
+        # it copies auth files from on a resume: the run's own, never the server operator's.
+        "CLAUDE_CONFIG_DIR": str(home.config_dir),
         # No update checks, telemetry or error reports from the CLI.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         RUN_MARKER: run_id,
@@ -52,6 +65,8 @@ def agent_options(
         hooks=hooks,
         stderr=stderr,
         cli_path=config.cli_path,
-        resume=home.resume,
-        session_id=home.session_id,
+        resume=agent_session if resume else None,
+        session_id=None if resume else agent_session,
+        session_store=session_store,
+        session_store_flush="eager",
     )

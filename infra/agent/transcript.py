@@ -1,9 +1,11 @@
-"""A session's earlier runs as the Claude CLI's transcript, so any instance can continue it.
+"""A session's earlier runs as the Claude CLI's transcript: the converter for sessions
+recorded before the CLI's own transcript was kept (`LogSessionStore`), and for new branches.
 
-The CLI resumes a conversation (`--resume <id>`) from
-`$HOME/.claude/projects/<project key of cwd>/<id>.jsonl`, found by session id. agentlog
-never keeps that file: before each run it writes one, rebuilt from the log, into the run's own
-temporary HOME. The run may execute on any instance; the log is the only state shared.
+Runs resume from the transcript the CLI itself wrote and the SDK mirrored into the store
+(`infra/agent/agent_resume.py`). A session recorded before that has runs in its log but no
+transcript in the store: its first run converts the log once, with `transcript_lines`, and
+appends the result to the store; from then on the CLI's own lines follow it. A rewind or a
+fork writes its new branch's transcript the same way (`infra/agent/branching.py`).
 
 The lines are the minimal shape the CLI accepts (checked against CLI 2.1.33x): `user` and
 `assistant` lines with type, uuid, parentUuid (a chain), sessionId, timestamp, cwd,
@@ -24,8 +26,8 @@ Left out: thinking blocks (the API ignores them in earlier turns), sub-agent int
 result is the parent call's tool_result), agent errors and empty text. A run without an answer
 leaves its prompt alone; the CLI merges it with the next user line, as it does itself.
 
-The agent's session id is derived from agentlog's (uuid5), so the first run can name it
-(`--session-id`) and every later run resumes it.
+The agent session of a session recorded before branches is derived from agentlog's id
+(uuid5, `agent_session_id`); `run_started.agent_session` names it on later runs.
 """
 
 from __future__ import annotations
@@ -35,10 +37,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-from claude_agent_sdk import project_key_for_directory
 
 from domain.events import (
     RecordedEvent,
@@ -82,7 +81,9 @@ class _Run:
     continuation: bool = False
 
 
-def _tool_result(tool_call_id: str, name: str, end: object) -> dict[str, Any]:
+def tool_result_block(tool_call_id: str, name: str, end: object) -> dict[str, Any]:
+    """The `tool_result` block the CLI writes for a call that ended with `end` (a terminal
+    tool event; anything else reads as interrupted)."""
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
     if isinstance(end, ToolCallSucceeded):
         output = end.output
@@ -216,7 +217,7 @@ def transcript_lines(
                 uses = {b["id"]: b for b in response.blocks if b["type"] == "tool_use"}
                 deferred = [t for t in response.tool_ids if t in asked and t not in ends]
                 results = [
-                    _tool_result(t, uses[t]["name"], ends.get(t))
+                    tool_result_block(t, uses[t]["name"], ends.get(t))
                     for t in response.tool_ids
                     if t not in deferred
                 ]
@@ -233,24 +234,3 @@ def transcript_lines(
         if run.cancelled:
             add("user", {"role": "user", "content": CANCELLED_MARKER}, run)
     return lines
-
-
-def transcript_path(config_home: Path, cwd: str, agent_session: str) -> Path:
-    """Where the CLI looks for the transcript, with HOME=`config_home`."""
-    return (
-        config_home
-        / ".claude"
-        / "projects"
-        / project_key_for_directory(cwd)
-        / (agent_session + ".jsonl")
-    )
-
-
-def write_transcript(home: Path, cwd: str, agent_session: str, lines: list[dict[str, Any]]) -> Path:
-    """Write `lines` where the CLI, run with HOME=`home` in `cwd`, resumes `agent_session`."""
-    path = transcript_path(home, cwd, agent_session)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for line in lines:
-            out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-    return path

@@ -1,7 +1,11 @@
 """O(run), not O(session): starting a run, resuming its stream and answering a tool call read
 the run's own events, never the session's earlier log. A real SQLite store counts the events
 its reads return; the session holds 6,000 events of 60 earlier runs (a start may read the
-latest of them: approvals it left, its own events)."""
+latest of them: approvals it left, what its transcript may lack, its own events).
+
+The earlier runs were recorded before the store kept the CLI's transcript: the first run
+converts them, reading the log once; every later run resumes from the store, and its whole
+start, up to the agent's first step, reads O(run) again."""
 
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ class CountingStore(SQLiteEventStore):
         page = await super().read(session_id, after, limit)
         self.events_read += len(page)
         return page
+
+    async def uncounted(self, session_id: str, after: int) -> list[RecordedEvent]:
+        """What the test itself reads to wait for a run: not the runner's reads."""
+        return await super().read(session_id, after, 5000)
 
 
 @pytest.fixture
@@ -101,3 +109,28 @@ async def test_start_stream_and_tool_output_read_only_the_run(
     refused = await client.post("/v1/sessions/s/events", json=answer)
     assert refused.status == 409  # the live agent's own call
     assert store.events_read < BOUND
+
+    await ended(store, run_id)
+    # The next run resumes the transcript the first one converted and mirrored: from its
+    # start to the agent's first step, the runner reads the latest run's events, no more.
+    store.events_read = 0
+    response = await client.post("/v1/sessions/s/runs", json=prompt)
+    assert response.status == 202
+    second = (await response.json())["run_id"]
+    async with asyncio.timeout(60):
+        while not any(
+            isinstance(r.event, ToolCallStarted) and r.run_id == second
+            for r in await store.uncounted("s", EARLIER)
+        ):
+            await asyncio.sleep(0.05)
+    assert 0 < store.events_read < BOUND
+    await ended(store, second)
+
+
+async def ended(store: CountingStore, run_id: str) -> None:
+    async with asyncio.timeout(60):
+        while not any(
+            isinstance(r.event, RunFinished) and r.run_id == run_id
+            for r in await store.uncounted("s", EARLIER)
+        ):
+            await asyncio.sleep(0.05)

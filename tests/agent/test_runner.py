@@ -500,8 +500,9 @@ async def test_sweep_recovers_sessions_left_running_by_a_previous_process(
 async def test_multi_turn_continues_the_conversation_on_another_instance(
     sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
 ) -> None:
-    """Run 1 on one runner, run 2 on another (its own model, HOME and workspace) sharing only
-    the database: the second request carries the first turn, tool results included."""
+    """Run 1 on one runner, run 2 on another (its own model, HOME and workspace root) sharing
+    only the database: the second request carries the first turn, tool results included, as
+    the first CLI wrote it (resumed from the store, under the runner's one project key)."""
     session = await new_session(sqlite_store)
     first_prompt = "Remember the number 42. Add 2 and 3 and read /definitely/missing.txt"
     async with (
@@ -526,7 +527,10 @@ async def test_multi_turn_continues_the_conversation_on_another_instance(
         for block in blocks:
             if block["type"] == "text" and block["text"].startswith("<system-reminder>"):
                 continue
-            detail = block.get("text") or block.get("name") or str(block.get("content"))[:20]
+            result = block.get("content")
+            if isinstance(result, list):  # the CLI keeps an MCP tool's content blocks
+                result = "".join(b.get("text", "") for b in result)
+            detail = block.get("text") or block.get("name") or str(result)[:20]
             shown.append((message["role"], block["type"], detail, block.get("is_error")))
     assert shown == [
         ("user", "text", first_prompt, None),

@@ -5,6 +5,7 @@ the server's files, the network) and finds nothing of the server's."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -170,3 +171,47 @@ async def test_a_run_that_needs_the_sandbox_refuses_to_start_without_it(
     finally:
         monkeypatch.undo()
         sandbox_problem.cache_clear()
+
+
+def test_the_launcher_binds_the_config_directory_the_sdk_names_at_its_own_path(
+    tmp_path: Path,
+) -> None:
+    """The SDK sets CLAUDE_CONFIG_DIR when it launches the CLI (to its resume directory in the
+    server's temp dir, which the sandbox's own /tmp hides): the launcher passes the variable
+    and binds that directory; without it, HOME is bound over itself."""
+    from infra.agent.sandbox import launcher_script
+
+    home = tmp_path / 'ho"me $x'
+    workspace, resume, cli = tmp_path / "ws", tmp_path / "claude-resume-1", tmp_path / "cli.sh"
+    for directory in (home / ".claude", workspace, resume):
+        directory.mkdir(parents=True)
+    # A stand-in CLI that reports what it sees from inside the sandbox.
+    cli.write_text(
+        '#!/bin/sh\necho "$CLAUDE_CONFIG_DIR"; ls "$CLAUDE_CONFIG_DIR" 2>/dev/null; exit 0\n'
+    )
+    cli.chmod(0o755)
+    (resume / "transcript.jsonl").write_text("{}\n")
+    socket = tmp_path / "model.sock"
+    socket.touch()
+    script = tmp_path / "launch.sh"
+    script.write_text(
+        launcher_script(
+            cli=cli, workspace=workspace, home=home, passed_names=[], gateway_socket=socket
+        )
+    )
+    script.chmod(0o700)
+    need_sandbox()
+
+    def launch(config_dir: Path | None) -> list[str]:
+        env = {"PATH": "/usr/bin:/bin"}
+        if config_dir is not None:
+            env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+        done = subprocess.run(
+            [str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert launch(resume) == [str(resume), "transcript.jsonl"]
+    assert launch(home / ".claude") == [str(home / ".claude")]
+    assert launch(None)[0] == ""

@@ -1,12 +1,11 @@
-"""The session's earlier runs as a CLI transcript, and the recovery of an abandoned run: pure
-functions of the log."""
+"""The session's earlier runs as a CLI transcript (the converter of sessions recorded before
+the store kept the CLI's own), and the recovery of an abandoned run: pure functions of the
+log."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from domain.events import (
     AgentErrorReported,
@@ -33,8 +32,6 @@ from infra.agent.transcript import (
     INTERRUPTED_TEXT,
     agent_session_id,
     transcript_lines,
-    transcript_path,
-    write_transcript,
 )
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -191,16 +188,6 @@ def test_a_start_recorded_by_a_hook_joins_the_latest_response_and_outputs_keep_b
 
 def test_an_empty_log_has_no_transcript() -> None:
     assert transcript_lines(log(SessionCreated()), session_id="s", agent_session="a", cwd="/") == []
-
-
-def test_the_transcript_is_written_where_the_cli_resumes_it(tmp_path: Path) -> None:
-    lines = transcript_lines(log(*FIRST_RUN), session_id="s", agent_session="agent", cwd="/w/x_y")
-
-    path = write_transcript(tmp_path, "/w/x_y", "agent", lines)
-
-    assert path == tmp_path / ".claude" / "projects" / "-w-x-y" / "agent.jsonl"
-    assert path == transcript_path(tmp_path, "/w/x_y", "agent")
-    assert [json.loads(line) for line in path.read_text().splitlines()] == lines
 
 
 def test_the_agent_session_id_is_a_stable_uuid_per_session() -> None:

@@ -17,7 +17,7 @@ from claude_agent_sdk.testing import run_session_store_conformance
 from claude_agent_sdk.types import SessionStore
 
 from domain.events import SessionCreated
-from infra.agent.session_store import LogSessionStore
+from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.database_url import parse_database_url
 from infra.store_base import StoreBase
 from infra.stores import open_store
@@ -113,10 +113,10 @@ async def test_transcripts_belong_to_the_agentlog_session_that_wrote_them(
         await store.append(sid, [SessionCreated()])
     shared = LogSessionStore(store)
     a, b = shared.for_session("chat-a"), shared.for_session("chat-b")
-    main_a = {"project_key": "p", "session_id": "aaaa"}
+    main_a = {"project_key": RUNNER_PROJECT_KEY, "session_id": "aaaa"}
     await a.append(main_a, [_entry(1)])
     await a.append({**main_a, "subpath": "subagents/agent-1"}, [_entry(2)])
-    await b.append({"project_key": "p", "session_id": "bbbb"}, [_entry(3)])
+    await b.append({"project_key": RUNNER_PROJECT_KEY, "session_id": "bbbb"}, [_entry(3)])
     # An unbound writer (an SDK helper) adds to a transcript without moving it.
     await shared.append(main_a, [_entry(4)])
 
@@ -129,7 +129,34 @@ async def test_transcripts_belong_to_the_agentlog_session_that_wrote_them(
     assert await shared.delete_session("chat-a") == 3
     assert await shared.transcripts_of("chat-a") == []
     assert await shared.load(main_a) is None
-    assert await shared.load({"project_key": "p", "session_id": "bbbb"}) == [_entry(3)]
+    assert await shared.load({"project_key": RUNNER_PROJECT_KEY, "session_id": "bbbb"}) == [
+        _entry(3)
+    ]
+
+
+async def test_a_bound_store_files_every_project_key_under_the_runners_one(
+    store: StoreBase,
+) -> None:
+    """The SDK derives the project key from the CLI's cwd, which differs between instances (a
+    workspace root of their own): a bound store reads and writes one transcript whatever key
+    it is handed, so a run resumes on any instance. An unbound store keeps the keys given."""
+    await store.append("chat", [SessionCreated()])
+    here = LogSessionStore(store).for_session("chat")
+    there = LogSessionStore(store).for_session("chat")
+    agent = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+    await here.append({"project_key": "-srv-a-workspaces-chat", "session_id": agent}, [_entry(1)])
+    sub = {"project_key": "-srv-a-x", "session_id": agent, "subpath": "subagents/agent-1"}
+    await here.append(sub, [_entry(2)])  # type: ignore[arg-type]
+
+    elsewhere = {"project_key": "-srv-b-workspaces-chat", "session_id": agent}
+    assert await there.load(elsewhere) == [_entry(1)]  # type: ignore[arg-type]
+    assert await there.list_subkeys(elsewhere) == ["subagents/agent-1"]  # type: ignore[arg-type]
+    assert [s["session_id"] for s in await there.list_sessions("anything")] == [agent]
+    unbound = LogSessionStore(store)
+    assert await unbound.load({"project_key": RUNNER_PROJECT_KEY, "session_id": agent}) == [
+        _entry(1)
+    ]
+    assert await unbound.load(elsewhere) is None  # type: ignore[arg-type]
 
 
 async def test_the_sdks_own_readers_read_what_it_wrote(store: StoreBase) -> None:

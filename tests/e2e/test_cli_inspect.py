@@ -237,7 +237,9 @@ def test_export_then_import_elsewhere_round_trips(db: str, tmp_path: Path) -> No
     exported = tmp_path / "s001.jsonl"
     result = agentlog(["export", "s001", "-o", str(exported)], db, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == f"agentlog: exported 13 events of session 's001' to {exported}\n"
+    assert result.stderr == (
+        f"agentlog: exported 13 events and 0 transcript entries of session 's001' to {exported}\n"
+    )
     other = f"sqlite:///{tmp_path / 'other.db'}"
     imported = agentlog(["import", str(exported)], other, tmp_path)
     assert imported.returncode == 0, imported.stderr

@@ -24,6 +24,7 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
+from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.importing import ImportRefused, export_lines, import_session, parse_export
 from infra.store_base import StoreBase
 from infra.stores import open_store
@@ -236,3 +237,92 @@ def test_a_file_that_is_not_an_export_is_refused_by_line(lines: list[bytes], mes
     with pytest.raises(ImportRefused) as refused:
         parse_export(lines)
     assert str(refused.value).startswith(message)
+
+
+AGENT = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+
+async def with_transcript(store: StoreBase, session_id: str = "chat-1") -> list[object]:
+    """The session's runs left a transcript (main and a subagent's), as the runner's store
+    writes it: bound to the session, under the runner's project key."""
+    bound = LogSessionStore(store).for_session(session_id)
+    main = [
+        {"type": "user", "uuid": "u1", "message": {"content": "hello ✓"}},
+        {"type": "last-prompt", "lastPrompt": "hello"},  # no uuid: kept in order too
+        {"type": "assistant", "uuid": "a1", "message": {"content": [{"type": "text"}]}},
+    ]
+    sub = [{"type": "user", "uuid": "s1", "isSidechain": True}]
+    await bound.append({"project_key": RUNNER_PROJECT_KEY, "session_id": AGENT}, main)  # type: ignore[list-item]
+    await bound.append(
+        {"project_key": RUNNER_PROJECT_KEY, "session_id": AGENT, "subpath": "subagents/agent-1"},
+        sub,  # type: ignore[arg-type]
+    )
+    return [main, sub]
+
+
+async def test_an_export_carries_the_sessions_transcripts_and_an_import_restores_them(
+    open_test_store: StoreOpener, fresh_url: str, backend_redis_url: str | None
+) -> None:
+    async with open_test_store() as source:
+        await fill(source)
+        main, sub = await with_transcript(source)
+        original = await export(source, "chat-1")
+        events = await source.head("chat-1")
+    assert [line.startswith(b'{"transcript":') for line in original] == [False] * events + [
+        True
+    ] * 4
+    parsed = parse_export(original)
+    assert len(parsed.events) == events
+    async with open_store(fresh_url, redis_url=backend_redis_url) as target:
+        result = await import_session(target, parsed)
+        restored = await LogSessionStore(target).transcripts_of("chat-1")
+        resumed = (
+            await LogSessionStore(target)
+            .for_session("chat-1")
+            .load({"project_key": "-any-cwd", "session_id": AGENT})
+        )
+        again = await export(target, "chat-1")
+    assert result.transcript_entries == 4
+    assert {(t.key.project_key, t.key.subpath): t.entries for t in restored} == {
+        (RUNNER_PROJECT_KEY, ""): main,
+        (RUNNER_PROJECT_KEY, "subagents/agent-1"): sub,
+    }
+    assert resumed == main
+    assert without_positions(again) == without_positions(original)
+
+
+async def test_a_copy_imported_beside_its_original_shares_no_transcript(
+    open_test_store: StoreOpener,
+) -> None:
+    async with open_test_store() as store:
+        await fill(store)
+        await with_transcript(store)
+        original = await export(store, "chat-1")
+        result = await import_session(store, parse_export(original, rename_to="chat-2"))
+        sessions = LogSessionStore(store)
+        assert result.transcript_entries == 0  # the key is chat-1's: left out
+        assert await sessions.transcripts_of("chat-2") == []
+        assert len(await sessions.transcripts_of("chat-1")) == 2
+        assert await sessions.owner(AGENT) == "chat-1"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (b'{"transcript":{"project_key":"p"},"entry":{}}', "not a transcript entry"),
+        (
+            b'{"transcript":{"project_key":"","agent_session":"a"},"entry":{}}',
+            "a transcript entry needs",
+        ),
+        (b'{"transcript":{"project_key":"p","agent_session":"a"},"entry":[1]}', "not a tran"),
+    ],
+)
+def test_a_malformed_transcript_line_is_refused_naming_it(line: bytes, why: str) -> None:
+    first = (
+        b'{"seq":1,"position":1,"session_id":"t","time":"2026-01-01T00:00:00Z",'
+        b'"type":"session_created","run_id":null,"title":null,"metadata":{}}'
+    )
+    with pytest.raises(ImportRefused, match=f"line 2: {why}"):
+        parse_export([first, line])
+    with pytest.raises(ImportRefused, match="line 1: a transcript entry before"):
+        parse_export([line, first])

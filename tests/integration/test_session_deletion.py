@@ -123,7 +123,10 @@ async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: Sto
     async with open_projection_store(store) as projections:
         projector = Projector(store, projections)
         await projector.catch_up()
-        assert "agentlog_ui_states" in await tables_holding(store, marker)  # content was there
+        # The content was there: in the projections and in the CLI's transcript too.
+        assert {"agentlog_ui_states", "agentlog_transcript_entries"} <= set(
+            await tables_holding(store, marker)
+        )
 
         deletion = await SessionDeleter(store).delete("doomed")
         await projector.catch_up()

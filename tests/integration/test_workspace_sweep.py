@@ -28,7 +28,7 @@ def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 
 def workspace_of(root: Path, session_id: str, tmp_path: Path) -> Path:
     """The directory a run of `session_id` on the host with `root` works in (as a run makes it)."""
-    prepare_run_home(root, tmp_path / "homes", session_id, "run_x", "agent", [])
+    prepare_run_home(root, tmp_path / "homes", session_id, "run_x")
     workspace = root / directory_name(session_id)
     (workspace / "notes.txt").write_text("the agent's work")
     return workspace
