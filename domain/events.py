@@ -64,6 +64,10 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # (infra/agent/branching.py). None on runs recorded before branches existed: those used
     # `agent_session_id(session_id)`.
     agent_session: str | None = None
+    # The id the client gave the prompt's user message (the AI SDK Chat names the messages it
+    # creates itself): GET /messages shows that message under it. None: `<run id>:user`
+    # (runs started without one, and every run recorded before clients could name it).
+    user_message_id: str | None = None
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):

@@ -181,6 +181,12 @@ class Rewind(msgspec.Struct, frozen=True, kw_only=True):
     to_seq: int
     trigger: str = "from_message"  # "regenerate", "edit" or "from_message"
     message_id: str | None = None  # the UI message rewound to
+    # The session's head when the rewind was planned: the runner appends with it as
+    # `expected_seq`, so a conversation that changed since (another rewind, a run, an append)
+    # is refused (ExpectedSeqMismatch) instead of going back further than meant. Events that
+    # only close an abandoned run do not count (they land after any turn a rewind keeps).
+    # None: not checked.
+    expected_head: int | None = None
 
 
 class AgentRuns(Protocol):
@@ -197,11 +203,20 @@ class AgentRuns(Protocol):
     - `cancel` interrupts the turn, records `run_cancelled`, releases the lock and leaves no
       task or process behind. Raises UnknownRun / RunNotActive.
     - With `rewind`, `conversation_rewound` and `run_started` are appended in one batch, and
-      the agent's context is the current branch only (domain.branches).
+      the agent's context is the current branch only (domain.branches). With
+      `rewind.expected_head`, a log changed since (beyond closing an abandoned run) raises
+      ExpectedSeqMismatch and nothing is written.
+    - `user_message_id` names the prompt's user message in the UIMessage projection (the
+      client's own id); None: `<run id>:user`.
     """
 
     async def start(
-        self, session_id: str, prompt: str, rewind: Rewind | None = None
+        self,
+        session_id: str,
+        prompt: str,
+        rewind: Rewind | None = None,
+        *,
+        user_message_id: str | None = None,
     ) -> StartedRun: ...
 
     async def cancel(self, session_id: str, run_id: str) -> None: ...

@@ -14,7 +14,8 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
   again, as it was (the branch no longer holds that start). The runner only rewinds to just
   before a `run_started` and after every earlier run ended, so no event after T touches a
   kept message, and this equals folding the current branch alone (property-tested).
-- `run_started(R, prompt)`: a user message `{id: "R:user", parts: [text prompt]}`, then the run's
+- `run_started(R, prompt, user_message_id?)`: a user message `{id: user_message_id (the
+  client's own id for it) or "R:user", parts: [text prompt]}`, then the run's
   one assistant message `{id: R, parts: []}` with metadata `{status: "running", agent,
   startedAt}`. A second `run_started` for a known R changes nothing. If another run was still
   open (its process died without a terminal event), that run is closed as "abandoned".
@@ -448,6 +449,11 @@ class _Builder:
 # -- one handler per visible event type ------------------------------------------------------
 
 
+def user_message_id(event: RunStarted, run_id: str) -> str:
+    """The id of the user message a run's prompt is: the client's own when it gave one."""
+    return event.user_message_id or f"{run_id}:user"
+
+
 def _run_started(b: _Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, RunStarted)
@@ -480,8 +486,9 @@ def _run_started(b: _Builder, recorded: RecordedEvent) -> None:
             superseded_at=recorded.seq,
             superseded_from=previous.run,
         )
-    prompt = TextPart(message_id=f"{run_id}:user", block_index=0, text=event.prompt, done=True)
-    b.messages.append(Message(id=f"{run_id}:user", role="user", parts=(prompt,), seq=recorded.seq))
+    user_id = user_message_id(event, run_id)
+    prompt = TextPart(message_id=user_id, block_index=0, text=event.prompt, done=True)
+    b.messages.append(Message(id=user_id, role="user", parts=(prompt,), seq=recorded.seq))
     run = RunInfo(agent=event.agent, started_at=recorded.time)
     b.open_message = b.append(Message(id=run_id, role="assistant", run=run, seq=recorded.seq))
     b.open_run_id = run_id

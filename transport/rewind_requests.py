@@ -39,6 +39,7 @@ placed on the branch, 422 `messages_diverge`. A run or an approval waiting: the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,8 @@ class Turn:
     run_id: str  # the assistant message's id
     prompt: str
     seq: int  # its run_started
-
-    @property
-    def user_message_id(self) -> str:
-        return self.run_id + USER_SUFFIX
+    user_message_id: str  # the prompt's message: the client's id, or `<run id>:user`
+    position: int  # where the turn's first message is in the conversation's messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,43 +69,111 @@ class Branch:
     turns: list[Turn]
     index: dict[str, int]  # message id (and continuation run id) -> turn index
     others: frozenset[str]  # ids of the branch's messages that belong to no turn
+    messages: tuple[str, ...] = ()  # every message id of the branch, in order
 
     def turn_of(self, message_id: str) -> Turn | None:
         found = self.index.get(message_id)
         return None if found is None else self.turns[found]
+
+    def taken_ids(self, replaced: Turn | None) -> set[str]:
+        """The ids a new user message may not have: those of the branch's messages, and the
+        other names of its turns, that stay when `replaced` (and what follows it) goes."""
+        if replaced is None:
+            return set(self.messages) | set(self.index)
+        kept = self.turns.index(replaced)
+        return set(self.messages[: replaced.position]) | {
+            name for name, turn in self.index.items() if turn < kept
+        }
 
 
 def branch_of(state: ConversationState) -> Branch:
     turns: list[Turn] = []
     index: dict[str, int] = {}
     others: set[str] = set()
-    prompts = {
-        m.id: "".join(p.text for p in m.parts if isinstance(p, TextPart))
-        for m in state.messages
-        if m.role == "user"
-    }
-    for message in state.messages:
+    messages = state.messages
+    for at, message in enumerate(messages):
         if message.run is None:
             if message.role != "user":
                 others.add(message.id)
             continue
+        # The prompt's user message comes right before its answer (the same run_started).
+        before = messages[at - 1] if at > 0 else None
+        user = before if before is not None and before.role == "user" else None
         position = len(turns)
         turns.append(
             Turn(
                 run_id=message.id,
-                prompt=prompts.get(message.id + USER_SUFFIX, ""),
+                prompt="" if user is None else _text(user),
                 seq=message.seq,
+                user_message_id=message.id + USER_SUFFIX if user is None else user.id,
+                position=at if user is None else at - 1,
             )
         )
-        for name in (message.id, message.id + USER_SUFFIX, *message.run.continued_by):
+        # `<run id>:user` names the turn too, whatever id the client gave its prompt: the
+        # name every run recorded before clients named their messages has.
+        names = (message.id, message.id + USER_SUFFIX, *message.run.continued_by)
+        for name in (*names, *(() if user is None else (user.id,))):
             index[name] = position
-    return Branch(turns=turns, index=index, others=frozenset(others))
+    return Branch(
+        turns=turns,
+        index=index,
+        others=frozenset(others),
+        messages=tuple(m.id for m in messages),
+    )
+
+
+def _text(message: Any) -> str:
+    return "".join(p.text for p in message.parts if isinstance(p, TextPart))
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedRun:
     prompt: str
     rewind: Rewind | None = None
+    # The id the prompt's user message gets (None: `<run id>:user`), and the turn the run
+    # replaces (its messages and what follows go; None: a new turn at the end).
+    user_message_id: str | None = None
+    replaces: Turn | None = None
+
+
+MAX_CLIENT_MESSAGE_ID = 200
+# What the AI SDK's ids are made of (letters and digits), and what the log's own ids hold.
+_CLIENT_ID_CHARS = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def client_message_id(messages: Sequence[dict[str, Any]]) -> str | None:
+    """The id the client gave the user message it sends: the last message of useChat's
+    `messages` when that is a user message (a send, an edit, a regenerate's prompt); None when
+    there is none. 400 `invalid_message_id` for an id that is not a short plain string."""
+    last = messages[-1] if messages else None
+    if last is None or last.get("role") != "user" or "id" not in last:
+        return None
+    message_id = last["id"]
+    if (
+        not isinstance(message_id, str)
+        or len(message_id) > MAX_CLIENT_MESSAGE_ID
+        or _CLIENT_ID_CHARS.fullmatch(message_id) is None
+    ):
+        raise ApiError(
+            400,
+            "invalid_message_id",
+            "the last user message's id must be 1 to "
+            f"{MAX_CLIENT_MESSAGE_ID} characters of letters, digits and _ . : -",
+        )
+    return message_id
+
+
+def refuse_taken_id(branch: Branch, planned: PlannedRun) -> None:
+    """409 `message_id_taken` when the client's id for its user message already names another
+    message that stays on the current branch (its own, replaced by an edit, does not)."""
+    message_id = planned.user_message_id
+    if message_id is not None and message_id in branch.taken_ids(planned.replaces):
+        raise ApiError(
+            409,
+            "message_id_taken",
+            f"message id {message_id!r} already names another message of the conversation",
+            message_id=message_id,
+        )
 
 
 async def _refuse_unknown(store: EventStore, session_id: str, message_id: str) -> ApiError:
@@ -160,7 +227,9 @@ async def plan_from_message(
             )
         raise await _refuse_unknown(store, session_id, message_id)
     rewind = await _rewind_to(store, session_id, turn, "from_message", message_id)
-    return PlannedRun(prompt=turn.prompt if prompt is None else prompt, rewind=rewind)
+    return PlannedRun(
+        prompt=turn.prompt if prompt is None else prompt, rewind=rewind, replaces=turn
+    )
 
 
 def _placed(branch: Branch, earlier: Sequence[dict[str, Any]]) -> int | None:
@@ -229,7 +298,12 @@ async def plan_regenerate(
         if turn is None:
             raise await _refuse_unknown(store, session_id, message_id)
     rewind = await _rewind_to(store, session_id, turn, "regenerate", turn.run_id)
-    return PlannedRun(prompt=turn.prompt, rewind=rewind)
+    return PlannedRun(
+        prompt=turn.prompt,
+        rewind=rewind,
+        user_message_id=client_message_id(messages),
+        replaces=turn,
+    )
 
 
 async def plan_submit(
@@ -251,7 +325,7 @@ async def plan_submit(
         # the same way: that is no edit.
         or last.get("role") != "user"
     ):
-        return PlannedRun(prompt=prompt)
+        return PlannedRun(prompt=prompt, user_message_id=client_message_id(messages))
     await _off_branch_ids(store, session_id, branch, messages[:-1])
     turn = branch.turn_of(message_id)
     if turn is None:
@@ -265,7 +339,10 @@ async def plan_submit(
                 message_id=message_id,
             )
         if position == len(branch.turns):
-            return PlannedRun(prompt=prompt)  # not in the log yet: a new turn
+            # Not in the log yet: a new turn.
+            return PlannedRun(prompt=prompt, user_message_id=client_message_id(messages))
         turn = branch.turns[position]
     rewind = await _rewind_to(store, session_id, turn, "edit", turn.user_message_id)
-    return PlannedRun(prompt=prompt, rewind=rewind)
+    return PlannedRun(
+        prompt=prompt, rewind=rewind, user_message_id=client_message_id(messages), replaces=turn
+    )

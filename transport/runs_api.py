@@ -4,12 +4,14 @@ to an earlier point first (regenerate, edit, `from_message_id`): transport/rewin
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from domain.errors import ExpectedSeqMismatch
 from domain.events import RunStarted
 from domain.ports import EventStore
 from infra.approval_answers import record_answer
@@ -22,9 +24,11 @@ from transport.request_parsing import read_body
 from transport.rewind_requests import (
     PlannedRun,
     branch_of,
+    client_message_id,
     plan_from_message,
     plan_regenerate,
     plan_submit,
+    refuse_taken_id,
 )
 from transport.sessions_api import json_response, wants_sse
 from transport.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
@@ -89,21 +93,35 @@ class StartRunBody(msgspec.Struct):
 
 
 async def planned_run(request: web.Request, session_id: str, body: StartRunBody) -> PlannedRun:
-    """What the start runs, and from where (rewind_requests). A plain start reads nothing."""
+    """What the start runs, from where (rewind_requests), and the id the client gave its user
+    message. A `{"prompt"}` start reads nothing; one naming its user message reads the
+    conversation, to refuse an id another message has (409 `message_id_taken`)."""
     store = request.app[STORE]
     messages = [m for m in body.messages or [] if isinstance(m, dict)]
     message_id = None if isinstance(body.message_id, UnsetType) else body.message_id
     from_message = None if isinstance(body.from_message_id, UnsetType) else body.from_message_id
     regenerate = body.trigger == "regenerate-message"
-    if from_message is None and not regenerate and message_id is None:
+    client_id = client_message_id(messages) if body.prompt is None else None
+    if from_message is None and not regenerate and message_id is None and client_id is None:
         return PlannedRun(prompt=body.prompt_text())
-    state, _head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
     branch = branch_of(state)
     if from_message is not None:
-        return await plan_from_message(store, session_id, branch, from_message, body.prompt)
-    if regenerate:
-        return await plan_regenerate(store, session_id, branch, message_id, messages)
-    return await plan_submit(store, session_id, branch, message_id, messages, body.prompt_text())
+        planned = await plan_from_message(store, session_id, branch, from_message, body.prompt)
+    elif regenerate:
+        planned = await plan_regenerate(store, session_id, branch, message_id, messages)
+    elif message_id is not None:
+        planned = await plan_submit(
+            store, session_id, branch, message_id, messages, body.prompt_text()
+        )
+    else:
+        planned = PlannedRun(prompt=body.prompt_text(), user_message_id=client_id)
+    refuse_taken_id(branch, planned)
+    if planned.rewind is None:
+        return planned
+    # The runner appends the rewind only onto the log this plan was made from.
+    rewind = msgspec.structs.replace(planned.rewind, expected_head=head)
+    return dataclasses.replace(planned, rewind=rewind)
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
@@ -125,12 +143,24 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
-            if planned.rewind is None:
-                started = await runs.start(session_id, prompt)
-            else:
-                started = await runs.start(session_id, prompt, rewind=planned.rewind)
+            started = await runs.start(
+                session_id,
+                prompt,
+                rewind=planned.rewind,
+                user_message_id=planned.user_message_id,
+            )
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
+    except ExpectedSeqMismatch as exc:  # only a rewind appends against a head
+        raise ApiError(
+            409,
+            "conversation_changed",
+            "the conversation changed while this regenerate or edit was being planned "
+            f"(it is at seq {exc.head} now, not {exc.expected}); nothing was written: "
+            "reload the messages and try again",
+            head=exc.head,
+            expected=exc.expected,
+        ) from None
     if wants_sse(request):
         return await stream_run(request, session_id, started.run_id)
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)

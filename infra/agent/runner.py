@@ -62,6 +62,7 @@ from infra.agent.jobs import InProcessJobService, JobService, demo_mcp_server
 from infra.agent.reaping import agent_process_ids, note_resume_directory, remove_leftovers
 from infra.agent.recorder import RunRecorder, RunStore
 from infra.agent.recovery import recovery_events
+from infra.agent.rewind_head import rewind_expected_seq
 from infra.agent.run_home import prepare_run_home
 from infra.agent.run_lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
 from infra.agent.sandbox import SandboxUnavailable, run_sandbox
@@ -123,10 +124,25 @@ class AgentRunner:
 
     # -- the port ------------------------------------------------------------------------------
 
-    async def start(self, session_id: str, prompt: str, rewind: Rewind | None = None) -> StartedRun:
+    async def start(
+        self,
+        session_id: str,
+        prompt: str,
+        rewind: Rewind | None = None,
+        *,
+        user_message_id: str | None = None,
+    ) -> StartedRun:
         """A new turn with `prompt`; refused (ApprovalPending) while an approval waits. With
-        `rewind`, the turn answers from `rewind.to_seq` on a new branch (domain.branches)."""
-        started = await self._start(session_id, prompt, continuation=False, rewind=rewind)
+        `rewind`, the turn answers from `rewind.to_seq` on a new branch (domain.branches);
+        with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
+        `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
+        started = await self._start(
+            session_id,
+            prompt,
+            continuation=False,
+            rewind=rewind,
+            user_message_id=user_message_id,
+        )
         assert started is not None
         return started
 
@@ -138,7 +154,13 @@ class AgentRunner:
         return await self._start(session_id, "", continuation=True)
 
     async def _start(
-        self, session_id: str, prompt: str, *, continuation: bool, rewind: Rewind | None = None
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        continuation: bool,
+        rewind: Rewind | None = None,
+        user_message_id: str | None = None,
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
@@ -207,9 +229,15 @@ class AgentRunner:
                     agent=self.config.mode,
                     continues_run_id=decided[0].request.run_id if continuation else None,
                     agent_session=agent_session,
+                    user_message_id=user_message_id,
                 ),
             ]
-            seqs = await self.store.append(session_id, batch)
+            expected = None
+            if rewind is not None and rewind.expected_head is not None:
+                # The append checks it atomically: a plan made on a log changed since is
+                # refused (ExpectedSeqMismatch) with nothing written.
+                expected = await rewind_expected_seq(self.store, session_id, rewind.expected_head)
+            seqs = await self.store.append(session_id, batch, expected_seq=expected)
             await self.abandoned.clear(recovery)
         except BaseException:
             await release(self.lock, lease)
