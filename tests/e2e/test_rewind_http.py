@@ -116,7 +116,10 @@ async def test_regenerate_edit_and_from_message_answer_from_the_current_branch_o
         assert after_rewind["agent_session"] == rewound[0]["agent_session"]
 
         shown = await messages_of(http, base, sid)
-        assert [m["id"] for m in shown] == [f"{regenerated}:user", regenerated]
+        # The prompt's message keeps the id the client holds it under (useChat's own, or, as
+        # here, the log's of the turn regenerated): the client and the log agree on it.
+        assert [m["id"] for m in shown] == [f"{first}:user", regenerated]
+        assert after_rewind["user_message_id"] == f"{first}:user"
         assert texts(shown)[0] == ("user", REMEMBER_41)
         assert "41" in texts(shown)[1][1]
         # The agent's context is the branch: 42 was set aside with the second turn.
