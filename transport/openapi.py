@@ -385,7 +385,9 @@ RUN_PATHS: dict[str, Any] = {
             "prompt when none is given. useChat's own body is accepted too: `messages` (the "
             "last user message is the prompt), `trigger: regenerate-message` with `messageId` "
             "(the answer to regenerate; absent: the last one), and `submit-message` with "
-            "`messageId` naming an edited earlier user message.",
+            "`messageId` naming an edited earlier user message. The id of the last user "
+            "message of `messages` is recorded (`run_started.user_message_id`): GET /messages "
+            "names the prompt's message by it, as the client does.",
             "parameters": [SESSION_ID],
             "requestBody": {
                 "required": True,
@@ -439,12 +441,18 @@ RUN_PATHS: dict[str, Any] = {
                         "properties": {"run_id": {"type": "string"}, "offset": {"type": "integer"}},
                     },
                 ),
-                "400": _error("the body or the prompt is not valid"),
+                "400": _error(
+                    "the body or the prompt is not valid, or the last user message's id is "
+                    "not 1 to 200 letters, digits and `_ . : -` (`invalid_message_id`)"
+                ),
                 "404": _error("unknown session"),
                 "409": _error(
                     "a run is active (its run_id is in the error), a tool approval waits "
-                    "(`approval_pending`), or the message was set aside by an earlier "
-                    "regenerate or edit (`message_off_branch`)"
+                    "(`approval_pending`), the message was set aside by an earlier "
+                    "regenerate or edit (`message_off_branch`), the last user message's id "
+                    "names another message of the branch (`message_id_taken`), or the "
+                    "conversation changed while a regenerate or edit was planned "
+                    "(`conversation_changed`, with `head` and `expected`)"
                 ),
                 "422": _error(
                     "no such message (`message_not_found`), nothing to regenerate yet "

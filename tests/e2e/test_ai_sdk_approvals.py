@@ -76,6 +76,12 @@ async def test_use_chats_approval_flow_approves_or_denies_and_continues_the_mess
     assert [p["approval"]["approved"] for p in answered] == [approved]
 
     messages = (await get_json(http, f"{server.url}/v1/sessions/{sid}/messages"))["messages"]
+    # The chat holds GET /messages, ids included: its own id for the prompt is the log's.
+    assert [(m["id"], m["role"]) for m in result["messages"]] == [
+        (m["id"], m["role"]) for m in messages
+    ]
+    assert result["messages"][0] == messages[0]
+    assert messages[0]["id"] == first["messages"][-1]["id"]
     assistant = messages[-1]
     chat_message = result["messages"][-1]
     assert chat_message["id"] == assistant["id"]

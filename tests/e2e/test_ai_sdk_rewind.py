@@ -1,11 +1,9 @@
 """The AI SDK's own Chat (npm `ai` 7) regenerating and editing against a live server, on
 SQLite and PostgreSQL (tests/js/rewind_chat.mjs): after each step the chat holds exactly the
-current branch that GET /messages returns, and a reload (a Chat hydrated from GET /messages,
-then `resumeStream()`) shows the same.
-
-The one difference allowed: a user message the chat created itself keeps the chat's own id
-(the AI SDK client names it; the log names it `<run id>:user`, and the stream has no chunk to
-rename it). Its role and parts are the log's, and after a reload its id is the log's too."""
+current branch that GET /messages returns, ids included, without a reload: a user message
+the chat created names itself with the chat's own id, and the log records that id
+(`run_started.user_message_id`). A reload (a Chat hydrated from GET /messages, then
+`resumeStream()`) shows the same."""
 
 from __future__ import annotations
 
@@ -59,14 +57,13 @@ def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def assert_chat_holds_the_branch(chat: list[Any], server: list[Any]) -> None:
-    assert [m["role"] for m in chat] == [m["role"] for m in server]
+    """The chat's messages are GET /messages, ids included."""
+    assert [(m["id"], m["role"]) for m in chat] == [(m["id"], m["role"]) for m in server]
     for index, (mine, theirs) in enumerate(zip(chat, server, strict=True)):
         if theirs["role"] == "assistant":
             assert_same_message(mine, theirs)
-            continue
-        assert mine["parts"] == theirs["parts"], f"message {index}"
-        # The log names a turn's prompt after the run that answers it.
-        assert theirs["id"] == f"{server[index + 1]['id']}:user"
+        else:
+            assert mine == theirs, f"message {index}"
 
 
 def assert_reload_shows(reloaded: list[Any], server: list[Any]) -> None:
@@ -80,6 +77,10 @@ def assert_reload_shows(reloaded: list[Any], server: list[Any]) -> None:
             assert_same_message(mine, theirs)
         else:
             assert mine == theirs
+
+
+def requests_of(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(result["requests"])
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -116,15 +117,15 @@ async def test_use_chats_regenerate_and_edit_keep_the_chat_equal_to_the_log(
     edited = steps["edited the last question"]["server"]
     assert [text_of(m) for m in edited][2] == PROMPTS["edited"]
     assert edited[:2] == recalled[:2] and edited[3]["id"] != recalled[3]["id"]
+    # The edited message keeps its id (the chat's own, from the send), in the log too.
+    assert edited[2]["id"] == recalled[2]["id"] == requests_of(result)[3]["messages"][-1]["id"]
     last = steps["regenerated the last answer"]["server"]
-    # The log replaced the whole turn: its prompt's message is the new run's.
-    assert last[2]["id"] != edited[2]["id"] and last[3]["id"] != edited[3]["id"]
+    # A new answer to the same prompt message.
+    assert last[2]["id"] == edited[2]["id"] and last[3]["id"] != edited[3]["id"]
     assert [text_of(m) for m in last][2] == PROMPTS["edited"] and len(last) == 4
     again = steps["reloaded, regenerated the last answer"]
     assert len(again["server"]) == 4 and again["server"][3]["id"] != last[3]["id"]
-    # The hydrated chat's prompt still has the id of the turn it replaced (off the branch
-    # now); the edit of it is placed by position, as for an id the chat made itself.
-    assert again["chat"][2]["id"] == last[2]["id"] != again["server"][2]["id"]
+    assert again["chat"][2]["id"] == last[2]["id"] == again["server"][2]["id"]
     edited_again = steps["reloaded, edited the last question"]["server"]
     assert [text_of(m) for m in edited_again][2] == PROMPTS["editedAgain"]
     assert edited_again[:2] == last[:2] and len(edited_again) == 4
