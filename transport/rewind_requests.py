@@ -1,21 +1,30 @@
 """Where a regenerate, an edit or `from_message_id` goes back to: UI message ids -> a rewind.
 
 How UI message ids map to runs and seqs (projections/ui_messages.py):
-- A turn is one run started with a prompt (not a continuation after an approval). Its user
-  message is `<run id>:user` (the prompt) and its assistant message is `<run id>`; both were
-  created by that run's `run_started`, at seq S. Runs that continue the turn after an
-  approval (`continues_run_id`) write into the same assistant message: their ids name that
-  turn too. `custom:<seq>` messages (external data with no run) belong to no turn.
+- A turn is one run started with a prompt (not a continuation after an approval). Its
+  assistant message is `<run id>` (the AI SDK client takes it from the stream's `start`
+  chunk); its user message (the prompt) has the id the client gave it, recorded on
+  `run_started.user_message_id` (the last user message of useChat's `messages`), or, for a
+  start without one and every run recorded before clients could name it, `<run id>:user`.
+  `<run id>:user` names the turn whichever it is, so ids handed out before keep working. Both
+  messages were created by that run's `run_started`, at seq S. Runs that continue the turn
+  after an approval (`continues_run_id`) write into the same assistant message: their ids
+  name that turn too. `custom:<seq>` messages (external data with no run) belong to no turn.
 - Going back to just before a turn is `Rewind(to_seq=S - 1)`: everything from the turn's
   `run_started` on is set aside, what came before stays (domain.branches.current_branch).
-- The AI SDK client names the user messages it creates itself (random ids; the log never
-  learns them), and takes the assistant message's id from the stream's `start` chunk (the
-  run id). So a user message id the log does not know is placed by position in the body's
-  `messages`: it answers the turn after the last assistant message before it.
+- A user message id the log does not know (a client that holds another id for it) is placed
+  by position in the body's `messages`: it answers the turn after the last assistant message
+  before it.
+- A regenerate keeps its prompt's message id, an edit the edited message's (the AI SDK Chat
+  keeps both); a new message's id may not name a message that stays on the branch (409
+  `message_id_taken`), so every id of the branch names one message.
+- The plan is made on the conversation as read; `Rewind.expected_head` carries that head and
+  the runner appends the rewind only onto it (409 `conversation_changed` otherwise).
 
 What each request does (`plan_run`):
 - `{"prompt"}` / a `submit-message` without `messageId`: a new turn at the end, as before
-  rewinds existed (nothing more is read: a normal send costs what it did).
+  rewinds existed (a `{"prompt"}` reads nothing more; useChat's send reads the conversation
+  once, to check the id of its user message).
 - useChat `regenerate()`: `trigger: "regenerate-message"`, `messageId` an assistant message
   (or the user message it answers; absent: the last turn): rewind to just before that turn
   and run its prompt again (the log's prompt). Trigger "regenerate".
@@ -34,7 +43,9 @@ Refusals (nothing is written): a message id the log never had, 422 `message_not_
 session exists; the body names nothing in it); one
 a rewind set aside, 409 `message_off_branch`; a `custom:` message, 422 `not_a_turn`; a
 regenerate with no turn to regenerate, 422 `nothing_to_regenerate`; an edit that cannot be
-placed on the branch, 422 `messages_diverge`. A run or an approval waiting: the runner's 409.
+placed on the branch, 422 `messages_diverge`; a client message id that is not a short plain
+string, 400 `invalid_message_id`, or that another message of the branch has, 409
+`message_id_taken`. A run or an approval waiting: the runner's 409.
 """
 
 from __future__ import annotations
@@ -139,6 +150,9 @@ class PlannedRun:
 MAX_CLIENT_MESSAGE_ID = 200
 # What the AI SDK's ids are made of (letters and digits), and what the log's own ids hold.
 _CLIENT_ID_CHARS = re.compile(r"[A-Za-z0-9_.:-]+")
+# Names the projection gives messages after a seq (`custom:<seq>`, and `run:<seq>` for a
+# run_started without a run id): a client's id of that form could collide with a later one.
+_RESERVED = re.compile(r"(custom|run):[0-9]+")
 
 
 def client_message_id(messages: Sequence[dict[str, Any]]) -> str | None:
@@ -153,12 +167,14 @@ def client_message_id(messages: Sequence[dict[str, Any]]) -> str | None:
         not isinstance(message_id, str)
         or len(message_id) > MAX_CLIENT_MESSAGE_ID
         or _CLIENT_ID_CHARS.fullmatch(message_id) is None
+        or _RESERVED.fullmatch(message_id) is not None
     ):
         raise ApiError(
             400,
             "invalid_message_id",
             "the last user message's id must be 1 to "
-            f"{MAX_CLIENT_MESSAGE_ID} characters of letters, digits and _ . : -",
+            f"{MAX_CLIENT_MESSAGE_ID} characters of letters, digits and _ . : -, "
+            "and not of the form custom:<n> or run:<n> (the log's own names)",
         )
     return message_id
 

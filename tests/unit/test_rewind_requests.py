@@ -149,7 +149,9 @@ def test_the_clients_id_is_the_last_user_messages_and_must_be_plain() -> None:
     assert client_message_id([user("x"), assistant("y")]) is None
     assert client_message_id([{"role": "user", "parts": []}]) is None
     assert client_message_id([user("a"), user("Zq3_x.y:z-1")]) == "Zq3_x.y:z-1"
-    for bad in ("", "a b", "é", "x" * 201, 7, None, "a/b"):
+    for fine in ("custom:note", "run_1:user", "run:x"):
+        assert client_message_id([user(fine)]) == fine
+    for bad in ("", "a b", "é", "x" * 201, 7, None, "a/b", "custom:12", "run:3"):
         with pytest.raises(ApiError) as refused:
             client_message_id([{"id": bad, "role": "user", "parts": []}])
         assert (refused.value.status, refused.value.code) == (400, "invalid_message_id")
