@@ -6,19 +6,24 @@ deterministic by calling the planner and the runner here, with a write in betwee
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
+from aiohttp.test_utils import TestClient
 
 from domain.errors import ExpectedSeqMismatch
 from domain.events import (
     ConversationRewound,
+    CustomEventRecorded,
     RunAbandoned,
     RunStarted,
     ToolCallFailed,
     ToolCallStarted,
 )
+from infra.agent.config import AgentConfig
 from infra.agent.recovery import recovery_events
 from infra.agent.scripted_model import ScriptedModel
 from infra.run_reads import open_run_events
@@ -32,9 +37,13 @@ from tests.agent.test_runner import (
     sequence,
     until_ended,
 )
+from transport.app import create_app
 from transport.rewind_requests import PlannedRun, branch_of, plan_regenerate
+from transport.settings import Settings
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+
+Client = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 async def planned_regenerate(store: StoreBase, session_id: str) -> PlannedRun:
@@ -124,3 +133,35 @@ async def test_recovering_an_abandoned_run_after_the_plan_does_not_refuse_it(
         assert rewound.to_seq == mine.rewind.to_seq
         assert sequence(done)[:2] == ["conversation_rewound", "run_started"]
         assert only(done, RunStarted)[0].prompt == "Remember the number 42."
+
+
+async def test_over_http_the_changed_conversation_is_a_409_with_the_head(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, aiohttp_client: Client
+) -> None:
+    """POST /runs plans the regenerate; an append lands before the runner appends it (a hook
+    on the runner's start): 409 `conversation_changed`, and the log holds only that append."""
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        await run_turn(runner, store, session, "Remember the number 41.")
+        agent = AgentConfig(
+            workspace_root=tmp_path / "workspaces", run_home_root=tmp_path / "homes"
+        )
+        client = await aiohttp_client(create_app(Settings(agent=agent), store=store, runner=runner))
+        planned_on = (await store.read(session))[-1].seq
+        start = runner.start
+
+        async def start_after_another_write(*args: Any, **kwargs: Any) -> Any:
+            await store.append(session, [CustomEventRecorded(name="note", data="meanwhile")])
+            return await start(*args, **kwargs)
+
+        runner.start = start_after_another_write  # type: ignore[method-assign]
+        body = {"trigger": "regenerate-message", "messages": []}
+        response = await client.post(f"/v1/sessions/{session}/runs", json=body)
+        error = (await response.json())["error"]
+
+        assert (response.status, error["code"]) == (409, "conversation_changed")
+        assert (error["expected"], error["head"]) == (planned_on, planned_on + 1)
+        log = await store.read(session)
+        assert [e.seq for e in log][-1] == planned_on + 1
+        assert isinstance(log[-1].event, CustomEventRecorded)
+        assert await runner.active_run(session) is None

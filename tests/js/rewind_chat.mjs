@@ -1,8 +1,9 @@
 // Drives the AI SDK's own Chat (npm `ai`) against a live agentlog server through a regenerate
 // and an edit, as `useChat` does them: `regenerate({messageId})`, `regenerate()` (the last
 // answer) and `sendMessage({text, messageId})` (an earlier user message replaced, the messages
-// after it dropped), also in a chat loaded from GET /messages. After each step it reads GET /messages, and it reloads the way a page
-// does: a new Chat hydrated from GET /messages, then `resumeStream()` (GET /stream).
+// after it dropped), also in a chat loaded from GET /messages. After each step (the first send
+// too) it reads GET /messages, and it reloads the way a page does: a new Chat hydrated from
+// GET /messages, then `resumeStream()` (GET /stream).
 //
 // Input: one JSON line {"base", "sessionId", "prompts": {...}}. Output: one JSON line
 // {"steps": [{"name", "chat", "server", "reloaded", "reloadStatus", "status", "error"}],
@@ -83,6 +84,7 @@ async function rewind({ base, sessionId, prompts }) {
     });
   };
   await chat.sendMessage({ text: prompts.first });
+  await record('one turn');
   await chat.sendMessage({ text: prompts.second });
   await record('two turns');
   // Regenerate the first answer: the chat keeps only the user message before it.
