@@ -8,7 +8,9 @@ bench/run_start.py fills them); then, against `agentlog serve` on PostgreSQL (no
 each repetition times the 202 of a plain start (`{"prompt"}`, a one-line answer) and of
 useChat's regenerate of the last answer (`{"trigger": "regenerate-message"}`: the start reads
 the session's stored UI messages to find the turn and appends `conversation_rewound` with the
-run), each waited for to its end. Prints the medians. Asserts nothing.
+run), each waited for to its end; and useChat's plain send (`{"messages"}` whose last user
+message has the chat's own id: the start reads the stored UI messages once, to refuse an id
+another message has). Prints the medians. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -80,17 +82,25 @@ async def main() -> None:
             }
             server = ServerProcess(Path(tmp), env).start()
             try:
-                print(f"{'events':>8} | {'plain start (202) ms':>20} | {'regenerate (202) ms':>19}")
+                print(
+                    f"{'events':>8} | {'plain start (202) ms':>20} | "
+                    f"{'useChat send (202) ms':>21} | {'regenerate (202) ms':>19}"
+                )
                 async with aiohttp.ClientSession() as http:
                     for size in sizes:
-                        plain, regenerate = [], []
+                        plain, send, regenerate = [], [], []
                         for _ in range(args.repeat):
-                            body = {"prompt": PROMPT}
+                            body: dict[str, Any] = {"prompt": PROMPT}
                             plain.append(await timed_start(http, server.url, f"s{size}", body))
+                            text = [{"type": "text", "text": PROMPT}]
+                            mine = {"id": uuid.uuid4().hex[:16], "role": "user", "parts": text}
+                            body = {"trigger": "submit-message", "messages": [mine]}
+                            send.append(await timed_start(http, server.url, f"s{size}", body))
                             body = {"trigger": "regenerate-message"}
                             regenerate.append(await timed_start(http, server.url, f"s{size}", body))
                         print(
                             f"{size:>8} | {statistics.median(plain) * 1000:>20.1f} | "
+                            f"{statistics.median(send) * 1000:>21.1f} | "
                             f"{statistics.median(regenerate) * 1000:>19.1f}"
                         )
             finally:
