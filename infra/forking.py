@@ -10,8 +10,10 @@ are refused: `domain.forking`):
    locking as an append, times kept as the source recorded them, the run index filled in the
    same transaction. The projector then sees the fork's events as new events, as for an
    import. A taken id (or a deleted session's) is SessionAlreadyExists: nothing is written;
-3. then writes the fork's agent transcript (`infra.agent.branching.write_branch_transcript`,
-   bound to the fork, so deleting the fork removes it and deleting the source does not).
+3. then writes the fork's agent transcript (`infra.agent.branching.write_branch_transcript`:
+   the CLI's own lines of the turns up to the fork point, copied from the source's transcript,
+   or converted from the events where they cannot be cut), bound to the fork, so deleting the
+   fork removes it and deleting the source does not.
 
 A crash between 2 and 3 leaves a fork without its transcript: it is refused with
 ForkIncomplete, and repeating the same request (same source, `at_seq` and `id`) completes it:
@@ -48,7 +50,12 @@ from domain.events import (
 )
 from domain.forking import check_fork_point, fork_overrides
 from domain.open_work import OpenWork, open_work
-from infra.agent.branching import RUNNER_PROJECT_KEY, fork_agent_session, write_branch_transcript
+from infra.agent.branching import (
+    RUNNER_PROJECT_KEY,
+    fork_agent_session,
+    previous_agent_session,
+    write_branch_transcript,
+)
 from infra.agent.session_store import LogSessionStore
 from infra.importing import ImportedEvent, ImportedSession, import_session
 from infra.session_deletion import deleted_at
@@ -157,6 +164,11 @@ async def fork_session(
                 agent_session=agent_session,
                 branch_events=session.as_recorded()[:copied],
                 cwd=cwd,
+                # The source's own lines of the turns up to the fork point, where they cut.
+                source_agent_session=previous_agent_session(
+                    branch, at_seq + 1, agent_session, source_id
+                ),
+                source_session_id=source_id,
             )
     except Exception as exc:
         log.warning("fork %s of %s: transcript not written: %r", new_id, source_id, exc)

@@ -3,9 +3,12 @@ starts.
 
 The SDK loads the transcript from the run's `LogSessionStore` itself (`resume=`), but first the
 runner makes sure the store holds what the CLI must see:
-- a session recorded before the store kept transcripts (its log has runs, the store nothing)
-  is converted once from its events (`transcript.transcript_lines` over the current branch)
-  and appended; every later run finds it and resumes normally;
+- the first run of a branch (after a rewind) copies the CLI's own lines of the turns it keeps
+  from the old branch's transcript (`branching.own_lines_of_branch`);
+- a session recorded before the store kept transcripts (its log has runs, the store nothing),
+  or a branch whose turns cannot be cut from the old transcript, is converted once from its
+  events (`transcript.transcript_lines` over the current branch) and appended; every later
+  run finds it and resumes normally;
 - a transcript behind the log (a crash mid-turn, a server killed during an approval's grace)
   is repaired by appending what the log says is missing (`transcript_repair.py`).
 The transcript read here is handed to the SDK's own load (`LogSessionStore.prime`), so a run
@@ -22,6 +25,7 @@ from claude_agent_sdk.types import SessionKey, SessionStoreEntry
 
 from domain.branches import current_branch
 from domain.events import RecordedEvent
+from infra.agent.branching import own_lines_of_branch, previous_agent_session
 from infra.agent.recorder import RunStore
 from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from infra.agent.transcript import transcript_lines
@@ -57,13 +61,29 @@ async def ready_transcript(
         # Recorded before the store kept transcripts: the one read of the whole log.
         history = await store.read_session(session_id, after=0)
         branch = current_branch(r for r in history if r.seq < start_seq)
-        entries = transcript_lines(
-            branch, session_id=session_id, agent_session=agent_session, cwd=cwd
+        # A rewind's first run: the CLI's own lines of the turns kept, where they can be cut.
+        source = previous_agent_session(history, start_seq, agent_session, session_id)
+        own = (
+            None
+            if source is None
+            else await own_lines_of_branch(
+                transcripts, source, branch, agent_session, cwd, source_session_id=session_id
+            )
+        )
+        entries = (
+            own
+            if own is not None
+            else transcript_lines(
+                branch, session_id=session_id, agent_session=agent_session, cwd=cwd
+            )
         )
         if entries:
             await transcripts.append(key, cast("list[SessionStoreEntry]", entries))
             log.info(
-                "session %s: converted its log to %d transcript lines", session_id, len(entries)
+                "session %s: %s %d transcript lines",
+                session_id,
+                "copied the branch's" if own is not None else "converted its log to",
+                len(entries),
             )
     if not entries:
         return False

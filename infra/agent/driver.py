@@ -23,8 +23,9 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from claude_agent_sdk import ClaudeSDKClient, ResultMessage
@@ -39,6 +40,7 @@ from domain.events import (
 )
 from infra.agent.approval_gate import ApprovalGate
 from infra.agent.recorder import RunRecorder
+from infra.agent.transcript import prompt_uuid
 from infra.agent.translate import SdkTranslator
 from infra.run_lock import LockLease
 
@@ -87,10 +89,21 @@ async def drive_turn(run: RunInFlight, client: ClaudeSDKClient) -> BaseException
         if run.stopping:
             return None
         if not run.continuation:
-            await client.query(run.prompt)
+            await client.query(_prompt_message(run))
         return await _read_until_end(run, client)
     finally:
         run.client = None
+
+
+async def _prompt_message(run: RunInFlight) -> AsyncIterator[dict[str, Any]]:
+    """The prompt as the SDK sends a string prompt, plus the uuid its transcript line gets
+    (`prompt_uuid`): where a rewind or a fork cuts the CLI's own transcript."""
+    yield {
+        "type": "user",
+        "message": {"role": "user", "content": run.prompt},
+        "parent_tool_use_id": None,
+        "uuid": prompt_uuid(run.run_id),
+    }
 
 
 async def heartbeats(run: RunInFlight, interval: float) -> None:

@@ -57,6 +57,13 @@ INTERRUPTED_TEXT = "interrupted: no result was recorded for this call"
 CANCELLED_MARKER = "[Request interrupted by user]"
 
 
+def prompt_uuid(run_id: str) -> str:
+    """The transcript uuid of the run's prompt line: the runner sends the prompt with it (the
+    CLI keeps a uuid it is given), and the converter writes it too, so the turns of any
+    transcript can be told apart by run (infra/agent/branching.py cuts a branch there)."""
+    return str(uuid.uuid5(NAMESPACE, f"prompt:{run_id}"))
+
+
 def agent_session_id(session_id: str) -> str:
     """The CLI session id of an agentlog session: stable, so every run continues the same one."""
     return str(uuid.uuid5(NAMESPACE, session_id))
@@ -75,6 +82,7 @@ class _Run:
     prompt: str
     seq: int
     time: datetime
+    run_id: str | None = None
     responses: dict[str, _Response] = field(default_factory=dict)
     models: dict[str, str | None] = field(default_factory=dict)
     cancelled: bool = False
@@ -122,7 +130,7 @@ def _runs(
             asked.add(event.tool_call_id)
             continue
         if isinstance(event, RunStarted):
-            current = _Run(event.prompt, recorded.seq, recorded.time)
+            current = _Run(event.prompt, recorded.seq, recorded.time, event.run_id)
             current.continuation = event.continues_run_id is not None
             runs.append(current)
             if event.run_id is not None:
@@ -177,8 +185,14 @@ def transcript_lines(
     runs, ends, asked = _runs(events)
     lines: list[dict[str, Any]] = []
 
-    def add(kind: str, message: dict[str, Any], run: _Run, body: str = "message") -> None:
-        line_id = str(uuid.uuid5(NAMESPACE, f"{session_id}:{run.seq}:{len(lines)}"))
+    def add(
+        kind: str,
+        message: dict[str, Any],
+        run: _Run,
+        body: str = "message",
+        line_id: str | None = None,
+    ) -> None:
+        line_id = line_id or str(uuid.uuid5(NAMESPACE, f"{session_id}:{run.seq}:{len(lines)}"))
         lines.append(
             {
                 "type": kind,
@@ -195,7 +209,8 @@ def transcript_lines(
 
     for run in runs:
         if not run.continuation:
-            add("user", {"role": "user", "content": run.prompt}, run)
+            prompt_id = prompt_uuid(run.run_id) if run.run_id else None
+            add("user", {"role": "user", "content": run.prompt}, run, line_id=prompt_id)
         for response in run.responses.values():
             if not response.blocks:
                 continue

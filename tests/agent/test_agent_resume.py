@@ -26,6 +26,7 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
 from domain.events import (
     AgentStatusReported,
+    ConversationRewound,
     RunFinished,
     RunStarted,
     SessionCreated,
@@ -36,11 +37,12 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
+from domain.ports import Rewind
 from infra.agent import agent_resume
 from infra.agent.reaping import agent_process_ids
 from infra.agent.scripted_model import ScriptedModel
 from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from infra.agent.transcript import NAMESPACE, agent_session_id
+from infra.agent.transcript import NAMESPACE, agent_session_id, prompt_uuid
 from infra.approval_answers import record_answer
 from infra.importing import export_lines, import_session, parse_export
 from infra.store_base import StoreBase
@@ -237,7 +239,9 @@ async def test_a_session_recorded_before_the_store_is_converted_once(
     assert prompts_seen(scripted_model) == [REMEMBER, RECALL, "Say hello"]
     old_lines = converted[:2]
     assert [e["type"] for e in old_lines] == ["user", "assistant"]
-    assert old_lines[0]["uuid"] == str(uuid.uuid5(NAMESPACE, f"{session}:2:0"))
+    # The prompt line carries its run's prompt uuid (a branch cuts there), the rest stable ids.
+    assert old_lines[0]["uuid"] == prompt_uuid("old")
+    assert old_lines[1]["uuid"] == str(uuid.uuid5(NAMESPACE, f"{session}:2:1"))
     assert (await transcript(store, agent_session_id(session)))[: len(converted)] == converted
 
 
@@ -447,3 +451,49 @@ def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
     # Without it, the operator's files would be copied: the check above could fail.
     _copy_auth_files(seeded, {})
     assert sorted(p.name for p in seeded.iterdir()) == [".claude.json", ".credentials.json"]
+
+
+# -- branches --------------------------------------------------------------------------------
+
+
+async def test_a_rewinds_branch_resumes_from_the_clis_own_lines_of_the_turns_it_keeps(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    """Turn 1 remembers 42, turn 2 remembers 7; rewinding to the end of turn 1 copies turn 1's
+    lines, as the CLI wrote them, into the new branch's transcript, and nothing of turn 2."""
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        first = await run_turn(runner, store, session, REMEMBER)
+        second = await run_turn(runner, store, session, "Remember the number 7.")
+        rewound = await until_ended(
+            runner,
+            store,
+            await runner.start(session, RECALL, rewind=Rewind(to_seq=first[-1].seq)),
+        )
+    [marker] = only(rewound, ConversationRewound)
+    old = await transcript(store, agent_session_id(session))
+    new = await transcript(store, marker.agent_session)
+
+    assert only(rewound, RunFinished)[0].result == RECALLED
+    assert prompts_seen(scripted_model) == [REMEMBER, RECALL]
+    first_run, second_run = only(first, RunStarted)[0], only(second, RunStarted)[0]
+    prompt_ids = [
+        e["uuid"]
+        for e in old
+        if e["type"] == "user"
+        and e.get("uuid")
+        in {prompt_uuid(first_run.run_id or ""), prompt_uuid(second_run.run_id or "")}
+    ]
+    assert prompt_ids == [prompt_uuid(first_run.run_id or ""), prompt_uuid(second_run.run_id or "")]
+    # The kept part: the old transcript's lines up to turn 2's prompt, as the CLI wrote them
+    # (its own attachment lines included, which a conversion from events never writes).
+    cut = next(i for i, e in enumerate(old) if e.get("uuid") == prompt_ids[1])
+    kept = [{**e, "sessionId": marker.agent_session} for e in old[:cut] if "uuid" in e]
+    assert new[: len(kept)] == kept
+    assert any(e["type"] == "attachment" for e in kept)
+    assert not any("number 7" in json.dumps(e.get("message", "")) for e in new)
+    typed = [
+        e["uuid"] for e in new if e["type"] == "user" and isinstance(e["message"]["content"], str)
+    ]
+    again = only(rewound, RunStarted)[0]
+    assert typed == [prompt_uuid(first_run.run_id or ""), prompt_uuid(again.run_id or "")]

@@ -682,9 +682,14 @@ async def test_a_rewind_gives_the_agent_the_current_branch_only(
     assert only(later, RunStarted)[0].agent_session == marker.agent_session
     assert only(later, RunFinished)[0].result == "You asked me to remember the number 42."
     prompts = [
-        m["content"] if isinstance(m["content"], str) else m["content"][0].get("text")
+        block.get("text")
         for m in scripted_model.requests[-1]["messages"]
         if m["role"] == "user"
+        for block in (
+            [{"type": "text", "text": m["content"]}]
+            if isinstance(m["content"], str)
+            else m["content"]
+        )
     ]
     assert "Remember the number 7." not in prompts
     assert "Remember the number 42." in prompts

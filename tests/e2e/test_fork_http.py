@@ -23,7 +23,8 @@ from domain.events import (
     ToolCallStarted,
 )
 from infra.agent.config import AgentConfig
-from infra.agent.session_store import LogSessionStore
+from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from infra.agent.transcript import agent_session_id
 from infra.store_base import StoreBase
 from infra.stores import open_store
 from projections import ui_messages
@@ -78,6 +79,9 @@ async def run_turn(client: TestClient, session_id: str, prompt: str) -> RunFinis
             await asyncio.sleep(0.1)
 
 
+SOURCE_AGENT = agent_session_id("src")
+
+
 async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_turns(
     aiohttp_client: ClientFactory, store: StoreBase, tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -113,6 +117,22 @@ async def test_a_fork_continues_from_its_point_and_the_source_goes_on_with_both_
     [forked] = [r.event for r in await store.read_session(fork["id"]) if r.type == "session_forked"]
     assert isinstance(forked, SessionForked)
     assert (forked.from_session_id, forked.at_seq) == ("src", end_of_turn_1)
+    # Its agent's transcript: the CLI's own lines of turn 1, copied from the source's.
+    stored = LogSessionStore(store)
+    source_lines = [
+        e
+        for e in await stored.load({"project_key": RUNNER_PROJECT_KEY, "session_id": SOURCE_AGENT})
+        or []
+        if "uuid" in e
+    ]
+    fork_lines = await stored.load(
+        {"project_key": RUNNER_PROJECT_KEY, "session_id": forked.agent_session}
+    )
+    assert fork_lines
+    assert [e["uuid"] for e in fork_lines] == [e["uuid"] for e in source_lines[: len(fork_lines)]]
+    assert {e["sessionId"] for e in fork_lines} == {forked.agent_session}
+    next_line = source_lines[len(fork_lines)]
+    assert next_line["message"]["content"] == "Please remember the number 7"
 
     # The fork's agent saw turn 1 and not turn 2; the source's saw both.
     asked = "What number did I ask you to remember?"

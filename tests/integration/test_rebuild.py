@@ -51,11 +51,16 @@ class MonotonicReader:
             await asyncio.sleep(0)
 
 
-async def append_until(store: StoreBase, stop: asyncio.Event, sessions: int) -> int:
-    """Appends to existing and new sessions until stopped; returns how many appends."""
+async def append_until(
+    store: StoreBase, stop: asyncio.Event, sessions: int, progress: list[int] | None = None
+) -> int:
+    """Appends to existing and new sessions until stopped; returns how many appends
+    (`progress[0]` counts them as they go)."""
     rng = random.Random(7)
     appended = 0
     while not stop.is_set():
+        if progress is not None:
+            progress[0] = appended
         if rng.random() < 0.1:
             await store.append(f"new{appended:04d}", [SessionCreated(title="new")])
         elif rng.random() < 0.5:
@@ -89,12 +94,15 @@ async def test_a_rebuild_while_a_writer_appends_ends_identical_to_a_fresh_fold(
         await projector.catch_up()
         reader = MonotonicReader(projections)
         stop_writer, stop_others = asyncio.Event(), asyncio.Event()
-        writer = asyncio.create_task(append_until(store, stop_writer, 20))
+        progress = [0]
+        writer = asyncio.create_task(append_until(store, stop_writer, 20, progress))
         running = asyncio.create_task(projector.run(stop_others))
         reading = asyncio.create_task(reader.read_until(stop_others))
         await asyncio.sleep(0.05)
 
+        before = progress[0]
         results = [await projector.rebuild(), await projector.rebuild()]
+        during = progress[0] - before  # appends the rebuilds had to take in their stride
 
         await asyncio.sleep(0.05)
         stop_writer.set()
@@ -103,7 +111,9 @@ async def test_a_rebuild_while_a_writer_appends_ends_identical_to_a_fresh_fold(
         stop_others.set()
         await asyncio.gather(running, reading)
 
-        assert appended > 10 and reader.reads > 5
+        # Not a fixed count (a loaded machine appends fewer): the writer did write while the
+        # rebuilds ran, and the reader read throughout.
+        assert during > 0 and appended >= during and reader.reads > 5
         assert reader.violations == []
         assert all(not r.superseded and r.sessions >= 20 for r in results)
         assert await stored(projections) == await folded(store)
