@@ -7,39 +7,8 @@
 // line {"beforeAnswer", "messages", "status", "error", "requests"}; `requests` are the POST
 // bodies the chat sent.
 import { createInterface } from 'node:readline';
-import {
-  AbstractChat,
-  DefaultChatTransport,
-  lastAssistantMessageIsCompleteWithApprovalResponses,
-} from 'ai';
-
-class ArrayChatState {
-  constructor(messages) {
-    this.status = 'ready';
-    this.error = undefined;
-    this.messages = messages;
-  }
-  pushMessage = message => {
-    this.messages = this.messages.concat(message);
-  };
-  popMessage = () => {
-    this.messages = this.messages.slice(0, -1);
-  };
-  replaceMessage = (index, message) => {
-    this.messages = [
-      ...this.messages.slice(0, index),
-      this.snapshot(message),
-      ...this.messages.slice(index + 1),
-    ];
-  };
-  snapshot = thing => structuredClone(thing);
-}
-
-class Chat extends AbstractChat {
-  constructor({ messages, ...init }) {
-    super({ ...init, state: new ArrayChatState(messages) });
-  }
-}
+import { DefaultChatTransport, lastAssistantMessageIsCompleteWithApprovalResponses } from 'ai';
+import { Chat } from './chat.mjs';
 
 let describe = () => '';
 

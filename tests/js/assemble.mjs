@@ -12,39 +12,8 @@
 // chat's state holder, written like @ai-sdk/react's: `pushMessage` appends, `replaceMessage`
 // stores a `structuredClone` snapshot.
 import { createInterface } from 'node:readline';
-import { AbstractChat, DefaultChatTransport } from 'ai';
-
-class ArrayChatState {
-  constructor(messages) {
-    this.status = 'ready';
-    this.error = undefined;
-    this.messages = messages;
-  }
-
-  pushMessage = message => {
-    this.messages = this.messages.concat(message);
-  };
-
-  popMessage = () => {
-    this.messages = this.messages.slice(0, -1);
-  };
-
-  replaceMessage = (index, message) => {
-    this.messages = [
-      ...this.messages.slice(0, index),
-      this.snapshot(message),
-      ...this.messages.slice(index + 1),
-    ];
-  };
-
-  snapshot = thing => structuredClone(thing);
-}
-
-class Chat extends AbstractChat {
-  constructor({ messages, ...init }) {
-    super({ ...init, state: new ArrayChatState(messages) });
-  }
-}
+import { DefaultChatTransport } from 'ai';
+import { Chat } from './chat.mjs';
 
 function responseFor(body, pieceSize) {
   const bytes = new TextEncoder().encode(body);
