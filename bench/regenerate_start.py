@@ -15,12 +15,9 @@ another message has). Prints the medians. Asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,10 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
-from run_start import fill  # noqa: E402
-
-from tests.support.server import ServerProcess  # noqa: E402
+from run_start import bench_arguments, served_sessions  # noqa: E402
 
 PROMPT = "Why is the sky blue?"
 
@@ -56,61 +50,29 @@ async def timed_start(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    schema = "bench_" + uuid.uuid4().hex[:8]
-    url = f"{args.postgres}?schema={schema}"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            for size in sizes:
-                await fill(url, f"s{size}", size)
-            env = {
-                "AGENTLOG_DATABASE_URL": url,
-                "AGENTLOG_AGENT": "scripted",
-                "AGENTLOG_WORKSPACE_DIR": str(Path(tmp) / "workspaces"),
-                "TMPDIR": tmp,
-                "AGENTLOG_REDIS_URL": "",  # none: the lease lives in PostgreSQL
-            }
-            server = ServerProcess(Path(tmp), env).start()
-            try:
+    args = bench_arguments(__doc__.splitlines()[0], repeat=3)
+    async with served_sessions(args.postgres, args.sizes) as server:
+        print(
+            f"{'events':>8} | {'plain start (202) ms':>20} | "
+            f"{'useChat send (202) ms':>21} | {'regenerate (202) ms':>19}"
+        )
+        async with aiohttp.ClientSession() as http:
+            for size in args.sizes:
+                plain, send, regenerate = [], [], []
+                for _ in range(args.repeat):
+                    body: dict[str, Any] = {"prompt": PROMPT}
+                    plain.append(await timed_start(http, server.url, f"s{size}", body))
+                    text = [{"type": "text", "text": PROMPT}]
+                    mine = {"id": uuid.uuid4().hex[:16], "role": "user", "parts": text}
+                    body = {"trigger": "submit-message", "messages": [mine]}
+                    send.append(await timed_start(http, server.url, f"s{size}", body))
+                    body = {"trigger": "regenerate-message"}
+                    regenerate.append(await timed_start(http, server.url, f"s{size}", body))
                 print(
-                    f"{'events':>8} | {'plain start (202) ms':>20} | "
-                    f"{'useChat send (202) ms':>21} | {'regenerate (202) ms':>19}"
+                    f"{size:>8} | {statistics.median(plain) * 1000:>20.1f} | "
+                    f"{statistics.median(send) * 1000:>21.1f} | "
+                    f"{statistics.median(regenerate) * 1000:>19.1f}"
                 )
-                async with aiohttp.ClientSession() as http:
-                    for size in sizes:
-                        plain, send, regenerate = [], [], []
-                        for _ in range(args.repeat):
-                            body: dict[str, Any] = {"prompt": PROMPT}
-                            plain.append(await timed_start(http, server.url, f"s{size}", body))
-                            text = [{"type": "text", "text": PROMPT}]
-                            mine = {"id": uuid.uuid4().hex[:16], "role": "user", "parts": text}
-                            body = {"trigger": "submit-message", "messages": [mine]}
-                            send.append(await timed_start(http, server.url, f"s{size}", body))
-                            body = {"trigger": "regenerate-message"}
-                            regenerate.append(await timed_start(http, server.url, f"s{size}", body))
-                        print(
-                            f"{size:>8} | {statistics.median(plain) * 1000:>20.1f} | "
-                            f"{statistics.median(send) * 1000:>21.1f} | "
-                            f"{statistics.median(regenerate) * 1000:>19.1f}"
-                        )
-            finally:
-                server.stop()
-        finally:
-            conn = await asyncpg.connect(args.postgres)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,10 +102,11 @@ async def one_run(http: aiohttp.ClientSession, base: str, session_id: str) -> tu
     return accepted, first_byte, agent_up
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_arguments(description: str, repeat: int) -> argparse.Namespace:
+    """`--sizes`, `--repeat` and `--postgres`, as both start benches take them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -111,9 +114,16 @@ async def main() -> None:
         ),
     )
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    return args
+
+
+@asynccontextmanager
+async def served_sessions(postgres: str, sizes: list[int]) -> AsyncIterator[ServerProcess]:
+    """Sessions `s<size>` filled (`fill`) in a schema of their own, and `agentlog serve` on
+    it (scripted agent, no Redis: the run lease lives in PostgreSQL); all removed after."""
     schema = "bench_" + uuid.uuid4().hex[:8]
-    url = f"{args.postgres}?schema={schema}"
+    url = f"{postgres}?schema={schema}"
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for size in sizes:
@@ -123,37 +133,41 @@ async def main() -> None:
                 "AGENTLOG_AGENT": "scripted",
                 "AGENTLOG_WORKSPACE_DIR": str(Path(tmp) / "workspaces"),
                 "TMPDIR": tmp,
+                "AGENTLOG_REDIS_URL": "",
             }
-            env["AGENTLOG_REDIS_URL"] = ""  # none: the lease lives in PostgreSQL
             server = ServerProcess(Path(tmp), env).start()
             try:
-                print(
-                    f"{'events':>8} | {'run start (202) ms':>18} | {'GET /stream TTFB ms':>19} "
-                    f"| {'first step, converting ms':>25} | {'first step, resumed ms':>22}"
-                )
-                async with aiohttp.ClientSession() as http:
-                    for size in sizes:
-                        samples = [
-                            await one_run(http, server.url, f"s{size}")
-                            for _ in range(max(2, args.repeat))
-                        ]
-                        converting = samples[0][2] * 1000
-                        accepted, ttfb, agent = (
-                            statistics.median(column) * 1000
-                            for column in zip(*samples[1:], strict=True)
-                        )
-                        print(
-                            f"{size:>8} | {accepted:>18.1f} | {ttfb:>19.1f} "
-                            f"| {converting:>25.0f} | {agent:>22.0f}"
-                        )
+                yield server
             finally:
                 server.stop()
         finally:
-            conn = await asyncpg.connect(args.postgres)
+            conn = await asyncpg.connect(postgres)
             try:
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             finally:
                 await conn.close()
+
+
+async def main() -> None:
+    args = bench_arguments(__doc__.splitlines()[0], repeat=4)
+    async with served_sessions(args.postgres, args.sizes) as server:
+        print(
+            f"{'events':>8} | {'run start (202) ms':>18} | {'GET /stream TTFB ms':>19} "
+            f"| {'first step, converting ms':>25} | {'first step, resumed ms':>22}"
+        )
+        async with aiohttp.ClientSession() as http:
+            for size in args.sizes:
+                samples = [
+                    await one_run(http, server.url, f"s{size}") for _ in range(max(2, args.repeat))
+                ]
+                converting = samples[0][2] * 1000
+                accepted, ttfb, agent = (
+                    statistics.median(column) * 1000 for column in zip(*samples[1:], strict=True)
+                )
+                print(
+                    f"{size:>8} | {accepted:>18.1f} | {ttfb:>19.1f} "
+                    f"| {converting:>25.0f} | {agent:>22.0f}"
+                )
 
 
 if __name__ == "__main__":
