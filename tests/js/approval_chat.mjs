@@ -6,9 +6,8 @@
 // Input: one JSON line {"base", "sessionId", "prompt", "approved", "reason"}. Output: one JSON
 // line {"beforeAnswer", "messages", "status", "error", "requests"}; `requests` are the POST
 // bodies the chat sent.
-import { createInterface } from 'node:readline';
 import { DefaultChatTransport, lastAssistantMessageIsCompleteWithApprovalResponses } from 'ai';
-import { Chat } from './chat.mjs';
+import { Chat, answerEachLine } from './chat.mjs';
 
 let describe = () => '';
 
@@ -61,14 +60,4 @@ async function approve({ base, sessionId, prompt, approved, reason }) {
   };
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  if (line.trim() === '') continue;
-  let result;
-  try {
-    result = await approve(JSON.parse(line));
-  } catch (error) {
-    result = { crashed: String(error?.stack ?? error) };
-  }
-  process.stdout.write(JSON.stringify(result) + '\n');
-}
+await answerEachLine(approve);

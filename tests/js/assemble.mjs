@@ -11,9 +11,8 @@
 // the given body, cut into `pieceSize`-byte pieces so SSE frames straddle reads) and the
 // chat's state holder, written like @ai-sdk/react's: `pushMessage` appends, `replaceMessage`
 // stores a `structuredClone` snapshot.
-import { createInterface } from 'node:readline';
 import { DefaultChatTransport } from 'ai';
-import { Chat } from './chat.mjs';
+import { Chat, answerEachLine } from './chat.mjs';
 
 function responseFor(body, pieceSize) {
   const bytes = new TextEncoder().encode(body);
@@ -58,14 +57,4 @@ async function assemble({ messages = [], sse, pieceSize = 7 }) {
   };
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  if (line.trim() === '') continue;
-  let result;
-  try {
-    result = await assemble(JSON.parse(line));
-  } catch (error) {
-    result = { crashed: String(error?.stack ?? error) };
-  }
-  process.stdout.write(JSON.stringify(result) + '\n');
-}
+await answerEachLine(assemble);

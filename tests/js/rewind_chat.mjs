@@ -8,9 +8,8 @@
 // Input: one JSON line {"base", "sessionId", "prompts": {...}}. Output: one JSON line
 // {"steps": [{"name", "chat", "server", "reloaded", "reloadStatus", "status", "error"}],
 // "requests"}; `requests` are the POST bodies the chat sent.
-import { createInterface } from 'node:readline';
 import { DefaultChatTransport } from 'ai';
-import { Chat } from './chat.mjs';
+import { Chat, answerEachLine } from './chat.mjs';
 
 function chatFor(base, sessionId, messages, requests) {
   const recordingFetch = async (url, init) => {
@@ -80,14 +79,4 @@ async function rewind({ base, sessionId, prompts }) {
   return { steps, requests };
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  if (line.trim() === '') continue;
-  let result;
-  try {
-    result = await rewind(JSON.parse(line));
-  } catch (error) {
-    result = { crashed: String(error?.stack ?? error) };
-  }
-  process.stdout.write(JSON.stringify(result) + '\n');
-}
+await answerEachLine(rewind);
