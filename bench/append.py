@@ -26,10 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
-
-from domain.events import CustomEventRecorded, SessionCreated
-from infra.store_base import StoreBase
-from infra.stores import open_store
+from agentlog.domain.events import CustomEventRecorded, SessionCreated
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
 
 PAYLOAD = "x" * 150
 
@@ -131,7 +130,7 @@ async def raw_reference(
             f'CREATE TABLE "{schema}".raw (session_id text, seq bigint, state bytea)'
         )
         data = CustomEventRecorded(name="bench", data={"text": PAYLOAD, "i": 0})
-        from domain.events import encode_event
+        from agentlog.domain.events import encode_event
 
         blob = encode_event(data)
         count = 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.events import (
+from agentlog.domain.events import (
     AgentInitialized,
     HeartbeatRecorded,
     ReasoningCompleted,
@@ -35,7 +35,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections import sessions, ui_messages
+from agentlog.projections import sessions, ui_messages
 
 SESSIONS = 1_000
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """Forking a session against its length: the whole fork (read, copy, one transaction, the
-transcript) through `infra.forking.fork_session`, straight on the store.
+transcript) through `agentlog.infra.sessions.forking.fork_session`, straight on the store.
 
     .venv/bin/python bench/fork.py [--sizes 1000,10000,100000] [--repeat 3] [--postgres URL]
 
@@ -22,17 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-
-from domain.events import (  # noqa: E402
-    RunFinished,
-    RunStarted,
-    SessionCreated,
-    TextCompleted,
-    TextDelta,
-)
-from infra.forking import fork_session  # noqa: E402
-from infra.stores import open_store  # noqa: E402
+import asyncpg
+from agentlog.domain.events import RunFinished, RunStarted, SessionCreated, TextCompleted, TextDelta
+from agentlog.infra.sessions.forking import fork_session
+from agentlog.infra.store.opening import open_store
 
 RUNS = 10
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import aiohttp  # noqa: E402
-from run_start import bench_arguments, served_sessions  # noqa: E402
+import aiohttp
+from run_start import bench_arguments, served_sessions
 
 PROMPT = "Why is the sky blue?"
 

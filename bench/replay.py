@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
+import aiohttp
+import asyncpg
+from agentlog.domain.events import SessionCreated, TextDelta
+from agentlog.infra.store.opening import open_store
 
-from domain.events import SessionCreated, TextDelta  # noqa: E402
-from infra.stores import open_store  # noqa: E402
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 
 async def fill(url: str, events: int) -> None:

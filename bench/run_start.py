@@ -32,18 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
+import aiohttp
+import asyncpg
+from agentlog.domain.events import RunFinished, RunStarted, SessionCreated, TextCompleted, TextDelta
+from agentlog.infra.store.opening import open_store
 
-from domain.events import (  # noqa: E402
-    RunFinished,
-    RunStarted,
-    SessionCreated,
-    TextCompleted,
-    TextDelta,
-)
-from infra.stores import open_store  # noqa: E402
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 PROMPT = "[scenario:long-tool] Run the slow operation for 2 seconds"
 EARLIER_RUNS = 10

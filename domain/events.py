@@ -61,7 +61,8 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     continues_run_id: str | None = None
     # The CLI session this run resumes (or starts) and mirrors into: the agent's context. The
     # same across the runs of one branch; a rewind or a fork starts a new one
-    # (infra/agent/branching.py). None on runs recorded before branches existed: those used
+    # (infra/agent/transcripts/branching.py). None on runs recorded before branches existed: those
+    # used
     # `agent_session_id(session_id)`.
     agent_session: str | None = None
     # The id the client gave the prompt's user message (the AI SDK Chat names the messages it

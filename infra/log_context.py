@@ -1,5 +1,6 @@
 """The session and run a piece of work belongs to, for log records (contextvars: an asyncio
-task started inside `log_context` inherits the ids). transport.logging_setup renders them."""
+task started inside `log_context` inherits the ids). agentlog.transport.logging_setup renders
+them."""
 
 from __future__ import annotations
 

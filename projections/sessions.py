@@ -45,9 +45,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import msgspec
-from msgspec.structs import replace
-
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
     RunAbandoned,
@@ -62,7 +60,8 @@ from domain.events import (
     ToolApprovalResponded,
     ToolCallStarted,
 )
-from projections import usage as usage_of
+from agentlog.projections import usage as usage_of
+from msgspec.structs import replace
 
 IDLE = "idle"
 RUNNING = "running"

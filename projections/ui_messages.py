@@ -8,7 +8,8 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
 - `session_created`, `step_finished`, `heartbeat`, `agent_status`: nothing visible.
 - `session_deleted` (the tombstone): no messages.
 - `conversation_rewound(to_seq=T)` (regenerate, edit, `from_message_id`): only the current
-  branch is shown (`domain.branches.current_branch`): every message created after T (each
+  branch is shown (`agentlog.domain.rules.branches.current_branch`): every message created after T
+  (each
   message keeps the seq of the event that created it: its run's `run_started`, or the
   `custom`) is dropped, and a run that a dropped run's start had closed as "abandoned" is open
   again, as it was (the branch no longer holds that start). The runner only rewinds to just
@@ -91,9 +92,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from msgspec.structs import replace
-
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     ConversationRewound,
@@ -118,7 +117,8 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.usage import Usage, cost_metadata, run_usage
+from agentlog.projections.usage import Usage, cost_metadata, run_usage
+from msgspec.structs import replace
 
 INTERRUPTED = "interrupted: the run ended before this tool returned"
 WAITING = ("input-streaming", "input-available")

@@ -4,7 +4,7 @@
 chunks that tell an AI SDK client (`useChat`, `readUIMessageStream`) what changed in the run's
 assistant message; `finish(run_active=...)` closes the stream when the caller stops following the
 log. `run_chunks(events, run_id)` replays a whole run, as `GET /stream` does on resume. The client
-message these chunks build equals the run's message from `projections.ui_messages` (parts,
+message these chunks build equals the run's message from `agentlog.projections.ui_messages` (parts,
 states, inputs, outputs and metadata): tests/unit/test_ui_stream.py proves it over random logs
 with a Python mirror of the client, tests/e2e/test_ai_sdk_client.py with the real `ai` package.
 
@@ -108,9 +108,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-
-from domain.branches import current_branch
-from domain.events import (
+from agentlog.domain.events import (
     TOOL_TERMINAL_TYPES,
     AgentErrorReported,
     AgentInitialized,
@@ -136,8 +134,9 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import INTERRUPTED, PARKED, WAITING, subagent_metadata
-from projections.usage import cost_metadata, run_usage
+from agentlog.domain.rules.branches import current_branch
+from agentlog.projections.ui_messages import INTERRUPTED, PARKED, WAITING, subagent_metadata
+from agentlog.projections.usage import cost_metadata, run_usage
 
 _BY_CALL = (*TOOL_TERMINAL_TYPES, ToolApprovalRequested, ToolApprovalResponded)
 

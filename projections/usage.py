@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-
-from domain.events import Event, RunCancelled, RunFinished
+from agentlog.domain.events import Event, RunCancelled, RunFinished
 
 SCRIPTED = "scripted"
 

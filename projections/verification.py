@@ -15,7 +15,8 @@ operator can act on (`session abc: seq 7 missing (head 9)`):
   boundaries), and a stored state or summary equals a fresh fold of the log up to its own
   checkpoint.
 
-Events without a run id belong to the run open at that point, as in projections.ui_messages.
+Events without a run id belong to the run open at that point, as in
+agentlog.projections.ui_messages.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from dataclasses import dataclass, field
 from itertools import cycle
 
 import msgspec
-
-from domain.events import (
+from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     RecordedEvent,
@@ -37,9 +37,9 @@ from domain.events import (
     ToolApprovalResponded,
     ToolCallStarted,
 )
-from projections import sessions, ui_messages
-from projections.sessions import SessionSummary
-from projections.ui_messages import ConversationState
+from agentlog.projections import sessions, ui_messages
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
 
 # Piece sizes for the chunked fold: many different page boundaries, a few folds per 100 events.
 _PIECES = (1, 2, 3, 5, 8, 13, 21, 34, 55)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
-from infra.store_base import StoreBase
-from infra.stores import open_store
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
 
 POSTGRES_URL = os.environ.get(
     "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

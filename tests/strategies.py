@@ -25,10 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from hypothesis import strategies as st
-
-from domain.branches import current_branch
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     AgentStatusReported,
@@ -57,7 +54,9 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from domain.open_work import open_work
+from agentlog.domain.rules.branches import current_branch
+from agentlog.domain.rules.open_work import open_work
+from hypothesis import strategies as st
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TOOL_NAMES = ("Bash", "Read", "Write", "mcp__demo__add")

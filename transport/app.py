@@ -8,34 +8,31 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from agentlog.domain.events import utc_now
+from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.http import admin as admin_api
+from agentlog.transport.http import approvals as approvals_api
+from agentlog.transport.http import deletion as deletion_api
+from agentlog.transport.http import forks as fork_api
+from agentlog.transport.http import runs as runs_api
+from agentlog.transport.http import sessions as sessions_api
+from agentlog.transport.http import tokens as tokens_api
+from agentlog.transport.http.health import healthz
+from agentlog.transport.http.metrics import METRICS, projector_lag, setup_metrics
+from agentlog.transport.http.projections import RunIsActive, lock_says_running, setup_projections
+from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from agentlog.transport.logging_setup import request_log_context
+from agentlog.transport.middleware.auth import bearer_auth
+from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
+from agentlog.transport.middleware.errors import json_errors
+from agentlog.transport.middleware.limits import setup_limits
+from agentlog.transport.openapi.document import openapi_json
+from agentlog.transport.settings import Settings
+from agentlog.transport.streaming.session_feed import SessionFeeds
+from agentlog.transport.web import page as web_view
 from aiohttp import web
-
-from domain.events import utc_now
-from infra.agent.runner import AgentRunner, open_agent_runner
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from transport import (
-    admin_api,
-    approvals_api,
-    deletion_api,
-    fork_api,
-    runs_api,
-    sessions_api,
-    tokens_api,
-    web_view,
-)
-from transport.auth import bearer_auth
-from transport.browser_guard import browser_guard, setup_browser_guard
-from transport.errors import json_errors
-from transport.health import healthz
-from transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
-from transport.limits import setup_limits
-from transport.logging_setup import request_log_context
-from transport.metrics import METRICS, projector_lag, setup_metrics
-from transport.openapi import openapi_json
-from transport.projections_api import RunIsActive, lock_says_running, setup_projections
-from transport.session_feed import SessionFeeds
-from transport.settings import Settings
 
 log = logging.getLogger(__name__)
 

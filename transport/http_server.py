@@ -16,13 +16,12 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from agentlog.transport.middleware.limits import header_refused
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
-
-from transport.limits import header_refused
 
 log = logging.getLogger(__name__)
 

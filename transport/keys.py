@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.sessions.deletion import SessionDeleter
+from agentlog.infra.store.projector import Projector
+from agentlog.transport.settings import Settings
+from agentlog.transport.streaming.session_feed import SessionFeeds
 from aiohttp import web
 
-from domain.ports import EventStore
-from infra.agent.runner import AgentRunner
-from infra.projector import Projector
-from infra.session_deletion import SessionDeleter
-from transport.session_feed import SessionFeeds
-from transport.settings import Settings
-
 SETTINGS = web.AppKey("settings", Settings)
-# Handlers use the store through its port only (domain.ports.EventStore).
+# Handlers use the store through its port only (agentlog.domain.ports.event_store.EventStore).
 STORE = web.AppKey("store", EventStore)
 FEEDS = web.AppKey("feeds", SessionFeeds)
 AGENT_RUNS = web.AppKey("agent_runs", AgentRunner)

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from domain.appending import DEFAULT_MAX_EVENT_BYTES
-from infra.agent.config import AgentConfig
-from infra.database_url import BadDatabaseUrl, parse_database_url
+from agentlog.domain.rules.appending import DEFAULT_MAX_EVENT_BYTES
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.store.database_url import BadDatabaseUrl, parse_database_url
 
 
 class ConfigError(ValueError):
@@ -29,7 +29,8 @@ class Settings:
     sse_keepalive_seconds: float = 15.0
     sse_write_timeout_seconds: float = 10.0
     sse_retry_ms: int = 1000
-    # Browser protections (transport/browser_guard.py): origins that may call the API from a
+    # Browser protections (transport/middleware/browser_guard.py): origins that may call the API
+    # from a
     # page of their own (CORS), and host names the server answers to besides loopback.
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
@@ -178,7 +179,7 @@ HOST_NAME = re.compile(r"\A[A-Za-z0-9.-]+\Z|\A\[[0-9A-Fa-f:.]+\]\Z")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-# The agent runner's variables, read by infra.agent.config.AgentConfig.from_env.
+# The agent runner's variables, read by agentlog.infra.agent.config.AgentConfig.from_env.
 AGENT_ENVIRONMENT = [
     ("AGENTLOG_AGENT", "scripted"),
     ("AGENTLOG_HEARTBEAT_SECONDS", "15"),

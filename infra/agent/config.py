@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from infra.agent.jobs import PollPolicy
-from infra.agent.policy import (
+from agentlog.infra.agent.run.jobs import PollPolicy
+from agentlog.infra.agent.run.policy import (
     DEFAULT_APPROVAL_RULES,
     ApprovalPolicy,
     ToolPolicy,
@@ -79,7 +79,8 @@ class AgentConfig:
     # Tools of ENABLEABLE_TOOLS the operator turned on (AGENTLOG_ENABLE_TOOLS); the seam where
     # tool approval gates them.
     enabled_tools: frozenset[str] = frozenset()
-    # Confine every run with bubblewrap (infra/agent/sandbox.py); off only when the operator
+    # Confine every run with bubblewrap (infra/agent/sandbox/bubblewrap.py); off only when the
+    # operator
     # says AGENTLOG_SANDBOX=off.
     sandbox: bool = True
     # The command the scripted model's shell scenario runs (never text from a caller).

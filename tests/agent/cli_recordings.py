@@ -10,6 +10,9 @@ from typing import Any
 
 import anyio
 import pytest
+from agentlog.domain.events import Event, type_of
+from agentlog.infra.agent.offline.replay_transport import ReplayTransport, load_fixture
+from agentlog.infra.agent.sdk.translate import SdkTranslator
 from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
@@ -17,10 +20,6 @@ from claude_agent_sdk import (
     Message,
     ToolUseBlock,
 )
-
-from domain.events import Event, type_of
-from infra.agent.replay_transport import ReplayTransport, load_fixture
-from infra.agent.translate import SdkTranslator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(

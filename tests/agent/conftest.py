@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
 from claude_agent_sdk import ClaudeAgentOptions
-
-from infra.agent.scripted_model import ScriptedModel
-from infra.store_base import StoreBase
-from infra.stores import open_store
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import asyncio, json, sys, os, tempfile, pathlib
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from claude_agent_sdk import ClaudeSDKClient, ClaudeAgentOptions, HookMatcher
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
-from infra.agent.scripted_model import ScriptedModel
-from infra.agent.jobs import demo_mcp_server, InProcessJobService, PollPolicy
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.jobs import demo_mcp_server, InProcessJobService, PollPolicy
 
 frames = []
 

@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from domain.errors import RunAlreadyActive
-from infra.agent.runner import open_agent_runner
-from infra.stores import open_store
+from agentlog.domain.errors import RunAlreadyActive
+from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.store.opening import open_store
 
 
 async def main(action: str, url: str, redis_url: str, session: str, prompt: str, work: str) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from infra.agent.config import DEFAULT_ALLOWED_TOOLS, AgentConfig
-from infra.agent.policy import DenyRule
+from agentlog.infra.agent.config import DEFAULT_ALLOWED_TOOLS, AgentConfig
+from agentlog.infra.agent.run.policy import DenyRule
 
 
 def test_defaults_run_the_scripted_model_without_a_key() -> None:

@@ -22,9 +22,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
-
-from domain.events import (
+from agentlog.domain.events import (
     AgentStatusReported,
     ConversationRewound,
     RunFinished,
@@ -37,16 +35,18 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.ports import Rewind
-from infra.agent import agent_resume
-from infra.agent.reaping import agent_process_ids
-from infra.agent.scripted_model import ScriptedModel
-from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from infra.agent.transcript import NAMESPACE, agent_session_id, prompt_uuid
-from infra.approval_answers import record_answer
-from infra.importing import export_lines, import_session, parse_export
-from infra.store_base import StoreBase
-from infra.stores import open_store
+from agentlog.domain.ports.agent_runs import Rewind
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.leftovers import agent_process_ids
+from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from agentlog.infra.agent.transcripts import resume as agent_resume
+from agentlog.infra.agent.transcripts.conversion import NAMESPACE, agent_session_id, prompt_uuid
+from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+
 from tests.conftest import POSTGRES_URL
 
 from .test_approvals import PUBLISH
@@ -417,11 +417,10 @@ def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
 ) -> None:
     """The SDK seeds its resume directory from CLAUDE_CONFIG_DIR of options.env, else the
     server's ~/.claude: the runner names the run HOME's, so nothing of the operator's comes."""
+    from agentlog.infra.agent.config import AgentConfig
+    from agentlog.infra.agent.run.home import prepare_run_home
+    from agentlog.infra.agent.sdk.options import agent_options
     from claude_agent_sdk._internal.session_resume import _copy_auth_files
-
-    from infra.agent.config import AgentConfig
-    from infra.agent.run_home import prepare_run_home
-    from infra.agent.sdk_options import agent_options
 
     operator = tmp_path / "operator"
     (operator / ".claude").mkdir(parents=True)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from infra.agent.config import AgentConfig
-from infra.agent.policy import DEFAULT_APPROVAL_RULES, ApprovalPolicy
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.run.policy import DEFAULT_APPROVAL_RULES, ApprovalPolicy
 
 
 def test_by_default_commands_file_writes_and_the_demo_publish_tool_need_approval() -> None:

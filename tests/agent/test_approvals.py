@@ -8,10 +8,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
-from domain.approvals import approvals
-from domain.errors import ApprovalAlreadyAnswered, ApprovalPending, UnknownApproval
-from domain.events import (
+from agentlog.domain.errors import ApprovalAlreadyAnswered, ApprovalPending, UnknownApproval
+from agentlog.domain.events import (
     RunFinished,
     RunStarted,
     TextCompleted,
@@ -20,9 +18,10 @@ from domain.events import (
     ToolCallDenied,
     ToolCallSucceeded,
 )
-from infra.agent.scripted_model import ScriptedModel
-from infra.approval_answers import record_answer
-from infra.store_base import StoreBase
+from agentlog.domain.rules.approvals import approvals
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.store.base import StoreBase
 
 from .test_runner import new_session, only, run_turn, runner_on, sequence, until_ended
 

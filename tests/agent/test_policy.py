@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from infra.agent.policy import DenyRule, ToolPolicy, deny_output, parse_deny_rules
+from agentlog.infra.agent.run.policy import DenyRule, ToolPolicy, deny_output, parse_deny_rules
 
 
 def test_rules_parse_tools_fields_and_patterns() -> None:

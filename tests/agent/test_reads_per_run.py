@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-
-from domain.events import (
+from agentlog.domain.events import (
     RecordedEvent,
     RunFinished,
     RunStarted,
@@ -25,10 +23,11 @@ from domain.events import (
     TextDelta,
     ToolCallStarted,
 )
-from infra.agent.config import AgentConfig
-from infra.sqlite_store import SQLiteEventStore
-from transport.app import create_app
-from transport.settings import Settings
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
+from aiohttp.test_utils import TestClient
 
 pytestmark = pytest.mark.slow
 

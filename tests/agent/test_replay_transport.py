@@ -8,6 +8,11 @@ from typing import Any
 
 import anyio
 import pytest
+from agentlog.infra.agent.offline.replay_transport import (
+    ReplayStalled,
+    ReplayTransport,
+    load_fixture,
+)
 from claude_agent_sdk import (
     ClaudeAgentOptions,
     ClaudeSDKClient,
@@ -16,8 +21,6 @@ from claude_agent_sdk import (
     ResultMessage,
     query,
 )
-
-from infra.agent.replay_transport import ReplayStalled, ReplayTransport, load_fixture
 
 from .cli_recordings import fixture_path, recorded_prompts
 

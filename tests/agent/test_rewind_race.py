@@ -1,5 +1,5 @@
 """A rewind is planned from the conversation before the runner takes the session's lease
-(transport/rewind_requests.py, then AgentRunner.start): the runner appends it only onto the
+(transport/http/rewind_requests.py, then AgentRunner.start): the runner appends it only onto the
 head it was planned on (`Rewind.expected_head`), on SQLite and PostgreSQL. The race is made
 deterministic by calling the planner and the runner here, with a write in between."""
 
@@ -12,10 +12,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient
-
-from domain.errors import ExpectedSeqMismatch
-from domain.events import (
+from agentlog.domain.errors import ExpectedSeqMismatch
+from agentlog.domain.events import (
     ConversationRewound,
     CustomEventRecorded,
     RunAbandoned,
@@ -23,12 +21,17 @@ from domain.events import (
     ToolCallFailed,
     ToolCallStarted,
 )
-from infra.agent.config import AgentConfig
-from infra.agent.recovery import recovery_events
-from infra.agent.scripted_model import ScriptedModel
-from infra.run_reads import open_run_events
-from infra.store_base import StoreBase
-from projections.ui_messages import fold
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.recovery_events import recovery_events
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.run_reads import open_run_events
+from agentlog.projections.ui_messages import fold
+from agentlog.transport.app import create_app
+from agentlog.transport.http.rewind_requests import PlannedRun, branch_of, plan_regenerate
+from agentlog.transport.settings import Settings
+from aiohttp.test_utils import TestClient
+
 from tests.agent.test_runner import (
     new_session,
     only,
@@ -37,9 +40,6 @@ from tests.agent.test_runner import (
     sequence,
     until_ended,
 )
-from transport.app import create_app
-from transport.rewind_requests import PlannedRun, branch_of, plan_regenerate
-from transport.settings import Settings
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 

@@ -6,14 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
-from domain.events import RUN_TERMINAL_TYPES, RunAbandoned, ToolCallStarted
-from infra.agent.config import AgentConfig
-from infra.agent.runner import AgentRunner
-from infra.agent.scripted_model import ScriptedModel
-from infra.run_lock import LocalRunLock
-from infra.store_base import StoreBase
-from infra.verification import verify_log
+from agentlog.domain.events import RUN_TERMINAL_TYPES, RunAbandoned, ToolCallStarted
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.run_lock import LocalRunLock
 
 from .test_runner import new_session, until_logged
 

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domain.errors import RunAlreadyActive, RunNotActive, UnknownRun, UnknownSession
-from domain.events import (
+from agentlog.domain.errors import RunAlreadyActive, RunNotActive, UnknownRun, UnknownSession
+from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     ConversationRewound,
     Event,
@@ -38,15 +37,15 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.ports import Rewind, StartedRun
-from infra.agent.config import AgentConfig
-from infra.agent.policy import ToolPolicy
-from infra.agent.recovery import INTERRUPTED_BY_OWNER_LOSS
-from infra.agent.runner import AgentRunner, agent_process_ids, open_agent_runner
-from infra.agent.scripted_model import ScriptedModel
-from infra.run_lock import LocalRunLock
-from infra.store_base import StoreBase
-from infra.stores import open_store
+from agentlog.domain.ports.agent_runs import Rewind, StartedRun
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.recovery_events import INTERRUPTED_BY_OWNER_LOSS
+from agentlog.infra.agent.run.policy import ToolPolicy
+from agentlog.infra.agent.run.runner import AgentRunner, agent_process_ids, open_agent_runner
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.run_lock import LocalRunLock
 
 from ..conftest import ROOT
 

@@ -10,15 +10,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agentlog.domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.home import directory_name
+from agentlog.infra.agent.run.policy import ApprovalPolicy
+from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.agent.sandbox.bubblewrap import (
+    PLACEHOLDER_API_KEY,
+    SandboxUnavailable,
+    sandbox_problem,
+)
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
 
-from domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
-from infra.agent.policy import ApprovalPolicy
-from infra.agent.run_home import directory_name
-from infra.agent.runner import open_agent_runner
-from infra.agent.sandbox import PLACEHOLDER_API_KEY, SandboxUnavailable, sandbox_problem
-from infra.agent.scripted_model import ScriptedModel
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.agent.test_runner import new_session, only, run_turn
 
 pytestmark = pytest.mark.slow
@@ -179,7 +183,7 @@ def test_the_launcher_binds_the_config_directory_the_sdk_names_at_its_own_path(
     """The SDK sets CLAUDE_CONFIG_DIR when it launches the CLI (to its resume directory in the
     server's temp dir, which the sandbox's own /tmp hides): the launcher passes the variable
     and binds that directory; without it, HOME is bound over itself."""
-    from infra.agent.sandbox import launcher_script
+    from agentlog.infra.agent.sandbox.bubblewrap import launcher_script
 
     home = tmp_path / 'ho"me $x'
     workspace, resume, cli = tmp_path / "ws", tmp_path / "claude-resume-1", tmp_path / "cli.sh"

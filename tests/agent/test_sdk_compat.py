@@ -12,8 +12,7 @@ from typing import Any
 
 import claude_agent_sdk as sdk
 import pytest
-
-from infra.agent.replay_transport import ReplayTransport
+from agentlog.infra.agent.offline.replay_transport import ReplayTransport
 
 VERSION = getattr(sdk, "__version__", "unknown")
 
@@ -38,7 +37,7 @@ def parameters(func: Any) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(func).parameters)
 
 
-# -- messages and content blocks: read by infra/agent/translate.py ---------------------------
+# -- messages and content blocks: read by infra/agent/sdk/translate.py ---------------------------
 
 MESSAGE_FIELDS: dict[str, set[str]] = {
     "AssistantMessage": {
@@ -86,7 +85,7 @@ MESSAGE_FIELDS: dict[str, set[str]] = {
 def test_message_dataclasses_keep_the_fields_the_translator_reads(name: str) -> None:
     missing = MESSAGE_FIELDS[name] - field_names(public(name))
     if missing:
-        fail(f"{name} lost {sorted(missing)}; infra/agent/translate.py reads them")
+        fail(f"{name} lost {sorted(missing)}; infra/agent/sdk/translate.py reads them")
 
 
 @pytest.mark.parametrize(
@@ -198,7 +197,7 @@ def test_options_keep_the_fields_the_runner_sets() -> None:
 
 
 def test_the_transcript_location_helper_keeps_the_clis_project_key() -> None:
-    # infra/agent/transcript.py writes the resume transcript under this directory name.
+    # infra/agent/transcripts/conversion.py writes the resume transcript under this directory name.
     key = public("project_key_for_directory")
     if key("/w/x_y.z") != "-w-x-y-z":
         fail("project_key_for_directory() changed; the resume transcript would be misplaced")
@@ -240,7 +239,8 @@ def test_errors_a_runner_catches_keep_their_hierarchy() -> None:
         fail("ProcessError(exit_code=...) changed; the replay transport raises it")
 
 
-# -- the Transport contract: implemented by infra/agent/replay_transport.py ------------------
+# -- the Transport contract: implemented by infra/agent/offline/replay_transport.py
+# ------------------
 
 TRANSPORT_METHODS = {"connect", "write", "read_messages", "close", "is_ready", "end_input"}
 

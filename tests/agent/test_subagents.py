@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     RecordedEvent,
     RunCancelled,
     RunFinished,
@@ -20,12 +19,12 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra.agent.config import DEFAULT_ALLOWED_TOOLS
-from infra.agent.runner import AgentRunner, open_agent_runner
-from infra.agent.scripted_model import ScriptedModel
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from projections.ui_messages import fold, to_ui_messages
+from agentlog.infra.agent.config import DEFAULT_ALLOWED_TOOLS
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.projections.ui_messages import fold, to_ui_messages
 
 pytestmark = pytest.mark.slow
 

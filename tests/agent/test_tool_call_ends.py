@@ -8,10 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from claude_agent_sdk import AssistantMessage, ToolResultBlock, ToolUseBlock, UserMessage
-
-from domain.errors import StoreUnavailable
-from domain.events import (
+from agentlog.domain.errors import StoreUnavailable
+from agentlog.domain.events import (
     CustomEventRecorded,
     Event,
     RunFailed,
@@ -22,8 +20,9 @@ from domain.events import (
     encode_event,
     type_of,
 )
-from infra.agent.recorder import RunRecorder, fit_event
-from infra.agent.translate import SdkTranslator
+from agentlog.infra.agent.run.recorder import RunRecorder, fit_event
+from agentlog.infra.agent.sdk.translate import SdkTranslator
+from claude_agent_sdk import AssistantMessage, ToolResultBlock, ToolUseBlock, UserMessage
 
 
 def assistant(*blocks: Any) -> AssistantMessage:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     Event,
     HeartbeatRecorded,
@@ -26,8 +26,12 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra.agent.recovery import INTERRUPTED_BY_OWNER_LOSS, recovery_events, running_run
-from infra.agent.transcript import (
+from agentlog.infra.agent.recovery.recovery_events import (
+    INTERRUPTED_BY_OWNER_LOSS,
+    recovery_events,
+    running_run,
+)
+from agentlog.infra.agent.transcripts.conversion import (
     CANCELLED_MARKER,
     INTERRUPTED_TEXT,
     agent_session_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.events import (
+from agentlog.domain.events import (
     Event,
     RecordedEvent,
     RunAbandoned,
@@ -18,9 +18,9 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra.agent.recovery import INTERRUPTED_BY_OWNER_LOSS
-from infra.agent.transcript import INTERRUPTED_TEXT
-from infra.agent.transcript_repair import missing_lines, transcript_calls, unexplained
+from agentlog.infra.agent.recovery.recovery_events import INTERRUPTED_BY_OWNER_LOSS
+from agentlog.infra.agent.transcripts.conversion import INTERRUPTED_TEXT
+from agentlog.infra.agent.transcripts.repair import missing_lines, transcript_calls, unexplained
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

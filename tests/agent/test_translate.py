@@ -7,26 +7,7 @@ from typing import Any, cast
 
 import anyio
 import pytest
-from claude_agent_sdk import (
-    AssistantMessage,
-    ClaudeAgentOptions,
-    HookContext,
-    HookInput,
-    HookJSONOutput,
-    HookMatcher,
-    PermissionResultAllow,
-    ResultMessage,
-    StreamEvent,
-    SystemMessage,
-    TextBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
-    create_sdk_mcp_server,
-    tool,
-)
-
-from domain.events import (
+from agentlog.domain.events import (
     TOOL_TERMINAL_TYPES,
     AgentErrorReported,
     AgentInitialized,
@@ -48,7 +29,25 @@ from domain.events import (
     encode_event,
     type_of,
 )
-from infra.agent.translate import SdkTranslator, denial_reason, tool_output, tool_text
+from agentlog.infra.agent.sdk.translate import SdkTranslator, denial_reason, tool_output, tool_text
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    HookContext,
+    HookInput,
+    HookJSONOutput,
+    HookMatcher,
+    PermissionResultAllow,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+    create_sdk_mcp_server,
+    tool,
+)
 
 from .cli_recordings import fixture_names, fixture_path, replay
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from domain.events import CustomEventRecorded
-from infra.stores import open_store
+from agentlog.domain.events import CustomEventRecorded
+from agentlog.infra.store.opening import open_store
 
 
 async def main(url: str, session: str) -> None:

@@ -12,8 +12,8 @@ import asyncio
 import random
 import sys
 
-from domain.events import CustomEventRecorded
-from infra.stores import open_store
+from agentlog.domain.events import CustomEventRecorded
+from agentlog.infra.store.opening import open_store
 
 
 async def main(url: str, writer: int, count: int, sessions: list[str]) -> None:

@@ -1,5 +1,5 @@
 """The event store contract, run against every adapter (SQLite, PostgreSQL, PostgreSQL with
-Redis wake-ups). Each test names a guarantee of domain.ports.EventStore."""
+Redis wake-ups). Each test names a guarantee of agentlog.domain.ports.event_store.EventStore."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-
-from domain.errors import (
+from agentlog.domain.errors import (
     EventTooLarge,
     ExpectedSeqMismatch,
     IdempotencyKeyReused,
@@ -22,7 +21,7 @@ from domain.errors import (
     SessionAlreadyExists,
     UnknownSession,
 )
-from domain.events import (
+from agentlog.domain.events import (
     CustomEventRecorded,
     RunAbandoned,
     RunFinished,
@@ -31,8 +30,9 @@ from domain.events import (
     TextCompleted,
     utc_now,
 )
-from domain.ports import RunFence, RunRecord
-from infra.store_base import StoreBase
+from agentlog.domain.ports.event_store import RunFence, RunRecord
+from agentlog.infra.store.base import StoreBase
+
 from tests.conftest import ROOT, StoreOpener
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from domain.events import CustomEventRecorded, RunStarted, SessionCreated
-from infra.database_url import parse_database_url
-from infra.eventsourcing_bridge import AgentlogMapper, application_recorder
-from infra.stores import open_store
+from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated
+from agentlog.infra.postgres.eventsourcing_bridge import AgentlogMapper, application_recorder
+from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.opening import open_store
 
 
 async def test_eventsourcing_notification_log_reads_agentlog_events(postgres_url: str) -> None:

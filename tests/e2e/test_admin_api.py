@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from agentlog.domain.events import RunStarted, SessionCreated
+from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.http import admin as admin_api
+from agentlog.transport.openapi.document import ALL_PATHS
+from agentlog.transport.settings import Settings
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from domain.events import RunStarted, SessionCreated
-from infra.agent.runner import open_agent_runner
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.integration.projection_helpers import a_run, seed
 from tests.support.prometheus_text import parse
-from transport import admin_api
-from transport.app import create_app
-from transport.openapi import ALL_PATHS
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     CustomEventRecorded,
@@ -50,8 +48,10 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import fold, to_ui_messages
-from projections.ui_stream import DONE, encode_sse, run_chunks
+from agentlog.projections.ui_messages import fold, to_ui_messages
+from agentlog.projections.ui_stream import DONE, encode_sse, run_chunks
+from hypothesis import HealthCheck, given, settings
+
 from tests.conftest import IN_CI, ROOT
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import as_projected, resume

@@ -19,17 +19,17 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     HeartbeatRecorded,
     RunStarted,
     SessionCreated,
     ToolCallStarted,
 )
-from infra.stores import open_store
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.cli.main import main
+
 from tests.integration.projection_helpers import a_run, seed
-from transport.cli import main
 
 COMMAND = [str(Path(sys.executable).with_name("agentlog"))]
 OPERATOR_COMMANDS = ["sessions", "inspect", "verify", "export", "import", "delete"]

@@ -6,13 +6,13 @@ import argparse
 import io
 
 import pytest
+from agentlog.domain.errors import UnknownSession
+from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.transport.cli.rebuild import ProgressBar, add_rebuild_command, run_rebuild
+from agentlog.transport.settings import Settings
 
-from domain.errors import UnknownSession
-from infra.projection_store import open_projection_store
-from infra.stores import open_store
 from tests.integration.projection_helpers import folded, seed, stored
-from transport.cli_rebuild import ProgressBar, add_rebuild_command, run_rebuild
-from transport.settings import Settings
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 

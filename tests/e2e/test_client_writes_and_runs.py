@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
+    CustomEventRecorded,
+    SessionCreated,
+    ToolCallStarted,
+)
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
-
-from domain.events import RUN_TERMINAL_TYPES, CustomEventRecorded, SessionCreated, ToolCallStarted
-from infra.agent.config import AgentConfig
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from infra.verification import verify_log
-from transport.app import create_app
-from transport.settings import Settings
 
 pytestmark = pytest.mark.slow
 

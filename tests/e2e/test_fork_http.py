@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-
-from domain.events import (
+from agentlog.domain.events import (
     RunFinished,
     RunStarted,
     SessionCreated,
@@ -22,17 +20,19 @@ from domain.events import (
     ToolApprovalRequested,
     ToolCallStarted,
 )
-from infra.agent.config import AgentConfig
-from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from infra.agent.transcript import agent_session_id
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from projections import ui_messages
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from agentlog.infra.agent.transcripts.conversion import agent_session_id
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.projections import ui_messages
+from agentlog.transport.app import create_app
+from agentlog.transport.middleware.session_tokens import mint, signing_key
+from agentlog.transport.settings import Settings
+from aiohttp.test_utils import TestClient
+
 from tests.e2e.test_cli_inspect import agentlog
 from tests.integration.test_forking import a_turn
-from transport.app import create_app
-from transport.session_tokens import mint, signing_key
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 API = {"Authorization": "Bearer api-t"}

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.support.server import ServerProcess
-from transport.app import create_app
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

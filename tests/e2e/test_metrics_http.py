@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from agentlog.domain.events import HeartbeatRecorded
+from agentlog.transport.app import create_app
+from agentlog.transport.keys import STORE
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from domain.events import HeartbeatRecorded
 from tests.support.prometheus_text import check_histogram, parse
-from transport.app import create_app
-from transport.keys import STORE
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.openapi.document import ALL_PATHS
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
-
-from infra.stores import open_store
-from transport.app import create_app
-from transport.openapi import ALL_PATHS
-from transport.settings import Settings
 
 
 async def test_every_route_is_documented_and_every_documented_route_exists(

@@ -8,8 +8,9 @@ import logging
 import urllib.request
 from pathlib import Path
 
+from agentlog.transport.middleware.access_log import level_for, redacted_query
+
 from tests.support.server import ServerProcess
-from transport.access_log import level_for, redacted_query
 
 TOKEN = "log-test-api-token-5e1f"
 

@@ -7,10 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-
-from domain.events import (
+from agentlog.domain.events import (
     RunFailed,
     RunStarted,
     SessionCreated,
@@ -18,16 +15,19 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra.agent.config import AgentConfig
-from infra.agent.runner import AgentRunner
-from infra.run_lock import LocalRunLock
-from infra.store_base import StoreBase
-from projections.ui_messages import INTERRUPTED
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.run_lock import LocalRunLock
+from agentlog.projections.ui_messages import INTERRUPTED
+from agentlog.transport.app import create_app
+from agentlog.transport.http.projections import RunIsActive, lock_says_running, summary_says_running
+from agentlog.transport.keys import AGENT_RUNS, PROJECTOR
+from agentlog.transport.settings import Settings
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from tests.integration.projection_helpers import a_run
-from transport.app import create_app
-from transport.keys import AGENT_RUNS, PROJECTOR
-from transport.projections_api import RunIsActive, lock_says_running, summary_says_running
-from transport.settings import Settings
 
 # `store` comes before `aiohttp_client` in every test: fixtures close in reverse, so the app
 # (and its projector) stops before the store it reads closes.

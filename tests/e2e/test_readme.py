@@ -12,10 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from agentlog.domain.events import EVENT_TYPES
+from agentlog.transport.settings import describe
 
-from domain.events import EVENT_TYPES
 from tests.conftest import ROOT
-from transport.settings import describe
 
 README = (ROOT / "README.md").read_text()
 AGENTLOG = Path(sys.executable).with_name("agentlog")

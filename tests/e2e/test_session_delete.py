@@ -12,19 +12,19 @@ from typing import Any
 
 import aiohttp
 import pytest
+from agentlog.domain.events import RunStarted, SessionCreated
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.run.home import directory_name
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.keys import AGENT_RUNS
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from domain.events import RunStarted, SessionCreated
-from infra.agent.config import AgentConfig
-from infra.agent.run_home import directory_name
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.e2e.test_cli_inspect import agentlog, agentlog_many
 from tests.support.prometheus_text import parse
 from tests.support.sse_client import iter_events
-from transport.app import create_app
-from transport.keys import AGENT_RUNS
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 LONG_TOOL = "[scenario:long-tool] Run the slow operation for 30 seconds"

@@ -11,14 +11,20 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.middleware.session_tokens import (
+    TokenRejected,
+    mint,
+    parse_ttl,
+    signing_key,
+    verify,
+)
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.support.server import AGENTLOG
-from transport.app import create_app
-from transport.session_tokens import TokenRejected, mint, parse_ttl, signing_key, verify
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 SETTINGS = Settings(api_token="api-t", admin_token="admin-t", token_secret="s3cret-for-tokens")

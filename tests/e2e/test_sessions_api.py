@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from agentlog.domain.events import CustomEventRecorded, ToolCallStarted
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from domain.events import CustomEventRecorded, ToolCallStarted
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.support.sse_client import SseParser, iter_events
-from transport.app import create_app
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

@@ -8,14 +8,14 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from agentlog.domain.events import CustomEventRecorded, SessionCreated
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 
-from domain.events import CustomEventRecorded, SessionCreated
-from infra.store_base import StoreBase
-from infra.stores import open_store
 from tests.support.sse_client import SseParser
-from transport.app import create_app
-from transport.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 

@@ -14,16 +14,16 @@ from typing import Any
 
 import aiohttp
 import pytest
+from agentlog.domain.events import EVENT_TYPES
+from agentlog.infra.agent.run.runner import agent_process_ids
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from domain.events import EVENT_TYPES
-from infra.agent.runner import agent_process_ids
-from infra.stores import open_store
 from tests.support.browser import Page, chromium_available, open_browser
 from tests.support.server import ServerProcess
-from transport.app import create_app
-from transport.settings import Settings
 
 SESSION = "web-demo"
 

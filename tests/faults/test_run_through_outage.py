@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from domain.events import RUN_TERMINAL_TYPES, SessionCreated, ToolCallStarted
-from infra.agent.runner import open_agent_runner
-from infra.stores import open_store
-from infra.verification import verify_log
+from agentlog.domain.events import RUN_TERMINAL_TYPES, SessionCreated, ToolCallStarted
+from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.store.opening import open_store
+
 from tests.faults.servers import PrivatePostgres
 
 # Longer than a store append's own retries (db_timeout) and the recorder's first retries.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.events import (
+from agentlog.domain.events import (
     RecordedEvent,
     RunFinished,
     RunStarted,
@@ -15,11 +15,11 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.ports import EventStore
-from infra.projection_store import ProjectionStore
-from projections import sessions, ui_messages
-from projections.sessions import SessionSummary
-from projections.ui_messages import ConversationState
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.store.projection_store import ProjectionStore
+from agentlog.projections import sessions, ui_messages
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
 
 Rows = tuple[dict[str, ConversationState], dict[str, SessionSummary]]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from domain.events import CustomEventRecorded, SessionCreated
-from infra.group_commit import OutcomeUnknown
-from infra.store_base import StoreBase
+from agentlog.domain.events import CustomEventRecorded, SessionCreated
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.group_commit import OutcomeUnknown
 
 
 def event(n: int) -> CustomEventRecorded:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
-from domain.errors import SessionAlreadyExists
-from domain.events import (
+from agentlog.domain.errors import SessionAlreadyExists
+from agentlog.domain.events import (
     AgentErrorReported,
     CustomEventRecorded,
     HeartbeatRecorded,
@@ -24,10 +23,16 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra.agent.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from infra.importing import ImportRefused, export_lines, import_session, parse_export
-from infra.store_base import StoreBase
-from infra.stores import open_store
+from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from agentlog.infra.sessions.importing import (
+    ImportRefused,
+    export_lines,
+    import_session,
+    parse_export,
+)
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+
 from tests.conftest import POSTGRES_URL, StoreOpener
 from tests.integration.projection_helpers import a_run
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from domain.branches import current_branch
-from domain.errors import (
+from agentlog.domain.errors import (
     ForkApprovalPending,
     ForkInsideRun,
     ForkPointOutOfRange,
@@ -21,7 +19,7 @@ from domain.errors import (
     SessionDeleted,
     UnknownSession,
 )
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     CustomEventRecorded,
     RecordedEvent,
@@ -36,16 +34,18 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from infra import forking
-from infra.agent.branching import RUNNER_PROJECT_KEY, fork_agent_session
-from infra.agent.session_store import LogSessionStore
-from infra.forking import SessionIdRetired, fork_session
-from infra.importing import export_lines, import_session, parse_export
-from infra.session_deletion import delete_log
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from infra.verification import verify_log
-from projections import ui_messages
+from agentlog.domain.rules.branches import current_branch
+from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.agent.transcripts.branching import RUNNER_PROJECT_KEY, fork_agent_session
+from agentlog.infra.sessions import forking
+from agentlog.infra.sessions.deletion import delete_log
+from agentlog.infra.sessions.forking import SessionIdRetired, fork_session
+from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
+from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.projections import ui_messages
+
 from tests.integration.projection_helpers import a_run
 
 CWD = "/tmp/agentlog-fork-test"

@@ -7,12 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
-
-from domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
-from domain.ports import RunRecord
-from infra.agent.session_store import LogSessionStore
-from infra.database_url import parse_database_url
-from infra.stores import open_store
+from agentlog.domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
+from agentlog.domain.ports.event_store import RunRecord
+from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.opening import open_store
 
 
 async def test_a_postgres_sessions_table_of_the_old_layout_is_migrated(postgres_url: str) -> None:

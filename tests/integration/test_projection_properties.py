@@ -16,15 +16,15 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+from agentlog.domain.events import RecordedEvent
+from agentlog.domain.rules.branches import current_branch
+from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.projector import Projector
+from agentlog.projections import ui_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.branches import current_branch
-from domain.events import RecordedEvent
-from infra.projection_store import open_projection_store
-from infra.projector import Projector
-from infra.stores import open_store
-from projections import ui_messages
 from tests.conftest import POSTGRES_URL
 from tests.integration.projection_helpers import folded, stored, whole_log
 from tests.strategies import interleaved_logs

@@ -7,22 +7,23 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from domain.errors import UnknownSession
-from domain.events import (
+from agentlog.domain.errors import UnknownSession
+from agentlog.domain.events import (
     CustomEventRecorded,
     RunFinished,
     RunStarted,
     SessionCreated,
     ToolCallStarted,
 )
-from infra import postgres_projections, sqlite_projections
-from infra.postgres_store import PostgresEventStore
-from infra.projection_store import open_projection_store
-from infra.projector import Projector
-from infra.sqlite_store import SQLiteEventStore
-from infra.store_base import StoreBase
-from projections import sessions, ui_messages
+from agentlog.infra.postgres import projection_store as postgres_projections
+from agentlog.infra.postgres.event_store import PostgresEventStore
+from agentlog.infra.sqlite import projection_store as sqlite_projections
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.projector import Projector
+from agentlog.projections import sessions, ui_messages
+
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
 

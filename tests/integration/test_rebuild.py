@@ -8,13 +8,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from agentlog.domain.errors import UnknownSession
+from agentlog.domain.events import ConversationRewound, CustomEventRecorded, SessionCreated
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.projection_store import ProjectionStore, open_projection_store
+from agentlog.infra.store.projector import Projector
+from agentlog.projections import ui_messages
 
-from domain.errors import UnknownSession
-from domain.events import ConversationRewound, CustomEventRecorded, SessionCreated
-from infra.projection_store import ProjectionStore, open_projection_store
-from infra.projector import Projector
-from infra.store_base import StoreBase
-from projections import ui_messages
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from infra.agent.run_lease import keep_lease
-from infra.run_lock import LocalRunLock
+from agentlog.infra.agent.run.lease import keep_lease
+from agentlog.infra.store.run_lock import LocalRunLock
 
 
 async def test_refreshes_keep_the_lease_and_a_lost_lease_is_reported() -> None:

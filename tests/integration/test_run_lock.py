@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
-
-from infra.database_url import parse_database_url
-from infra.postgres_run_lock import PostgresRunLock
-from infra.postgres_store import PostgresEventStore
-from infra.run_lock import LocalRunLock, RedisRunLock, RunLock
+from agentlog.infra.postgres.event_store import PostgresEventStore
+from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
 
 LockFactory = Callable[[], Awaitable[RunLock]]
 

@@ -10,27 +10,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
-from domain.events import (
+from agentlog.domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
+from agentlog.domain.events import (
     CustomEventRecorded,
     RunFinished,
     RunStarted,
     SessionCreated,
     TextCompleted,
 )
-from domain.events import (
-    SessionDeleted as Tombstone,
-)
-from infra.agent.session_store import LogSessionStore
-from infra.postgres_store import PostgresEventStore
-from infra.projection_store import open_projection_store
-from infra.projector import Projector
-from infra.session_deletion import SessionDeleter, deleted_at
-from infra.sqlite_store import SQLiteEventStore
-from infra.store_base import StoreBase
-from infra.stores import open_store
-from infra.verification import verify_log
+from agentlog.domain.events import SessionDeleted as Tombstone
+from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.postgres.event_store import PostgresEventStore
+from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
+from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.projector import Projector
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -6,8 +6,7 @@ import sqlite3
 
 import asyncpg
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     CustomEventRecorded,
     Event,
     HeartbeatRecorded,
@@ -18,11 +17,12 @@ from domain.events import (
     ToolCallStarted,
     encode_event,
 )
-from infra.database_url import parse_database_url
-from infra.projection_store import open_projection_store
-from infra.projector import Projector
-from infra.stores import open_store
-from infra.verification import ReadStored, StoredRows, VerifyReport, verify_log
+from agentlog.infra.sessions.verification import ReadStored, StoredRows, VerifyReport, verify_log
+from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.projector import Projector
+
 from tests.integration.projection_helpers import seed
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)

@@ -7,16 +7,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from agentlog.domain.events import SessionCreated
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.run.home import directory_name, prepare_run_home
+from agentlog.infra.sessions.deletion import SessionDeleter
+from agentlog.infra.sessions.workspaces import noted_workspaces, sweep_deleted
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient, TestServer
-
-from domain.events import SessionCreated
-from infra.agent.config import AgentConfig
-from infra.agent.run_home import directory_name, prepare_run_home
-from infra.session_deletion import SessionDeleter
-from infra.stores import open_store
-from infra.workspaces import noted_workspaces, sweep_deleted
-from transport.app import create_app
-from transport.settings import Settings
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

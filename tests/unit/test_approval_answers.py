@@ -4,10 +4,8 @@ different one is refused, an unknown one is unknown, and an ended call cannot be
 from __future__ import annotations
 
 import pytest
-
-from domain.approvals import answer, approval_id_for, approvals
-from domain.errors import ApprovalAlreadyAnswered, UnknownApproval
-from domain.events import (
+from agentlog.domain.errors import ApprovalAlreadyAnswered, UnknownApproval
+from agentlog.domain.events import (
     RunStarted,
     SessionCreated,
     ToolApprovalRequested,
@@ -15,6 +13,8 @@ from domain.events import (
     ToolCallFailed,
     ToolCallStarted,
 )
+from agentlog.domain.rules.approvals import answer, approval_id_for, approvals
+
 from tests.strategies import record
 
 APPROVAL = approval_id_for("toolu_1")

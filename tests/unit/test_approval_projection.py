@@ -7,10 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-
-from domain.approvals import approvals
-from domain.events import (
+from agentlog.domain.events import (
     RecordedEvent,
     RunAbandoned,
     RunFinished,
@@ -25,12 +22,15 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.open_work import open_work
-from infra.agent.recovery import recovery_events
-from projections import sessions
-from projections.ui_messages import fold, to_ui_messages
-from projections.ui_stream import continued_runs, run_chunks
-from projections.verification import verify_session
+from agentlog.domain.rules.approvals import approvals
+from agentlog.domain.rules.open_work import open_work
+from agentlog.infra.agent.recovery.recovery_events import recovery_events
+from agentlog.projections import sessions
+from agentlog.projections.ui_messages import fold, to_ui_messages
+from agentlog.projections.ui_stream import continued_runs, run_chunks
+from agentlog.projections.verification import verify_session
+from hypothesis import given, settings
+
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import (
     add_tool_approval_response,

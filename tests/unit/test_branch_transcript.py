@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.agent.branching import kept_turns
-from infra.agent.transcript import CANCELLED_MARKER, prompt_uuid
+from agentlog.infra.agent.transcripts.branching import kept_turns
+from agentlog.infra.agent.transcripts.conversion import CANCELLED_MARKER, prompt_uuid
 
 
 def line(kind: str, uuid: str | None, content: Any = None, **extra: Any) -> dict[str, Any]:

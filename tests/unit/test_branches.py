@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from domain.branches import current_branch
-from domain.events import ConversationRewound, Event, RecordedEvent, RunStarted, SessionCreated
+from agentlog.domain.events import (
+    ConversationRewound,
+    Event,
+    RecordedEvent,
+    RunStarted,
+    SessionCreated,
+)
+from agentlog.domain.rules.branches import current_branch
 
 
 def log(*events: Event) -> list[RecordedEvent]:

@@ -1,11 +1,11 @@
-"""Where a session may be forked, and the fields a copy takes: the pure rules of domain.forking."""
+"""Where a session may be forked, and the fields a copy takes: the pure rules of
+agentlog.domain.rules.forking."""
 
 from __future__ import annotations
 
 import pytest
-
-from domain.errors import ForkApprovalPending, ForkInsideRun, ForkPointOutOfRange
-from domain.events import (
+from agentlog.domain.errors import ForkApprovalPending, ForkInsideRun, ForkPointOutOfRange
+from agentlog.domain.events import (
     ConversationRewound,
     CustomEventRecorded,
     RunFinished,
@@ -18,7 +18,8 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.forking import check_fork_point, fork_overrides
+from agentlog.domain.rules.forking import check_fork_point, fork_overrides
+
 from tests.strategies import record
 
 

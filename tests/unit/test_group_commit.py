@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from domain.events import CustomEventRecorded
-from infra.group_commit import GroupCommitter, Outcome, PendingAppend
+from agentlog.domain.events import CustomEventRecorded
+from agentlog.infra.store.group_commit import GroupCommitter, Outcome, PendingAppend
 
 
 def recording_committer(**limits: int) -> tuple[GroupCommitter, list[list[PendingAppend]]]:
@@ -53,7 +53,7 @@ async def test_a_transaction_holds_at_most_max_batch_events() -> None:
 
 
 async def test_a_batch_that_could_not_reach_the_database_is_retried_until_it_commits() -> None:
-    from infra.group_commit import NotWritten
+    from agentlog.infra.store.group_commit import NotWritten
 
     calls: list[int] = []
 
@@ -75,9 +75,8 @@ async def test_not_written_past_the_timeout_is_store_unavailable_and_unknown_is_
     None
 ):
     import pytest
-
-    from domain.errors import StoreUnavailable
-    from infra.group_commit import NotWritten, OutcomeUnknown
+    from agentlog.domain.errors import StoreUnavailable
+    from agentlog.infra.store.group_commit import NotWritten, OutcomeUnknown
 
     attempts: list[str] = []
 

@@ -7,8 +7,7 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
     RunFinished,
@@ -18,9 +17,9 @@ from domain.events import (
     ToolCallFailed,
     ToolCallStarted,
 )
-from projections.sessions import SessionSummary
-from projections.usage import Usage
-from transport.cli_inspect import (
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.usage import Usage
+from agentlog.transport.cli.inspect import (
     SetAside,
     event_line,
     excerpt,

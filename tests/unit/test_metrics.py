@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from agentlog.domain.events import HeartbeatRecorded, TextDelta
+from agentlog.transport.http.metrics import Counter, Gauge, Histogram, Metrics, _read
 
-from domain.events import HeartbeatRecorded, TextDelta
 from tests.support.prometheus_text import check_histogram, parse
-from transport.metrics import Counter, Gauge, Histogram, Metrics, _read
 
 
 def test_every_metric_the_issue_asks_for_is_exposed_and_well_formed() -> None:

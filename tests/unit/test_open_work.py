@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     Event,
     RecordedEvent,
     RunAbandoned,
@@ -16,8 +15,12 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from domain.external_events import ToolCallOwnedByRun, ToolOutputInput, decide_external_events
-from domain.open_work import open_work
+from agentlog.domain.rules.external_events import (
+    ToolCallOwnedByRun,
+    ToolOutputInput,
+    decide_external_events,
+)
+from agentlog.domain.rules.open_work import open_work
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

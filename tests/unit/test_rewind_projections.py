@@ -7,11 +7,7 @@ import itertools
 from typing import Any
 
 import msgspec
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.branches import current_branch
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
     RunFinished,
@@ -22,8 +18,12 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from projections import sessions, ui_messages
-from projections.ui_messages import EMPTY, ConversationState, fold, to_ui_messages
+from agentlog.domain.rules.branches import current_branch
+from agentlog.projections import sessions, ui_messages
+from agentlog.projections.ui_messages import EMPTY, ConversationState, fold, to_ui_messages
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.strategies import record, session_logs
 
 

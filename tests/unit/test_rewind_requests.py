@@ -1,4 +1,4 @@
-"""How UI message ids map to turns and rewind points (transport/rewind_requests.py): the pure
+"""How UI message ids map to turns and rewind points (transport/http/rewind_requests.py): the pure
 part, over folded logs. The HTTP behaviour is in tests/e2e/test_rewind_http.py."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from domain.events import (
+from agentlog.domain.events import (
     ConversationRewound,
     CustomEventRecorded,
     RunFinished,
@@ -17,10 +16,8 @@ from domain.events import (
     ToolApprovalResponded,
     ToolCallStarted,
 )
-from projections.ui_messages import fold
-from tests.strategies import record
-from transport.errors import ApiError
-from transport.rewind_requests import (
+from agentlog.projections.ui_messages import fold
+from agentlog.transport.http.rewind_requests import (
     PlannedRun,
     Turn,
     _placed,
@@ -28,6 +25,9 @@ from transport.rewind_requests import (
     client_message_id,
     plan_submit,
 )
+from agentlog.transport.middleware.errors import ApiError
+
+from tests.strategies import record
 
 
 def user(message_id: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from infra.store_base import StoreBase
-from infra.wakeups import Waiter
-from transport.session_feed import SessionTail
+from agentlog.infra.local.wakeups import Waiter
+from agentlog.infra.store.base import StoreBase
+from agentlog.transport.streaming.session_feed import SessionTail
 
 
 class _Transport:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import itertools
 
 import msgspec
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.events import (
+from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     HeartbeatRecorded,
     RecordedEvent,
@@ -23,7 +20,10 @@ from domain.events import (
     ToolCallStarted,
     ToolCallSucceeded,
 )
-from projections.sessions import SessionSummary, apply, fold
+from agentlog.projections.sessions import SessionSummary, apply, fold
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.strategies import T0, interleaved_logs, record
 
 

@@ -6,10 +6,7 @@ import itertools
 from typing import Any
 
 import msgspec
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     AgentStatusReported,
@@ -35,7 +32,7 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import (
+from agentlog.projections.ui_messages import (
     EMPTY,
     INTERRUPTED,
     ConversationState,
@@ -43,6 +40,9 @@ from projections.ui_messages import (
     fold,
     to_ui_messages,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.strategies import record, session_logs
 
 R = "run1"

@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.events import (
+from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     CustomEventRecorded,
@@ -40,8 +37,11 @@ from domain.events import (
     ToolCallSucceeded,
     ToolInputDelta,
 )
-from projections.ui_messages import INTERRUPTED, fold, to_ui_messages
-from projections.ui_stream import DONE, RunStreamEncoder, encode_sse, run_chunks
+from agentlog.projections.ui_messages import INTERRUPTED, fold, to_ui_messages
+from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse, run_chunks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import ChatResult, StreamRejected, as_projected, resume
 

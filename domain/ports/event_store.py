@@ -1,0 +1,137 @@
+"""The event store: the append-only log of every session, and what it answers about runs.
+
+Its contract is written once, in `EventStore`'s docstring; every backend is run through the same
+contract suite (tests/contract) to prove it keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+from agentlog.domain.events import Event, RecordedEvent
+from agentlog.domain.ports.wakeups import Wakeup
+
+
+class SessionHead(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a session's log stands, cheap to read without reading events."""
+
+    session_id: str
+    head: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunFence(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run's writer shows the store with each append: its run id and its fencing
+    token, the seq of its `run_started` (per session, tokens only grow)."""
+
+    run_id: str
+    token: int
+
+
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One run in the store's run index: where it started and, once it ended, where."""
+
+    session_id: str
+    run_id: str
+    started_seq: int
+    ended_seq: int | None = None
+
+
+class KeyedAppend(msgspec.Struct, frozen=True, kw_only=True):
+    """What an idempotency key is bound to: the seqs its append got and its request's hash."""
+
+    seqs: list[int]
+    request_hash: str | None = None
+    created_at: datetime
+
+
+class EventStore(Protocol):
+    """The append-only log of every session.
+
+    Contract:
+    - `append` is atomic for its batch and returns the assigned seqs only once the events are
+      durable. Seqs are per session, start at 1 and are dense: no gaps, no duplicates.
+    - Without `expected_seq` an append never fails because another writer got there first: it
+      lands at the next free seqs. With `expected_seq`, if the session's head differs the
+      append raises ExpectedSeqMismatch (carrying the head) and writes nothing.
+    - Seq order is commit order, and so is `position` order across sessions: a reader tailing
+      `seq > N` (or `position > P`) never passes an event that commits later.
+    - A batch starting with SessionCreated creates the session; any other append to a missing
+      session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - With `idempotency_key`, an append whose key this session already used writes nothing
+      and returns the seqs the first append with that key got (also after a restart and
+      across processes); an append that was refused does not use its key. With
+      `request_hash` too, the key is bound to it: the same key with another hash raises
+      IdempotencyKeyReused. `keyed_append` looks a key up; `prune_idempotency` forgets keys
+      older than a moment.
+    - The run index: every `run_started` (with a run id) adds a run, its first terminal event
+      ends it, in the append's own transaction. `current_run` is the session's latest run,
+      `open_runs` every run not ended. With `fence`, an append is written only while that run
+      is the session's current run and not ended (else RunFenced, nothing written); the
+      batch may itself end it.
+    - `read_session` returns every event of the session after `after`, in seq order, however
+      many there are.
+    - `subscribe` wakes a reader after events commit; a lost wake-up only delays a reader that
+      also re-checks periodically.
+    """
+
+    max_event_bytes: int
+
+    async def append(
+        self,
+        session_id: str,
+        events: Sequence[Event],
+        expected_seq: int | None = None,
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        fence: RunFence | None = None,
+    ) -> list[int]: ...
+
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None: ...
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        """Forget idempotency keys created before `older_than`; returns how many."""
+        ...
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None: ...
+
+    async def current_run(self, session_id: str) -> RunRecord | None: ...
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]: ...
+
+    async def read(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]: ...
+
+    async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]:
+        """Every event of the session after seq `after` (all pages)."""
+        ...
+
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        """As `read`, each event with the JSON the log holds for it, byte for byte: fields
+        this version does not know (written by a newer one) are in it, not in the event."""
+        ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+
+    async def head(self, session_id: str) -> int:
+        """The session's last seq; raises UnknownSession."""
+        ...
+
+    async def session(self, session_id: str) -> SessionHead | None: ...
+
+    async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]: ...
+
+    async def last_position(self) -> int: ...
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Wakeup]: ...
+
+    def subscribe_all(self) -> AbstractAsyncContextManager[Wakeup]: ...

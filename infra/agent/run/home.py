@@ -1,0 +1,51 @@
+"""A run's place on disk: the session's working directory, and a fresh HOME per run whose
+`.claude` is the CLI's config directory (`CLAUDE_CONFIG_DIR`). The conversation itself is not
+on disk: the SDK loads it from the store when the run resumes (`agent_resume.py`)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentlog.infra.agent.recovery.leftovers import HOME_PREFIX
+from agentlog.infra.sessions.workspaces import note_session
+
+
+@dataclass(frozen=True)
+class RunHome:
+    """Where the CLI of one run works: `cwd`, its `home`, and its config directory."""
+
+    cwd: str
+    home: Path
+
+    @property
+    def config_dir(self) -> Path:
+        """The CLI's config directory when it does not resume (a resume gets the SDK's own,
+        holding the transcript it loaded). Named explicitly: the SDK otherwise resolves where
+        the CLI writes from the *server's* ~/.claude, and drops every mirrored line."""
+        return self.home / ".claude"
+
+
+def prepare_run_home(
+    workspace_root: Path, run_home_root: Path, session_id: str, run_id: str
+) -> RunHome:
+    """Create the session's working directory and the run's HOME. File I/O: run it in a
+    thread."""
+    workspace = workspace_root / directory_name(session_id)
+    workspace.mkdir(parents=True, exist_ok=True)
+    note_session(workspace, session_id)  # so every host can remove it once it is deleted
+    cwd = str(workspace.resolve())
+    run_home_root.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{run_id}-", dir=run_home_root))
+    run_home = RunHome(cwd=cwd, home=home)
+    run_home.config_dir.mkdir(mode=0o700)
+    return run_home
+
+
+def directory_name(session_id: str) -> str:
+    """A session's working directory name: readable, and unique by a hash of the id."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id)[:80]
+    return f"{readable}-{hashlib.sha256(session_id.encode()).hexdigest()[:12]}"

@@ -1,0 +1,634 @@
+"""The agent runner: one Claude turn per run, driven through the SDK, recorded as it happens.
+
+`AgentRunner` implements `agentlog.domain.ports.agent_runs.AgentRuns` and composes the run's parts,
+each in its
+own module:
+
+- the lease (`run_lease.py`): `start` takes the session's run lock (refused: RunAlreadyActive
+  with the holder's run id), and a task keeps it on its own short cycle; a lease that is lost
+  stops the run. The same task picks up a cancel asked by another process.
+- recovery (`abandoned.py`, `recovery.py`): a run its dead owner left behind is recorded as
+  abandoned before `run_started`; the sweeper does the same for idle sessions.
+- the run's place on disk (`run_home.py`): the session's workspace and a temporary HOME.
+- the conversation (`agent_resume.py`, `session_store.py`): the run resumes its agent session
+  (the one its `run_started` records) from the CLI's own transcript in agentlog's database,
+  through a `LogSessionStore` bound to the session, and the CLI's new lines are mirrored back
+  as it writes them; so any instance continues the conversation. A session recorded before
+  is converted from its events once; a transcript behind the log is repaired first.
+- the SDK (`sdk_options.py`, `hooks.py`, `driver.py`): the options and hooks of the run's
+  CLI, and the turn itself; heartbeats come from their own task.
+- the record (`recorder.py`): every event is queued in order and appended by one writer.
+
+Winding down, whatever ended the turn: the safety net records the missing terminal events,
+the events are flushed, leftover CLI processes are killed (`reaping.py`), the HOME is removed
+and the lease released, last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agentlog.domain.errors import ApprovalPending, RunNotActive, UnknownRun
+from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
+    TOOL_TERMINAL_TYPES,
+    ConversationRewound,
+    Event,
+    RunStarted,
+)
+from agentlog.domain.ports.agent_runs import Rewind, StartedRun
+from agentlog.domain.ports.event_store import RunFence
+from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.abandoned_runs import AbandonedRuns
+from agentlog.infra.agent.recovery.leftovers import (
+    agent_process_ids,
+    note_resume_directory,
+    remove_leftovers,
+)
+from agentlog.infra.agent.recovery.recovery_events import recovery_events
+from agentlog.infra.agent.run.approval_gate import ApprovalGate
+from agentlog.infra.agent.run.driver import RunInFlight, drive_turn, heartbeats, safety_net
+from agentlog.infra.agent.run.home import prepare_run_home
+from agentlog.infra.agent.run.hooks import run_hooks
+from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
+from agentlog.infra.agent.run.lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
+from agentlog.infra.agent.run.recorder import RunRecorder, RunStore
+from agentlog.infra.agent.run.rewind_head import rewind_expected_seq
+from agentlog.infra.agent.sandbox.bubblewrap import SandboxUnavailable, run_sandbox
+from agentlog.infra.agent.sdk.options import agent_options
+from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.agent.sdk.translate import SdkTranslator
+from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
+from agentlog.infra.agent.transcripts.resume import ready_transcript
+from agentlog.infra.log_context import log_context
+from agentlog.infra.postgres.event_store import PostgresEventStore
+from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.sessions.approval_answers import latest_approvals
+from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
+from agentlog.infra.store.run_reads import open_run_events
+from claude_agent_sdk import ClaudeSDKClient
+
+__all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
+
+log = logging.getLogger(__name__)
+
+
+class AgentRunner:
+    """Agent turns through claude-agent-sdk; see the module docstring. One per process."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        lock: RunLock,
+        config: AgentConfig,
+        *,
+        base_url: str | None = None,
+        jobs: JobService | None = None,
+    ) -> None:
+        if config.mode == "scripted" and base_url is None:
+            raise ValueError("scripted mode needs the scripted model's base_url")
+        self.store = store
+        self.lock = lock
+        self.config = config
+        self.base_url = base_url
+        self._own_jobs = jobs is None
+        self.jobs: JobService = jobs if jobs is not None else InProcessJobService()
+        self._runs: dict[str, RunInFlight] = {}
+        self._helpers: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        # Batches of events that had to wait for the store (it failed, then they were retried).
+        self.delayed_batches = 0
+        root = Path(tempfile.gettempdir())
+        self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
+        self.run_home_root = config.run_home_root or root
+        self.abandoned = AbandonedRuns(
+            store,
+            lock,
+            ttl_ms=config.lock_ttl_ms,
+            run_home_root=self.run_home_root,
+            runs_here=lambda session_id: session_id in self._runs,
+        )
+        self.sandbox = run_sandbox(
+            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+        )
+        self.transcripts = LogSessionStore(store)
+
+    # -- the port ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        session_id: str,
+        prompt: str,
+        rewind: Rewind | None = None,
+        *,
+        user_message_id: str | None = None,
+    ) -> StartedRun:
+        """A new turn with `prompt`; refused (ApprovalPending) while an approval waits. With
+        `rewind`, the turn answers from `rewind.to_seq` on a new branch
+        (agentlog.domain.rules.branches);
+        with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
+        `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
+        started = await self._start(
+            session_id,
+            prompt,
+            continuation=False,
+            rewind=rewind,
+            user_message_id=user_message_id,
+        )
+        assert started is not None
+        return started
+
+    async def continue_after_approval(self, session_id: str) -> StartedRun | None:
+        """A turn without a prompt that resumes the agent session, so the CLI asks again for
+        the calls it deferred and the hook finds their answers in the log. None when nothing
+        is decided yet, or an approval still waits (found without taking the lease); else
+        RunAlreadyActive when a run is active (it finds the answer itself)."""
+        return await self._start(session_id, "", continuation=True)
+
+    async def _start(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        continuation: bool,
+        rewind: Rewind | None = None,
+        user_message_id: str | None = None,
+    ) -> StartedRun | None:
+        if self._closing:
+            raise RuntimeError("the agent runner is shutting down")
+        head = await self.store.head(session_id)  # UnknownSession
+        if rewind is not None and not 1 <= rewind.to_seq <= head:
+            raise ValueError(f"cannot rewind to seq {rewind.to_seq}: the log holds 1..{head}")
+        problem = await asyncio.to_thread(self.sandbox.problem)
+        if problem is not None:  # refused before anything is written: never unconfined
+            raise SandboxUnavailable(problem)
+        if continuation:
+            # Nothing to continue is the common answer (the sweeper asks after every recovery):
+            # found without the lease, so a start arriving meanwhile is not refused (409).
+            # With an answer to act on, it is asked again below, under the lease.
+            probe = await latest_approvals(self.store, session_id)
+            if probe.pending() or not probe.decided():
+                return None
+        run_id = "run_" + uuid.uuid4().hex
+        lease = await acquire_for_run(
+            self.lock,
+            session_id,
+            run_id,
+            ttl_ms=self.config.lock_ttl_ms,
+            handover_seconds=self.config.handover_seconds,
+            handing_over=functools.partial(self._handing_over, session_id),
+            wait_for_local=functools.partial(self._wait_for_local, session_id),
+        )
+        try:
+            # Approvals wait only on the latest run (no turn starts while one waits, and a
+            # continuation continues the latest): read from its start.
+            folded = await latest_approvals(self.store, session_id)
+            waiting = folded.pending()
+            if waiting and not continuation:
+                raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
+            decided = folded.decided()
+            if continuation and (waiting or not decided):
+                await release(self.lock, lease)
+                return None
+            # Only a run still open in the run index can need recovery: read from its start.
+            recovery = recovery_events(await open_run_events(self.store, session_id))
+            # The latest earlier run: where what this run may settle or repair begins.
+            previous = await self.store.current_run(session_id)
+            rewound: list[Event] = []
+            if rewind is None:
+                agent_session = await latest_agent_session(self.store, session_id)
+                if await self.transcripts.owner(agent_session) not in (None, session_id):
+                    # Another session's transcript has this id (a copy of this session was
+                    # imported under another name beside it): never share it; a branch of
+                    # this session's own, converted from its events, goes on from here.
+                    agent_session = agent_session_of_branch(session_id, run_id)
+            else:
+                agent_session = agent_session_of_branch(session_id, run_id)
+                rewound.append(
+                    ConversationRewound(
+                        to_seq=rewind.to_seq,
+                        agent_session=agent_session,
+                        trigger=rewind.trigger,
+                        message_id=rewind.message_id,
+                    )
+                )
+            batch: list[Event] = [
+                *recovery,
+                *rewound,
+                RunStarted(
+                    run_id=run_id,
+                    prompt=prompt,
+                    agent=self.config.mode,
+                    continues_run_id=decided[0].request.run_id if continuation else None,
+                    agent_session=agent_session,
+                    user_message_id=user_message_id,
+                ),
+            ]
+            expected = None
+            if rewind is not None and rewind.expected_head is not None:
+                # The append checks it atomically: a plan made on a log changed since is
+                # refused (ExpectedSeqMismatch) with nothing written.
+                expected = await rewind_expected_seq(self.store, session_id, rewind.expected_head)
+            seqs = await self.store.append(session_id, batch, expected_seq=expected)
+            await self.abandoned.clear(recovery)
+        except BaseException:
+            await release(self.lock, lease)
+            raise
+        translator = SdkTranslator(run_id, scripted=self.config.mode == "scripted")
+        for approval in decided:
+            translator.adopt(approval.request.tool_call_id)  # this run reports their ends
+        run = RunInFlight(
+            session_id=session_id,
+            run_id=run_id,
+            agent_session=agent_session,
+            prompt=prompt,
+            continuation=continuation,
+            lease=lease,
+            start_seq=seqs[-1],
+            previous_run_seq=None if previous is None else previous.started_seq,
+            translator=translator,
+            recorder=RunRecorder(
+                self.store,
+                session_id,
+                run_id,
+                # The store refuses this run's events once it is not the session's current run.
+                fence=RunFence(run_id=run_id, token=seqs[-1]),
+                on_delayed=self._count_delayed,
+            ),
+        )
+        run.recorder.on_failure = lambda exc: self._stop(run, f"could not record events: {exc}")
+        run.recorder.holds_lease = lambda: not run.lock_lost
+        self._runs[session_id] = run
+        with log_context(session_id=session_id, run_id=run_id):  # the run's task logs its ids
+            run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
+        # A client streaming from `offset` sees the whole run, and the rewind it answers from.
+        first = seqs[-1 - len(rewound)]
+        return StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
+
+    async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
+        run = self._runs.get(session_id)
+        if run is not None and run.run_id == run_id:
+            await self._cancel(run, reason)
+            return
+        indexed = await self.store.run(session_id, run_id)
+        if indexed is None:
+            raise UnknownRun(session_id, run_id)
+        if indexed.ended_seq is not None:
+            raise RunNotActive(session_id, run_id)
+        if await self.lock.holder(session_id) == run_id:
+            # Another process drives it: ask it, then wait (bounded) for the run's end.
+            await self.lock.request_cancel(session_id, run_id, reason, self.config.lock_ttl_ms)
+            await self._wait_for_end(session_id, run_id, self._cancel_timeout())
+            return
+        await self.recover_abandoned(session_id)
+        raise RunNotActive(session_id, run_id)
+
+    @property
+    def active_count(self) -> int:
+        """Runs this process is driving now."""
+        return len(self._runs)
+
+    async def active_run(self, session_id: str) -> str | None:
+        run = self._runs.get(session_id)
+        if run is not None:
+            return run.run_id
+        holder = await self.lock.holder(session_id)
+        return None if holder is None or holder.startswith(RECOVERY_PREFIX) else holder
+
+    async def close(self) -> None:
+        """Server shutdown: cancel every run of this process, then stop the job service."""
+        self._closing = True
+        runs = list(self._runs.values())
+        await asyncio.gather(
+            *(self._cancel(run, "server shutdown") for run in runs), return_exceptions=True
+        )
+        for task in list(self._helpers):
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
+        if self._own_jobs and isinstance(self.jobs, InProcessJobService):
+            await self.jobs.close()
+        await self.sandbox.close()
+
+    # -- abandoned runs ------------------------------------------------------------------------
+
+    async def recover_abandoned(self, session_id: str) -> bool:
+        """If the log says a run is active but nobody holds the session's lock, record
+        `run_abandoned` and end its tool calls. True when something was recorded."""
+        return await self.abandoned.recover(session_id)
+
+    async def sweep(self, session_ids: Sequence[str]) -> list[str]:
+        """Recover every candidate session whose run has no live lock (on startup with
+        LocalRunLock, that is every session the log shows running). Returns those recovered."""
+        recovered = await self.abandoned.sweep(session_ids)
+        for session_id in recovered:
+            # A run whose server died while a call waited on its approval: if the answer is
+            # already in the log, the turn goes on here, now.
+            try:
+                await self.continue_after_approval(session_id)
+            except Exception as exc:  # noqa: BLE001 - the next answer or start retries it
+                log.info("session %s: no continuation after recovery: %r", session_id, exc)
+        return recovered
+
+    def agent_process_ids(self, run_id: str) -> list[int]:
+        """Processes (the CLI and its children) started for `run_id` that are still alive."""
+        return agent_process_ids(run_id)
+
+    # -- the lease hand-over -------------------------------------------------------------------
+
+    async def _handing_over(self, session_id: str, holder: str) -> bool:
+        """True if the run `holder` already ended in the log (its CLI is exiting)."""
+        local = self._runs.get(session_id)
+        if local is not None and local.run_id == holder:
+            return local.terminal_recorded
+        indexed = await self.store.run(session_id, holder)
+        return indexed is not None and indexed.ended_seq is not None
+
+    async def _wait_for_local(self, session_id: str, holder: str, timeout: float) -> bool:
+        local = self._runs.get(session_id)
+        if local is None or local.run_id != holder:
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await local.done.wait()
+        return True
+
+    # -- the turn ------------------------------------------------------------------------------
+
+    async def _drive(self, run: RunInFlight) -> None:
+        beats = asyncio.create_task(
+            heartbeats(run, self.config.heartbeat_seconds), name=f"agentlog-heartbeat-{run.run_id}"
+        )
+        lease = asyncio.create_task(
+            keep_lease(
+                self.lock,
+                run.lease,
+                refresh_seconds=self.config.lease_refresh_seconds,
+                ttl_seconds=self.config.lock_ttl_seconds,
+                cancel_poll_seconds=self.config.cancel_poll_seconds,
+                on_lost=lambda: self._lose_lease(run),
+                on_cancel=lambda reason: self._spawn(self._cancel(run, reason)),
+            ),
+            name=f"agentlog-lease-{run.run_id}",
+        )
+        run.watch = await _start_orphan_watch(run.run_id, self.run_home_root)
+        error: BaseException | None = None
+        try:
+            # The log from the latest earlier run's start on: the approvals this run may settle,
+            # and whatever the transcript can be missing. O(run), however long the session.
+            recent = await self.store.read_session(
+                run.session_id, after=(run.previous_run_seq or run.start_seq) - 1
+            )
+            home = await asyncio.to_thread(
+                prepare_run_home,
+                self.workspace_root,
+                self.run_home_root,
+                run.session_id,
+                run.run_id,
+            )
+            transcripts = self.transcripts.for_session(run.session_id)
+            resume = await ready_transcript(
+                transcripts,
+                self.store,
+                session_id=run.session_id,
+                agent_session=run.agent_session,
+                cwd=home.cwd,
+                start_seq=run.start_seq,
+                has_earlier_runs=run.previous_run_seq is not None,
+                recent=recent,
+            )
+            run.gate = ApprovalGate(
+                self.store,
+                run.session_id,
+                recent,
+                grace_seconds=self.config.approval_grace_seconds,
+            )
+            del recent  # not needed any more; runs can be long
+            options = agent_options(
+                self.config,
+                run_id=run.run_id,
+                home=home,
+                agent_session=run.agent_session,
+                resume=resume,
+                session_store=transcripts,
+                hooks=run_hooks(
+                    run.translator,
+                    run.recorder,
+                    self.config.policy,
+                    self.config.not_enabled,
+                    self.config.approval,
+                    run.gate,
+                ),
+                mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
+                stderr=run.stderr.append,
+                base_url=self.base_url,
+            )
+            options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
+            if not run.stopping:
+                async with ClaudeSDKClient(options) as client:
+                    if resume:  # the SDK's copy of the transcript: cleared after a crash too
+                        await asyncio.to_thread(note_resume_directory, run.run_id, home.home)
+                    error = await drive_turn(run, client)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the run's terminal event
+            error = error or exc
+        except asyncio.CancelledError:
+            # Only close() cancels this task, as a last resort; record, then let it go.
+            run.cancel_reason = run.cancel_reason or "server shutdown"
+            safety_net(run, None)
+            await self._wind_down(run, beats, lease)
+            raise
+        if run.lock_lost:
+            await self._reconcile(run)
+        safety_net(run, error)
+        await self._wind_down(run, beats, lease)
+
+    def _count_delayed(self) -> None:
+        self.delayed_batches += 1
+
+    def _lose_lease(self, run: RunInFlight) -> None:
+        run.lock_lost = True
+        self._stop(run, "the run lost its session lock")
+
+    async def _reconcile(self, run: RunInFlight) -> None:
+        """After losing the lock, another process may have recorded this run as abandoned and
+        ended its tool calls: take those ends as given, so nothing ends twice."""
+        await run.recorder.flush()
+        try:
+            events = await self.store.read_session(run.session_id, after=run.start_seq)
+        except Exception as exc:  # noqa: BLE001 - the safety net then records as usual
+            log.warning("run %s: could not read its own events: %s", run.run_id, exc)
+            return
+        for recorded in events:
+            event = recorded.event
+            if isinstance(event, TOOL_TERMINAL_TYPES):
+                run.translator.mark_resolved(event.tool_call_id)
+            elif isinstance(event, RUN_TERMINAL_TYPES) and event.run_id == run.run_id:
+                run.terminal_recorded = True
+
+    async def _wind_down(self, run: RunInFlight, *tasks: asyncio.Task[None]) -> None:
+        """Stop the timers, make the events durable, remove what the run left, release."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await run.recorder.close()
+        except Exception as exc:  # noqa: BLE001
+            log.error("run %s: recorder: %s", run.run_id, exc)
+        await asyncio.to_thread(remove_leftovers, run.run_id, self.run_home_root)
+        self.sandbox.forget(run.run_id)
+        await _end_orphan_watch(run.watch)
+        if self._runs.get(run.session_id) is run:
+            del self._runs[run.session_id]
+        await release(self.lock, run.lease)  # last: the next run must find everything settled
+        run.done.set()
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    async def _cancel(self, run: RunInFlight, reason: str) -> None:
+        """Interrupt the turn, give it `cancel_grace_seconds` to end by itself (the CLI then
+        reports the interrupted tool calls), then tear it down; return once it is gone."""
+        if run.terminal_recorded and run.cancel_reason is None:
+            await run.done.wait()
+            raise RunNotActive(run.session_id, run.run_id)
+        if run.cancel_reason is None:
+            run.cancel_reason = reason
+            client = run.client
+            if client is not None:
+                try:
+                    async with asyncio.timeout(5):
+                        await client.interrupt()
+                except Exception as exc:  # noqa: BLE001 - the teardown below still ends it
+                    log.info("run %s: interrupt failed: %r", run.run_id, exc)
+                    run.stop.set()
+            else:
+                run.stop.set()
+        try:
+            async with asyncio.timeout(self.config.cancel_grace_seconds):
+                await run.done.wait()
+            return
+        except TimeoutError:
+            run.stop.set()
+        try:
+            async with asyncio.timeout(30):  # the SDK's own teardown is bounded at ~20 s
+                await run.done.wait()
+            return
+        except TimeoutError:
+            pass
+        if run.task is not None and not run.task.done():
+            log.error("run %s: teardown hung; cancelling its task", run.run_id)
+            run.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run.task
+
+    def _stop(self, run: RunInFlight, why: str) -> None:
+        """End the run as failed (lock lost, events cannot be recorded)."""
+        if run.failure is None:
+            run.failure = why
+        log.error("run %s: stopping: %s", run.run_id, why)
+        run.stop.set()
+
+    def _cancel_timeout(self) -> float:
+        return self.config.cancel_grace_seconds + 30 + 2 * self.config.cancel_poll_seconds
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+        task.add_done_callback(_log_failure)
+
+    # -- reading the log -----------------------------------------------------------------------
+
+    async def _wait_for_end(self, session_id: str, run_id: str, timeout: float) -> bool:
+        """Wait until the log shows `run_id` ended; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        async with self.store.subscribe(session_id) as wakeup:
+            while True:
+                indexed = await self.store.run(session_id, run_id)
+                if indexed is None or indexed.ended_seq is not None:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                await wakeup.wait(min(remaining, 1.0))
+
+
+async def _start_orphan_watch(
+    run_id: str, run_home_root: Path
+) -> asyncio.subprocess.Process | None:
+    """The run's orphan watch (`orphan_watch.py`): ends the CLI if this server dies."""
+    if not sys.platform.startswith("linux"):
+        return None  # it finds the run's processes through /proc
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agentlog.infra.agent.recovery.orphan_watch",
+            str(os.getpid()),
+            run_id,
+            str(run_home_root),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        log.warning("run %s: no orphan watch: %s", run_id, exc)
+        return None
+
+
+async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
+    if watch is None or watch.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        watch.kill()
+    await watch.wait()
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("agent runner helper failed: %r", task.exception())
+
+
+@asynccontextmanager
+async def open_agent_runner(
+    store: RunStore,
+    *,
+    config: AgentConfig | None = None,
+    redis_url: str | None = None,
+    base_url: str | None = None,
+    jobs: JobService | None = None,
+    **overrides: Any,
+) -> AsyncIterator[AgentRunner]:
+    """An AgentRunner with its lock (Redis when `redis_url`; else in the PostgreSQL store's
+    own database, so several processes sharing it keep one run per session; else in-process)
+    and, in scripted mode without `base_url`, a ScriptedModel on loopback; everything closes
+    on exit, runs first (cancelled as "server shutdown"). `overrides` replace fields of
+    `config`."""
+    config = replace(config or AgentConfig(), **overrides)
+    async with contextlib.AsyncExitStack() as stack:
+        lock: RunLock
+        if redis_url:
+            lock = await RedisRunLock(redis_url).open()
+        elif isinstance(store, PostgresEventStore):
+            lock = PostgresRunLock(store.pool, store.schema)
+        else:
+            lock = LocalRunLock()
+        stack.push_async_callback(lock.close)
+        if config.mode == "scripted" and base_url is None:
+            model = ScriptedModel(shell_command=config.scripted_shell_command)
+            base_url = await model.start()
+            stack.push_async_callback(model.close)
+        runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs)
+        stack.push_async_callback(runner.close)
+        yield runner

@@ -1,0 +1,340 @@
+"""Each run's CLI, and every tool it runs, confined by bubblewrap with a minimal environment.
+
+The SDK starts the CLI with the server's whole environment (`{**os.environ, **options.env}`),
+and the CLI's file tools read whatever the server can. So the SDK is given a per-run launcher
+as its `cli_path`; the launcher `exec`s bubblewrap, which starts the CLI:
+
+- in new user, pid, ipc, uts, cgroup and network namespaces: the server's processes and their
+  `/proc/<pid>/environ` do not exist in there, and there is no network but loopback;
+- with a filesystem of read-only system directories (`/usr` and a few files of `/etc`), the
+  CLI's own directory, an empty `/tmp`, and read-write only the session's workspace, the
+  run's HOME and the CLI's config directory, at their own paths (the CLI's transcripts name
+  the cwd, and the SDK finds the lines to mirror by the path the CLI reports): no other
+  session's workspace, no file of the server. The config directory is `$CLAUDE_CONFIG_DIR`
+  as the SDK launches the CLI: the run HOME's `.claude`, or, when the run resumes, the
+  temporary `claude-resume-*` directory the SDK wrote the stored transcript into (in the
+  server's temporary directory, hidden by the sandbox's own `/tmp` unless bound);
+- with only the variables the CLI needs (`BASE_ENVIRONMENT`, `CLI_VARIABLES`, and the run's
+  own `options.env`): no AGENTLOG_* value, database or Redis URL or token.
+
+The model is reached through a gateway: `socat` inside the sandbox listens on loopback and
+forwards to a unix socket that the server's `ModelGateway` serves, which forwards to the
+model. With the real model the gateway adds the API key itself, so the key never enters the
+sandbox: the CLI and its tools see a placeholder.
+
+Without a working bubblewrap (or socat) a run refuses to start (`SandboxUnavailable`): it never
+runs unconfined silently. `AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI
+then still gets the minimal environment (through `env -i`), but not the confinement.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agentlog.domain.errors import AgentlogError
+from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
+from claude_agent_sdk import ClaudeAgentOptions
+
+# Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
+CLI_VARIABLES = (
+    "CLAUDE_CODE_ENTRYPOINT",
+    "CLAUDE_AGENT_SDK_VERSION",
+    "CLAUDE_CODE_SDK_READS_SESSION_STATE",
+    "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING",
+    "CLAUDE_AGENT_SDK_CLIENT_APP",
+    "CLAUDE_AGENT_SDK_DERIVED_CLIENT_APP",
+    "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS",
+    # Set by the runner, and replaced by the SDK when it materializes a resume from the store.
+    "CLAUDE_CONFIG_DIR",
+)
+# Fixed values: enough for a shell and the CLI, nothing from the server.
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+    "TERM": "dumb",
+}
+# What of /etc a shell and the CLI need; nothing else of it is visible.
+ETC_FILES = (
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+)
+SYSTEM_DIRECTORIES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
+# Where the model is, inside the sandbox's own network namespace (nothing else listens there).
+INSIDE_MODEL_PORT = 4780
+INSIDE_MODEL_SOCKET = "/run/agentlog-model.sock"
+# A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this.
+PLACEHOLDER_API_KEY = "sk-ant-sandboxed-placeholder"
+
+
+class SandboxUnavailable(AgentlogError):
+    """A run needs the sandbox and this machine cannot provide it."""
+
+    code = "sandbox_unavailable"
+    http_status = 503
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"runs are confined by bubblewrap, which does not work here: {why}. Install the "
+            "Debian packages bubblewrap and socat (.ci/run does), or set AGENTLOG_SANDBOX=off "
+            "to run agents unconfined"
+        )
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why bubblewrap cannot confine a run on this machine, or None (checked once)."""
+    bwrap, socat = shutil.which("bwrap"), shutil.which("socat")
+    if bwrap is None:
+        return "bwrap is not installed"
+    if socat is None:
+        return "socat is not installed"
+    try:
+        done = subprocess.run(
+            [bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(), "--", "/bin/true"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap did not run: {exc}"
+    if done.returncode != 0:
+        return f"bwrap failed: {done.stderr.decode(errors='replace').strip()[:300]}"
+    return None
+
+
+def _system_mounts() -> list[str]:
+    args: list[str] = []
+    for path in SYSTEM_DIRECTORIES:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def bwrap_arguments(*, cli: Path, workspace: Path, home: Path, gateway_socket: Path) -> list[str]:
+    """bubblewrap's options for one run (see the module docstring)."""
+    return [
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        *_system_mounts(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/run",
+        "--ro-bind",
+        str(cli.parent),
+        str(cli.parent),
+        "--bind",
+        str(home),
+        str(home),
+        "--bind",
+        str(workspace),
+        str(workspace),
+        "--bind",
+        str(gateway_socket),
+        INSIDE_MODEL_SOCKET,
+        "--chdir",
+        str(workspace),
+    ]
+
+
+def inside_environment(home: Path) -> dict[str, str]:
+    """The fixed part of the CLI's environment (the SDK's own variables are added by name)."""
+    return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
+
+
+def launcher_script(
+    *,
+    cli: Path,
+    workspace: Path,
+    home: Path,
+    passed_names: list[str],
+    gateway_socket: Path | None,
+) -> str:
+    """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
+    (or, without a gateway socket, unconfined but with the same minimal environment).
+
+    `env -i` comes first, so bubblewrap itself (pid 1 of the sandbox, whose /proc/1/environ a
+    tool can read) already holds only the minimal environment, which the CLI inherits."""
+    fixed = inside_environment(home)
+    names = sorted({*CLI_VARIABLES, *passed_names} - fixed.keys())
+    pairs = [shlex.quote(f"{k}={v}") for k, v in fixed.items()]
+    pairs += [f'"{name}=${{{name}-}}"' for name in names]
+    command = f"/usr/bin/env -i {' '.join(pairs)}"
+    if gateway_socket is not None:
+        args = bwrap_arguments(
+            cli=cli, workspace=workspace, home=home, gateway_socket=gateway_socket
+        )
+        # The config directory is only known when the SDK runs this script (see the module
+        # docstring); without one, HOME is bound over itself, which changes nothing.
+        config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
+        mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
+        relay = (
+            f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
+            f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
+            # The CLI starts once the relay listens (a few ms), so its first request finds it.
+            f"for _ in $(seq 100); do grep -q ':{INSIDE_MODEL_PORT:04X} ' /proc/net/tcp "
+            "&& break; sleep 0.02; done; "
+            'exec "$0" "$@"'
+        )
+        command += f" bwrap {mounts} -- /bin/sh -c {shlex.quote(relay)}"
+    lines = [
+        "#!/bin/sh",
+        "# Written by agentlog for one run: infra/agent/sandbox/bubblewrap.py.",
+        f'exec {command} {shlex.quote(str(cli))} "$@"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _double_quoted(text: str) -> str:
+    """`text` as it must appear between double quotes in a shell script."""
+    for special in ("\\", '"', "$", "`"):
+        text = text.replace(special, "\\" + special)
+    return text
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a run's SDK options need: the launcher as cli_path, and env for the CLI."""
+
+    cli_path: str
+    env: dict[str, str]
+
+
+class RunSandbox:
+    """Launchers for one runner's runs, and the gateway they reach the model through."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        model_url: str,
+        api_key: str | None,
+        cli_path: str | None,
+        directory: Path | None = None,
+    ) -> None:
+        self.enabled = enabled
+        self.model_url = model_url.rstrip("/")
+        self.api_key = api_key
+        self.cli_path = cli_path
+        self._directory = directory
+        self._gateway: ModelGateway | None = None
+
+    def problem(self) -> str | None:
+        return sandbox_problem() if self.enabled else None
+
+    @property
+    def directory(self) -> Path:
+        """Private to the server (0700): launchers and the gateway's socket."""
+        if self._directory is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="agentlog-sandbox-"))
+        return self._directory
+
+    async def confine(
+        self, options: ClaudeAgentOptions, run_id: str, workspace: Path, home: Path
+    ) -> ClaudeAgentOptions:
+        """The run's SDK options with the launcher as the CLI and the env it needs."""
+        launch = await self.launch(run_id, workspace, home, options.env)
+        return replace(options, cli_path=launch.cli_path, env=launch.env)
+
+    async def launch(
+        self, run_id: str, workspace: Path, home: Path, env: Mapping[str, str]
+    ) -> Launch:
+        """The launcher for this run (written 0700 in a directory only the server reads), and
+        the env the SDK passes: the model's address as the CLI must use it, and a key."""
+        problem = self.problem()
+        if problem is not None:
+            raise SandboxUnavailable(problem)
+        env = dict(env)
+        socket: Path | None = None
+        if self.enabled:
+            socket = await self._socket()
+            env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{INSIDE_MODEL_PORT}"
+            env["ANTHROPIC_API_KEY"] = PLACEHOLDER_API_KEY
+        else:
+            env["ANTHROPIC_BASE_URL"] = self.model_url
+            if self.api_key is not None:
+                env["ANTHROPIC_API_KEY"] = self.api_key
+        script = launcher_script(
+            cli=Path(self.cli_path) if self.cli_path else bundled_cli(),
+            workspace=workspace,
+            home=home,
+            passed_names=[n for n in env if not n.startswith("AGENTLOG_")],
+            gateway_socket=socket,
+        )
+        path = self.directory / f"{run_id}.sh"
+        path.write_text(script)
+        path.chmod(stat.S_IRWXU)
+        return Launch(cli_path=str(path), env=env)
+
+    def forget(self, run_id: str) -> None:
+        (self.directory / f"{run_id}.sh").unlink(missing_ok=True)
+
+    async def _socket(self) -> Path:
+        if self._gateway is None:
+            gateway = ModelGateway(self.model_url, api_key=self.api_key)
+            await gateway.start(self.directory / "model.sock")
+            self._gateway = gateway
+        assert self._gateway.socket_path is not None
+        return self._gateway.socket_path
+
+    async def close(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.close()
+            self._gateway = None
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def run_sandbox(
+    *, enabled: bool, mode: str, base_url: str | None, cli_path: str | None
+) -> RunSandbox:
+    """The sandbox for a runner: the scripted model at `base_url`, or the real API with the
+    server's own ANTHROPIC_API_KEY (which the gateway adds, so the sandbox never sees it)."""
+    if mode == "scripted":
+        assert base_url is not None
+        return RunSandbox(enabled=enabled, model_url=base_url, api_key=None, cli_path=cli_path)
+    return RunSandbox(
+        enabled=enabled,
+        model_url=os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
+        api_key=os.environ.get("ANTHROPIC_API_KEY"),
+        cli_path=cli_path,
+    )
+
+
+def bundled_cli() -> Path:
+    """The CLI the SDK ships (what it would find itself when cli_path is None)."""
+    import claude_agent_sdk
+
+    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    if path.exists():
+        return path
+    found = shutil.which("claude")
+    if found is None:
+        raise SandboxUnavailable("the claude CLI was not found")
+    return Path(found)

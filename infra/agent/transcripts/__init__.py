@@ -1,0 +1,2 @@
+"""The CLI's own transcript: converted from events, repaired, made ready to resume, cut for
+branches."""

@@ -1,0 +1,1 @@
+"""In-process delivery: wake-ups within one server process."""

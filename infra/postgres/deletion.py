@@ -1,0 +1,92 @@
+"""Deleting a session from the log's PostgreSQL schema (see agentlog.infra.sessions.deletion).
+
+One transaction that locks `agentlog_log_head` first, as every append does, so the tombstone
+takes the next seq and position and no append of this session interleaves; then, when the
+projections exist, their checkpoint row (`FOR UPDATE`: a projector's claim holds it while it
+folds, so the session's rows cannot be written back after they are deleted). The lock order is
+always log head, then checkpoint: a claim never takes the log head, so the two cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from agentlog.domain.errors import SessionDeleted, UnknownSession
+from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
+from agentlog.domain.events import encode_event
+from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL, PostgresEventStore, _ident
+
+_BY_SESSION = ("agentlog_idempotency", "agentlog_runs", "agentlog_run_leases")
+_PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
+
+
+async def delete_session_in(
+    store: PostgresEventStore, session_id: str, reason: str
+) -> tuple[int, int]:
+    """Remove the session's content and leave its tombstone; returns (tombstone seq, events
+    removed). Raises UnknownSession, SessionDeleted."""
+    t = _ident(store.schema)
+    async with store.pool.acquire() as conn, conn.transaction():
+        position: int = await conn.fetchval(
+            f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
+        )
+        if not await conn.fetchval(
+            f"SELECT 1 FROM {t}.agentlog_sessions WHERE session_id = $1", session_id
+        ):
+            raise UnknownSession(session_id)
+        newest = await conn.fetchrow(
+            f"SELECT originator_version, topic FROM {t}.agentlog_events "
+            "WHERE originator_id = $1 ORDER BY originator_version DESC LIMIT 1",
+            session_id,
+        )
+        if newest is not None and newest[1] == "session_deleted":
+            raise SessionDeleted(session_id)
+        head = newest[0] if newest is not None else 0
+        projections = await _projections_exist(conn, store.schema)
+        if projections:
+            await conn.execute(f"SELECT 1 FROM {t}.agentlog_projection_checkpoints FOR UPDATE")
+        status = await conn.execute(
+            f"DELETE FROM {t}.agentlog_events WHERE originator_id = $1", session_id
+        )
+        removed = int(status.split()[-1])
+        await conn.execute(
+            f"""INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic, state,
+                    notification_id, run_id, recorded_at)
+                VALUES ($1, $2, 'session_deleted', $3, $4, NULL, now())""",
+            session_id,
+            head + 1,
+            encode_event(SessionDeletedEvent(reason=reason, events_removed=removed)),
+            position + 1,
+        )
+        # Moving the head also tells every process's fast path that its heads are stale.
+        await conn.execute(f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + 1)
+        for table in _BY_SESSION + (_PROJECTIONS if projections else ()):
+            await conn.execute(f"DELETE FROM {t}.{table} WHERE session_id = $1", session_id)
+        await conn.execute(
+            f"""DELETE FROM {t}.agentlog_transcript_entries AS e USING {t}.agentlog_transcripts AS s
+                WHERE s.session_id = $1 AND e.project_key = s.project_key
+                AND e.agent_session_id = s.agent_session_id""",
+            session_id,
+        )
+        await conn.execute(
+            f"DELETE FROM {t}.agentlog_transcripts WHERE session_id = $1", session_id
+        )
+        if projections:
+            await conn.execute(
+                f"UPDATE {t}.agentlog_projection_checkpoints SET revision = revision + 1"
+            )
+        if store.notify:
+            # Inside the transaction, as appends do: other processes' tails wake at commit.
+            await conn.execute(
+                "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{store.process_token}|{session_id}"
+            )
+    return head + 1, removed
+
+
+async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 "
+        "AND table_name = ANY($2::text[])",
+        schema,
+        ["agentlog_projection_checkpoints", *_PROJECTIONS],
+    )
+    return bool(found == 3)

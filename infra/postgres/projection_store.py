@@ -1,0 +1,386 @@
+"""The projections' rows in the log's PostgreSQL schema, through the store's asyncpg pool.
+
+Several server processes run a projector against one database. A claim is one transaction
+that starts by locking the checkpoint row (`FOR UPDATE`) and ends by writing the rows and the
+checkpoint, so projectors take turns: the next one waits for the lock, then reads the moved
+checkpoint and folds only what is new, instead of folding the same page and losing the race.
+We chose this over leadership by advisory lock: a leader whose connection drops loses its
+lock while its last page may still commit, so a second leader could write beside it; a row
+lock is held by the very transaction that writes. The revision check in the UPDATE and the
+forward-only row guards stay as a second line of defence, and the lock never blocks appends
+(they lock `agentlog_log_head`, not this row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import msgspec
+from agentlog.infra.postgres.event_store import _ident
+from agentlog.infra.store.projection_store import (
+    PROJECTOR_NAME,
+    SUMMARY_COLUMNS_ADDED,
+    Checkpoint,
+    States,
+    Summaries,
+    decode_run_marks,
+    decode_state,
+    decode_usage,
+    encode_run_marks,
+    encode_state,
+    encode_usage,
+)
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
+
+_SUMMARY_COLUMNS = (
+    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
+    "active_run_id, active_run_agent, usage, run_marks"
+)
+
+
+def schema_statements(schema: str) -> list[str]:
+    """The DDL, idempotent."""
+    s = _ident(schema)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_projection_checkpoints (
+                name text PRIMARY KEY,
+                position bigint NOT NULL,
+                generation bigint NOT NULL,
+                revision bigint NOT NULL,
+                next_generation bigint NOT NULL)""",
+        f"""INSERT INTO {s}.agentlog_projection_checkpoints
+                (name, position, generation, revision, next_generation)
+            VALUES ('{PROJECTOR_NAME}', 0, 1, 0, 1) ON CONFLICT DO NOTHING""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_ui_states (
+                generation bigint NOT NULL,
+                session_id text NOT NULL,
+                last_seq bigint NOT NULL,
+                state bytea NOT NULL,
+                PRIMARY KEY (generation, session_id))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_session_summaries (
+                generation bigint NOT NULL,
+                session_id text NOT NULL,
+                title json,
+                status text NOT NULL,
+                head bigint NOT NULL,
+                created_at timestamptz NOT NULL,
+                last_activity_at timestamptz NOT NULL,
+                runs bigint NOT NULL,
+                tool_calls bigint NOT NULL,
+                active_run_id text,
+                active_run_agent text,
+                usage text,
+                run_marks text,
+                PRIMARY KEY (generation, session_id))""",
+    ]
+
+
+# The title is stored as a JSON string: PostgreSQL text cannot hold NUL, and a title is
+# whatever the client sent (the log keeps it inside the event's JSON). A projection that could
+# not store a title would stop at that event for good.
+_json = msgspec.json.Decoder(str)
+
+
+def _json_title(title: str | None) -> str | None:
+    return None if title is None else msgspec.json.encode(title).decode()
+
+
+def _summary(row: Sequence[Any]) -> SessionSummary:
+    return SessionSummary(
+        session_id=row[0],
+        title=None if row[1] is None else _json.decode(row[1]),
+        status=row[2],
+        head=row[3],
+        created_at=row[4],
+        last_activity_at=row[5],
+        runs=row[6],
+        tool_calls=row[7],
+        active_run_id=row[8],
+        active_run_agent=row[9],
+        usage=decode_usage(row[10]),
+        run_marks=decode_run_marks(row[11]),
+    )
+
+
+class _Sql:
+    """Every statement, built once for the schema."""
+
+    def __init__(self, schema: str) -> None:
+        t = _ident(schema)
+        checkpoints = f"{t}.agentlog_projection_checkpoints"
+        live = f"(SELECT generation FROM {checkpoints} WHERE name = '{PROJECTOR_NAME}')"
+        self.migrate_lock = "SELECT pg_advisory_xact_lock(hashtext('agentlog-migrate'))"
+        self.schema = schema_statements(schema)
+        self.checkpoint = (
+            f"SELECT position, generation, revision FROM {checkpoints} WHERE name = $1"
+        )
+        self.lock_checkpoint = self.checkpoint + " FOR UPDATE"
+        self.bump_revision = (
+            f"UPDATE {checkpoints} SET position = $2, revision = revision + 1 "
+            "WHERE name = $1 AND revision = $3"
+        )
+        self.swap = (
+            f"UPDATE {checkpoints} SET generation = $2, position = $3, revision = revision + 1 "
+            "WHERE name = $1 AND revision = $4 AND generation < $2 AND position <= $3"
+        )
+        self.new_generation = (
+            f"UPDATE {checkpoints} SET next_generation = GREATEST(next_generation, generation) + 1 "
+            "WHERE name = $1 RETURNING next_generation"
+        )
+        states = f"{t}.agentlog_ui_states"
+        summaries = f"{t}.agentlog_session_summaries"
+        # Rows never move backwards: a row at a later seq is kept (double application, or a
+        # writer that lost track, changes nothing).
+        self.upsert_states = f"""
+            INSERT INTO {states} AS r (generation, session_id, last_seq, state)
+            SELECT $1, u.sid, u.seq, u.state
+            FROM unnest($2::text[], $3::bigint[], $4::bytea[]) AS u(sid, seq, state)
+            ON CONFLICT (generation, session_id) DO UPDATE
+            SET last_seq = excluded.last_seq, state = excluded.state
+            WHERE r.last_seq < excluded.last_seq"""
+        self.upsert_summaries = f"""
+            INSERT INTO {summaries} AS r (generation, {_SUMMARY_COLUMNS})
+            SELECT $1, u.*
+            FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
+                        $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
+                        $11::text[], $12::text[], $13::text[])
+                AS u(sid, title, status, head, created_at, last_activity_at, runs,
+                     tool_calls, active_run_id, active_run_agent, usage, run_marks)
+            ON CONFLICT (generation, session_id) DO UPDATE
+            SET title = excluded.title, status = excluded.status, head = excluded.head,
+                created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
+                runs = excluded.runs, tool_calls = excluded.tool_calls,
+                active_run_id = excluded.active_run_id,
+                active_run_agent = excluded.active_run_agent, usage = excluded.usage,
+                run_marks = excluded.run_marks
+            WHERE r.head < excluded.head"""
+        # A per-session rebuild overwrites whatever is there.
+        self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
+        self.replace_summaries = self.upsert_summaries.rsplit("WHERE", 1)[0]
+        self.load_states = (
+            f"SELECT session_id, state FROM {states} "
+            "WHERE generation = $1 AND session_id = ANY($2::text[])"
+        )
+        self.load_summaries = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} "
+            "WHERE generation = $1 AND session_id = ANY($2::text[])"
+        )
+        # One statement each: the live generation and its rows come from the same snapshot.
+        self.read_state = (
+            f"SELECT state FROM {states} WHERE generation = {live} AND session_id = $1"
+        )
+        self.read_summary = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} "
+            f"WHERE generation = {live} AND session_id = $1"
+        )
+        self.read_summaries = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} WHERE generation = {live} "
+            "AND session_id > $1 ORDER BY session_id LIMIT $2"
+        )
+        self.drop_below = [
+            f"DELETE FROM {states} WHERE generation < $1",
+            f"DELETE FROM {summaries} WHERE generation < $1",
+        ]
+        self.drop_only = [
+            f"DELETE FROM {states} WHERE generation = $1",
+            f"DELETE FROM {summaries} WHERE generation = $1",
+        ]
+
+
+async def _write_states(
+    conn: asyncpg.Connection, sql: str, generation: int, states: Mapping[str, ConversationState]
+) -> None:
+    if states:
+        await conn.execute(
+            sql,
+            generation,
+            list(states),
+            [s.last_seq for s in states.values()],
+            [encode_state(s) for s in states.values()],
+        )
+
+
+async def _write_summaries(
+    conn: asyncpg.Connection, sql: str, generation: int, summaries: Summaries
+) -> None:
+    if summaries:
+        rows = list(summaries.values())
+        await conn.execute(
+            sql,
+            generation,
+            [s.session_id for s in rows],
+            [_json_title(s.title) for s in rows],
+            [s.status for s in rows],
+            [s.head for s in rows],
+            [s.created_at for s in rows],
+            [s.last_activity_at for s in rows],
+            [s.runs for s in rows],
+            [s.tool_calls for s in rows],
+            [s.active_run_id for s in rows],
+            [s.active_run_agent for s in rows],
+            [encode_usage(s.usage) for s in rows],
+            [encode_run_marks(s.run_marks) for s in rows],
+        )
+
+
+async def _load(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    sql: _Sql,
+    generation: int,
+    session_ids: Sequence[str],
+) -> tuple[States, Summaries]:
+    ids = list(session_ids)
+    states = {
+        row[0]: decode_state(row[1]) for row in await conn.fetch(sql.load_states, generation, ids)
+    }
+    summaries = {
+        row[0]: _summary(row) for row in await conn.fetch(sql.load_summaries, generation, ids)
+    }
+    return states, summaries
+
+
+class PostgresClaim:
+    """Holds the checkpoint row's lock (and a pool connection) until saved or abandoned."""
+
+    def __init__(self, conn: asyncpg.Connection, sql: _Sql, checkpoint: Checkpoint) -> None:
+        self._conn = conn
+        self._sql = sql
+        self.checkpoint = checkpoint
+
+    async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
+        return await _load(self._conn, self._sql, self.checkpoint.generation, session_ids)
+
+    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
+        seen = self.checkpoint
+        sql = self._sql
+        # Checkpoint first: its UPDATE is the revision check, in the same transaction as the
+        # rows, so a crash between rows and checkpoint cannot exist: both commit or neither.
+        moved = await self._conn.execute(
+            sql.bump_revision, PROJECTOR_NAME, max(position, seen.position), seen.revision
+        )
+        if moved != "UPDATE 1":
+            return False
+        await _write_states(self._conn, sql.upsert_states, seen.generation, states)
+        await _write_summaries(self._conn, sql.upsert_summaries, seen.generation, summaries)
+        return True
+
+    async def replace(
+        self, session_id: str, state: ConversationState, summary: SessionSummary
+    ) -> bool:
+        seen = self.checkpoint
+        sql = self._sql
+        moved = await self._conn.execute(
+            sql.bump_revision, PROJECTOR_NAME, seen.position, seen.revision
+        )
+        if moved != "UPDATE 1":
+            return False
+        await _write_states(self._conn, sql.replace_states, seen.generation, {session_id: state})
+        await _write_summaries(
+            self._conn, sql.replace_summaries, seen.generation, {session_id: summary}
+        )
+        return True
+
+    async def swap(self, generation: int, position: int) -> bool:
+        swapped = await self._conn.execute(
+            self._sql.swap, PROJECTOR_NAME, generation, position, self.checkpoint.revision
+        )
+        return bool(swapped == "UPDATE 1")
+
+
+class PostgresProjectionStore:
+    """Projection rows in the event store's schema, on the event store's pool."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str = "public") -> None:
+        self.pool = pool
+        self.schema = schema
+        self._sql = _Sql(schema)
+
+    async def open(self) -> PostgresProjectionStore:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise.
+            await conn.execute(self._sql.migrate_lock)
+            for statement in self._sql.schema:
+                await conn.execute(statement)
+            # Only the columns that are missing: ALTER TABLE locks the table even as a no-op.
+            have = {
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = $1 AND table_name = 'agentlog_session_summaries'",
+                    self.schema,
+                )
+            }
+            for column, kind in SUMMARY_COLUMNS_ADDED:
+                if column not in have:
+                    await conn.execute(
+                        f"ALTER TABLE {_ident(self.schema)}.agentlog_session_summaries "
+                        f"ADD COLUMN {column} {kind}"
+                    )
+        return self
+
+    async def close(self) -> None:
+        return None  # the pool is the event store's
+
+    async def checkpoint(self) -> Checkpoint:
+        row = await self.pool.fetchrow(self._sql.checkpoint, PROJECTOR_NAME)
+        return Checkpoint(position=row[0], generation=row[1], revision=row[2])
+
+    @asynccontextmanager
+    async def claim(self) -> AsyncIterator[PostgresClaim]:
+        async with self.pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                row = await conn.fetchrow(self._sql.lock_checkpoint, PROJECTOR_NAME)
+                checkpoint = Checkpoint(position=row[0], generation=row[1], revision=row[2])
+                yield PostgresClaim(conn, self._sql, checkpoint)
+            except BaseException:
+                await transaction.rollback()
+                raise
+            # A claim that saved nothing rolls back (its checkpoint is unchanged); one that
+            # saved commits the rows and the checkpoint together.
+            await transaction.commit()
+
+    async def read_state(self, session_id: str) -> ConversationState | None:
+        data = await self.pool.fetchval(self._sql.read_state, session_id)
+        return None if data is None else decode_state(data)
+
+    async def read_summary(self, session_id: str) -> SessionSummary | None:
+        row = await self.pool.fetchrow(self._sql.read_summary, session_id)
+        return None if row is None else _summary(row)
+
+    async def read_summaries(self, after: str | None, limit: int) -> list[SessionSummary]:
+        rows = await self.pool.fetch(self._sql.read_summaries, after or "", limit)
+        return [_summary(row) for row in rows]
+
+    # -- rebuilding -------------------------------------------------------------------------
+
+    async def new_generation(self) -> int:
+        value: int = await self.pool.fetchval(self._sql.new_generation, PROJECTOR_NAME)
+        return value
+
+    async def load_generation(
+        self, generation: int, session_ids: Sequence[str]
+    ) -> tuple[States, Summaries]:
+        async with self.pool.acquire() as conn:
+            return await _load(conn, self._sql, generation, session_ids)
+
+    async def write_generation(
+        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _write_states(conn, self._sql.upsert_states, generation, states)
+            await _write_summaries(conn, self._sql.upsert_summaries, generation, summaries)
+
+    async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:
+        statements, value = (
+            (self._sql.drop_below, below) if below is not None else (self._sql.drop_only, only)
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            for statement in statements:
+                await conn.execute(statement, value)

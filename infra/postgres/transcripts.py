@@ -1,0 +1,215 @@
+"""The CLI's transcripts in the log's PostgreSQL schema (see agentlog.infra.store.transcripts for
+the layout).
+
+An append first upserts the transcript's row (`ON CONFLICT DO UPDATE` locks it to COMMIT),
+then reads the uuids it holds and its last number, inserts, and writes the folded summary: two
+appends to one transcript take turns, appends to different transcripts do not wait for each
+other, and none of them holds the log's head lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from agentlog.infra.store.transcripts import (
+    StoredTranscript,
+    SummaryFold,
+    TranscriptKey,
+    TranscriptListing,
+    decode_entry,
+    encode_entry,
+    new_entries,
+)
+
+TABLES = ("agentlog_transcripts", "agentlog_transcript_entries")
+
+
+def schema_statements(schema: str) -> list[str]:
+    """DDL, idempotent; run by agentlog.infra.postgres.event_store.migrate."""
+    s = _ident(schema)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_transcripts (
+                project_key text NOT NULL,
+                agent_session_id text NOT NULL,
+                session_id text,
+                mtime bigint NOT NULL DEFAULT 0,
+                has_main boolean NOT NULL DEFAULT false,
+                summary text,
+                PRIMARY KEY (project_key, agent_session_id))""",
+        f"""CREATE INDEX IF NOT EXISTS agentlog_transcripts_by_session
+                ON {s}.agentlog_transcripts (session_id)""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_transcript_entries (
+                project_key text NOT NULL,
+                agent_session_id text NOT NULL,
+                subpath text NOT NULL,
+                n bigint NOT NULL,
+                uuid text,
+                entry text NOT NULL,
+                PRIMARY KEY (project_key, agent_session_id, subpath, n))""",
+        f"""CREATE UNIQUE INDEX IF NOT EXISTS agentlog_transcript_entries_by_uuid
+                ON {s}.agentlog_transcript_entries (project_key, agent_session_id, subpath, uuid)
+                WHERE uuid IS NOT NULL""",
+    ]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresTranscripts:
+    """`TranscriptTables` on PostgreSQL, on the event store's pool."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str = "public") -> None:
+        self.pool = pool
+        t = _ident(schema)
+        self._t = t
+        key = "project_key = $1 AND agent_session_id = $2"
+        self._key = key
+        self._sql_bind = f"""
+            INSERT INTO {t}.agentlog_transcripts AS t (project_key, agent_session_id, session_id)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (project_key, agent_session_id)
+            DO UPDATE SET session_id = COALESCE(t.session_id, excluded.session_id)
+            RETURNING summary"""
+        self._sql_known = (
+            f"SELECT uuid FROM {t}.agentlog_transcript_entries "
+            f"WHERE {key} AND subpath = $3 AND uuid = ANY($4::text[])"
+        )
+        self._sql_last = (
+            f"SELECT COALESCE(MAX(n), 0) FROM {t}.agentlog_transcript_entries "
+            f"WHERE {key} AND subpath = $3"
+        )
+        self._sql_insert = f"""
+            INSERT INTO {t}.agentlog_transcript_entries
+                (project_key, agent_session_id, subpath, n, uuid, entry)
+            SELECT $1, $2, $3, $4::bigint + e.i, e.uuid, e.entry
+            FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS e(uuid, entry, i)"""
+        self._sql_main = (
+            f"UPDATE {t}.agentlog_transcripts SET has_main = true, mtime = $3, summary = $4 "
+            f"WHERE {key}"
+        )
+        self._sql_load = (
+            f"SELECT entry FROM {t}.agentlog_transcript_entries WHERE {key} AND subpath = $3 "
+            "ORDER BY n"
+        )
+
+    async def append(
+        self,
+        key: TranscriptKey,
+        session_id: str | None,
+        entries: Sequence[dict[str, Any]],
+        fold: SummaryFold | None,
+        now_ms: int,
+    ) -> None:
+        ids = (key.project_key, key.agent_session_id)
+        uuids = [u for u in {e.get("uuid") for e in entries} if isinstance(u, str) and u]
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored = await conn.fetchval(self._sql_bind, *ids, session_id)
+            known = {row[0] for row in await conn.fetch(self._sql_known, *ids, key.subpath, uuids)}
+            kept = new_entries(entries, known)
+            if kept:
+                last = await conn.fetchval(self._sql_last, *ids, key.subpath)
+                await conn.execute(
+                    self._sql_insert,
+                    *ids,
+                    key.subpath,
+                    last,
+                    [uuid for uuid, _ in kept],
+                    [encode_entry(entry) for _, entry in kept],
+                )
+            if key.subpath:
+                return
+            summary = json.loads(stored) if stored is not None else None
+            if fold is not None and kept:
+                summary = fold(summary, [entry for _, entry in kept])
+            await conn.execute(
+                self._sql_main, *ids, now_ms, json.dumps(summary) if summary is not None else None
+            )
+
+    async def load(self, key: TranscriptKey) -> list[dict[str, Any]] | None:
+        rows = await self.pool.fetch(
+            self._sql_load, key.project_key, key.agent_session_id, key.subpath
+        )
+        return [decode_entry(row[0]) for row in rows] if rows else None
+
+    async def owner(self, project_key: str, agent_session_id: str) -> str | None:
+        owner: str | None = await self.pool.fetchval(
+            f"SELECT session_id FROM {self._t}.agentlog_transcripts WHERE {self._key}",
+            project_key,
+            agent_session_id,
+        )
+        return owner
+
+    async def list_main(self, project_key: str) -> list[TranscriptListing]:
+        rows = await self.pool.fetch(
+            f"SELECT agent_session_id, mtime, summary FROM {self._t}.agentlog_transcripts "
+            "WHERE project_key = $1 AND has_main",
+            project_key,
+        )
+        return [
+            TranscriptListing(
+                agent_session_id=row[0],
+                mtime=row[1],
+                summary=json.loads(row[2]) if row[2] is not None else None,
+            )
+            for row in rows
+        ]
+
+    async def delete(self, key: TranscriptKey) -> None:
+        ids = (key.project_key, key.agent_session_id)
+        t = self._t
+        async with self.pool.acquire() as conn, conn.transaction():
+            if key.subpath:
+                await conn.execute(
+                    f"DELETE FROM {t}.agentlog_transcript_entries WHERE {self._key} "
+                    "AND subpath = $3",
+                    *ids,
+                    key.subpath,
+                )
+                return
+            await conn.execute(f"DELETE FROM {t}.agentlog_transcripts WHERE {self._key}", *ids)
+            await conn.execute(
+                f"DELETE FROM {t}.agentlog_transcript_entries WHERE {self._key}", *ids
+            )
+
+    async def list_subkeys(self, project_key: str, agent_session_id: str) -> list[str]:
+        rows = await self.pool.fetch(
+            f"SELECT DISTINCT subpath FROM {self._t}.agentlog_transcript_entries "
+            f"WHERE {self._key} AND subpath <> '' ORDER BY subpath",
+            project_key,
+            agent_session_id,
+        )
+        return [row[0] for row in rows]
+
+    async def of_session(self, session_id: str) -> list[StoredTranscript]:
+        t = self._t
+        rows = await self.pool.fetch(
+            f"""SELECT e.project_key, e.agent_session_id, e.subpath, e.entry
+                FROM {t}.agentlog_transcripts AS t JOIN {t}.agentlog_transcript_entries AS e
+                ON e.project_key = t.project_key AND e.agent_session_id = t.agent_session_id
+                WHERE t.session_id = $1
+                ORDER BY e.project_key, e.agent_session_id, e.subpath, e.n""",
+            session_id,
+        )
+        found: dict[TranscriptKey, list[dict[str, Any]]] = {}
+        for row in rows:
+            found.setdefault(TranscriptKey(row[0], row[1], row[2]), []).append(decode_entry(row[3]))
+        return [StoredTranscript(key=k, entries=v) for k, v in found.items()]
+
+    async def delete_session(self, session_id: str) -> int:
+        t = self._t
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                f"""DELETE FROM {t}.agentlog_transcript_entries AS e
+                    USING {t}.agentlog_transcripts AS t
+                    WHERE t.session_id = $1 AND e.project_key = t.project_key
+                    AND e.agent_session_id = t.agent_session_id""",
+                session_id,
+            )
+            await conn.execute(
+                f"DELETE FROM {t}.agentlog_transcripts WHERE session_id = $1", session_id
+            )
+        return int(status.split()[-1])

@@ -1,0 +1,1 @@
+"""Redis: wake-ups across processes and the run lock, beside either database."""

@@ -1,0 +1,85 @@
+"""Recording a person's answer to a tool approval: exactly one answer per approval, on any
+instance, however many times and wherever it is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentlog.domain.errors import ExpectedSeqMismatch
+from agentlog.domain.events import RecordedEvent, RunAbandoned, RunFinished, ToolApprovalResponded
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.domain.rules.approvals import Approvals, answer, approvals
+from agentlog.infra.agent.run.recorder import RunStore
+
+# Appends of a running run (heartbeats, deltas) move the head between our read and our write;
+# each retry re-reads and decides again. Far more than a session's write rate needs.
+_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """The answer the log holds (the first one), its seq, and whether this call wrote it."""
+
+    response: ToolApprovalResponded
+    seq: int
+    written_now: bool
+
+
+async def record_answer(
+    store: EventStore,
+    session_id: str,
+    approval_id: str,
+    *,
+    approved: bool,
+    reason: str | None,
+    responder: str | None = None,
+) -> RecordedAnswer:
+    """Append `tool_approval_responded` unless the same answer is already there.
+
+    The decision is taken on the log as read and written with `expected_seq` = that head, so
+    two answers racing on two instances cannot both be recorded: the loser re-reads, finds
+    the winner's answer, and gets it back (same answer) or ApprovalAlreadyAnswered (409).
+    Raises UnknownSession, UnknownApproval."""
+    for _ in range(_ATTEMPTS):
+        history = await store.read_session(session_id)
+        head = history[-1].seq if history else 0
+        folded = approvals(history)
+        event = answer(
+            folded,
+            session_id,
+            approval_id,
+            approved=approved,
+            reason=reason,
+            responder=responder,
+        )
+        if event is None:
+            first = folded.by_id[approval_id].response
+            assert first is not None
+            return RecordedAnswer(first, _seq_of(history, first), written_now=False)
+        try:
+            [seq] = await store.append(session_id, [event], expected_seq=head)
+        except ExpectedSeqMismatch:
+            continue
+        return RecordedAnswer(event, seq, written_now=True)
+    raise ExpectedSeqMismatch(session_id, head, await store.head(session_id))
+
+
+def _seq_of(history: list[RecordedEvent], response: ToolApprovalResponded) -> int:
+    return next(r.seq for r in history if r.event is response)
+
+
+async def latest_approvals(store: RunStore, session_id: str) -> Approvals:
+    """The approvals that can still matter: those of the session's latest run (no turn starts
+    while one waits, and a continuation continues the latest run). Read in O(1) unless that
+    run may have left one: it ended deferring a call, its server died (abandoned), or it has
+    no end yet; a run that ended otherwise settled every call it asked about."""
+    current = await store.current_run(session_id)
+    if current is None:
+        return Approvals()
+    if current.ended_seq is not None:
+        terminal = await store.read(session_id, after=current.ended_seq - 1, limit=1)
+        event = terminal[0].event if terminal else None
+        deferred = isinstance(event, RunFinished) and event.deferred_tool_call_id is not None
+        if not deferred and not isinstance(event, RunAbandoned):
+            return Approvals()
+    return approvals(await store.read_session(session_id, after=current.started_seq - 1))

@@ -1,0 +1,111 @@
+"""Deleting a session for good: what is removed, what is left, and in which order.
+
+`SessionDeleter.delete(session_id)`:
+1. The session must exist and not be deleted already (UnknownSession, SessionDeleted).
+2. An active run is cancelled first (on whichever instance drives it), so no writer is left.
+3. One transaction, under the append lock (agentlog.infra.sqlite.deletion,
+agentlog.infra.postgres.deletion):
+   the session's events, idempotency keys, run index and leases, projection rows and the CLI's
+   transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
+   written at the
+   seq after the last one: the tombstone. It holds no content; its `agentlog_sessions` row
+   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and any
+   later append of a run is refused by its fence (the run index is gone).
+4. Live followers are woken: they read the tombstone as the next event and their streams end.
+5. The session's working directory on this host is removed; every other host removes its own
+   in its next sweep of deleted sessions' directories (agentlog.infra.sessions.workspaces). A run's
+   HOME is
+   removed when the run ends (or by the sweep of abandoned runs, after a crash).
+
+Nothing of the content stays on disk: SQLite runs with `secure_delete` and the WAL is
+checkpointed and truncated after the delete; on PostgreSQL the rows are deleted (the space of
+dead rows is reused after VACUUM, which PostgreSQL's autovacuum runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from agentlog.domain.errors import RunNotActive, SessionDeleted, UnknownRun, UnknownSession
+from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.agent.run.home import directory_name
+from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.sessions.workspaces import remove_workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    session_id: str
+    tombstone_seq: int
+    events_removed: int
+
+
+async def deleted_at(store: EventStore, session_id: str) -> datetime | None:
+    """When the session was deleted, or None if it is not (or does not exist)."""
+    found = await store.session(session_id)
+    if found is None or found.head < 1:
+        return None
+    newest = await store.read(session_id, after=found.head - 1, limit=1)
+    if newest and isinstance(newest[0].event, SessionDeletedEvent):
+        return newest[0].time
+    return None
+
+
+async def delete_log(store: EventStore, session_id: str, reason: str) -> Deletion:
+    """Step 3 alone (the CLI's delete, once it made sure no run is active)."""
+    from agentlog.infra.postgres.deletion import delete_session_in as delete_in_postgres
+    from agentlog.infra.postgres.event_store import PostgresEventStore
+    from agentlog.infra.sqlite.deletion import delete_session_in as delete_in_sqlite
+    from agentlog.infra.sqlite.event_store import SQLiteEventStore
+
+    if isinstance(store, SQLiteEventStore):
+        seq, removed = await delete_in_sqlite(store, session_id, reason)
+    elif isinstance(store, PostgresEventStore):
+        seq, removed = await delete_in_postgres(store, session_id, reason)
+    else:
+        raise TypeError(f"no deletion for {type(store).__name__}")
+    await store.wakeups.publish([session_id])
+    return Deletion(session_id=session_id, tombstone_seq=seq, events_removed=removed)
+
+
+class SessionDeleter:
+    """Deletes sessions through the one path above; `on_deleted(reason)` counts them."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        runs: AgentRunner | None = None,
+        *,
+        workspace_root: Path | None = None,
+        on_deleted: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.runs = runs
+        self.workspace_root = workspace_root
+        self.on_deleted = on_deleted
+
+    async def delete(self, session_id: str, reason: str = "requested") -> Deletion:
+        when = await deleted_at(self.store, session_id)
+        if when is not None:
+            raise SessionDeleted(session_id, when.isoformat())
+        if await self.store.session(session_id) is None:
+            raise UnknownSession(session_id)
+        if self.runs is not None:
+            active = await self.runs.active_run(session_id)
+            if active is not None:
+                # RunNotActive / UnknownRun: it ended by itself meanwhile.
+                with contextlib.suppress(RunNotActive, UnknownRun):
+                    await self.runs.cancel(session_id, active, reason="session deleted")
+        deletion = await delete_log(self.store, session_id, reason)
+        if self.workspace_root is not None:
+            workspace = self.workspace_root / directory_name(session_id)
+            await asyncio.to_thread(remove_workspace, workspace)
+        if self.on_deleted is not None:
+            self.on_deleted(reason)
+        return deletion

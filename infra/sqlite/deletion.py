@@ -1,0 +1,113 @@
+"""Deleting a session from the log's SQLite file (see agentlog.infra.sessions.deletion for the
+rules).
+
+One `BEGIN IMMEDIATE` transaction on the store's writer thread: the write lock is taken before
+the head is read, as every append does, so the tombstone's seq and position are the next ones
+and no append interleaves. Every connection runs with `secure_delete`
+(agentlog.infra.sqlite.threads),
+so the freed pages are zeroed; the WAL is then checkpointed and truncated, so no old page image
+is left in it either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from agentlog.domain.errors import SessionDeleted, UnknownSession
+from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
+from agentlog.domain.events import encode_event, utc_now
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+
+# Rows that name the session directly, table by table (projection tables only once they exist).
+_BY_SESSION = (
+    ("agentlog_idempotency", "session_id"),
+    ("agentlog_runs", "session_id"),
+    ("agentlog_ui_states", "session_id"),
+    ("agentlog_session_summaries", "session_id"),
+)
+
+
+def _micros() -> int:
+    return int(utc_now().timestamp() * 1_000_000)
+
+
+def delete_session(conn: sqlite3.Connection, session_id: str, reason: str) -> tuple[int, int]:
+    """Remove the session's content and leave its tombstone; returns (tombstone seq, events
+    removed). Raises UnknownSession, SessionDeleted."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _delete(conn, session_id, reason)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    _checkpoint(conn)
+    return found
+
+
+def _delete(conn: sqlite3.Connection, session_id: str, reason: str) -> tuple[int, int]:
+    if (
+        conn.execute(
+            "SELECT 1 FROM agentlog_sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        is None
+    ):
+        raise UnknownSession(session_id)
+    newest = conn.execute(
+        "SELECT originator_version, topic, recorded_at FROM agentlog_events "
+        "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    if newest is not None and newest[1] == "session_deleted":
+        raise SessionDeleted(session_id)
+    head = newest[0] if newest is not None else 0
+    (position,) = conn.execute(
+        "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
+    ).fetchone()
+    removed = conn.execute(
+        "DELETE FROM agentlog_events WHERE originator_id = ?", (session_id,)
+    ).rowcount
+    # The tombstone takes the next position: positions never go back, even when the deleted
+    # session held the newest events (the next append computes its position from MAX).
+    conn.execute(
+        "INSERT INTO agentlog_events (notification_id, originator_id, originator_version, "
+        "topic, state, run_id, recorded_at) VALUES (?, ?, ?, 'session_deleted', ?, NULL, ?)",
+        (
+            position + 1,
+            session_id,
+            head + 1,
+            encode_event(SessionDeletedEvent(reason=reason, events_removed=removed)),
+            _micros(),
+        ),
+    )
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table, column in _BY_SESSION:
+        if table in tables:
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (session_id,))
+    conn.execute(
+        "DELETE FROM agentlog_transcript_entries WHERE (project_key, agent_session_id) IN "
+        "(SELECT project_key, agent_session_id FROM agentlog_transcripts WHERE session_id = ?)",
+        (session_id,),
+    )
+    conn.execute("DELETE FROM agentlog_transcripts WHERE session_id = ?", (session_id,))
+    if "agentlog_projection_checkpoints" in tables:
+        # A projector folding a page it read before this commit must not write the session's
+        # rows back: its save checks this revision and starts over.
+        conn.execute("UPDATE agentlog_projection_checkpoints SET revision = revision + 1")
+    return head + 1, removed
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the file and truncate it; retried while a reader holds a snapshot."""
+    for _ in range(50):
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        time.sleep(0.02)
+
+
+async def delete_session_in(
+    store: SQLiteEventStore, session_id: str, reason: str
+) -> tuple[int, int]:
+    return await store.threads.on_writer(lambda conn: delete_session(conn, session_id, reason))

@@ -1,0 +1,387 @@
+"""The embedded event store: one SQLite file in WAL mode, written from one thread.
+
+SQLite's driver is synchronous, so every statement runs on a thread of our own and the event
+loop never blocks (agentlog.infra.sqlite.threads: one writer thread, a few reader threads, each
+with its
+own connection).
+
+Ordering: `BEGIN IMMEDIATE` takes the database's write lock before the heads are read, so
+appends from any number of processes are serialised; seq and position are taken from what the
+previous writer committed, and commit order equals seq order and position order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agentlog.domain.events import RecordedEvent, decode_event, utc_now
+from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
+from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
+from agentlog.infra.store.append_plan import KnownKey, needs_run_index, plan_batch
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.group_commit import Outcome, PendingAppend, TransientWriteError
+
+# The events table uses eventsourcing's stored-event column names (originator_id = session,
+# originator_version = seq, topic = event type, state = event JSON, notification_id = global
+# position) so the same layout serves both backends and eventsourcing's tooling (see README).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_sessions (
+    session_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agentlog_events (
+    notification_id INTEGER PRIMARY KEY,
+    originator_id TEXT NOT NULL,
+    originator_version INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    state BLOB NOT NULL,
+    run_id TEXT,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (originator_id, originator_version)
+);
+CREATE TABLE IF NOT EXISTS agentlog_idempotency (
+    session_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seqs TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    request_hash TEXT,
+    PRIMARY KEY (session_id, key)
+);
+CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
+"""
+# The run index (see agentlog.domain.ports.event_store.EventStore), written in the append's own
+# transaction.
+RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_runs (
+    session_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    started_seq INTEGER NOT NULL,
+    ended_seq INTEGER,
+    PRIMARY KEY (session_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, started_seq);
+CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
+"""
+# Fills the run index from the log: for a file written before it existed, and after an import.
+# A run ends at its first terminal event, or where the next run started (superseded).
+SQL_INDEX_RUNS = (
+    "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq, ended_seq) "
+    "SELECT s.originator_id, s.run_id, s.originator_version, (SELECT MIN(t.originator_version) "
+    "FROM agentlog_events AS t WHERE t.originator_id = s.originator_id "
+    "AND t.originator_version > s.originator_version AND (t.topic = 'run_started' OR "
+    "(t.run_id = s.run_id AND t.topic IN ('run_finished', 'run_failed', 'run_cancelled', "
+    "'run_abandoned')))) "
+    "FROM agentlog_events AS s WHERE s.topic = 'run_started' AND s.run_id IS NOT NULL"
+)
+_RUN_COLUMNS = "session_id, run_id, started_seq, ended_seq"
+
+_COLUMNS = "originator_id, originator_version, notification_id, recorded_at, state"
+
+# A session and its head and last activity, from its newest event: one step down the
+# (originator_id, originator_version) index.
+_SQL_SESSION = (
+    "SELECT s.session_id, COALESCE(e.originator_version, 0), s.created_at, "
+    "COALESCE(e.recorded_at, s.created_at) FROM agentlog_sessions AS s "
+    "LEFT JOIN agentlog_events AS e ON e.originator_id = s.session_id "
+    "AND e.originator_version = (SELECT MAX(originator_version) FROM agentlog_events "
+    "WHERE originator_id = s.session_id)"
+)
+_SQL_HEAD = f"{_SQL_SESSION} WHERE s.session_id = ?"
+_SQL_READ = (
+    f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
+    "AND originator_version > ? ORDER BY originator_version LIMIT ?"
+)
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
+    session_id, seq, position, micros, state = row
+    return RecordedEvent(
+        session_id=session_id,
+        seq=seq,
+        position=position,
+        time=_from_micros(micros),
+        event=decode_event(state),
+    )
+
+
+class SQLiteEventStore(StoreBase):
+    """The embedded default: `sqlite:///path/to/agentlog.db`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        wakeups: Wakeups | None = None,
+        max_event_bytes: int = 1024 * 1024,
+        reader_threads: int = 2,
+    ) -> None:
+        super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
+        self.path = str(path)
+        self._threads = SQLiteThreads(self.path, name="agentlog-sqlite", readers=reader_threads)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> SQLiteEventStore:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await self._threads.on_writer(self._migrate)
+        return self
+
+    async def close(self) -> None:
+        await super().close()
+        self._threads.close()
+
+    async def __aenter__(self) -> SQLiteEventStore:
+        return await self.open()
+
+    @property
+    def threads(self) -> SQLiteThreads:
+        """The store's writer and reader threads, for tables that live beside the log."""
+        return self._threads
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        had_runs = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentlog_runs'"
+        ).fetchone()
+        keys = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_idempotency)")}
+        if keys and "request_hash" not in keys:
+            conn.execute("ALTER TABLE agentlog_idempotency ADD COLUMN request_hash TEXT")
+        conn.executescript(SCHEMA + RUNS_SCHEMA)
+        conn.executescript(
+            TRANSCRIPT_SCHEMA
+        )  # the CLI's transcripts (agentlog.infra.store.transcripts)
+        if not had_runs:
+            conn.execute(SQL_INDEX_RUNS)
+            conn.commit()
+        # A session's head and last activity are read from its newest event (see the
+        # PostgreSQL store); files from before that kept them as columns.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_sessions)")}
+        for stale in ("head", "updated_at") if columns else ():
+            if stale in columns:
+                conn.execute(f"ALTER TABLE agentlog_sessions DROP COLUMN {stale}")
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
+        return await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
+
+    def _write_batch_sync(
+        self, conn: sqlite3.Connection, batch: list[PendingAppend]
+    ) -> list[Outcome]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # database is locked past busy_timeout
+            raise TransientWriteError(str(exc)) from exc
+        try:
+            outcomes = self._insert_batch(conn, batch)
+            conn.execute("COMMIT")
+            return outcomes
+        except BaseException as exc:
+            # A COMMIT that failed has either left the transaction open (busy) or rolled it
+            # back (I/O error); SQLite never leaves its outcome unknown to this process.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError | sqlite3.OperationalError):
+                raise TransientWriteError(str(exc)) from exc
+            raise
+
+    async def check_writes(self) -> None:
+        """The write lock can be taken now (nothing is written)."""
+
+        def take_write_lock(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+        await self._threads.on_writer(take_write_lock)
+
+    @staticmethod
+    def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:
+        now = _micros(utc_now())
+        (position,) = conn.execute(
+            "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
+        ).fetchone()
+        heads: dict[str, int | None] = {}
+        for session_id in {p.session_id for p in batch}:
+            found = conn.execute(_SQL_HEAD, (session_id,)).fetchone()
+            heads[session_id] = None if found is None else found[1]
+        known_keys: dict[tuple[str, str], KnownKey] = {}
+        for pending in batch:
+            if pending.idempotency_key is not None:
+                found = conn.execute(
+                    "SELECT seqs, request_hash FROM agentlog_idempotency "
+                    "WHERE session_id = ? AND key = ?",
+                    (pending.session_id, pending.idempotency_key),
+                ).fetchone()
+                if found is not None:
+                    known_keys[(pending.session_id, pending.idempotency_key)] = (
+                        json.loads(found[0]),
+                        found[1],
+                    )
+        runs: dict[str, RunRecord | None] | None = None
+        if needs_run_index(batch):
+            runs = {}
+            for session_id in heads:
+                found = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? "
+                    "ORDER BY started_seq DESC LIMIT 1",
+                    (session_id,),
+                ).fetchone()
+                runs[session_id] = None if found is None else _run_record(found)
+        plan = plan_batch(batch, heads, position, known_keys, runs)
+        if plan.writes:
+            conn.executemany(
+                "INSERT INTO agentlog_events (notification_id, originator_id, "
+                "originator_version, topic, state, run_id, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (pos, sid, seq, topic, state, run_id, now)
+                    for pos, (sid, seq, topic, run_id, _), state in zip(
+                        range(plan.first_position + 1, plan.position + 1),
+                        plan.rows,
+                        plan.states,
+                        strict=True,
+                    )
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO agentlog_sessions (session_id, created_at) VALUES (?, ?)",
+                [(sid, now) for sid in plan.created],
+            )
+            conn.executemany(
+                "INSERT INTO agentlog_idempotency (session_id, key, seqs, created_at, "
+                "request_hash) VALUES (?, ?, ?, ?, ?)",
+                [(sid, key, json.dumps(seqs), now, h) for sid, key, seqs, h in plan.new_keys],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO agentlog_runs (session_id, run_id, started_seq) "
+                "VALUES (?, ?, ?)",
+                plan.run_starts,
+            )
+            conn.executemany(
+                "UPDATE agentlog_runs SET ended_seq = ? WHERE session_id = ? AND run_id = ? "
+                "AND ended_seq IS NULL",
+                [(seq, sid, run_id) for sid, run_id, seq in plan.run_ends],
+            )
+        return plan.outcomes
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._fetch(_SQL_READ, (session_id, after, limit))
+        return [_recorded(row) for row in rows]
+
+    async def read_stored(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[RecordedEvent, bytes]]:
+        rows = await self._fetch(_SQL_READ, (session_id, after, limit))
+        return [(_recorded(row), row[4]) for row in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM agentlog_events WHERE notification_id > ? "
+            "ORDER BY notification_id LIMIT ?",
+            (after, limit),
+        )
+        return [_recorded(row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionHead | None:
+        rows = await self._fetch(
+            _SQL_HEAD,
+            (session_id,),
+        )
+        return _session_head(rows[0]) if rows else None
+
+    async def sessions(self, after: str | None = None, limit: int = 100) -> list[SessionHead]:
+        rows = await self._fetch(
+            f"{_SQL_SESSION} WHERE s.session_id > ? ORDER BY s.session_id LIMIT ?",
+            (after or "", limit),
+        )
+        return [_session_head(row) for row in rows]
+
+    async def last_position(self) -> int:
+        rows = await self._fetch(
+            "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events", ()
+        )
+        return int(rows[0][0])
+
+    async def keyed_append(self, session_id: str, key: str) -> KeyedAppend | None:
+        rows = await self._fetch(
+            "SELECT seqs, request_hash, created_at FROM agentlog_idempotency "
+            "WHERE session_id = ? AND key = ?",
+            (session_id, key),
+        )
+        if not rows:
+            return None
+        seqs, request_hash, created = rows[0]
+        return KeyedAppend(
+            seqs=json.loads(seqs), request_hash=request_hash, created_at=_from_micros(created)
+        )
+
+    async def prune_idempotency(self, older_than: datetime) -> int:
+        def prune(conn: sqlite3.Connection) -> int:
+            with conn:
+                cursor = conn.execute(
+                    "DELETE FROM agentlog_idempotency WHERE created_at < ?", (_micros(older_than),)
+                )
+            return cursor.rowcount
+
+        return await self._threads.on_writer(prune)
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? AND run_id = ?",
+            (session_id, run_id),
+        )
+        return _run_record(rows[0]) if rows else None
+
+    async def current_run(self, session_id: str) -> RunRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE session_id = ? "
+            "ORDER BY started_seq DESC LIMIT 1",
+            (session_id,),
+        )
+        return _run_record(rows[0]) if rows else None
+
+    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE ended_seq IS NULL "
+            "ORDER BY session_id LIMIT ?",
+            (limit,),
+        )
+        return [_run_record(row) for row in rows]
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._threads.on_reader(lambda conn: conn.execute(sql, params).fetchall())
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(session_id=row[0], run_id=row[1], started_seq=row[2], ended_seq=row[3])
+
+
+def _session_head(row: tuple[Any, ...]) -> SessionHead:
+    session_id, head, created, updated = row
+    return SessionHead(
+        session_id=session_id,
+        head=head,
+        created_at=_from_micros(created),
+        updated_at=_from_micros(updated),
+    )

@@ -1,0 +1,385 @@
+"""The projections' rows in the log's own SQLite file, on threads of our own.
+
+Writes take `BEGIN IMMEDIATE`, the database's one write lock, which appends need too; so a
+claim is optimistic here: the events are read and folded without that lock, and only the save
+takes it, for as long as it takes to check the revision and write the rows. Within one process
+claims also take turns on an asyncio lock, so the projector and a rebuild never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.store.projection_store import (
+    PROJECTOR_NAME,
+    SUMMARY_COLUMNS_ADDED,
+    Checkpoint,
+    States,
+    Summaries,
+    decode_run_marks,
+    decode_state,
+    decode_usage,
+    encode_run_marks,
+    encode_state,
+    encode_usage,
+    from_micros,
+    to_micros,
+)
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_projection_checkpoints (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    next_generation INTEGER NOT NULL
+);
+INSERT INTO agentlog_projection_checkpoints (name, position, generation, revision,
+    next_generation) VALUES ('projections', 0, 1, 0, 1) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS agentlog_ui_states (
+    generation INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (generation, session_id)
+);
+CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
+    generation INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    title TEXT,
+    status TEXT NOT NULL,
+    head INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    tool_calls INTEGER NOT NULL,
+    active_run_id TEXT,
+    active_run_agent TEXT,
+    usage TEXT,
+    run_marks TEXT,
+    PRIMARY KEY (generation, session_id)
+);
+"""
+
+_LIVE = f"(SELECT generation FROM agentlog_projection_checkpoints WHERE name = '{PROJECTOR_NAME}')"
+_SUMMARY_COLUMNS = (
+    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
+    "active_run_id, active_run_agent, usage, run_marks"
+)
+
+# Upserts guarded so that a row never moves backwards: a row at a later seq is kept.
+_UPSERT_STATE = """
+INSERT INTO agentlog_ui_states AS t (generation, session_id, last_seq, state)
+VALUES (?, ?, ?, ?)
+ON CONFLICT (generation, session_id) DO UPDATE
+SET last_seq = excluded.last_seq, state = excluded.state
+WHERE t.last_seq < excluded.last_seq
+"""
+_UPSERT_SUMMARY = f"""
+INSERT INTO agentlog_session_summaries AS t (generation, {_SUMMARY_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (generation, session_id) DO UPDATE
+SET title = excluded.title, status = excluded.status, head = excluded.head,
+    created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
+    runs = excluded.runs, tool_calls = excluded.tool_calls,
+    active_run_id = excluded.active_run_id, active_run_agent = excluded.active_run_agent,
+    usage = excluded.usage, run_marks = excluded.run_marks
+WHERE t.head < excluded.head
+"""
+# A per-session rebuild overwrites whatever is there.
+_REPLACE_STATE = _UPSERT_STATE.rsplit("WHERE", 1)[0]
+_REPLACE_SUMMARY = _UPSERT_SUMMARY.rsplit("WHERE", 1)[0]
+
+
+def _summary_row(generation: int, s: SessionSummary) -> tuple[Any, ...]:
+    return (
+        generation,
+        s.session_id,
+        s.title,
+        s.status,
+        s.head,
+        to_micros(s.created_at),
+        to_micros(s.last_activity_at),
+        s.runs,
+        s.tool_calls,
+        s.active_run_id,
+        s.active_run_agent,
+        encode_usage(s.usage),
+        encode_run_marks(s.run_marks),
+    )
+
+
+def _summary(row: Sequence[Any]) -> SessionSummary:
+    return SessionSummary(
+        session_id=row[0],
+        title=row[1],
+        status=row[2],
+        head=row[3],
+        created_at=from_micros(row[4]),
+        last_activity_at=from_micros(row[5]),
+        runs=row[6],
+        tool_calls=row[7],
+        active_run_id=row[8],
+        active_run_agent=row[9],
+        usage=decode_usage(row[10]),
+        run_marks=decode_run_marks(row[11]),
+    )
+
+
+def _write_states(
+    conn: sqlite3.Connection, generation: int, states: Mapping[str, ConversationState], sql: str
+) -> None:
+    conn.executemany(
+        sql, [(generation, sid, s.last_seq, encode_state(s)) for sid, s in states.items()]
+    )
+
+
+def _write_summaries(
+    conn: sqlite3.Connection, generation: int, summaries: Summaries, sql: str
+) -> None:
+    conn.executemany(sql, [_summary_row(generation, s) for s in summaries.values()])
+
+
+def _load(
+    conn: sqlite3.Connection, generation: int, session_ids: Sequence[str]
+) -> tuple[States, Summaries]:
+    ids = json.dumps(list(session_ids))
+    states = {
+        sid: decode_state(state)
+        for sid, state in conn.execute(
+            "SELECT session_id, state FROM agentlog_ui_states WHERE generation = ? "
+            "AND session_id IN (SELECT value FROM json_each(?))",
+            (generation, ids),
+        )
+    }
+    summaries = {
+        row[0]: _summary(row)
+        for row in conn.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries WHERE generation = ? "
+            "AND session_id IN (SELECT value FROM json_each(?))",
+            (generation, ids),
+        )
+    }
+    return states, summaries
+
+
+def _checkpoint(conn: sqlite3.Connection) -> Checkpoint:
+    position, generation, revision = conn.execute(
+        "SELECT position, generation, revision FROM agentlog_projection_checkpoints WHERE name = ?",
+        (PROJECTOR_NAME,),
+    ).fetchone()
+    return Checkpoint(position=position, generation=generation, revision=revision)
+
+
+class _Transaction:
+    """`BEGIN IMMEDIATE` ... COMMIT, rolled back on any error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.conn.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _bump_revision(conn: sqlite3.Connection, seen: Checkpoint, position: int) -> bool:
+    # The optimistic check and the write are one transaction under the write lock.
+    moved = conn.execute(
+        "UPDATE agentlog_projection_checkpoints SET position = ?, revision = revision + 1 "
+        "WHERE name = ? AND revision = ?",
+        (position, PROJECTOR_NAME, seen.revision),
+    ).rowcount
+    return moved == 1
+
+
+def _swap(conn: sqlite3.Connection, seen: Checkpoint, generation: int, position: int) -> bool:
+    swapped = conn.execute(
+        "UPDATE agentlog_projection_checkpoints SET generation = ?, position = ?, "
+        "revision = revision + 1 WHERE name = ? AND revision = ? AND generation < ? "
+        "AND position <= ?",
+        (generation, position, PROJECTOR_NAME, seen.revision, generation, position),
+    ).rowcount
+    return swapped == 1
+
+
+class SQLiteClaim:
+    def __init__(self, owner: SQLiteProjectionStore, checkpoint: Checkpoint) -> None:
+        self._owner = owner
+        self.checkpoint = checkpoint
+
+    async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
+        return await self._owner.load_generation(self.checkpoint.generation, session_ids)
+
+    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
+        seen = self.checkpoint
+
+        def save(conn: sqlite3.Connection) -> bool:
+            with _Transaction(conn):
+                if not _bump_revision(conn, seen, max(position, seen.position)):
+                    return False
+                _write_states(conn, seen.generation, states, _UPSERT_STATE)
+                _write_summaries(conn, seen.generation, summaries, _UPSERT_SUMMARY)
+                return True
+
+        return await self._owner._on_writer(save)
+
+    async def replace(
+        self, session_id: str, state: ConversationState, summary: SessionSummary
+    ) -> bool:
+        seen = self.checkpoint
+
+        def replace(conn: sqlite3.Connection) -> bool:
+            with _Transaction(conn):
+                if not _bump_revision(conn, seen, seen.position):
+                    return False
+                _write_states(conn, seen.generation, {session_id: state}, _REPLACE_STATE)
+                _write_summaries(conn, seen.generation, {session_id: summary}, _REPLACE_SUMMARY)
+                return True
+
+        return await self._owner._on_writer(replace)
+
+    async def swap(self, generation: int, position: int) -> bool:
+        seen = self.checkpoint
+
+        def swap(conn: sqlite3.Connection) -> bool:
+            with _Transaction(conn):
+                return _swap(conn, seen, generation, position)
+
+        return await self._owner._on_writer(swap)
+
+
+class SQLiteProjectionStore:
+    """Projection rows in the event store's SQLite file (`store.path`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = SQLiteThreads(path, name="agentlog-projections")
+        self._claims = asyncio.Lock()
+
+    async def open(self) -> SQLiteProjectionStore:
+        def migrate(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                have = {
+                    row[1] for row in conn.execute("PRAGMA table_info(agentlog_session_summaries)")
+                }
+                for column, kind in SUMMARY_COLUMNS_ADDED:
+                    if column not in have:
+                        conn.execute(
+                            f"ALTER TABLE agentlog_session_summaries ADD COLUMN {column} {kind}"
+                        )
+
+        await self._on_writer(migrate)
+        return self
+
+    async def close(self) -> None:
+        self._threads.close()
+
+    async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._threads.on_writer(fn)
+
+    async def _on_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._threads.on_reader(fn)
+
+    # -- the live rows ----------------------------------------------------------------------
+
+    async def checkpoint(self) -> Checkpoint:
+        return await self._on_reader(_checkpoint)
+
+    @asynccontextmanager
+    async def claim(self) -> AsyncIterator[SQLiteClaim]:
+        # Claims in this process take turns (the projector, a rebuild's swap); across
+        # processes the revision check decides, and the loser starts again.
+        async with self._claims:
+            yield SQLiteClaim(self, await self.checkpoint())
+
+    async def read_state(self, session_id: str) -> ConversationState | None:
+        def read(conn: sqlite3.Connection) -> ConversationState | None:
+            # One statement: the live generation and its row from the same snapshot.
+            row = conn.execute(
+                f"SELECT state FROM agentlog_ui_states WHERE generation = {_LIVE} "
+                "AND session_id = ?",
+                (session_id,),
+            ).fetchone()
+            return None if row is None else decode_state(row[0])
+
+        return await self._on_reader(read)
+
+    async def read_summary(self, session_id: str) -> SessionSummary | None:
+        def read(conn: sqlite3.Connection) -> SessionSummary | None:
+            row = conn.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries "
+                f"WHERE generation = {_LIVE} AND session_id = ?",
+                (session_id,),
+            ).fetchone()
+            return None if row is None else _summary(row)
+
+        return await self._on_reader(read)
+
+    async def read_summaries(self, after: str | None, limit: int) -> list[SessionSummary]:
+        def read(conn: sqlite3.Connection) -> list[SessionSummary]:
+            rows = conn.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries "
+                f"WHERE generation = {_LIVE} AND session_id > ? ORDER BY session_id LIMIT ?",
+                (after or "", limit),
+            ).fetchall()
+            return [_summary(row) for row in rows]
+
+        return await self._on_reader(read)
+
+    # -- rebuilding -------------------------------------------------------------------------
+
+    async def new_generation(self) -> int:
+        def claim(conn: sqlite3.Connection) -> int:
+            with _Transaction(conn):
+                (generation,) = conn.execute(
+                    "UPDATE agentlog_projection_checkpoints "
+                    "SET next_generation = MAX(next_generation, generation) + 1 "
+                    "WHERE name = ? RETURNING next_generation",
+                    (PROJECTOR_NAME,),
+                ).fetchone()
+            return int(generation)
+
+        return await self._on_writer(claim)
+
+    async def load_generation(
+        self, generation: int, session_ids: Sequence[str]
+    ) -> tuple[States, Summaries]:
+        return await self._on_reader(lambda conn: _load(conn, generation, session_ids))
+
+    async def write_generation(
+        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                _write_states(conn, generation, states, _UPSERT_STATE)
+                _write_summaries(conn, generation, summaries, _UPSERT_SUMMARY)
+
+        await self._on_writer(write)
+
+    async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:
+        condition, value = (
+            ("generation < ?", below) if below is not None else ("generation = ?", only)
+        )
+
+        def drop(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                conn.execute(f"DELETE FROM agentlog_ui_states WHERE {condition}", (value,))
+                conn.execute(f"DELETE FROM agentlog_session_summaries WHERE {condition}", (value,))
+
+        await self._on_writer(drop)

@@ -1,0 +1,172 @@
+"""Deciding one group-commit transaction: which appends land, at which seqs and positions.
+
+Both stores call `plan_batch` under their write lock with the heads and idempotency keys they
+just read, then write the rows it returns. The rules themselves are
+agentlog.domain.rules.appending's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
+from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_of
+from agentlog.domain.ports.event_store import RunRecord
+from agentlog.domain.rules.appending import check_append
+from agentlog.infra.store.group_commit import Outcome, PendingAppend
+
+# One events-table row as the stores send it: (session, seq, topic, run id, length of state).
+# The state bytes travel separately (`BatchPlan.states`, same order); the row's global
+# position is `BatchPlan.first_position` plus its index plus one.
+EventRow = tuple[str, int, str, str | None, int]
+# What the store remembers of an idempotency key: the seqs it got and its request's hash.
+KnownKey = tuple[list[int], str | None]
+# Event types that change the run index.
+_RUN_INDEXED = frozenset({RunStarted, *RUN_TERMINAL_TYPES})
+
+
+def needs_run_index(batch: list[PendingAppend]) -> bool:
+    """Whether planning `batch` needs the sessions' current runs (it is fenced), or writing it
+    changes the run index (it starts or ends a run)."""
+    for pending in batch:
+        if pending.fence is not None:
+            return True
+        for event in pending.events:
+            if type(event) in _RUN_INDEXED:
+                return True
+    return False
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    first_position: int
+    position: int
+    heads: dict[str, int | None]
+    outcomes: list[Outcome] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    # Sessions this transaction creates: the only writes to the sessions table.
+    created: list[str] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
+    states: list[bytes] = field(default_factory=list)
+    # (session, key, seqs, request hash) to remember, for appends that carried a key.
+    new_keys: list[tuple[str, str, list[int], str | None]] = field(default_factory=list)
+    # The run index: (session, run id, seq of run_started) and (session, run id, seq of its end).
+    run_starts: list[tuple[str, str, int]] = field(default_factory=list)
+    run_ends: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.rows)
+
+
+def plan_batch(
+    batch: list[PendingAppend],
+    heads: dict[str, int | None],
+    position: int,
+    known_keys: dict[tuple[str, str], KnownKey] | None = None,
+    runs: dict[str, RunRecord | None] | None = None,
+) -> BatchPlan:
+    """Assign seqs and positions in queue order; `heads` is updated to the heads after it.
+
+    An append whose idempotency key was seen before (in the store, or earlier in this batch)
+    writes nothing and gets the seqs of the first append with that key, unless its request
+    hash differs (IdempotencyKeyReused). A fenced append is refused (RunFenced) unless its run
+    is the session's current run in `runs` and not ended; `runs` is updated as the batch starts
+    and ends runs (the caller passes it whenever `needs_run_index`).
+    """
+    # This runs for every append in the process, inside the write cycle that every caller
+    # waits on: the lists are bound to locals and a one-event append skips the inner loop.
+    keys = dict(known_keys) if known_keys else {}
+    plan = BatchPlan(first_position=position, position=position, heads=heads)
+    outcomes, changed, created = plan.outcomes, plan.changed, plan.created
+    rows, states = plan.rows, plan.states
+    for pending in batch:
+        session_id = pending.session_id
+        key = pending.idempotency_key
+        if key is not None:
+            earlier = keys.get((session_id, key))
+            if earlier is not None:
+                seqs, bound = earlier
+                if bound is not None and pending.request_hash not in (None, bound):
+                    outcomes.append(IdempotencyKeyReused(key))
+                else:
+                    outcomes.append(list(seqs))
+                continue
+        head = heads[session_id]
+        events = pending.events
+        try:
+            check_append(session_id, head, events, pending.expected_seq)
+            if pending.fence is not None:
+                _check_fence(session_id, pending, runs)
+        except AgentlogError as refused:
+            outcomes.append(refused)
+            continue
+        if head is None:
+            created.append(session_id)
+            head = 0
+        if len(events) == 1:
+            event = events[0]
+            data = pending.encoded[0]
+            head += 1
+            assigned = [head]
+            rows.append((session_id, head, type_of(event), event.run_id, len(data)))
+            states.append(data)
+        else:
+            assigned = list(range(head + 1, head + 1 + len(events)))
+            for seq, event, data in zip(assigned, events, pending.encoded, strict=True):
+                rows.append((session_id, seq, type_of(event), event.run_id, len(data)))
+                states.append(data)
+            head = assigned[-1]
+        position += len(assigned)
+        heads[session_id] = head
+        changed.add(session_id)
+        outcomes.append(assigned)
+        if runs is not None:
+            _index_runs(plan, runs, session_id, events, assigned)
+        if key is not None:
+            keys[(session_id, key)] = (assigned, pending.request_hash)
+            plan.new_keys.append((session_id, key, assigned, pending.request_hash))
+    plan.position = position
+    return plan
+
+
+def _check_fence(
+    session_id: str, pending: PendingAppend, runs: dict[str, RunRecord | None] | None
+) -> None:
+    fence = pending.fence
+    assert fence is not None and runs is not None, "a fenced batch is planned with its runs"
+    current = runs.get(session_id)
+    if current is None or current.run_id != fence.run_id or current.started_seq != fence.token:
+        raise RunFenced(session_id, fence.run_id, "a newer run started in the session")
+    if current.ended_seq is not None:
+        raise RunFenced(session_id, fence.run_id, f"it ended at seq {current.ended_seq}")
+
+
+def _index_runs(
+    plan: BatchPlan,
+    runs: dict[str, RunRecord | None],
+    session_id: str,
+    events: Sequence[Event],
+    assigned: list[int],
+) -> None:
+    for event, seq in zip(events, assigned, strict=True):
+        kind = type(event)
+        if kind not in _RUN_INDEXED or event.run_id is None:
+            continue
+        if kind is RunStarted:
+            superseded = runs.get(session_id)
+            if superseded is not None and superseded.ended_seq is None:
+                # A run started while another is open supersedes it (its owner died without a
+                # terminal event): the older one is ended in the index, as the projections do.
+                plan.run_ends.append((session_id, superseded.run_id, seq))
+            runs[session_id] = RunRecord(
+                session_id=session_id, run_id=event.run_id, started_seq=seq
+            )
+            plan.run_starts.append((session_id, event.run_id, seq))
+        else:
+            plan.run_ends.append((session_id, event.run_id, seq))
+            current = runs.get(session_id)
+            if current is not None and current.run_id == event.run_id and current.ended_seq is None:
+                runs[session_id] = msgspec.structs.replace(current, ended_seq=seq)

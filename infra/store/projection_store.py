@@ -1,0 +1,198 @@
+"""Where the projections' rows live: per-session UI state, session summaries, one checkpoint.
+
+Both backends keep three tables beside the log (same SQLite file, same PostgreSQL schema):
+- `agentlog_ui_states` (generation, session_id, last_seq, state): the session's
+  `ConversationState` as msgspec JSON, and the last seq folded into it;
+- `agentlog_session_summaries` (generation, session_id, title, status, head, created_at,
+  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage, run_marks):
+  one `SessionSummary` per row (`usage` and `run_marks` as JSON); `head` is the row's own
+  checkpoint, as in agentlog.projections.sessions;
+- `agentlog_projection_checkpoints` (name -> position, generation, revision, next_generation):
+  the global position both projections reached, which generation of rows is live, and a
+  revision that every write to the live rows bumps.
+
+Why generations: a full rebuild writes a new generation beside the live one and makes it live
+by changing one number in the checkpoint row, so a reader, which only ever reads the live
+generation, sees either the old rows or the finished new ones, never a half-built table.
+
+Why a revision: every write to the live rows is conditional on the revision it started from,
+in the same transaction as the rows, so two writers (two server processes, a projector and a
+rebuild) can never interleave; the loser writes nothing and starts again from the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import msgspec
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.usage import NONE, Usage
+
+PROJECTOR_NAME = "projections"
+
+States = dict[str, ConversationState]
+Summaries = dict[str, SessionSummary]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(ConversationState)
+
+
+def encode_state(state: ConversationState) -> bytes:
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> ConversationState:
+    return _state_decoder.decode(data)
+
+
+_usage_decoder = msgspec.json.Decoder(Usage)
+
+# Columns added to `agentlog_session_summaries` after its first layout: a migration adds each
+# one that is missing (rows written before hold NULL: no usage counted until a rebuild).
+SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"), ("run_marks", "text"))
+
+
+def encode_usage(usage: Usage) -> str:
+    return _encoder.encode(usage).decode()
+
+
+def decode_usage(text: str | None) -> Usage:
+    return NONE if text is None else _usage_decoder.decode(text)
+
+
+_marks_decoder = msgspec.json.Decoder(tuple[tuple[int, int], ...])
+
+
+def encode_run_marks(marks: tuple[tuple[int, int], ...]) -> str:
+    """The summary's run marks as JSON (see agentlog.projections.sessions: what a rewind takes
+    off)."""
+    return _encoder.encode(marks).decode()
+
+
+def decode_run_marks(text: str | None) -> tuple[tuple[int, int], ...]:
+    return () if text is None else _marks_decoder.decode(text)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact integer microseconds (no float on the way), so a time read back is equal."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The checkpoint row: every event up to `position` is folded into `generation`'s rows."""
+
+    position: int
+    generation: int
+    revision: int
+
+
+class Claim(Protocol):
+    """A turn at writing the live rows, taken from `checkpoint` (see ProjectionStore.claim)."""
+
+    checkpoint: Checkpoint
+
+    async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
+        """The live rows of these sessions (absent ones are left out)."""
+        ...
+
+    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
+        """Write the rows and move the checkpoint to `position`, in one transaction. A row
+        never moves backwards (a row at a later seq is kept). False, and nothing written, when
+        another writer saved since this claim was taken."""
+        ...
+
+    async def replace(
+        self, session_id: str, state: ConversationState, summary: SessionSummary
+    ) -> bool:
+        """Overwrite one session's rows (a per-session rebuild), leaving the position; False,
+        and nothing written, when another writer saved since this claim was taken."""
+        ...
+
+    async def swap(self, generation: int, position: int) -> bool:
+        """Make `generation` (built up to `position`) the live one. False, and nothing
+        changed, when another writer saved since this claim was taken, or when that would
+        move the live position backwards or to an older generation."""
+        ...
+
+
+class ProjectionStore(Protocol):
+    """The projections' rows and checkpoint. Contract:
+    - every write to the live rows goes through a `Claim` and commits with the checkpoint;
+    - readers read the live generation only, each row in one statement;
+    - a generation being built is invisible until a claim's `swap` makes it live in one
+      transaction, and only if it reached at least the live position (no row goes backwards).
+    """
+
+    async def open(self) -> ProjectionStore: ...
+
+    async def close(self) -> None: ...
+
+    async def checkpoint(self) -> Checkpoint: ...
+
+    def claim(self) -> AbstractAsyncContextManager[Claim]:
+        """A turn at writing the live rows. PostgreSQL: holds the checkpoint row's lock until
+        the claim ends, so projectors in several processes take turns instead of racing.
+        SQLite: claims of one process take turns; across processes a claim is optimistic (the
+        database's one lock is the appends' too), and the revision check picks the winner."""
+        ...
+
+    async def read_state(self, session_id: str) -> ConversationState | None: ...
+
+    async def read_summary(self, session_id: str) -> SessionSummary | None: ...
+
+    async def read_summaries(self, after: str | None, limit: int) -> list[SessionSummary]: ...
+
+    # -- rebuilding ---------------------------------------------------------------------------
+
+    async def new_generation(self) -> int:
+        """A generation number nobody else was given."""
+        ...
+
+    async def load_generation(
+        self, generation: int, session_ids: Sequence[str]
+    ) -> tuple[States, Summaries]: ...
+
+    async def write_generation(
+        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+    ) -> None:
+        """Write rows of a generation that is not live yet (one transaction)."""
+        ...
+
+    async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:
+        """Delete the rows of generations below `below`, or of generation `only`."""
+        ...
+
+
+@asynccontextmanager
+async def open_projection_store(store: object) -> AsyncIterator[ProjectionStore]:
+    """The projection store beside an open event store: same SQLite file, same PG schema."""
+    # Imported here: each backend module imports this one for the shared types.
+    from agentlog.infra.postgres.event_store import PostgresEventStore
+    from agentlog.infra.postgres.projection_store import PostgresProjectionStore
+    from agentlog.infra.sqlite.event_store import SQLiteEventStore
+    from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
+
+    projections: ProjectionStore
+    if isinstance(store, SQLiteEventStore):
+        projections = SQLiteProjectionStore(store.path)
+    elif isinstance(store, PostgresEventStore):
+        projections = PostgresProjectionStore(store.pool, store.schema)
+    else:
+        raise TypeError(f"no projection store for {type(store).__name__}")
+    await projections.open()
+    try:
+        yield projections
+    finally:
+        await projections.close()

@@ -1,0 +1,520 @@
+"""Keeps the projections' rows in step with the log, reads them up to date, and rebuilds them.
+
+- `catch_up` folds the log from the checkpoint in pages; each page's rows and the checkpoint
+  commit in one transaction (see agentlog.infra.store.projection_store), so after a crash or a
+  restart it
+  simply continues from the checkpoint, and an event folded twice changes nothing.
+- `run` catches up whenever an append commits (and on a timer, since a wake-up may be lost).
+- Reads (`read_messages`, `read_summary`, `list_summaries`) start from the stored rows and fold
+  whatever the log holds beyond them, so a reader is never behind the log it could read.
+- Rows stored before rewinds existed are folded afresh from the log when their session's
+  first `conversation_rewound` comes (`_heal_before_rewinds`, and in `read_messages`).
+- `rebuild` replays the log into a new generation beside the live one and swaps it in at the
+  position it reached; the projector continues from there, so appends made during the rebuild
+  are folded into the new rows and none is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from agentlog.domain.errors import StoreUnavailable, UnknownSession
+from agentlog.domain.events import ConversationRewound, RecordedEvent
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.store.projection_store import (
+    Checkpoint,
+    Claim,
+    ProjectionStore,
+    States,
+    Summaries,
+)
+from agentlog.projections import sessions, ui_messages
+from agentlog.projections.sessions import SessionSummary
+from agentlog.projections.ui_messages import ConversationState
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+_REPLACE_ATTEMPTS = 50
+_SWAP_ATTEMPTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    """What a rebuild did: events folded, sessions written, wall time, position reached."""
+
+    events: int
+    sessions: int
+    seconds: float
+    position: int
+    session_id: str | None = None
+    superseded: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "events": self.events,
+            "sessions": self.sessions,
+            "seconds": round(self.seconds, 3),
+            "position": self.position,
+        }
+        if self.session_id is not None:
+            body["session_id"] = self.session_id
+        return body
+
+
+def fold_page(
+    events: Iterable[RecordedEvent], states: States, summaries: Summaries
+) -> tuple[set[str], set[str]]:
+    """Fold events of any sessions into `states` and `summaries` in place; returns the ids of
+    the states and of the summaries that changed (an event already folded changes nothing)."""
+    by_session: dict[str, list[RecordedEvent]] = {}
+    for recorded in events:
+        found = by_session.get(recorded.session_id)
+        if found is None:
+            by_session[recorded.session_id] = [recorded]
+        else:
+            found.append(recorded)
+    changed_states: set[str] = set()
+    changed_summaries: set[str] = set()
+    for session_id, batch in by_session.items():
+        before = states.get(session_id, ui_messages.EMPTY)
+        after = ui_messages.fold(batch, before)
+        if after is not before:
+            states[session_id] = after
+            changed_states.add(session_id)
+        summary = original = summaries.get(session_id)
+        for recorded in batch:
+            summary = sessions.apply(summary, recorded)
+        if summary is not original:
+            assert summary is not None
+            summaries[session_id] = summary
+            changed_summaries.add(session_id)
+    return changed_states, changed_summaries
+
+
+async def _save_folded(
+    claim: Claim, events: list[RecordedEvent], states: States, summaries: Summaries
+) -> bool:
+    changed_states, changed_summaries = fold_page(events, states, summaries)
+    position = events[-1].position if events else 0
+    if not changed_states and not changed_summaries and position <= claim.checkpoint.position:
+        return True  # all of it was folded before: nothing to write, not even the revision
+    return await claim.save(
+        {s: states[s] for s in changed_states},
+        {s: summaries[s] for s in changed_summaries},
+        position,
+    )
+
+
+def _legacy_state(state: ConversationState) -> bool:
+    """Stored before messages kept the seq that created them (a rewind needs it)."""
+    return any(message.seq == 0 for message in state.messages)
+
+
+def _legacy_summary(summary: SessionSummary) -> bool:
+    """Stored before summaries kept their run marks (a rewind needs them)."""
+    return summary.runs > 0 and not summary.run_marks
+
+
+class Projector:
+    """The projections of one log: incremental upkeep, up-to-date reads, rebuilds."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projections: ProjectionStore,
+        *,
+        page_size: int = 2_000,
+        rebuild_page_size: int = 20_000,
+        recheck_seconds: float = 1.0,
+        settle_seconds: float = 0.2,
+        max_cached_sessions: int = 20_000,
+        max_remembered_sessions: int = 2_000,
+    ) -> None:
+        self.store = store
+        self.projections = projections
+        self.page_size = page_size
+        self.rebuild_page_size = rebuild_page_size
+        self.recheck_seconds = recheck_seconds
+        # After a wake-up, wait this long so one page (one transaction, one write of each
+        # touched session's state) takes a burst of deltas instead of one event each. Readers
+        # fold the log beyond the rows themselves, so this delay is never visible to them.
+        self.settle_seconds = settle_seconds
+        self.max_cached_sessions = max_cached_sessions
+        self.max_remembered_sessions = max_remembered_sessions
+        # Rows as this projector last saved them, valid while the (generation, revision) is
+        # still the one its save left: any other writer bumps the revision.
+        self._rows_cache: OrderedDict[str, tuple[ConversationState | None, SessionSummary]] = (
+            OrderedDict()
+        )
+        self._rows_cache_token: tuple[int, int] | None = None
+
+    # -- incremental upkeep -----------------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Fold every event after the checkpoint; returns how many this call folded."""
+        folded = 0
+        while True:
+            page = await self._catch_up_page()
+            if page is None:
+                return folded
+            folded += page
+
+    async def _catch_up_page(self) -> int | None:
+        """One page in one transaction; None when the log has nothing after the checkpoint,
+        0 when another writer moved the checkpoint first (the caller just goes on)."""
+        async with self.projections.claim() as claim:
+            events = await self.store.read_all(
+                after=claim.checkpoint.position, limit=self.page_size
+            )
+            if not events:
+                return None
+            checkpoint = claim.checkpoint
+            session_ids = list(dict.fromkeys(e.session_id for e in events))
+            states, summaries = await self._load(claim, session_ids)
+            await self._heal_before_rewinds(events, states, summaries)
+            # The page starts after the checkpoint, so a save always writes and bumps the
+            # revision by one.
+            saved = await _save_folded(claim, events, states, summaries)
+            if saved:
+                self._remember(checkpoint, states, summaries, session_ids)
+            else:
+                self._rows_cache.clear()
+            return len(events) if saved else 0
+
+    async def _load(self, claim: Claim, session_ids: list[str]) -> tuple[States, Summaries]:
+        """The rows of these sessions: from what this projector saved last, while nobody else
+        has written since (the revision is still the one our save left), else from the store.
+        A hot session's state is then not read back and decoded for every page."""
+        checkpoint = claim.checkpoint
+        if (checkpoint.generation, checkpoint.revision) != self._rows_cache_token:
+            self._rows_cache.clear()
+        states: States = {}
+        summaries: Summaries = {}
+        missing = []
+        for session_id in session_ids:
+            cached = self._rows_cache.get(session_id)
+            if cached is None:
+                missing.append(session_id)
+                continue
+            state, summary = cached
+            if state is not None:
+                states[session_id] = state
+            summaries[session_id] = summary
+        if missing:
+            loaded_states, loaded_summaries = await claim.load(missing)
+            states.update(loaded_states)
+            summaries.update(loaded_summaries)
+        return states, summaries
+
+    def _remember(
+        self, saved_from: Checkpoint, states: States, summaries: Summaries, session_ids: list[str]
+    ) -> None:
+        self._rows_cache_token = (saved_from.generation, saved_from.revision + 1)
+        cache = self._rows_cache
+        for session_id in session_ids:
+            cache[session_id] = (states.get(session_id), summaries[session_id])
+            cache.move_to_end(session_id)
+        while len(cache) > self.max_remembered_sessions:
+            cache.popitem(last=False)
+
+    async def apply(self, events: list[RecordedEvent]) -> bool:
+        """Fold a page of events (from the log, in position order) into the live rows and
+        move the checkpoint to its end, never backwards. Events already folded change
+        nothing. False when another writer saved first."""
+        async with self.projections.claim() as claim:
+            session_ids = list(dict.fromkeys(e.session_id for e in events))
+            states, summaries = await claim.load(session_ids)
+            await self._heal_before_rewinds(events, states, summaries)
+            return await _save_folded(claim, events, states, summaries)
+
+    async def _heal_before_rewinds(
+        self, events: list[RecordedEvent], states: States, summaries: Summaries
+    ) -> None:
+        """Rows stored before rewinds existed lack what a rewind needs (each message's seq,
+        the summary's run marks): for a session whose page holds a rewind, fold them afresh
+        from the log up to the page first. Rare (a rewind on such a session, once), and exact."""
+        rewound = {
+            e.session_id: e.seq
+            for e in reversed(events)
+            if isinstance(e.event, ConversationRewound)
+        }
+        for session_id in rewound:
+            state, summary = states.get(session_id), summaries.get(session_id)
+            if not (
+                (state is not None and _legacy_state(state))
+                or (summary is not None and _legacy_summary(summary))
+            ):
+                continue
+            first = next(e.seq for e in events if e.session_id == session_id)
+            earlier = [e for e in await self._session_events(session_id) if e.seq < first]
+            states[session_id] = ui_messages.fold(earlier)
+            summary = None
+            for recorded in earlier:
+                summary = sessions.apply(summary, recorded)
+            if summary is not None:
+                summaries[session_id] = summary
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Catch up after every commit, and every `recheck_seconds`, until `stop` is set."""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            async with self.store.subscribe_all() as wakeup:
+                while not stop.is_set():
+                    try:
+                        await self.catch_up()
+                    except Exception:
+                        # A database outage must not end the projector: readers fold the log
+                        # beyond the rows anyway, and the next round starts at the checkpoint.
+                        log.exception("projector: catch-up failed; retrying")
+                    woken = asyncio.ensure_future(wakeup.wait(self.recheck_seconds))
+                    await asyncio.wait({woken, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if not woken.done():
+                        woken.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await woken
+                    elif woken.result() and self.settle_seconds:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.settle_seconds)
+        finally:
+            stopping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+
+    # -- reads, always up to date -----------------------------------------------------------
+
+    async def read_messages(self, session_id: str) -> tuple[ConversationState, int]:
+        """The session's conversation folded to its head, and that head (its last seq).
+        Raises UnknownSession."""
+        state = await self.projections.read_state(session_id) or ui_messages.EMPTY
+        while True:
+            events = await self.store.read(session_id, after=state.last_seq, limit=self.page_size)
+            if _legacy_state(state) and any(
+                isinstance(e.event, ConversationRewound) for e in events
+            ):
+                state = ui_messages.EMPTY  # stored before rewinds existed: fold it afresh
+                continue
+            state = ui_messages.fold(events, state)
+            if len(events) < self.page_size:
+                break
+        if state.last_seq == 0:
+            raise UnknownSession(session_id)
+        return state, state.last_seq
+
+    async def read_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary folded to its head; None for an unknown session."""
+        summary = await self.projections.read_summary(session_id)
+        while True:
+            after = summary.head if summary is not None else 0
+            events = await self.store.read(session_id, after=after, limit=self.page_size)
+            for recorded in events:
+                summary = sessions.apply(summary, recorded)
+            if len(events) < self.page_size:
+                return summary
+
+    async def list_summaries(
+        self, after: str | None = None, limit: int = 100
+    ) -> list[SessionSummary]:
+        """Summaries of the sessions after `after` in id order, folded to the log's end."""
+        # The checkpoint is read before the rows: the rows are then at least as recent as it
+        # (positions never go back, not even across a swap), so folding the log after it
+        # misses nothing, and events the rows already hold are skipped by the fold.
+        position = (await self.projections.checkpoint()).position
+        rows = await self.projections.read_summaries(after, limit)
+        found: dict[str, SessionSummary | None] = {s.session_id: s for s in rows}
+        # With a full page, sessions past its last id are not in this answer at all.
+        beyond = rows[-1].session_id if len(rows) == limit else None
+        while True:
+            events = await self.store.read_all(after=position, limit=self.page_size)
+            for recorded in events:
+                session_id = recorded.session_id
+                if (after is not None and session_id <= after) or (
+                    beyond is not None and session_id > beyond
+                ):
+                    continue
+                found[session_id] = sessions.apply(found.get(session_id), recorded)
+            if len(events) < self.page_size:
+                break
+            position = events[-1].position
+        listed = sorted((s for s in found.values() if s is not None), key=lambda s: s.session_id)
+        return listed[:limit]
+
+    # -- rebuilds ---------------------------------------------------------------------------
+
+    async def rebuild(
+        self, session_id: str | None = None, progress: Progress | None = None
+    ) -> RebuildResult:
+        """Replay the log into fresh rows: all of them, or one session's (UnknownSession if
+        it has no events)."""
+        if session_id is not None:
+            return await self._rebuild_session(session_id, progress)
+        return await self._rebuild_all(progress)
+
+    async def _rebuild_session(self, session_id: str, progress: Progress | None) -> RebuildResult:
+        started = time.perf_counter()
+        for attempt in range(_REPLACE_ATTEMPTS):
+            # The events are read after the claim is taken: the rows written then hold at
+            # least what the projector had folded, so the session never goes backwards.
+            async with self.projections.claim() as claim:
+                events = await self._session_events(session_id)
+                if not events:
+                    raise UnknownSession(session_id)
+                state = ui_messages.fold(events)
+                summary = None
+                for recorded in events:
+                    summary = sessions.apply(summary, recorded)
+                assert summary is not None
+                if await claim.replace(session_id, state, summary):
+                    if progress is not None:
+                        progress(len(events), len(events))
+                    return RebuildResult(
+                        events=len(events),
+                        sessions=1,
+                        seconds=time.perf_counter() - started,
+                        position=claim.checkpoint.position,
+                        session_id=session_id,
+                    )
+            await asyncio.sleep(0.001 * attempt)
+        raise StoreUnavailable(f"could not rebuild session {session_id!r}: too many writers")
+
+    async def _session_events(self, session_id: str) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        while True:
+            after = events[-1].seq if events else 0
+            page = await self.store.read(session_id, after=after, limit=self.rebuild_page_size)
+            events += page
+            if len(page) < self.rebuild_page_size:
+                return events
+
+    async def _rebuild_all(self, progress: Progress | None) -> RebuildResult:
+        started = time.perf_counter()
+        total = await self.store.last_position()
+        generation = await self.projections.new_generation()
+        build = _GenerationBuild(self.projections, generation, self.max_cached_sessions)
+        build.progress, build.total = progress, total
+        swapped = superseded = False
+        try:
+            # Most of the log, holding nothing: the projector keeps the live rows meanwhile.
+            await self._fold_to_end(build)
+            for attempt in range(_SWAP_ATTEMPTS):
+                async with self.projections.claim() as claim:
+                    if claim.checkpoint.generation > generation:
+                        superseded = True  # a rebuild that started later went live first
+                        break
+                    # The tail appended since, then the swap. PostgreSQL: the claim holds the
+                    # checkpoint row, so the live rows stand still until the swap commits, and
+                    # reading to the log's end after taking it passes their position. SQLite:
+                    # the swap is refused if the projector saved meanwhile; we go again.
+                    await self._fold_to_end(build)
+                    await build.flush()
+                    swapped = await claim.swap(generation, build.position)
+                if swapped:
+                    break
+                await asyncio.sleep(0.001 * attempt)
+            else:
+                raise StoreUnavailable("rebuild: the live projection kept moving; try again")
+        except BaseException:
+            await asyncio.shield(self._discard(generation))
+            raise
+        if swapped:
+            # Earlier generations: the one that was live, and any rebuild that lost.
+            await self.projections.drop_generations(below=generation)
+        else:
+            await self._discard(generation)
+        return RebuildResult(
+            events=build.folded,
+            sessions=len(build.seen),
+            seconds=time.perf_counter() - started,
+            position=build.position,
+            superseded=superseded,
+        )
+
+    async def _fold_to_end(self, build: _GenerationBuild) -> None:
+        """Fold pages into the build until the log has no more."""
+        limit = self.rebuild_page_size
+        pending = asyncio.ensure_future(self.store.read_all(after=build.position, limit=limit))
+        try:
+            while True:
+                events = await pending
+                if len(events) == limit:
+                    # Read the next page while this one folds: the database works meanwhile.
+                    pending = asyncio.ensure_future(
+                        self.store.read_all(after=events[-1].position, limit=limit)
+                    )
+                await build.fold(events)
+                if len(events) < limit:
+                    return
+        finally:
+            pending.cancel()
+
+    async def _discard(self, generation: int) -> None:
+        try:
+            await self.projections.drop_generations(only=generation)
+        except Exception:
+            log.exception(
+                "rebuild: could not drop generation %d; the next rebuild will", generation
+            )
+
+
+class _GenerationBuild:
+    """A generation being built: states folded in memory, written in bulk.
+
+    States stay in memory until the end (one write per session) unless more than
+    `max_cached` sessions are held; then they are written and forgotten, and read back from
+    the new generation's rows when their session shows up again.
+    """
+
+    def __init__(self, projections: ProjectionStore, generation: int, max_cached: int) -> None:
+        self.projections = projections
+        self.generation = generation
+        self.max_cached = max_cached
+        self.states: States = {}
+        self.summaries: Summaries = {}
+        self.dirty_states: set[str] = set()
+        self.dirty_summaries: set[str] = set()
+        self.seen: set[str] = set()
+        self.position = 0
+        self.folded = 0
+        self.total = 0
+        self.progress: Progress | None = None
+
+    async def fold(self, events: list[RecordedEvent]) -> None:
+        if not events:
+            return
+        # Sessions folded before but forgotten since: their rows are in the new generation.
+        missing = {e.session_id for e in events} & self.seen - self.states.keys()
+        if missing:
+            states, summaries = await self.projections.load_generation(
+                self.generation, list(missing)
+            )
+            self.states.update(states)
+            self.summaries.update(summaries)
+        changed_states, changed_summaries = fold_page(events, self.states, self.summaries)
+        self.dirty_states |= changed_states
+        self.dirty_summaries |= changed_summaries
+        self.seen |= changed_summaries
+        self.position = events[-1].position
+        self.folded += len(events)
+        if self.progress is not None:
+            self.progress(self.folded, max(self.total, self.position))
+        if len(self.states) > self.max_cached:
+            await self.flush()
+            self.states.clear()
+            self.summaries.clear()
+
+    async def flush(self) -> None:
+        if self.dirty_states or self.dirty_summaries:
+            await self.projections.write_generation(
+                self.generation,
+                {s: self.states[s] for s in self.dirty_states},
+                {s: self.summaries[s] for s in self.dirty_summaries},
+            )
+            self.dirty_states.clear()
+            self.dirty_summaries.clear()

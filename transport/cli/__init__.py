@@ -1,0 +1,1 @@
+"""The `agentlog` command."""

@@ -1,0 +1,165 @@
+"""The `agentlog` command: serve, migrate (and the operator commands of later issues)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from agentlog.domain.errors import AgentlogError
+from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.opening import open_store
+from agentlog.transport.cli import inspect as cli_inspect
+from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
+from agentlog.transport.logging_setup import configure_logging
+from agentlog.transport.middleware.auth import token_secret
+from agentlog.transport.middleware.browser_guard import is_loopback
+from agentlog.transport.middleware.session_tokens import Scope, mint, parse_ttl, signing_key
+from agentlog.transport.settings import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = cli_inspect.OneLineArgumentParser(
+        prog="agentlog",
+        description="Event-sourced log for AI-agent chat sessions.",
+    )
+    parser.add_argument(
+        "--database-url", help="sqlite:///path or postgresql://... (AGENTLOG_DATABASE_URL)"
+    )
+    parser.add_argument("--redis-url", help="redis://host:port/db (AGENTLOG_REDIS_URL)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to bind (AGENTLOG_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (AGENTLOG_PORT, default 8080)")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without AGENTLOG_API_TOKEN (anyone who can reach "
+        "it can use every session)",
+    )
+
+    commands.add_parser("migrate", help="create or update the database schema")
+    token = commands.add_parser(
+        "token", help="mint a signed, expiring token for one session (for a browser front end)"
+    )
+    token.add_argument("--session", required=True, dest="token_session", help="the session id")
+    token.add_argument("--scope", choices=["read", "write"], default="read")
+    token.add_argument("--ttl", default="1h", help="how long it is valid: 90s, 15m, 1h, 7d")
+    cli_inspect.add_commands(commands)
+    add_rebuild_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ).with_overrides(
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
+        if args.command == "serve":
+            return serve(settings, insecure=args.insecure)
+        if args.command == "token":
+            return mint_token(settings, args.token_session, args.scope, args.ttl)
+        if args.command == "migrate":
+            return asyncio.run(migrate(settings))
+        if args.command == "rebuild":
+            return asyncio.run(run_rebuild(settings, args.session_id))
+        if args.command in cli_inspect.COMMANDS:
+            return cli_inspect.run_command(settings, args)
+    except ConfigError as exc:
+        print(f"agentlog: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (AgentlogError, OSError) as exc:
+        print(f"agentlog: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        print(f"agentlog: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def serve(settings: Settings, *, insecure: bool = False) -> int:
+    from agentlog.transport.app import create_app
+    from agentlog.transport.http_server import run
+    from agentlog.transport.middleware.access_log import AccessLog
+
+    refusal = unsafe_bind(settings, insecure=insecure)
+    if refusal is not None:
+        print(f"agentlog: {refusal}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level.upper())
+    url = parse_database_url(settings.database_url)
+    print(
+        f"agentlog serving on http://{settings.host}:{settings.port} "
+        f"({url.kind} {url.target if url.kind == 'sqlite' else ''})".rstrip(),
+        flush=True,
+    )
+    if not settings.api_token:
+        print(
+            "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "
+            "admin) is open to anything that can reach this address",
+            file=sys.stderr,
+            flush=True,
+        )
+    run(
+        create_app(settings),
+        settings.host,
+        settings.port,
+        max_header_bytes=settings.max_header_bytes,
+        access_log_class=AccessLog,
+    )
+    return 0
+
+
+def unsafe_bind(settings: Settings, *, insecure: bool) -> str | None:
+    """Why `serve` must not start: a non-loopback address with no token, unless --insecure."""
+    if settings.api_token or insecure or is_loopback(settings.host.strip("[]")):
+        return None
+    return (
+        f"refusing to serve on {settings.host} without AGENTLOG_API_TOKEN: anyone who can "
+        "reach it could use every session. Set AGENTLOG_API_TOKEN, bind 127.0.0.1, or pass "
+        "--insecure"
+    )
+
+
+def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> int:
+    """Print a session token on stdout (its expiry on stderr). Signed with the server's
+    secret from the same environment; the server needs no call and keeps nothing."""
+    try:
+        seconds = parse_ttl(ttl)
+    except ValueError as exc:
+        raise ConfigError(f"--ttl: {exc}") from None
+    key = signing_key(token_secret(settings))
+    if key is None:
+        raise ConfigError(
+            "session tokens need a signing secret: set AGENTLOG_TOKEN_SECRET (or "
+            "AGENTLOG_ADMIN_TOKEN / AGENTLOG_API_TOKEN) as the server has it"
+        )
+    token, expires_at = mint(key, session_id, scope, seconds)
+    print(token)
+    expiry = datetime.fromtimestamp(expires_at, UTC).isoformat()
+    print(
+        f"agentlog: {scope} token for session {session_id}, valid until {expiry}", file=sys.stderr
+    )
+    return 0
+
+
+async def migrate(settings: Settings) -> int:
+    # Opening a store creates its schema (idempotent).
+    async with open_store(settings.database_url, redis_url=settings.redis_url):
+        pass
+    print("agentlog: schema is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

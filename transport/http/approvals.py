@@ -1,0 +1,87 @@
+"""Tool approvals over HTTP: a person's answer to a call that waits for one.
+
+`POST /v1/sessions/{id}/approvals/{approval_id}` `{"approved": bool, "reason"?: str}` records
+`tool_approval_responded` once (the same answer again: 200 with the first one; a different
+one: 409) and, when no run is active, starts the run that continues the turn (202 with its
+`run_id`): the answer may come seconds or days later, to any instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from agentlog.domain.errors import RunAlreadyActive
+from agentlog.domain.ports.agent_runs import StartedRun
+from agentlog.infra.sessions.approval_answers import RecordedAnswer, record_answer
+from agentlog.transport.http.request_parsing import read_body
+from agentlog.transport.http.sessions import json_response
+from agentlog.transport.keys import AGENT_RUNS, STORE
+from agentlog.transport.middleware.auth import session_grant
+from agentlog.transport.middleware.errors import ApiError
+from aiohttp import web
+
+MAX_REASON_CHARS = 10_000
+
+
+class AnswerBody(msgspec.Struct, forbid_unknown_fields=True):
+    approved: bool
+    reason: str | None = None
+
+
+async def answer_approval(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    approval_id = request.match_info["approval_id"]
+    body = await read_body(request, AnswerBody)
+    if body.reason is not None and len(body.reason) > MAX_REASON_CHARS:
+        raise ApiError(
+            400, "invalid_reason", f"the reason is longer than {MAX_REASON_CHARS} characters"
+        )
+    store = request.app[STORE]
+    await store.head(session_id)  # 404 for an unknown session
+    recorded = await record_answer(
+        store,
+        session_id,
+        approval_id,
+        approved=body.approved,
+        reason=body.reason,
+        responder=responder_of(request),
+    )
+    started = await continue_turn(request.app, session_id)
+    return json_response(answer_json(recorded, started), 202 if started is not None else 200)
+
+
+def responder_of(request: web.Request) -> str | None:
+    """Who answered, as far as the request's credentials say: a session token's subject when
+    it names one, else that a session token (and its scope) answered; None for the API token
+    or no token (nothing names a person)."""
+    grant = session_grant(request)
+    if grant is None:
+        return None
+    subject = getattr(grant, "subject", None)
+    return str(subject) if subject else f"session token ({grant.scope})"
+
+
+async def continue_turn(app: web.Application, session_id: str) -> StartedRun | None:
+    """Start the run that acts on the answers, unless a run is active (it reads them from
+    the log itself) or an approval still waits."""
+    try:
+        return await app[AGENT_RUNS].continue_after_approval(session_id)
+    except RunAlreadyActive:
+        return None
+
+
+def answer_json(recorded: RecordedAnswer, started: StartedRun | None) -> dict[str, Any]:
+    response = recorded.response
+    return {
+        "approval_id": response.approval_id,
+        "tool_call_id": response.tool_call_id,
+        "approved": response.approved,
+        "reason": response.reason,
+        "responder": response.responder,
+        "seq": recorded.seq,
+        "run": None if started is None else {"run_id": started.run_id, "offset": started.offset},
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/sessions/{session_id}/approvals/{approval_id}", answer_approval)

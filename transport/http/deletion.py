@@ -1,0 +1,138 @@
+"""Deleting sessions over HTTP, the tombstone's 410, and the retention sweeper.
+
+`DELETE /v1/sessions/{id}` deletes through `agentlog.infra.sessions.deletion.SessionDeleter`
+(cancel an
+active run, delete the content, leave the tombstone). Afterwards every route of that session
+answers `410 session_deleted`, and creating a session with its id does too. With
+AGENTLOG_RETENTION_DAYS set, sessions idle longer than that are deleted by the same path.
+Every instance also removes its own working directories of sessions deleted anywhere
+(agentlog.infra.sessions.workspaces), at startup and every WORKSPACE_SWEEP_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from agentlog.domain.errors import SessionDeleted
+from agentlog.domain.events import utc_now
+from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
+from agentlog.infra.sessions.workspaces import sweep_deleted
+from agentlog.transport.http.metrics import METRICS
+from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
+from agentlog.transport.middleware.errors import Handler
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+RETENTION_PAGE = 200
+# How often each instance looks for its directories of sessions deleted elsewhere.
+WORKSPACE_SWEEP_SECONDS = 300.0
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    deletion = await request.app[DELETER].delete(session_id)
+    return web.json_response(
+        {
+            "id": session_id,
+            "deleted": True,
+            "tombstone_seq": deletion.tombstone_seq,
+            "events_removed": deletion.events_removed,
+        }
+    )
+
+
+@web.middleware
+async def deleted_sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """410 for any route of a deleted session (its tombstone is all that is left)."""
+    session_id = request.match_info.get("session_id")
+    if session_id is not None and request.path.startswith("/v1/sessions/"):
+        when = await deleted_at(request.app[STORE], session_id)
+        if when is not None:
+            raise SessionDeleted(session_id, when.isoformat())
+    return await handler(request)
+
+
+async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The deleter (after the runner: it cancels runs) and, when configured, the sweeper."""
+    runner = app[AGENT_RUNS]
+    counter = app[METRICS].sessions_deleted
+    app[DELETER] = SessionDeleter(
+        app[STORE],
+        runner,
+        workspace_root=runner.workspace_root,
+        on_deleted=lambda reason: counter.inc(reason=reason),
+    )
+    days = app[SETTINGS].retention_days
+    sweepers = [
+        asyncio.create_task(
+            _sweep_deleted_workspaces(app, runner.workspace_root), name="agentlog-workspaces"
+        )
+    ]
+    if days is not None:
+        sweepers.append(
+            asyncio.create_task(_sweep_idle_sessions(app, days), name="agentlog-retention")
+        )
+    yield
+    for sweeper in sweepers:
+        sweeper.cancel()
+    await asyncio.gather(*sweepers, return_exceptions=True)
+
+
+async def _sweep_deleted_workspaces(app: web.Application, root: Path) -> None:
+    """At startup, then every WORKSPACE_SWEEP_SECONDS: remove this host's directories of
+    sessions deleted on any instance (the deleting host removed its own at once)."""
+    while True:
+        try:
+            await sweep_deleted(app[STORE], root)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping deleted sessions' directories failed")
+        await asyncio.sleep(WORKSPACE_SWEEP_SECONDS)
+
+
+async def _sweep_idle_sessions(app: web.Application, days: float) -> None:
+    """At startup, then every hour (or a quarter of the retention, if shorter): delete every
+    session whose last activity is older than the retention and that runs nothing."""
+    retention = timedelta(days=days)
+    interval = max(0.2, min(3600.0, retention.total_seconds() / 4))
+    while True:
+        try:
+            await sweep_idle_sessions(app, retention)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the retention sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def sweep_idle_sessions(app: web.Application, retention: timedelta) -> list[str]:
+    """One pass over the sessions list; returns the sessions deleted."""
+    cutoff = utc_now() - retention
+    deleted: list[str] = []
+    after: str | None = None
+    while True:
+        page = await app[PROJECTOR].list_summaries(after, RETENTION_PAGE)
+        for summary in page:
+            if summary.status in ("deleted", "running") or summary.last_activity_at >= cutoff:
+                continue
+            try:
+                await app[DELETER].delete(summary.session_id, reason="retention")
+            except SessionDeleted:
+                continue  # another instance swept it first
+            deleted.append(summary.session_id)
+        if len(page) < RETENTION_PAGE:
+            break
+        after = page[-1].session_id
+    if deleted:
+        log.info("retention deleted %d sessions", len(deleted), extra={"sessions": deleted})
+    return deleted
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_delete("/v1/sessions/{session_id}", delete_session)

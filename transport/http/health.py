@@ -1,0 +1,94 @@
+"""GET /healthz: ready once the store is open; reports the write path, reads, and Redis when
+configured, each with its latency; 503 naming the failing component when any of them fails.
+
+The write check runs on the commit writer itself (StoreBase.probe_writes): on PostgreSQL it
+takes the log head lock on the writer's connection and commits, as an append does, so the
+answer is 503 exactly while appends cannot commit (database down or hung, read-only, a dead
+writer), and 200 again as soon as they can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from agentlog.infra.redis.clients import close_redis, redis_client
+from agentlog.infra.redis.wakeups import RedisWakeups
+from agentlog.infra.store.base import StoreBase
+from agentlog.transport.keys import SETTINGS, STORE
+from agentlog.transport.middleware.auth import is_admin
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: `writes`, `database` (a read) and `redis` when AGENTLOG_REDIS_URL is set,
+    each checked at once within 2 s; 503 when any fails, `failing` names which."""
+    store = request.app[STORE]
+    redis_url = request.app[SETTINGS].redis_url
+    checks: dict[str, Awaitable[dict[str, Any]]] = {
+        "database": check_database(store),
+        "writes": check_writes(store),
+    }
+    if redis_url:
+        checks["redis"] = check_redis(store, redis_url)
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    failing = [name for name, result in results.items() if not result["ok"]]
+    for name in failing:
+        log.warning("health check failed: %s: %s", name, results[name].get("error"))
+    if not is_admin(request):
+        # Error text names hosts, users and auth failures: only the operator sees it.
+        results = {name: {"ok": result["ok"]} for name, result in results.items()}
+    body: dict[str, Any] = {"status": "unavailable" if failing else "ok", **results}
+    if failing:
+        body["failing"] = failing
+    return web.json_response(body, status=503 if failing else 200)
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, TimeoutError):
+        return {"ok": False, "error": f"no answer within {HEALTH_TIMEOUT_SECONDS:g} s"}
+    return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+async def _timed(check: Callable[[], Awaitable[Any]]) -> tuple[dict[str, Any], Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            value = await check()
+    except Exception as exc:  # noqa: BLE001 - health reports the failure instead of raising
+        return _failure(exc), None
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, value
+
+
+async def check_database(store: StoreBase) -> dict[str, Any]:
+    result, position = await _timed(store.last_position)
+    if result["ok"]:
+        result["last_position"] = position
+    return result
+
+
+async def check_writes(store: StoreBase) -> dict[str, Any]:
+    result, _ = await _timed(store.probe_writes)
+    return result
+
+
+async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
+    """PING through the store's own Redis connection when its wake-ups use Redis (the path
+    that matters), else through a short-lived one."""
+    wakeups = store.wakeups
+    own = wakeups.redis if isinstance(wakeups, RedisWakeups) else None
+    client: aioredis.Redis = own or redis_client(redis_url, timeout=HEALTH_TIMEOUT_SECONDS)
+    try:
+        result, _ = await _timed(client.ping)
+    finally:
+        if own is None:
+            await close_redis(client, timeout=HEALTH_TIMEOUT_SECONDS)
+    return result

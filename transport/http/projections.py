@@ -1,0 +1,126 @@
+"""The projections over HTTP: a session's UI messages, and rebuilding the projections.
+
+`setup_projections(app, run_is_active=...)` adds the routes and a cleanup_ctx that opens the
+projection store beside app[STORE] and keeps the projector running in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
+from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.projector import Projector
+from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
+from agentlog.projections.ui_messages import to_ui_messages
+from agentlog.transport.http.request_parsing import read_body
+from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, STORE
+from agentlog.transport.middleware.errors import ApiError
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+RunIsActive = Callable[[str], Awaitable[bool]]
+
+RUN_IS_ACTIVE: web.AppKey[RunIsActive] = web.AppKey("run_is_active")
+
+# How long cleanup waits for the projector's page in flight before cancelling it.
+_STOP_TIMEOUT = 10.0
+
+
+class RebuildBody(msgspec.Struct, forbid_unknown_fields=True):
+    session_id: str | None = None
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )
+
+
+async def messages(request: web.Request) -> web.Response:
+    """GET /v1/sessions/{session_id}/messages: the session's UIMessage[], hydrated."""
+    session_id = request.match_info["session_id"]
+    # Asked before the state is read: a run that ends in between has written its results
+    # and terminal event, which the state then shows. Asked after, a run ending in between
+    # would make its tools look interrupted although their results were on the way.
+    run_active = await request.app[RUN_IS_ACTIVE](session_id)
+    state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    # The lock outlives the run's terminal event by its teardown (the CLI's exit): a run the
+    # state shows ended is not reported active, as GET /v1/sessions/{id} does not either.
+    run_active = run_active and state.open_run_id is not None
+    return _json(
+        {
+            "session_id": session_id,
+            "messages": to_ui_messages(state, run_active=run_active),
+            "head": head,
+            "run_active": run_active,
+        }
+    )
+
+
+async def rebuild(request: web.Request) -> web.Response:
+    """POST /v1/admin/projections/rebuild, body `{"session_id"?}`: replay from the log."""
+    body = await read_body(request, RebuildBody, allow_empty=True)
+    if body.session_id is not None and not body.session_id:
+        raise ApiError(400, "invalid_body", "session_id must not be empty")
+    result = await request.app[PROJECTOR].rebuild(body.session_id)  # 404 if unknown
+    return _json(result.as_json())
+
+
+def lock_says_running(app: web.Application) -> RunIsActive:
+    """A run is active while a process holds its session's run lock (the runner's own
+    liveness): when the process driving it dies, its run stops being active as soon as the
+    lock expires, before anyone writes `run_abandoned`, so its tools never look stuck."""
+
+    async def run_is_active(session_id: str) -> bool:
+        return await app[AGENT_RUNS].active_run(session_id) is not None
+
+    return run_is_active
+
+
+def summary_says_running(projector: Projector) -> RunIsActive:
+    """The default when no `run_is_active` is given: a run is active while the session's
+    summary says "running", i.e. a run started and no terminal event followed. A run whose
+    process died stays "running" until something writes `run_abandoned` (the runner's sweeper
+    does, one lock TTL later), so its waiting tools show as waiting until then."""
+
+    async def run_is_active(session_id: str) -> bool:
+        summary = await projector.read_summary(session_id)
+        if summary is None:
+            return False
+        # While a call waits its short approval grace, the run is still active.
+        return summary.status == RUNNING or (
+            summary.status == AWAITING_APPROVAL and summary.active_run_id is not None
+        )
+
+    return run_is_active
+
+
+def setup_projections(app: web.Application, *, run_is_active: RunIsActive | None = None) -> None:
+    """Routes, and the projector running beside app[STORE] (opened by an earlier ctx)."""
+
+    async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_projection_store(app[STORE]) as projection_store:
+            projector = Projector(app[STORE], projection_store)
+            app[PROJECTOR] = projector
+            app[RUN_IS_ACTIVE] = run_is_active or summary_says_running(projector)
+            stop = asyncio.Event()
+            task = asyncio.create_task(projector.run(stop), name="agentlog-projector")
+            try:
+                yield
+            finally:
+                stop.set()
+                try:
+                    await asyncio.wait_for(task, _STOP_TIMEOUT)
+                except TimeoutError:
+                    log.warning("projector did not stop within %.0f s; cancelled", _STOP_TIMEOUT)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.cleanup_ctx.append(projections_ctx)
+    app.router.add_get("/v1/sessions/{session_id}/messages", messages)
+    app.router.add_post("/v1/admin/projections/rebuild", rebuild)

@@ -1,0 +1,296 @@
+"""Agent runs over HTTP: start (202, or the run streamed as an AI SDK UI message stream),
+cancel, and resume the active run's stream (`useChat({ resume: true })`). A start can go back
+to an earlier point first (regenerate, edit, `from_message_id`):
+transport/http/rewind_requests.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import msgspec
+from agentlog.domain.errors import ExpectedSeqMismatch
+from agentlog.domain.events import RunStarted
+from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
+from agentlog.transport.http.approvals import continue_turn, responder_of
+from agentlog.transport.http.request_parsing import read_body
+from agentlog.transport.http.rewind_requests import (
+    PlannedRun,
+    branch_of,
+    client_message_id,
+    plan_from_message,
+    plan_regenerate,
+    plan_submit,
+    refuse_taken_id,
+)
+from agentlog.transport.http.sessions import json_response, wants_sse
+from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from agentlog.transport.middleware.errors import ApiError
+from agentlog.transport.middleware.limits import LIMITS
+from agentlog.transport.streaming.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
+from aiohttp import web
+from msgspec import UNSET, UnsetType
+
+MAX_PROMPT_CHARS = 100_000
+UI_STREAM_HEADERS = {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
+
+
+class StartRunBody(msgspec.Struct):
+    """`{"prompt": "...", "from_message_id"?}`, or the body `useChat` sends: `{"id",
+    "messages": UIMessage[], "trigger", "messageId"?, ...}` whose last user message is the
+    prompt. Other fields useChat adds are ignored."""
+
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    # useChat: "submit-message" or "regenerate-message", and the message it edits or
+    # regenerates (absent for a new message, and for regenerating the last answer). Absent,
+    # never null: useChat leaves out what it does not send.
+    trigger: Literal["submit-message", "regenerate-message"] | UnsetType = UNSET
+    message_id: str | UnsetType = msgspec.field(default=UNSET, name="messageId")
+    # Non-AI-SDK clients: answer from just before this message of the current branch.
+    from_message_id: str | UnsetType = UNSET
+
+    def prompt_text(self) -> str:
+        if self.prompt is not None:
+            return self.prompt
+        for message in reversed(self.messages or []):
+            if message.get("role") == "user":
+                parts = message.get("parts") or []
+                return "".join(
+                    str(p.get("text", ""))
+                    for p in parts
+                    if isinstance(p, dict) and p.get("type") == "text"
+                )
+        return ""
+
+    def approval_answers(self) -> list[tuple[str, bool, str | None]]:
+        """`useChat`'s answers after `addToolApprovalResponse`: the last message is the
+        assistant's, with tool parts "approval-responded" carrying `approval: {id, approved,
+        reason?}`. Empty for a normal send."""
+        last = (self.messages or [None])[-1]
+        if self.prompt is not None or not isinstance(last, dict) or last.get("role") != "assistant":
+            return []
+        answers = []
+        for part in last.get("parts") or []:
+            approval = part.get("approval") if isinstance(part, dict) else None
+            if (
+                part.get("state") == "approval-responded"
+                and isinstance(approval, dict)
+                and isinstance(approval.get("id"), str)
+                and isinstance(approval.get("approved"), bool)
+            ):
+                reason = approval.get("reason")
+                answers.append(
+                    (
+                        approval["id"],
+                        approval["approved"],
+                        reason if isinstance(reason, str) else None,
+                    )
+                )
+        return answers
+
+
+async def planned_run(request: web.Request, session_id: str, body: StartRunBody) -> PlannedRun:
+    """What the start runs, from where (rewind_requests), and the id the client gave its user
+    message. A `{"prompt"}` start reads nothing; one naming its user message reads the
+    conversation, to refuse an id another message has (409 `message_id_taken`)."""
+    store = request.app[STORE]
+    messages = [m for m in body.messages or [] if isinstance(m, dict)]
+    message_id = None if isinstance(body.message_id, UnsetType) else body.message_id
+    from_message = None if isinstance(body.from_message_id, UnsetType) else body.from_message_id
+    regenerate = body.trigger == "regenerate-message"
+    client_id = client_message_id(messages) if body.prompt is None else None
+    if from_message is None and not regenerate and message_id is None and client_id is None:
+        return PlannedRun(prompt=body.prompt_text())
+    state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    branch = branch_of(state)
+    if from_message is not None:
+        planned = await plan_from_message(store, session_id, branch, from_message, body.prompt)
+    elif regenerate:
+        planned = await plan_regenerate(store, session_id, branch, message_id, messages)
+    elif message_id is not None:
+        planned = await plan_submit(
+            store, session_id, branch, message_id, messages, body.prompt_text()
+        )
+    else:
+        planned = PlannedRun(prompt=body.prompt_text(), user_message_id=client_id)
+    refuse_taken_id(branch, planned)
+    if planned.rewind is None:
+        return planned
+    # The runner appends the rewind only onto the log this plan was made from.
+    rewind = msgspec.structs.replace(planned.rewind, expected_head=head)
+    return dataclasses.replace(planned, rewind=rewind)
+
+
+async def start_run(request: web.Request) -> web.StreamResponse:
+    session_id = request.match_info["session_id"]
+    body = await read_body(request, StartRunBody)
+    answers = body.approval_answers() if body.from_message_id is UNSET else []
+    if answers:
+        return await continue_with_answers(request, session_id, answers)
+    if body.from_message_id == "":
+        raise ApiError(400, "invalid_body", "from_message_id must not be empty")
+    planned = await planned_run(request, session_id, body)
+    prompt = planned.prompt
+    if not prompt.strip(" \t\r\n"):
+        raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            400, "invalid_prompt", f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
+        )
+    runs = request.app[AGENT_RUNS]
+    try:
+        with request.app[LIMITS].run_slot(lambda: runs.active_count):
+            started = await runs.start(
+                session_id,
+                prompt,
+                rewind=planned.rewind,
+                user_message_id=planned.user_message_id,
+            )
+    except RuntimeError as exc:  # the runner is shutting down
+        raise ApiError(503, "shutting_down", str(exc)) from None
+    except ExpectedSeqMismatch as exc:  # only a rewind appends against a head
+        raise ApiError(
+            409,
+            "conversation_changed",
+            "the conversation changed while this regenerate or edit was being planned "
+            f"(it is at seq {exc.head} now, not {exc.expected}); nothing was written: "
+            "reload the messages and try again",
+            head=exc.head,
+            expected=exc.expected,
+        ) from None
+    if wants_sse(request):
+        return await stream_run(request, session_id, started.run_id)
+    return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
+
+
+async def continue_with_answers(
+    request: web.Request, session_id: str, answers: list[tuple[str, bool, str | None]]
+) -> web.StreamResponse:
+    """The decision carried in useChat's messages: record each answer (once; a different
+    second answer is 409), then continue the turn and stream it, continuing the message."""
+    store = request.app[STORE]
+    await store.head(session_id)
+    for approval_id, approved, reason in answers:
+        await record_answer(
+            store,
+            session_id,
+            approval_id,
+            approved=approved,
+            reason=reason,
+            responder=responder_of(request),
+        )
+    started = await continue_turn(request.app, session_id)
+    run_id = started.run_id if started is not None else None
+    if run_id is None:
+        run_id = await request.app[AGENT_RUNS].active_run(session_id)
+    if run_id is None:
+        raise ApiError(
+            409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
+        )
+    if wants_sse(request):
+        return await stream_run(request, session_id, run_id)
+    offset = started.offset if started is not None else None
+    return json_response({"run_id": run_id, "offset": offset}, 202)
+
+
+class CancelBody(msgspec.Struct):
+    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+
+
+async def cancel_run(request: web.Request) -> web.Response:
+    await read_body(request, CancelBody, allow_empty=True)
+    session_id = request.match_info["session_id"]
+    run_id = request.match_info["run_id"]
+    await request.app[STORE].head(session_id)  # 404 for an unknown session
+    await request.app[AGENT_RUNS].cancel(session_id, run_id)
+    return json_response({"run_id": run_id, "status": "cancelled"}, 202)
+
+
+async def resume_stream(request: web.Request) -> web.StreamResponse:
+    """204 when no run is active, else the active run replayed from its start, then live.
+    The active run is always on the current branch: after a regenerate or an edit, it is the
+    run that answers again, and the answer it replaced is never replayed."""
+    session_id = request.match_info["session_id"]
+    await request.app[STORE].head(session_id)
+    run_id = await request.app[AGENT_RUNS].active_run(session_id)
+    if run_id is None:
+        return web.Response(status=204)
+    # A run that continues earlier ones after approvals replays their message too: the
+    # resumed client rebuilds it from empty.
+    return await stream_run(request, session_id, run_id, replay_message=True)
+
+
+async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple[int, list[str]]:
+    """Where the message `run_id` writes begins: the seq of the `run_started` of the first
+    run of its chain (runs continued after approvals share one message), and the runs before
+    `run_id` in that chain, oldest first. Found through the run index, one run at a time."""
+    chain: list[str] = []
+    current = run_id
+    while True:
+        indexed = await store.run(session_id, current)
+        if indexed is None:
+            return 1, chain  # not indexed: read the session from its start
+        [started] = await store.read(session_id, after=indexed.started_seq - 1, limit=1)
+        event = started.event
+        if not isinstance(event, RunStarted) or event.continues_run_id is None:
+            return indexed.started_seq, chain
+        if event.continues_run_id in chain or len(chain) >= 1000:
+            return 1, chain
+        chain.insert(0, event.continues_run_id)
+        current = event.continues_run_id
+
+
+async def stream_run(
+    request: web.Request, session_id: str, run_id: str, *, replay_message: bool = False
+) -> web.StreamResponse:
+    """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
+    the log from the run's `run_started` (found in the run index: the session's earlier runs
+    are never read; for a run that continues others after approvals, from the first of them,
+    whose calls it settles), then the live tail; keep-alives are SSE comments, because an
+    unknown data chunk breaks the AI SDK's parser. `replay_message`: send the earlier runs'
+    part of the message too (a resumed client rebuilds it from empty)."""
+    app = request.app
+    store = app[STORE]
+    settings = app[SETTINGS]
+    shutdown = app[SHUTDOWN]
+    timeout = settings.sse_write_timeout_seconds
+    response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
+    await response.prepare(request)
+    try:
+        async with app[FEEDS].follow(session_id) as (_tail, waiter):
+            first, chain = await message_runs(store, session_id, run_id)
+            encoder = RunStreamEncoder(run_id, earlier=chain if replay_message else ())
+            last = first - 1
+            while not encoder.closed:
+                page = await store.read(session_id, after=last, limit=1000)
+                if page:
+                    last = page[-1].seq
+                    out = b"".join(
+                        encode_sse(chunk)
+                        for recorded in page
+                        for chunk in encoder.chunks_for(recorded)
+                    )
+                    if out:
+                        await send(request, response, out, timeout)
+                    continue
+                if shutdown.is_set():
+                    break
+                if not await waiter.wait(settings.sse_keepalive_seconds):
+                    await send(request, response, KEEPALIVE, timeout)
+            if encoder.closed:
+                await send(request, response, DONE, timeout)
+    except ClientGone:
+        return response
+    if request.transport is None or request.transport.is_closing():
+        return response  # the client is gone: no end of body to write
+    await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/sessions/{session_id}/runs", start_run)
+    app.router.add_post("/v1/sessions/{session_id}/runs/{run_id}/cancel", cancel_run)
+    app.router.add_get("/v1/sessions/{session_id}/stream", resume_stream)

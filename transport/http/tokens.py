@@ -1,0 +1,141 @@
+"""Minting session tokens over HTTP: `POST /v1/admin/tokens` (the operator, any session) and
+`POST /v1/sessions/{id}/tokens` (a holder of the API token, e.g. a front end's backend or the
+live page, which already may read every session). A session token never mints another."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from agentlog.transport.http.request_parsing import read_body
+from agentlog.transport.http.sessions import json_response
+from agentlog.transport.keys import SETTINGS, STORE
+from agentlog.transport.middleware.auth import token_secret
+from agentlog.transport.middleware.errors import ApiError
+from agentlog.transport.middleware.session_tokens import MAX_TTL_SECONDS, Scope, mint, signing_key
+from aiohttp import web
+
+DEFAULT_TTL_SECONDS = 3600
+
+
+class MintBody(msgspec.Struct, forbid_unknown_fields=True):
+    scope: Scope = "read"
+    # A float so `3600.0` is taken, as JSON Schema's "integer" does; a fraction is a 400.
+    ttl_seconds: float = DEFAULT_TTL_SECONDS
+
+
+class AdminMintBody(MintBody, forbid_unknown_fields=True):
+    session_id: str = ""
+
+
+async def _mint(request: web.Request, session_id: str, body: MintBody) -> web.Response:
+    if not 1 <= body.ttl_seconds <= MAX_TTL_SECONDS or body.ttl_seconds != int(body.ttl_seconds):
+        raise ApiError(400, "invalid_ttl", f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+    key = signing_key(token_secret(request.app[SETTINGS]))
+    if key is None:
+        raise ApiError(
+            503,
+            "tokens_not_configured",
+            "set AGENTLOG_TOKEN_SECRET (or AGENTLOG_ADMIN_TOKEN / AGENTLOG_API_TOKEN) to sign "
+            "session tokens",
+        )
+    await request.app[STORE].head(session_id)  # 404 for an unknown session
+    token, expires_at = mint(key, session_id, body.scope, int(body.ttl_seconds))
+    return json_response(
+        {
+            "token": token,
+            "session_id": session_id,
+            "scope": body.scope,
+            "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat(),
+        },
+        201,
+    )
+
+
+async def mint_for_session(request: web.Request) -> web.Response:
+    body = await read_body(request, MintBody, allow_empty=True)
+    return await _mint(request, request.match_info["session_id"], body)
+
+
+async def mint_admin(request: web.Request) -> web.Response:
+    body = await read_body(request, AdminMintBody)
+    if not body.session_id:
+        raise ApiError(400, "invalid_body", "session_id is required")
+    return await _mint(request, body.session_id, body)
+
+
+def add_routes(app: web.Application) -> None:
+    """Only where tokens can be signed: without a secret the routes do not exist (404)."""
+    if token_secret(app[SETTINGS]) is None:
+        return
+    app.router.add_post("/v1/admin/tokens", mint_admin)
+    app.router.add_post("/v1/sessions/{session_id}/tokens", mint_for_session)
+
+
+_MINTED = {
+    "description": "the token, for `Authorization: Bearer` (and `?access_token=` when read)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["token", "session_id", "scope", "expires_at"],
+                "properties": {
+                    "token": {"type": "string"},
+                    "session_id": {"type": "string"},
+                    "scope": {"enum": ["read", "write"]},
+                    "expires_at": {"type": "string", "format": "date-time"},
+                },
+            }
+        }
+    },
+}
+_SCOPE_TTL = {
+    "scope": {"enum": ["read", "write"], "default": "read"},
+    "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TTL_SECONDS},
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/admin/tokens": {
+        "post": {
+            "summary": "Mint a signed, expiring token for one session and a scope",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["session_id"],
+                            "properties": {
+                                "session_id": {"type": "string", "minLength": 1},
+                                **_SCOPE_TTL,
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {"201": _MINTED},
+        }
+    },
+    "/v1/sessions/{session_id}/tokens": {
+        "post": {
+            "summary": "Mint a token for this session (needs the API token)",
+            "parameters": [
+                {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": _SCOPE_TTL,
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {"201": _MINTED},
+        }
+    },
+}

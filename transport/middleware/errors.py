@@ -1,0 +1,95 @@
+"""Every error leaves as JSON `{"error": {"code", "message", ...}}` with a precise status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agentlog.domain.errors import (
+    AgentlogError,
+    EventTooLarge,
+    ExpectedSeqMismatch,
+    InvalidAppend,
+    SessionAlreadyExists,
+    StoreUnavailable,
+    UnknownSession,
+)
+from agentlog.infra.postgres.event_store import connection_failed
+from agentlog.transport.keys import SETTINGS
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """Raised by handlers for a 4xx the domain does not know about (bad offset, bad body)."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, **details}}, status=status
+    )
+
+
+def domain_error_response(exc: AgentlogError) -> web.Response:
+    if isinstance(exc, UnknownSession):
+        return error_response(404, exc.code, str(exc), session_id=exc.session_id)
+    if isinstance(exc, ExpectedSeqMismatch):
+        return error_response(409, exc.code, str(exc), head=exc.head, expected=exc.expected)
+    if isinstance(exc, SessionAlreadyExists):
+        return error_response(409, exc.code, str(exc), session_id=exc.session_id)
+    if isinstance(exc, EventTooLarge):
+        return error_response(413, exc.code, str(exc), limit=exc.limit)
+    if isinstance(exc, InvalidAppend):
+        return error_response(400, exc.code, str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return error_response(503, exc.code, str(exc))
+    status = getattr(exc, "http_status", 400)
+    return error_response(status, exc.code, str(exc), **getattr(exc, "details", {}))
+
+
+_REASONS = {
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "method not allowed on this route"),
+    413: ("body_too_large", "the request body is larger than the limit"),
+}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, **exc.details)
+    except AgentlogError as exc:
+        return domain_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, message = _REASONS.get(exc.status, ("http_error", exc.reason))
+        if exc.status == 413:
+            message = f"{message} ({request.app[SETTINGS].max_body_bytes} bytes)"
+        response = error_response(exc.status, code, message)
+        if "Allow" in exc.headers:  # a 405 names the methods the route takes (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception as exc:
+        # A read that reached the database outside the store's own bounded path (projections,
+        # run index) and lost its connection or timed out: the same 503 JSON as the store's.
+        if request.transport is None or not connection_failed(exc):
+            raise
+        log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
+        # The client learns what failed, not the hosts or credentials in the driver's text.
+        return error_response(
+            503, StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
+        )

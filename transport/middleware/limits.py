@@ -1,0 +1,133 @@
+"""Per-process limits, so one client cannot take the server's memory: active runs (each is a CLI
+process of 100-200 MB; 429 with Retry-After beyond AGENTLOG_MAX_ACTIVE_RUNS), open SSE
+streams (503 with Retry-After beyond AGENTLOG_MAX_SSE_CONNECTIONS), request bodies (413) and
+request lines and headers (431). Each limit and each refusal is in /metrics."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from agentlog.transport.http.metrics import METRICS, Counter, Gauge
+from agentlog.transport.keys import SETTINGS
+from agentlog.transport.middleware.errors import ApiError, Handler, error_response
+from aiohttp import web
+
+RUN_RETRY_AFTER_SECONDS = 5
+STREAM_RETRY_AFTER_SECONDS = 5
+
+
+class Limits:
+    """This process's counts against the limits, and their metrics."""
+
+    def __init__(self, *, max_active_runs: int, max_sse_connections: int) -> None:
+        self.max_active_runs = max_active_runs
+        self.max_sse_connections = max_sse_connections
+        self.starting_runs = 0
+        self.open_streams = 0
+        self.refused = Counter(
+            "agentlog_requests_refused_total",
+            "Requests refused by a limit: active_runs (429), sse_connections (503), "
+            "body_too_large (413), header_too_large (431).",
+            ["limit"],
+        )
+        for reason in ("active_runs", "sse_connections", "body_too_large", "header_too_large"):
+            self.refused.inc(0, limit=reason)
+        self.gauges = []
+        for name, help_text in [
+            ("agentlog_max_active_runs", "AGENTLOG_MAX_ACTIVE_RUNS: runs this process drives."),
+            ("agentlog_max_sse_connections", "AGENTLOG_MAX_SSE_CONNECTIONS: open SSE streams."),
+            ("agentlog_max_body_bytes", "AGENTLOG_MAX_BODY_BYTES: the largest request body."),
+            ("agentlog_max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES: the largest header line."),
+        ]:
+            self.gauges.append(Gauge(name, help_text))
+
+    @contextlib.contextmanager
+    def run_slot(self, active_runs: Callable[[], int]) -> Iterator[None]:
+        """Held while a run starts: counts it before the runner does, so two starts at once
+        cannot both take the last slot."""
+        if active_runs() + self.starting_runs >= self.max_active_runs:
+            self.refused.inc(limit="active_runs")
+            raise ApiError(
+                429,
+                "too_many_runs",
+                f"this server drives at most {self.max_active_runs} runs at once; retry later",
+                retry_after=RUN_RETRY_AFTER_SECONDS,
+            )
+        self.starting_runs += 1
+        try:
+            yield
+        finally:
+            self.starting_runs -= 1
+
+
+LIMITS = web.AppKey("limits", Limits)
+
+
+def is_stream_request(request: web.Request) -> bool:
+    return request.method == "GET" and (
+        "text/event-stream" in request.headers.get("Accept", "") or request.path.endswith("/stream")
+    )
+
+
+@web.middleware
+async def limit_streams(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not is_stream_request(request):
+        return await handler(request)
+    limits = request.app[LIMITS]
+    if limits.open_streams >= limits.max_sse_connections:
+        limits.refused.inc(limit="sse_connections")
+        response = error_response(
+            503,
+            "too_many_streams",
+            f"this server holds at most {limits.max_sse_connections} open streams; retry later",
+        )
+        response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+        return response
+    limits.open_streams += 1
+    try:
+        return await handler(request)
+    finally:
+        limits.open_streams -= 1
+
+
+async def _count_refusals(request: web.Request, response: web.StreamResponse) -> None:
+    if response.status == 413:
+        request.app[LIMITS].refused.inc(limit="body_too_large")
+    if response.status == 429 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RUN_RETRY_AFTER_SECONDS)
+
+
+def setup_limits(app: web.Application) -> Limits:
+    settings = app[SETTINGS]
+    limits = Limits(
+        max_active_runs=settings.max_active_runs,
+        max_sse_connections=settings.max_sse_connections,
+    )
+    for gauge, value in zip(
+        limits.gauges,
+        [
+            settings.max_active_runs,
+            settings.max_sse_connections,
+            settings.max_body_bytes,
+            settings.max_header_bytes,
+        ],
+        strict=True,
+    ):
+        gauge.set(value)
+    app[LIMITS] = limits
+    app.middlewares.append(limit_streams)
+    app.on_response_prepare.append(_count_refusals)
+    if METRICS in app:
+        app[METRICS].extra += [limits.refused, *limits.gauges]
+    return limits
+
+
+def header_refused(app: web.Application) -> Callable[[int], None]:
+    """For the HTTP server: count a request its parser refused (431 for an oversized header)."""
+
+    def refused(status: int) -> None:
+        if status == 431 and LIMITS in app:
+            app[LIMITS].refused.inc(limit="header_too_large")
+
+    return refused

@@ -1,0 +1,1 @@
+"""The HTTP API described as OpenAPI 3.1."""

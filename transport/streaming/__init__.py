@@ -1,0 +1,1 @@
+"""Live delivery: Server-Sent Events and the per-process session feeds."""

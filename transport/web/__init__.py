@@ -1,0 +1,1 @@
+"""The live web page: plain HTML, CSS and JavaScript, and its route."""
