@@ -169,6 +169,17 @@ class ApprovalPending(AgentlogError):
         self.details = {"session_id": session_id, "approval_ids": approval_ids}
 
 
+class RewindRefused(AgentlogError):
+    """A regenerate, an edit or `from_message_id` that cannot go back where it asks; `code`
+    says why (`message_not_found`, `message_off_branch`, `not_a_turn`, ...)."""
+
+    def __init__(self, http_status: int, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.details = details
+
+
 class ForkPointOutOfRange(AgentlogError):
     """A fork's `at_seq` is not a seq of the source's log."""
 

@@ -1,5 +1,5 @@
 """A rewind is planned from the conversation before the runner takes the session's lease
-(transport/http/rewind_requests.py, then AgentRunner.start): the runner appends it only onto the
+(infra/sessions/rewinds.py, then AgentRunner.start): the runner appends it only onto the
 head it was planned on (`Rewind.expected_head`), on SQLite and PostgreSQL. The race is made
 deterministic by calling the planner and the runner here, with a write in between."""
 
@@ -24,11 +24,11 @@ from agentlog.domain.events import (
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.recovery.recovery_events import recovery_events
+from agentlog.infra.sessions.rewinds import PlannedRun, branch_of, plan_regenerate
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.run_reads import open_run_events
 from agentlog.projections.ui_messages import fold
 from agentlog.transport.app import create_app
-from agentlog.transport.http.rewind_requests import PlannedRun, branch_of, plan_regenerate
 from agentlog.transport.settings import Settings
 from aiohttp.test_utils import TestClient
 

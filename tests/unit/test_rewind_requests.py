@@ -1,4 +1,4 @@
-"""How UI message ids map to turns and rewind points (transport/http/rewind_requests.py): the pure
+"""How UI message ids map to turns and rewind points (infra/sessions/rewinds.py): the pure
 part, over folded logs. The HTTP behaviour is in tests/e2e/test_rewind_http.py."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from agentlog.domain.errors import RewindRefused
 from agentlog.domain.events import (
     ConversationRewound,
     CustomEventRecorded,
@@ -16,8 +17,7 @@ from agentlog.domain.events import (
     ToolApprovalResponded,
     ToolCallStarted,
 )
-from agentlog.projections.ui_messages import fold
-from agentlog.transport.http.rewind_requests import (
+from agentlog.infra.sessions.rewinds import (
     PlannedRun,
     Turn,
     _placed,
@@ -25,7 +25,7 @@ from agentlog.transport.http.rewind_requests import (
     client_message_id,
     plan_submit,
 )
-from agentlog.transport.middleware.errors import ApiError
+from agentlog.projections.ui_messages import fold
 
 from tests.strategies import record
 
@@ -152,6 +152,6 @@ def test_the_clients_id_is_the_last_user_messages_and_must_be_plain() -> None:
     for fine in ("custom:note", "run_1:user", "run:x"):
         assert client_message_id([user(fine)]) == fine
     for bad in ("", "a b", "é", "x" * 201, 7, None, "a/b", "custom:12", "run:3"):
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(RewindRefused) as refused:
             client_message_id([{"id": bad, "role": "user", "parts": []}])
-        assert (refused.value.status, refused.value.code) == (400, "invalid_message_id")
+        assert (refused.value.http_status, refused.value.code) == (400, "invalid_message_id")

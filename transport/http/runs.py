@@ -1,7 +1,7 @@
 """Agent runs over HTTP: start (202, or the run streamed as an AI SDK UI message stream),
 cancel, and resume the active run's stream (`useChat({ resume: true })`). A start can go back
 to an earlier point first (regenerate, edit, `from_message_id`):
-transport/http/rewind_requests.py."""
+infra/sessions/rewinds.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import RunStarted
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.sessions.approval_answers import record_answer
-from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
-from agentlog.transport.http.approvals import continue_turn, responder_of
-from agentlog.transport.http.request_parsing import read_body
-from agentlog.transport.http.rewind_requests import (
+from agentlog.infra.sessions.rewinds import (
     PlannedRun,
     branch_of,
     client_message_id,
@@ -25,6 +22,9 @@ from agentlog.transport.http.rewind_requests import (
     plan_submit,
     refuse_taken_id,
 )
+from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
+from agentlog.transport.http.approvals import continue_turn, responder_of
+from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response, wants_sse
 from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from agentlog.transport.middleware.errors import ApiError

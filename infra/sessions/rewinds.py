@@ -56,10 +56,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentlog.domain.errors import RewindRefused
 from agentlog.domain.ports.agent_runs import Rewind
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.projections.ui_messages import ConversationState, TextPart
-from agentlog.transport.middleware.errors import ApiError
 
 USER_SUFFIX = ":user"
 
@@ -171,7 +171,7 @@ def client_message_id(messages: Sequence[dict[str, Any]]) -> str | None:
         or _CLIENT_ID_CHARS.fullmatch(message_id) is None
         or _RESERVED.fullmatch(message_id) is not None
     ):
-        raise ApiError(
+        raise RewindRefused(
             400,
             "invalid_message_id",
             "the last user message's id must be 1 to "
@@ -186,7 +186,7 @@ def refuse_taken_id(branch: Branch, planned: PlannedRun) -> None:
     message that stays on the current branch (its own, replaced by an edit, does not)."""
     message_id = planned.user_message_id
     if message_id is not None and message_id in branch.taken_ids(planned.replaces):
-        raise ApiError(
+        raise RewindRefused(
             409,
             "message_id_taken",
             f"message id {message_id!r} already names another message of the conversation",
@@ -194,18 +194,18 @@ def refuse_taken_id(branch: Branch, planned: PlannedRun) -> None:
         )
 
 
-async def _refuse_unknown(store: EventStore, session_id: str, message_id: str) -> ApiError:
+async def _refuse_unknown(store: EventStore, session_id: str, message_id: str) -> RewindRefused:
     """The error for a message id that is not on the current branch."""
     run_id = message_id.removesuffix(USER_SUFFIX)
     if await store.run(session_id, run_id) is not None:
-        return ApiError(
+        return RewindRefused(
             409,
             "message_off_branch",
             f"message {message_id!r} is no longer on the conversation's current branch "
             "(a regenerate or an edit set it aside); reload the messages",
             message_id=message_id,
         )
-    return ApiError(
+    return RewindRefused(
         422,
         "message_not_found",
         f"the session has no message {message_id!r}",
@@ -221,7 +221,7 @@ async def _rewind_to(
         # A state stored before messages kept their seq: the run index knows it.
         indexed = await store.run(session_id, turn.run_id)
         if indexed is None:
-            raise ApiError(409, "message_off_branch", f"run {turn.run_id!r} is not indexed")
+            raise RewindRefused(409, "message_off_branch", f"run {turn.run_id!r} is not indexed")
         seq = indexed.started_seq
     return Rewind(to_seq=seq - 1, trigger=trigger, message_id=message_id)
 
@@ -237,7 +237,7 @@ async def plan_from_message(
     turn = branch.turn_of(message_id)
     if turn is None:
         if message_id in branch.others:
-            raise ApiError(
+            raise RewindRefused(
                 422,
                 "not_a_turn",
                 f"message {message_id!r} is not part of a turn (no prompt answers from it)",
@@ -295,14 +295,14 @@ async def plan_regenerate(
     turn: Turn | None
     if message_id is None:
         if not branch.turns:
-            raise ApiError(
+            raise RewindRefused(
                 422, "nothing_to_regenerate", "the conversation has no answer to regenerate yet"
             )
         turn = branch.turns[-1]
     else:
         turn = branch.turn_of(message_id)
         if turn is None and message_id in branch.others:
-            raise ApiError(
+            raise RewindRefused(
                 422,
                 "not_a_turn",
                 f"message {message_id!r} is not an answer to a prompt: nothing to regenerate",
@@ -349,7 +349,7 @@ async def plan_submit(
     if turn is None:
         position = _placed(branch, messages[:-1])
         if position is None:
-            raise ApiError(
+            raise RewindRefused(
                 422,
                 "messages_diverge",
                 f"the edited message {message_id!r} cannot be placed on the conversation's "
