@@ -1,4 +1,5 @@
-"""The README stays true: its commands, tables and examples are checked here."""
+"""The README and its docs stay true: the set-up commands, the event and configuration tables,
+and the health check, checked against the code and a real `agentlog serve`."""
 
 from __future__ import annotations
 
@@ -16,33 +17,46 @@ from agentlog.domain.events import EVENT_TYPES
 from agentlog.transport.settings import describe
 
 from tests.conftest import ROOT
+from tests.e2e.doc_pages import read, section, shell_blocks
 
-README = (ROOT / "README.md").read_text()
 AGENTLOG = Path(sys.executable).with_name("agentlog")
 
 
-def shell_blocks() -> list[str]:
-    return re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+def set_up_blocks() -> list[str]:
+    serve, test = shell_blocks(section("README.md", "Set up"))
+    return [serve, test]
+
+
+def health_block() -> str:
+    (block,) = shell_blocks(section("docs/operations.md", "Is it up?"))
+    return block
+
+
+def claimed_blocks() -> list[str]:
+    return [*set_up_blocks(), health_block()]
 
 
 def test_the_readme_has_exactly_two_set_up_commands_and_ci_runs_the_test_one() -> None:
-    setup = README.split("## Set up", 1)[1].split("## Architecture", 1)[0]
-    commands = [b.strip() for b in re.findall(r"```sh\n(.*?)```", setup, flags=re.S)]
-    serve, test, *examples = commands
-    assert serve.endswith("agentlog serve") and "venv" in serve
+    serve, test = set_up_blocks()
+    assert serve.endswith(".venv/bin/agentlog serve") and "venv" in serve
     assert test.endswith(".venv/bin/pytest") and "[dev]" in test
-    assert all(e.startswith("curl") for e in examples)
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
+def test_the_lint_command_in_the_docs_is_the_one_ci_runs() -> None:
+    assert "`bash .ci/lint`" in read("docs/development.md")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(line.endswith("&& bash .ci/lint") for line in ci)
+
+
 def test_the_event_table_lists_every_event_type() -> None:
-    listed = re.findall(r"^\| `([a-z_]+)` \|", README.split("## Events", 1)[1], flags=re.M)
+    listed = re.findall(r"^\| `([a-z_]+)` \|", section("docs/events.md", "Types"), flags=re.M)
     assert sorted(listed) == sorted(EVENT_TYPES)
 
 
 def test_the_configuration_table_matches_the_settings() -> None:
-    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    rows = dict(re.findall(r"^\| `(AGENTLOG_[A-Z_]+)` \| ([^|]+) \|", section, flags=re.M))
+    page = read("docs/configuration.md")
+    rows = dict(re.findall(r"^\| `(AGENTLOG_[A-Z_]+)` \| ([^|]+) \|", page, flags=re.M))
     expected = {
         var: ("(unset)" if default == "None" else f"`{default}`") for var, default in describe()
     }
@@ -57,7 +71,8 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_agentlog_serve_answers_healthz_on_the_embedded_default(tmp_path: Path) -> None:
-    """The README's first command, from a fresh directory: SQLite, nothing else configured."""
+    """The README's first command, from a fresh directory: SQLite, nothing else configured; then
+    docs/operations.md's health check, run as written (only the port differs)."""
     port = free_port()
     env = {"PATH": str(AGENTLOG.parent) + ":/usr/bin:/bin"}
     proc = subprocess.Popen(
@@ -78,7 +93,16 @@ def test_agentlog_serve_answers_healthz_on_the_embedded_default(tmp_path: Path) 
                 assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
                 time.sleep(0.1)
         assert body is not None, "agentlog serve never answered /healthz"
-        documented = json.loads(re.search(r"# (\{\"status\".*\})", README).group(1))  # type: ignore[union-attr]
+        command, comment = health_block().splitlines()
+        done = subprocess.run(
+            ["bash", "-c", command.replace("127.0.0.1:8080", f"127.0.0.1:{port}")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        body = json.loads(done.stdout)
+        documented = json.loads(comment.removeprefix("# "))
         assert body["status"] == documented["status"] == "ok"
         assert body.keys() == documented.keys()
         assert body["database"].keys() == documented["database"].keys()

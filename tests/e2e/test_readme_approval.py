@@ -1,27 +1,24 @@
-"""The README's "Tool approval" walkthrough, run as written (only the port differs) against a
+"""docs/approvals.md's "Try it" walkthrough, run as written (only the port differs) against a
 real `agentlog serve` on the embedded default with the scripted agent."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.doc_pages import section, shell_blocks
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
 
-
-def walkthrough_blocks() -> list[str]:
-    section = README.split("## Tool approval", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S)]
+def claimed_blocks() -> list[str]:
+    start, answer, messages = shell_blocks(section("docs/approvals.md", "Try it"))
+    return [start, answer, messages]
 
 
 def run(script: str, port: int) -> str:
@@ -31,8 +28,8 @@ def run(script: str, port: int) -> str:
     return result.stdout
 
 
-def test_the_readme_approval_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    start_block, answer_block, messages_block = walkthrough_blocks()
+def test_the_approval_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    start_block, answer_block, messages_block = claimed_blocks()
     create, start, show = start_block.splitlines()
     server = ServerProcess(tmp_path, {}).start()
     try:

@@ -1,11 +1,10 @@
-"""The README's "Forking sessions" walkthrough, run as written (only the port, and the path of
-the `agentlog` command, differ) against a real `agentlog serve` on the embedded default with
-the scripted agent, from the server's directory."""
+"""docs/branches-and-forks.md's "Try a fork" walkthrough, run as written (only the port, and
+the path of the `agentlog` command, differ) against a real `agentlog serve` on the embedded
+default with the scripted agent, from the server's directory."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -13,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.doc_pages import section, shell_blocks
 from tests.support.server import AGENTLOG, ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
 
-
-def walkthrough_blocks() -> list[str]:
-    section = README.split("## Forking sessions", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S)]
+def claimed_blocks() -> list[str]:
+    turns, second_turn, forking, continuing = shell_blocks(
+        section("docs/branches-and-forks.md", "Try a fork")
+    )
+    return [turns, second_turn, forking, continuing]
 
 
 def run(script: str, server: ServerProcess) -> str:
@@ -51,8 +50,8 @@ def wait_idle(server: ServerProcess, session_id: str, runs: int) -> None:
         time.sleep(0.3)
 
 
-def test_the_readme_fork_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    turns, second_turn, forking, continuing = walkthrough_blocks()
+def test_the_fork_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    turns, second_turn, forking, continuing = claimed_blocks()
     server = ServerProcess(tmp_path, {}).start()
     try:
         create, start = turns.splitlines()

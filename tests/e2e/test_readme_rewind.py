@@ -1,11 +1,10 @@
-"""The README's "Regenerate and edit" walkthrough, run as written (only the port and the
-database file differ) against a real `agentlog serve` with the scripted agent."""
+"""docs/branches-and-forks.md's "Try a regenerate" walkthrough, run as written (only the port
+and the database file differ) against a real `agentlog serve` with the scripted agent."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
 import urllib.request
@@ -14,16 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.doc_pages import section, shell_blocks
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
 
-
-def walkthrough_blocks() -> list[str]:
-    section = README.split("## Regenerate and edit", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S)]
+def claimed_blocks() -> list[str]:
+    first, second, replace, show = shell_blocks(
+        section("docs/branches-and-forks.md", "Try a regenerate")
+    )
+    return [first, second, replace, show]
 
 
 def run(script: str, port: int, database_url: str) -> str:
@@ -33,7 +33,7 @@ def run(script: str, port: int, database_url: str) -> str:
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=ROOT,  # the README's commands use .venv/bin/agentlog
+        cwd=ROOT,  # the commands use .venv/bin/agentlog
         env={**os.environ, "AGENTLOG_DATABASE_URL": database_url},
     )
     assert result.returncode == 0, result.stderr
@@ -63,9 +63,9 @@ def wait_idle(server: ServerProcess) -> None:
         time.sleep(0.3)
 
 
-def test_the_readme_rewind_walkthrough_runs_as_written(tmp_path: Path) -> None:
+def test_the_rewind_walkthrough_runs_as_written(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'agentlog.db'}"
-    first_block, second_block, replace_block, show_block = walkthrough_blocks()
+    first_block, second_block, replace_block, show_block = claimed_blocks()
     server = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": database_url}).start()
     try:
         created, first = json_values(run(first_block, server.port, database_url))

@@ -1,4 +1,4 @@
-"""The README's Security commands, run as written (only the port differs) against a real
+"""docs/security.md's session-token commands, run as written (only the port differs) against a real
 `agentlog serve` with AGENTLOG_API_TOKEN set: a read token from `agentlog token` streams the
 session with `?access_token=`, and the session's token route mints a write token."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -14,18 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.doc_pages import section, shell_blocks
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
 TOKEN = "readme-security-api-token"
 
 
-def security_block() -> str:
-    section = README.split("## Security", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
-    return str(block)
+def claimed_blocks() -> list[str]:
+    (block,) = shell_blocks(section("docs/security.md", "Session tokens for a browser front end"))
+    return [block]
 
 
 def test_the_security_commands_run_as_written(tmp_path: Path) -> None:
@@ -38,13 +36,14 @@ def test_the_security_commands_run_as_written(tmp_path: Path) -> None:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
-        script = security_block().replace("127.0.0.1:8080", f"127.0.0.1:{server.port}")
+        (block,) = claimed_blocks()
+        script = block.replace("127.0.0.1:8080", f"127.0.0.1:{server.port}")
         done = subprocess.run(
             ["bash", "-ec", script],
             capture_output=True,
             text=True,
             timeout=60,
-            cwd=ROOT,  # the README's commands use .venv/bin/agentlog
+            cwd=ROOT,  # the commands use .venv/bin/agentlog
             env={**os.environ, "AGENTLOG_API_TOKEN": TOKEN},
         )
     finally:

@@ -1,5 +1,6 @@
-"""The README's "Try it" commands, run as written (only the port differs) against a real
-`agentlog serve` on the embedded default with the scripted agent."""
+"""The README's "Try it" commands, then docs/http-api.md's "Reading a session" on the same
+session, run as written (only the port differs) against a real `agentlog serve` on the embedded
+default with the scripted agent."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.doc_pages import section, shell_blocks
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-README = (ROOT / "README.md").read_text()
+
+def claimed_blocks() -> list[str]:
+    (try_it,) = shell_blocks(section("README.md", "Try it"))
+    (reading,) = shell_blocks(section("docs/http-api.md", "Reading a session"))
+    return [try_it, reading]
 
 
 def walkthrough_commands() -> list[str]:
-    section = README.split("## Try it", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
-    return [line for block in blocks for line in block.strip().splitlines()]
+    return [line for block in claimed_blocks() for line in block.splitlines()]
 
 
 def run(command: str, port: int, max_time: float | None = None) -> str:
