@@ -1,6 +1,6 @@
 """The log's vocabulary: every fact agentlog records about a session, as tagged msgspec Structs.
 
-Schema evolution rules (also in the README):
+Schema evolution rules (also in docs/events.md):
 - a new field always gets a default, so events written before it still decode;
 - a tag is never renamed and a field never changes type: add a new event instead;
 - unknown fields are ignored on decode, so an older reader can read a newer log.

@@ -205,7 +205,7 @@ def _shown(value: Any) -> str:
 
 
 def describe() -> list[tuple[str, str]]:
-    """(variable, default) pairs, for the README's configuration table test."""
+    """(variable, default) pairs, for the configuration table's test (docs/configuration.md)."""
     defaults = Settings()
     by_name = {f.name: getattr(defaults, f.name) for f in fields(Settings)}
     ours = [(variable, _shown(by_name[name])) for name, variable, _ in ENVIRONMENT]
