@@ -285,8 +285,12 @@ def _key(part: Part | _Streamed) -> _PartKey | None:
     if type(part) is ReasoningPart:
         return ("reasoning", part.message_id, part.block_index)
     if type(part) is ToolPart:
-        return ("tool", part.tool_call_id, 0)
+        return _tool_key(part.tool_call_id)
     return None
+
+
+def _tool_key(tool_call_id: str) -> _PartKey:
+    return ("tool", tool_call_id, 0)
 
 
 class _MessageBuilder:
@@ -410,9 +414,26 @@ class _Builder:
         position = self.run_position(run_id)
         return None if position is None else self.thaw(position)
 
-    def find_tool(self, tool_call_id: str, run_id: str | None) -> tuple[_MessageBuilder, int]:
-        """The tool call's part: looked up in its run's message, then in any, newest first."""
-        key = ("tool", tool_call_id, 0)
+    def tool_part(
+        self, tool_call_id: str, run_id: str | None
+    ) -> tuple[_MessageBuilder, int, ToolPart] | None:
+        """The tool call's part (its streamed input joined), its message and its position
+        there: looked up in its run's message, then in any, newest first. None: no such call.
+        The caller writes the part back only when it moves it."""
+        found = self._find_tool(tool_call_id, run_id)
+        if found is None:
+            return None
+        message, position = found
+        part = message.parts[position]
+        if type(part) is _Streamed:
+            part = part.freeze()
+        assert isinstance(part, ToolPart)
+        return message, position, part
+
+    def _find_tool(
+        self, tool_call_id: str, run_id: str | None
+    ) -> tuple[_MessageBuilder, int] | None:
+        key = _tool_key(tool_call_id)
         message = self.run_message(run_id)
         found = None if message is None else message.find(key)
         if message is not None and found is not None:
@@ -430,7 +451,7 @@ class _Builder:
                 found = thawed.find(key)
                 assert found is not None
                 return thawed, found
-        raise LookupError(tool_call_id)
+        return None
 
     def data_part(self, recorded: RecordedEvent, part: DataPart) -> None:
         run_id = recorded.event.run_id
@@ -572,7 +593,7 @@ def _tool_input_delta(b: _Builder, recorded: RecordedEvent) -> None:
     message = b.run_message(event.run_id)
     if message is None:
         return
-    key = ("tool", event.tool_call_id, 0)
+    key = _tool_key(event.tool_call_id)
     position = message.find(key)
     if position is None:
         part = ToolPart(
@@ -596,7 +617,7 @@ def _tool_call_started(b: _Builder, recorded: RecordedEvent) -> None:
     message = b.run_message(event.run_id)
     if message is None:
         return
-    key = ("tool", event.tool_call_id, 0)
+    key = _tool_key(event.tool_call_id)
     part = ToolPart(
         tool_call_id=event.tool_call_id,
         tool_name=event.tool_name,
@@ -621,14 +642,10 @@ def _tool_call_started(b: _Builder, recorded: RecordedEvent) -> None:
 def _tool_call_ended(b: _Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, ToolCallSucceeded | ToolCallFailed | ToolCallDenied)
-    try:
-        message, position = b.find_tool(event.tool_call_id, event.run_id)
-    except LookupError:
+    found = b.tool_part(event.tool_call_id, event.run_id)
+    if found is None:
         return
-    current = message.parts[position]
-    if type(current) is _Streamed:
-        current = current.freeze()
-    assert isinstance(current, ToolPart)
+    message, position, current = found
     if current.state not in WAITING and current.state not in PARKED:
         return
     if type(event) is ToolCallSucceeded:
@@ -644,14 +661,10 @@ def _tool_call_ended(b: _Builder, recorded: RecordedEvent) -> None:
 def _approval_requested(b: _Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, ToolApprovalRequested)
-    try:
-        message, position = b.find_tool(event.tool_call_id, event.run_id)
-    except LookupError:
+    found = b.tool_part(event.tool_call_id, event.run_id)
+    if found is None:
         return
-    current = message.parts[position]
-    if type(current) is _Streamed:
-        current = current.freeze()
-    assert isinstance(current, ToolPart)
+    message, position, current = found
     if current.state not in WAITING:
         return
     message.parts[position] = replace(
@@ -665,12 +678,10 @@ def _approval_requested(b: _Builder, recorded: RecordedEvent) -> None:
 def _approval_responded(b: _Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, ToolApprovalResponded)
-    try:
-        message, position = b.find_tool(event.tool_call_id, event.run_id)
-    except LookupError:
+    found = b.tool_part(event.tool_call_id, event.run_id)
+    if found is None:
         return
-    current = message.parts[position]
-    assert isinstance(current, ToolPart)
+    message, position, current = found
     if current.state != "approval-requested" or current.approval_id != event.approval_id:
         return
     message.parts[position] = replace(
