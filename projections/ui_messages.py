@@ -334,7 +334,19 @@ class _MessageBuilder:
             self.streamed.append(len(self.parts))
         self.parts.append(part)
 
-    def stream(self, position: int, streamed: _Streamed) -> None:
+    def extend(self, position: int, delta: str) -> None:
+        """One more delta for the part at `position`, while it streams (text or reasoning not
+        done, a tool input not complete); a part past streaming keeps what it has."""
+        current = self.parts[position]
+        if type(current) is _Streamed:
+            current.chunks.append(delta)
+        elif type(current) is ToolPart:
+            if current.state == "input-streaming":
+                self._stream(position, _Streamed(current, [current.input_text, delta]))
+        elif isinstance(current, TextPart | ReasoningPart) and not current.done:
+            self._stream(position, _Streamed(current, [current.text, delta]))
+
+    def _stream(self, position: int, streamed: _Streamed) -> None:
         self.parts[position] = streamed
         self.streamed.append(position)
 
@@ -552,12 +564,8 @@ def _text_delta(b: _Builder, recorded: RecordedEvent) -> None:
             parent_tool_call_id=event.parent_tool_call_id,
         )
         message.add(key, _Streamed(part, [event.delta]))
-        return
-    current = message.parts[position]
-    if type(current) is _Streamed:
-        current.chunks.append(event.delta)
-    elif isinstance(current, TextPart | ReasoningPart) and not current.done:
-        message.stream(position, _Streamed(current, [current.text, event.delta]))
+    else:
+        message.extend(position, event.delta)
 
 
 def _text_completed(b: _Builder, recorded: RecordedEvent) -> None:
@@ -603,12 +611,8 @@ def _tool_input_delta(b: _Builder, recorded: RecordedEvent) -> None:
             parent_tool_call_id=event.parent_tool_call_id,
         )
         message.add(key, _Streamed(part, [event.delta]))
-        return
-    current = message.parts[position]
-    if type(current) is _Streamed:
-        current.chunks.append(event.delta)
-    elif isinstance(current, ToolPart) and current.state == "input-streaming":
-        message.stream(position, _Streamed(current, [current.input_text, event.delta]))
+    else:
+        message.extend(position, event.delta)
 
 
 def _tool_call_started(b: _Builder, recorded: RecordedEvent) -> None:
