@@ -551,13 +551,7 @@ class RunStreamEncoder:
             return []
         if event.delta:
             call.input_pieces.append(event.delta)
-            chunks.append(
-                {
-                    "type": "tool-input-delta",
-                    "toolCallId": call.tool_call_id,
-                    "inputTextDelta": event.delta,
-                }
-            )
+            chunks.append(_tool_input_delta(call, event.delta))
         return chunks
 
     def _tool_call_started(self, recorded: RecordedEvent) -> list[Chunk]:
@@ -636,13 +630,7 @@ class RunStreamEncoder:
             if call.step == self._step:
                 chunks.append(_tool_input_available(call))
         call.state, call.approval_id = "approval-requested", event.approval_id
-        chunks.append(
-            {
-                "type": "tool-approval-request",
-                "approvalId": event.approval_id,
-                "toolCallId": call.tool_call_id,
-            }
-        )
+        chunks.append(_approval_request(call.approval_id, call))
         return chunks
 
     def _approval_responded(self, recorded: RecordedEvent) -> list[Chunk]:
@@ -762,7 +750,7 @@ def _tool_result(call: _Call) -> list[Chunk]:
         return [{"type": "tool-output-denied", "toolCallId": call.tool_call_id}]
     approval = call.tool_call_id
     return [
-        {"type": "tool-approval-request", "approvalId": approval, "toolCallId": call.tool_call_id},
+        _approval_request(approval, call),
         {
             "type": "tool-approval-response",
             "approvalId": approval,
@@ -771,6 +759,18 @@ def _tool_result(call: _Call) -> list[Chunk]:
         },
         {"type": "tool-output-denied", "toolCallId": call.tool_call_id},
     ]
+
+
+def _tool_input_delta(call: _Call, delta: str) -> Chunk:
+    return {"type": "tool-input-delta", "toolCallId": call.tool_call_id, "inputTextDelta": delta}
+
+
+def _approval_request(approval_id: str, call: _Call) -> Chunk:
+    return {
+        "type": "tool-approval-request",
+        "approvalId": approval_id,
+        "toolCallId": call.tool_call_id,
+    }
 
 
 def _approval_response(call: _Call) -> Chunk:
@@ -800,23 +800,11 @@ def _part_chunks(part: _Part) -> list[Chunk]:
     if part.state == "input-streaming":
         chunks = [_tool_input_start(part)]
         if part.input_pieces:
-            chunks.append(
-                {
-                    "type": "tool-input-delta",
-                    "toolCallId": part.tool_call_id,
-                    "inputTextDelta": _joined(part.input_pieces),
-                }
-            )
+            chunks.append(_tool_input_delta(part, _joined(part.input_pieces)))
         return chunks
     chunks = [_tool_input_available(part)]
     if part.approval_id is not None:
-        chunks.append(
-            {
-                "type": "tool-approval-request",
-                "approvalId": part.approval_id,
-                "toolCallId": part.tool_call_id,
-            }
-        )
+        chunks.append(_approval_request(part.approval_id, part))
         if part.approved is not None:
             chunks.append(_approval_response(part))
     if part.state not in ("input-available", *PARKED):
