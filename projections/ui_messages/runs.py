@@ -22,6 +22,19 @@ def user_message_id(event: RunStarted, run_id: str) -> str:
     return event.user_message_id or f"{run_id}:user"
 
 
+def finished_status(event: RunFinished) -> str:
+    """A finished run's status: "failed" for an error result, "awaiting_approval" when it
+    deferred a call to a person, else "finished"."""
+    if event.is_error:
+        return "failed"
+    return "awaiting_approval" if event.deferred_tool_call_id else "finished"
+
+
+def finished_error(event: RunFinished) -> str | None:
+    """What went wrong in a run that finished with an error result; None when it did not."""
+    return (event.result or event.stop_reason or "error") if event.is_error else None
+
+
 def _run_started(b: Builder, recorded: RecordedEvent) -> None:
     event = recorded.event
     assert isinstance(event, RunStarted)
@@ -82,19 +95,13 @@ def _run_ended(b: Builder, recorded: RecordedEvent) -> None:
     if isinstance(event, RunFinished):
         run = replace(
             run,
-            status=(
-                "failed"
-                if event.is_error
-                else "awaiting_approval"
-                if event.deferred_tool_call_id
-                else "finished"
-            ),
+            status=finished_status(event),
             usage=event.usage or None,
             total_cost_usd=None if cost is None else cost.cost_usd,
             duration_ms=event.duration_ms,
             num_turns=event.num_turns,
             stop_reason=event.stop_reason,
-            error=(event.result or event.stop_reason or "error") if event.is_error else None,
+            error=finished_error(event),
         )
     elif isinstance(event, RunFailed):
         run = replace(run, status="failed", error=event.error, stop_reason=event.terminal_reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentlog.domain.events import RecordedEvent, RunAbandoned, RunCancelled, RunFailed, RunFinished
+from agentlog.projections.ui_messages.runs import finished_error, finished_status
 from agentlog.projections.ui_stream.chunks import Chunk
 from agentlog.projections.usage import cost_metadata, run_usage
 
@@ -26,21 +27,16 @@ def ending_of(recorded: RecordedEvent, agent: str | None) -> list[Chunk]:
     if cost is not None:
         metadata["cost"] = cost_metadata(cost)
     if isinstance(event, RunFinished):
-        failed = event.is_error
         metadata |= {
-            "status": "failed"
-            if failed
-            else "awaiting_approval"
-            if event.deferred_tool_call_id
-            else "finished",
+            "status": finished_status(event),
             "usage": event.usage or None,
             "totalCostUsd": None if cost is None else cost.cost_usd,
             "durationMs": event.duration_ms,
             "numTurns": event.num_turns,
             "stopReason": event.stop_reason,
         }
-        if failed:
-            error = event.result or event.stop_reason or "error"
+        error = finished_error(event)
+        if error is not None:
             metadata["error"] = error
             return _failed(_present(metadata), error)
         reason = FINISH_REASONS.get(event.stop_reason or "end_turn", "other")
