@@ -238,6 +238,15 @@ class RunStreamEncoder:
             chunks += part_chunks(part)
         return chunks
 
+    def _new_block(self, key: tuple[str, str, int], parent: str | None) -> Block:
+        """A text or reasoning part, keyed (kind, message id, block index), in the current step."""
+        kind, message_id, block_index = key
+        block = Block(kind, f"{message_id}:{block_index}", self._step)
+        block.parent = parent
+        self._blocks[key] = block
+        self._add(block)
+        return block
+
     def _current_step_parts(self) -> list[Part]:
         # Steps only grow along the list, so the current step's parts are its tail.
         first = len(self._parts)
@@ -290,10 +299,7 @@ class RunStreamEncoder:
         block = self._blocks.get(key)
         chunks: list[Chunk] = []
         if block is None:
-            block = Block(kind, f"{event.message_id}:{event.block_index}", self._step)
-            block.parent = event.parent_tool_call_id
-            self._blocks[key] = block
-            self._add(block)
+            block = self._new_block(key, event.parent_tool_call_id)
             chunks.append(block_start(block))
         elif not block.open:
             return []
@@ -309,11 +315,8 @@ class RunStreamEncoder:
         key = (kind, event.message_id, event.block_index)
         block = self._blocks.get(key)
         if block is None:
-            block = Block(kind, f"{event.message_id}:{event.block_index}", self._step)
-            block.parent = event.parent_tool_call_id
+            block = self._new_block(key, event.parent_tool_call_id)
             block.pieces[:], block.open = [event.text], False
-            self._blocks[key] = block
-            self._add(block)
             return part_chunks(block)
         streamed = joined(block.pieces)
         if streamed == event.text and not block.open:
