@@ -1,6 +1,6 @@
 """Where a regenerate, an edit or `from_message_id` goes back to: UI message ids -> a rewind.
 
-How UI message ids map to runs and seqs (projections/ui_messages.py):
+How UI message ids map to runs and seqs (projections/ui_messages/):
 - A turn is one run started with a prompt (not a continuation after an approval). Its
   assistant message is `<run id>` (the AI SDK client takes it from the stream's `start`
   chunk); its user message (the prompt) has the id the client gave it, recorded on

@@ -26,6 +26,7 @@ from agentlog.domain.events import (
     StepStarted,
     TextCompleted,
     TextDelta,
+    ToolApprovalResponded,
     ToolCallDenied,
     ToolCallFailed,
     ToolCallStarted,
@@ -491,6 +492,35 @@ def test_reapplying_an_event_changes_nothing() -> None:
     for recorded in events:
         assert apply(state, recorded) is state
     assert fold(events, state) is state
+
+
+def test_an_answer_to_a_call_still_streaming_its_input_changes_nothing_in_one_fold() -> None:
+    # No approval was asked for the call, so the answer has nothing to move: a fold over the
+    # batch must agree with applying the events one by one (it used to fail an assertion on
+    # the part whose input was still being joined).
+    events = record(
+        "s",
+        [
+            SessionCreated(),
+            RunStarted(run_id=R, prompt="x"),
+            ToolInputDelta(
+                run_id=R,
+                message_id="m",
+                block_index=0,
+                tool_call_id="t1",
+                tool_name="Bash",
+                delta='{"command"',
+            ),
+            ToolApprovalResponded(run_id=R, approval_id="a1", tool_call_id="t1", approved=True),
+        ],
+    )
+    state = EMPTY
+    for recorded in events:
+        state = apply(state, recorded)
+    assert fold(events) == state
+    assert to_ui_messages(state, run_active=True)[-1]["parts"] == [
+        {"type": "tool-Bash", "toolCallId": "t1", "state": "input-streaming"}
+    ]
 
 
 def test_apply_never_mutates_the_state_it_was_given() -> None:

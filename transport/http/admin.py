@@ -17,6 +17,10 @@ from agentlog.infra.sessions.status import summary_json
 from agentlog.transport.http.request_parsing import json_bytes, parse_int
 from agentlog.transport.keys import PROJECTOR, STORE
 from agentlog.transport.middleware.errors import ApiError
+from agentlog.transport.openapi.fragments import (
+    returns_error,
+    returns_json,
+)
 from aiohttp import web
 
 MAX_LIMIT = 5000
@@ -130,31 +134,22 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": {
-                    "description": "A page; next_after is the last position scanned",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["events", "next_after", "last_position"],
-                                "properties": {
-                                    "events": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Event"},
-                                    },
-                                    "next_after": {"type": "integer"},
-                                    "last_position": {"type": "integer"},
-                                },
-                            }
-                        }
+                "200": returns_json(
+                    "A page; next_after is the last position scanned",
+                    {
+                        "type": "object",
+                        "required": ["events", "next_after", "last_position"],
+                        "properties": {
+                            "events": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/Event"},
+                            },
+                            "next_after": {"type": "integer"},
+                            "last_position": {"type": "integer"},
+                        },
                     },
-                },
-                "400": {
-                    "description": "a bad parameter",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
+                ),
+                "400": returns_error("a bad parameter"),
             },
         }
     }

@@ -18,6 +18,12 @@ from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response, new_session_id, session_view
 from agentlog.transport.keys import AGENT_RUNS, STORE
 from agentlog.transport.middleware.errors import ApiError
+from agentlog.transport.openapi.fragments import (
+    SESSION_ID,
+    returns_error,
+    returns_json,
+    takes_json,
+)
 from aiohttp import web
 
 FORK_ROUTE = "/v1/sessions/{session_id}/fork"
@@ -56,11 +62,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(FORK_ROUTE, fork)
 
 
-def _error(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Error"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 OPENAPI_PATHS: dict[str, Any] = {
     FORK_ROUTE: {
         "post": {
@@ -72,52 +73,37 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "is unchanged. The same request again (same `at_seq` and `id`) answers 200 "
                 "with the fork it made."
             ),
-            "parameters": [
-                {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["at_seq"],
-                            "properties": {
-                                "at_seq": {"type": "integer", "minimum": 1},
-                                "id": {
-                                    "type": ["string", "null"],
-                                    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
-                                },
-                            },
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "parameters": [SESSION_ID],
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    "required": ["at_seq"],
+                    "properties": {
+                        "at_seq": {"type": "integer", "minimum": 1},
+                        "id": {
+                            "type": ["string", "null"],
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
+                        },
+                    },
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {
-                "201": {
-                    "description": "the new session",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Session"}}
-                    },
-                },
-                "200": {
-                    "description": "made by the same request before",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Session"}}
-                    },
-                },
-                "400": _error("invalid body or id"),
-                "403": _error("a session token: forking creates a session"),
-                "404": _error("unknown session"),
-                "409": _error(
+                "201": returns_json("the new session", {"$ref": "#/components/schemas/Session"}),
+                "200": returns_json(
+                    "made by the same request before", {"$ref": "#/components/schemas/Session"}
+                ),
+                "400": returns_error("invalid body or id"),
+                "403": returns_error("a session token: forking creates a session"),
+                "404": returns_error("unknown session"),
+                "409": returns_error(
                     "at_seq is inside a run (`fork_inside_run`: the run and the seqs to fork "
                     "at instead) or a tool approval waits there (`fork_approval_pending`); or "
                     "the id is taken (`session_exists`), also by a deleted session"
                 ),
-                "410": _error("the source was deleted (session_deleted)"),
-                "422": _error("at_seq is not a seq of the source (`invalid_at_seq`)"),
-                "503": _error(
+                "410": returns_error("the source was deleted (session_deleted)"),
+                "422": returns_error("at_seq is not a seq of the source (`invalid_at_seq`)"),
+                "503": returns_error(
                     "the fork's transcript was not written (`fork_incomplete`): repeat the "
                     "request with its `id`"
                 ),

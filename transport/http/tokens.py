@@ -14,6 +14,11 @@ from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.middleware.session_tokens import MAX_TTL_SECONDS, Scope, mint, signing_key
+from agentlog.transport.openapi.fragments import (
+    SESSION_ID,
+    returns_json,
+    takes_json,
+)
 from aiohttp import web
 
 DEFAULT_TTL_SECONDS = 3600
@@ -73,23 +78,19 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/sessions/{session_id}/tokens", mint_for_session)
 
 
-_MINTED = {
-    "description": "the token, for `Authorization: Bearer` (and `?access_token=` when read)",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["token", "session_id", "scope", "expires_at"],
-                "properties": {
-                    "token": {"type": "string"},
-                    "session_id": {"type": "string"},
-                    "scope": {"enum": ["read", "write"]},
-                    "expires_at": {"type": "string", "format": "date-time"},
-                },
-            }
-        }
+_MINTED = returns_json(
+    "the token, for `Authorization: Bearer` (and `?access_token=` when read)",
+    {
+        "type": "object",
+        "required": ["token", "session_id", "scope", "expires_at"],
+        "properties": {
+            "token": {"type": "string"},
+            "session_id": {"type": "string"},
+            "scope": {"enum": ["read", "write"]},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
     },
-}
+)
 _SCOPE_TTL = {
     "scope": {"enum": ["read", "write"], "default": "read"},
     "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TTL_SECONDS},
@@ -98,43 +99,31 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/admin/tokens": {
         "post": {
             "summary": "Mint a signed, expiring token for one session and a scope",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["session_id"],
-                            "properties": {
-                                "session_id": {"type": "string", "minLength": 1},
-                                **_SCOPE_TTL,
-                            },
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    "required": ["session_id"],
+                    "properties": {
+                        "session_id": {"type": "string", "minLength": 1},
+                        **_SCOPE_TTL,
+                    },
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {"201": _MINTED},
         }
     },
     "/v1/sessions/{session_id}/tokens": {
         "post": {
             "summary": "Mint a token for this session (needs the API token)",
-            "parameters": [
-                {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": _SCOPE_TTL,
-                            "additionalProperties": False,
-                        }
-                    }
-                },
-            },
+            "parameters": [SESSION_ID],
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    "properties": _SCOPE_TTL,
+                    "additionalProperties": False,
+                }
+            ),
             "responses": {"201": _MINTED},
         }
     },

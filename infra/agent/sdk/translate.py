@@ -221,17 +221,7 @@ class SdkTranslator:
         self, tool_call_id: str, approval_id: str, *, tool_name: str, tool_input: Any, reason: str
     ) -> list[Event]:
         """The call waits for a person: its start first when it was not seen, then the request."""
-        events: list[Event] = []
-        if tool_call_id not in self._started_tools:
-            self._started_tools[tool_call_id] = None
-            events.append(
-                ToolCallStarted(
-                    run_id=self.run_id,
-                    tool_call_id=tool_call_id,
-                    tool_name=tool_name,
-                    input=tool_input,
-                )
-            )
+        events = self._start_unless_seen(tool_call_id, tool_name=tool_name, tool_input=tool_input)
         events.append(
             ToolApprovalRequested(
                 run_id=self.run_id,
@@ -272,19 +262,36 @@ class SdkTranslator:
         tool_call_id = terminal.tool_call_id
         if not self.mark_resolved(tool_call_id):
             return []
-        events: list[Event] = []
-        if tool_call_id not in self._started_tools:
-            self._started_tools[tool_call_id] = None
-            events.append(
-                ToolCallStarted(
-                    run_id=self.run_id,
-                    tool_call_id=tool_call_id,
-                    tool_name=tool_name or "unknown",
-                    input=tool_input,
-                )
-            )
+        events = self._start_unless_seen(
+            tool_call_id, tool_name=tool_name or "unknown", tool_input=tool_input
+        )
         events.append(terminal)
         return events
+
+    def _start_unless_seen(
+        self,
+        tool_call_id: str,
+        *,
+        tool_name: str,
+        tool_input: Any,
+        message_id: str | None = None,
+        parent: str | None = None,
+    ) -> list[Event]:
+        """The call's `ToolCallStarted` the first time the call is seen, else nothing: the
+        assistant frame, a hook and an approval request may each be first to report a call."""
+        if tool_call_id in self._started_tools:
+            return []
+        self._started_tools[tool_call_id] = None
+        return [
+            ToolCallStarted(
+                run_id=self.run_id,
+                tool_call_id=tool_call_id,
+                tool_name=tool_name,
+                input=tool_input,
+                message_id=message_id,
+                parent_tool_call_id=parent,
+            )
+        ]
 
     def post_tool_use(self, hook_input: Mapping[str, Any]) -> list[Event]:
         """A PostToolUse hook's report (see "Hook output" in the module docstring)."""
@@ -397,9 +404,9 @@ class SdkTranslator:
         self._stream_blocks.setdefault(parent, {})[index] = stream_block
         # Blocks normally start empty; a non-empty start is the first piece of the stream.
         if kind == "text" and block.get("text"):
-            return [self._text_delta(step, index, block["text"])]
+            return [self._delta(TextDelta, step, index, block["text"])]
         if kind == "thinking" and block.get("thinking"):
-            return [self._reasoning_delta(step, index, block["thinking"])]
+            return [self._delta(ReasoningDelta, step, index, block["thinking"])]
         return []
 
     def _on_block_delta(
@@ -411,9 +418,9 @@ class SdkTranslator:
             return []
         kind = delta.get("type")
         if kind == "text_delta" and delta.get("text"):
-            return [self._text_delta(step, index, delta["text"])]
+            return [self._delta(TextDelta, step, index, delta["text"])]
         if kind == "thinking_delta" and delta.get("thinking"):
-            return [self._reasoning_delta(step, index, delta["thinking"])]
+            return [self._delta(ReasoningDelta, step, index, delta["thinking"])]
         if kind == "input_json_delta" and delta.get("partial_json"):
             block = self._stream_blocks.get(parent, {}).get(index)
             if block is None or not block.tool_call_id:
@@ -431,17 +438,11 @@ class SdkTranslator:
             ]
         return []  # signature_delta: the signature arrives whole with ReasoningCompleted
 
-    def _text_delta(self, step: _Step, index: int, text: str) -> TextDelta:
-        return TextDelta(
-            run_id=self.run_id,
-            message_id=step.message_id,
-            block_index=index,
-            delta=text,
-            parent_tool_call_id=step.parent,
-        )
-
-    def _reasoning_delta(self, step: _Step, index: int, text: str) -> ReasoningDelta:
-        return ReasoningDelta(
+    def _delta(
+        self, kind: type[TextDelta | ReasoningDelta], step: _Step, index: int, text: str
+    ) -> TextDelta | ReasoningDelta:
+        """A piece of block `index` of the step's message: text or reasoning, as `kind`."""
+        return kind(
             run_id=self.run_id,
             message_id=step.message_id,
             block_index=index,
@@ -526,18 +527,12 @@ class SdkTranslator:
                     )
                 )
             elif isinstance(block, (ToolUseBlock, ServerToolUseBlock)):
-                if block.id in self._started_tools:
-                    continue
-                self._started_tools[block.id] = None
-                events.append(
-                    ToolCallStarted(
-                        run_id=self.run_id,
-                        tool_call_id=block.id,
-                        tool_name=block.name,
-                        input=block.input,
-                        message_id=message_id,
-                        parent_tool_call_id=parent,
-                    )
+                events += self._start_unless_seen(
+                    block.id,
+                    tool_name=block.name,
+                    tool_input=block.input,
+                    message_id=message_id,
+                    parent=parent,
                 )
             elif isinstance(block, ServerToolResultBlock):
                 # A server-side tool (advisor, web_search) ran inside the API call.

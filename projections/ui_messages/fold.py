@@ -1,0 +1,54 @@
+"""`apply` and `fold`: each visible event goes to its handler; any other moves `last_seq` only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agentlog.domain.events import RecordedEvent
+from agentlog.projections.ui_messages import (
+    approvals,
+    data_parts,
+    rewinds,
+    runs,
+    text_parts,
+    tool_parts,
+)
+from agentlog.projections.ui_messages.builder import Builder, Handler
+from agentlog.projections.ui_messages.state import EMPTY, ConversationState
+from msgspec.structs import replace
+
+
+def apply(state: ConversationState, recorded: RecordedEvent) -> ConversationState:
+    """The state after one more event; an event at or before `last_seq` changes nothing."""
+    if recorded.seq <= state.last_seq:
+        return state
+    return fold((recorded,), state)
+
+
+def fold(events: Iterable[RecordedEvent], state: ConversationState = EMPTY) -> ConversationState:
+    """Apply events of one session in seq order; events already folded are skipped."""
+    builder: Builder | None = None
+    last_seq = state.last_seq
+    for recorded in events:
+        if recorded.seq <= last_seq:
+            continue
+        last_seq = recorded.seq
+        handler = _HANDLERS.get(type(recorded.event))
+        if handler is None:
+            continue  # nothing visible: only the checkpoint moves
+        if builder is None:
+            builder = Builder(state)
+        handler(builder, recorded)
+    if builder is None:
+        return state if last_seq == state.last_seq else replace(state, last_seq=last_seq)
+    return builder.freeze(last_seq)
+
+
+_HANDLERS: dict[type, Handler] = {
+    **rewinds.HANDLERS,
+    **runs.HANDLERS,
+    **text_parts.HANDLERS,
+    **tool_parts.HANDLERS,
+    **approvals.HANDLERS,
+    **data_parts.HANDLERS,
+}

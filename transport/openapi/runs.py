@@ -1,0 +1,162 @@
+"""Runs: start one (or answer from an earlier message), answer the approval a run waits on
+(which may continue the turn), cancel one, resume its stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentlog.transport.openapi.fragments import (
+    EMPTY_JSON_BODY,
+    RUN_ID,
+    SESSION_ID,
+    path_parameter,
+    returns_error,
+    returns_json,
+    takes_json,
+)
+
+RUN_PATHS: dict[str, Any] = {
+    "/v1/sessions/{session_id}/runs": {
+        "post": {
+            "summary": "Start an agent run (one turn); with Accept: text/event-stream, stream it",
+            "description": "A run can answer from an earlier point of the conversation: "
+            "`from_message_id` names a message of the current branch (a user message or its "
+            "answer: the same point); the conversation goes back to just before that turn "
+            "(`conversation_rewound`) and the run answers with `prompt`, or the turn's own "
+            "prompt when none is given. useChat's own body is accepted too: `messages` (the "
+            "last user message is the prompt), `trigger: regenerate-message` with `messageId` "
+            "(the answer to regenerate; absent: the last one), and `submit-message` with "
+            "`messageId` naming an edited earlier user message. The id of the last user "
+            "message of `messages` is recorded (`run_started.user_message_id`): GET /messages "
+            "names the prompt's message by it, as the client does.",
+            "parameters": [SESSION_ID],
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    # A prompt, or a message to answer from again with its own prompt,
+                    # or useChat's regenerate (which sends no prompt).
+                    "anyOf": [
+                        {"required": ["prompt"]},
+                        {"required": ["from_message_id"]},
+                        {
+                            "required": ["trigger"],
+                            "properties": {"trigger": {"const": "regenerate-message"}},
+                        },
+                    ],
+                    "properties": {
+                        # Not only spaces, tabs and newlines (nor over 100,000 chars).
+                        "prompt": {
+                            "type": "string",
+                            "pattern": "[^ \\t\\r\\n]",
+                            "maxLength": 100000,
+                        },
+                        "from_message_id": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "a message id of GET /messages: the run "
+                            "replaces that message's turn (regenerate, or edit with "
+                            "`prompt`)",
+                        },
+                        "trigger": {
+                            "type": "string",
+                            "enum": ["submit-message", "regenerate-message"],
+                            "description": "useChat's trigger",
+                        },
+                        "messageId": {
+                            "type": "string",
+                            "description": "useChat: the message regenerated or edited",
+                        },
+                    },
+                }
+            ),
+            "responses": {
+                "202": returns_json(
+                    "started",
+                    {
+                        "type": "object",
+                        "properties": {"run_id": {"type": "string"}, "offset": {"type": "integer"}},
+                    },
+                ),
+                "400": returns_error(
+                    "the body or the prompt is not valid, or the last user message's id is "
+                    "not 1 to 200 letters, digits and `_ . : -` (`invalid_message_id`)"
+                ),
+                "404": returns_error("unknown session"),
+                "409": returns_error(
+                    "a run is active (its run_id is in the error), a tool approval waits "
+                    "(`approval_pending`), the message was set aside by an earlier "
+                    "regenerate or edit (`message_off_branch`), the last user message's id "
+                    "names another message of the branch (`message_id_taken`), or the "
+                    "conversation changed while a regenerate or edit was planned "
+                    "(`conversation_changed`, with `head` and `expected`)"
+                ),
+                "422": returns_error(
+                    "no such message (`message_not_found`), nothing to regenerate yet "
+                    "(`nothing_to_regenerate`), the message is not part of a turn "
+                    "(`not_a_turn`), or the edited message cannot be placed on the current "
+                    "branch (`messages_diverge`)"
+                ),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/approvals/{approval_id}": {
+        "post": {
+            "summary": "Answer a tool approval: the call then runs or is refused, exactly once",
+            "description": "Exactly one answer per approval: the same answer again is 200 with "
+            "the first one; a different one is 409. When no run is active the answer starts "
+            "the run that continues the turn (202); a run still waiting in its grace picks "
+            "the answer up itself (200).",
+            "parameters": [
+                SESSION_ID,
+                path_parameter("approval_id"),
+            ],
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    "required": ["approved"],
+                    "properties": {
+                        "approved": {"type": "boolean"},
+                        "reason": {"type": "string", "maxLength": 10000},
+                    },
+                    "additionalProperties": False,
+                }
+            ),
+            "responses": {
+                "200": returns_json(
+                    "recorded (or already recorded)",
+                    {"$ref": "#/components/schemas/ApprovalAnswer"},
+                ),
+                "202": returns_json(
+                    "recorded; the turn continues in `run`",
+                    {"$ref": "#/components/schemas/ApprovalAnswer"},
+                ),
+                "400": returns_error("a malformed body"),
+                "404": returns_error("unknown session or approval"),
+                "409": returns_error("already answered differently"),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/runs/{run_id}/cancel": {
+        "post": {
+            "summary": "Cancel an active run",
+            "parameters": [SESSION_ID, RUN_ID],
+            "requestBody": EMPTY_JSON_BODY,
+            "responses": {
+                "202": {"description": "cancelling"},
+                "404": returns_error("unknown session or run"),
+                "409": returns_error("the run is not active"),
+            },
+        }
+    },
+    "/v1/sessions/{session_id}/stream": {
+        "get": {
+            "summary": "Resume the active run as an AI SDK UI message stream (204 when none)",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"},
+                "204": {"description": "no active run"},
+                "404": returns_error("unknown session"),
+            },
+        }
+    },
+}
