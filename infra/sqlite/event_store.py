@@ -30,7 +30,8 @@ from agentlog.infra.store.group_commit import Outcome, PendingAppend, TransientW
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
 # originator_version = seq, topic = event type, state = event JSON, notification_id = global
-# position) so the same layout serves both backends and eventsourcing's tooling (see docs/architecture.md).
+# position) so the same layout serves both backends and eventsourcing's tooling
+# (see docs/architecture.md).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentlog_sessions (
     session_id TEXT PRIMARY KEY,
