@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
+from agentlog.domain.ports.run_lock import RunLock
+from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.redis.run_lock import RedisRunLock
 from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
 
 LockFactory = Callable[[], Awaitable[RunLock]]
 

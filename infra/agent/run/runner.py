@@ -51,6 +51,7 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
+from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.recovery.abandoned_runs import AbandonedRuns
@@ -74,11 +75,12 @@ from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
 from agentlog.infra.agent.transcripts.resume import ready_transcript
+from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.log_context import log_context
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.redis.run_lock import RedisRunLock
 from agentlog.infra.sessions.approval_answers import latest_approvals
-from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
 from agentlog.infra.store.run_reads import open_run_events
 from claude_agent_sdk import ClaudeSDKClient
 
