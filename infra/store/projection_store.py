@@ -22,8 +22,8 @@ rebuild) can never interleave; the loser writes nothing and starts again from th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -173,26 +173,3 @@ class ProjectionStore(Protocol):
     async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:
         """Delete the rows of generations below `below`, or of generation `only`."""
         ...
-
-
-@asynccontextmanager
-async def open_projection_store(store: object) -> AsyncIterator[ProjectionStore]:
-    """The projection store beside an open event store: same SQLite file, same PG schema."""
-    # Imported here: each backend module imports this one for the shared types.
-    from agentlog.infra.postgres.event_store import PostgresEventStore
-    from agentlog.infra.postgres.projection_store import PostgresProjectionStore
-    from agentlog.infra.sqlite.event_store import SQLiteEventStore
-    from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
-
-    projections: ProjectionStore
-    if isinstance(store, SQLiteEventStore):
-        projections = SQLiteProjectionStore(store.path)
-    elif isinstance(store, PostgresEventStore):
-        projections = PostgresProjectionStore(store.pool, store.schema)
-    else:
-        raise TypeError(f"no projection store for {type(store).__name__}")
-    await projections.open()
-    try:
-        yield projections
-    finally:
-        await projections.close()

@@ -20,7 +20,7 @@ from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.sqlite import projection_store as sqlite_projections
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import sessions, ui_messages
 

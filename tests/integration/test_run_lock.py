@@ -13,7 +13,7 @@ from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.redis.run_lock import RedisRunLock
-from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.opening import parse_database_url
 
 LockFactory = Callable[[], Awaitable[RunLock]]
 

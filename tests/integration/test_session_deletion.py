@@ -25,8 +25,7 @@ from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
 
 

@@ -75,12 +75,9 @@ from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
 from agentlog.infra.agent.transcripts.resume import ready_transcript
-from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.log_context import log_context
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.postgres.run_lock import PostgresRunLock
-from agentlog.infra.redis.run_lock import RedisRunLock
 from agentlog.infra.sessions.approval_answers import latest_approvals
+from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
 from claude_agent_sdk import ClaudeSDKClient
 
@@ -619,13 +616,7 @@ async def open_agent_runner(
     `config`."""
     config = replace(config or AgentConfig(), **overrides)
     async with contextlib.AsyncExitStack() as stack:
-        lock: RunLock
-        if redis_url:
-            lock = await RedisRunLock(redis_url).open()
-        elif isinstance(store, PostgresEventStore):
-            lock = PostgresRunLock(store.pool, store.schema)
-        else:
-            lock = LocalRunLock()
+        lock = await open_run_lock(store, redis_url)
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
             model = ScriptedModel(shell_command=config.scripted_shell_command)
