@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.postgres.deletion import delete_session_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
 from agentlog.infra.postgres.importing import import_session_in
@@ -19,6 +18,7 @@ from agentlog.infra.postgres.projection_store import PostgresProjectionStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
+from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
@@ -72,27 +72,21 @@ class PostgresBackend:
 
 
 @asynccontextmanager
-async def open_store(
-    url: DatabaseUrl,
-    *,
-    wakeups: Wakeups | None,
-    max_event_bytes: int,
-    db_timeout: float,
-) -> AsyncIterator[PostgresEventStore]:
+async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[PostgresEventStore]:
     """The schema's event store, carrying its backend; without other wake-ups, LISTEN/NOTIFY,
     so another server process sees an append within milliseconds."""
     async with AsyncExitStack() as stack:
         listening: PostgresWakeups | None = None
-        if wakeups is None:
-            listening = await PostgresWakeups(url.target, timeout=db_timeout).open()
+        if options.wakeups is None:
+            listening = await PostgresWakeups(url.target, timeout=options.db_timeout).open()
             stack.push_async_callback(listening.close)
         store = PostgresEventStore(
             url.target,
             schema=url.schema,
-            wakeups=wakeups or listening,
+            wakeups=options.wakeups or listening,
             notify=listening is not None,
-            max_event_bytes=max_event_bytes,
-            timeout=db_timeout,
+            max_event_bytes=options.max_event_bytes,
+            timeout=options.db_timeout,
         )
         PostgresBackend(store)
         if listening is not None:

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.local.wakeups import LocalWakeups
 from agentlog.infra.sqlite.deletion import delete_session_in
@@ -19,6 +18,7 @@ from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
+from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
@@ -64,16 +64,12 @@ class SQLiteBackend:
 
 
 @asynccontextmanager
-async def open_store(
-    url: DatabaseUrl,
-    *,
-    wakeups: Wakeups | None,
-    max_event_bytes: int,
-    db_timeout: float,
-) -> AsyncIterator[SQLiteEventStore]:
+async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[SQLiteEventStore]:
     """The file's event store, carrying its backend; in-process wake-ups unless given others."""
     store = SQLiteEventStore(
-        url.target, wakeups=wakeups or LocalWakeups(), max_event_bytes=max_event_bytes
+        url.target,
+        wakeups=options.wakeups or LocalWakeups(),
+        max_event_bytes=options.max_event_bytes,
     )
     SQLiteBackend(store)
     await store.open()

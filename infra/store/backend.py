@@ -7,12 +7,23 @@ live here too; the domain never sees a backend.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from agentlog.domain.ports.run_lock import RunLock
+from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.transcripts import TranscriptTables
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What every backend's `open_store(url, options)` is given besides its URL."""
+
+    wakeups: Wakeups | None = None  # None: the backend chooses its own
+    max_event_bytes: int = 1024 * 1024
+    db_timeout: float = 5.0
 
 
 class Backend(Protocol):
@@ -20,7 +31,7 @@ class Backend(Protocol):
 
     A database is one folder of agentlog.infra (sqlite/, postgres/) whose `backend.py` names the
     URL schemes it serves (`SCHEMES`), parses its URLs (`parse_url`) and opens its event store
-    (`open_store`: with the wake-ups it is given, else its own choice), which carries this
+    (`open_store(url, options)`: with the wake-ups it is given, else its own), which carries this
     backend as `store.backend`. agentlog.infra.store.opening picks the folder by the URL's
     scheme; nothing else names a backend's classes.
 

@@ -19,6 +19,7 @@ from typing import Any
 import agentlog.infra
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
 from agentlog.infra.store.projection_store import ProjectionStore
@@ -90,7 +91,7 @@ async def open_store(
             wakeups = opened
         store: StoreBase = await stack.enter_async_context(
             backend_for(database_url).open_store(
-                url, wakeups=wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout
+                url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
             )
         )
         yield store
