@@ -51,6 +51,8 @@ class PostgresBackend:
         self.store = store
         store.backend = self
 
+    serves_one_process = False
+
     def projection_store(self) -> PostgresProjectionStore:
         return PostgresProjectionStore(self.store.pool, self.store.schema)
 

@@ -43,6 +43,8 @@ class SQLiteBackend:
         self.store = store
         store.backend = self
 
+    serves_one_process = True
+
     def projection_store(self) -> SQLiteProjectionStore:
         return SQLiteProjectionStore(self.store.path)
 

@@ -51,6 +51,12 @@ class Backend(Protocol):
       (a 503 to retry), as opposed to a statement that failed.
     """
 
+    @property
+    def serves_one_process(self) -> bool:
+        """True when one server process serves the database (SQLite's file): its run lock and
+        wake-ups are then that process's own, and nobody else needs them."""
+        ...
+
     def projection_store(self) -> ProjectionStore: ...
 
     def transcript_tables(self) -> TranscriptTables: ...
