@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from agentlog.domain.events import SessionCreated, SessionEvent
+from agentlog.infra.postgres.backend import PostgresBackend
 from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector, fold_page
 from fold import run_events
 
@@ -59,7 +60,9 @@ async def write_log(store: PostgresEventStore) -> int:
 
 async def main(url: str) -> None:
     schema = "bench_rebuild_" + uuid.uuid4().hex[:8]
-    store = await PostgresEventStore(url, schema=schema, pool_size=4).open()
+    store = PostgresEventStore(url, schema=schema, pool_size=4)
+    PostgresBackend(store)  # the projection store beside its log
+    await store.open()
     try:
         started = time.perf_counter()
         total = await write_log(store)

@@ -92,21 +92,33 @@ def sqlite_url(tmp_path: Path) -> str:
 
 StoreOpener = Callable[[], AbstractAsyncContextManager[StoreBase]]
 
+# Every backend, by name: a database (whose URL fixture is `<database>_url`), and `+redis`
+# when Redis carries the wake-ups and the run lock beside it. A new backend is one more name.
+BACKENDS = ["sqlite", "postgres", "postgres+redis"]
 
-@pytest.fixture(params=["sqlite", "postgres", "postgres+redis"])
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def url_of(backend: str, request: pytest.FixtureRequest) -> str:
+    """The test's database URL for the backend named `backend`."""
+    return str(request.getfixturevalue(backend.partition("+")[0] + "_url"))
+
+
+def redis_url_of(backend: str, request: pytest.FixtureRequest) -> str | None:
+    return str(request.getfixturevalue("redis_url")) if backend.endswith("+redis") else None
+
+
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    name = "sqlite_url" if backend == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(name))
+    return url_of(backend, request)
 
 
 @pytest.fixture
 def backend_redis_url(backend: str, request: pytest.FixtureRequest) -> str | None:
-    return str(request.getfixturevalue("redis_url")) if backend.endswith("+redis") else None
+    return redis_url_of(backend, request)
 
 
 @pytest.fixture

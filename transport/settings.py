@@ -9,7 +9,8 @@ from typing import Any
 
 from agentlog.domain.rules.appending import DEFAULT_MAX_EVENT_BYTES
 from agentlog.infra.agent.config import AgentConfig
-from agentlog.infra.store.database_url import BadDatabaseUrl, parse_database_url
+from agentlog.infra.store.database_url import BadDatabaseUrl
+from agentlog.infra.store.opening import parse_database_url
 
 
 class ConfigError(ValueError):

@@ -22,24 +22,18 @@ import msgspec
 from agentlog.infra.postgres.event_store import _ident
 from agentlog.infra.store.projection_store import (
     PROJECTOR_NAME,
+    SUMMARY_COLUMNS,
     SUMMARY_COLUMNS_ADDED,
     Checkpoint,
     States,
     Summaries,
-    decode_run_marks,
     decode_state,
-    decode_usage,
-    encode_run_marks,
     encode_state,
-    encode_usage,
+    summary_from_row,
+    summary_values,
 )
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.ui_messages import ConversationState
-
-_SUMMARY_COLUMNS = (
-    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage, run_marks"
-)
 
 
 def schema_statements(schema: str) -> list[str]:
@@ -90,21 +84,12 @@ def _json_title(title: str | None) -> str | None:
     return None if title is None else msgspec.json.encode(title).decode()
 
 
+def _title(stored: str | None) -> str | None:
+    return None if stored is None else _json.decode(stored)
+
+
 def _summary(row: Sequence[Any]) -> SessionSummary:
-    return SessionSummary(
-        session_id=row[0],
-        title=None if row[1] is None else _json.decode(row[1]),
-        status=row[2],
-        head=row[3],
-        created_at=row[4],
-        last_activity_at=row[5],
-        runs=row[6],
-        tool_calls=row[7],
-        active_run_id=row[8],
-        active_run_agent=row[9],
-        usage=decode_usage(row[10]),
-        run_marks=decode_run_marks(row[11]),
-    )
+    return summary_from_row(row, title=_title)
 
 
 class _Sql:
@@ -144,7 +129,7 @@ class _Sql:
             SET last_seq = excluded.last_seq, state = excluded.state
             WHERE r.last_seq < excluded.last_seq"""
         self.upsert_summaries = f"""
-            INSERT INTO {summaries} AS r (generation, {_SUMMARY_COLUMNS})
+            INSERT INTO {summaries} AS r (generation, {SUMMARY_COLUMNS})
             SELECT $1, u.*
             FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
                         $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
@@ -167,7 +152,7 @@ class _Sql:
             "WHERE generation = $1 AND session_id = ANY($2::text[])"
         )
         self.load_summaries = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} "
+            f"SELECT {SUMMARY_COLUMNS} FROM {summaries} "
             "WHERE generation = $1 AND session_id = ANY($2::text[])"
         )
         # One statement each: the live generation and its rows come from the same snapshot.
@@ -175,11 +160,11 @@ class _Sql:
             f"SELECT state FROM {states} WHERE generation = {live} AND session_id = $1"
         )
         self.read_summary = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} "
+            f"SELECT {SUMMARY_COLUMNS} FROM {summaries} "
             f"WHERE generation = {live} AND session_id = $1"
         )
         self.read_summaries = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM {summaries} WHERE generation = {live} "
+            f"SELECT {SUMMARY_COLUMNS} FROM {summaries} WHERE generation = {live} "
             "AND session_id > $1 ORDER BY session_id LIMIT $2"
         )
         self.drop_below = [
@@ -209,23 +194,9 @@ async def _write_summaries(
     conn: asyncpg.Connection, sql: str, generation: int, summaries: Summaries
 ) -> None:
     if summaries:
-        rows = list(summaries.values())
-        await conn.execute(
-            sql,
-            generation,
-            [s.session_id for s in rows],
-            [_json_title(s.title) for s in rows],
-            [s.status for s in rows],
-            [s.head for s in rows],
-            [s.created_at for s in rows],
-            [s.last_activity_at for s in rows],
-            [s.runs for s in rows],
-            [s.tool_calls for s in rows],
-            [s.active_run_id for s in rows],
-            [s.active_run_agent for s in rows],
-            [encode_usage(s.usage) for s in rows],
-            [encode_run_marks(s.run_marks) for s in rows],
-        )
+        # One array per column (SUMMARY_COLUMNS), for the statement's unnest.
+        rows = [summary_values(s, title=_json_title) for s in summaries.values()]
+        await conn.execute(sql, generation, *(list(column) for column in zip(*rows, strict=True)))
 
 
 async def _load(

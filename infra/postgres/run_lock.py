@@ -7,7 +7,7 @@ clocks never need to agree. Each step is one statement, atomic by itself:
 - refresh / release: only with the holder's token, and refresh only while unexpired, so an
   owner whose lease expired (even if nobody took it yet) can never extend it;
 - a cancel request is written onto the holder's row; the holder polls it with its token.
-It keeps the contract of agentlog.infra.store.run_lock.RunLock (tests/integration/test_run_lock.py).
+It keeps the contract of agentlog.domain.ports.run_lock.RunLock (tests/contract/test_run_lock.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 
 import asyncpg
-from agentlog.infra.store.run_lock import LockLease, _check_ttl
+from agentlog.domain.ports.run_lock import LockLease, check_ttl
 
 _MS = "* interval '1 millisecond'"
 
@@ -57,7 +57,7 @@ class PostgresRunLock:
         )
 
     async def acquire(self, session_id: str, run_id: str, ttl_ms: int) -> LockLease | None:
-        _check_ttl(ttl_ms)
+        check_ttl(ttl_ms)
         lease = LockLease(session_id, run_id, secrets.token_hex(16), ttl_ms)
         taken = await self.pool.fetchval(self._sql_acquire, session_id, run_id, lease.token, ttl_ms)
         return lease if taken is not None else None
@@ -79,7 +79,7 @@ class PostgresRunLock:
     async def request_cancel(
         self, session_id: str, run_id: str, reason: str, ttl_ms: int = 60_000
     ) -> None:
-        _check_ttl(ttl_ms)
+        check_ttl(ttl_ms)
         await self.pool.execute(self._sql_request_cancel, session_id, run_id, reason, ttl_ms)
 
     async def cancel_requested(self, lease: LockLease) -> str | None:

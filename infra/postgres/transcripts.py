@@ -1,5 +1,5 @@
-"""The CLI's transcripts in the log's PostgreSQL schema (see agentlog.infra.store.transcripts for
-the layout).
+"""The CLI's transcripts in the log's PostgreSQL schema: the statements and driver calls under
+the shared body (agentlog.infra.store.transcripts, which also describes the layout).
 
 An append first upserts the transcript's row (`ON CONFLICT DO UPDATE` locks it to COMMIT),
 then reads the uuids it holds and its last number, inserts, and writes the folded summary: two
@@ -9,19 +9,20 @@ other, and none of them holds the log's head lock.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from agentlog.infra.store.transcripts import (
-    StoredTranscript,
-    SummaryFold,
+    AppendStep,
+    AppendSteps,
+    BindTranscript,
+    InsertEntries,
+    KnownUuids,
+    LastNumber,
+    MarkMain,
     TranscriptKey,
-    TranscriptListing,
-    decode_entry,
-    encode_entry,
-    new_entries,
+    Transcripts,
+    run_steps_async,
 )
 
 TABLES = ("agentlog_transcripts", "agentlog_transcript_entries")
@@ -59,8 +60,15 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class PostgresTranscripts:
+class PostgresTranscripts(Transcripts):
     """`TranscriptTables` on PostgreSQL, on the event store's pool."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str = "public") -> None:
+        super().__init__(PostgresTranscriptRows(pool, schema))
+
+
+class PostgresTranscriptRows:
+    """`TranscriptRows` on PostgreSQL."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str = "public") -> None:
         self.pool = pool
@@ -68,6 +76,7 @@ class PostgresTranscripts:
         self._t = t
         key = "project_key = $1 AND agent_session_id = $2"
         self._key = key
+        # The upsert locks the transcript's row to COMMIT: the append's first step.
         self._sql_bind = f"""
             INSERT INTO {t}.agentlog_transcripts AS t (project_key, agent_session_id, session_id)
             VALUES ($1, $2, $3)
@@ -96,44 +105,39 @@ class PostgresTranscripts:
             "ORDER BY n"
         )
 
-    async def append(
-        self,
-        key: TranscriptKey,
-        session_id: str | None,
-        entries: Sequence[dict[str, Any]],
-        fold: SummaryFold | None,
-        now_ms: int,
-    ) -> None:
+    async def run_append(self, key: TranscriptKey, steps: AppendSteps) -> None:
         ids = (key.project_key, key.agent_session_id)
-        uuids = [u for u in {e.get("uuid") for e in entries} if isinstance(u, str) and u]
         async with self.pool.acquire() as conn, conn.transaction():
-            stored = await conn.fetchval(self._sql_bind, *ids, session_id)
-            known = {row[0] for row in await conn.fetch(self._sql_known, *ids, key.subpath, uuids)}
-            kept = new_entries(entries, known)
-            if kept:
-                last = await conn.fetchval(self._sql_last, *ids, key.subpath)
-                await conn.execute(
-                    self._sql_insert,
-                    *ids,
-                    key.subpath,
-                    last,
-                    [uuid for uuid, _ in kept],
-                    [encode_entry(entry) for _, entry in kept],
-                )
-            if key.subpath:
-                return
-            summary = json.loads(stored) if stored is not None else None
-            if fold is not None and kept:
-                summary = fold(summary, [entry for _, entry in kept])
-            await conn.execute(
-                self._sql_main, *ids, now_ms, json.dumps(summary) if summary is not None else None
-            )
 
-    async def load(self, key: TranscriptKey) -> list[dict[str, Any]] | None:
+            async def answer(step: AppendStep) -> Any:
+                match step:
+                    case BindTranscript(session_id=session_id):
+                        return await conn.fetchval(self._sql_bind, *ids, session_id)
+                    case KnownUuids(uuids=uuids):
+                        found = await conn.fetch(self._sql_known, *ids, key.subpath, uuids)
+                        return {row[0] for row in found}
+                    case LastNumber():
+                        return await conn.fetchval(self._sql_last, *ids, key.subpath)
+                    case InsertEntries(after=after, rows=rows):
+                        await conn.execute(
+                            self._sql_insert,
+                            *ids,
+                            key.subpath,
+                            after,
+                            [uuid for uuid, _ in rows],
+                            [entry for _, entry in rows],
+                        )
+                    case MarkMain(mtime=mtime, summary=summary):
+                        await conn.execute(self._sql_main, *ids, mtime, summary)
+                return None
+
+            await run_steps_async(steps, answer)
+
+    async def entries(self, key: TranscriptKey) -> list[str]:
         rows = await self.pool.fetch(
             self._sql_load, key.project_key, key.agent_session_id, key.subpath
         )
-        return [decode_entry(row[0]) for row in rows] if rows else None
+        return [row[0] for row in rows]
 
     async def owner(self, project_key: str, agent_session_id: str) -> str | None:
         owner: str | None = await self.pool.fetchval(
@@ -143,20 +147,13 @@ class PostgresTranscripts:
         )
         return owner
 
-    async def list_main(self, project_key: str) -> list[TranscriptListing]:
+    async def main_rows(self, project_key: str) -> list[tuple[str, int, str | None]]:
         rows = await self.pool.fetch(
             f"SELECT agent_session_id, mtime, summary FROM {self._t}.agentlog_transcripts "
             "WHERE project_key = $1 AND has_main",
             project_key,
         )
-        return [
-            TranscriptListing(
-                agent_session_id=row[0],
-                mtime=row[1],
-                summary=json.loads(row[2]) if row[2] is not None else None,
-            )
-            for row in rows
-        ]
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def delete(self, key: TranscriptKey) -> None:
         ids = (key.project_key, key.agent_session_id)
@@ -175,7 +172,7 @@ class PostgresTranscripts:
                 f"DELETE FROM {t}.agentlog_transcript_entries WHERE {self._key}", *ids
             )
 
-    async def list_subkeys(self, project_key: str, agent_session_id: str) -> list[str]:
+    async def subkeys(self, project_key: str, agent_session_id: str) -> list[str]:
         rows = await self.pool.fetch(
             f"SELECT DISTINCT subpath FROM {self._t}.agentlog_transcript_entries "
             f"WHERE {self._key} AND subpath <> '' ORDER BY subpath",
@@ -184,7 +181,7 @@ class PostgresTranscripts:
         )
         return [row[0] for row in rows]
 
-    async def of_session(self, session_id: str) -> list[StoredTranscript]:
+    async def session_rows(self, session_id: str) -> list[tuple[str, str, str, str]]:
         t = self._t
         rows = await self.pool.fetch(
             f"""SELECT e.project_key, e.agent_session_id, e.subpath, e.entry
@@ -194,10 +191,7 @@ class PostgresTranscripts:
                 ORDER BY e.project_key, e.agent_session_id, e.subpath, e.n""",
             session_id,
         )
-        found: dict[TranscriptKey, list[dict[str, Any]]] = {}
-        for row in rows:
-            found.setdefault(TranscriptKey(row[0], row[1], row[2]), []).append(decode_entry(row[3]))
-        return [StoredTranscript(key=k, entries=v) for k, v in found.items()]
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
 
     async def delete_session(self, session_id: str) -> int:
         t = self._t

@@ -29,7 +29,7 @@ class PostgresWakeups(BridgedWakeups):
     """Local hub fed by a dedicated LISTEN connection."""
 
     def __init__(self, dsn: str, *, timeout: float = 5.0) -> None:
-        super().__init__()  # own_token: set by the composition root to the store's token
+        super().__init__()  # own_token: the store's, set by agentlog.infra.postgres.backend
         self.dsn = dsn
         self.timeout = timeout
         self._conn: asyncpg.Connection | None = None

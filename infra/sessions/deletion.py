@@ -3,8 +3,7 @@
 `SessionDeleter.delete(session_id)`:
 1. The session must exist and not be deleted already (UnknownSession, SessionDeleted).
 2. An active run is cancelled first (on whichever instance drives it), so no writer is left.
-3. One transaction, under the append lock (agentlog.infra.sqlite.deletion,
-agentlog.infra.postgres.deletion):
+3. One transaction, under the append lock (the store's backend: `deletion.py` in its folder):
    the session's events, idempotency keys, run index and leases, projection rows and the CLI's
    transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
    written at the
@@ -28,15 +27,21 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from agentlog.domain.errors import RunNotActive, SessionDeleted, UnknownRun, UnknownSession
-from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
-from agentlog.domain.ports.event_store import EventStore
-from agentlog.infra.agent.run.home import directory_name
-from agentlog.infra.agent.run.runner import AgentRunner
-from agentlog.infra.sessions.workspaces import remove_workspace
+from agentlog.infra.sessions.tombstone import deleted_at
+from agentlog.infra.sessions.workspaces import directory_name, remove_workspace
+from agentlog.infra.store.base import StoreBase
+
+
+class RunsOfSessions(Protocol):
+    """What deleting needs of the agent runner (agentlog.infra.agent.run.runner.AgentRunner)."""
+
+    async def active_run(self, session_id: str) -> str | None: ...
+
+    async def cancel(self, session_id: str, run_id: str, reason: str = ...) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,30 +51,9 @@ class Deletion:
     events_removed: int
 
 
-async def deleted_at(store: EventStore, session_id: str) -> datetime | None:
-    """When the session was deleted, or None if it is not (or does not exist)."""
-    found = await store.session(session_id)
-    if found is None or found.head < 1:
-        return None
-    newest = await store.read(session_id, after=found.head - 1, limit=1)
-    if newest and isinstance(newest[0].event, SessionDeletedEvent):
-        return newest[0].time
-    return None
-
-
-async def delete_log(store: EventStore, session_id: str, reason: str) -> Deletion:
+async def delete_log(store: StoreBase, session_id: str, reason: str) -> Deletion:
     """Step 3 alone (the CLI's delete, once it made sure no run is active)."""
-    from agentlog.infra.postgres.deletion import delete_session_in as delete_in_postgres
-    from agentlog.infra.postgres.event_store import PostgresEventStore
-    from agentlog.infra.sqlite.deletion import delete_session_in as delete_in_sqlite
-    from agentlog.infra.sqlite.event_store import SQLiteEventStore
-
-    if isinstance(store, SQLiteEventStore):
-        seq, removed = await delete_in_sqlite(store, session_id, reason)
-    elif isinstance(store, PostgresEventStore):
-        seq, removed = await delete_in_postgres(store, session_id, reason)
-    else:
-        raise TypeError(f"no deletion for {type(store).__name__}")
+    seq, removed = await store.backend.delete_session(session_id, reason)
     await store.wakeups.publish([session_id])
     return Deletion(session_id=session_id, tombstone_seq=seq, events_removed=removed)
 
@@ -79,8 +63,8 @@ class SessionDeleter:
 
     def __init__(
         self,
-        store: EventStore,
-        runs: AgentRunner | None = None,
+        store: StoreBase,
+        runs: RunsOfSessions | None = None,
         *,
         workspace_root: Path | None = None,
         on_deleted: Callable[[str], None] | None = None,

@@ -51,8 +51,8 @@ from agentlog.infra.agent.transcripts.branching import (
     previous_agent_session,
     write_branch_transcript,
 )
-from agentlog.infra.sessions.deletion import deleted_at
 from agentlog.infra.sessions.importing import ImportedEvent, ImportedSession, import_session
+from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.store.base import StoreBase
 from msgspec.structs import replace
 

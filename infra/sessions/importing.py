@@ -7,12 +7,9 @@ writes the same seqs, the same event JSON and the same times; only `position` di
 positions are global to a database: the imported events are appended at the end of the
 target's log (the global feed and the projector see them as new events).
 
-`append` stamps the time itself, so the import writes its rows directly, in the same
-transaction discipline as the stores (see agentlog.infra.postgres.event_store and
-agentlog.infra.sqlite.event_store for why):
-- PostgreSQL: lock the `agentlog_log_head` row first, then check and insert, then move the log
-  head, all in one transaction, so positions stay dense and commit-ordered for tailing readers;
-- SQLite: `BEGIN IMMEDIATE` takes the write lock before the last position is read.
+`append` stamps the time itself, so the import writes its rows directly, through the store's
+backend (`importing.py` in each backend's folder), in the same transaction discipline as the
+stores: the append lock is taken before the last position is read.
 It only ever creates a session: an existing session id is refused (SessionAlreadyExists).
 
 After its events, an export carries the session's transcripts (the CLI's own lines the runs
@@ -27,41 +24,27 @@ events, rather than share the original's.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
-from agentlog.domain.errors import AgentlogError, SessionAlreadyExists
+from agentlog.domain.errors import AgentlogError
 from agentlog.domain.events import (
-    RecordedEvent,
     SessionCreated,
     SessionEvent,
     encode_recorded,
     type_of,
 )
-from agentlog.domain.ports.event_store import EventStore
 from agentlog.domain.rules.appending import validate_session_id
-from agentlog.infra.agent.sdk.session_store import LogSessionStore, transcript_tables
-from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL, PostgresEventStore, index_runs_sql
-from agentlog.infra.sqlite.event_store import SQL_INDEX_RUNS, SQLiteEventStore
-from agentlog.infra.sqlite.threads import connect
+from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 
 EXPORT_PAGE = 5000
-_INSERT_CHUNK = 5000
 _ENVELOPE = ("seq", "position", "session_id", "time")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-class ImportRefused(AgentlogError):
-    """The file is not an export agentlog can restore; the message names the line."""
-
-    code = "import_refused"
 
 
 class _Envelope(msgspec.Struct):
@@ -77,40 +60,6 @@ _encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
-class ImportedEvent:
-    seq: int
-    time: datetime
-    type: str
-    run_id: str | None
-    state: bytes  # the event's JSON exactly as it will be stored
-    event: SessionEvent
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedSession:
-    session_id: str
-    events: list[ImportedEvent]
-    transcripts: list[StoredTranscript] = field(default_factory=list)
-
-    @property
-    def head(self) -> int:
-        return self.events[-1].seq
-
-    def as_recorded(self, first_position: int = 1) -> list[RecordedEvent]:
-        """The events as the log will hold them (positions from `first_position`)."""
-        return [
-            RecordedEvent(
-                session_id=self.session_id,
-                seq=e.seq,
-                position=first_position + i,
-                time=e.time,
-                event=e.event,
-            )
-            for i, e in enumerate(self.events)
-        ]
-
-
-@dataclass(frozen=True, slots=True)
 class ImportResult:
     session_id: str
     events: int
@@ -122,7 +71,7 @@ class ImportResult:
 # -- export --------------------------------------------------------------------------------
 
 
-async def export_lines(store: EventStore, session_id: str) -> AsyncIterator[bytes]:
+async def export_lines(store: StoreBase, session_id: str) -> AsyncIterator[bytes]:
     """The session's events up to its head when the export began, one JSON line each (with
     its trailing newline). Raises UnknownSession."""
     head = await store.head(session_id)
@@ -153,12 +102,8 @@ def is_transcript_line(line: bytes) -> bool:
     return line.startswith(b'{"transcript":')
 
 
-async def _transcripts_of(store: EventStore, session_id: str) -> list[StoredTranscript]:
-    try:
-        tables = transcript_tables(store)
-    except TypeError:  # a store without transcript tables
-        return []
-    return await tables.of_session(session_id)
+async def _transcripts_of(store: StoreBase, session_id: str) -> list[StoredTranscript]:
+    return await store.backend.transcript_tables().of_session(session_id)
 
 
 # -- parsing an export ---------------------------------------------------------------------
@@ -268,20 +213,10 @@ def _transcript_entry(line: bytes | str, where: str) -> tuple[TranscriptKey, dic
 # -- writing -------------------------------------------------------------------------------
 
 
-def to_micros(moment: datetime) -> int:
-    """Exact integer microseconds since the epoch (no float on the way)."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
 async def import_session(store: StoreBase, session: ImportedSession) -> ImportResult:
     """Write `session` as a new session at the end of the store's log, in one transaction,
     then wake its readers. Raises SessionAlreadyExists."""
-    if isinstance(store, PostgresEventStore):
-        first = await _import_postgres(store, session)
-    elif isinstance(store, SQLiteEventStore):
-        first = await asyncio.to_thread(_import_sqlite, store.path, session)
-    else:
-        raise TypeError(f"no import for {type(store).__name__}")
+    first = await store.backend.import_session(session)
     await store.wakeups.publish([session.session_id])
     return ImportResult(
         session_id=session.session_id,
@@ -313,103 +248,3 @@ async def _restore_transcripts(store: StoreBase, session: ImportedSession) -> in
         await sessions.restore(session.session_id, transcript)
         written += len(transcript.entries)
     return written
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def _import_postgres(store: PostgresEventStore, session: ImportedSession) -> int:
-    t = _quote(store.schema)
-    sid = session.session_id
-    events = session.events
-    async with store.pool.acquire() as conn, conn.transaction():
-        # Lock first, read after, exactly like an append: every append that committed before
-        # is visible, none can commit in between, so the positions taken here are the next
-        # ones and a reader tailing `position > P` never passes them.
-        position: int = await conn.fetchval(
-            f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
-        )
-        if await conn.fetchval(f"SELECT 1 FROM {t}.agentlog_sessions WHERE session_id = $1", sid):
-            raise SessionAlreadyExists(sid)
-        if await conn.fetchval(f"SELECT 1 FROM {t}.agentlog_events WHERE originator_id = $1", sid):
-            raise ImportRefused(
-                f"the log holds events of session {sid!r} but no sessions row: run agentlog verify"
-            )
-        for start in range(0, len(events), _INSERT_CHUNK):
-            chunk = events[start : start + _INSERT_CHUNK]
-            await conn.execute(
-                f"""INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic,
-                        state, notification_id, run_id, recorded_at)
-                    SELECT $1, e.seq, e.topic, e.state, e.pos, e.run_id, e.at
-                    FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::bigint[],
-                                $6::text[], $7::timestamptz[])
-                         AS e(seq, topic, state, pos, run_id, at)""",
-                sid,
-                [e.seq for e in chunk],
-                [e.type for e in chunk],
-                [e.state for e in chunk],
-                [position + start + i + 1 for i in range(len(chunk))],
-                [e.run_id for e in chunk],
-                [e.time for e in chunk],
-            )
-        await conn.execute(
-            f"INSERT INTO {t}.agentlog_sessions (session_id, created_at) VALUES ($1, $2)",
-            sid,
-            events[0].time,
-        )
-        await conn.execute(
-            f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + len(events)
-        )
-        await conn.execute(index_runs_sql(store.schema, one_session=True), sid)
-        if store.notify:
-            # Inside the transaction, as the store does: delivered exactly at commit.
-            await conn.execute(
-                "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{store.process_token}|{sid}"
-            )
-    return position + 1
-
-
-def _import_sqlite(path: str, session: ImportedSession) -> int:
-    sid = session.session_id
-    events = session.events
-    conn = connect(path)  # the stores' settings: WAL, synchronous=FULL, busy timeout
-    try:
-        # The database's write lock before the last position is read, as every append does.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute(
-                "SELECT 1 FROM agentlog_sessions WHERE session_id = ?", (sid,)
-            ).fetchone():
-                raise SessionAlreadyExists(sid)
-            if conn.execute(
-                "SELECT 1 FROM agentlog_events WHERE originator_id = ? LIMIT 1", (sid,)
-            ).fetchone():
-                raise ImportRefused(
-                    f"the log holds events of session {sid!r} but no sessions row: "
-                    "run agentlog verify"
-                )
-            (position,) = conn.execute(
-                "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
-            ).fetchone()
-            conn.executemany(
-                "INSERT INTO agentlog_events (notification_id, originator_id, "
-                "originator_version, topic, state, run_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (position + i + 1, sid, e.seq, e.type, e.state, e.run_id, to_micros(e.time))
-                    for i, e in enumerate(events)
-                ],
-            )
-            conn.execute(
-                "INSERT INTO agentlog_sessions (session_id, created_at) VALUES (?, ?)",
-                (sid, to_micros(events[0].time)),
-            )
-            conn.execute(SQL_INDEX_RUNS + " AND s.originator_id = ?", (sid,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
-    return int(position) + 1

@@ -14,15 +14,24 @@ share the root), and so is one without a sidecar (written before sidecars existe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
 import shutil
 from pathlib import Path
 
 from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.sessions.tombstone import deleted_at
 
 log = logging.getLogger(__name__)
 
 SIDECARS = ".sessions"
+
+
+def directory_name(session_id: str) -> str:
+    """A session's working directory name: readable, and unique by a hash of the id."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id)[:80]
+    return f"{readable}-{hashlib.sha256(session_id.encode()).hexdigest()[:12]}"
 
 
 def note_session(workspace: Path, session_id: str) -> None:
@@ -58,9 +67,6 @@ def noted_workspaces(root: Path) -> dict[str, Path]:
 async def sweep_deleted(store: EventStore, root: Path) -> list[str]:
     """Remove the directories under `root` of sessions deleted (on any instance); returns
     those sessions. One read of the tombstone per directory found."""
-    # Imported here: agentlog.infra.sessions.deletion imports the runner, whose run_home imports us.
-    from agentlog.infra.sessions.deletion import deleted_at
-
     removed: list[str] = []
     for session_id, workspace in (await asyncio.to_thread(noted_workspaces, root)).items():
         if await deleted_at(store, session_id) is None:

@@ -18,17 +18,16 @@ from typing import Any, TypeVar
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.store.projection_store import (
     PROJECTOR_NAME,
+    SUMMARY_COLUMNS,
     SUMMARY_COLUMNS_ADDED,
     Checkpoint,
     States,
     Summaries,
-    decode_run_marks,
     decode_state,
-    decode_usage,
-    encode_run_marks,
     encode_state,
-    encode_usage,
     from_micros,
+    summary_from_row,
+    summary_values,
     to_micros,
 )
 from agentlog.projections.sessions import SessionSummary
@@ -72,11 +71,6 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
 """
 
 _LIVE = f"(SELECT generation FROM agentlog_projection_checkpoints WHERE name = '{PROJECTOR_NAME}')"
-_SUMMARY_COLUMNS = (
-    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage, run_marks"
-)
-
 # Upserts guarded so that a row never moves backwards: a row at a later seq is kept.
 _UPSERT_STATE = """
 INSERT INTO agentlog_ui_states AS t (generation, session_id, last_seq, state)
@@ -86,7 +80,7 @@ SET last_seq = excluded.last_seq, state = excluded.state
 WHERE t.last_seq < excluded.last_seq
 """
 _UPSERT_SUMMARY = f"""
-INSERT INTO agentlog_session_summaries AS t (generation, {_SUMMARY_COLUMNS})
+INSERT INTO agentlog_session_summaries AS t (generation, {SUMMARY_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (generation, session_id) DO UPDATE
 SET title = excluded.title, status = excluded.status, head = excluded.head,
@@ -102,38 +96,11 @@ _REPLACE_SUMMARY = _UPSERT_SUMMARY.rsplit("WHERE", 1)[0]
 
 
 def _summary_row(generation: int, s: SessionSummary) -> tuple[Any, ...]:
-    return (
-        generation,
-        s.session_id,
-        s.title,
-        s.status,
-        s.head,
-        to_micros(s.created_at),
-        to_micros(s.last_activity_at),
-        s.runs,
-        s.tool_calls,
-        s.active_run_id,
-        s.active_run_agent,
-        encode_usage(s.usage),
-        encode_run_marks(s.run_marks),
-    )
+    return (generation, *summary_values(s, moment=to_micros))
 
 
 def _summary(row: Sequence[Any]) -> SessionSummary:
-    return SessionSummary(
-        session_id=row[0],
-        title=row[1],
-        status=row[2],
-        head=row[3],
-        created_at=from_micros(row[4]),
-        last_activity_at=from_micros(row[5]),
-        runs=row[6],
-        tool_calls=row[7],
-        active_run_id=row[8],
-        active_run_agent=row[9],
-        usage=decode_usage(row[10]),
-        run_marks=decode_run_marks(row[11]),
-    )
+    return summary_from_row(row, moment=from_micros)
 
 
 def _write_states(
@@ -165,7 +132,7 @@ def _load(
     summaries = {
         row[0]: _summary(row)
         for row in conn.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries WHERE generation = ? "
+            f"SELECT {SUMMARY_COLUMNS} FROM agentlog_session_summaries WHERE generation = ? "
             "AND session_id IN (SELECT value FROM json_each(?))",
             (generation, ids),
         )
@@ -323,7 +290,7 @@ class SQLiteProjectionStore:
     async def read_summary(self, session_id: str) -> SessionSummary | None:
         def read(conn: sqlite3.Connection) -> SessionSummary | None:
             row = conn.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries "
+                f"SELECT {SUMMARY_COLUMNS} FROM agentlog_session_summaries "
                 f"WHERE generation = {_LIVE} AND session_id = ?",
                 (session_id,),
             ).fetchone()
@@ -334,7 +301,7 @@ class SQLiteProjectionStore:
     async def read_summaries(self, after: str | None, limit: int) -> list[SessionSummary]:
         def read(conn: sqlite3.Connection) -> list[SessionSummary]:
             rows = conn.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM agentlog_session_summaries "
+                f"SELECT {SUMMARY_COLUMNS} FROM agentlog_session_summaries "
                 f"WHERE generation = {_LIVE} AND session_id > ? ORDER BY session_id LIMIT ?",
                 (after or "", limit),
             ).fetchall()

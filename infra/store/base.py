@@ -22,6 +22,7 @@ from agentlog.domain.rules.appending import (
     validate_session_id,
 )
 from agentlog.infra.local.wakeups import LocalWakeups
+from agentlog.infra.store.backend import Backend
 from agentlog.infra.store.group_commit import GroupCommitter, Outcome, PendingAppend
 
 # Called after every append with (its events, seconds it took, the error or None): metrics.
@@ -30,6 +31,10 @@ AppendObserver = Callable[[Sequence[Event], float, BaseException | None], None]
 
 class StoreBase:
     """Validation before any I/O, then group commit, then a wake-up for readers."""
+
+    # The backend that built this store (its folder's backend.py sets it): whoever holds the
+    # store reaches the adapters that live beside its log through it.
+    backend: Backend
 
     def __init__(
         self,

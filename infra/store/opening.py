@@ -1,17 +1,75 @@
-"""Open the configured event store with the wake-up transport that fits it."""
+"""Open what the configured URLs name: the folder of agentlog.infra whose `backend.py` serves
+the URL's scheme builds it (see agentlog.infra.store.backend).
+
+Backends are found, not listed: a new database is a new folder with a `backend.py`, and
+nothing here changes. Only this module imports them, and none of them imports it.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import pkgutil
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import cache
+from types import ModuleType
+from typing import Any
 
-from agentlog.infra.local.wakeups import LocalWakeups
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.postgres.wakeups import PostgresWakeups
-from agentlog.infra.redis.wakeups import RedisWakeups
-from agentlog.infra.sqlite.event_store import SQLiteEventStore
+import agentlog.infra
+from agentlog.domain.ports.run_lock import RunLock
+from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.database_url import parse_database_url
+from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.projection_store import ProjectionStore
+
+
+@cache
+def _backends() -> dict[str, ModuleType]:
+    """URL scheme -> the `backend` module of the folder that serves it."""
+    found: dict[str, ModuleType] = {}
+    for folder in pkgutil.iter_modules(agentlog.infra.__path__):
+        if not folder.ispkg:
+            continue
+        name = f"agentlog.infra.{folder.name}.backend"
+        if importlib.util.find_spec(name) is None:
+            continue
+        module = importlib.import_module(name)
+        # store/backend.py is the port itself: it serves no scheme.
+        for scheme in getattr(module, "SCHEMES", ()):
+            found[scheme] = module
+    return found
+
+
+def backend_for(url: str) -> ModuleType:
+    """The backend module serving `url`'s scheme. Raises BadDatabaseUrl."""
+    if not url or not isinstance(url, str):
+        raise BadDatabaseUrl("database URL is empty")
+    scheme, sep, _ = url.partition("://")
+    backends = _backends()
+    if not sep:
+        raise BadDatabaseUrl(
+            f"database URL {url!r} has no scheme: use sqlite:///path or postgresql://host/db"
+        )
+    module = backends.get(scheme.lower())
+    if module is None or not hasattr(module, "open_store"):
+        raise BadDatabaseUrl(
+            f"unsupported database URL scheme {scheme.lower()!r}: use sqlite:///path or "
+            "postgresql://host/db"
+        )
+    return module
+
+
+def parse_database_url(url: str) -> DatabaseUrl:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, `postgresql://host/db?schema=name`."""
+    parsed: DatabaseUrl = backend_for(url).parse_url(url)
+    return parsed
+
+
+def _shared_services(redis_url: str) -> ModuleType:
+    """The backend module of the server named by AGENTLOG_REDIS_URL."""
+    return _backends()[redis_url.partition("://")[0].lower()]
 
 
 @asynccontextmanager
@@ -22,34 +80,49 @@ async def open_store(
     max_event_bytes: int = 1024 * 1024,
     db_timeout: float = 5.0,
 ) -> AsyncIterator[StoreBase]:
-    """SQLite with in-process wake-ups by default; Redis wake-ups when configured; else
-    PostgreSQL LISTEN/NOTIFY, so another server process sees an append within milliseconds."""
+    """The database's event store (carrying its backend, `store.backend`), with Redis
+    wake-ups when configured, else those its backend chooses."""
     url = parse_database_url(database_url)
     async with AsyncExitStack() as stack:
-        wakeups: LocalWakeups | RedisWakeups | PostgresWakeups
+        wakeups: Wakeups | None = None
         if redis_url:
-            wakeups = await RedisWakeups(redis_url).open()
-            stack.push_async_callback(wakeups.close)
-        elif url.kind == "postgresql":
-            wakeups = await PostgresWakeups(url.target, timeout=db_timeout).open()
-            stack.push_async_callback(wakeups.close)
-        else:
-            wakeups = LocalWakeups()
-        store: StoreBase
-        if url.kind == "sqlite":
-            store = SQLiteEventStore(url.target, wakeups=wakeups, max_event_bytes=max_event_bytes)
-            await store.open()
-        else:
-            pg = PostgresEventStore(
-                url.target,
-                schema=url.schema,
-                wakeups=wakeups,
-                notify=isinstance(wakeups, PostgresWakeups),
-                max_event_bytes=max_event_bytes,
-                timeout=db_timeout,
+            opened = await _shared_services(redis_url).open_wakeups(redis_url)
+            stack.push_async_callback(opened.close)
+            wakeups = opened
+        store: StoreBase = await stack.enter_async_context(
+            backend_for(database_url).open_store(
+                url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
             )
-            if isinstance(wakeups, PostgresWakeups):
-                wakeups.own_token = pg.process_token
-            store = await pg.open()
-        stack.push_async_callback(store.close)
+        )
         yield store
+
+
+async def open_run_lock(store: StoreBase, redis_url: str | None = None) -> RunLock:
+    """The run lock on Redis when `redis_url`; else the store's backend's own (in the
+    database when it can be shared, else this process's). The caller closes it."""
+    if redis_url:
+        lock: RunLock = await _shared_services(redis_url).open_run_lock(redis_url)
+        return lock
+    return store.backend.run_lock()
+
+
+def redis_to_check(
+    store: StoreBase, redis_url: str, *, timeout: float
+) -> AbstractAsyncContextManager[Any]:
+    """A client of the Redis server of `redis_url` for a health check: the store's wake-ups'
+    own when they use it, else a short-lived one."""
+    opened: AbstractAsyncContextManager[Any] = _shared_services(redis_url).client_to_check(
+        redis_url, wakeups=store.wakeups, timeout=timeout
+    )
+    return opened
+
+
+@asynccontextmanager
+async def open_projection_store(store: StoreBase) -> AsyncIterator[ProjectionStore]:
+    """The projection store beside an open event store: same SQLite file, same PG schema."""
+    projections = store.backend.projection_store()
+    await projections.open()
+    try:
+        yield projections
+    finally:
+        await projections.close()

@@ -22,11 +22,11 @@ rebuild) can never interleave; the loser writes nothing and starts again from th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from agentlog.projections.sessions import SessionSummary
@@ -78,6 +78,63 @@ def encode_run_marks(marks: tuple[tuple[int, int], ...]) -> str:
 
 def decode_run_marks(text: str | None) -> tuple[tuple[int, int], ...]:
     return () if text is None else _marks_decoder.decode(text)
+
+
+# The summary table's columns after `generation`, in the order of `summary_values`.
+SUMMARY_COLUMNS = (
+    "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
+    "active_run_id, active_run_agent, usage, run_marks"
+)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def summary_values(
+    s: SessionSummary,
+    *,
+    title: Callable[[str | None], Any] = _unchanged,
+    moment: Callable[[datetime], Any] = _unchanged,
+) -> tuple[Any, ...]:
+    """A summary as its row (SUMMARY_COLUMNS), with the backend's own title and time columns."""
+    return (
+        s.session_id,
+        title(s.title),
+        s.status,
+        s.head,
+        moment(s.created_at),
+        moment(s.last_activity_at),
+        s.runs,
+        s.tool_calls,
+        s.active_run_id,
+        s.active_run_agent,
+        encode_usage(s.usage),
+        encode_run_marks(s.run_marks),
+    )
+
+
+def summary_from_row(
+    row: Sequence[Any],
+    *,
+    title: Callable[[Any], str | None] = _unchanged,
+    moment: Callable[[Any], datetime] = _unchanged,
+) -> SessionSummary:
+    """A summary read back from its row (SUMMARY_COLUMNS), the inverse of `summary_values`."""
+    return SessionSummary(
+        session_id=row[0],
+        title=title(row[1]),
+        status=row[2],
+        head=row[3],
+        created_at=moment(row[4]),
+        last_activity_at=moment(row[5]),
+        runs=row[6],
+        tool_calls=row[7],
+        active_run_id=row[8],
+        active_run_agent=row[9],
+        usage=decode_usage(row[10]),
+        run_marks=decode_run_marks(row[11]),
+    )
 
 
 def to_micros(moment: datetime) -> int:
@@ -173,26 +230,3 @@ class ProjectionStore(Protocol):
     async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:
         """Delete the rows of generations below `below`, or of generation `only`."""
         ...
-
-
-@asynccontextmanager
-async def open_projection_store(store: object) -> AsyncIterator[ProjectionStore]:
-    """The projection store beside an open event store: same SQLite file, same PG schema."""
-    # Imported here: each backend module imports this one for the shared types.
-    from agentlog.infra.postgres.event_store import PostgresEventStore
-    from agentlog.infra.postgres.projection_store import PostgresProjectionStore
-    from agentlog.infra.sqlite.event_store import SQLiteEventStore
-    from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
-
-    projections: ProjectionStore
-    if isinstance(store, SQLiteEventStore):
-        projections = SQLiteProjectionStore(store.path)
-    elif isinstance(store, PostgresEventStore):
-        projections = PostgresProjectionStore(store.pool, store.schema)
-    else:
-        raise TypeError(f"no projection store for {type(store).__name__}")
-    await projections.open()
-    try:
-        yield projections
-    finally:
-        await projections.close()

@@ -10,9 +10,9 @@ from agentlog.domain.events import RUN_TERMINAL_TYPES, RunAbandoned, ToolCallSta
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.run_lock import LocalRunLock
 
 from .test_runner import new_session, until_logged
 

@@ -43,9 +43,9 @@ from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.recovery.recovery_events import INTERRUPTED_BY_OWNER_LOSS
 from agentlog.infra.agent.run.policy import ToolPolicy
 from agentlog.infra.agent.run.runner import AgentRunner, agent_process_ids, open_agent_runner
+from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.run_lock import LocalRunLock
 
 from ..conftest import ROOT
 

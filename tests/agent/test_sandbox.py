@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from agentlog.domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
-from agentlog.infra.agent.run.home import directory_name
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
 from agentlog.infra.agent.sandbox.bubblewrap import (
@@ -20,6 +19,7 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
     SandboxUnavailable,
     sandbox_problem,
 )
+from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 

@@ -6,8 +6,7 @@ import asyncio
 
 from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated
 from agentlog.infra.postgres.eventsourcing_bridge import AgentlogMapper, application_recorder
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.opening import open_store, parse_database_url
 
 
 async def test_eventsourcing_notification_log_reads_agentlog_events(postgres_url: str) -> None:

@@ -15,39 +15,32 @@ import pytest
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.opening import open_store, parse_database_url
 from claude_agent_sdk import get_session_messages_from_store
 from claude_agent_sdk.testing import run_session_store_conformance
 from claude_agent_sdk.types import SessionStore
 
 from tests.conftest import POSTGRES_URL
 
-BACKENDS = ["sqlite", "postgres"]
-
-
-@pytest.fixture(params=BACKENDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        request.getfixturevalue("postgres_url")  # skips, or fails in CI, without PostgreSQL
-    return str(request.param)
-
 
 @pytest.fixture
-async def fresh_store(kind: str, tmp_path: Path) -> AsyncIterator[Callable[[], object]]:
+async def fresh_store(
+    database_url: str, backend_redis_url: str | None, tmp_path: Path
+) -> AsyncIterator[Callable[[], object]]:
     """A factory of stores, each on a database of its own (the harness wants isolation per
     contract): a new SQLite file, or a new PostgreSQL schema dropped after the test."""
     schemas: list[str] = []
     async with AsyncExitStack() as stack:
 
         async def make() -> LogSessionStore:
-            if kind == "sqlite":
+            # The test's own database is of the backend's kind; each store gets another.
+            if database_url.startswith("sqlite"):
                 url = f"sqlite:///{tmp_path / (uuid.uuid4().hex + '.db')}"
             else:
                 schema = "t_" + uuid.uuid4().hex[:12]
                 schemas.append(schema)
                 url = f"{POSTGRES_URL}?schema={schema}"
-            store = await stack.enter_async_context(open_store(url))
+            store = await stack.enter_async_context(open_store(url, redis_url=backend_redis_url))
             return LogSessionStore(store)
 
         try:

@@ -7,8 +7,7 @@ import io
 
 import pytest
 from agentlog.domain.errors import UnknownSession
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.transport.cli.rebuild import ProgressBar, add_rebuild_command, run_rebuild
 from agentlog.transport.settings import Settings
 

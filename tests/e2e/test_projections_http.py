@@ -17,8 +17,8 @@ from agentlog.domain.events import (
 )
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.run.runner import AgentRunner
+from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.run_lock import LocalRunLock
 from agentlog.projections.ui_messages import INTERRUPTED
 from agentlog.transport.app import create_app
 from agentlog.transport.http.projections import RunIsActive, lock_says_running, summary_says_running

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from agentlog.domain.events import RunStarted, SessionCreated
 from agentlog.infra.agent.config import AgentConfig
-from agentlog.infra.agent.run.home import directory_name
+from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from agentlog.infra.store.run_lock import RedisRunLock
+from agentlog.infra.redis.run_lock import RedisRunLock
 from redis.exceptions import RedisError
 
 from tests.faults.conftest import start_server

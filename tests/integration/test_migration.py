@@ -10,8 +10,7 @@ import asyncpg
 from agentlog.domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.opening import open_store, parse_database_url
 
 
 async def test_a_postgres_sessions_table_of_the_old_layout_is_migrated(postgres_url: str) -> None:

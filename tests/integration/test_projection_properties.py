@@ -18,8 +18,7 @@ from pathlib import Path
 import asyncpg
 from agentlog.domain.events import RecordedEvent
 from agentlog.domain.rules.branches import current_branch
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import ui_messages
 from hypothesis import HealthCheck, given, settings

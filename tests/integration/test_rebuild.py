@@ -11,7 +11,8 @@ import pytest
 from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import ConversationRewound, CustomEventRecorded, SessionCreated
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.projection_store import ProjectionStore, open_projection_store
+from agentlog.infra.store.opening import open_projection_store
+from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import ui_messages
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from agentlog.infra.agent.run.lease import keep_lease
-from agentlog.infra.store.run_lock import LocalRunLock
+from agentlog.infra.local.run_lock import LocalRunLock
 
 
 async def test_refreshes_keep_the_lease_and_a_lost_lease_is_reported() -> None:

@@ -1,157 +1,17 @@
-"""Deleting a session, on SQLite and PostgreSQL: nothing of its content is left in any table
-(nor, on SQLite, in the database file or its WAL), a tombstone is, the id cannot be created
-again, and the log's positions never go back."""
+"""Deleting a session on SQLite leaves nothing of it in the database file or its WAL (what every
+backend keeps is checked in tests/contract/test_deletion.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from agentlog.domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
-from agentlog.domain.events import (
-    CustomEventRecorded,
-    RunFinished,
-    RunStarted,
-    SessionCreated,
-    TextCompleted,
-)
-from agentlog.domain.events import SessionDeleted as Tombstone
-from agentlog.infra.agent.sdk.session_store import LogSessionStore
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
-from agentlog.infra.sessions.verification import verify_log
-from agentlog.infra.sqlite.event_store import SQLiteEventStore
-from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.sessions.deletion import SessionDeleter
+from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'agentlog.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[StoreBase]:
-    async with open_store(url) as opened:
-        yield opened
-
-
-async def fill(store: StoreBase, session_id: str, marker: str) -> None:
-    """A session holding `marker` everywhere a session keeps content."""
-    await store.append(
-        session_id, [SessionCreated(title=f"title {marker}", metadata={"m": marker})]
-    )
-    await store.append(
-        session_id,
-        [
-            RunStarted(run_id="r1", prompt=f"prompt {marker}"),
-            TextCompleted(run_id="r1", message_id="m1", text=f"answer {marker} " + "x" * 5000),
-            RunFinished(run_id="r1", result=f"result {marker}"),
-        ],
-    )
-    await store.append(
-        session_id,
-        [CustomEventRecorded(name="note", data={"text": marker})],
-        idempotency_key=f"client:{marker}",
-    )
-    transcripts = LogSessionStore(store, session_id=session_id)
-    await transcripts.append(
-        {"project_key": "p", "session_id": str(uuid.uuid4())},
-        [{"type": "user", "uuid": str(uuid.uuid4()), "message": {"content": marker}}],
-    )
-    await transcripts.append(
-        {"project_key": "p", "session_id": str(uuid.uuid4()), "subpath": "subagents/agent-1"},
-        [{"type": "assistant", "message": {"content": marker}}],
-    )
-
-
-async def tables_holding(store: StoreBase, marker: str) -> list[str]:
-    """Every table with a row whose text holds `marker`."""
-    if isinstance(store, PostgresEventStore):
-        async with store.pool.acquire() as conn:
-            names = [
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
-                    store.schema,
-                )
-            ]
-            found = []
-            for name in names:
-                # A bytea column (event state) shows as hex in the row's text.
-                hit = await conn.fetchval(
-                    f'SELECT count(*) FROM "{store.schema}"."{name}" AS t '
-                    "WHERE t::text LIKE $1 OR t::text LIKE $2",
-                    f"%{marker}%",
-                    f"%{marker.encode().hex()}%",
-                )
-                if hit:
-                    found.append(name)
-            return found
-    assert isinstance(store, SQLiteEventStore)
-
-    def scan(conn: object) -> list[str]:
-        found = []
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]  # type: ignore[attr-defined]
-        for name in names:
-            for row in conn.execute(f'SELECT * FROM "{name}"'):  # type: ignore[attr-defined]
-                text = " ".join(
-                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row
-                )
-                if marker in text:
-                    found.append(name)
-                    break
-        return found
-
-    return await store.threads.on_reader(scan)
-
-
-async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: StoreBase) -> None:
-    marker = "MARKER-" + uuid.uuid4().hex
-    await fill(store, "doomed", marker)
-    await fill(store, "kept", "other-" + uuid.uuid4().hex)
-    async with open_projection_store(store) as projections:
-        projector = Projector(store, projections)
-        await projector.catch_up()
-        # The content was there: in the projections and in the CLI's transcript too.
-        assert {"agentlog_ui_states", "agentlog_transcript_entries"} <= set(
-            await tables_holding(store, marker)
-        )
-
-        deletion = await SessionDeleter(store).delete("doomed")
-        await projector.catch_up()
-
-        assert deletion.events_removed == 5 and deletion.tombstone_seq == 6
-        assert await tables_holding(store, marker) == []
-        [tombstone] = await store.read("doomed")
-        assert (tombstone.seq, tombstone.event) == (6, Tombstone(events_removed=5))
-        assert await deleted_at(store, "doomed") == tombstone.time
-        assert await deleted_at(store, "kept") is None
-        summary = await projector.read_summary("doomed")
-        assert summary is not None and summary.status == "deleted" and summary.title is None
-        assert (await projector.read_summary("kept")).title.startswith("title other-")  # type: ignore[union-attr]
-        # The other session is whole; the log checks out, its gaps accounted for.
-        assert len(await store.read("kept")) == 5
-        assert (await verify_log(store)).problems == []
-
-    # The id is never given out again; a second delete says it is gone.
-    with pytest.raises(SessionAlreadyExists):
-        await store.append("doomed", [SessionCreated()])
-    with pytest.raises(SessionDeleted):
-        await SessionDeleter(store).delete("doomed")
-    with pytest.raises(UnknownSession):
-        await SessionDeleter(store).delete("never-was")
-    # Positions never go back, though the deleted session held the newest ones.
-    before = await store.last_position()
-    await store.append("kept", [CustomEventRecorded(name="after")])
-    assert (await store.read("kept", after=5))[0].position == before + 1
+from tests.contract.test_deletion import fill
 
 
 async def test_the_sqlite_file_and_its_wal_hold_nothing_of_it_after_the_delete(

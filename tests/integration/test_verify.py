@@ -18,9 +18,7 @@ from agentlog.domain.events import (
     encode_event,
 )
 from agentlog.infra.sessions.verification import ReadStored, StoredRows, VerifyReport, verify_log
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store, open_store, parse_database_url
 from agentlog.infra.store.projector import Projector
 
 from tests.integration.projection_helpers import seed

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.agent.config import AgentConfig
-from agentlog.infra.agent.run.home import directory_name, prepare_run_home
+from agentlog.infra.agent.run.home import prepare_run_home
 from agentlog.infra.sessions.deletion import SessionDeleter
-from agentlog.infra.sessions.workspaces import noted_workspaces, sweep_deleted
+from agentlog.infra.sessions.workspaces import directory_name, noted_workspaces, sweep_deleted
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings

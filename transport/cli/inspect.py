@@ -61,8 +61,7 @@ from agentlog.domain.events import (
     encode_recorded,
 )
 from agentlog.domain.ports.event_store import EventStore
-from agentlog.infra.agent.run.home import directory_name
-from agentlog.infra.sessions.deletion import delete_log, deleted_at
+from agentlog.infra.sessions.deletion import delete_log
 from agentlog.infra.sessions.importing import (
     ImportedSession,
     export_lines,
@@ -71,10 +70,11 @@ from agentlog.infra.sessions.importing import (
     parse_export,
 )
 from agentlog.infra.sessions.status import summaries_page, summary_json
+from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.verification import verify_log
+from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.usage import Usage
 from agentlog.projections.verification import Problem, verify_session

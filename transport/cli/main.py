@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from agentlog.domain.errors import AgentlogError
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.transport.cli import inspect as cli_inspect
 from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
 from agentlog.transport.logging_setup import configure_logging

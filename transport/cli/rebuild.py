@@ -10,8 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from agentlog.infra.store.opening import open_store
-from agentlog.infra.store.projection_store import open_projection_store
+from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
 from agentlog.transport.settings import Settings
 

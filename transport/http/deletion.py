@@ -19,7 +19,8 @@ from pathlib import Path
 
 from agentlog.domain.errors import SessionDeleted
 from agentlog.domain.events import utc_now
-from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
+from agentlog.infra.sessions.deletion import SessionDeleter
+from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import sweep_deleted
 from agentlog.transport.http.metrics import METRICS
 from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from agentlog.infra.agent.run.home import directory_name
 from agentlog.infra.sessions.forking import fork_session
+from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response, new_session_id, session_view
 from agentlog.transport.keys import AGENT_RUNS, STORE

@@ -15,10 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-from agentlog.infra.redis.clients import close_redis, redis_client
-from agentlog.infra.redis.wakeups import RedisWakeups
 from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import redis_to_check
 from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import is_admin
 from aiohttp import web
@@ -83,12 +81,6 @@ async def check_writes(store: StoreBase) -> dict[str, Any]:
 async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
     """PING through the store's own Redis connection when its wake-ups use Redis (the path
     that matters), else through a short-lived one."""
-    wakeups = store.wakeups
-    own = wakeups.redis if isinstance(wakeups, RedisWakeups) else None
-    client: aioredis.Redis = own or redis_client(redis_url, timeout=HEALTH_TIMEOUT_SECONDS)
-    try:
+    async with redis_to_check(store, redis_url, timeout=HEALTH_TIMEOUT_SECONDS) as client:
         result, _ = await _timed(client.ping)
-    finally:
-        if own is None:
-            await close_redis(client, timeout=HEALTH_TIMEOUT_SECONDS)
     return result

@@ -24,8 +24,8 @@ from agentlog.domain.rules.external_events import (
     ToolOutputInput,
     decide_external_events,
 )
-from agentlog.infra.sessions.deletion import deleted_at
 from agentlog.infra.sessions.status import pending_approvals, summary_json
+from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.store.run_reads import current_open_work
 from agentlog.projections.sessions import AWAITING_APPROVAL
 from agentlog.transport.http.admin import list_sessions_with_status

@@ -15,8 +15,7 @@ from agentlog.domain.errors import (
     StoreUnavailable,
     UnknownSession,
 )
-from agentlog.infra.postgres.event_store import connection_failed
-from agentlog.transport.keys import SETTINGS
+from agentlog.transport.keys import SETTINGS, STORE
 from aiohttp import web
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception as exc:
         # A read that reached the database outside the store's own bounded path (projections,
         # run index) and lost its connection or timed out: the same 503 JSON as the store's.
-        if request.transport is None or not connection_failed(exc):
+        store = request.app.get(STORE)
+        if request.transport is None or store is None or not store.backend.connection_failed(exc):
             raise
         log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
         # The client learns what failed, not the hosts or credentials in the driver's text.

@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agentlog.domain.events import Event, RunAbandoned
+from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.agent.recovery.leftovers import remove_leftovers
 from agentlog.infra.agent.recovery.recovery_events import recovery_events
 from agentlog.infra.agent.run.lease import RECOVERY_PREFIX, release
 from agentlog.infra.agent.run.recorder import RunStore
-from agentlog.infra.store.run_lock import RunLock
 from agentlog.infra.store.run_reads import open_run_events
 
 log = logging.getLogger(__name__)

@@ -36,11 +36,11 @@ from agentlog.domain.events import (
     RunFinished,
     ToolCallFailed,
 )
+from agentlog.domain.ports.run_lock import LockLease
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.conversion import prompt_uuid
-from agentlog.infra.store.run_lock import LockLease
 from claude_agent_sdk import ClaudeSDKClient, ResultMessage
 
 log = logging.getLogger(__name__)

@@ -4,14 +4,12 @@ on disk: the SDK loads it from the store when the run resumes (`agent_resume.py`
 
 from __future__ import annotations
 
-import hashlib
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentlog.infra.agent.recovery.leftovers import HOME_PREFIX
-from agentlog.infra.sessions.workspaces import note_session
+from agentlog.infra.sessions.workspaces import directory_name, note_session
 
 
 @dataclass(frozen=True)
@@ -43,9 +41,3 @@ def prepare_run_home(
     run_home = RunHome(cwd=cwd, home=home)
     run_home.config_dir.mkdir(mode=0o700)
     return run_home
-
-
-def directory_name(session_id: str) -> str:
-    """A session's working directory name: readable, and unique by a hash of the id."""
-    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id)[:80]
-    return f"{readable}-{hashlib.sha256(session_id.encode()).hexdigest()[:12]}"

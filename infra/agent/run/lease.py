@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from agentlog.domain.errors import RunAlreadyActive
-from agentlog.infra.store.run_lock import LockLease, RunLock
+from agentlog.domain.ports.run_lock import LockLease, RunLock
 
 log = logging.getLogger(__name__)
 

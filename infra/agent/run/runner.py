@@ -51,6 +51,7 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
+from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.recovery.abandoned_runs import AbandonedRuns
@@ -75,10 +76,8 @@ from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
 from agentlog.infra.agent.transcripts.resume import ready_transcript
 from agentlog.infra.log_context import log_context
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.sessions.approval_answers import latest_approvals
-from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
+from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
 from claude_agent_sdk import ClaudeSDKClient
 
@@ -617,13 +616,7 @@ async def open_agent_runner(
     `config`."""
     config = replace(config or AgentConfig(), **overrides)
     async with contextlib.AsyncExitStack() as stack:
-        lock: RunLock
-        if redis_url:
-            lock = await RedisRunLock(redis_url).open()
-        elif isinstance(store, PostgresEventStore):
-            lock = PostgresRunLock(store.pool, store.schema)
-        else:
-            lock = LocalRunLock()
+        lock = await open_run_lock(store, redis_url)
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
             model = ScriptedModel(shell_command=config.scripted_shell_command)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey, TranscriptTables
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
     SessionKey,
@@ -38,27 +39,11 @@ from claude_agent_sdk.types import (
 RUNNER_PROJECT_KEY = "agentlog"
 
 
-def transcript_tables(store: object) -> TranscriptTables:
-    """The transcript tables beside an open event store: same SQLite file, same PG schema."""
-    # Imported here: the backends import agentlog.infra.store.transcripts, which this module also
-    # uses.
-    from agentlog.infra.postgres.event_store import PostgresEventStore
-    from agentlog.infra.postgres.transcripts import PostgresTranscripts
-    from agentlog.infra.sqlite.event_store import SQLiteEventStore
-    from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
-
-    if isinstance(store, SQLiteEventStore):
-        return SQLiteTranscripts(store.threads)
-    if isinstance(store, PostgresEventStore):
-        return PostgresTranscripts(store.pool, store.schema)
-    raise TypeError(f"no transcript tables for {type(store).__name__}")
-
-
 class LogSessionStore(SessionStore):
     """The SDK's `SessionStore` on agentlog's event store (see the module docstring)."""
 
-    def __init__(self, store: object, *, session_id: str | None = None) -> None:
-        self.tables = transcript_tables(store)
+    def __init__(self, store: StoreBase, *, session_id: str | None = None) -> None:
+        self.tables = store.backend.transcript_tables()
         self.session_id = session_id
         # Bound to a session: one project key for everything (see the module docstring).
         self.project_key = None if session_id is None else RUNNER_PROJECT_KEY

@@ -1,47 +1,44 @@
-"""The run lock's contract, run against every adapter: in-process, Redis and PostgreSQL."""
+"""The run lock's contract (agentlog.domain.ports.run_lock.RunLock), on every backend: the lock
+each one opens for the runner (in-process for SQLite, PostgreSQL's lease table, Redis)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import pytest
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.postgres.run_lock import PostgresRunLock
-from agentlog.infra.store.database_url import parse_database_url
-from agentlog.infra.store.run_lock import LocalRunLock, RedisRunLock, RunLock
+from agentlog.domain.ports.run_lock import RunLock
+from agentlog.infra.store.backend import Backend
+from agentlog.infra.store.opening import open_run_lock
+
+from tests.conftest import StoreOpener
 
 LockFactory = Callable[[], Awaitable[RunLock]]
 
 
-@pytest.fixture(params=["local", "redis", "postgres"])
-async def new_lock(request: pytest.FixtureRequest, postgres_url: str) -> AsyncIterator[LockFactory]:
-    """Opens lock instances that share one backend: each call is another "process" (for the
-    local lock, the same instance: it only exists within one process)."""
-    opened: list[RunLock] = []
-    local = LocalRunLock()
+@pytest.fixture
+async def new_lock(
+    backend: Backend, open_test_store: StoreOpener, backend_redis_url: str | None
+) -> AsyncIterator[LockFactory]:
+    """Opens lock instances that share one backend: each call is another "process", with a
+    store of its own (when one process serves the database, the same lock: it only exists
+    within that process)."""
+    async with AsyncExitStack() as stack:
+        only: list[RunLock] = []
 
-    stores: list[PostgresEventStore] = []
+        async def factory() -> RunLock:
+            if backend.serves_one_process and not backend_redis_url and only:
+                return only[0]
+            store = await stack.enter_async_context(open_test_store())
+            lock = await open_run_lock(store, backend_redis_url)
+            stack.push_async_callback(lock.close)
+            only.append(lock)
+            return lock
 
-    async def factory() -> RunLock:
-        if request.param == "local":
-            return local
-        if request.param == "postgres":
-            url = parse_database_url(postgres_url)
-            store = await PostgresEventStore(url.target, schema=url.schema).open()
-            stores.append(store)
-            return PostgresRunLock(store.pool, store.schema)
-        lock = await RedisRunLock(str(request.getfixturevalue("redis_url"))).open()
-        opened.append(lock)
-        return lock
-
-    yield factory
-    for lock in opened:
-        await lock.close()
-    for store in stores:
-        await store.close()
+        yield factory
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""PostgreSQL: one schema holds the log and everything beside it, shared by every process.
+
+`postgresql://host/db?schema=name` (`postgres://` too). Without Redis, its wake-ups travel by
+LISTEN/NOTIFY and its run lock is a table of leases, so processes that share the database
+share both without another server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from agentlog.infra.postgres.deletion import delete_session_in
+from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
+from agentlog.infra.postgres.importing import import_session_in
+from agentlog.infra.postgres.projection_store import PostgresProjectionStore
+from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.postgres.transcripts import PostgresTranscripts
+from agentlog.infra.postgres.wakeups import PostgresWakeups
+from agentlog.infra.store.backend import StoreOptions
+from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.imported_session import ImportedSession
+
+SCHEMES = ("postgresql", "postgres")
+
+
+def parse_url(url: str) -> DatabaseUrl:
+    """An asyncpg DSN, and the schema named by the `schema` parameter (default `public`)."""
+    parts = urlsplit(url)
+    if not parts.hostname and "host=" not in parts.query:
+        raise BadDatabaseUrl(f"PostgreSQL URL {url!r} names no host")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = "public"
+    kept = []
+    for key, value in query:
+        if key == "schema":
+            if not value:
+                raise BadDatabaseUrl("the schema parameter of the database URL is empty")
+            schema = value
+        else:
+            kept.append((key, value))
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), ""))
+    return DatabaseUrl("postgresql", dsn, schema)
+
+
+class PostgresBackend:
+    """The adapters beside a `PostgresEventStore`, in its schema and on its pool."""
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self.store = store
+        store.backend = self
+
+    serves_one_process = False
+
+    def projection_store(self) -> PostgresProjectionStore:
+        return PostgresProjectionStore(self.store.pool, self.store.schema)
+
+    def transcript_tables(self) -> PostgresTranscripts:
+        return PostgresTranscripts(self.store.pool, self.store.schema)
+
+    def run_lock(self) -> PostgresRunLock:
+        # In the store's own database: several processes sharing it keep one run per session.
+        return PostgresRunLock(self.store.pool, self.store.schema)
+
+    async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]:
+        return await delete_session_in(self.store, session_id, reason)
+
+    async def import_session(self, session: ImportedSession) -> int:
+        return await import_session_in(self.store, session)
+
+    def connection_failed(self, exc: BaseException) -> bool:
+        return connection_failed(exc)
+
+
+@asynccontextmanager
+async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[PostgresEventStore]:
+    """The schema's event store, carrying its backend; without other wake-ups, LISTEN/NOTIFY,
+    so another server process sees an append within milliseconds."""
+    async with AsyncExitStack() as stack:
+        listening: PostgresWakeups | None = None
+        if options.wakeups is None:
+            listening = await PostgresWakeups(url.target, timeout=options.db_timeout).open()
+            stack.push_async_callback(listening.close)
+        store = PostgresEventStore(
+            url.target,
+            schema=url.schema,
+            wakeups=options.wakeups or listening,
+            notify=listening is not None,
+            max_event_bytes=options.max_event_bytes,
+            timeout=options.db_timeout,
+        )
+        PostgresBackend(store)
+        if listening is not None:
+            # Its own appends already woke this process's readers: skip their echo.
+            listening.own_token = store.process_token
+        await store.open()
+        stack.push_async_callback(store.close)
+        yield store

@@ -1,0 +1,38 @@
+"""Redis beside any database (`redis://`, `rediss://`, `unix://`): the wake-ups and the run
+lock that every server process sharing it sees, whatever database holds the log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.redis.clients import close_redis, redis_client
+from agentlog.infra.redis.run_lock import RedisRunLock
+from agentlog.infra.redis.wakeups import RedisWakeups
+
+SCHEMES = ("redis", "rediss", "unix")
+
+
+async def open_wakeups(url: str) -> RedisWakeups:
+    return await RedisWakeups(url).open()
+
+
+async def open_run_lock(url: str) -> RedisRunLock:
+    return await RedisRunLock(url).open()
+
+
+@asynccontextmanager
+async def client_to_check(
+    url: str, *, wakeups: Wakeups, timeout: float
+) -> AsyncIterator[aioredis.Redis]:
+    """The wake-ups' own Redis connection when they use Redis (the path that matters), else a
+    short-lived one, closed on exit."""
+    own = wakeups.redis if isinstance(wakeups, RedisWakeups) else None
+    client: aioredis.Redis = own or redis_client(url, timeout=timeout)
+    try:
+        yield client
+    finally:
+        if own is None:
+            await close_redis(client, timeout=timeout)

@@ -1,0 +1,81 @@
+"""SQLite: one file holds the log and everything beside it; one server process serves it.
+
+`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`. Its wake-ups and run lock are
+those of this process (agentlog.infra.local) unless Redis is configured: a file is served by
+one process, so there is nobody else to wake or to lock out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from agentlog.infra.local.run_lock import LocalRunLock
+from agentlog.infra.local.wakeups import LocalWakeups
+from agentlog.infra.sqlite.deletion import delete_session_in
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+from agentlog.infra.sqlite.importing import import_session_at
+from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
+from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
+from agentlog.infra.store.backend import StoreOptions
+from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.imported_session import ImportedSession
+
+SCHEMES = ("sqlite",)
+
+
+def parse_url(url: str) -> DatabaseUrl:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`: the path after the third slash."""
+    rest = url.partition("://")[2]
+    if not rest.startswith("/") or rest == "/":
+        raise BadDatabaseUrl(
+            f"SQLite URL {url!r} must look like sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return DatabaseUrl("sqlite", rest[1:])
+
+
+class SQLiteBackend:
+    """The adapters beside a `SQLiteEventStore`, on its file (agentlog.infra.store.backend)."""
+
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self.store = store
+        store.backend = self
+
+    serves_one_process = True
+
+    def projection_store(self) -> SQLiteProjectionStore:
+        return SQLiteProjectionStore(self.store.path)
+
+    def transcript_tables(self) -> SQLiteTranscripts:
+        return SQLiteTranscripts(self.store.threads)
+
+    def run_lock(self) -> LocalRunLock:
+        return LocalRunLock()
+
+    async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]:
+        return await delete_session_in(self.store, session_id, reason)
+
+    async def import_session(self, session: ImportedSession) -> int:
+        return await asyncio.to_thread(import_session_at, self.store.path, session)
+
+    def connection_failed(self, exc: BaseException) -> bool:
+        # A file has no connection to lose; what an OS or a timeout refused is retried as one.
+        return isinstance(exc, (OSError, TimeoutError))
+
+
+@asynccontextmanager
+async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[SQLiteEventStore]:
+    """The file's event store, carrying its backend; in-process wake-ups unless given others."""
+    store = SQLiteEventStore(
+        url.target,
+        wakeups=options.wakeups or LocalWakeups(),
+        max_event_bytes=options.max_event_bytes,
+    )
+    SQLiteBackend(store)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()

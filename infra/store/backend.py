@@ -1,0 +1,70 @@
+"""The Backend port: everything agentlog keeps in one database, built by one `backend.py`.
+
+It lives in infra/store, not domain/ports, because what it hands out are infra adapters
+(projection rows, the CLI's transcripts, an imported session's stored rows), whose own ports
+live here too; the domain never sees a backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from agentlog.domain.ports.run_lock import RunLock
+from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.store.imported_session import ImportedSession
+from agentlog.infra.store.projection_store import ProjectionStore
+from agentlog.infra.store.transcripts import TranscriptTables
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What every backend's `open_store(url, options)` is given besides its URL."""
+
+    wakeups: Wakeups | None = None  # None: the backend chooses its own
+    max_event_bytes: int = 1024 * 1024
+    db_timeout: float = 5.0
+
+
+class Backend(Protocol):
+    """One database's adapters, beside the event store that its `backend.py` opened.
+
+    A database is one folder of agentlog.infra (sqlite/, postgres/) whose `backend.py` names the
+    URL schemes it serves (`SCHEMES`), parses its URLs (`parse_url`) and opens its event store
+    (`open_store(url, options)`: with the wake-ups it is given, else its own), which carries this
+    backend as `store.backend`. agentlog.infra.store.opening picks the folder by the URL's
+    scheme; nothing else names a backend's classes.
+
+    Contract (tests/contract runs every port below on every backend):
+    - `projection_store()` and `transcript_tables()` keep their rows beside the log (same
+      file, same schema); the projection store is new and unopened: its caller opens and
+      closes it.
+    - `run_lock()` is the run lock this database can share between the processes that use it
+      (in the database itself), or one of this process when it cannot; its caller closes it.
+    - `delete_session` removes the session's content in one transaction under the append lock
+      and leaves its tombstone at the next seq and position; returns (tombstone seq, events
+      removed); raises UnknownSession, SessionDeleted.
+    - `import_session` writes the session's events as stored (seqs, times, JSON) at the end of
+      the log in one transaction under the append lock; returns the first position; raises
+      SessionAlreadyExists. Neither wakes readers: the caller publishes.
+    - `connection_failed(exc)` says whether `exc` means the database could not be reached
+      (a 503 to retry), as opposed to a statement that failed.
+    """
+
+    @property
+    def serves_one_process(self) -> bool:
+        """True when one server process serves the database (SQLite's file): its run lock and
+        wake-ups are then that process's own, and nobody else needs them."""
+        ...
+
+    def projection_store(self) -> ProjectionStore: ...
+
+    def transcript_tables(self) -> TranscriptTables: ...
+
+    def run_lock(self) -> RunLock: ...
+
+    async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
+
+    async def import_session(self, session: ImportedSession) -> int: ...
+
+    def connection_failed(self, exc: BaseException) -> bool: ...
