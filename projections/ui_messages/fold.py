@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import agentlog.projections.ui_messages.approvals as approvals
+import agentlog.projections.ui_messages.data_parts as data_parts
+import agentlog.projections.ui_messages.rewinds as rewinds
+import agentlog.projections.ui_messages.runs as runs
+import agentlog.projections.ui_messages.text_parts as text_parts
+import agentlog.projections.ui_messages.tool_parts as tool_parts
 from agentlog.domain.events import RecordedEvent
-from agentlog.projections.ui_messages import (
-    approvals,
-    data_parts,
-    rewinds,
-    runs,
-    text_parts,
-    tool_parts,
-)
 from agentlog.projections.ui_messages.builder import Builder, Handler
 from agentlog.projections.ui_messages.state import EMPTY, ConversationState
 from msgspec.structs import replace

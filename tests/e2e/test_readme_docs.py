@@ -19,11 +19,6 @@ from tests.e2e.doc_pages import SHELL, Fence, fences, pages, without_fences
 # The modules that run documented examples, each returning them from `claimed_blocks()`.
 RUNNERS = sorted(p.stem for p in (ROOT / "tests" / "e2e").glob("test_readme*.py"))
 
-# Paths the docs name that another branch is adding; once one exists, take it off this list.
-NOT_YET_MERGED = {
-    "tests/contract/conftest.py": "house-backend moves the backend fixture here",
-}
-
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _CODE = re.compile(r"`([^`\n]+)`")
 _REPO_PATH = re.compile(
@@ -168,10 +163,5 @@ def test_the_link_check_reports_a_missing_file_and_heading(tmp_path: Path) -> No
 def test_every_path_and_module_the_docs_write_exists() -> None:
     named = {name for page in pages() for name in written_paths(page)}
     assert named, "no paths found: the check itself is broken"
-    gone = sorted(n for n in named if missing(n) and n not in NOT_YET_MERGED)
+    gone = sorted(n for n in named if missing(n))
     assert gone == []
-
-
-def test_paths_waiting_for_another_branch_are_still_missing() -> None:
-    """Once the other branch lands, NOT_YET_MERGED must shrink, or it would hide a stale path."""
-    assert [path for path in NOT_YET_MERGED if (ROOT / path).exists()] == []
