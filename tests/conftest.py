@@ -9,7 +9,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -41,9 +41,9 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A PostgreSQL URL whose `schema` is fresh for this test and dropped after it."""
+@asynccontextmanager
+async def new_postgres_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A PostgreSQL URL whose `schema` is new, dropped on exit."""
     schema = "t_" + uuid.uuid4().hex[:12]
     try:
         conn = await asyncpg.connect(POSTGRES_URL)
@@ -54,6 +54,19 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await _drop_schema(conn, schema)
         await conn.close()
+
+
+@asynccontextmanager
+async def new_sqlite_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A SQLite URL of a file not made yet, in the test's own directory (removed with it)."""
+    yield f"sqlite:///{tmp_path / ('agentlog-' + uuid.uuid4().hex[:12] + '.db')}"
+
+
+@pytest.fixture
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A PostgreSQL URL whose `schema` is fresh for this test and dropped after it."""
+    async with new_postgres_database(tmp_path) as url:
+        yield url
 
 
 async def _drop_schema(conn: asyncpg.Connection, schema: str) -> None:
@@ -92,8 +105,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 StoreOpener = Callable[[], AbstractAsyncContextManager[StoreBase]]
 
-# Every backend, by name: a database (whose URL fixture is `<database>_url`), and `+redis`
-# when Redis carries the wake-ups and the run lock beside it. A new backend is one more name.
+# Every database by name: how a test gets an empty one of its own (removed after the test).
+DATABASES: dict[str, Callable[[Path], AbstractAsyncContextManager[str]]] = {
+    "sqlite": new_sqlite_database,
+    "postgres": new_postgres_database,
+}
+
+# Every backend, by name: a database of DATABASES, and `+redis` when Redis carries the
+# wake-ups and the run lock beside it. A new backend is one more name here (and its database
+# one more entry above); no test names it.
 BACKENDS = ["sqlite", "postgres", "postgres+redis"]
 
 
@@ -102,9 +122,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def url_of(backend: str, request: pytest.FixtureRequest) -> str:
-    """The test's database URL for the backend named `backend`."""
-    return str(request.getfixturevalue(backend.partition("+")[0] + "_url"))
+def database_of(backend: str) -> Callable[[Path], AbstractAsyncContextManager[str]]:
+    """How to make an empty database for the backend named `backend`."""
+    return DATABASES[backend.partition("+")[0]]
 
 
 def redis_url_of(backend: str, request: pytest.FixtureRequest) -> str | None:
@@ -112,8 +132,9 @@ def redis_url_of(backend: str, request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    return url_of(backend, request)
+async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    async with database_of(backend)(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from agentlog.infra.postgres.deletion import delete_session_in
+from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
 from agentlog.infra.postgres.importing import import_session_in
 from agentlog.infra.postgres.projection_store import PostgresProjectionStore
@@ -68,6 +68,9 @@ class PostgresBackend:
 
     async def import_session(self, session: ImportedSession) -> int:
         return await import_session_in(self.store, session)
+
+    async def tables_holding(self, text: str) -> list[str]:
+        return await tables_holding_in(self.store, text)
 
     def connection_failed(self, exc: BaseException) -> bool:
         return connection_failed(exc)

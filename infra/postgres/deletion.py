@@ -90,3 +90,27 @@ async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
         ["agentlog_projection_checkpoints", *_PROJECTIONS],
     )
     return bool(found == 3)
+
+
+async def tables_holding_in(store: PostgresEventStore, text: str) -> list[str]:
+    """Every table of the schema with a row whose text holds `text`."""
+    async with store.pool.acquire() as conn:
+        names = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+                store.schema,
+            )
+        ]
+        found = []
+        for name in names:
+            # A bytea column (an event's state) shows as hex in the row's text: look for both.
+            hit = await conn.fetchval(
+                f"SELECT count(*) FROM {_ident(store.schema)}.{_ident(name)} AS t "
+                "WHERE t::text LIKE $1 OR t::text LIKE $2",
+                f"%{text}%",
+                f"%{text.encode().hex()}%",
+            )
+            if hit:
+                found.append(name)
+        return found

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.local.wakeups import LocalWakeups
-from agentlog.infra.sqlite.deletion import delete_session_in
+from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
@@ -59,6 +59,9 @@ class SQLiteBackend:
 
     async def import_session(self, session: ImportedSession) -> int:
         return await asyncio.to_thread(import_session_at, self.store.path, session)
+
+    async def tables_holding(self, text: str) -> list[str]:
+        return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))
 
     def connection_failed(self, exc: BaseException) -> bool:
         # A file has no connection to lose; what an OS or a timeout refused is retried as one.

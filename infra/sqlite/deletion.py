@@ -111,3 +111,18 @@ async def delete_session_in(
     store: SQLiteEventStore, session_id: str, reason: str
 ) -> tuple[int, int]:
     return await store.threads.on_writer(lambda conn: delete_session(conn, session_id, reason))
+
+
+def tables_holding(conn: sqlite3.Connection, text: str) -> list[str]:
+    """Every table of the file with a row whose text holds `text` (blobs read as UTF-8)."""
+    found = []
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    for name in names:
+        for row in conn.execute(f'SELECT * FROM "{name}"'):
+            joined = " ".join(
+                v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row
+            )
+            if text in joined:
+                found.append(name)
+                break
+    return found

@@ -47,6 +47,9 @@ class Backend(Protocol):
     - `import_session` writes the session's events as stored (seqs, times, JSON) at the end of
       the log in one transaction under the append lock; returns the first position; raises
       SessionAlreadyExists. Neither wakes readers: the caller publishes.
+    - `tables_holding(text)` names every table of the database (the log's, the projections',
+      the transcripts', any other) with a row whose text holds `text`, stored bytes included:
+      what proves that a deleted session left nothing of its content behind.
     - `connection_failed(exc)` says whether `exc` means the database could not be reached
       (a 503 to retry), as opposed to a statement that failed.
     """
@@ -66,5 +69,7 @@ class Backend(Protocol):
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
 
     async def import_session(self, session: ImportedSession) -> int: ...
+
+    async def tables_holding(self, text: str) -> list[str]: ...
 
     def connection_failed(self, exc: BaseException) -> bool: ...

@@ -17,10 +17,8 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.events import SessionDeleted as Tombstone
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
-from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
 from agentlog.infra.sessions.verification import verify_log
-from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
@@ -55,47 +53,6 @@ async def fill(store: StoreBase, session_id: str, marker: str) -> None:
     )
 
 
-async def tables_holding(store: StoreBase, marker: str) -> list[str]:
-    """Every table with a row whose text holds `marker`."""
-    if isinstance(store, PostgresEventStore):
-        async with store.pool.acquire() as conn:
-            names = [
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
-                    store.schema,
-                )
-            ]
-            found = []
-            for name in names:
-                # A bytea column (event state) shows as hex in the row's text.
-                hit = await conn.fetchval(
-                    f'SELECT count(*) FROM "{store.schema}"."{name}" AS t '
-                    "WHERE t::text LIKE $1 OR t::text LIKE $2",
-                    f"%{marker}%",
-                    f"%{marker.encode().hex()}%",
-                )
-                if hit:
-                    found.append(name)
-            return found
-    assert isinstance(store, SQLiteEventStore)
-
-    def scan(conn: object) -> list[str]:
-        found = []
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]  # type: ignore[attr-defined]
-        for name in names:
-            for row in conn.execute(f'SELECT * FROM "{name}"'):  # type: ignore[attr-defined]
-                text = " ".join(
-                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row
-                )
-                if marker in text:
-                    found.append(name)
-                    break
-        return found
-
-    return await store.threads.on_reader(scan)
-
-
 async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: StoreBase) -> None:
     marker = "MARKER-" + uuid.uuid4().hex
     await fill(store, "doomed", marker)
@@ -105,14 +62,14 @@ async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: Sto
         await projector.catch_up()
         # The content was there: in the projections and in the CLI's transcript too.
         assert {"agentlog_ui_states", "agentlog_transcript_entries"} <= set(
-            await tables_holding(store, marker)
+            await store.backend.tables_holding(marker)
         )
 
         deletion = await SessionDeleter(store).delete("doomed")
         await projector.catch_up()
 
         assert deletion.events_removed == 5 and deletion.tombstone_seq == 6
-        assert await tables_holding(store, marker) == []
+        assert await store.backend.tables_holding(marker) == []
         [tombstone] = await store.read("doomed")
         assert (tombstone.seq, tombstone.event) == (6, Tombstone(events_removed=5))
         assert await deleted_at(store, "doomed") == tombstone.time

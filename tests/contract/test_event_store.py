@@ -1,5 +1,5 @@
-"""The event store contract, run against every adapter (SQLite, PostgreSQL, PostgreSQL with
-Redis wake-ups). Each test names a guarantee of agentlog.domain.ports.event_store.EventStore."""
+"""The event store contract, run against every backend (tests.conftest.BACKENDS). Each test
+names a guarantee of agentlog.domain.ports.event_store.EventStore."""
 
 from __future__ import annotations
 

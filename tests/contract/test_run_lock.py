@@ -1,5 +1,5 @@
 """The run lock's contract (agentlog.domain.ports.run_lock.RunLock), on every backend: the lock
-each one opens for the runner (in-process for SQLite, PostgreSQL's lease table, Redis)."""
+each one opens for the runner (this process's own, a lease table in the database, Redis)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ async def test_refresh_keeps_the_lock_past_its_first_ttl(
     new_lock: LockFactory, session_id: str
 ) -> None:
     owner, other = await new_lock(), await new_lock()
-    # A TTL with room for a slow round trip on a busy machine (the PostgreSQL lease's).
+    # A TTL with room for a slow round trip on a busy machine (a database lease's).
     lease = await owner.acquire(session_id, "run-1", 1000)
     assert lease is not None
 

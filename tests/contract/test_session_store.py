@@ -8,52 +8,33 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 
-import asyncpg
 import pytest
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.opening import open_store, parse_database_url
+from agentlog.infra.store.opening import open_store
 from claude_agent_sdk import get_session_messages_from_store
 from claude_agent_sdk.testing import run_session_store_conformance
 from claude_agent_sdk.types import SessionStore
 
-from tests.conftest import POSTGRES_URL
+from tests.contract.conftest import NewDatabaseUrl
 
 
 @pytest.fixture
 async def fresh_store(
-    database_url: str, backend_redis_url: str | None, tmp_path: Path
+    new_database_url: NewDatabaseUrl, backend_redis_url: str | None
 ) -> AsyncIterator[Callable[[], object]]:
     """A factory of stores, each on a database of its own (the harness wants isolation per
-    contract): a new SQLite file, or a new PostgreSQL schema dropped after the test."""
-    schemas: list[str] = []
+    contract), of the backend's kind, every one removed after the test."""
     async with AsyncExitStack() as stack:
 
         async def make() -> LogSessionStore:
-            # The test's own database is of the backend's kind; each store gets another.
-            if database_url.startswith("sqlite"):
-                url = f"sqlite:///{tmp_path / (uuid.uuid4().hex + '.db')}"
-            else:
-                schema = "t_" + uuid.uuid4().hex[:12]
-                schemas.append(schema)
-                url = f"{POSTGRES_URL}?schema={schema}"
+            url = await new_database_url()
             store = await stack.enter_async_context(open_store(url, redis_url=backend_redis_url))
             return LogSessionStore(store)
 
-        try:
-            yield make
-        finally:
-            await stack.aclose()
-            if schemas:
-                conn = await asyncpg.connect(parse_database_url(POSTGRES_URL).target)
-                try:
-                    for schema in schemas:
-                        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                finally:
-                    await conn.close()
+        yield make
 
 
 async def test_passes_the_sdks_conformance_harness_with_every_optional_method(
