@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
 from agentlog.infra.postgres.importing import import_session_in
@@ -19,13 +21,39 @@ from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
-from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("postgresql", "postgres")
+# What the driver raises when a statement or the connection fails: an operator command
+# reports it in one line.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+SERVICE = "database"
 
 
-def parse_url(url: str) -> DatabaseUrl:
+@dataclass(frozen=True)
+class PostgresUrl:
+    """A PostgreSQL database URL (agentlog.infra.store.database_url.DatabaseUrl): an asyncpg
+    DSN and the schema that holds agentlog's tables."""
+
+    dsn: str = field(repr=False)  # may hold a password: never in a log line or traceback
+    schema: str = "public"
+
+    @property
+    def location(self) -> str:
+        # The server, database and schema; the DSN's user and password stay out of sight.
+        parts = urlsplit(self.dsn)
+        server = (parts.hostname or "") + (f":{parts.port}" if parts.port else "") + parts.path
+        return f"{server} schema {self.schema}" if server else f"schema {self.schema}"
+
+    def describe(self) -> str:
+        return f"postgresql {self.location}"
+
+    def exists(self) -> bool:
+        return True
+
+
+def parse_url(url: str) -> PostgresUrl:
     """An asyncpg DSN, and the schema named by the `schema` parameter (default `public`)."""
     parts = urlsplit(url)
     if not parts.hostname and "host=" not in parts.query:
@@ -41,7 +69,7 @@ def parse_url(url: str) -> DatabaseUrl:
         else:
             kept.append((key, value))
     dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), ""))
-    return DatabaseUrl("postgresql", dsn, schema)
+    return PostgresUrl(dsn, schema)
 
 
 class PostgresBackend:
@@ -77,16 +105,16 @@ class PostgresBackend:
 
 
 @asynccontextmanager
-async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[PostgresEventStore]:
+async def open_store(url: PostgresUrl, options: StoreOptions) -> AsyncIterator[PostgresEventStore]:
     """The schema's event store, carrying its backend; without other wake-ups, LISTEN/NOTIFY,
     so another server process sees an append within milliseconds."""
     async with AsyncExitStack() as stack:
         listening: PostgresWakeups | None = None
         if options.wakeups is None:
-            listening = await PostgresWakeups(url.target, timeout=options.db_timeout).open()
+            listening = await PostgresWakeups(url.dsn, timeout=options.db_timeout).open()
             stack.push_async_callback(listening.close)
         store = PostgresEventStore(
-            url.target,
+            url.dsn,
             schema=url.schema,
             wakeups=options.wakeups or listening,
             notify=listening is not None,

@@ -7,12 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.redis.clients import close_redis, redis_client
 from agentlog.infra.redis.run_lock import RedisRunLock
 from agentlog.infra.redis.wakeups import RedisWakeups
 
 SCHEMES = ("redis", "rediss", "unix")
+# What the client raises when a command or the connection fails: an operator command reports
+# it in one line.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
+SERVICE = "redis"
 
 
 async def open_wakeups(url: str) -> RedisWakeups:

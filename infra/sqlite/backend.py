@@ -8,8 +8,11 @@ one process, so there is nobody else to wake or to lock out.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.local.wakeups import LocalWakeups
@@ -19,13 +22,34 @@ from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
-from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("sqlite",)
+# What the driver raises when a statement fails: an operator command reports it in one line.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+SERVICE = "database"
 
 
-def parse_url(url: str) -> DatabaseUrl:
+@dataclass(frozen=True)
+class SQLiteUrl:
+    """A SQLite database URL (agentlog.infra.store.database_url.DatabaseUrl): its file."""
+
+    path: str
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    def describe(self) -> str:
+        return f"sqlite {self.path}"
+
+    def exists(self) -> bool:
+        # Opening a missing file creates it, empty; an in-memory database is always new.
+        return self.path == ":memory:" or Path(self.path).exists()
+
+
+def parse_url(url: str) -> SQLiteUrl:
     """`sqlite:///relative.db`, `sqlite:////abs/path.db`: the path after the third slash."""
     rest = url.partition("://")[2]
     if not rest.startswith("/") or rest == "/":
@@ -33,7 +57,7 @@ def parse_url(url: str) -> DatabaseUrl:
             f"SQLite URL {url!r} must look like sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
-    return DatabaseUrl("sqlite", rest[1:])
+    return SQLiteUrl(rest[1:])
 
 
 class SQLiteBackend:
@@ -69,10 +93,10 @@ class SQLiteBackend:
 
 
 @asynccontextmanager
-async def open_store(url: DatabaseUrl, options: StoreOptions) -> AsyncIterator[SQLiteEventStore]:
+async def open_store(url: SQLiteUrl, options: StoreOptions) -> AsyncIterator[SQLiteEventStore]:
     """The file's event store, carrying its backend; in-process wake-ups unless given others."""
     store = SQLiteEventStore(
-        url.target,
+        url.path,
         wakeups=options.wakeups or LocalWakeups(),
         max_event_bytes=options.max_event_bytes,
     )

@@ -1,17 +1,31 @@
-"""What a parsed `AGENTLOG_DATABASE_URL` holds; each backend parses its own scheme's URLs
-(`parse_url` in its `backend.py`), through agentlog.infra.store.opening.parse_database_url."""
+"""What a parsed `AGENTLOG_DATABASE_URL` answers; each backend parses its own scheme's URLs
+(`parse_url` in its `backend.py`, into a type of its own), through
+agentlog.infra.store.opening.parse_database_url. Only the backend reads what is inside."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Protocol
 
 
 class BadDatabaseUrl(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class DatabaseUrl:
-    kind: str  # "sqlite" or "postgresql"
-    target: str  # a file path for SQLite, an asyncpg DSN for PostgreSQL
-    schema: str = "public"
+class DatabaseUrl(Protocol):
+    """A database URL as the backend serving its scheme understood it."""
+
+    @property
+    def location(self) -> str:
+        """Where the database is, for an operator to read (a file, a server's database and
+        schema): never a credential."""
+        ...
+
+    def describe(self) -> str:
+        """Which kind of database, and its location (a start banner)."""
+        ...
+
+    def exists(self) -> bool:
+        """False only when there is no database yet and opening one would create it empty (a
+        SQLite file not made yet): a command that reads the log refuses, rather than answer
+        as if the log were empty. A server's database is there for the asking: True."""
+        ...

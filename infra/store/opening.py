@@ -62,9 +62,19 @@ def backend_for(url: str) -> ModuleType:
 
 
 def parse_database_url(url: str) -> DatabaseUrl:
-    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, `postgresql://host/db?schema=name`."""
+    """The URL as the backend serving its scheme reads it (its `parse_url`): e.g.
+    `sqlite:///relative.db`, `postgresql://host/db?schema=name`. Raises BadDatabaseUrl."""
     parsed: DatabaseUrl = backend_for(url).parse_url(url)
     return parsed
+
+
+def driver_failure(exc: BaseException) -> str | None:
+    """One line for an operator when `exc` is what a backend's driver raises ("database
+    error: ...", "redis error: ..."), else None: a command reports it instead of a traceback."""
+    for module in _backends().values():
+        if isinstance(exc, getattr(module, "DRIVER_ERRORS", ())):
+            return f"{module.SERVICE} error: {exc}"
+    return None
 
 
 def _shared_services(redis_url: str) -> ModuleType:

@@ -19,7 +19,7 @@ async def test_eventsourcing_notification_log_reads_agentlog_events(postgres_url
     url = parse_database_url(postgres_url)
 
     def read_with_eventsourcing() -> list[tuple[int, str, int, str, object]]:
-        recorder = application_recorder(url.target, url.schema)
+        recorder = application_recorder(url.dsn, url.schema)
         mapper = AgentlogMapper()
         try:
             notifications = recorder.select_notifications(start=2, limit=10)

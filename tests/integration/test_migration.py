@@ -15,7 +15,7 @@ from agentlog.infra.store.opening import open_store, parse_database_url
 
 async def test_a_postgres_sessions_table_of_the_old_layout_is_migrated(postgres_url: str) -> None:
     url = parse_database_url(postgres_url)
-    conn = await asyncpg.connect(url.target)
+    conn = await asyncpg.connect(url.dsn)
     try:
         await conn.execute(f'CREATE SCHEMA "{url.schema}"')
         await conn.execute(
@@ -63,7 +63,7 @@ async def test_a_postgres_schema_from_before_transcripts_gains_their_tables(
     url = parse_database_url(postgres_url)
     async with open_store(postgres_url) as store:
         await store.append("s", [SessionCreated()])
-    conn = await asyncpg.connect(url.target)
+    conn = await asyncpg.connect(url.dsn)
     try:
         for table in ("agentlog_transcript_entries", "agentlog_transcripts"):
             await conn.execute(f'DROP TABLE "{url.schema}".{table}')
@@ -116,7 +116,7 @@ async def test_a_log_from_before_the_run_index_gets_it_filled_from_its_events(
 
     await _log_with_runs(postgres_url)
     url = parse_database_url(postgres_url)
-    conn = await asyncpg.connect(url.target)
+    conn = await asyncpg.connect(url.dsn)
     try:
         await conn.execute(f'DROP TABLE "{url.schema}".agentlog_runs')
     finally:

@@ -17,7 +17,9 @@ from agentlog.domain.events import (
     ToolCallStarted,
     encode_event,
 )
+from agentlog.infra.postgres.backend import PostgresUrl
 from agentlog.infra.sessions.verification import ReadStored, StoredRows, VerifyReport, verify_log
+from agentlog.infra.sqlite.backend import SQLiteUrl
 from agentlog.infra.store.opening import open_projection_store, open_store, parse_database_url
 from agentlog.infra.store.projector import Projector
 
@@ -34,15 +36,16 @@ async def sql(database_url: str, statement: str, *params: object) -> None:
     """Run one statement straight on the database, behind the store's back. Parameters are
     written `$1, $2, ...` (PostgreSQL's style) and rewritten for SQLite."""
     url = parse_database_url(database_url)
-    if url.kind == "sqlite":
-        conn = sqlite3.connect(url.target)
+    if isinstance(url, SQLiteUrl):
+        conn = sqlite3.connect(url.path)
         for i in range(len(params), 0, -1):
             statement = statement.replace(f"${i}", f"?{i}")
         conn.execute(statement, params)
         conn.commit()
         conn.close()
         return
-    pg = await asyncpg.connect(url.target)
+    assert isinstance(url, PostgresUrl)
+    pg = await asyncpg.connect(url.dsn)
     try:
         await pg.execute(f'SET search_path TO "{url.schema}"')
         await pg.execute(statement, *params)

@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import uuid
@@ -25,9 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
-import asyncpg
 import msgspec
-import redis.exceptions
 from agentlog.domain.errors import AgentlogError, SessionAlreadyExists
 from agentlog.domain.events import (
     EVENT_TYPES,
@@ -74,7 +71,7 @@ from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.opening import open_store, parse_database_url
+from agentlog.infra.store.opening import driver_failure, open_store, parse_database_url
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.usage import Usage
 from agentlog.projections.verification import Problem, verify_session
@@ -220,7 +217,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the parsed command; database driver errors become one-line CommandErrors."""
+    """Run the parsed command; a backend driver's errors (the database's, Redis's) become
+    one-line CommandErrors."""
     try:
         return asyncio.run(_dispatch(settings, args))
     except BrokenPipeError:
@@ -229,12 +227,11 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise CommandError(f"database error: {exc}") from None
-    except sqlite3.Error as exc:
-        raise CommandError(f"database error: {exc}") from None
-    except redis.exceptions.RedisError as exc:
-        raise CommandError(f"redis error: {exc}") from None
+    except Exception as exc:
+        failure = driver_failure(exc)
+        if failure is None:
+            raise
+        raise CommandError(failure) from None
 
 
 async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
@@ -275,7 +272,7 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 async def _open(
     settings: Settings, *, create: bool = False, wakeups: bool = False
 ) -> AsyncIterator[StoreBase]:
-    """The store. Reading commands refuse a SQLite file that does not exist (opening would
+    """The store. Reading commands refuse a database that does not exist yet (opening would
     create an empty one and answer as if the log were empty), and only commands that wake or
     wait for others use Redis: an operator can read the log while Redis is down."""
     if not create:
@@ -290,9 +287,9 @@ async def _open(
 
 def require_database(settings: Settings) -> None:
     url = parse_database_url(settings.database_url)
-    if url.kind == "sqlite" and url.target != ":memory:" and not Path(url.target).exists():
+    if not url.exists():
         raise CommandError(
-            f"no database at {url.target} (set AGENTLOG_DATABASE_URL or --database-url)"
+            f"no database at {url.location} (set AGENTLOG_DATABASE_URL or --database-url)"
         )
 
 

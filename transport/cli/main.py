@@ -98,8 +98,7 @@ def serve(settings: Settings, *, insecure: bool = False) -> int:
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
     print(
-        f"agentlog serving on http://{settings.host}:{settings.port} "
-        f"({url.kind} {url.target if url.kind == 'sqlite' else ''})".rstrip(),
+        f"agentlog serving on http://{settings.host}:{settings.port} ({url.describe()})",
         flush=True,
     )
     if not settings.api_token:
