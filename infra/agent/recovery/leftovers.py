@@ -85,7 +85,7 @@ def _agent_processes(run_id: str) -> dict[int, list[bytes]]:
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return {}
     for entry in entries:
         if not entry.isdigit():
             continue
