@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from agentlog.domain.events import utc_now
 from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
-from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.store import Store
 from agentlog.transport.http import admin as admin_api
 from agentlog.transport.http import approvals as approvals_api
 from agentlog.transport.http import deletion as deletion_api
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings,
     *,
-    store: StoreBase | None = None,
+    store: Store | None = None,
     runner: AgentRunner | None = None,
     run_is_active: RunIsActive | None = None,
 ) -> web.Application:

@@ -40,7 +40,7 @@ def parser_error(status: int, exc: BaseException | None) -> tuple[int, str, str]
     return status, "http_error", HTTPStatus(status).phrase
 
 
-class JsonErrorRequestHandler(RequestHandler):  # type: ignore[type-arg]
+class JsonErrorRequestHandler(RequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -67,7 +67,7 @@ class JsonErrorRequestHandler(RequestHandler):  # type: ignore[type-arg]
 class JsonErrorServer(Server):
     on_refused: Callable[[int], None] | None = None
 
-    def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+    def __call__(self) -> RequestHandler:
         return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 
-from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.store.projector import Projector
+from agentlog.infra.store.store import Store
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
 from aiohttp import web
 
 SETTINGS = web.AppKey("settings", Settings)
-# Handlers use the store through its port only (agentlog.domain.ports.event_store.EventStore).
-STORE = web.AppKey("store", EventStore)
+# Handlers use the store through its port only (agentlog.infra.store.store.Store: the EventStore
+# port, its backend and its commit writer), never through StoreBase or a backend's class.
+STORE = web.AppKey("store", Store)
 FEEDS = web.AppKey("feeds", SessionFeeds)
 AGENT_RUNS = web.AppKey("agent_runs", AgentRunner)
 PROJECTOR = web.AppKey("projector", Projector)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -59,8 +59,8 @@ def _names(raw: str) -> tuple[str, ...]:
 
 _names.__name__ = "comma-separated list"
 
-# (field, environment variable, parser)
-ENVIRONMENT = [
+# (field, environment variable, parser: its `__name__` says what a valid value is)
+ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("database_url", "AGENTLOG_DATABASE_URL", str),
     ("redis_url", "AGENTLOG_REDIS_URL", str),
     ("host", "AGENTLOG_HOST", str),

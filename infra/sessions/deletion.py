@@ -33,7 +33,7 @@ from typing import Protocol
 from agentlog.domain.errors import RunNotActive, SessionDeleted, UnknownRun, UnknownSession
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import directory_name, remove_workspace
-from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.store import Store
 
 
 class RunsOfSessions(Protocol):
@@ -51,7 +51,7 @@ class Deletion:
     events_removed: int
 
 
-async def delete_log(store: StoreBase, session_id: str, reason: str) -> Deletion:
+async def delete_log(store: Store, session_id: str, reason: str) -> Deletion:
     """Step 3 alone (the CLI's delete, once it made sure no run is active)."""
     seq, removed = await store.backend.delete_session(session_id, reason)
     await store.wakeups.publish([session_id])
@@ -63,7 +63,7 @@ class SessionDeleter:
 
     def __init__(
         self,
-        store: StoreBase,
+        store: Store,
         runs: RunsOfSessions | None = None,
         *,
         workspace_root: Path | None = None,

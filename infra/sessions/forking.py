@@ -44,16 +44,16 @@ from agentlog.domain.events import RecordedEvent, SessionForked, encode_event, t
 from agentlog.domain.rules.branches import current_branch
 from agentlog.domain.rules.forking import check_fork_point, fork_overrides
 from agentlog.domain.rules.open_work import OpenWork, open_work
-from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.agent.transcripts.branching import (
-    RUNNER_PROJECT_KEY,
     fork_agent_session,
     previous_agent_session,
     write_branch_transcript,
 )
-from agentlog.infra.sessions.importing import ImportedEvent, ImportedSession, import_session
+from agentlog.infra.sessions.importing import import_session
 from agentlog.infra.sessions.tombstone import deleted_at
-from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession
+from agentlog.infra.store.store import Store
 from msgspec.structs import replace
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Fork:
 
 
 async def fork_session(
-    store: StoreBase,
+    store: Store,
     source_id: str,
     at_seq: int,
     new_id: str,
@@ -180,7 +180,7 @@ async def fork_session(
 
 
 async def _read_up_to(
-    store: StoreBase, session_id: str, at_seq: int
+    store: Store, session_id: str, at_seq: int
 ) -> list[tuple[RecordedEvent, bytes]]:
     """The source's events 1..at_seq, each with its stored JSON (kept byte for byte). Raises
     SessionDeleted when they are gone: the source was deleted since its head was read."""
@@ -258,7 +258,7 @@ def _fork_log(
 
 
 async def _made_by_same_request(
-    store: StoreBase, new_id: str, copied: int, source_id: str, at_seq: int
+    store: Store, new_id: str, copied: int, source_id: str, at_seq: int
 ) -> bool:
     """True if `new_id` is the fork of `source_id` at `at_seq` (an earlier identical request)."""
     found = await store.read(new_id, after=copied, limit=1)

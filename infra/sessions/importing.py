@@ -39,8 +39,8 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.rules.appending import validate_session_id
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
-from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
+from agentlog.infra.store.store import Store
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 
 EXPORT_PAGE = 5000
@@ -71,7 +71,7 @@ class ImportResult:
 # -- export --------------------------------------------------------------------------------
 
 
-async def export_lines(store: StoreBase, session_id: str) -> AsyncIterator[bytes]:
+async def export_lines(store: Store, session_id: str) -> AsyncIterator[bytes]:
     """The session's events up to its head when the export began, one JSON line each (with
     its trailing newline). Raises UnknownSession."""
     head = await store.head(session_id)
@@ -102,7 +102,7 @@ def is_transcript_line(line: bytes) -> bool:
     return line.startswith(b'{"transcript":')
 
 
-async def _transcripts_of(store: StoreBase, session_id: str) -> list[StoredTranscript]:
+async def _transcripts_of(store: Store, session_id: str) -> list[StoredTranscript]:
     return await store.backend.transcript_tables().of_session(session_id)
 
 
@@ -158,8 +158,8 @@ def parse_export(lines: Iterable[bytes | str], *, rename_to: str | None = None) 
                 f"{where}: seq {expected} is {type_of(event)}; a session begins with "
                 "session_created and has only that one"
             )
-        for key in _ENVELOPE:
-            body.pop(key, None)
+        for field in _ENVELOPE:
+            body.pop(field, None)
         events.append(
             ImportedEvent(
                 seq=envelope.seq,
@@ -213,7 +213,7 @@ def _transcript_entry(line: bytes | str, where: str) -> tuple[TranscriptKey, dic
 # -- writing -------------------------------------------------------------------------------
 
 
-async def import_session(store: StoreBase, session: ImportedSession) -> ImportResult:
+async def import_session(store: Store, session: ImportedSession) -> ImportResult:
     """Write `session` as a new session at the end of the store's log, in one transaction,
     then wake its readers. Raises SessionAlreadyExists."""
     first = await store.backend.import_session(session)
@@ -227,7 +227,7 @@ async def import_session(store: StoreBase, session: ImportedSession) -> ImportRe
     )
 
 
-async def _restore_transcripts(store: StoreBase, session: ImportedSession) -> int:
+async def _restore_transcripts(store: Store, session: ImportedSession) -> int:
     """Write the session's transcripts back (after its events: a session's transcripts are
     found through it). Returns the entries written."""
     if not session.transcripts:

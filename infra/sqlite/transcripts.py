@@ -9,7 +9,8 @@ from the first read to the commit.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.store.transcripts import (
@@ -53,6 +54,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS agentlog_transcript_entries_by_uuid
 """
 
 _KEY = "project_key = ? AND agent_session_id = ?"
+T = TypeVar("T")
 _CHUNK = 500  # bound parameters per statement, well under SQLite's limit
 
 
@@ -149,11 +151,11 @@ class SQLiteTranscriptRows:
 
         return await self._write(delete)
 
-    async def _write(self, work: Any) -> Any:
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(conn)` on the writer thread inside `BEGIN IMMEDIATE`: the database's write
         lock from the first read to the commit."""
 
-        def in_transaction(conn: sqlite3.Connection) -> Any:
+        def in_transaction(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)

@@ -7,7 +7,7 @@ Adapters implement the backend-specific parts (`_write_batch`, the reads); `appe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -23,14 +23,18 @@ from agentlog.domain.rules.appending import (
 )
 from agentlog.infra.local.wakeups import LocalWakeups
 from agentlog.infra.store.backend import Backend
-from agentlog.infra.store.group_commit import GroupCommitter, Outcome, PendingAppend
-
-# Called after every append with (its events, seconds it took, the error or None): metrics.
-AppendObserver = Callable[[Sequence[Event], float, BaseException | None], None]
+from agentlog.infra.store.group_commit import (
+    GroupCommitStats,
+    GroupCommitter,
+    Outcome,
+    PendingAppend,
+)
+from agentlog.infra.store.store import AppendObserver
 
 
 class StoreBase:
-    """Validation before any I/O, then group commit, then a wake-up for readers."""
+    """Validation before any I/O, then group commit, then a wake-up for readers: every
+    backend's Store (agentlog.infra.store.store)."""
 
     # The backend that built this store (its folder's backend.py sets it): whoever holds the
     # store reaches the adapters that live beside its log through it.
@@ -56,7 +60,7 @@ class StoreBase:
         )
 
     @property
-    def commit_stats(self):  # type: ignore[no-untyped-def]
+    def commit_stats(self) -> GroupCommitStats:
         return self._committer.stats
 
     async def append(

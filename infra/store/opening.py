@@ -20,9 +20,9 @@ import agentlog.infra
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.backend import StoreOptions
-from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
 from agentlog.infra.store.projection_store import ProjectionStore
+from agentlog.infra.store.store import OnBackend, Store
 
 
 @cache
@@ -89,7 +89,7 @@ async def open_store(
     redis_url: str | None = None,
     max_event_bytes: int = 1024 * 1024,
     db_timeout: float = 5.0,
-) -> AsyncIterator[StoreBase]:
+) -> AsyncIterator[Store]:
     """The database's event store (carrying its backend, `store.backend`), with Redis
     wake-ups when configured, else those its backend chooses."""
     url = parse_database_url(database_url)
@@ -99,7 +99,7 @@ async def open_store(
             opened = await _shared_services(redis_url).open_wakeups(redis_url)
             stack.push_async_callback(opened.close)
             wakeups = opened
-        store: StoreBase = await stack.enter_async_context(
+        store: Store = await stack.enter_async_context(
             backend_for(database_url).open_store(
                 url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
             )
@@ -107,7 +107,7 @@ async def open_store(
         yield store
 
 
-async def open_run_lock(store: StoreBase, redis_url: str | None = None) -> RunLock:
+async def open_run_lock(store: OnBackend, redis_url: str | None = None) -> RunLock:
     """The run lock on Redis when `redis_url`; else the store's backend's own (in the
     database when it can be shared, else this process's). The caller closes it."""
     if redis_url:
@@ -117,7 +117,7 @@ async def open_run_lock(store: StoreBase, redis_url: str | None = None) -> RunLo
 
 
 def redis_to_check(
-    store: StoreBase, redis_url: str, *, timeout: float
+    store: Store, redis_url: str, *, timeout: float
 ) -> AbstractAsyncContextManager[Any]:
     """A client of the Redis server of `redis_url` for a health check: the store's wake-ups'
     own when they use it, else a short-lived one."""
@@ -128,7 +128,7 @@ def redis_to_check(
 
 
 @asynccontextmanager
-async def open_projection_store(store: StoreBase) -> AsyncIterator[ProjectionStore]:
+async def open_projection_store(store: OnBackend) -> AsyncIterator[ProjectionStore]:
     """The projection store beside an open event store: same SQLite file, same PG schema."""
     projections = store.backend.projection_store()
     await projections.open()

@@ -60,7 +60,6 @@ from agentlog.domain.events import (
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.sessions.deletion import delete_log
 from agentlog.infra.sessions.importing import (
-    ImportedSession,
     export_lines,
     import_session,
     is_transcript_line,
@@ -70,8 +69,9 @@ from agentlog.infra.sessions.status import summaries_page, summary_json
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.sessions.workspaces import directory_name
-from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.opening import driver_failure, open_store, parse_database_url
+from agentlog.infra.store.store import Store
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.usage import Usage
 from agentlog.projections.verification import Problem, verify_session
@@ -271,7 +271,7 @@ async def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 @asynccontextmanager
 async def _open(
     settings: Settings, *, create: bool = False, wakeups: bool = False
-) -> AsyncIterator[StoreBase]:
+) -> AsyncIterator[Store]:
     """The store. Reading commands refuse a database that does not exist yet (opening would
     create an empty one and answer as if the log were empty), and only commands that wake or
     wait for others use Redis: an operator can read the log while Redis is down."""

@@ -43,7 +43,7 @@ async def fork(request: web.Request) -> web.Response:
     new_id = new_session_id(body.id)
     workspace_root = request.app[AGENT_RUNS].workspace_root
     made = await fork_session(
-        request.app[STORE],  # type: ignore[arg-type]
+        request.app[STORE],
         source_id,
         int(body.at_seq),
         new_id,

@@ -1,7 +1,7 @@
 """GET /healthz: ready once the store is open; reports the write path, reads, and Redis when
 configured, each with its latency; 503 naming the failing component when any of them fails.
 
-The write check runs on the commit writer itself (StoreBase.probe_writes): on PostgreSQL it
+The write check runs on the commit writer itself (Store.probe_writes): on PostgreSQL it
 takes the log head lock on the writer's connection and commits, as an append does, so the
 answer is 503 exactly while appends cannot commit (database down or hung, read-only, a dead
 writer), and 200 again as soon as they can.
@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import redis_to_check
+from agentlog.infra.store.store import Store
 from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import is_admin
 from aiohttp import web
@@ -66,19 +66,19 @@ async def _timed(check: Callable[[], Awaitable[Any]]) -> tuple[dict[str, Any], A
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 3)}, value
 
 
-async def check_database(store: StoreBase) -> dict[str, Any]:
+async def check_database(store: Store) -> dict[str, Any]:
     result, position = await _timed(store.last_position)
     if result["ok"]:
         result["last_position"] = position
     return result
 
 
-async def check_writes(store: StoreBase) -> dict[str, Any]:
+async def check_writes(store: Store) -> dict[str, Any]:
     result, _ = await _timed(store.probe_writes)
     return result
 
 
-async def check_redis(store: StoreBase, redis_url: str) -> dict[str, Any]:
+async def check_redis(store: Store, redis_url: str) -> dict[str, Any]:
     """PING through the store's own Redis connection when its wake-ups use Redis (the path
     that matters), else through a short-lived one."""
     async with redis_to_check(store, redis_url, timeout=HEALTH_TIMEOUT_SECONDS) as client:

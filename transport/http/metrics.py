@@ -3,7 +3,7 @@ library: counters, gauges and fixed-bucket histograms are a few lines each.
 
 What is measured, and where it comes from:
 - appends, events appended, heartbeats and append latency: `Metrics.observe_append`, called by
-  the store after every append (StoreBase.append_observers);
+  the store after every append (Store.append_observers);
 - group-commit transactions, retries, batch sizes, appends whose outcome is unknown and
   restarts of the commit writer: read from `store.commit_stats` when scraped;
 - the fill of PostgreSQL's NOTIFY queue (when wake-ups go through LISTEN/NOTIFY) and failed
@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Any
 
 from agentlog.domain.events import Event, HeartbeatRecorded
-from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.projector import Projector
+from agentlog.infra.store.store import Store
 from agentlog.transport.keys import STORE
 from aiohttp import web
 
@@ -269,7 +269,7 @@ class Metrics:
     def observe_append(
         self, events: Sequence[Event], seconds: float, error: BaseException | None = None
     ) -> None:
-        """One append finished (StoreBase.append_observers calls this)."""
+        """One append finished (Store.append_observers calls this)."""
         self.appends.inc(outcome="ok" if error is None else "error")
         self.append_seconds.observe(seconds)
         if error is None:
@@ -292,7 +292,7 @@ class Metrics:
 
     # -- read when scraped -------------------------------------------------------------------
 
-    async def collect(self, store: StoreBase) -> None:
+    async def collect(self, store: Store) -> None:
         stats = store.commit_stats
         # GroupCommitStats keeps a list of batch sizes: take what was added since last time.
         sizes = stats.batch_sizes
@@ -336,7 +336,7 @@ async def _read(source: Source | None, what: str) -> float | None:
         return None
 
 
-async def projector_lag(store: StoreBase, projector: Projector) -> int:
+async def projector_lag(store: Store, projector: Projector) -> int:
     """Last position minus the projector's checkpoint."""
     checkpoint = await projector.projections.checkpoint()
     last: int = await store.last_position()

@@ -69,7 +69,7 @@ class StartRunBody(msgspec.Struct):
         """`useChat`'s answers after `addToolApprovalResponse`: the last message is the
         assistant's, with tool parts "approval-responded" carrying `approval: {id, approved,
         reason?}`. Empty for a normal send."""
-        last = (self.messages or [None])[-1]
+        last = self.messages[-1] if self.messages else None
         if self.prompt is not None or not isinstance(last, dict) or last.get("role") != "assistant":
             return []
         answers = []

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 from agentlog.domain.events import RecordedEvent, SessionDeleted, encode_recorded
 from agentlog.infra.local.wakeups import Waiter
-from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class SessionTail:
 
     def __init__(
         self,
-        store: StoreBase,
+        store: Store,
         session_id: str,
         recheck_seconds: float,
         on_delivered: Callable[[int], None] | None = None,
@@ -262,7 +262,7 @@ class SessionFeeds:
 
     def __init__(
         self,
-        store: StoreBase,
+        store: Store,
         *,
         recheck_seconds: float = 2.0,
         on_delivered: Callable[[int], None] | None = None,

@@ -174,7 +174,7 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
     return body
 
 
-def _cancelled_with_usage(run_id: str, reason: str, finished: list[Event]) -> RunCancelled:
+def _cancelled_with_usage(run_id: str, reason: str, finished: Sequence[Event]) -> RunCancelled:
     """`run_cancelled`, carrying what the interrupted turn's result said it cost."""
     for event in finished:
         if isinstance(event, RunFinished):

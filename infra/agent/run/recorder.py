@@ -36,6 +36,7 @@ from agentlog.domain.errors import RunFenced, StoreClosed, StoreUnavailable
 from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RecordedEvent, encode_event
 from agentlog.domain.ports.event_store import RunFence, RunRecord
 from agentlog.domain.ports.wakeups import Wakeup
+from agentlog.infra.store.store import OnBackend
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _IDENTITY = frozenset({"run_id", "tool_call_id", "message_id", "tool_name", "sub
 _MARKER_ROOM = 64
 
 
-class RunStore(Protocol):
+class RunStore(OnBackend, Protocol):
     """What the runner needs of the event store (StoreBase and its adapters provide it)."""
 
     max_event_bytes: int

@@ -12,7 +12,7 @@ appended after them."""
 from __future__ import annotations
 
 from agentlog.domain.events import Event, RunAbandoned, ToolCallFailed
-from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.agent.run.recorder import RunStore
 
 # More events than a recovery writes in one go: a change, not a recovery.
 _MAX_RECOVERY_EVENTS = 1000
@@ -26,7 +26,7 @@ def closes_an_abandoned_run(event: Event) -> bool:
     return isinstance(event, ToolCallFailed) and event.source == "runner" and event.interrupted
 
 
-async def rewind_expected_seq(store: EventStore, session_id: str, planned_head: int) -> int:
+async def rewind_expected_seq(store: RunStore, session_id: str, planned_head: int) -> int:
     """`planned_head`, or the session's head when only recovery happened after it. Anything
     else leaves `planned_head`: the append then raises ExpectedSeqMismatch."""
     events = await store.read(session_id, after=planned_head, limit=_MAX_RECOVERY_EVENTS)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.store import OnBackend
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
@@ -42,7 +42,7 @@ RUNNER_PROJECT_KEY = "agentlog"
 class LogSessionStore(SessionStore):
     """The SDK's `SessionStore` on agentlog's event store (see the module docstring)."""
 
-    def __init__(self, store: StoreBase, *, session_id: str | None = None) -> None:
+    def __init__(self, store: OnBackend, *, session_id: str | None = None) -> None:
         self.tables = store.backend.transcript_tables()
         self.session_id = session_id
         # Bound to a session: one project key for everything (see the module docstring).

@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from agentlog.domain.events import RecordedEvent, RunStarted
-from agentlog.domain.ports.event_store import EventStore
 
 # RUNNER_PROJECT_KEY: the project key of every transcript the runner writes. The SDK derives
 # a project key from the CLI's working directory, which differs between instances with other
 # workspace roots; a store bound to a session (the runner's) files them all under this one
 # key, whatever key it is given, so any instance resumes them.
+from agentlog.infra.agent.run.recorder import RunStore
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.agent.transcripts.conversion import (
     CANCELLED_MARKER,
@@ -48,7 +48,7 @@ from agentlog.infra.agent.transcripts.conversion import (
 from claude_agent_sdk.types import SessionStoreEntry
 
 
-async def latest_agent_session(store: EventStore, session_id: str) -> str:
+async def latest_agent_session(store: RunStore, session_id: str) -> str:
     """The agent session the session's next run resumes: its latest run's (one event read
     through the run index), or `agent_session_id(session_id)` for a session that never ran
     or whose runs were recorded before branches existed."""

@@ -201,7 +201,7 @@ def missing_lines(
             block = tool_result_block(call_id, name, end)
             add("user", call_id, "message", {"role": "user", "content": [block]})
         elif call_id in logged.asked:
-            deferral = {
+            deferral: dict[str, Any] = {
                 "type": "hook_deferred_tool",
                 "toolUseID": call_id,
                 "toolName": name,
