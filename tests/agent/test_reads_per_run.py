@@ -24,6 +24,7 @@ from agentlog.domain.events import (
     ToolCallStarted,
 )
 from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.sqlite.backend import SQLiteBackend
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
@@ -55,7 +56,9 @@ class CountingStore(SQLiteEventStore):
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[CountingStore]:
-    opened = await CountingStore(tmp_path / "agentlog.db").open()
+    counting = CountingStore(tmp_path / "agentlog.db")
+    SQLiteBackend(counting)  # the adapters beside the log, as opening a store builds them
+    opened = await counting.open()
     await opened.append("s", [SessionCreated()])
     for run in range(EARLIER // 100):  # 60 earlier runs of 100 events
         body = [
