@@ -38,7 +38,7 @@ from agentlog.projections.ui_messages import ConversationState
 
 _SUMMARY_COLUMNS = (
     "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage, run_marks"
+    "active_run_id, active_run_agent, usage, run_marks, agent"
 )
 
 
@@ -76,6 +76,7 @@ def schema_statements(schema: str) -> list[str]:
                 active_run_agent text,
                 usage text,
                 run_marks text,
+                agent text,
                 PRIMARY KEY (generation, session_id))""",
     ]
 
@@ -104,6 +105,8 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         active_run_agent=row[9],
         usage=decode_usage(row[10]),
         run_marks=decode_run_marks(row[11]),
+        # JSON-encoded like the title: it comes from the log, which may hold any text.
+        agent=None if row[12] is None else _json.decode(row[12]),
     )
 
 
@@ -148,16 +151,16 @@ class _Sql:
             SELECT $1, u.*
             FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
                         $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
-                        $11::text[], $12::text[], $13::text[])
+                        $11::text[], $12::text[], $13::text[], $14::text[])
                 AS u(sid, title, status, head, created_at, last_activity_at, runs,
-                     tool_calls, active_run_id, active_run_agent, usage, run_marks)
+                     tool_calls, active_run_id, active_run_agent, usage, run_marks, agent)
             ON CONFLICT (generation, session_id) DO UPDATE
             SET title = excluded.title, status = excluded.status, head = excluded.head,
                 created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
                 runs = excluded.runs, tool_calls = excluded.tool_calls,
                 active_run_id = excluded.active_run_id,
                 active_run_agent = excluded.active_run_agent, usage = excluded.usage,
-                run_marks = excluded.run_marks
+                run_marks = excluded.run_marks, agent = excluded.agent
             WHERE r.head < excluded.head"""
         # A per-session rebuild overwrites whatever is there.
         self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
@@ -225,6 +228,7 @@ async def _write_summaries(
             [s.active_run_agent for s in rows],
             [encode_usage(s.usage) for s in rows],
             [encode_run_marks(s.run_marks) for s in rows],
+            [_json_title(s.agent) for s in rows],
         )
 
 

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
     active_run_agent TEXT,
     usage TEXT,
     run_marks TEXT,
+    agent TEXT,
     PRIMARY KEY (generation, session_id)
 );
 """
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
 _LIVE = f"(SELECT generation FROM agentlog_projection_checkpoints WHERE name = '{PROJECTOR_NAME}')"
 _SUMMARY_COLUMNS = (
     "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage, run_marks"
+    "active_run_id, active_run_agent, usage, run_marks, agent"
 )
 
 # Upserts guarded so that a row never moves backwards: a row at a later seq is kept.
@@ -87,13 +88,13 @@ WHERE t.last_seq < excluded.last_seq
 """
 _UPSERT_SUMMARY = f"""
 INSERT INTO agentlog_session_summaries AS t (generation, {_SUMMARY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (generation, session_id) DO UPDATE
 SET title = excluded.title, status = excluded.status, head = excluded.head,
     created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
     runs = excluded.runs, tool_calls = excluded.tool_calls,
     active_run_id = excluded.active_run_id, active_run_agent = excluded.active_run_agent,
-    usage = excluded.usage, run_marks = excluded.run_marks
+    usage = excluded.usage, run_marks = excluded.run_marks, agent = excluded.agent
 WHERE t.head < excluded.head
 """
 # A per-session rebuild overwrites whatever is there.
@@ -116,6 +117,7 @@ def _summary_row(generation: int, s: SessionSummary) -> tuple[Any, ...]:
         s.active_run_agent,
         encode_usage(s.usage),
         encode_run_marks(s.run_marks),
+        s.agent,
     )
 
 
@@ -133,6 +135,7 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         active_run_agent=row[9],
         usage=decode_usage(row[10]),
         run_marks=decode_run_marks(row[11]),
+        agent=row[12],
     )
 
 

@@ -56,7 +56,12 @@ _usage_decoder = msgspec.json.Decoder(Usage)
 
 # Columns added to `agentlog_session_summaries` after its first layout: a migration adds each
 # one that is missing (rows written before hold NULL: no usage counted until a rebuild).
-SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"), ("run_marks", "text"))
+SUMMARY_COLUMNS_ADDED = (
+    ("active_run_agent", "text"),
+    ("usage", "text"),
+    ("run_marks", "text"),
+    ("agent", "text"),
+)
 
 
 def encode_usage(usage: Usage) -> str:

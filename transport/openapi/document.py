@@ -64,6 +64,10 @@ COMPONENTS: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string"},
                 "title": {"type": ["string", "null"]},
+                "agent": {
+                    "type": ["string", "null"],
+                    "description": "the agent the session's runs use (AGENTLOG_AGENTS)",
+                },
                 "status": {"enum": ["idle", "running", "awaiting_approval", "failed", "abandoned"]},
                 "head": {"type": "integer"},
                 "active_run": {
@@ -220,6 +224,11 @@ PATHS: dict[str, Any] = {
                                 },
                                 "title": {"type": ["string", "null"]},
                                 "metadata": {"type": "object"},
+                                "agent": {
+                                    "type": ["string", "null"],
+                                    "description": "a name of the server's agents; "
+                                    "default: its default agent",
+                                },
                             },
                             "additionalProperties": False,
                         }
@@ -230,6 +239,7 @@ PATHS: dict[str, Any] = {
                 "201": _json("created", {"$ref": "#/components/schemas/Session"}),
                 "400": _error("invalid body or id"),
                 "409": _error("the id is taken"),
+                "422": _error("unknown_agent: the server hosts no agent of that name"),
             },
         },
         "get": {
