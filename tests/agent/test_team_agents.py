@@ -234,7 +234,11 @@ async def test_a_team_hook_that_asks_and_a_can_use_tool_that_denies(
 
 
 async def test_an_agent_the_server_does_not_host_or_that_fails_writes_nothing(
-    sqlite_store: StoreBase, scripted_model: ScriptedModel, catalog: AgentCatalog, tmp_path: Path
+    sqlite_store: StoreBase,
+    scripted_model: ScriptedModel,
+    catalog: AgentCatalog,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(context: Any) -> ClaudeAgentOptions:
         if context.is_probe:
@@ -250,8 +254,12 @@ async def test_an_agent_the_server_does_not_host_or_that_fails_writes_nothing(
         with pytest.raises(UnknownAgent, match="no agent named 'retired'"):
             await runner.start("gone", "Hello")
         await sqlite_store.append("bad", [SessionCreated(agent="broken")])
-        with pytest.raises(AgentOptionsFailed, match="the orders database is down"):
+        with pytest.raises(AgentOptionsFailed) as failed:
             await runner.start("bad", "Hello")
+        # The caller learns what kind of failure; the team's message is for the operator.
+        assert "RuntimeError" in str(failed.value)
+        assert "database" not in str(failed.value)
+        assert "the orders database is down" in caplog.text
         for session in ("gone", "bad"):
             assert await sqlite_store.head(session) == 1
             assert await runner.active_run(session) is None

@@ -328,8 +328,14 @@ class AgentRunner:
             if team is None:
                 return None, None
             team_options.check(team, self.config.disabled_tools)
-        except Exception as exc:
-            raise AgentOptionsFailed(agent.name, f"{type(exc).__name__}: {exc}") from exc
+        except team_options.TeamOptionsRefused as exc:
+            raise AgentOptionsFailed(agent.name, str(exc)) from exc
+        except Exception as exc:  # the team's code can raise anything
+            # The client learns the kind of failure; the message (which may name a database
+            # or hold a secret) goes to the operator's log only.
+            log.error("agent %s failed for session %s: %r", agent.name, session_id, exc)
+            why = f"{type(exc).__name__} (the server log has the details)"
+            raise AgentOptionsFailed(agent.name, why) from exc
         return team, agent_fingerprint(team, agent.template_digest)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
