@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,9 @@ def test_the_fingerprint_is_stable_and_follows_what_the_agent_is_told(tmp_path: 
     ):
         assert agent_fingerprint(changed) != first
     assert agent_fingerprint(options(), "template-a") != agent_fingerprint(options(), "template-b")
+
+
+def test_the_docs_list_every_field_with_its_treatment() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "your-agent.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (passed|merged|owned|refused) \|", doc, re.M)
+    assert dict(rows) == {name: treatment for name, (treatment, _) in FIELDS.items()}
