@@ -39,6 +39,7 @@ from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from claude_agent_sdk import (
+    AgentDefinition,
     ClaudeAgentOptions,
     HookMatcher,
     PermissionResultAllow,
@@ -263,3 +264,39 @@ async def test_an_agent_the_server_does_not_host_or_that_fails_writes_nothing(
         for session in ("gone", "bad"):
             assert await sqlite_store.head(session) == 1
             assert await runner.active_run(session) is None
+
+
+async def test_a_teams_subagent_runs_with_its_own_prompt_and_the_teams_tools(
+    sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    researcher = AgentDefinition(
+        description="Looks orders up",
+        prompt="You are Acme's order researcher.",
+        tools=["mcp__acme__lookup_order"],
+    )
+    team = ClaudeAgentOptions(
+        mcp_servers={"acme": support.acme},
+        allowed_tools=["mcp__acme__lookup_order", "Agent"],
+        agents={"researcher": researcher},
+    )
+    agents = AgentCatalog({"team": HostedAgent("team", source=team)}, default="team")
+    task = {
+        "subagent_type": "researcher",
+        "description": "Look the order up",
+        "prompt": '[call:mcp__acme__lookup_order {"order_id": "A-1002"}]',
+    }
+    async with runner_on(sqlite_store, scripted_model, tmp_path, agents=agents) as runner:
+        await sqlite_store.append("s-1", [SessionCreated()])
+        events = await run_turn(runner, sqlite_store, "s-1", f"[call:Agent {json.dumps(task)}]")
+    calls = {c.tool_name: c for c in only(events, ToolCallStarted)}
+    # The subagent's own call nests under the Agent call that started it.
+    agent_call, lookup = calls["Agent"], calls["mcp__acme__lookup_order"]
+    assert lookup.parent_tool_call_id == agent_call.tool_call_id
+    outputs = {s.tool_call_id: s.output for s in only(events, ToolCallSucceeded)}
+    assert "order A-1002: espresso machine" in outputs[lookup.tool_call_id]
+    # The subagent was told the team's prompt for it.
+    assert any(
+        "You are Acme's order researcher." in json.dumps(r.get("system"))
+        for r in scripted_model.requests
+    )
+    assert not only(events, RunFinished)[0].is_error
