@@ -284,6 +284,8 @@ async def test_a_teams_subagent_runs_with_its_own_prompt_and_the_teams_tools(
         "subagent_type": "researcher",
         "description": "Look the order up",
         "prompt": '[call:mcp__acme__lookup_order {"order_id": "A-1002"}]',
+        # Left out, the CLI may launch the subagent in the background and end the turn first.
+        "run_in_background": False,
     }
     async with runner_on(sqlite_store, scripted_model, tmp_path, agents=agents) as runner:
         await sqlite_store.append("s-1", [SessionCreated()])
