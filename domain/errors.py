@@ -250,3 +250,16 @@ class ForkApprovalPending(AgentlogError):
             "approval_ids": approval_ids,
             "fork_before": before_seq,
         }
+
+
+class UnknownAgent(AgentlogError):
+    """A session asked for an agent this server does not host; nothing was written."""
+
+    code = "unknown_agent"
+    http_status = 422
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"no agent named {name!r} on this server (it hosts: {', '.join(known) or 'none'})"
+        )
+        self.details = {"agent": name, "known": known}

@@ -30,6 +30,9 @@ class SessionCreated(Event, frozen=True, kw_only=True, tag="session_created"):
 
     title: str | None = None
     metadata: dict[str, Any] = {}
+    # The agent the session's runs use (a name of AGENTLOG_AGENTS, "default" or "demo"); None
+    # on sessions created before agents had names: the server's default agent.
+    agent: str | None = None
 
 
 class SessionDeleted(Event, frozen=True, kw_only=True, tag="session_deleted"):
@@ -69,6 +72,11 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # creates itself): GET /messages shows that message under it. None: `<run id>:user`
     # (runs started without one, and every run recorded before clients could name it).
     user_message_id: str | None = None
+    # Which agent ran the turn (its name on the server) and which version of it: a hash of
+    # its options' serialisable parts (infra/agent/agents/fingerprint.py). None on runs
+    # recorded before agents had names, and `agent_fingerprint` on the built-in demo agent.
+    agent_name: str | None = None
+    agent_fingerprint: str | None = None
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):

@@ -5,6 +5,8 @@ checkpoint: applying an event at or before `head` changes nothing, so a rebuild 
 batch is harmless. The store keeps the rows and the global position it reached (infra).
 
 Rules:
+- `session_created` sets `agent` (the session's agent's name); on sessions created before
+  agents had names, the first `run_started` naming one sets it.
 - every event: `head` = its seq, `last_activity_at` = its time (heartbeats count: a run alive
   in a long tool is activity). The first event seen sets `created_at`; `session_created` sets
   `title`.
@@ -76,6 +78,7 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
 
     session_id: str
     title: str | None = None
+    agent: str | None = None
     status: str = IDLE
     head: int = 0
     created_at: datetime
@@ -113,6 +116,7 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
             runs=summary.runs + 1,
             active_run_id=event.run_id or f"run:{recorded.seq}",
             active_run_agent=event.agent,
+            agent=summary.agent or event.agent_name,
             run_marks=(*summary.run_marks, (recorded.seq, summary.tool_calls)),
         )
     if kind is ConversationRewound:
@@ -176,7 +180,11 @@ def apply(summary: SessionSummary | None, recorded: RecordedEvent) -> SessionSum
     if kind is SessionCreated:
         assert isinstance(event, SessionCreated)
         return replace(
-            summary, head=recorded.seq, last_activity_at=recorded.time, title=event.title
+            summary,
+            head=recorded.seq,
+            last_activity_at=recorded.time,
+            title=event.title,
+            agent=event.agent,
         )
     return replace(summary, head=recorded.seq, last_activity_at=recorded.time)
 

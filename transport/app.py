@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from agentlog.domain.events import utc_now
+from agentlog.infra.agent.agents.catalog import AgentCatalog
 from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
 from agentlog.infra.store.opening import open_store
 from agentlog.infra.store.store import Store
@@ -43,9 +44,11 @@ def create_app(
     store: Store | None = None,
     runner: AgentRunner | None = None,
     run_is_active: RunIsActive | None = None,
+    agents: AgentCatalog | None = None,
 ) -> web.Application:
     """Build the app. Tests pass their own store or runner; otherwise each is opened on startup
-    (nothing connects at import time) and closed on cleanup, in reverse order."""
+    (nothing connects at import time) and closed on cleanup, in reverse order. `agents`: the
+    agents `agentlog serve` loaded and checked before starting (else loaded on startup)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # The browser guard runs before auth: a preflight carries no token, and a request
@@ -87,7 +90,7 @@ def create_app(
             yield
             return
         async with open_agent_runner(
-            app[STORE], config=settings.agent, redis_url=settings.redis_url
+            app[STORE], config=settings.agent, redis_url=settings.redis_url, agents=agents
         ) as opened:
             app[AGENT_RUNS] = opened
             yield

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from agentlog.infra.agent.agents.catalog import AgentReference, parse_references
 from agentlog.infra.agent.run.jobs import PollPolicy
 from agentlog.infra.agent.run.policy import (
     DEFAULT_APPROVAL_RULES,
@@ -85,6 +86,9 @@ class AgentConfig:
     sandbox: bool = True
     # The command the scripted model's shell scenario runs (never text from a caller).
     scripted_shell_command: str | None = None
+    # The team agents this server hosts (AGENTLOG_AGENT=module:attribute, AGENTLOG_AGENTS),
+    # the default first; none: the built-in demo agent. Loaded at start (agents/catalog.py).
+    agents: tuple[AgentReference, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(self.enabled_tools - ENABLEABLE_TOOLS.keys())
@@ -148,15 +152,24 @@ class AgentConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AgentConfig:
-        """AGENTLOG_AGENT (claude | scripted; default claude when ANTHROPIC_API_KEY is set),
+        """AGENTLOG_AGENT (claude | scripted | module:attribute; the model is the real one
+        when ANTHROPIC_API_KEY is set, else the scripted one, unless claude or scripted says),
+        AGENTLOG_AGENTS (name=module:attribute,...),
         AGENTLOG_HEARTBEAT_SECONDS, AGENTLOG_RUN_LOCK_TTL_SECONDS (default 8; refreshed every
         quarter TTL), AGENTLOG_DENY_TOOLS, AGENTLOG_ALLOWED_TOOLS, AGENTLOG_AGENT_MODEL,
         AGENTLOG_WORKSPACE_DIR. Raises ValueError naming the variable."""
-        mode = environ.get("AGENTLOG_AGENT") or (
+        chosen = environ.get("AGENTLOG_AGENT") or ""
+        # A value with a colon names the default agent's module; the model mode then follows
+        # the key, as with no AGENTLOG_AGENT at all.
+        default_agent = chosen if ":" in chosen else None
+        mode = (chosen if default_agent is None else "") or (
             "claude" if environ.get("ANTHROPIC_API_KEY") else "scripted"
         )
+        agents = parse_references(default_agent, environ.get("AGENTLOG_AGENTS"))
         if mode not in ("scripted", "claude"):
-            raise ValueError(f"AGENTLOG_AGENT={mode!r} must be 'claude' or 'scripted'")
+            raise ValueError(
+                f"AGENTLOG_AGENT={mode!r} must be 'claude', 'scripted' or module:attribute"
+            )
         if mode == "claude" and not environ.get("ANTHROPIC_API_KEY"):
             raise ValueError("AGENTLOG_AGENT=claude needs ANTHROPIC_API_KEY")
 
@@ -214,6 +227,7 @@ class AgentConfig:
                 workspace_root=Path(workspace) if workspace else None,
                 enabled_tools=enabled,
                 sandbox=sandbox == "on",
+                agents=agents,
             )
         except ValueError as exc:
             if str(exc).startswith("AGENTLOG_"):

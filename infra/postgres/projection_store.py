@@ -70,6 +70,7 @@ def schema_statements(schema: str) -> list[str]:
                 active_run_agent text,
                 usage text,
                 run_marks text,
+                agent text,
                 PRIMARY KEY (generation, session_id))""",
     ]
 
@@ -89,7 +90,7 @@ def _title(stored: str | None) -> str | None:
 
 
 def _summary(row: Sequence[Any]) -> SessionSummary:
-    return summary_from_row(row, title=_title)
+    return summary_from_row(row, log_text=_title)
 
 
 class _Sql:
@@ -133,16 +134,16 @@ class _Sql:
             SELECT $1, u.*
             FROM unnest($2::text[], $3::json[], $4::text[], $5::bigint[], $6::timestamptz[],
                         $7::timestamptz[], $8::bigint[], $9::bigint[], $10::text[],
-                        $11::text[], $12::text[], $13::text[])
+                        $11::text[], $12::text[], $13::text[], $14::text[])
                 AS u(sid, title, status, head, created_at, last_activity_at, runs,
-                     tool_calls, active_run_id, active_run_agent, usage, run_marks)
+                     tool_calls, active_run_id, active_run_agent, usage, run_marks, agent)
             ON CONFLICT (generation, session_id) DO UPDATE
             SET title = excluded.title, status = excluded.status, head = excluded.head,
                 created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
                 runs = excluded.runs, tool_calls = excluded.tool_calls,
                 active_run_id = excluded.active_run_id,
                 active_run_agent = excluded.active_run_agent, usage = excluded.usage,
-                run_marks = excluded.run_marks
+                run_marks = excluded.run_marks, agent = excluded.agent
             WHERE r.head < excluded.head"""
         # A per-session rebuild overwrites whatever is there.
         self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
@@ -195,7 +196,7 @@ async def _write_summaries(
 ) -> None:
     if summaries:
         # One array per column (SUMMARY_COLUMNS), for the statement's unnest.
-        rows = [summary_values(s, title=_json_title) for s in summaries.values()]
+        rows = [summary_values(s, log_text=_json_title) for s in summaries.values()]
         await conn.execute(sql, generation, *(list(column) for column in zip(*rows, strict=True)))
 
 

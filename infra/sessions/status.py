@@ -57,6 +57,7 @@ def summary_json(summary: SessionSummary) -> dict[str, Any]:
     return {
         "id": summary.session_id,
         "title": summary.title,
+        "agent": summary.agent,
         "status": summary.status,
         "head": summary.head,
         "active_run": {"run_id": summary.active_run_id} if summary.active_run_id else None,

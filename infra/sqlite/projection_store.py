@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
     active_run_agent TEXT,
     usage TEXT,
     run_marks TEXT,
+    agent TEXT,
     PRIMARY KEY (generation, session_id)
 );
 """
@@ -81,13 +82,13 @@ WHERE t.last_seq < excluded.last_seq
 """
 _UPSERT_SUMMARY = f"""
 INSERT INTO agentlog_session_summaries AS t (generation, {SUMMARY_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (generation, session_id) DO UPDATE
 SET title = excluded.title, status = excluded.status, head = excluded.head,
     created_at = excluded.created_at, last_activity_at = excluded.last_activity_at,
     runs = excluded.runs, tool_calls = excluded.tool_calls,
     active_run_id = excluded.active_run_id, active_run_agent = excluded.active_run_agent,
-    usage = excluded.usage, run_marks = excluded.run_marks
+    usage = excluded.usage, run_marks = excluded.run_marks, agent = excluded.agent
 WHERE t.head < excluded.head
 """
 # A per-session rebuild overwrites whatever is there.

@@ -4,7 +4,7 @@ Both backends keep three tables beside the log (same SQLite file, same PostgreSQ
 - `agentlog_ui_states` (generation, session_id, last_seq, state): the session's
   `ConversationState` as msgspec JSON, and the last seq folded into it;
 - `agentlog_session_summaries` (generation, session_id, title, status, head, created_at,
-  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage, run_marks):
+  last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage, run_marks, agent):
   one `SessionSummary` per row (`usage` and `run_marks` as JSON); `head` is the row's own
   checkpoint, as in agentlog.projections.sessions;
 - `agentlog_projection_checkpoints` (name -> position, generation, revision, next_generation):
@@ -56,7 +56,12 @@ _usage_decoder = msgspec.json.Decoder(Usage)
 
 # Columns added to `agentlog_session_summaries` after its first layout: a migration adds each
 # one that is missing (rows written before hold NULL: no usage counted until a rebuild).
-SUMMARY_COLUMNS_ADDED = (("active_run_agent", "text"), ("usage", "text"), ("run_marks", "text"))
+SUMMARY_COLUMNS_ADDED = (
+    ("active_run_agent", "text"),
+    ("usage", "text"),
+    ("run_marks", "text"),
+    ("agent", "text"),
+)
 
 
 def encode_usage(usage: Usage) -> str:
@@ -83,7 +88,7 @@ def decode_run_marks(text: str | None) -> tuple[tuple[int, int], ...]:
 # The summary table's columns after `generation`, in the order of `summary_values`.
 SUMMARY_COLUMNS = (
     "session_id, title, status, head, created_at, last_activity_at, runs, tool_calls, "
-    "active_run_id, active_run_agent, usage, run_marks"
+    "active_run_id, active_run_agent, usage, run_marks, agent"
 )
 
 
@@ -94,13 +99,14 @@ def _unchanged(value: Any) -> Any:
 def summary_values(
     s: SessionSummary,
     *,
-    title: Callable[[str | None], Any] = _unchanged,
+    log_text: Callable[[str | None], Any] = _unchanged,
     moment: Callable[[datetime], Any] = _unchanged,
 ) -> tuple[Any, ...]:
-    """A summary as its row (SUMMARY_COLUMNS), with the backend's own title and time columns."""
+    """A summary as its row (SUMMARY_COLUMNS), with the backend's own columns for text that
+    comes from the log (the title, the agent's name: any text) and for moments."""
     return (
         s.session_id,
-        title(s.title),
+        log_text(s.title),
         s.status,
         s.head,
         moment(s.created_at),
@@ -111,19 +117,20 @@ def summary_values(
         s.active_run_agent,
         encode_usage(s.usage),
         encode_run_marks(s.run_marks),
+        log_text(s.agent),
     )
 
 
 def summary_from_row(
     row: Sequence[Any],
     *,
-    title: Callable[[Any], str | None] = _unchanged,
+    log_text: Callable[[Any], str | None] = _unchanged,
     moment: Callable[[Any], datetime] = _unchanged,
 ) -> SessionSummary:
     """A summary read back from its row (SUMMARY_COLUMNS), the inverse of `summary_values`."""
     return SessionSummary(
         session_id=row[0],
-        title=title(row[1]),
+        title=log_text(row[1]),
         status=row[2],
         head=row[3],
         created_at=moment(row[4]),
@@ -134,6 +141,7 @@ def summary_from_row(
         active_run_agent=row[9],
         usage=decode_usage(row[10]),
         run_marks=decode_run_marks(row[11]),
+        agent=log_text(row[12]),
     )
 
 

@@ -177,6 +177,39 @@ def test_parallel_tools_calls_both_tools_then_reports_their_results() -> None:
     assert after == Message((Text("2 + 3 = 5, and /definitely/missing.txt does not exist."),))
 
 
+def test_system_prompt_answers_with_every_text_block_verbatim() -> None:
+    system = [{"type": "text", "text": "Billing header"}, {"type": "text", "text": "Be  terse.\n"}]
+    reply = respond([user("[scenario:system-prompt] what were you told?")], system=system)
+    assert reply == Message((Text("Billing header\n\nBe  terse.\n"),))
+    long = respond([user("[scenario:system-prompt]")], system="x" * 9000)
+    assert isinstance(long, Message) and long.blocks == (Text("x" * 8000),)
+
+
+def test_a_call_tag_calls_that_tool_before_any_keyword_scenario() -> None:
+    # "publish" and "add ... read" would pick scenarios of their own: the tag comes first.
+    prompt = user('Add and read, then publish: [call:mcp__acme__lookup_order {"order_id": "A-1"}]')
+    tools = frozenset({"mcp__acme__lookup_order", "Read"})
+    first = respond([prompt], tools=tools)
+    assert isinstance(first, Message)
+    assert first.blocks[-1] == ToolCall("mcp__acme__lookup_order", {"order_id": "A-1"})
+    calls = [("t1", "mcp__acme__lookup_order", {"order_id": "A-1"})]
+    done = respond([prompt, *tool_round(calls, [("t1", "order A-1: shipped", False)])])
+    assert done == Message((Text("mcp__acme__lookup_order returned: order A-1: shipped"),))
+    failed = respond([prompt, *tool_round(calls, [("t1", "no such order", True)])])
+    assert failed == Message((Text("mcp__acme__lookup_order failed: no such order"),))
+
+
+def test_a_call_tag_may_leave_the_input_out_and_must_be_well_formed() -> None:
+    assert respond([user("[call:Glob]")], tools=frozenset({"Glob"})) == Message(
+        (Text("Calling Glob."), ToolCall("Glob", {}))
+    )
+    # Not a JSON object: not a call, so the keyword scenarios still apply.
+    assert choose_scenario("[call:Read [1]] publish")[0] == "approval"
+    assert respond([user("[call:Read [1]] hello")], tools=frozenset({"Read"})) != Message(
+        (Text("Calling Read."), ToolCall("Read", {}))
+    )
+
+
 def test_long_tool_reads_the_duration_from_the_prompt() -> None:
     reply = respond([user("Run the slow operation for 7 seconds.")])
     assert isinstance(reply, Message)

@@ -80,6 +80,7 @@ async def test_the_global_feed_pages_in_commit_order(client: TestClient, store: 
         "run_id": None,
         "title": "session 0",
         "metadata": {},
+        "agent": None,  # written without POST /v1/sessions: the server's default agent
     }
     first = await get_json(client, "/v1/admin/events")
     assert len(first["events"]) == 33 and first["next_after"] == 33

@@ -11,6 +11,8 @@ from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
     RunFinished,
+    RunStarted,
+    SessionCreated,
     SessionEvent,
     SessionForked,
     TextDelta,
@@ -116,3 +118,12 @@ def test_a_rewind_says_what_it_set_aside_and_those_events_are_marked() -> None:
     for recorded in (at(rewound, seq=9), at(rewound, seq=9)):
         marks.learn(recorded)
     assert [marks.by(seq) for seq in (3, 4, 8, 9, 10)] == [None, 9, 9, None, None]
+
+
+def test_a_team_agents_run_names_the_agent_and_its_version() -> None:
+    team = RunStarted(
+        prompt="hi", agent_name="support", agent_fingerprint="sha256:0123456789abcdef"
+    )
+    assert summarize(team) == "prompt: hi (agent scripted support sha256:0123456789abcdef)"
+    assert summarize(RunStarted(prompt="hi", agent_name="demo")) == "prompt: hi (agent scripted)"
+    assert summarize(SessionCreated(agent="support")) == "untitled, agent: support"

@@ -38,6 +38,15 @@ def test_a_new_session_is_idle_with_its_title_and_times() -> None:
     assert (row.runs, row.tool_calls, row.active_run_id) == (0, 0, None)
 
 
+def test_the_session_shows_the_agent_its_first_event_names() -> None:
+    named = fold(record("s", [SessionCreated(agent="support"), RunStarted(prompt="x")]))["s"]
+    assert named.agent == "support"
+    # Created before agents had names: the first run that names one tells.
+    runs = [RunStarted(prompt="x", agent_name="demo"), RunStarted(prompt="y", agent_name="b")]
+    assert summary(*runs).agent == "demo"
+    assert summary().agent is None
+
+
 def test_a_run_without_a_terminal_event_is_running() -> None:
     row = summary(RunStarted(run_id="r1", prompt="x"), HeartbeatRecorded(run_id="r1"))
     assert (row.status, row.active_run_id, row.runs, row.head) == ("running", "r1", 1, 3)

@@ -382,13 +382,17 @@ def summarize(event: Event) -> str:
         parts = [f"title: {excerpt(e.title)}" if e.title else "untitled"]
         if e.metadata:
             parts.append(f"metadata: {excerpt(e.metadata, 60)}")
+        if e.agent not in (None, "demo"):  # the built-in agent goes without saying
+            parts.append(f"agent: {excerpt(e.agent, 60)}")
         return ", ".join(parts)
     if kind is CustomEventRecorded:
         return f"{e.name}: {excerpt(e.data)}"
     if kind is SessionForked:
         return f"forked from {excerpt(e.from_session_id, 60)} at seq {e.at_seq}"
     if kind is RunStarted:
-        return f"prompt: {excerpt(e.prompt)} (agent {e.agent})"
+        # A team's agent: which one, and which version of its options (agents/fingerprint.py).
+        team = f" {excerpt(e.agent_name, 40)} {e.agent_fingerprint}" if e.agent_fingerprint else ""
+        return f"prompt: {excerpt(e.prompt)} (agent {e.agent}{team})"
     if kind is ConversationRewound:
         message = f" from message {excerpt(e.message_id, 50)}" if e.message_id else ""
         return f"{e.trigger}{message}: back to seq {e.to_seq}"

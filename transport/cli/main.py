@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (AGENTLOG_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (AGENTLOG_PORT, default 8080)")
     serve.add_argument(
+        "--agent",
+        metavar="MODULE:ATTRIBUTE",
+        help="the default agent: a ClaudeAgentOptions, or a function of the run's context "
+        "returning one (AGENTLOG_AGENT; more agents: AGENTLOG_AGENTS=name=module:attribute,...)",
+    )
+    serve.add_argument(
         "--insecure",
         action="store_true",
         help="serve on a non-loopback address without AGENTLOG_API_TOKEN (anyone who can reach "
@@ -55,8 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    environ = dict(os.environ)
+    if getattr(args, "agent", None):
+        environ["AGENTLOG_AGENT"] = args.agent  # the flag stands for the variable
     try:
-        settings = load_settings(os.environ).with_overrides(
+        settings = load_settings(environ).with_overrides(
             database_url=args.database_url,
             redis_url=args.redis_url,
             host=getattr(args, "host", None),
@@ -87,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings, *, insecure: bool = False) -> int:
+    from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
     from agentlog.transport.app import create_app
     from agentlog.transport.http_server import run
     from agentlog.transport.middleware.access_log import AccessLog
@@ -95,6 +105,11 @@ def serve(settings: Settings, *, insecure: bool = False) -> int:
     if refusal is not None:
         print(f"agentlog: {refusal}", file=sys.stderr)
         return 2
+    # Every agent is imported and checked now: a bad setting stops the start, never a run.
+    try:
+        agents = load_catalog_sync(settings.agent.agents, settings.agent.disabled_tools)
+    except AgentLoadError as exc:
+        raise ConfigError(str(exc)) from None
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
     print(
@@ -109,7 +124,7 @@ def serve(settings: Settings, *, insecure: bool = False) -> int:
             flush=True,
         )
     run(
-        create_app(settings),
+        create_app(settings, agents=agents),
         settings.host,
         settings.port,
         max_header_bytes=settings.max_header_bytes,

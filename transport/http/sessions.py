@@ -51,6 +51,8 @@ class CreateSessionBody(msgspec.Struct, forbid_unknown_fields=True):
     id: str | None = None
     title: str | None = None
     metadata: dict[str, Any] = {}
+    # A name of the server's agents (AGENTLOG_AGENTS); None: its default agent.
+    agent: str | None = None
 
 
 class AppendBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,10 +100,11 @@ async def create_session(request: web.Request) -> web.Response:
     body = await read_body(request, CreateSessionBody, allow_empty=True)
     session_id = new_session_id(body.id)
     store = request.app[STORE]
+    # The agent is named for good: a later change of the server's default leaves it alone.
+    agent = request.app[AGENT_RUNS].agents.get(body.agent)  # UnknownAgent: 422, nothing written
+    created = SessionCreated(title=body.title, metadata=body.metadata, agent=agent.name)
     try:
-        await store.append(
-            session_id, [SessionCreated(title=body.title, metadata=body.metadata)], 0
-        )
+        await store.append(session_id, [created], 0)
     except SessionAlreadyExists:
         when = await deleted_at(store, session_id)
         if when is not None:  # a deleted session's id is never given out again

@@ -38,6 +38,10 @@ COMPONENTS: dict[str, Any] = {
             "properties": {
                 "id": {"type": "string"},
                 "title": {"type": ["string", "null"]},
+                "agent": {
+                    "type": ["string", "null"],
+                    "description": "the agent the session's runs use (AGENTLOG_AGENTS)",
+                },
                 "status": {"enum": ["idle", "running", "awaiting_approval", "failed", "abandoned"]},
                 "head": {"type": "integer"},
                 "active_run": {

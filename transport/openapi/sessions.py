@@ -38,6 +38,11 @@ SESSION_PATHS: dict[str, Any] = {
                         },
                         "title": {"type": ["string", "null"]},
                         "metadata": {"type": "object"},
+                        "agent": {
+                            "type": ["string", "null"],
+                            "description": "a name of the server's agents; "
+                            "default: its default agent",
+                        },
                     },
                     "additionalProperties": False,
                 },
@@ -47,6 +52,7 @@ SESSION_PATHS: dict[str, Any] = {
                 "201": returns_json("created", {"$ref": "#/components/schemas/Session"}),
                 "400": returns_error("invalid body or id"),
                 "409": returns_error("the id is taken"),
+                "422": returns_error("unknown_agent: the server hosts no agent of that name"),
             },
         },
         "get": {

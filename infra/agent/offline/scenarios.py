@@ -29,8 +29,16 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  |                              |    quoted text, else what follows publish} |
 |                  |                              | 2. text: the output, or that it was not    |
 |                  |                              |    allowed (denied by a person or policy)  |
+| `system-prompt`  | (only by its tag)            | the system prompt it was sent, verbatim:   |
+|                  |                              | every text block, up to 8,000 characters   |
 | `text`           | anything else                | a thinking block, then a several-delta     |
 |                  |                              | text answer on the prompt's topic          |
+
+`[call:TOOL_NAME {json input}]` anywhere in the prompt comes before every scenario: the model
+calls that tool (any the agent offers: built-in, MCP or a subagent's `Agent`) with that input,
+then answers with a text quoting the tool's result. The call is made even when the request
+does not list the tool: the CLI sends MCP tools "deferred" (behind its ToolSearch) yet runs
+them when called, and answers an unknown name with an error result, which is quoted.
 
 Every scenario is a function `Turn -> Reply`. A `Turn` says where the conversation is: the
 prompt, the outcomes of the tool calls made since it, and how many times this exact request was
@@ -129,6 +137,7 @@ class Turn:
     attempt: int = 0  # earlier requests with exactly these messages
     tools: frozenset[str] = frozenset()  # the tools the CLI offered in this request
     shell_command: str = ""  # what the shell scenario runs (see DEMO_SHELL_COMMAND)
+    system: str = ""  # the request's system prompt, its text blocks joined
 
     def outcome(self, name: str) -> ToolOutcome | None:
         return next((o for o in self.outcomes if o.name == name), None)
@@ -231,6 +240,26 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("bash", re.compile(r"\bbash\b|\bshell\b|\brun\s+`", re.I)),
     ("approval", re.compile(r"\bpublish", re.I)),
 )
+
+
+_CALL = re.compile(r"\[call:\s*([A-Za-z0-9_.-]+)\s*", re.IGNORECASE)
+
+
+def tool_call_asked(prompt: str) -> tuple[str, dict[str, Any]] | None:
+    """The `[call:TOOL_NAME {json input}]` in a prompt: (name, input), or None. The input may
+    be left out (`{}`); text that is not a JSON object followed by `]` is not a call."""
+    for match in _CALL.finditer(prompt):
+        rest = match.end()
+        tool_input: Any = {}
+        if prompt.startswith("{", rest):
+            try:
+                tool_input, rest = json.JSONDecoder().raw_decode(prompt, rest)
+            except ValueError:
+                continue
+        closing = re.compile(r"\s*\]").match(prompt, rest)
+        if closing is not None and isinstance(tool_input, dict):
+            return match.group(1), tool_input
+    return None
 
 
 def choose_scenario(prompt: str) -> tuple[str, str]:
@@ -535,6 +564,30 @@ def approval(turn: Turn) -> Reply:
     return Message((Text(f"Done. The tool said: {_brief(done.content)}"),))
 
 
+SYSTEM_PROMPT_LIMIT = 8000
+
+
+def system_prompt(turn: Turn) -> Reply:
+    """The system prompt as the model received it, so a test can see what reached it."""
+    return Message((Text(turn.system[:SYSTEM_PROMPT_LIMIT] or "(no system prompt)"),))
+
+
+RESULT_LIMIT = 4000
+
+
+def call_tool(turn: Turn, name: str, tool_input: dict[str, Any]) -> Reply:
+    """`[call:NAME {input}]`: call it, then quote what came back."""
+    if not turn.rounds:
+        return Message((Text(f"Calling {name}."), ToolCall(name, tool_input)))
+    done = turn.outcome(name)
+    if done is None:
+        return Message((Text(f"{name} never reported back."),))
+    said = done.content[:RESULT_LIMIT]
+    if done.is_error:
+        return Message((Text(f"{name} failed: {said}"),))
+    return Message((Text(f"{name} returned: {said}"),))
+
+
 def model_error(turn: Turn) -> Reply:
     if turn.attempt:
         return HttpError(529, "overloaded_error", "Overloaded")
@@ -592,6 +645,7 @@ SCENARIOS: dict[str, Callable[[Turn], Reply]] = {
     "model-error": model_error,
     "bash": bash,
     "approval": approval,
+    "system-prompt": system_prompt,
 }
 
 
@@ -632,6 +686,7 @@ def respond(
     output_schema: dict[str, Any] | None = None,
     tools: frozenset[str] = frozenset(),
     shell_command: str = "",
+    system: Any = None,
 ) -> Reply:
     """The scripted reply to a Messages API request with these `messages`.
 
@@ -641,9 +696,24 @@ def respond(
     turn = read_turn(messages, attempt=attempt)
     if output_schema is not None:
         return structured(turn, output_schema)
+    turn = replace(turn, tools=tools, shell_command=shell_command, system=system_text(system))
+    asked = tool_call_asked(turn.prompt)
+    if asked is not None:
+        return call_tool(turn, *asked)
     name, prompt = choose_scenario(turn.prompt)
     scenario = SCENARIOS.get(name) or unknown(name, sorted(SCENARIOS))
-    return scenario(replace(turn, prompt=prompt, tools=tools, shell_command=shell_command))
+    return scenario(replace(turn, prompt=prompt))
+
+
+def system_text(system: Any) -> str:
+    """A request's `system`: a string, or text blocks joined by blank lines."""
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list):
+        return "\n\n".join(
+            b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+    return ""
 
 
 def chunks(text: str, size: int = 32) -> Iterator[str]:
@@ -677,4 +747,6 @@ __all__ = [
     "read_turn",
     "respond",
     "structured",
+    "system_text",
+    "tool_call_asked",
 ]

@@ -258,6 +258,7 @@ class ScriptedModel:
             output_schema=_output_schema(body),
             tools=_tool_names(body),
             shell_command=self.shell_command,
+            system=body.get("system"),
         )
         streaming = bool(body.get("stream"))
         if isinstance(reply, BrokenStream) and not streaming:

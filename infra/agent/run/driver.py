@@ -37,11 +37,12 @@ from agentlog.domain.events import (
     ToolCallFailed,
 )
 from agentlog.domain.ports.run_lock import LockLease
+from agentlog.infra.agent.agents.catalog import HostedAgent
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.conversion import prompt_uuid
-from claude_agent_sdk import ClaudeSDKClient, ResultMessage
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class RunInFlight:
     translator: SdkTranslator
     recorder: RunRecorder
     gate: ApprovalGate | None = None
+    # The hosted agent and, for a team's agent, its options for this run (None: the demo).
+    agent: HostedAgent | None = None
+    team_options: ClaudeAgentOptions | None = None
     # A continuation has no prompt: the resumed CLI settles its deferred calls by itself.
     continuation: bool = False
     task: asyncio.Task[None] | None = None

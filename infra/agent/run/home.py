@@ -4,6 +4,9 @@ on disk: the SDK loads it from the store when the run resumes (`agent_resume.py`
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +31,21 @@ class RunHome:
 
 
 def prepare_run_home(
-    workspace_root: Path, run_home_root: Path, session_id: str, run_id: str
+    workspace_root: Path,
+    run_home_root: Path,
+    session_id: str,
+    run_id: str,
+    template: Path | None = None,
 ) -> RunHome:
     """Create the session's working directory and the run's HOME. File I/O: run it in a
-    thread."""
+    thread. `template`: the agent's workspace template, copied into a new workspace (one
+    this host has not made before: a session that moves to another host gets it there too)."""
     workspace = workspace_root / directory_name(session_id)
+    if template is not None and not workspace.exists():
+        # Copied beside, then renamed: a workspace is never seen half-filled.
+        partial = workspace.with_name(workspace.name + f".{run_id}.partial")
+        shutil.copytree(template, partial, symlinks=False)
+        partial.rename(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
     note_session(workspace, session_id)  # so every host can remove it once it is deleted
     cwd = str(workspace.resolve())

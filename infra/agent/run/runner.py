@@ -48,10 +48,19 @@ from agentlog.domain.events import (
     ConversationRewound,
     Event,
     RunStarted,
+    SessionCreated,
 )
 from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
+from agentlog.infra.agent.agents.catalog import (
+    AgentCatalog,
+    AgentOptionsFailed,
+    HostedAgent,
+    load_catalog,
+)
+from agentlog.infra.agent.agents.context import AgentContext
+from agentlog.infra.agent.agents.fingerprint import agent_fingerprint
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.recovery.abandoned_runs import AbandonedRuns
@@ -64,12 +73,17 @@ from agentlog.infra.agent.recovery.recovery_events import recovery_events
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.driver import RunInFlight, drive_turn, heartbeats, safety_net
 from agentlog.infra.agent.run.home import prepare_run_home
-from agentlog.infra.agent.run.hooks import run_hooks
+from agentlog.infra.agent.run.hooks import recorded_permission, run_hooks
 from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
 from agentlog.infra.agent.run.lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
 from agentlog.infra.agent.run.recorder import RunRecorder, RunStore
 from agentlog.infra.agent.run.rewind_head import rewind_expected_seq
-from agentlog.infra.agent.sandbox.bubblewrap import SandboxUnavailable, run_sandbox
+from agentlog.infra.agent.sandbox.bubblewrap import (
+    SandboxUnavailable,
+    python_folders,
+    run_sandbox,
+)
+from agentlog.infra.agent.sdk import team_options
 from agentlog.infra.agent.sdk.options import agent_options
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.agent.sdk.translate import SdkTranslator
@@ -79,7 +93,7 @@ from agentlog.infra.log_context import log_context
 from agentlog.infra.sessions.approval_answers import latest_approvals
 from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
-from claude_agent_sdk import ClaudeSDKClient
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
@@ -97,9 +111,14 @@ class AgentRunner:
         *,
         base_url: str | None = None,
         jobs: JobService | None = None,
+        agents: AgentCatalog | None = None,
     ) -> None:
         if config.mode == "scripted" and base_url is None:
             raise ValueError("scripted mode needs the scripted model's base_url")
+        if agents is None and config.agents:
+            raise ValueError("the configured agents must be loaded first (load_catalog)")
+        # The agents sessions may use, each checked at start (agents/catalog.py).
+        self.agents = agents or AgentCatalog()
         self.store = store
         self.lock = lock
         self.config = config
@@ -175,6 +194,9 @@ class AgentRunner:
         problem = await asyncio.to_thread(self.sandbox.problem)
         if problem is not None:  # refused before anything is written: never unconfined
             raise SandboxUnavailable(problem)
+        # The session's agent, as its first event names it: refused (UnknownAgent) before
+        # anything is written when this server does not host it.
+        agent, metadata = await self._session_agent(session_id)
         if continuation:
             # Nothing to continue is the common answer (the sweeper asks after every recovery):
             # found without the lease, so a start arriving meanwhile is not refused (409).
@@ -193,6 +215,7 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
+            team, fingerprint = await self._team_options(agent, session_id, run_id, metadata)
             # Approvals wait only on the latest run (no turn starts while one waits, and a
             # continuation continues the latest): read from its start.
             folded = await latest_approvals(self.store, session_id)
@@ -235,6 +258,8 @@ class AgentRunner:
                     continues_run_id=decided[0].request.run_id if continuation else None,
                     agent_session=agent_session,
                     user_message_id=user_message_id,
+                    agent_name=agent.name,
+                    agent_fingerprint=fingerprint,
                 ),
             ]
             expected = None
@@ -260,6 +285,8 @@ class AgentRunner:
             start_seq=seqs[-1],
             previous_run_seq=None if previous is None else previous.started_seq,
             translator=translator,
+            agent=agent,
+            team_options=team,
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -277,6 +304,38 @@ class AgentRunner:
         # A client streaming from `offset` sees the whole run, and the rewind it answers from.
         first = seqs[-1 - len(rewound)]
         return StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
+
+    async def _session_agent(self, session_id: str) -> tuple[HostedAgent, dict[str, Any]]:
+        """The agent a session's first event names (None: the default), and its metadata."""
+        first = await self.store.read(session_id, after=0, limit=1)
+        event = first[0].event if first else None
+        if isinstance(event, SessionCreated):
+            return self.agents.get(event.agent), dict(event.metadata)
+        return self.agents.get(None), {}
+
+    async def _team_options(
+        self, agent: HostedAgent, session_id: str, run_id: str, metadata: dict[str, Any]
+    ) -> tuple[ClaudeAgentOptions | None, str | None]:
+        """A team agent's options for this run and their fingerprint; (None, None) for the
+        demo agent. A function that fails, or options agentlog cannot host, refuse the start
+        (AgentOptionsFailed) with nothing written."""
+        context = AgentContext(
+            session_id=session_id, agent=agent.name, run_id=run_id, metadata=metadata
+        )
+        try:
+            team = await agent.options_for(context)
+            if team is None:
+                return None, None
+            team_options.check(team, self.config.disabled_tools)
+        except team_options.TeamOptionsRefused as exc:
+            raise AgentOptionsFailed(agent.name, str(exc)) from exc
+        except Exception as exc:  # the team's code can raise anything
+            # The client learns the kind of failure; the message (which may name a database
+            # or hold a secret) goes to the operator's log only.
+            log.error("agent %s failed for session %s: %r", agent.name, session_id, exc)
+            why = f"{type(exc).__name__} (the server log has the details)"
+            raise AgentOptionsFailed(agent.name, why) from exc
+        return team, agent_fingerprint(team, agent.template_digest)
 
     async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
         run = self._runs.get(session_id)
@@ -391,12 +450,14 @@ class AgentRunner:
             recent = await self.store.read_session(
                 run.session_id, after=(run.previous_run_seq or run.start_seq) - 1
             )
+            agent = run.agent or self.agents.get(None)
             home = await asyncio.to_thread(
                 prepare_run_home,
                 self.workspace_root,
                 self.run_home_root,
                 run.session_id,
                 run.run_id,
+                agent.template,
             )
             transcripts = self.transcripts.for_session(run.session_id)
             resume = await ready_transcript(
@@ -416,6 +477,7 @@ class AgentRunner:
                 grace_seconds=self.config.approval_grace_seconds,
             )
             del recent  # not needed any more; runs can be long
+            team = run.team_options
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
@@ -430,12 +492,25 @@ class AgentRunner:
                     self.config.not_enabled,
                     self.config.approval,
                     run.gate,
+                    team_hooks=team.hooks if team is not None else None,
                 ),
-                mcp_servers={"demo": demo_mcp_server(self.jobs, self.config.poll)},
+                mcp_servers=(
+                    {"demo": demo_mcp_server(self.jobs, self.config.poll)} if team is None else {}
+                ),
                 stderr=run.stderr.append,
                 base_url=self.base_url,
+                team=team,
+                can_use_tool=(
+                    recorded_permission(team.can_use_tool, run.translator, run.recorder)
+                    if team is not None and team.can_use_tool is not None
+                    else None
+                ),
             )
-            options = await self.sandbox.confine(options, run.run_id, Path(home.cwd), home.home)
+            # A team's stdio MCP servers run in the sandbox: they need its folder and Python.
+            readable = python_folders(agent.folder) if team is not None else []
+            options = await self.sandbox.confine(
+                options, run.run_id, Path(home.cwd), home.home, readable
+            )
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
                     if resume:  # the SDK's copy of the transcript: cleared after a crash too
@@ -607,14 +682,17 @@ async def open_agent_runner(
     redis_url: str | None = None,
     base_url: str | None = None,
     jobs: JobService | None = None,
+    agents: AgentCatalog | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AgentRunner]:
     """An AgentRunner with its lock (Redis when `redis_url`; else in the PostgreSQL store's
     own database, so several processes sharing it keep one run per session; else in-process)
     and, in scripted mode without `base_url`, a ScriptedModel on loopback; everything closes
     on exit, runs first (cancelled as "server shutdown"). `overrides` replace fields of
-    `config`."""
+    `config`. `agents`: the config's agents already loaded (else loaded here)."""
     config = replace(config or AgentConfig(), **overrides)
+    if agents is None:
+        agents = await load_catalog(config.agents, config.disabled_tools)
     async with contextlib.AsyncExitStack() as stack:
         lock = await open_run_lock(store, redis_url)
         stack.push_async_callback(lock.close)
@@ -622,6 +700,6 @@ async def open_agent_runner(
             model = ScriptedModel(shell_command=config.scripted_shell_command)
             base_url = await model.start()
             stack.push_async_callback(model.close)
-        runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs)
+        runner = AgentRunner(store, lock, config, base_url=base_url, jobs=jobs, agents=agents)
         stack.push_async_callback(runner.close)
         yield runner

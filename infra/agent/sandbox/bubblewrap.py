@@ -35,8 +35,9 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -131,8 +132,20 @@ def _system_mounts() -> list[str]:
     return args
 
 
-def bwrap_arguments(*, cli: Path, workspace: Path, home: Path, gateway_socket: Path) -> list[str]:
-    """bubblewrap's options for one run (see the module docstring)."""
+def bwrap_arguments(
+    *,
+    cli: Path,
+    workspace: Path,
+    home: Path,
+    gateway_socket: Path,
+    read_only: Sequence[Path] = (),
+) -> list[str]:
+    """bubblewrap's options for one run (see the module docstring). `read_only`: more folders
+    the run may read (a team agent's folder and Python environment, `python_folders`); bound
+    before the workspace, so a workspace inside one of them stays writable."""
+    extra: list[str] = []
+    for folder in read_only:
+        extra += ["--ro-bind", str(folder), str(folder)]
     return [
         "--unshare-all",
         "--die-with-parent",
@@ -149,6 +162,7 @@ def bwrap_arguments(*, cli: Path, workspace: Path, home: Path, gateway_socket: P
         "--ro-bind",
         str(cli.parent),
         str(cli.parent),
+        *extra,
         "--bind",
         str(home),
         str(home),
@@ -163,6 +177,22 @@ def bwrap_arguments(*, cli: Path, workspace: Path, home: Path, gateway_socket: P
     ]
 
 
+def python_folders(agent_folder: Path | None) -> list[Path]:
+    """What a team agent's stdio MCP servers need to read: the agent module's folder (their
+    scripts), and the Python agentlog runs in (`sys.executable`, the stdlib, the venv's
+    packages), minus what the system mounts already show."""
+    candidates = [agent_folder, Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
+    folders: list[Path] = []
+    for folder in candidates:
+        if folder is None or not folder.is_dir():
+            continue
+        folder = folder.resolve()
+        shown = any(folder.is_relative_to(system) for system in SYSTEM_DIRECTORIES)
+        if not shown and folder not in folders and folder != Path("/"):
+            folders.append(folder)
+    return folders
+
+
 def inside_environment(home: Path) -> dict[str, str]:
     """The fixed part of the CLI's environment (the SDK's own variables are added by name)."""
     return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
@@ -175,6 +205,7 @@ def launcher_script(
     home: Path,
     passed_names: list[str],
     gateway_socket: Path | None,
+    read_only: Sequence[Path] = (),
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
@@ -188,7 +219,11 @@ def launcher_script(
     command = f"/usr/bin/env -i {' '.join(pairs)}"
     if gateway_socket is not None:
         args = bwrap_arguments(
-            cli=cli, workspace=workspace, home=home, gateway_socket=gateway_socket
+            cli=cli,
+            workspace=workspace,
+            home=home,
+            gateway_socket=gateway_socket,
+            read_only=read_only,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
@@ -256,14 +291,24 @@ class RunSandbox:
         return self._directory
 
     async def confine(
-        self, options: ClaudeAgentOptions, run_id: str, workspace: Path, home: Path
+        self,
+        options: ClaudeAgentOptions,
+        run_id: str,
+        workspace: Path,
+        home: Path,
+        read_only: Sequence[Path] = (),
     ) -> ClaudeAgentOptions:
         """The run's SDK options with the launcher as the CLI and the env it needs."""
-        launch = await self.launch(run_id, workspace, home, options.env)
+        launch = await self.launch(run_id, workspace, home, options.env, read_only)
         return replace(options, cli_path=launch.cli_path, env=launch.env)
 
     async def launch(
-        self, run_id: str, workspace: Path, home: Path, env: Mapping[str, str]
+        self,
+        run_id: str,
+        workspace: Path,
+        home: Path,
+        env: Mapping[str, str],
+        read_only: Sequence[Path] = (),
     ) -> Launch:
         """The launcher for this run (written 0700 in a directory only the server reads), and
         the env the SDK passes: the model's address as the CLI must use it, and a key."""
@@ -286,6 +331,7 @@ class RunSandbox:
             home=home,
             passed_names=[n for n in env if not n.startswith("AGENTLOG_")],
             gateway_socket=socket,
+            read_only=read_only,
         )
         path = self.directory / f"{run_id}.sh"
         path.write_text(script)

@@ -5,6 +5,7 @@ that decides what the agent process gets."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from agentlog.infra.agent.config import AgentConfig
@@ -28,8 +29,15 @@ def agent_options(
     mcp_servers: dict[str, Any],
     stderr: Callable[[str], None],
     base_url: str | None,
+    team: ClaudeAgentOptions | None = None,
+    can_use_tool: Any = None,
 ) -> ClaudeAgentOptions:
     """Options for the run's CLI; in scripted mode it talks to the model at `base_url`.
+
+    `team`: a team agent's own options (checked by `team_options.check`), into which agentlog
+    merges what it owns (see team_options.FIELDS): `hooks` (already composed with the team's,
+    hooks.py), `can_use_tool` (the team's, wrapped to record its denials), the env, the tools
+    the operator gates; everything else is the team's. None: agentlog's demo agent.
 
     The CLI resumes `agent_session` when the store holds its transcript (`resume`; the SDK
     writes it into a temporary config directory of its own and points CLAUDE_CONFIG_DIR
@@ -45,12 +53,33 @@ def agent_options(
         RUN_MARKER: run_id,
         **config.extra_env,
     }
-    model = config.model
+    model = (team.model if team is not None else None) or config.model
     if config.mode == "scripted":
         assert base_url is not None
         env["ANTHROPIC_BASE_URL"] = base_url
         env["ANTHROPIC_API_KEY"] = "sk-ant-scripted-model"
         model = model or SCRIPTED_MODEL_NAME
+    if team is not None:
+        return replace(
+            team,
+            # The team's names never shadow agentlog's (team_options.check refuses them).
+            env={**team.env, **env},
+            cwd=home.cwd,
+            setting_sources=team.setting_sources if team.setting_sources is not None else [],
+            include_partial_messages=config.include_partial_messages,
+            model=model,
+            allowed_tools=list(team.allowed_tools),
+            # What the operator has not enabled is taken away, whatever the team lists.
+            disallowed_tools=sorted({*team.disallowed_tools, *config.disabled_tools}),
+            hooks=hooks,
+            can_use_tool=can_use_tool,
+            stderr=stderr,
+            cli_path=config.cli_path,
+            resume=agent_session if resume else None,
+            session_id=None if resume else agent_session,
+            session_store=session_store,
+            session_store_flush="eager",
+        )
     return ClaudeAgentOptions(
         env=env,
         cwd=home.cwd,

@@ -1,0 +1,1 @@
+"""Acme's support agent: a team's own agent, hosted by agentlog (see README.md)."""
