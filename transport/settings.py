@@ -183,6 +183,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # The agent runner's variables, read by agentlog.infra.agent.config.AgentConfig.from_env.
 AGENT_ENVIRONMENT = [
     ("AGENTLOG_AGENT", "scripted"),
+    ("AGENTLOG_AGENTS", "None"),
     ("AGENTLOG_HEARTBEAT_SECONDS", "15"),
     ("AGENTLOG_RUN_LOCK_TTL_SECONDS", "8"),
     ("AGENTLOG_DENY_TOOLS", "Agent.run_in_background"),

@@ -111,7 +111,21 @@ def written_paths(page: Path) -> list[str]:
 
 def missing(name: str) -> bool:
     if _MODULE.match(name):
-        return importlib.util.find_spec(name) is None
+        # A module, or a name in one (`agentlog.x.y.FIELDS`): the longest importable prefix,
+        # then each remaining part as an attribute.
+        parts = name.split(".")
+        for cut in range(len(parts), 1, -1):
+            module = ".".join(parts[:cut])
+            try:
+                found: object = importlib.import_module(module)
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                if not hasattr(found, attribute):
+                    return True
+                found = getattr(found, attribute)
+            return False
+        return True
     return not (ROOT / name).exists()
 
 

@@ -4,8 +4,6 @@ on disk: the SDK loads it from the store when the run resumes (`agent_resume.py`
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
