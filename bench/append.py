@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import asyncpg
+
 from agentlog.domain.events import RunFinished, RunStarted, SessionCreated, TextCompleted, TextDelta
 from agentlog.infra.sessions.forking import fork_session
 from agentlog.infra.store.opening import open_store

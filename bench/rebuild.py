@@ -24,12 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from fold import run_events
+
 from agentlog.domain.events import SessionCreated, SessionEvent
 from agentlog.infra.postgres.backend import PostgresBackend
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector, fold_page
-from fold import run_events
 
 SESSIONS = 1_000
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"

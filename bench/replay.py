@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 import asyncpg
+
 from agentlog.domain.events import SessionCreated, TextDelta
 from agentlog.infra.store.opening import open_store
-
 from tests.support.server import ServerProcess
 
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 import asyncpg
+
 from agentlog.domain.events import RunFinished, RunStarted, SessionCreated, TextCompleted, TextDelta
 from agentlog.infra.store.opening import open_store
-
 from tests.support.server import ServerProcess
 
 PROMPT = "[scenario:long-tool] Run the slow operation for 2 seconds"

@@ -47,6 +47,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import msgspec
+from msgspec.structs import replace
+
 from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
@@ -63,7 +65,6 @@ from agentlog.domain.events import (
     ToolCallStarted,
 )
 from agentlog.projections import usage as usage_of
-from msgspec.structs import replace
 
 IDLE = "idle"
 RUNNING = "running"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
 from agentlog.domain.events import Event, RunCancelled, RunFinished
 
 SCRIPTED = "scripted"

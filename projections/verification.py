@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from itertools import cycle
 
 import msgspec
+
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 

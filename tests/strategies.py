@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+from hypothesis import strategies as st
+
 from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
@@ -56,7 +58,6 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.rules.branches import current_branch
 from agentlog.domain.rules.open_work import open_work
-from hypothesis import strategies as st
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TOOL_NAMES = ("Bash", "Read", "Write", "mcp__demo__add")

@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from aiohttp import web
+
 from agentlog.domain.events import utc_now
 from agentlog.infra.agent.agents.catalog import AgentCatalog
 from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
@@ -33,7 +35,6 @@ from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
 from agentlog.transport.web import page as web_view
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,13 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from agentlog.transport.middleware.limits import header_refused
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
+
+from agentlog.transport.middleware.limits import header_refused
 
 log = logging.getLogger(__name__)
 

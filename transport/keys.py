@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+from aiohttp import web
+
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.store.projector import Projector
 from agentlog.infra.store.store import Store
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
-from aiohttp import web
 
 SETTINGS = web.AppKey("settings", Settings)
 # Handlers use the store through its port only (agentlog.infra.store.store.Store: the EventStore

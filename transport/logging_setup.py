@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
-from agentlog.infra.log_context import _RUN_ID, _SESSION_ID, log_context
 from aiohttp import web
+
+from agentlog.infra.log_context import _RUN_ID, _SESSION_ID, log_context
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
+
 from agentlog.domain.events import Event, RecordedEvent
 from agentlog.domain.ports.wakeups import Wakeup
 

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import msgspec
+
 from agentlog.domain.errors import AgentlogError
 from agentlog.domain.events import (
     CustomEventRecorded,

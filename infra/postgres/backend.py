@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+
 from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
 from agentlog.infra.postgres.importing import import_session_in

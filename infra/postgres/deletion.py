@@ -10,6 +10,7 @@ always log head, then checkpoint: a claim never takes the log head, so the two c
 from __future__ import annotations
 
 import asyncpg
+
 from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
 from agentlog.domain.events import encode_event

@@ -39,6 +39,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+
 from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead

@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from agentlog.domain.events import Event, SessionEvent, decode_event, encode_event, type_of
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from agentlog.domain.events import Event, SessionEvent, decode_event, encode_event, type_of
 
 EVENTS_TABLE = "agentlog_events"
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+
 from agentlog.infra.postgres.event_store import _ident
 from agentlog.infra.store.projection_store import (
     PROJECTOR_NAME,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 
 import asyncpg
+
 from agentlog.domain.ports.run_lock import LockLease, check_ttl
 
 _MS = "* interval '1 millisecond'"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+
 from agentlog.infra.store.transcripts import (
     AppendStep,
     AppendSteps,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+
 from agentlog.infra.local.wakeups import BridgedWakeups
 from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 import redis.exceptions
+
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.redis.clients import close_redis, redis_client
 from agentlog.infra.redis.run_lock import RedisRunLock

@@ -10,6 +10,7 @@ import json
 import secrets
 
 import redis.asyncio as aioredis
+
 from agentlog.domain.ports.run_lock import LockLease, check_ttl
 from agentlog.infra.redis.clients import close_redis, redis_client
 

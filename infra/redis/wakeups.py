@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+
 from agentlog.infra.local.wakeups import BridgedWakeups
 from agentlog.infra.redis.clients import REDIS_TIMEOUT_SECONDS, close_redis, redis_client
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from msgspec.structs import replace
+
 from agentlog.domain.errors import (
     AgentlogError,
     ForkPointOutOfRange,
@@ -54,7 +56,6 @@ from agentlog.infra.sessions.importing import import_session
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession
 from agentlog.infra.store.store import Store
-from msgspec.structs import replace
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+
 from agentlog.domain.errors import AgentlogError
 from agentlog.domain.events import (
     SessionCreated,

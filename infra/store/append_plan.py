@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+
 from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
 from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_of
 from agentlog.domain.ports.event_store import RunRecord

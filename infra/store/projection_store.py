@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
+
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.ui_messages import ConversationState
 from agentlog.projections.usage import NONE, Usage

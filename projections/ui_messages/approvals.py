@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import RecordedEvent, ToolApprovalRequested, ToolApprovalResponded
 from agentlog.projections.ui_messages.builder import Builder, Handler
 from agentlog.projections.ui_messages.state import WAITING
-from msgspec.structs import replace
 
 
 def _approval_requested(b: Builder, recorded: RecordedEvent) -> None:

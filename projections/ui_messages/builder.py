@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import RecordedEvent
 from agentlog.projections.ui_messages.state import (
     ConversationState,
@@ -15,7 +17,6 @@ from agentlog.projections.ui_messages.state import (
     TextPart,
     ToolPart,
 )
-from msgspec.structs import replace
 
 
 class Streamed:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from msgspec.structs import replace
+
 import agentlog.projections.ui_messages.approvals as approvals
 import agentlog.projections.ui_messages.data_parts as data_parts
 import agentlog.projections.ui_messages.rewinds as rewinds
@@ -13,7 +15,6 @@ import agentlog.projections.ui_messages.tool_parts as tool_parts
 from agentlog.domain.events import RecordedEvent
 from agentlog.projections.ui_messages.builder import Builder, Handler
 from agentlog.projections.ui_messages.state import EMPTY, ConversationState
-from msgspec.structs import replace
 
 
 def apply(state: ConversationState, recorded: RecordedEvent) -> ConversationState:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import (
     AgentInitialized,
     RecordedEvent,
@@ -14,7 +16,6 @@ from agentlog.domain.events import (
 from agentlog.projections.ui_messages.builder import Builder, Handler
 from agentlog.projections.ui_messages.state import Message, RunInfo, TextPart
 from agentlog.projections.usage import run_usage
-from msgspec.structs import replace
 
 
 def user_message_id(event: RunStarted, run_id: str) -> str:

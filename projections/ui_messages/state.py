@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+
 from agentlog.projections.usage import Usage
 
 # A tool call's states while it waits for its input or its end (the AI SDK's names).

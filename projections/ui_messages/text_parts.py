@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import (
     ReasoningCompleted,
     ReasoningDelta,
@@ -12,7 +14,6 @@ from agentlog.domain.events import (
 )
 from agentlog.projections.ui_messages.builder import Builder, Handler, Streamed
 from agentlog.projections.ui_messages.state import ReasoningPart, StepStartPart, TextPart
-from msgspec.structs import replace
 
 
 def _step_started(b: Builder, recorded: RecordedEvent) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import (
     RecordedEvent,
     ToolCallDenied,
@@ -12,7 +14,6 @@ from agentlog.domain.events import (
 )
 from agentlog.projections.ui_messages.builder import Builder, Handler, Streamed, tool_key
 from agentlog.projections.ui_messages.state import PARKED, WAITING, ToolPart
-from msgspec.structs import replace
 
 
 def _tool_input_delta(b: Builder, recorded: RecordedEvent) -> None:

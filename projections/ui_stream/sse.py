@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+
 from agentlog.projections.ui_stream.chunks import Chunk
 
 DONE = b"data: [DONE]\n\n"

@@ -10,9 +10,6 @@ from typing import Any
 
 import anyio
 import pytest
-from agentlog.domain.events import Event, type_of
-from agentlog.infra.agent.offline.replay_transport import ReplayTransport, load_fixture
-from agentlog.infra.agent.sdk.translate import SdkTranslator
 from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
@@ -20,6 +17,10 @@ from claude_agent_sdk import (
     Message,
     ToolUseBlock,
 )
+
+from agentlog.domain.events import Event, type_of
+from agentlog.infra.agent.offline.replay_transport import ReplayTransport, load_fixture
+from agentlog.infra.agent.sdk.translate import SdkTranslator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(

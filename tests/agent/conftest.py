@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_agent_sdk import ClaudeAgentOptions
+
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-from claude_agent_sdk import ClaudeAgentOptions
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from agentlog.infra.agent.config import DEFAULT_ALLOWED_TOOLS, AgentConfig
 from agentlog.infra.agent.run.policy import DenyRule
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+
 from agentlog.domain.events import (
     AgentStatusReported,
     ConversationRewound,
@@ -45,8 +47,6 @@ from agentlog.infra.sessions.approval_answers import record_answer
 from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
-
 from tests.conftest import POSTGRES_URL
 
 from .test_approvals import PUBLISH
@@ -417,10 +417,11 @@ def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
 ) -> None:
     """The SDK seeds its resume directory from CLAUDE_CONFIG_DIR of options.env, else the
     server's ~/.claude: the runner names the run HOME's, so nothing of the operator's comes."""
+    from claude_agent_sdk._internal.session_resume import _copy_auth_files
+
     from agentlog.infra.agent.config import AgentConfig
     from agentlog.infra.agent.run.home import prepare_run_home
     from agentlog.infra.agent.sdk.options import agent_options
-    from claude_agent_sdk._internal.session_resume import _copy_auth_files
 
     operator = tmp_path / "operator"
     (operator / ".claude").mkdir(parents=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.run.policy import DEFAULT_APPROVAL_RULES, ApprovalPolicy
 

@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from agentlog.domain.errors import ApprovalAlreadyAnswered, ApprovalPending, UnknownApproval
 from agentlog.domain.events import (
     RunFinished,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
 from agentlog.infra.agent.run.jobs import (
     FAILED,
     QUEUED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentlog.infra.agent.run.policy import DenyRule, ToolPolicy, deny_output, parse_deny_rules
 
 

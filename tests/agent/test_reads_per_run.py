@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import (
     RecordedEvent,
     RunFinished,
@@ -28,7 +30,6 @@ from agentlog.infra.sqlite.backend import SQLiteBackend
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
 
 pytestmark = pytest.mark.slow
 

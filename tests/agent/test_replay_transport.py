@@ -8,11 +8,6 @@ from typing import Any
 
 import anyio
 import pytest
-from agentlog.infra.agent.offline.replay_transport import (
-    ReplayStalled,
-    ReplayTransport,
-    load_fixture,
-)
 from claude_agent_sdk import (
     ClaudeAgentOptions,
     ClaudeSDKClient,
@@ -20,6 +15,12 @@ from claude_agent_sdk import (
     ResultError,
     ResultMessage,
     query,
+)
+
+from agentlog.infra.agent.offline.replay_transport import (
+    ReplayStalled,
+    ReplayTransport,
+    load_fixture,
 )
 
 from .cli_recordings import fixture_path, recorded_prompts

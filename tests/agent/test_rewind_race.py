@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import (
     ConversationRewound,
@@ -30,8 +32,6 @@ from agentlog.infra.store.run_reads import open_run_events
 from agentlog.projections.ui_messages import fold
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.agent.test_runner import (
     new_session,
     only,

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from agentlog.domain.events import RUN_TERMINAL_TYPES, RunAbandoned, ToolCallStarted
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel

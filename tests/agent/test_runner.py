@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from agentlog.domain.errors import RunAlreadyActive, RunNotActive, UnknownRun, UnknownSession
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,

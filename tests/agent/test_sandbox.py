@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from agentlog.domain.events import RunStarted, ToolCallStarted, ToolCallSucceeded
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
@@ -22,7 +23,6 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
 from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-
 from tests.agent.test_runner import new_session, only, run_turn
 
 pytestmark = pytest.mark.slow

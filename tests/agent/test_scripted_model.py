@@ -11,20 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from agentlog.infra.agent.offline.scenarios import (
-    DEMO_SHELL_COMMAND,
-    BrokenStream,
-    HttpError,
-    Message,
-    Text,
-    Thinking,
-    ToolCall,
-    choose_scenario,
-    chunks,
-    read_turn,
-    respond,
-)
-from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
@@ -41,6 +27,21 @@ from claude_agent_sdk import (
     create_sdk_mcp_server,
     tool,
 )
+
+from agentlog.infra.agent.offline.scenarios import (
+    DEMO_SHELL_COMMAND,
+    BrokenStream,
+    HttpError,
+    Message,
+    Text,
+    Thinking,
+    ToolCall,
+    choose_scenario,
+    chunks,
+    read_turn,
+    respond,
+)
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 
 # -- scenarios, as pure functions -----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import claude_agent_sdk as sdk
 import pytest
+
 from agentlog.infra.agent.offline.replay_transport import ReplayTransport
 
 VERSION = getattr(sdk, "__version__", "unknown")

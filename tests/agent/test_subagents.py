@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from agentlog.domain.events import (
     RecordedEvent,
     RunCancelled,

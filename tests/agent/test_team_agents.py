@@ -15,6 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_agent_sdk import (
+    AgentDefinition,
+    ClaudeAgentOptions,
+    HookMatcher,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    create_sdk_mcp_server,
+    tool,
+)
+
 from agentlog.domain.errors import UnknownAgent
 from agentlog.domain.events import (
     RunFinished,
@@ -38,16 +48,6 @@ from agentlog.infra.agent.run.policy import ApprovalPolicy, ToolPolicy
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-from claude_agent_sdk import (
-    AgentDefinition,
-    ClaudeAgentOptions,
-    HookMatcher,
-    PermissionResultAllow,
-    PermissionResultDeny,
-    create_sdk_mcp_server,
-    tool,
-)
-
 from examples.support_agent import agent as support
 
 from .test_runner import only, run_turn, runner_on

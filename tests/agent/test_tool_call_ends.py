@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from claude_agent_sdk import AssistantMessage, ToolResultBlock, ToolUseBlock, UserMessage
+
 from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import (
     CustomEventRecorded,
@@ -22,7 +24,6 @@ from agentlog.domain.events import (
 )
 from agentlog.infra.agent.run.recorder import RunRecorder, fit_event
 from agentlog.infra.agent.sdk.translate import SdkTranslator
-from claude_agent_sdk import AssistantMessage, ToolResultBlock, ToolUseBlock, UserMessage
 
 
 def assistant(*blocks: Any) -> AssistantMessage:

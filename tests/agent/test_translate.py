@@ -7,6 +7,25 @@ from typing import Any, cast
 
 import anyio
 import pytest
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    HookContext,
+    HookInput,
+    HookJSONOutput,
+    HookMatcher,
+    PermissionResultAllow,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+    create_sdk_mcp_server,
+    tool,
+)
+
 from agentlog.domain.events import (
     TOOL_TERMINAL_TYPES,
     AgentErrorReported,
@@ -30,24 +49,6 @@ from agentlog.domain.events import (
     type_of,
 )
 from agentlog.infra.agent.sdk.translate import SdkTranslator, denial_reason, tool_output, tool_text
-from claude_agent_sdk import (
-    AssistantMessage,
-    ClaudeAgentOptions,
-    HookContext,
-    HookInput,
-    HookJSONOutput,
-    HookMatcher,
-    PermissionResultAllow,
-    ResultMessage,
-    StreamEvent,
-    SystemMessage,
-    TextBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
-    create_sdk_mcp_server,
-    tool,
-)
 
 from .cli_recordings import fixture_names, fixture_path, replay
 

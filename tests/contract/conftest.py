@@ -14,9 +14,9 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+
 from agentlog.infra.store.backend import Backend
 from agentlog.infra.store.base import StoreBase
-
 from tests.conftest import BACKENDS, database_of, redis_url_of
 
 NewDatabaseUrl = Callable[[], Awaitable[str]]

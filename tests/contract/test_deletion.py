@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from agentlog.domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
 from agentlog.domain.events import (
     CustomEventRecorded,

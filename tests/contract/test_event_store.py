@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+
 from agentlog.domain.errors import (
     EventTooLarge,
     ExpectedSeqMismatch,
@@ -31,7 +32,6 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.ports.event_store import RunFence, RunRecord
 from agentlog.infra.store.base import StoreBase
-
 from tests.conftest import ROOT, StoreOpener
 
 

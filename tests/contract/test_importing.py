@@ -7,12 +7,12 @@ processes' readers and takes appends after it, as an append would."""
 from __future__ import annotations
 
 import pytest
+
 from agentlog.domain.errors import SessionAlreadyExists
 from agentlog.domain.events import HeartbeatRecorded, SessionCreated
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.sessions.importing import import_session, parse_export
 from agentlog.infra.store.opening import open_store
-
 from tests.conftest import StoreOpener
 from tests.contract.conftest import NewDatabaseUrl
 from tests.support.exports import AGENT, export, fill, with_transcript, without_positions

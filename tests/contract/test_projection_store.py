@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import sessions, ui_messages
-
 from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
 
 

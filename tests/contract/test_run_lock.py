@@ -10,10 +10,10 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import pytest
+
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.store.backend import Backend
 from agentlog.infra.store.opening import open_run_lock
-
 from tests.conftest import StoreOpener
 
 LockFactory = Callable[[], Awaitable[RunLock]]

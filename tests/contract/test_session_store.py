@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
 import pytest
-from agentlog.domain.events import SessionCreated
-from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from agentlog.infra.store.base import StoreBase
-from agentlog.infra.store.opening import open_store
 from claude_agent_sdk import get_session_messages_from_store
 from claude_agent_sdk.testing import run_session_store_conformance
 from claude_agent_sdk.types import SessionStore
 
+from agentlog.domain.events import SessionCreated
+from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.opening import open_store
 from tests.contract.conftest import NewDatabaseUrl
 
 

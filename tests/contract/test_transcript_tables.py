@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from agentlog.infra.store.backend import Backend
 from agentlog.infra.store.transcripts import (
     StoredTranscript,

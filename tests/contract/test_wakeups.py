@@ -7,10 +7,10 @@ import asyncio
 import uuid
 
 import pytest
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.store.backend import Backend
 from agentlog.infra.store.base import StoreBase
-
 from tests.conftest import StoreOpener
 
 

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import RunStarted, SessionCreated
 from agentlog.infra.agent.run.runner import open_agent_runner
 from agentlog.infra.store.base import StoreBase
@@ -16,9 +19,6 @@ from agentlog.transport.app import create_app
 from agentlog.transport.http import admin as admin_api
 from agentlog.transport.openapi.document import ALL_PATHS
 from agentlog.transport.settings import Settings
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-
 from tests.integration.projection_helpers import a_run, seed
 from tests.support.prometheus_text import parse
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+
 from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
@@ -50,8 +52,6 @@ from agentlog.domain.events import (
 )
 from agentlog.projections.ui_messages import fold, to_ui_messages
 from agentlog.projections.ui_stream import DONE, encode_sse, run_chunks
-from hypothesis import HealthCheck, given, settings
-
 from tests.conftest import IN_CI, ROOT
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import as_projected, resume

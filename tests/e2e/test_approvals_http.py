@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 
+from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 from tests.e2e.test_cli_inspect import agentlog
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     all_events,

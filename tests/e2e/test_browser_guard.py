@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 ALLOWED = "http://app.example.test:3000"

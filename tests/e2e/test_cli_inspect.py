@@ -19,6 +19,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import pytest
+
 from agentlog.domain.events import (
     ConversationRewound,
     HeartbeatRecorded,
@@ -28,7 +29,6 @@ from agentlog.domain.events import (
 )
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.cli.main import main
-
 from tests.integration.projection_helpers import a_run, seed
 
 COMMAND = [str(Path(sys.executable).with_name("agentlog"))]

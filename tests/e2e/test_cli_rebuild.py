@@ -6,11 +6,11 @@ import argparse
 import io
 
 import pytest
+
 from agentlog.domain.errors import UnknownSession
 from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.transport.cli.rebuild import ProgressBar, add_rebuild_command, run_rebuild
 from agentlog.transport.settings import Settings
-
 from tests.integration.projection_helpers import folded, seed, stored
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     CustomEventRecorded,
@@ -22,7 +24,6 @@ from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
 
 pytestmark = pytest.mark.slow
 

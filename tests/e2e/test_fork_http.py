@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import (
     RunFinished,
     RunStarted,
@@ -29,8 +31,6 @@ from agentlog.projections import ui_messages
 from agentlog.transport.app import create_app
 from agentlog.transport.middleware.session_tokens import mint, signing_key
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.e2e.test_cli_inspect import agentlog
 from tests.integration.test_forking import a_turn
 

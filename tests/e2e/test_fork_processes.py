@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from agentlog.infra.store.opening import open_store
 from agentlog.projections import ui_messages
-
 from tests.e2e.test_cli_inspect import agentlog
 from tests.e2e.test_runs_http import create_session, get_json, run_ended, start_run
 from tests.support.server import ServerProcess

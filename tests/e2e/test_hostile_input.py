@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.support.server import ServerProcess
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

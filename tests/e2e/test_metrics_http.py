@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import HeartbeatRecorded
 from agentlog.transport.app import create_app
 from agentlog.transport.keys import STORE
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.support.prometheus_text import check_histogram, parse
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient
+
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.openapi.document import ALL_PATHS
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
 
 
 async def test_every_route_is_documented_and_every_documented_route_exists(

@@ -9,7 +9,6 @@ import urllib.request
 from pathlib import Path
 
 from agentlog.transport.middleware.access_log import level_for, redacted_query
-
 from tests.support.server import ServerProcess
 
 TOKEN = "log-test-api-token-5e1f"

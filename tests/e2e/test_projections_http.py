@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import (
     RunFailed,
     RunStarted,
@@ -24,9 +27,6 @@ from agentlog.transport.app import create_app
 from agentlog.transport.http.projections import RunIsActive, lock_says_running, summary_says_running
 from agentlog.transport.keys import AGENT_RUNS, PROJECTOR
 from agentlog.transport.settings import Settings
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-
 from tests.integration.projection_helpers import a_run
 
 # `store` comes before `aiohttp_client` in every test: fixtures close in reverse, so the app

@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from agentlog.domain.events import EVENT_TYPES
 from agentlog.transport.settings import describe
-
 from tests.conftest import ROOT
 from tests.e2e.doc_pages import read, section, shell_blocks
 

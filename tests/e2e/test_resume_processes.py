@@ -11,12 +11,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from agentlog.infra.agent.recovery.leftovers import RESUME_PREFIX, agent_process_ids
 from agentlog.infra.agent.recovery.recovery_events import INTERRUPTED_BY_OWNER_LOSS
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.agent.transcripts.conversion import agent_session_id
 from agentlog.infra.store.opening import open_store
-
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     all_events,
     create_session,

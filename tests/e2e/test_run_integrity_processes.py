@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
-
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     RUN_TERMINALS,
     all_events,

@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+
 from agentlog.infra.agent.run.runner import agent_process_ids
 from agentlog.infra.redis.run_lock import KEY_PREFIX
-
 from tests.e2e.test_ai_sdk_client import ai_sdk, assert_same_message  # noqa: F401 - a fixture
 from tests.support.ai_sdk_client import as_projected, resume
 from tests.support.server import ServerProcess

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from agentlog.domain.events import CustomEventRecorded
 from agentlog.infra.store.opening import open_store
-
 from tests.support.server import ServerProcess
 from tests.support.sse_client import SseParser
 

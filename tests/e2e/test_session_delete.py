@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import RunStarted, SessionCreated
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.sessions.workspaces import directory_name
@@ -20,8 +22,6 @@ from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.keys import AGENT_RUNS
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.e2e.test_cli_inspect import agentlog, agentlog_many
 from tests.support.prometheus_text import parse
 from tests.support.sse_client import iter_events

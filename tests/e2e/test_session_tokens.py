@@ -11,6 +11,8 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
@@ -22,8 +24,6 @@ from agentlog.transport.middleware.session_tokens import (
     verify,
 )
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.support.server import AGENTLOG
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import CustomEventRecorded, ToolCallStarted
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.support.sse_client import SseParser, iter_events
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

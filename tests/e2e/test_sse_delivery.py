@@ -8,13 +8,13 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.support.sse_client import SseParser
 
 ClientFactory = Callable[..., Awaitable[TestClient]]

@@ -143,7 +143,6 @@ def test_the_page_listens_for_every_event_type_the_log_holds() -> None:
     # EventSource delivers a named event only to a listener for that name: a type missing
     # from the page's list would silently vanish from its log column.
     from agentlog.domain.events import EVENT_TYPES
-
     from tests.conftest import ROOT
 
     source = (ROOT / "transport" / "web" / "app.js").read_text()

@@ -14,14 +14,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
+from yarl import URL
+
 from agentlog.domain.events import EVENT_TYPES
 from agentlog.infra.agent.run.runner import agent_process_ids
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-from yarl import URL
-
 from tests.support.browser import Page, chromium_available, open_browser
 from tests.support.server import ServerProcess
 

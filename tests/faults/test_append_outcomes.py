@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.store.group_commit import OutcomeUnknown
-
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.servers import PrivatePostgres
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from agentlog.infra.redis.run_lock import RedisRunLock
 from redis.exceptions import RedisError
 
+from agentlog.infra.redis.run_lock import RedisRunLock
 from tests.faults.conftest import start_server
 from tests.faults.fault_proxy import FaultProxy
 from tests.faults.scenario import Follower, Probe, Writer, check_log, read_log

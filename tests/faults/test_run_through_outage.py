@@ -12,7 +12,6 @@ from agentlog.domain.events import RUN_TERMINAL_TYPES, SessionCreated, ToolCallS
 from agentlog.infra.agent.run.runner import open_agent_runner
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
-
 from tests.faults.servers import PrivatePostgres
 
 # Longer than a store append's own retries (db_timeout) and the recorder's first retries.

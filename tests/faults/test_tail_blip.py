@@ -9,13 +9,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestClient
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.keys import FEEDS
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient
-
 from tests.faults.servers import PrivatePostgres
 from tests.support.sse_client import SseParser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.group_commit import OutcomeUnknown

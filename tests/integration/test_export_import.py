@@ -5,9 +5,9 @@ naming its first bad line."""
 from __future__ import annotations
 
 import pytest
+
 from agentlog.infra.sessions.importing import ImportRefused, import_session, parse_export
 from agentlog.infra.store.opening import open_store
-
 from tests.support.exports import export, fill, without_positions
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from agentlog.domain.errors import (
     ForkApprovalPending,
     ForkInsideRun,
@@ -45,7 +46,6 @@ from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.projections import ui_messages
-
 from tests.integration.projection_helpers import a_run
 
 CWD = "/tmp/agentlog-fork-test"

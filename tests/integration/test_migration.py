@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
+
 from agentlog.domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.infra.agent.sdk.session_store import LogSessionStore

@@ -16,14 +16,14 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from agentlog.domain.events import RecordedEvent
 from agentlog.domain.rules.branches import current_branch
 from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import ui_messages
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.conftest import POSTGRES_URL
 from tests.integration.projection_helpers import folded, stored, whole_log
 from tests.strategies import interleaved_logs

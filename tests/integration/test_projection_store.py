@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import (
     CustomEventRecorded,
@@ -21,7 +22,6 @@ from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import sessions, ui_messages
-
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import ConversationRewound, CustomEventRecorded, SessionCreated
 from agentlog.infra.store.base import StoreBase
@@ -15,7 +16,6 @@ from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import ui_messages
-
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored
 

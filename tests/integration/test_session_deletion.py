@@ -10,7 +10,6 @@ from pathlib import Path
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.store.opening import open_projection_store, open_store
 from agentlog.infra.store.projector import Projector
-
 from tests.contract.test_deletion import fill
 
 

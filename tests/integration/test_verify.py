@@ -6,6 +6,7 @@ import sqlite3
 
 import asyncpg
 import pytest
+
 from agentlog.domain.events import (
     CustomEventRecorded,
     Event,
@@ -22,7 +23,6 @@ from agentlog.infra.sessions.verification import ReadStored, StoredRows, VerifyR
 from agentlog.infra.sqlite.backend import SQLiteUrl
 from agentlog.infra.store.opening import open_projection_store, open_store, parse_database_url
 from agentlog.infra.store.projector import Projector
-
 from tests.integration.projection_helpers import seed
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)

@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.run.home import prepare_run_home
@@ -15,7 +17,6 @@ from agentlog.infra.sessions.workspaces import directory_name, noted_workspaces,
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
-from aiohttp.test_utils import TestClient, TestServer
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -20,7 +20,6 @@ from agentlog.domain.events import (
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
 from agentlog.infra.sessions.importing import export_lines
 from agentlog.infra.store.base import StoreBase
-
 from tests.integration.projection_helpers import a_run
 
 POSITION = re.compile(rb',"position":\d+')

@@ -4,6 +4,7 @@ different one is refused, an unknown one is unknown, and an ended call cannot be
 from __future__ import annotations
 
 import pytest
+
 from agentlog.domain.errors import ApprovalAlreadyAnswered, UnknownApproval
 from agentlog.domain.events import (
     RunStarted,
@@ -14,7 +15,6 @@ from agentlog.domain.events import (
     ToolCallStarted,
 )
 from agentlog.domain.rules.approvals import answer, approval_id_for, approvals
-
 from tests.strategies import record
 
 APPROVAL = approval_id_for("toolu_1")

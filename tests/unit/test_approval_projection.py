@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+
 from agentlog.domain.events import (
     RecordedEvent,
     RunAbandoned,
@@ -29,8 +31,6 @@ from agentlog.projections import sessions
 from agentlog.projections.ui_messages import fold, to_ui_messages
 from agentlog.projections.ui_stream import continued_runs, run_chunks
 from agentlog.projections.verification import verify_session
-from hypothesis import given, settings
-
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import (
     add_tool_approval_response,

@@ -4,6 +4,7 @@ agentlog.domain.rules.forking."""
 from __future__ import annotations
 
 import pytest
+
 from agentlog.domain.errors import ForkApprovalPending, ForkInsideRun, ForkPointOutOfRange
 from agentlog.domain.events import (
     ConversationRewound,
@@ -19,7 +20,6 @@ from agentlog.domain.events import (
     ToolCallSucceeded,
 )
 from agentlog.domain.rules.forking import check_fork_point, fork_overrides
-
 from tests.strategies import record
 
 

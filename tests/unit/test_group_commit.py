@@ -75,6 +75,7 @@ async def test_not_written_past_the_timeout_is_store_unavailable_and_unknown_is_
     None
 ):
     import pytest
+
     from agentlog.domain.errors import StoreUnavailable
     from agentlog.infra.store.group_commit import NotWritten, OutcomeUnknown
 

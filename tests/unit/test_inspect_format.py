@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+
 from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,

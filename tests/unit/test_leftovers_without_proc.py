@@ -4,6 +4,7 @@ lookups answer empty instead of failing (mypy found `return []` where a dict was
 from __future__ import annotations
 
 import pytest
+
 from agentlog.infra.agent.recovery import leftovers
 
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from agentlog.transport.logging_setup import configure_logging, log_context
 
 

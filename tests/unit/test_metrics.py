@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from agentlog.domain.events import HeartbeatRecorded, TextDelta
 from agentlog.transport.http.metrics import Counter, Gauge, Histogram, Metrics, _read
-
 from tests.support.prometheus_text import check_histogram, parse
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from agentlog.domain.events import (
     Event,
     RecordedEvent,

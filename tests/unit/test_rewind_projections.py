@@ -7,6 +7,9 @@ import itertools
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentlog.domain.events import (
     ConversationRewound,
     RecordedEvent,
@@ -21,9 +24,6 @@ from agentlog.domain.events import (
 from agentlog.domain.rules.branches import current_branch
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.ui_messages import EMPTY, ConversationState, fold, to_ui_messages
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import record, session_logs
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from agentlog.domain.errors import RewindRefused
 from agentlog.domain.events import (
     ConversationRewound,
@@ -26,7 +27,6 @@ from agentlog.infra.sessions.rewinds import (
     plan_submit,
 )
 from agentlog.projections.ui_messages import fold
-
 from tests.strategies import record
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     HeartbeatRecorded,
@@ -21,9 +24,6 @@ from agentlog.domain.events import (
     ToolCallSucceeded,
 )
 from agentlog.projections.sessions import SessionSummary, apply, fold
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import T0, interleaved_logs, record
 
 

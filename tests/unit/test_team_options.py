@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_server
+
 from agentlog.infra.agent.agents.catalog import AgentReference, parse_references
 from agentlog.infra.agent.agents.fingerprint import agent_fingerprint
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.sdk.team_options import FIELDS, check, refusals
-from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_server
 
 GATED = AgentConfig().disabled_tools
 

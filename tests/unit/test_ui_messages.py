@@ -6,6 +6,9 @@ import itertools
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
@@ -41,9 +44,6 @@ from agentlog.projections.ui_messages import (
     fold,
     to_ui_messages,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import record, session_logs
 
 R = "run1"

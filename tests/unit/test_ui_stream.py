@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
@@ -39,9 +42,6 @@ from agentlog.domain.events import (
 )
 from agentlog.projections.ui_messages import INTERRUPTED, fold, to_ui_messages
 from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse, run_chunks
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import ChatResult, StreamRejected, as_projected, resume
 

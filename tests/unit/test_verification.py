@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from msgspec.structs import replace
+
 from agentlog.domain.events import (
     CustomEventRecorded,
     HeartbeatRecorded,
@@ -19,8 +21,6 @@ from agentlog.domain.events import (
 )
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.verification import Problem, fold_in_pieces, verify_session
-from msgspec.structs import replace
-
 from tests.integration.projection_helpers import a_run
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO
 
 import msgspec
+
 from agentlog.domain.errors import AgentlogError, SessionAlreadyExists
 from agentlog.domain.events import (
     EVENT_TYPES,

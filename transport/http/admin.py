@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from agentlog.domain.events import EVENT_TYPES, RecordedEvent, encode_recorded
 from agentlog.infra.sessions.status import summary_json
 from agentlog.transport.http.request_parsing import json_bytes, parse_int
@@ -21,7 +23,6 @@ from agentlog.transport.openapi.fragments import (
     returns_error,
     returns_json,
 )
-from aiohttp import web
 
 MAX_LIMIT = 5000
 MAX_SCAN = 50_000

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from aiohttp import web
+
 from agentlog.domain.errors import RunAlreadyActive
 from agentlog.domain.ports.agent_runs import StartedRun
 from agentlog.infra.sessions.approval_answers import RecordedAnswer, record_answer
@@ -18,7 +20,6 @@ from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import AGENT_RUNS, STORE
 from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError
-from aiohttp import web
 
 MAX_REASON_CHARS = 10_000
 

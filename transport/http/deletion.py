@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
+
 from agentlog.domain.errors import SessionDeleted
 from agentlog.domain.events import utc_now
 from agentlog.infra.sessions.deletion import SessionDeleter
@@ -25,7 +27,6 @@ from agentlog.infra.sessions.workspaces import sweep_deleted
 from agentlog.transport.http.metrics import METRICS
 from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
 from agentlog.transport.middleware.errors import Handler
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from aiohttp import web
+
 from agentlog.infra.sessions.forking import fork_session
 from agentlog.infra.sessions.workspaces import directory_name
 from agentlog.transport.http.request_parsing import read_body
@@ -24,7 +26,6 @@ from agentlog.transport.openapi.fragments import (
     returns_json,
     takes_json,
 )
-from aiohttp import web
 
 FORK_ROUTE = "/v1/sessions/{session_id}/fork"
 

@@ -15,11 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
+
 from agentlog.infra.store.opening import redis_to_check
 from agentlog.infra.store.store import Store
 from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import is_admin
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,12 @@ from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from aiohttp import web
+
 from agentlog.domain.events import Event, HeartbeatRecorded
 from agentlog.infra.store.projector import Projector
 from agentlog.infra.store.store import Store
 from agentlog.transport.keys import STORE
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
+from aiohttp import web
+
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
@@ -19,7 +21,6 @@ from agentlog.projections.ui_messages import to_ui_messages
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, STORE
 from agentlog.transport.middleware.errors import ApiError
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from agentlog.transport.middleware.errors import ApiError
 from aiohttp import web
+
+from agentlog.transport.middleware.errors import ApiError
 
 T = TypeVar("T")
 

@@ -9,6 +9,9 @@ import dataclasses
 from typing import Any, Literal
 
 import msgspec
+from aiohttp import web
+from msgspec import UNSET, UnsetType
+
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import RunStarted
 from agentlog.domain.ports.event_store import EventStore
@@ -30,8 +33,6 @@ from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUT
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.middleware.limits import LIMITS
 from agentlog.transport.streaming.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
-from aiohttp import web
-from msgspec import UNSET, UnsetType
 
 MAX_PROMPT_CHARS = 100_000
 UI_STREAM_HEADERS = {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}

@@ -10,6 +10,8 @@ import uuid
 from typing import Any
 
 import msgspec
+from aiohttp import HttpVersion11, web
+
 from agentlog.domain.errors import (
     ExpectedSeqMismatch,
     IdempotencyKeyReused,
@@ -41,7 +43,6 @@ from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUT
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.streaming.session_feed import PAGE, LiveSink, SessionTail, sse_frame
 from agentlog.transport.streaming.sse import KEEPALIVE, ClientGone, open_sse, send
-from aiohttp import HttpVersion11, web
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 APPEND_RETRIES = 20

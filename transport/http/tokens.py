@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from aiohttp import web
+
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import SETTINGS, STORE
@@ -19,7 +21,6 @@ from agentlog.transport.openapi.fragments import (
     returns_json,
     takes_json,
 )
-from aiohttp import web
 
 DEFAULT_TTL_SECONDS = 3600
 

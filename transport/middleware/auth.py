@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hmac
 
+from aiohttp import web
+
 from agentlog.transport.keys import SETTINGS
 from agentlog.transport.middleware.errors import Handler, error_response
 from agentlog.transport.middleware.session_tokens import (
@@ -24,7 +26,6 @@ from agentlog.transport.middleware.session_tokens import (
     verify,
 )
 from agentlog.transport.settings import Settings
-from aiohttp import web
 
 QUERY_TOKEN = "access_token"
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from aiohttp import hdrs, web
+
 from agentlog.transport.keys import SETTINGS
 from agentlog.transport.middleware.errors import Handler, error_response
-from aiohttp import hdrs, web
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Writes that must say they send JSON: a browser sends a POST cross-origin without asking

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
+
 from agentlog.domain.errors import (
     AgentlogError,
     EventTooLarge,
@@ -16,7 +18,6 @@ from agentlog.domain.errors import (
     UnknownSession,
 )
 from agentlog.transport.keys import SETTINGS, STORE
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

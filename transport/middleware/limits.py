@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+from aiohttp import web
+
 from agentlog.transport.http.metrics import METRICS, Counter, Gauge
 from agentlog.transport.keys import SETTINGS
 from agentlog.transport.middleware.errors import ApiError, Handler, error_response
-from aiohttp import web
 
 RUN_RETRY_AFTER_SECONDS = 5
 STREAM_RETRY_AFTER_SECONDS = 5

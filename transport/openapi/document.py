@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from agentlog.transport.http import admin as admin_api
 from agentlog.transport.http import forks as fork_api
 from agentlog.transport.http import metrics
@@ -22,7 +24,6 @@ from agentlog.transport.openapi.runs import RUN_PATHS
 from agentlog.transport.openapi.service import SERVICE_PATHS
 from agentlog.transport.openapi.sessions import SESSION_PATHS
 from agentlog.transport.web import page as web_view
-from aiohttp import web
 
 ALL_PATHS = {
     **PROJECTION_PATHS,

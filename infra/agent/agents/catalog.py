@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claude_agent_sdk import ClaudeAgentOptions
+
 from agentlog.domain.errors import AgentlogError, UnknownAgent
 from agentlog.infra.agent.agents.context import PROBE_ID, AgentContext
 from agentlog.infra.agent.sdk import team_options
-from claude_agent_sdk import ClaudeAgentOptions
 
 DEMO = "demo"
 DEFAULT = "default"

@@ -35,6 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from aiohttp import web
+
 from agentlog.infra.agent.offline.scenarios import (
     DEMO_SHELL_COMMAND,
     BrokenStream,
@@ -47,7 +49,6 @@ from agentlog.infra.agent.offline.scenarios import (
     chunks,
     respond,
 )
-from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
+
 from agentlog.domain.events import (
     Event,
     HeartbeatRecorded,
@@ -42,7 +44,6 @@ from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.conversion import prompt_uuid
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
 log = logging.getLogger(__name__)
 

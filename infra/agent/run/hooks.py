@@ -20,6 +20,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from claude_agent_sdk import (
+    HookContext,
+    HookInput,
+    HookJSONOutput,
+    HookMatcher,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    ToolPermissionContext,
+)
+
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.policy import (
     ApprovalPolicy,
@@ -30,15 +40,6 @@ from agentlog.infra.agent.run.policy import (
 )
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.sdk.translate import SdkTranslator
-from claude_agent_sdk import (
-    HookContext,
-    HookInput,
-    HookJSONOutput,
-    HookMatcher,
-    PermissionResultAllow,
-    PermissionResultDeny,
-    ToolPermissionContext,
-)
 
 log = logging.getLogger(__name__)
 TOOL_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure")

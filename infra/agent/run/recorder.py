@@ -32,6 +32,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import msgspec
+
 from agentlog.domain.errors import RunFenced, StoreClosed, StoreUnavailable
 from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RecordedEvent, encode_event
 from agentlog.domain.ports.event_store import RunFence, RunRecord

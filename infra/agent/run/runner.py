@@ -41,6 +41,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
+
 from agentlog.domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
@@ -93,7 +95,6 @@ from agentlog.infra.log_context import log_context
 from agentlog.infra.sessions.approval_answers import latest_approvals
 from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 

@@ -41,9 +41,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from claude_agent_sdk import ClaudeAgentOptions
+
 from agentlog.domain.errors import AgentlogError
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
-from claude_agent_sdk import ClaudeAgentOptions
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
 CLI_VARIABLES = (

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+from claude_agent_sdk.types import SessionStore
+
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.recovery.leftovers import RUN_MARKER
 from agentlog.infra.agent.run.home import RunHome
-from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
-from claude_agent_sdk.types import SessionStore
 
 SCRIPTED_MODEL_NAME = "claude-sonnet-4-5"
 

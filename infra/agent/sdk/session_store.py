@@ -23,8 +23,6 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from agentlog.infra.store.store import OnBackend
-from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 from claude_agent_sdk import fold_session_summary
 from claude_agent_sdk.types import (
     SessionKey,
@@ -34,6 +32,9 @@ from claude_agent_sdk.types import (
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
+
+from agentlog.infra.store.store import OnBackend
+from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 
 # The project key of every transcript a bound store (the runner's) reads and writes.
 RUNNER_PROJECT_KEY = "agentlog"

@@ -53,6 +53,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from claude_agent_sdk import (
+    AssistantMessage,
+    ConversationResetMessage,
+    RateLimitEvent,
+    ResultMessage,
+    ServerToolResultBlock,
+    ServerToolUseBlock,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+)
+
 from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
@@ -73,21 +89,6 @@ from agentlog.domain.events import (
     ToolInputDelta,
 )
 from agentlog.infra.agent.offline.scripted_model import SCRIPTED_NAME
-from claude_agent_sdk import (
-    AssistantMessage,
-    ConversationResetMessage,
-    RateLimitEvent,
-    ResultMessage,
-    ServerToolResultBlock,
-    ServerToolUseBlock,
-    StreamEvent,
-    SystemMessage,
-    TextBlock,
-    ThinkingBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
-)
 
 # System frames that are dropped rather than logged as `agent_status`:
 # - thinking_tokens: sent between every pair of thinking deltas with only a running token

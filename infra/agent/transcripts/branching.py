@@ -30,6 +30,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
+from claude_agent_sdk.types import SessionStoreEntry
+
 from agentlog.domain.events import RecordedEvent, RunStarted
 
 # RUNNER_PROJECT_KEY: the project key of every transcript the runner writes. The SDK derives
@@ -45,7 +47,6 @@ from agentlog.infra.agent.transcripts.conversion import (
     prompt_uuid,
     transcript_lines,
 )
-from claude_agent_sdk.types import SessionStoreEntry
 
 
 async def latest_agent_session(store: RunStore, session_id: str) -> str:

@@ -21,6 +21,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+from claude_agent_sdk.types import SessionKey, SessionStoreEntry
+
 from agentlog.domain.events import RecordedEvent
 from agentlog.domain.rules.branches import current_branch
 from agentlog.infra.agent.run.recorder import RunStore
@@ -28,7 +30,6 @@ from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessio
 from agentlog.infra.agent.transcripts.branching import own_lines_of_branch, previous_agent_session
 from agentlog.infra.agent.transcripts.conversion import transcript_lines
 from agentlog.infra.agent.transcripts.repair import missing_lines, unexplained
-from claude_agent_sdk.types import SessionKey, SessionStoreEntry
 
 log = logging.getLogger(__name__)
 
