@@ -96,6 +96,10 @@ RUN_PATHS: dict[str, Any] = {
                     "(`not_a_turn`), or the edited message cannot be placed on the current "
                     "branch (`messages_diverge`)"
                 ),
+                "500": returns_error(
+                    "the session's agent function raised while building the run's options "
+                    "(`agent_options_failed`, naming the agent); nothing was written"
+                ),
             },
         }
     },
