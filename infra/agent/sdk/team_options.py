@@ -80,7 +80,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "include_hook_events": (OWNED, "agentlog records hooks itself"),
     "forward_subagent_text": (PASSED, ""),
     "verbatim_prompts": (PASSED, ""),
-    "fork_session": (OWNED, "agentlog forks sessions itself (POST /v1/sessions/{id}/forks)"),
+    "fork_session": (OWNED, "agentlog forks sessions itself (POST /v1/sessions/{id}/fork)"),
     "resume_session_at": (OWNED, "agentlog rewinds on its own branches"),
     "resume_drops_turn": (OWNED, "agentlog rewinds on its own branches"),
     "agents": (PASSED, "subagents"),
