@@ -42,6 +42,7 @@ from agentlog.domain.ports.run_lock import LockLease
 from agentlog.infra.agent.agents.catalog import HostedAgent
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.recorder import RunRecorder
+from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.conversion import prompt_uuid
 
@@ -82,6 +83,9 @@ class RunInFlight:
     # The process that ends the run's CLI if this server dies
     # (agentlog.infra.agent.recovery.orphan_watch).
     watch: asyncio.subprocess.Process | None = None
+    # The run's account at the model gateway (sandboxed runs): its usage and cost, as measured
+    # there, replace what the CLI's result claims.
+    meter: RunMeter | None = None
 
     @property
     def stopping(self) -> bool:
@@ -163,6 +167,8 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
     outcome = run.translator.outcome
     body = [e for e in events if not isinstance(e, RunFinished)]
     finished = [e for e in events if isinstance(e, RunFinished)]
+    if run.meter is not None:
+        finished = [run.meter.measured(e) for e in finished]
     cancelled = outcome is not None and (
         outcome.cancelled or (run.cancel_reason is not None and outcome.is_error)
     )

@@ -44,6 +44,7 @@ from pathlib import Path
 from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
+from agentlog.infra.agent.sandbox.metering import KEY_PREFIX, RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
@@ -81,8 +82,9 @@ SYSTEM_DIRECTORIES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 # Where the model is, inside the sandbox's own network namespace (nothing else listens there).
 INSIDE_MODEL_PORT = 4780
 INSIDE_MODEL_SOCKET = "/run/agentlog-model.sock"
-# A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this.
-PLACEHOLDER_API_KEY = "sk-ant-sandboxed-placeholder"
+# A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this
+# (each run's own, `RunMeter.key`, begins with it).
+PLACEHOLDER_API_KEY = KEY_PREFIX.rstrip("-")
 
 
 class SandboxUnavailable(AgentlogError):
@@ -280,6 +282,7 @@ class RunSandbox:
         self.cli_path = cli_path
         self._directory = directory
         self._gateway: ModelGateway | None = None
+        self._meters: dict[str, RunMeter] = {}
 
     def problem(self) -> str | None:
         return sandbox_problem() if self.enabled else None
@@ -298,9 +301,10 @@ class RunSandbox:
         workspace: Path,
         home: Path,
         read_only: Sequence[Path] = (),
+        meter: RunMeter | None = None,
     ) -> ClaudeAgentOptions:
         """The run's SDK options with the launcher as the CLI and the env it needs."""
-        launch = await self.launch(run_id, workspace, home, options.env, read_only)
+        launch = await self.launch(run_id, workspace, home, options.env, read_only, meter)
         return replace(options, cli_path=launch.cli_path, env=launch.env)
 
     async def launch(
@@ -310,9 +314,12 @@ class RunSandbox:
         home: Path,
         env: Mapping[str, str],
         read_only: Sequence[Path] = (),
+        meter: RunMeter | None = None,
     ) -> Launch:
         """The launcher for this run (written 0700 in a directory only the server reads), and
-        the env the SDK passes: the model's address as the CLI must use it, and a key."""
+        the env the SDK passes: the model's address as the CLI must use it, and a key: the
+        run's own placeholder (`meter.key`), which the gateway admits and counts on `meter`;
+        without a meter, one the gateway refuses."""
         problem = self.problem()
         if problem is not None:
             raise SandboxUnavailable(problem)
@@ -322,6 +329,11 @@ class RunSandbox:
             socket = await self._socket()
             env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{INSIDE_MODEL_PORT}"
             env["ANTHROPIC_API_KEY"] = PLACEHOLDER_API_KEY
+            if meter is not None:
+                assert self._gateway is not None
+                self._gateway.admit(meter)
+                self._meters[run_id] = meter
+                env["ANTHROPIC_API_KEY"] = meter.key
         else:
             env["ANTHROPIC_BASE_URL"] = self.model_url
             if self.api_key is not None:
@@ -341,6 +353,9 @@ class RunSandbox:
 
     def forget(self, run_id: str) -> None:
         (self.directory / f"{run_id}.sh").unlink(missing_ok=True)
+        meter = self._meters.pop(run_id, None)
+        if meter is not None and self._gateway is not None:
+            self._gateway.dismiss(meter)
 
     async def _socket(self) -> Path:
         if self._gateway is None:
