@@ -275,6 +275,15 @@ class ModelCallMetered(Event, frozen=True, kw_only=True, tag="model_call_metered
     cost_usd: float = 0.0
 
 
+class EgressRefused(Event, frozen=True, kw_only=True, tag="egress_refused"):
+    """A tool (or the CLI) asked the run's egress proxy for a host its agent does not name
+    (AGENTLOG_AGENT_EGRESS); the connection was refused."""
+
+    host: str
+    port: int
+    reason: str
+
+
 class HeartbeatRecorded(Event, frozen=True, kw_only=True, tag="heartbeat"):
     """The run is alive; written on a timer, also while a tool runs for minutes."""
 
@@ -353,6 +362,7 @@ SessionEvent = (
     | AgentErrorReported
     | ToolCallRefused
     | ModelCallMetered
+    | EgressRefused
     | HeartbeatRecorded
     | RunFinished
     | RunFailed

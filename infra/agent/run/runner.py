@@ -48,6 +48,7 @@ from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     ConversationRewound,
+    EgressRefused,
     Event,
     RunStarted,
     SessionCreated,
@@ -88,6 +89,7 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
     python_folders,
     run_sandbox,
 )
+from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
 from agentlog.infra.agent.sdk import team_options
 from agentlog.infra.agent.sdk.options import agent_options
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
@@ -520,8 +522,13 @@ class AgentRunner:
                     options, mcp_servers=guarded_servers(options.mcp_servers, refusal)
                 )
             run.meter = run_meter(options, run, scripted=self.config.mode == "scripted")
+            egress = (
+                EgressProxy(self.config.egress, functools.partial(_egress_refused, run))
+                if self.config.egress
+                else None
+            )
             options = await self.sandbox.confine(
-                options, run.run_id, Path(home.cwd), home.home, readable, run.meter
+                options, run.run_id, Path(home.cwd), home.home, readable, run.meter, egress
             )
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
@@ -707,6 +714,10 @@ async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
     with contextlib.suppress(ProcessLookupError):
         watch.kill()
     await watch.wait()
+
+
+def _egress_refused(run: RunInFlight, host: str, port: int, why: str) -> None:
+    run.recorder.record([EgressRefused(run_id=run.run_id, host=host, port=port, reason=why)])
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
