@@ -319,6 +319,11 @@ class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):
 
     error: str
     terminal_reason: str | None = None
+    # What the model gateway measured before the turn failed (sandboxed runs): the calls
+    # were made, and paid for, even though no result came.
+    total_cost_usd: float | None = None
+    usage: dict[str, Any] = {}
+    model_usage: dict[str, Any] = {}
 
 
 class RunCancelled(Event, frozen=True, kw_only=True, tag="run_cancelled"):

@@ -12,7 +12,10 @@ must hold whatever delivers the frame.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +24,27 @@ import pytest
 
 from agentlog.domain.events import (
     ModelCallMetered,
+    RunFailed,
     RunFinished,
     ToolCallRefused,
+    ToolCallStarted,
     ToolCallSucceeded,
 )
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy, ToolPolicy
-from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.agent.run.runner import agent_process_ids, open_agent_runner
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
+from agentlog.projections import sessions
 from agentlog.projections.usage import run_usage
-from tests.agent.test_runner import new_session, only, run_turn
+from tests.agent.test_runner import (
+    LONG_TOOL,
+    new_session,
+    only,
+    run_turn,
+    until_ended,
+    until_logged,
+)
 from tests.agent.test_sandbox import need_sandbox
 
 pytestmark = pytest.mark.slow
@@ -171,3 +184,34 @@ async def test_an_in_process_tool_the_model_calls_still_runs(
         events = await run_turn(runner, store, session, prompt)
     assert not only(events, ToolCallRefused)
     assert [str(e.output) for e in only(events, ToolCallSucceeded)] == ["5"]
+
+
+async def test_a_run_that_fails_without_a_result_still_counts_its_model_calls(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """No result comes from a CLI killed mid-tool, but its model call was made: the gateway's
+    measure of it is on `run_failed`, and in the session's usage."""
+    need_sandbox()
+    session = await new_session(store)
+    async with (
+        ScriptedModel() as model,
+        open_agent_runner(
+            store,
+            base_url=model.base_url,
+            workspace_root=tmp_path / "workspaces",
+            run_home_root=tmp_path / "homes",
+        ) as runner,
+    ):
+        started = await runner.start(session, LONG_TOOL)
+        await until_logged(store, started, ToolCallStarted)
+        for pid in agent_process_ids(started.run_id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        events = await until_ended(runner, store, started)
+    (failed,) = only(events, RunFailed)
+    measured = sum(m.usage.get("input_tokens", 0) for m in only(events, ModelCallMetered))
+    assert measured > 0
+    usage = run_usage(failed, agent="scripted")
+    assert usage is not None and usage.input_tokens == measured
+    summary = sessions.fold(await store.read_session(session))[session]
+    assert summary.usage.input_tokens == measured

@@ -206,15 +206,20 @@ def safety_net(run: RunInFlight, error: BaseException | None) -> None:
             log.debug("run %s: after its result: %r", run.run_id, error)
         return
     events = run.translator.finish()
+    terminal: RunCancelled | RunFailed
     if run.cancel_reason is not None and run.failure is None:
         events += run.translator.interrupt_pending(f"interrupted: {run.cancel_reason}")
-        events.append(RunCancelled(run_id=run.run_id, reason=run.cancel_reason))
+        terminal = RunCancelled(run_id=run.run_id, reason=run.cancel_reason)
     else:
         why = run.failure or _describe(error, run.stderr)
         events += run.translator.interrupt_pending(f"interrupted: {why}")
-        events.append(
-            RunFailed(run_id=run.run_id, error=why, terminal_reason=_terminal_reason(error, run))
+        terminal = RunFailed(
+            run_id=run.run_id, error=why, terminal_reason=_terminal_reason(error, run)
         )
+    if run.meter is not None and run.meter.calls:
+        # No result, but the model calls were made: the gateway's measure of them.
+        terminal = run.meter.measured(terminal)
+    events.append(terminal)
     run.recorder.record(events)
     run.terminal_recorded = True
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from agentlog.domain.events import ModelCallMetered, RunCancelled, RunFinished
+from agentlog.domain.events import ModelCallMetered, RunCancelled, RunFailed, RunFinished
 from agentlog.infra.agent.sandbox.prices import cost_usd
 
 TOKEN_FIELDS = (
@@ -25,7 +25,7 @@ TOKEN_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
-Terminal = TypeVar("Terminal", RunFinished, RunCancelled)
+Terminal = TypeVar("Terminal", bound=RunFinished | RunCancelled | RunFailed)
 # The CLI's `modelUsage` names for the same counts (the projections read that shape).
 _MODEL_USAGE_NAMES = {
     "input_tokens": "inputTokens",
