@@ -215,3 +215,26 @@ async def test_a_run_that_fails_without_a_result_still_counts_its_model_calls(
     assert usage is not None and usage.input_tokens == measured
     summary = sessions.fold(await store.read_session(session))[session]
     assert summary.usage.input_tokens == measured
+
+
+async def test_with_the_sandbox_off_the_runs_usage_is_what_the_cli_reported(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """No gateway then (the CLI talks to the model itself): nothing measured, so the CLI's
+    figures stay, not zeros."""
+    session = await new_session(store)
+    async with (
+        ScriptedModel() as model,
+        open_agent_runner(
+            store,
+            base_url=model.base_url,
+            workspace_root=tmp_path / "workspaces",
+            run_home_root=tmp_path / "homes",
+            sandbox=False,
+        ) as runner,
+    ):
+        events = await run_turn(runner, store, session, "Hello")
+    (finished,) = only(events, RunFinished)
+    assert not only(events, ModelCallMetered)
+    assert finished.usage.get("input_tokens", 0) > 0
+    assert finished.reported_cost_usd is None

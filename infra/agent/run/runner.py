@@ -521,7 +521,9 @@ class AgentRunner:
                 options = replace(
                     options, mcp_servers=guarded_servers(options.mcp_servers, refusal)
                 )
-            run.meter = run_meter(options, run, scripted=self.config.mode == "scripted")
+            # Without the sandbox there is no gateway: the CLI's own figures are all there is.
+            if self.sandbox.enabled:
+                run.meter = run_meter(options, run, scripted=self.config.mode == "scripted")
             egress = (
                 EgressProxy(self.config.egress, functools.partial(_egress_refused, run))
                 if self.config.egress
