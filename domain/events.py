@@ -266,13 +266,15 @@ class ToolCallRefused(Event, frozen=True, kw_only=True, tag="tool_call_refused")
 
 class ModelCallMetered(Event, frozen=True, kw_only=True, tag="model_call_metered"):
     """One call the model gateway forwarded for the run, measured by the gateway (what the
-    model answered), not by the CLI: the run's usage and cost are the sum of these."""
+    model answered), not by the CLI: the run's usage and cost are the sum of these. Also a
+    call it refused (`refused` says why, `status` 403, nothing spent)."""
 
-    endpoint: str  # "messages" or "count_tokens"
+    endpoint: str  # "messages" or "count_tokens"; for a refused call, its method and path
     model: str | None = None  # the model that answered (else the one asked for)
     status: int
     usage: dict[str, Any] = {}
     cost_usd: float = 0.0
+    refused: str | None = None
 
 
 class EgressRefused(Event, frozen=True, kw_only=True, tag="egress_refused"):

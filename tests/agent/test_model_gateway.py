@@ -88,7 +88,9 @@ async def test_anything_but_the_messages_endpoint_is_refused(
     gateway.admit(run)
     status, text = await call(gateway, method, path, run.key, HELLO)
     assert status == 403 and "permission_error" in text
-    assert recorded == []
+    (refused,) = recorded  # the run's own key asked for it: on the record, nothing spent
+    assert (refused.endpoint, refused.status, refused.usage) == (f"{method} {path}", 403, {})
+    assert refused.refused is not None and path in refused.refused
 
 
 async def test_a_model_the_agent_is_not_configured_for_is_refused(gateway: ModelGateway) -> None:
@@ -99,7 +101,7 @@ async def test_a_model_the_agent_is_not_configured_for_is_refused(gateway: Model
         gateway, "POST", "/v1/messages", run.key, {**HELLO, "model": "claude-opus-4-1"}
     )
     assert status == 403 and "claude-opus-4-1" in text
-    assert recorded == []
+    assert [(m.model, m.status) for m in recorded] == [("claude-opus-4-1", 403)]
 
 
 async def test_a_key_of_no_run_is_refused(gateway: ModelGateway) -> None:
@@ -122,4 +124,6 @@ async def test_a_run_whose_budget_is_spent_gets_no_more_calls(gateway: ModelGate
     second, text = await call(gateway, "POST", "/v1/messages", run.key, HELLO)
     assert (first, second) == (200, 403)
     assert "budget" in text
-    assert len(recorded) == 1 and recorded[0].cost_usd > 0
+    assert [m.status for m in recorded] == [200, 403]
+    assert recorded[0].cost_usd > 0 and recorded[1].cost_usd == 0.0
+    assert recorded[1].refused is not None and "budget" in recorded[1].refused

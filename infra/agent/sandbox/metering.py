@@ -105,6 +105,18 @@ class RunMeter:
             )
         )
 
+    def refuse(self, endpoint: str, model: object, why: str) -> None:
+        """Record a call the gateway did not forward."""
+        self.record(
+            ModelCallMetered(
+                run_id=self.run_id,
+                endpoint=endpoint,
+                model=model if isinstance(model, str) else None,
+                status=403,
+                refused=why,
+            )
+        )
+
     def usage(self) -> dict[str, int]:
         """The run's tokens, summed over every model."""
         total = dict.fromkeys(TOKEN_FIELDS, 0)

@@ -83,15 +83,17 @@ class ModelGateway:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._http is not None
-        endpoint = ENDPOINTS.get(request.path) if request.method == "POST" else None
-        if endpoint is None:
-            return _refused(
-                f"{request.method} {request.path} is not forwarded: a run reaches only "
-                "POST /v1/messages and /v1/messages/count_tokens"
-            )
         meter = self._runs.get(_presented_key(request.headers) or "")
         if meter is None:
             return _refused("this key belongs to no run of this server")
+        endpoint = ENDPOINTS.get(request.path) if request.method == "POST" else None
+        if endpoint is None:
+            not_forwarded = (
+                f"{request.method} {request.path} is not forwarded: a run reaches only "
+                "POST /v1/messages and /v1/messages/count_tokens"
+            )
+            meter.refuse(f"{request.method} {request.path}"[:200], None, not_forwarded)
+            return _refused(not_forwarded)
         body = await request.read()
         try:
             asked = json.loads(body)
@@ -103,6 +105,7 @@ class ModelGateway:
         why = meter.refusal(asked.get("model"))
         if why is not None:
             log.warning("model gateway: run %s: refused: %s", meter.run_id, why)
+            meter.refuse(endpoint, asked.get("model"), why)
             return _refused(why)
         headers = {
             k: v
