@@ -5,13 +5,17 @@ Python's urllib."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from claude_agent_sdk import ClaudeAgentOptions
 
-from agentlog.domain.events import EgressRefused
+from agentlog.domain.events import EgressRefused, ToolCallSucceeded
+from agentlog.infra.agent.agents.catalog import AgentCatalog, HostedAgent
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
@@ -52,9 +56,8 @@ async def sites() -> AsyncIterator[tuple[Site, Site]]:
         app.router.add_get("/", site.answer)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        site.port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        site.port = runner.addresses[0][1]
         runners.append(runner)
     yield pair
     for runner in runners:
@@ -135,3 +138,69 @@ def test_the_named_hosts_come_from_agentlog_agent_egress() -> None:
     assert config.egress == ("api.github.com", "example.org:8443")
     with pytest.raises(ValueError, match="AGENTLOG_AGENT_EGRESS"):
         AgentConfig.from_env({"AGENTLOG_AGENT_EGRESS": "https://example.org/path"})
+
+
+# A stdio MCP server, inline (`python -c`), whose one tool fetches a URL with urllib.
+FETCH_SERVER = """
+import json, sys, urllib.request
+TOOL = {"name": "fetch", "description": "Fetch a URL", "inputSchema": {"type": "object",
+        "properties": {"url": {"type": "string"}}, "required": ["url"]}}
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    request = json.loads(line)
+    if "id" not in request:
+        continue
+    method, params = request.get("method"), request.get("params") or {}
+    if method == "initialize":
+        result = {"protocolVersion": params.get("protocolVersion", "2024-11-05"),
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "web", "version": "1"}}
+    elif method == "tools/list":
+        result = {"tools": [TOOL]}
+    elif method == "tools/call":
+        try:
+            text = urllib.request.urlopen(params["arguments"]["url"], timeout=10).read().decode()
+        except Exception as exc:
+            text = f"fetch failed: {exc}"
+        result = {"content": [{"type": "text", "text": text}]}
+    else:
+        result = {}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+async def test_a_stdio_mcp_server_reaches_the_named_host_and_no_other(
+    store: StoreBase, tmp_path: Path, sites: tuple[Site, Site]
+) -> None:
+    need_sandbox()
+    allowed, other = sites
+    web_server = {"type": "stdio", "command": sys.executable, "args": ["-c", FETCH_SERVER]}
+    team = ClaudeAgentOptions(
+        mcp_servers={"web": web_server},  # type: ignore[dict-item]
+        allowed_tools=["mcp__web__fetch"],
+    )
+    agents = AgentCatalog({"team": HostedAgent("team", source=team)}, default="team")
+    outputs = []
+    async with (
+        ScriptedModel() as model,
+        open_agent_runner(
+            store,
+            base_url=model.base_url,
+            workspace_root=tmp_path / "workspaces",
+            run_home_root=tmp_path / "homes",
+            agents=agents,
+            egress=(f"localhost:{allowed.port}",),
+        ) as runner,
+    ):
+        session = await new_session(store)
+        for site in (allowed, other):
+            url = f"http://localhost:{site.port}/"
+            prompt = "[call:mcp__web__fetch " + json.dumps({"url": url}) + "]"
+            events = await run_turn(runner, store, session, prompt)
+            outputs += [str(e.output) for e in only(events, ToolCallSucceeded)]
+    assert outputs[0] == allowed.text
+    assert "403" in outputs[1] and other.text not in outputs[1]
+    assert (allowed.requests, other.requests) == (1, 0)
+    (refused,) = only(await store.read_session(session), EgressRefused)
+    assert refused.port == other.port
