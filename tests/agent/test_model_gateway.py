@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from agentlog.domain.events import ModelCallMetered
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
@@ -127,3 +128,38 @@ async def test_a_run_whose_budget_is_spent_gets_no_more_calls(gateway: ModelGate
     assert [m.status for m in recorded] == [200, 403]
     assert recorded[0].cost_usd > 0 and recorded[1].cost_usd == 0.0
     assert recorded[1].refused is not None and "budget" in recorded[1].refused
+
+
+async def test_upstream_gets_the_servers_key_and_never_the_runs(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response(
+            {"model": MODEL, "usage": {"input_tokens": 4, "output_tokens": 2}, "content": []}
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", messages)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    gateway = ModelGateway(f"http://{host}:{port}", api_key="sk-ant-the-real-key")
+    await gateway.start(tmp_path / "model.sock")
+    try:
+        recorded: list[ModelCallMetered] = []
+        run = meter(recorded)
+        gateway.admit(run)
+        status, _ = await call(gateway, "POST", "/v1/messages", run.key, {**HELLO, "stream": False})
+    finally:
+        await gateway.close()
+        await runner.cleanup()
+    assert status == 200
+    (headers,) = seen
+    assert headers["x-api-key"] == "sk-ant-the-real-key"
+    assert run.key not in str(headers)
+    # A whole (not streamed) answer is counted too, and priced as the model it names.
+    (metered,) = recorded
+    assert metered.usage == {"input_tokens": 4, "output_tokens": 2}
+    assert metered.cost_usd == round((4 * 3.0 + 2 * 15.0) / 1_000_000, 8)
