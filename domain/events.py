@@ -253,6 +253,39 @@ class AgentErrorReported(Event, frozen=True, kw_only=True, tag="agent_error"):
     status: int | None = None
 
 
+class ToolCallRefused(Event, frozen=True, kw_only=True, tag="tool_call_refused"):
+    """The CLI's stream asked the server to run one of its in-process tools, and the server
+    refused: the run's policy denies the tool, or no PreToolUse decision of this run let the
+    call through (a frame forged by a tool, not asked for by the model). It never ran."""
+
+    tool_name: str
+    tool_call_id: str | None = None
+    input: Any = None
+    reason: str
+
+
+class ModelCallMetered(Event, frozen=True, kw_only=True, tag="model_call_metered"):
+    """One call the model gateway forwarded for the run, measured by the gateway (what the
+    model answered), not by the CLI: the run's usage and cost are the sum of these. Also a
+    call it refused (`refused` says why, `status` 403, nothing spent)."""
+
+    endpoint: str  # "messages" or "count_tokens"; for a refused call, its method and path
+    model: str | None = None  # the model that answered (else the one asked for)
+    status: int
+    usage: dict[str, Any] = {}
+    cost_usd: float = 0.0
+    refused: str | None = None
+
+
+class EgressRefused(Event, frozen=True, kw_only=True, tag="egress_refused"):
+    """A tool (or the CLI) asked the run's egress proxy for a host its agent does not name
+    (AGENTLOG_AGENT_EGRESS); the connection was refused."""
+
+    host: str
+    port: int
+    reason: str
+
+
 class HeartbeatRecorded(Event, frozen=True, kw_only=True, tag="heartbeat"):
     """The run is alive; written on a timer, also while a tool runs for minutes."""
 
@@ -278,6 +311,9 @@ class RunFinished(Event, frozen=True, kw_only=True, tag="run_finished"):
     deferred_tool_call_id: str | None = None
     # Per model (the main agent's and every subagent's): tokens and `costUSD`, as reported.
     model_usage: dict[str, Any] = {}
+    # What the CLI's result claimed the turn cost, when the usage above was measured by the
+    # model gateway instead (the CLI's stream is not trusted for it).
+    reported_cost_usd: float | None = None
 
 
 class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):
@@ -285,6 +321,11 @@ class RunFailed(Event, frozen=True, kw_only=True, tag="run_failed"):
 
     error: str
     terminal_reason: str | None = None
+    # What the model gateway measured before the turn failed (sandboxed runs): the calls
+    # were made, and paid for, even though no result came.
+    total_cost_usd: float | None = None
+    usage: dict[str, Any] = {}
+    model_usage: dict[str, Any] = {}
 
 
 class RunCancelled(Event, frozen=True, kw_only=True, tag="run_cancelled"):
@@ -326,6 +367,9 @@ SessionEvent = (
     | ToolApprovalRequested
     | ToolApprovalResponded
     | AgentErrorReported
+    | ToolCallRefused
+    | ModelCallMetered
+    | EgressRefused
     | HeartbeatRecorded
     | RunFinished
     | RunFailed

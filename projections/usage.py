@@ -5,6 +5,10 @@ subagent it started, each under its model's name) and `total_cost_usd`; `usage` 
 only the main agent's own API calls. So tokens are summed over `model_usage` when the event
 has it, and read from `usage` otherwise (events recorded before `model_usage` was kept).
 
+A run the model gateway measured (sandboxed) carries the gateway's figures instead of the
+CLI's, also on `run_failed` and on a `run_cancelled` that had no result: every forwarded call is
+counted.
+
 A run is counted once, from the first terminal event of the session's active run (the
 projections' rule for terminal events): a recovered run has no result to count, and a late or
 repeated terminal event for a run already ended changes nothing. A cancelled run counts what
@@ -21,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from agentlog.domain.events import Event, RunCancelled, RunFinished
+from agentlog.domain.events import Event, RunCancelled, RunFailed, RunFinished
 
 SCRIPTED = "scripted"
 
@@ -49,8 +53,9 @@ _MODEL_FIELDS = {
 
 
 def run_usage(event: Event, *, agent: str | None) -> Usage | None:
-    """A terminal event's usage; None for events that carry none (failed, abandoned)."""
-    if not isinstance(event, RunFinished | RunCancelled):
+    """A terminal event's usage; None for events that carry none (abandoned, or failed or
+    cancelled without a result or the gateway's measure)."""
+    if not isinstance(event, RunFinished | RunCancelled | RunFailed):
         return None
     scripted = agent == SCRIPTED
     models = event.model_usage

@@ -193,6 +193,7 @@ AGENT_ENVIRONMENT = [
     ),
     ("AGENTLOG_ENABLE_TOOLS", "None"),
     ("AGENTLOG_SANDBOX", "on"),
+    ("AGENTLOG_AGENT_EGRESS", "None"),
     ("AGENTLOG_APPROVE_TOOLS", "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"),
     ("AGENTLOG_APPROVAL_GRACE_SECONDS", "3"),
     ("AGENTLOG_AGENT_MODEL", "None"),

@@ -15,6 +15,7 @@ from agentlog.infra.agent.run.policy import (
     ToolPolicy,
     parse_deny_rules,
 )
+from agentlog.infra.agent.sandbox.egress_proxy import parse_hosts
 
 Mode = Literal["scripted", "claude"]
 
@@ -86,6 +87,9 @@ class AgentConfig:
     sandbox: bool = True
     # The command the scripted model's shell scenario runs (never text from a caller).
     scripted_shell_command: str | None = None
+    # Hosts (`host` or `host:port`) the agent's tools may reach, through the run's egress proxy
+    # (AGENTLOG_AGENT_EGRESS; infra/agent/sandbox/egress_proxy.py); none: no network at all.
+    egress: tuple[str, ...] = ()
     # The team agents this server hosts (AGENTLOG_AGENT=module:attribute, AGENTLOG_AGENTS),
     # the default first; none: the built-in demo agent. Loaded at start (agents/catalog.py).
     agents: tuple[AgentReference, ...] = ()
@@ -211,6 +215,10 @@ class AgentConfig:
             for t in (environ.get("AGENTLOG_ENABLE_TOOLS") or "").replace(";", ",").split(",")
             if t.strip()
         )
+        try:
+            egress = parse_hosts(environ.get("AGENTLOG_AGENT_EGRESS"))
+        except ValueError as exc:
+            raise ValueError(f"AGENTLOG_AGENT_EGRESS: {exc}") from None
         sandbox = (environ.get("AGENTLOG_SANDBOX") or "on").strip().lower()
         if sandbox not in ("on", "off"):
             raise ValueError(f"AGENTLOG_SANDBOX={sandbox!r} must be 'on' or 'off'")
@@ -228,6 +236,7 @@ class AgentConfig:
                 enabled_tools=enabled,
                 sandbox=sandbox == "on",
                 agents=agents,
+                egress=egress,
             )
         except ValueError as exc:
             if str(exc).startswith("AGENTLOG_"):

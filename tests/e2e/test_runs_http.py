@@ -265,6 +265,7 @@ async def test_a_scripted_run_end_to_end(
             "tool_call_started",
             "tool_call_succeeded",
             "tool_call_failed",
+            "model_call_metered",
             "run_finished",
         }, types
         started = {e["tool_call_id"]: e for e in events if e["type"] == "tool_call_started"}

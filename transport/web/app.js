@@ -596,8 +596,8 @@
     "agent_initialized", "agent_status", "step_started", "step_finished", "text_delta",
     "text_completed", "reasoning_delta", "reasoning_completed", "tool_input_delta",
     "tool_call_started", "tool_call_succeeded", "tool_call_failed", "tool_call_denied",
-    "tool_approval_requested", "tool_approval_responded", "agent_error", "heartbeat",
-    "run_finished", "run_failed", "run_cancelled", "run_abandoned", "session_deleted",
+    "tool_approval_requested", "tool_approval_responded", "agent_error", "tool_call_refused",
+    "model_call_metered", "egress_refused", "heartbeat", "run_finished", "run_failed", "run_cancelled", "run_abandoned", "session_deleted",
   ];
 
   function handleFrame(message) {

@@ -42,6 +42,7 @@ from agentlog.domain.ports.run_lock import LockLease
 from agentlog.infra.agent.agents.catalog import HostedAgent
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
 from agentlog.infra.agent.run.recorder import RunRecorder
+from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.conversion import prompt_uuid
 
@@ -82,6 +83,9 @@ class RunInFlight:
     # The process that ends the run's CLI if this server dies
     # (agentlog.infra.agent.recovery.orphan_watch).
     watch: asyncio.subprocess.Process | None = None
+    # The run's account at the model gateway (sandboxed runs): its usage and cost, as measured
+    # there, replace what the CLI's result claims.
+    meter: RunMeter | None = None
 
     @property
     def stopping(self) -> bool:
@@ -163,6 +167,8 @@ def _result_events(run: RunInFlight, events: list[Event]) -> list[Event]:
     outcome = run.translator.outcome
     body = [e for e in events if not isinstance(e, RunFinished)]
     finished = [e for e in events if isinstance(e, RunFinished)]
+    if run.meter is not None:
+        finished = [run.meter.measured(e) for e in finished]
     cancelled = outcome is not None and (
         outcome.cancelled or (run.cancel_reason is not None and outcome.is_error)
     )
@@ -200,15 +206,20 @@ def safety_net(run: RunInFlight, error: BaseException | None) -> None:
             log.debug("run %s: after its result: %r", run.run_id, error)
         return
     events = run.translator.finish()
+    terminal: RunCancelled | RunFailed
     if run.cancel_reason is not None and run.failure is None:
         events += run.translator.interrupt_pending(f"interrupted: {run.cancel_reason}")
-        events.append(RunCancelled(run_id=run.run_id, reason=run.cancel_reason))
+        terminal = RunCancelled(run_id=run.run_id, reason=run.cancel_reason)
     else:
         why = run.failure or _describe(error, run.stderr)
         events += run.translator.interrupt_pending(f"interrupted: {why}")
-        events.append(
-            RunFailed(run_id=run.run_id, error=why, terminal_reason=_terminal_reason(error, run))
+        terminal = RunFailed(
+            run_id=run.run_id, error=why, terminal_reason=_terminal_reason(error, run)
         )
+    if run.meter is not None and run.meter.calls:
+        # No result, but the model calls were made: the gateway's measure of them.
+        terminal = run.meter.measured(terminal)
+    events.append(terminal)
     run.recorder.record(events)
     run.terminal_recorded = True
 

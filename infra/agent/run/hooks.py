@@ -39,6 +39,7 @@ from agentlog.infra.agent.run.policy import (
     deny_output,
 )
 from agentlog.infra.agent.run.recorder import RunRecorder
+from agentlog.infra.agent.run.tool_permits import ToolPermits
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,27 @@ def run_hooks(
     approval: ApprovalPolicy | None = None,
     gate: ApprovalGate | None = None,
     team_hooks: Hooks | None = None,
+    permits: ToolPermits | None = None,
 ) -> dict[Any, list[HookMatcher]]:
     """The `hooks` option for one run. `not_enabled` denies the tools the operator did not
     turn on (AgentConfig.not_enabled), before the deny rules are asked. `team_hooks`: the
-    team agent's own, run as the module docstring says."""
+    team agent's own, run as the module docstring says. `permits`: each call PreToolUse lets
+    through is granted there (an in-process tool runs only for those, tool_permits.py)."""
     team = dict(team_hooks or {})
+
+    async def pre_tool_use(
+        data: HookInput, tool_use_id: str | None, context: HookContext
+    ) -> HookJSONOutput:
+        output = await decide_pre_tool_use(data, tool_use_id, context)
+        call_id = tool_use_id or dict(data).get("tool_use_id")
+        let_through = _decision(output)[0] not in ("deny", "defer")
+        if permits is not None and isinstance(call_id, str) and let_through:
+            permits.grant(call_id, str(dict(data).get("tool_name", "")))
+        return output
 
     # Each callback decides and queues in one step (no await in between), so whichever
     # of a hook and the transcript reports a call's end first is the one recorded.
-    async def pre_tool_use(
+    async def decide_pre_tool_use(
         data: HookInput, tool_use_id: str | None, context: HookContext
     ) -> HookJSONOutput:
         hook = dict(data)

@@ -48,9 +48,11 @@ from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     ConversationRewound,
+    EgressRefused,
     Event,
     RunStarted,
     SessionCreated,
+    ToolCallRefused,
 )
 from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
@@ -78,13 +80,16 @@ from agentlog.infra.agent.run.home import prepare_run_home
 from agentlog.infra.agent.run.hooks import recorded_permission, run_hooks
 from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
 from agentlog.infra.agent.run.lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
+from agentlog.infra.agent.run.metered import run_meter
 from agentlog.infra.agent.run.recorder import RunRecorder, RunStore
 from agentlog.infra.agent.run.rewind_head import rewind_expected_seq
+from agentlog.infra.agent.run.tool_permits import ToolPermits, guarded_servers
 from agentlog.infra.agent.sandbox.bubblewrap import (
     SandboxUnavailable,
     python_folders,
     run_sandbox,
 )
+from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
 from agentlog.infra.agent.sdk import team_options
 from agentlog.infra.agent.sdk.options import agent_options
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
@@ -479,6 +484,7 @@ class AgentRunner:
             )
             del recent  # not needed any more; runs can be long
             team = run.team_options
+            permits = ToolPermits()
             options = agent_options(
                 self.config,
                 run_id=run.run_id,
@@ -494,6 +500,7 @@ class AgentRunner:
                     self.config.approval,
                     run.gate,
                     team_hooks=team.hooks if team is not None else None,
+                    permits=permits,
                 ),
                 mcp_servers=(
                     {"demo": demo_mcp_server(self.jobs, self.config.poll)} if team is None else {}
@@ -509,8 +516,21 @@ class AgentRunner:
             )
             # A team's stdio MCP servers run in the sandbox: they need its folder and Python.
             readable = python_folders(agent.folder) if team is not None else []
+            if isinstance(options.mcp_servers, dict):
+                refusal = functools.partial(self._tool_refusal, run, permits)
+                options = replace(
+                    options, mcp_servers=guarded_servers(options.mcp_servers, refusal)
+                )
+            # Without the sandbox there is no gateway: the CLI's own figures are all there is.
+            if self.sandbox.enabled:
+                run.meter = run_meter(options, run, scripted=self.config.mode == "scripted")
+            egress = (
+                EgressProxy(self.config.egress, functools.partial(_egress_refused, run))
+                if self.config.egress
+                else None
+            )
             options = await self.sandbox.confine(
-                options, run.run_id, Path(home.cwd), home.home, readable
+                options, run.run_id, Path(home.cwd), home.home, readable, run.meter, egress
             )
             if not run.stopping:
                 async with ClaudeSDKClient(options) as client:
@@ -529,6 +549,34 @@ class AgentRunner:
             await self._reconcile(run)
         safety_net(run, error)
         await self._wind_down(run, beats, lease)
+
+    def _tool_refusal(
+        self, run: RunInFlight, permits: ToolPermits, tool: str, call_id: str | None, args: Any
+    ) -> str | None:
+        """Why an in-process tool call the CLI's stream asks for must not run (recorded), or
+        None (tool_permits.py): the policy's reason, or no PreToolUse decision for it."""
+        why = self.config.not_enabled(tool) or self.config.policy.decide(
+            tool, args if isinstance(args, dict) else None
+        )
+        if why is None and not permits.take(call_id, tool):
+            why = (
+                f"{tool} was not run: no tool call of this run that the server let through "
+                "asked for it (the CLI's stream is not trusted for that)."
+            )
+        if why is not None:
+            log.warning("run %s: refused in-process call of %s: %s", run.run_id, tool, why)
+            run.recorder.record(
+                [
+                    ToolCallRefused(
+                        run_id=run.run_id,
+                        tool_name=tool,
+                        tool_call_id=call_id,
+                        input=args,
+                        reason=why,
+                    )
+                ]
+            )
+        return why
 
     def _count_delayed(self) -> None:
         self.delayed_batches += 1
@@ -668,6 +716,10 @@ async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
     with contextlib.suppress(ProcessLookupError):
         watch.kill()
     await watch.wait()
+
+
+def _egress_refused(run: RunInFlight, host: str, port: int, why: str) -> None:
+    run.recorder.record([EgressRefused(run_id=run.run_id, host=host, port=port, reason=why)])
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

@@ -44,6 +44,8 @@ from pathlib import Path
 from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
+from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
+from agentlog.infra.agent.sandbox.metering import KEY_PREFIX, RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
@@ -81,8 +83,12 @@ SYSTEM_DIRECTORIES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 # Where the model is, inside the sandbox's own network namespace (nothing else listens there).
 INSIDE_MODEL_PORT = 4780
 INSIDE_MODEL_SOCKET = "/run/agentlog-model.sock"
-# A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this.
-PLACEHOLDER_API_KEY = "sk-ant-sandboxed-placeholder"
+# Where the egress proxy is (egress_proxy.py), for a run whose agent names hosts it may reach.
+INSIDE_EGRESS_PORT = 4781
+INSIDE_EGRESS_SOCKET = "/run/agentlog-egress.sock"
+# A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this
+# (each run's own, `RunMeter.key`, begins with it).
+PLACEHOLDER_API_KEY = KEY_PREFIX.rstrip("-")
 
 
 class SandboxUnavailable(AgentlogError):
@@ -140,6 +146,7 @@ def bwrap_arguments(
     home: Path,
     gateway_socket: Path,
     read_only: Sequence[Path] = (),
+    egress_socket: Path | None = None,
 ) -> list[str]:
     """bubblewrap's options for one run (see the module docstring). `read_only`: more folders
     the run may read (a team agent's folder and Python environment, `python_folders`); bound
@@ -147,6 +154,7 @@ def bwrap_arguments(
     extra: list[str] = []
     for folder in read_only:
         extra += ["--ro-bind", str(folder), str(folder)]
+    egress = [] if egress_socket is None else ["--bind", str(egress_socket), INSIDE_EGRESS_SOCKET]
     return [
         "--unshare-all",
         "--die-with-parent",
@@ -173,9 +181,19 @@ def bwrap_arguments(
         "--bind",
         str(gateway_socket),
         INSIDE_MODEL_SOCKET,
+        *egress,
         "--chdir",
         str(workspace),
     ]
+
+
+def proxy_environment() -> dict[str, str]:
+    """What sends a run's HTTP through its egress proxy: both spellings of each variable (curl
+    reads only the lower-case http_proxy), and the model on loopback reached directly."""
+    proxy = f"http://127.0.0.1:{INSIDE_EGRESS_PORT}"
+    names = ("HTTPS_PROXY", "HTTP_PROXY")
+    env = {name: proxy for name in names} | {name.lower(): proxy for name in names}
+    return env | {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
 
 
 def python_folders(agent_folder: Path | None) -> list[Path]:
@@ -207,6 +225,7 @@ def launcher_script(
     passed_names: list[str],
     gateway_socket: Path | None,
     read_only: Sequence[Path] = (),
+    egress_socket: Path | None = None,
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
@@ -225,14 +244,23 @@ def launcher_script(
             home=home,
             gateway_socket=gateway_socket,
             read_only=read_only,
+            egress_socket=egress_socket,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
         config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
         mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
+        # A run whose agent names hosts (AGENTLOG_AGENT_EGRESS) also gets the egress proxy.
+        egress_relay = (
+            ""
+            if egress_socket is None
+            else f"socat TCP-LISTEN:{INSIDE_EGRESS_PORT},bind=127.0.0.1,fork,reuseaddr "
+            f"UNIX-CONNECT:{INSIDE_EGRESS_SOCKET} & "
+        )
         relay = (
             f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
             f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
+            f"{egress_relay}"
             # The CLI starts once the relay listens (a few ms), so its first request finds it.
             f"for _ in $(seq 100); do grep -q ':{INSIDE_MODEL_PORT:04X} ' /proc/net/tcp "
             "&& break; sleep 0.02; done; "
@@ -280,6 +308,8 @@ class RunSandbox:
         self.cli_path = cli_path
         self._directory = directory
         self._gateway: ModelGateway | None = None
+        self._meters: dict[str, RunMeter] = {}
+        self._proxies: dict[str, EgressProxy] = {}
 
     def problem(self) -> str | None:
         return sandbox_problem() if self.enabled else None
@@ -298,9 +328,11 @@ class RunSandbox:
         workspace: Path,
         home: Path,
         read_only: Sequence[Path] = (),
+        meter: RunMeter | None = None,
+        egress: EgressProxy | None = None,
     ) -> ClaudeAgentOptions:
         """The run's SDK options with the launcher as the CLI and the env it needs."""
-        launch = await self.launch(run_id, workspace, home, options.env, read_only)
+        launch = await self.launch(run_id, workspace, home, options.env, read_only, meter, egress)
         return replace(options, cli_path=launch.cli_path, env=launch.env)
 
     async def launch(
@@ -310,18 +342,35 @@ class RunSandbox:
         home: Path,
         env: Mapping[str, str],
         read_only: Sequence[Path] = (),
+        meter: RunMeter | None = None,
+        egress: EgressProxy | None = None,
     ) -> Launch:
         """The launcher for this run (written 0700 in a directory only the server reads), and
-        the env the SDK passes: the model's address as the CLI must use it, and a key."""
+        the env the SDK passes: the model's address as the CLI must use it, and a key: the
+        run's own placeholder (`meter.key`), which the gateway admits and counts on `meter`;
+        without a meter, one the gateway refuses. `egress`: the run's proxy to the hosts its
+        agent may reach (started here, on a socket bound into the sandbox; closed by `forget`),
+        which the CLI and its tools find through HTTPS_PROXY and HTTP_PROXY."""
         problem = self.problem()
         if problem is not None:
             raise SandboxUnavailable(problem)
         env = dict(env)
         socket: Path | None = None
+        egress_socket: Path | None = None
         if self.enabled:
             socket = await self._socket()
             env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{INSIDE_MODEL_PORT}"
             env["ANTHROPIC_API_KEY"] = PLACEHOLDER_API_KEY
+            if meter is not None:
+                assert self._gateway is not None
+                self._gateway.admit(meter)
+                self._meters[run_id] = meter
+                env["ANTHROPIC_API_KEY"] = meter.key
+            if egress is not None:
+                egress_socket = self.directory / f"{run_id}.egress.sock"
+                await egress.start(egress_socket)
+                self._proxies[run_id] = egress
+                env.update(proxy_environment())
         else:
             env["ANTHROPIC_BASE_URL"] = self.model_url
             if self.api_key is not None:
@@ -333,6 +382,7 @@ class RunSandbox:
             passed_names=[n for n in env if not n.startswith("AGENTLOG_")],
             gateway_socket=socket,
             read_only=read_only,
+            egress_socket=egress_socket,
         )
         path = self.directory / f"{run_id}.sh"
         path.write_text(script)
@@ -341,6 +391,12 @@ class RunSandbox:
 
     def forget(self, run_id: str) -> None:
         (self.directory / f"{run_id}.sh").unlink(missing_ok=True)
+        proxy = self._proxies.pop(run_id, None)
+        if proxy is not None:
+            proxy.close()
+        meter = self._meters.pop(run_id, None)
+        if meter is not None and self._gateway is not None:
+            self._gateway.dismiss(meter)
 
     async def _socket(self) -> Path:
         if self._gateway is None:
@@ -351,6 +407,9 @@ class RunSandbox:
         return self._gateway.socket_path
 
     async def close(self) -> None:
+        for proxy in self._proxies.values():
+            proxy.close()
+        self._proxies.clear()
         if self._gateway is not None:
             await self._gateway.close()
             self._gateway = None

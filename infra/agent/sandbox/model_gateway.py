@@ -1,20 +1,33 @@
 """The sandboxed CLI's only way out: HTTP on a unix socket, forwarded to the model.
 
 A run's sandbox has no network (`sandbox.py`); its relay hands each connection to this
-gateway's socket. The gateway forwards the request to the model's base URL and streams the
-answer back as it arrives (the Messages API streams SSE). With an API key it replaces the
-request's credentials with it, so the real key exists only in the server process.
+gateway's socket. The gateway forwards what a run needs and nothing else:
+
+- `POST /v1/messages` and `POST /v1/messages/count_tokens`; any other method or path (batches,
+  files, the organization's details) is refused with 403;
+- from a run it knows: each run's CLI gets its own placeholder key (`RunMeter.key`), which
+  names the run to the gateway and is worth nothing upstream; an unknown key gets 403;
+- for a model the run's agent is configured for, within the run's budget (`metering.py`).
+
+It streams the answer back as it arrives (the Messages API streams SSE), reading the model's
+token counts on the way, and counts every forwarded call on the run's meter, which records it
+(`model_call_metered`). With an API key it replaces the request's credentials with it, so the
+real key exists only in the server process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from agentlog.infra.agent.sandbox.metering import AnswerUsage, RunMeter
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +44,13 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
+        # Asked for uncompressed, so the gateway can read the token counts it forwards.
+        "accept-encoding",
     }
 )
 _CREDENTIALS = frozenset({"x-api-key", "authorization"})
+# What a run may reach (`?beta=true` and other queries pass): path -> the endpoint's name.
+ENDPOINTS = {"/v1/messages": "messages", "/v1/messages/count_tokens": "count_tokens"}
 
 
 class ModelGateway:
@@ -43,6 +60,14 @@ class ModelGateway:
         self.socket_path: Path | None = None
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._runs: dict[str, RunMeter] = {}
+
+    def admit(self, meter: RunMeter) -> None:
+        """Forward the calls that present `meter.key`, counted on it."""
+        self._runs[meter.key] = meter
+
+    def dismiss(self, meter: RunMeter) -> None:
+        self._runs.pop(meter.key, None)
 
     async def start(self, socket_path: Path) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -58,13 +83,41 @@ class ModelGateway:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         assert self._http is not None
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        meter = self._runs.get(_presented_key(request.headers) or "")
+        if meter is None:
+            return _refused("this key belongs to no run of this server")
+        endpoint = ENDPOINTS.get(request.path) if request.method == "POST" else None
+        if endpoint is None:
+            not_forwarded = (
+                f"{request.method} {request.path} is not forwarded: a run reaches only "
+                "POST /v1/messages and /v1/messages/count_tokens"
+            )
+            meter.refuse(f"{request.method} {request.path}"[:200], None, not_forwarded)
+            return _refused(not_forwarded)
+        body = await request.read()
+        try:
+            asked = json.loads(body)
+        except ValueError:
+            asked = None
+        if not isinstance(asked, dict):
+            invalid = {"type": "invalid_request_error", "message": "the body is not a JSON object"}
+            return web.json_response({"type": "error", "error": invalid}, status=400)
+        why = meter.refusal(asked.get("model"))
+        if why is not None:
+            log.warning("model gateway: run %s: refused: %s", meter.run_id, why)
+            meter.refuse(endpoint, asked.get("model"), why)
+            return _refused(why)
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() not in _CREDENTIALS
+        }
         if self.api_key is not None:
-            headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
             headers["x-api-key"] = self.api_key
         url = self.upstream + request.rel_url.path_qs
-        body = await request.read()
         response: web.StreamResponse | None = None
+        status = 502
+        answer = AnswerUsage(streamed=bool(asked.get("stream")))
         try:
             async with self._http.request(
                 request.method, url, headers=headers, data=body or None, allow_redirects=False
@@ -75,8 +128,10 @@ class ModelGateway:
                         k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
                     },
                 )
+                status = upstream.status
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():
+                    answer.feed(chunk)
                     await response.write(chunk)
                 await response.write_eof()
                 return response
@@ -88,6 +143,12 @@ class ModelGateway:
                 {"type": "error", "error": {"type": "api_error", "message": "model unreachable"}},
                 status=502,
             )
+        finally:
+            # Counted whatever happened after it was sent: a call cut off mid-answer was
+            # still paid for.
+            answer.finish()
+            model = answer.model or str(asked["model"])
+            meter.count(endpoint, model, status, answer.usage)
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -99,3 +160,17 @@ class ModelGateway:
         if self.socket_path is not None:
             with contextlib.suppress(OSError):
                 self.socket_path.unlink()
+
+
+def _presented_key(headers: CIMultiDictProxy[str]) -> str | None:
+    key = headers.get("x-api-key")
+    if key is None and headers.get("authorization", "").lower().startswith("bearer "):
+        key = headers["authorization"][7:].strip()
+    return key
+
+
+def _refused(why: str) -> web.Response:
+    """403 in the Messages API's own error shape, so the CLI shows the reason."""
+    return web.json_response(
+        {"type": "error", "error": {"type": "permission_error", "message": why}}, status=403
+    )

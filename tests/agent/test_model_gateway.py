@@ -1,0 +1,165 @@
+"""The model gateway forwards only what a run needs, and counts every call it forwards: over
+a real unix socket, to the scripted model, as the sandboxed CLI reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from agentlog.domain.events import ModelCallMetered
+from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.sandbox.metering import RunMeter
+from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
+
+MODEL = "claude-sonnet-4-5"
+HELLO = {
+    "model": MODEL,
+    "max_tokens": 64,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Hello there"}],
+}
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[ModelGateway]:
+    async with ScriptedModel() as model:
+        opened = ModelGateway(model.base_url)
+        await opened.start(tmp_path / "model.sock")
+        try:
+            yield opened
+        finally:
+            await opened.close()
+
+
+def meter(recorded: list[ModelCallMetered], **fields: Any) -> RunMeter:
+    fields.setdefault("models", frozenset({MODEL}))
+    fields.setdefault("budget_usd", None)
+    return RunMeter(run_id="run_1", record=recorded.append, **fields)
+
+
+async def call(
+    gateway: ModelGateway, method: str, path: str, key: str, body: Any = None
+) -> tuple[int, Any]:
+    assert gateway.socket_path is not None
+    connector = aiohttp.UnixConnector(path=str(gateway.socket_path))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.request(method, "http://model" + path, json=body, headers={"x-api-key": key}) as r,
+    ):
+        text = await r.text()
+        return r.status, text
+
+
+async def test_a_run_reaches_the_messages_endpoint_and_every_call_is_counted(
+    gateway: ModelGateway,
+) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded, scripted=True)
+    gateway.admit(run)
+    status, text = await call(gateway, "POST", "/v1/messages?beta=true", run.key, HELLO)
+    assert status == 200 and "message_stop" in text
+    (metered,) = recorded
+    assert metered.endpoint == "messages" and metered.status == 200
+    assert metered.usage["input_tokens"] > 0 and metered.usage["output_tokens"] > 0
+    assert metered.cost_usd == 0.0  # the scripted model costs nothing
+    assert run.usage()["output_tokens"] == metered.usage["output_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/messages/batches"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/organizations/me"),
+        ("GET", "/v1/messages"),
+        ("DELETE", "/v1/messages"),
+        ("POST", "/v1/complete"),
+    ],
+)
+async def test_anything_but_the_messages_endpoint_is_refused(
+    gateway: ModelGateway, method: str, path: str
+) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded)
+    gateway.admit(run)
+    status, text = await call(gateway, method, path, run.key, HELLO)
+    assert status == 403 and "permission_error" in text
+    (refused,) = recorded  # the run's own key asked for it: on the record, nothing spent
+    assert (refused.endpoint, refused.status, refused.usage) == (f"{method} {path}", 403, {})
+    assert refused.refused is not None and path in refused.refused
+
+
+async def test_a_model_the_agent_is_not_configured_for_is_refused(gateway: ModelGateway) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded)
+    gateway.admit(run)
+    status, text = await call(
+        gateway, "POST", "/v1/messages", run.key, {**HELLO, "model": "claude-opus-4-1"}
+    )
+    assert status == 403 and "claude-opus-4-1" in text
+    assert [(m.model, m.status) for m in recorded] == [("claude-opus-4-1", 403)]
+
+
+async def test_a_key_of_no_run_is_refused(gateway: ModelGateway) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded)
+    gateway.admit(run)
+    status, _ = await call(gateway, "POST", "/v1/messages", run.key + "x", HELLO)
+    assert status == 403
+    gateway.dismiss(run)  # the run ended: its key is worth nothing any more
+    status, _ = await call(gateway, "POST", "/v1/messages", run.key, HELLO)
+    assert status == 403
+    assert recorded == []
+
+
+async def test_a_run_whose_budget_is_spent_gets_no_more_calls(gateway: ModelGateway) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded, budget_usd=0.000001)  # priced as the real model: one call spends it
+    gateway.admit(run)
+    first, _ = await call(gateway, "POST", "/v1/messages", run.key, HELLO)
+    second, text = await call(gateway, "POST", "/v1/messages", run.key, HELLO)
+    assert (first, second) == (200, 403)
+    assert "budget" in text
+    assert [m.status for m in recorded] == [200, 403]
+    assert recorded[0].cost_usd > 0 and recorded[1].cost_usd == 0.0
+    assert recorded[1].refused is not None and "budget" in recorded[1].refused
+
+
+async def test_upstream_gets_the_servers_key_and_never_the_runs(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response(
+            {"model": MODEL, "usage": {"input_tokens": 4, "output_tokens": 2}, "content": []}
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", messages)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    gateway = ModelGateway(f"http://{host}:{port}", api_key="sk-ant-the-real-key")
+    await gateway.start(tmp_path / "model.sock")
+    try:
+        recorded: list[ModelCallMetered] = []
+        run = meter(recorded)
+        gateway.admit(run)
+        status, _ = await call(gateway, "POST", "/v1/messages", run.key, {**HELLO, "stream": False})
+    finally:
+        await gateway.close()
+        await runner.cleanup()
+    assert status == 200
+    (headers,) = seen
+    assert headers["x-api-key"] == "sk-ant-the-real-key"
+    assert run.key not in str(headers)
+    # A whole (not streamed) answer is counted too, and priced as the model it names.
+    (metered,) = recorded
+    assert metered.usage == {"input_tokens": 4, "output_tokens": 2}
+    assert metered.cost_usd == round((4 * 3.0 + 2 * 15.0) / 1_000_000, 8)
