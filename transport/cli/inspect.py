@@ -752,7 +752,7 @@ async def run_fork(
 
     out = out or sys.stdout
     new_id = new_id if new_id is not None else uuid.uuid4().hex
-    if not SESSION_ID.match(new_id):
+    if not SESSION_ID.fullmatch(new_id):
         raise CommandError(
             f"--id {new_id!r}: a session id is 1 to 128 characters of letters, digits, '_', "
             "'.', ':' or '-', starting with a letter or digit"
