@@ -201,3 +201,22 @@ async def test_agentlog_token_mints_what_the_server_accepts(client: TestClient) 
         text=True,
     )
     assert done.returncode == 2 and "AGENTLOG_TOKEN_SECRET" in done.stderr
+
+
+async def test_only_a_delete_scoped_token_deletes_its_session(
+    client: TestClient, store: StoreBase
+) -> None:
+    for scope in ["read", "write"]:
+        token = bearer(await minted(client, "a", scope))
+        response = await client.delete("/v1/sessions/a", headers=token)
+        assert response.status == 403, scope
+        assert (await response.json())["error"]["code"] == "forbidden"
+    assert (await client.get("/v1/sessions/a", headers=API)).status == 200
+    delete = bearer(await minted(client, "a", "delete"))
+    # A delete token also reads and writes its session, and deletes no other.
+    response = await client.post("/v1/sessions/a/events", json=CUSTOM, headers=delete)
+    assert response.status == 200
+    assert (await client.delete("/v1/sessions/b", headers=delete)).status == 403
+    assert (await client.delete("/v1/sessions/a", headers=delete)).status == 200
+    assert (await client.get("/v1/sessions/a", headers=API)).status in (404, 410)
+    assert (await client.get("/v1/sessions/b", headers=API)).status == 200

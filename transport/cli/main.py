@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="mint a signed, expiring token for one session (for a browser front end)"
     )
     token.add_argument("--session", required=True, dest="token_session", help="the session id")
-    token.add_argument("--scope", choices=["read", "write"], default="read")
+    token.add_argument("--scope", choices=["read", "write", "delete"], default="read")
     token.add_argument("--ttl", default="1h", help="how long it is valid: 90s, 15m, 1h, 7d")
     cli_inspect.add_commands(commands)
     add_rebuild_command(commands)

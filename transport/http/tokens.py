@@ -87,13 +87,13 @@ _MINTED = returns_json(
         "properties": {
             "token": {"type": "string"},
             "session_id": {"type": "string"},
-            "scope": {"enum": ["read", "write"]},
+            "scope": {"enum": ["read", "write", "delete"]},
             "expires_at": {"type": "string", "format": "date-time"},
         },
     },
 )
 _SCOPE_TTL = {
-    "scope": {"enum": ["read", "write"], "default": "read"},
+    "scope": {"enum": ["read", "write", "delete"], "default": "read"},
     "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TTL_SECONDS},
 }
 OPENAPI_PATHS: dict[str, Any] = {

@@ -3,9 +3,9 @@
 - AGENTLOG_API_TOKEN guards every /v1 route; AGENTLOG_ADMIN_TOKEN guards /v1/admin/* (403 for
   the API token there). Both go in `Authorization: Bearer`, never in a URL.
 - Session tokens (`transport/middleware/session_tokens.py`) open one session's routes: `read` its
-GETs,
-  `write` also its POSTs. 403 on any other session or route, 401 when expired or tampered;
-  403 also on a route of its session that creates another session (fork).
+  GETs, `write` also its POSTs, `delete` also its DELETE. 403 on any other session or route,
+  401 when expired or tampered; 403 also on a route of its session that creates another
+  session (fork).
   A read token may also come as `?access_token=`, because `EventSource` cannot send a header.
 - With no API token set, the /v1 routes are open (`agentlog serve` warns about it).
 """

@@ -4,8 +4,9 @@ A token is `agl1.<payload>.<signature>`: the payload is base64url JSON `{"sid", 
 and the signature an HMAC-SHA256 over `agl1.<payload>` with a key derived from
 AGENTLOG_TOKEN_SECRET (else the admin token, else the API token), so any process with the same
 configuration verifies it and nothing is stored. `read` opens the session's events, messages
-and streams; `write` also its runs, events, approvals and cancels. Changing the secret revokes
-every token at once.
+and streams; `write` also its runs, events, approvals and cancels; `delete` also deleting the
+session (a write token cannot: deleting is not undone). Changing the secret revokes every
+token at once.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from typing import Literal
 
 import msgspec
 
-Scope = Literal["read", "write"]
-SCOPES: tuple[Scope, ...] = ("read", "write")
+Scope = Literal["read", "write", "delete"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "delete")
+# Each scope opens its methods and those of the scopes before it.
+_METHODS: dict[Scope, frozenset[str]] = {
+    "read": frozenset({"GET", "HEAD"}),
+    "write": frozenset({"GET", "HEAD", "POST", "PUT", "PATCH"}),
+    "delete": frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}),
+}
 PREFIX = "agl1"
 MAX_TTL_SECONDS = 30 * 24 * 3600
 _DERIVATION = b"agentlog session tokens v1"
@@ -52,7 +59,7 @@ class SessionGrant:
     expires_at: int  # unix seconds
 
     def allows(self, method: str) -> bool:
-        return self.scope == "write" or method in ("GET", "HEAD")
+        return method in _METHODS[self.scope]
 
 
 def signing_key(secret: str | None) -> bytes | None:
@@ -82,7 +89,7 @@ def mint(
 ) -> tuple[str, int]:
     """(token, expires_at)."""
     if scope not in SCOPES:
-        raise ValueError(f"scope must be read or write, not {scope!r}")
+        raise ValueError(f"scope must be read, write or delete, not {scope!r}")
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"the ttl must be 1 s to {MAX_TTL_SECONDS // 86400} days")
     expires_at = int(now if now is not None else time.time()) + ttl_seconds
