@@ -172,7 +172,7 @@ def schema_statements(schema: str) -> list[str]:
                 ON {s}.agentlog_runs (session_id, started_seq DESC)""",
         f"""CREATE INDEX IF NOT EXISTS agentlog_runs_open
                 ON {s}.agentlog_runs (session_id) WHERE ended_seq IS NULL""",
-        # Run leases when there is no Redis (agentlog.infra.postgres.run_lock.PostgresRunLock).
+        # Run leases, always in the database (agentlog.infra.postgres.run_lock.PostgresRunLock).
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_run_leases (
                 session_id text PRIMARY KEY,
                 run_id text NOT NULL,

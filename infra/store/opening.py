@@ -108,8 +108,12 @@ async def open_store(
 
 
 async def open_run_lock(store: OnBackend, redis_url: str | None = None) -> RunLock:
-    """The run lock on Redis when `redis_url`; else the store's backend's own (in the
-    database when it can be shared, else this process's). The caller closes it."""
+    """The run lock: in the database when several processes can share it (PostgreSQL), always,
+    so Redis only carries wake-ups and an instance without AGENTLOG_REDIS_URL, or a Redis
+    restarted empty, never hands a live run to a second owner. On a database one process
+    serves (SQLite), Redis when `redis_url`, else this process's. The caller closes it."""
+    if not store.backend.serves_one_process:
+        return store.backend.run_lock()
     if redis_url:
         lock: RunLock = await _shared_services(redis_url).open_run_lock(redis_url)
         return lock
