@@ -8,7 +8,7 @@ share both without another server.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -52,6 +52,10 @@ class PostgresUrl:
 
     def exists(self) -> bool:
         return True
+
+    def serving_claim(self) -> AbstractContextManager[None]:
+        # Every server shares the database: the run lease is in it (run_lock.py).
+        return nullcontext()
 
 
 def parse_url(url: str) -> PostgresUrl:

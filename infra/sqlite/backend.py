@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
+from agentlog.infra.sqlite.serving_claim import serving_claim
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl
@@ -47,6 +48,9 @@ class SQLiteUrl:
     def exists(self) -> bool:
         # Opening a missing file creates it, empty; an in-memory database is always new.
         return self.path == ":memory:" or Path(self.path).exists()
+
+    def serving_claim(self) -> AbstractContextManager[None]:
+        return serving_claim(self.path)
 
 
 def parse_url(url: str) -> SQLiteUrl:

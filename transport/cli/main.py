@@ -8,8 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from agentlog.domain.errors import AgentlogError
+from agentlog.infra.store.database_url import DatabaseInUse
 from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.transport.cli import inspect as cli_inspect
 from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
@@ -18,6 +20,9 @@ from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.browser_guard import is_loopback
 from agentlog.transport.middleware.session_tokens import Scope, mint, parse_ttl, signing_key
 from agentlog.transport.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from agentlog.infra.agent.agents.catalog import AgentCatalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,9 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings, *, insecure: bool = False) -> int:
     from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
-    from agentlog.transport.app import create_app
-    from agentlog.transport.http_server import run
-    from agentlog.transport.middleware.access_log import AccessLog
 
     refusal = unsafe_bind(settings, insecure=insecure)
     if refusal is not None:
@@ -112,10 +114,20 @@ def serve(settings: Settings, *, insecure: bool = False) -> int:
         raise ConfigError(str(exc)) from None
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
-    print(
-        f"agentlog serving on http://{settings.host}:{settings.port} ({url.describe()})",
-        flush=True,
-    )
+    try:
+        with url.serving_claim():
+            return _serve_claimed(settings, agents, url.describe())
+    except DatabaseInUse as exc:
+        print(f"agentlog: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> int:
+    from agentlog.transport.app import create_app
+    from agentlog.transport.http_server import run
+    from agentlog.transport.middleware.access_log import AccessLog
+
+    print(f"agentlog serving on http://{settings.host}:{settings.port} ({database})", flush=True)
     if not settings.api_token:
         print(
             "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "
