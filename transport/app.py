@@ -92,9 +92,7 @@ def create_app(
             app[AGENT_RUNS] = runner
             yield
             return
-        async with open_agent_runner(
-            app[STORE], config=settings.agent, redis_url=settings.redis_url, agents=agents
-        ) as opened:
+        async with open_agent_runner(app[STORE], config=settings.agent, agents=agents) as opened:
             app[AGENT_RUNS] = opened
             yield
 

@@ -19,6 +19,11 @@ SCHEMES = ("redis", "rediss", "unix")
 # it in one line.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 SERVICE = "redis"
+# Redis is down or unreachable (a refused or lost connection, a timeout): retrying later helps.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 async def open_wakeups(url: str) -> RedisWakeups:

@@ -77,6 +77,15 @@ def driver_failure(exc: BaseException) -> str | None:
     return None
 
 
+def service_outage(exc: BaseException) -> str | None:
+    """The service ("redis") that `exc` says is down or unreachable, else None: a request
+    that met it answers 503, not 500."""
+    for module in _backends().values():
+        if isinstance(exc, getattr(module, "OUTAGE_ERRORS", ())):
+            return str(module.SERVICE)
+    return None
+
+
 def _shared_services(redis_url: str) -> ModuleType:
     """The backend module of the server named by AGENTLOG_REDIS_URL."""
     return _backends()[redis_url.partition("://")[0].lower()]
@@ -107,16 +116,12 @@ async def open_store(
         yield store
 
 
-async def open_run_lock(store: OnBackend, redis_url: str | None = None) -> RunLock:
-    """The run lock: in the database when several processes can share it (PostgreSQL), always,
-    so Redis only carries wake-ups and an instance without AGENTLOG_REDIS_URL, or a Redis
-    restarted empty, never hands a live run to a second owner. On a database one process
-    serves (SQLite), Redis when `redis_url`, else this process's. The caller closes it."""
-    if not store.backend.serves_one_process:
-        return store.backend.run_lock()
-    if redis_url:
-        lock: RunLock = await _shared_services(redis_url).open_run_lock(redis_url)
-        return lock
+async def open_run_lock(store: OnBackend) -> RunLock:
+    """The run lock: always the database's own (PostgreSQL: a lease row on the database's
+    clock; SQLite: its one server's memory, `agentlog serve` admitting one server per file).
+    Never Redis, which carries wake-ups only: an instance without AGENTLOG_REDIS_URL, a Redis
+    restarted empty, or another deployment on the same Redis never decides who owns a run.
+    The caller closes it."""
     return store.backend.run_lock()
 
 

@@ -20,8 +20,8 @@ async def test_instances_with_and_without_redis_share_one_run_lease(
         open_store(postgres_url, redis_url=private_redis.url) as with_redis,
         open_store(postgres_url) as without_redis,
     ):
-        lock_with = await open_run_lock(with_redis, private_redis.url)
-        lock_without = await open_run_lock(without_redis, None)
+        lock_with = await open_run_lock(with_redis)
+        lock_without = await open_run_lock(without_redis)
         try:
             lease = await lock_with.acquire("s", "run-1", TTL_MS)
             assert lease is not None
@@ -37,7 +37,7 @@ async def test_instances_with_and_without_redis_share_one_run_lease(
                 timeout=30,
             )
             assert flushed.stdout.strip() == "OK"
-            again = await open_run_lock(with_redis, private_redis.url)
+            again = await open_run_lock(with_redis)
             try:
                 assert await again.acquire("s", "run-3", TTL_MS) is None
                 assert await again.holder("s") == "run-1"
