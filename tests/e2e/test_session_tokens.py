@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -220,3 +223,48 @@ async def test_only_a_delete_scoped_token_deletes_its_session(
     assert (await client.delete("/v1/sessions/a", headers=delete)).status == 200
     assert (await client.get("/v1/sessions/a", headers=API)).status in (404, 410)
     assert (await client.get("/v1/sessions/b", headers=API)).status == 200
+
+
+SSE = {"Accept": "text/event-stream"}
+
+
+async def test_one_token_cannot_take_every_stream_slot(
+    aiohttp_client: ClientFactory, store: StoreBase
+) -> None:
+    # Issue 22: one read token filled every SSE slot, and the API token then got 503.
+    settings = replace(
+        SETTINGS, max_sse_connections=8, max_streams_per_token=2, max_streams_per_session=3
+    )
+    client = await aiohttp_client(create_app(settings, store=store))
+    assert (await client.post("/v1/sessions", json={"id": "a"}, headers=API)).status == 201
+    first, second = [bearer(await minted(client, "a", "read")) for _ in range(2)]
+    url = "/v1/sessions/a/events"
+    opened = [await client.get(url, headers={**first, **SSE}) for _ in range(2)]
+    try:
+        assert [r.status for r in opened] == [200, 200]
+        refused = await client.get(url, headers={**first, **SSE})
+        assert refused.status == 429, await refused.text()
+        assert (await refused.json())["error"]["code"] == "too_many_streams"
+        assert "Retry-After" in refused.headers
+        opened.append(await client.get(url, headers={**second, **SSE}))
+        assert opened[-1].status == 200
+        refused = await client.get(url, headers={**second, **SSE})  # the session's third
+        assert refused.status == 429
+        opened.append(await client.get(url, headers={**API, **SSE}))
+        assert opened[-1].status == 200  # the API token is not held back by session tokens
+    finally:
+        for response in opened:
+            response.close()
+
+
+async def test_a_stream_ends_when_its_token_expires(client: TestClient) -> None:
+    token, _ = mint(KEY, "a", "read", 2)
+    response = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+    assert response.status == 200
+    # The server closes the connection at expiry: reading stops (a bound for a hung test).
+    async with asyncio.timeout(30):
+        with contextlib.suppress(aiohttp.ClientPayloadError):
+            while await response.content.readany():
+                pass
+    again = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+    assert again.status == 401

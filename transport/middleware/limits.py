@@ -1,18 +1,29 @@
 """Per-process limits, so one client cannot take the server's memory: active runs (each is a CLI
 process of 100-200 MB; 429 with Retry-After beyond AGENTLOG_MAX_ACTIVE_RUNS), open SSE
 streams (503 with Retry-After beyond AGENTLOG_MAX_SSE_CONNECTIONS), request bodies (413) and
-request lines and headers (431). Each limit and each refusal is in /metrics."""
+request lines and headers (431). Each limit and each refusal is in /metrics.
+
+A stream opened with a session token also counts against its token
+(AGENTLOG_MAX_STREAMS_PER_TOKEN) and its session's tokens together
+(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either, so one token cannot fill every slot and
+shut out the API token; and it is closed when its token expires, so an expired token reads
+nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
+from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
 
 from agentlog.transport.http.metrics import METRICS, Counter, Gauge
 from agentlog.transport.keys import SETTINGS
+from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError, Handler, error_response
+from agentlog.transport.middleware.session_tokens import SessionGrant
 
 RUN_RETRY_AFTER_SECONDS = 5
 STREAM_RETRY_AFTER_SECONDS = 5
@@ -21,11 +32,23 @@ STREAM_RETRY_AFTER_SECONDS = 5
 class Limits:
     """This process's counts against the limits, and their metrics."""
 
-    def __init__(self, *, max_active_runs: int, max_sse_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_active_runs: int,
+        max_sse_connections: int,
+        max_streams_per_token: int = 4,
+        max_streams_per_session: int = 16,
+    ) -> None:
         self.max_active_runs = max_active_runs
         self.max_sse_connections = max_sse_connections
+        self.max_streams_per_token = max_streams_per_token
+        self.max_streams_per_session = max_streams_per_session
         self.starting_runs = 0
         self.open_streams = 0
+        # Streams open with session tokens: by token id, and by session.
+        self.token_streams: Tally[str] = Tally()
+        self.session_streams: Tally[str] = Tally()
         self.refused = Counter(
             "agentlog_requests_refused_total",
             "Requests refused by a limit: active_runs (429), sse_connections (503), "
@@ -85,11 +108,53 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
         )
         response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
         return response
+    grant = session_grant(request)
+    if grant is not None:
+        refusal = _token_stream_refusal(limits, grant)
+        if refusal is not None:
+            return refusal
     limits.open_streams += 1
+    expiry = _close_at_expiry(request, grant) if grant is not None else None
+    if grant is not None:
+        limits.token_streams[grant.token_id] += 1
+        limits.session_streams[grant.session_id] += 1
     try:
         return await handler(request)
     finally:
         limits.open_streams -= 1
+        if expiry is not None:
+            expiry.cancel()
+        if grant is not None:
+            limits.token_streams[grant.token_id] -= 1
+            limits.session_streams[grant.session_id] -= 1
+            # Unary + keeps positive counts only: a token with no stream leaves no entry.
+            limits.token_streams = +limits.token_streams
+            limits.session_streams = +limits.session_streams
+
+
+def _token_stream_refusal(limits: Limits, grant: SessionGrant) -> web.Response | None:
+    if limits.token_streams[grant.token_id] >= limits.max_streams_per_token:
+        message = f"a session token holds at most {limits.max_streams_per_token} open streams"
+    elif limits.session_streams[grant.session_id] >= limits.max_streams_per_session:
+        message = f"a session's tokens hold at most {limits.max_streams_per_session} open streams"
+    else:
+        return None
+    limits.refused.inc(limit="sse_connections")
+    response = error_response(429, "too_many_streams", f"{message}; close one or retry later")
+    response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _close_at_expiry(request: web.Request, grant: SessionGrant) -> asyncio.TimerHandle:
+    """Close the stream's connection when its token expires: the client reconnects with the
+    token it has, and gets 401 token_expired."""
+
+    def close() -> None:
+        if request.transport is not None:
+            request.transport.close()
+
+    delay = max(0.0, grant.expires_at - time.time())
+    return asyncio.get_running_loop().call_later(delay, close)
 
 
 async def _count_refusals(request: web.Request, response: web.StreamResponse) -> None:
@@ -104,6 +169,8 @@ def setup_limits(app: web.Application) -> Limits:
     limits = Limits(
         max_active_runs=settings.max_active_runs,
         max_sse_connections=settings.max_sse_connections,
+        max_streams_per_token=settings.max_streams_per_token,
+        max_streams_per_session=settings.max_streams_per_session,
     )
     for gauge, value in zip(
         limits.gauges,

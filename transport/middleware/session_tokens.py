@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -46,10 +47,13 @@ class TokenRejected(Exception):
         self.message = message
 
 
-class _Payload(msgspec.Struct, forbid_unknown_fields=True):
+class _Payload(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     sid: str
     scope: Scope
     exp: int
+    # A nonce: two tokens minted alike in the same second are still two tokens, with two ids
+    # (their streams are counted, and they are revoked, apart). Older tokens have none.
+    n: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class SessionGrant:
     session_id: str
     scope: Scope
     expires_at: int  # unix seconds
+    # Names the token without being it (a hash of its signature): for stream caps and logs.
+    token_id: str = ""
 
     def allows(self, method: str) -> bool:
         return method in _METHODS[self.scope]
@@ -93,7 +99,10 @@ def mint(
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"the ttl must be 1 s to {MAX_TTL_SECONDS // 86400} days")
     expires_at = int(now if now is not None else time.time()) + ttl_seconds
-    payload = _b64(msgspec.json.encode(_Payload(sid=session_id, scope=scope, exp=expires_at)))
+    nonce = secrets.token_urlsafe(9)
+    payload = _b64(
+        msgspec.json.encode(_Payload(sid=session_id, scope=scope, exp=expires_at, n=nonce))
+    )
     signed = f"{PREFIX}.{payload}"
     return f"{signed}.{_signature(key, signed)}", expires_at
 
@@ -113,7 +122,13 @@ def verify(key: bytes, token: str, *, now: float | None = None) -> SessionGrant:
         raise TokenRejected("invalid_token", "the token's payload is not valid") from None
     if payload.exp <= (now if now is not None else time.time()):
         raise TokenRejected("token_expired", "the token has expired; mint a new one")
-    return SessionGrant(payload.sid, payload.scope, payload.exp)
+    return SessionGrant(payload.sid, payload.scope, payload.exp, token_id_of(token))
+
+
+def token_id_of(token: str) -> str:
+    """A token's id: the first 128 bits of a SHA-256 of its signature, in hex. Knowing the id
+    does not let anyone make the token."""
+    return hashlib.sha256(token.rpartition(".")[2].encode()).hexdigest()[:32]
 
 
 def parse_ttl(text: str) -> int:
