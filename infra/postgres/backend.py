@@ -19,6 +19,7 @@ from agentlog.infra.postgres.event_store import PostgresEventStore, connection_f
 from agentlog.infra.postgres.importing import import_session_in
 from agentlog.infra.postgres.projection_store import PostgresProjectionStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
@@ -91,6 +92,9 @@ class PostgresBackend:
 
     def transcript_tables(self) -> PostgresTranscripts:
         return PostgresTranscripts(self.store.pool, self.store.schema)
+
+    def token_revocations(self) -> PostgresTokenRevocations:
+        return PostgresTokenRevocations(self.store.pool, self.store.schema)
 
     def run_lock(self) -> PostgresRunLock:
         # In the store's own database: several processes sharing it keep one run per session.

@@ -21,6 +21,7 @@ from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.serving_claim import serving_claim
+from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl
@@ -78,6 +79,9 @@ class SQLiteBackend:
 
     def transcript_tables(self) -> SQLiteTranscripts:
         return SQLiteTranscripts(self.store.threads)
+
+    def token_revocations(self) -> SQLiteTokenRevocations:
+        return SQLiteTokenRevocations(self.store.threads)
 
     def run_lock(self) -> LocalRunLock:
         return LocalRunLock()

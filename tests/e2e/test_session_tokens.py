@@ -268,3 +268,38 @@ async def test_a_stream_ends_when_its_token_expires(client: TestClient) -> None:
                 pass
     again = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
     assert again.status == 401
+
+
+async def test_a_revoked_token_is_refused_by_every_instance_and_its_streams_end(
+    aiohttp_client: ClientFactory, sqlite_url: str, client: TestClient
+) -> None:
+    # `client` serves the database; `other` is a second instance on the same file.
+    async with open_store(sqlite_url) as other_store:
+        other = await aiohttp_client(create_app(SETTINGS, store=other_store))
+        body = {"session_id": "a", "scope": "read", "ttl_seconds": 3600}
+        minted_answer = await (
+            await client.post("/v1/admin/tokens", json=body, headers=ADMIN)
+        ).json()
+        token, token_id = minted_answer["token"], minted_answer["token_id"]
+        kept = bearer(await minted(client, "a", "read"))
+        stream = await other.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+        assert stream.status == 200
+
+        assert (await client.delete(f"/v1/admin/tokens/{token_id}", headers=API)).status == 403
+        response = await client.delete(f"/v1/admin/tokens/{token_id}", headers=ADMIN)
+        assert response.status == 200, await response.text()
+        assert await response.json() == {"token_id": token_id, "revoked": True}
+
+        async with asyncio.timeout(30):  # the other instance ends the stream (a hang bound)
+            with contextlib.suppress(aiohttp.ClientPayloadError):
+                while await stream.content.readany():
+                    pass
+        for instance in (client, other):
+            refused = await instance.get("/v1/sessions/a/events", headers=bearer(token))
+            assert refused.status == 401
+            assert (await refused.json())["error"]["code"] == "token_revoked"
+            assert (await instance.get("/v1/sessions/a/events", headers=kept)).status == 200
+        for bad in ["nope", "0" * 31, "g" * 32]:
+            response = await client.delete(f"/v1/admin/tokens/{bad}", headers=ADMIN)
+            assert response.status == 400, bad
+            assert (await response.json())["error"]["code"] == "invalid_token_id"

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from aiohttp import web
 
 from agentlog.transport.http.metrics import METRICS, Counter, Gauge
-from agentlog.transport.keys import SETTINGS
+from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError, Handler, error_response
 from agentlog.transport.middleware.session_tokens import SessionGrant
 
 RUN_RETRY_AFTER_SECONDS = 5
+# How often open session-token streams are checked against revocations made elsewhere.
+REVOCATION_CHECK_SECONDS = 2.0
+log = logging.getLogger(__name__)
 STREAM_RETRY_AFTER_SECONDS = 5
 
 
@@ -49,6 +53,8 @@ class Limits:
         # Streams open with session tokens: by token id, and by session.
         self.token_streams: Tally[str] = Tally()
         self.session_streams: Tally[str] = Tally()
+        # The connections of those streams, so a revoked token's can be closed.
+        self.stream_connections: dict[str, set[asyncio.BaseTransport]] = {}
         self.refused = Counter(
             "agentlog_requests_refused_total",
             "Requests refused by a limit: active_runs (429), sse_connections (503), "
@@ -65,6 +71,12 @@ class Limits:
             ("agentlog_max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES: the largest header line."),
         ]:
             self.gauges.append(Gauge(name, help_text))
+
+    def end_streams_of(self, token_ids: set[str]) -> None:
+        """Close the connections of every stream open with one of these tokens."""
+        for token_id in token_ids:
+            for transport in self.stream_connections.get(token_id, set()):
+                transport.close()
 
     @contextlib.contextmanager
     def run_slot(self, active_runs: Callable[[], int]) -> Iterator[None]:
@@ -115,9 +127,12 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
             return refusal
     limits.open_streams += 1
     expiry = _close_at_expiry(request, grant) if grant is not None else None
+    connection = request.transport
     if grant is not None:
         limits.token_streams[grant.token_id] += 1
         limits.session_streams[grant.session_id] += 1
+        if connection is not None:
+            limits.stream_connections.setdefault(grant.token_id, set()).add(connection)
     try:
         return await handler(request)
     finally:
@@ -127,6 +142,10 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
         if grant is not None:
             limits.token_streams[grant.token_id] -= 1
             limits.session_streams[grant.session_id] -= 1
+            connections = limits.stream_connections.get(grant.token_id, set())
+            connections.discard(connection)
+            if not connections:
+                limits.stream_connections.pop(grant.token_id, None)
             # Unary + keeps positive counts only: a token with no stream leaves no entry.
             limits.token_streams = +limits.token_streams
             limits.session_streams = +limits.session_streams
@@ -185,10 +204,38 @@ def setup_limits(app: web.Application) -> Limits:
         gauge.set(value)
     app[LIMITS] = limits
     app.middlewares.append(limit_streams)
+    app.cleanup_ctx.append(_revoked_streams_ctx)
     app.on_response_prepare.append(_count_refusals)
     if METRICS in app:
         app[METRICS].extra += [limits.refused, *limits.gauges]
     return limits
+
+
+async def _revoked_streams_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_end_revoked_streams(app), name="agentlog-revoked-streams")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _end_revoked_streams(app: web.Application) -> None:
+    """A token revoked on another instance: its streams here end within a check's interval.
+    One read of the revocations per interval, only while session-token streams are open."""
+    limits = app[LIMITS]
+    while True:
+        await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+        open_tokens = set(limits.stream_connections)
+        if not open_tokens:
+            continue
+        try:
+            revoked = await app[STORE].backend.token_revocations().revoked(open_tokens)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("checking revoked tokens failed; retrying", exc_info=True)
+            continue
+        limits.end_streams_of(revoked)
 
 
 def header_refused(app: web.Application) -> Callable[[int], None]:

@@ -3,7 +3,8 @@
 A token is `agl1.<payload>.<signature>`: the payload is base64url JSON `{"sid", "scope", "exp"}`
 and the signature an HMAC-SHA256 over `agl1.<payload>` with a key derived from
 AGENTLOG_TOKEN_SECRET (else the admin token, else the API token), so any process with the same
-configuration verifies it and nothing is stored. `read` opens the session's events, messages
+configuration verifies it; only revocations are stored (by token id: a hash of the signature,
+`transport/http/tokens.py`). `read` opens the session's events, messages
 and streams; `write` also its runs, events, approvals and cancels; `delete` also deleting the
 session (a write token cannot: deleting is not undone). Changing the secret revokes every
 token at once.
