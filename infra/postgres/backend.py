@@ -93,6 +93,21 @@ class PostgresBackend:
     def transcript_tables(self) -> PostgresTranscripts:
         return PostgresTranscripts(self.store.pool, self.store.schema)
 
+    async def deployment_identity(self) -> str:
+        # The cluster's system identifier (set at initdb, unique per cluster), the database
+        # and the schema. Reading it may need pg_read_all_settings-like rights: without them,
+        # the server's own address and port name the cluster instead.
+        async with self.store.pool.acquire() as conn:
+            try:
+                cluster = await conn.fetchval("SELECT system_identifier FROM pg_control_system()")
+            except asyncpg.InsufficientPrivilegeError:
+                cluster = await conn.fetchval(
+                    "SELECT coalesce(host(inet_server_addr()), 'socket') || ':' || "
+                    "coalesce(inet_server_port(), 0)"
+                )
+            database = await conn.fetchval("SELECT current_database()")
+        return f"postgresql:{cluster}/{database}/{self.store.schema}"
+
     def token_revocations(self) -> PostgresTokenRevocations:
         return PostgresTokenRevocations(self.store.pool, self.store.schema)
 

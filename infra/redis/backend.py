@@ -26,6 +26,11 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def new_wakeups(url: str) -> RedisWakeups:
+    """Wake-ups on Redis, not yet open: `namespace` them, then open them."""
+    return RedisWakeups(url)
+
+
 async def open_wakeups(url: str) -> RedisWakeups:
     return await RedisWakeups(url).open()
 

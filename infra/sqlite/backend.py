@@ -8,6 +8,7 @@ one process, so there is nobody else to wake or to lock out.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -79,6 +80,11 @@ class SQLiteBackend:
 
     def transcript_tables(self) -> SQLiteTranscripts:
         return SQLiteTranscripts(self.store.threads)
+
+    async def deployment_identity(self) -> str:
+        if self.store.path == ":memory:":
+            return f"sqlite-memory:{os.getpid()}:{id(self.store)}"  # this process's alone
+        return "sqlite:" + await asyncio.to_thread(os.path.realpath, self.store.path)
 
     def token_revocations(self) -> SQLiteTokenRevocations:
         return SQLiteTokenRevocations(self.store.threads)

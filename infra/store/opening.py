@@ -18,9 +18,9 @@ from typing import Any
 
 import agentlog.infra
 from agentlog.domain.ports.run_lock import RunLock
-from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.deployment import deployment_key
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.store import OnBackend, Store
 
@@ -103,16 +103,20 @@ async def open_store(
     wake-ups when configured, else those its backend chooses."""
     url = parse_database_url(database_url)
     async with AsyncExitStack() as stack:
-        wakeups: Wakeups | None = None
+        wakeups: Any = None
         if redis_url:
-            opened = await _shared_services(redis_url).open_wakeups(redis_url)
-            stack.push_async_callback(opened.close)
-            wakeups = opened
+            # Made first (the store takes it), opened once the store names its deployment:
+            # the channel is that deployment's, so another one on this Redis never hears ours.
+            wakeups = _shared_services(redis_url).new_wakeups(redis_url)
+            stack.push_async_callback(wakeups.close)
         store: Store = await stack.enter_async_context(
             backend_for(database_url).open_store(
                 url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
             )
         )
+        if wakeups is not None:
+            wakeups.namespace(await deployment_key(store))
+            await wakeups.open()
         yield store
 
 

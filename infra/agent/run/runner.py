@@ -93,6 +93,7 @@ from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, 
 from agentlog.infra.agent.transcripts.resume import ready_transcript
 from agentlog.infra.log_context import log_context
 from agentlog.infra.sessions.approval_answers import latest_approvals
+from agentlog.infra.store.deployment import default_workspace_root, deployment_key
 from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
 
@@ -691,6 +692,8 @@ async def open_agent_runner(
     runs first (cancelled as "server shutdown"). `overrides` replace fields of `config`.
     `agents`: the config's agents already loaded (else loaded here)."""
     config = replace(config or AgentConfig(), **overrides)
+    if config.workspace_root is None:  # the deployment's own: another one's share no session
+        config = replace(config, workspace_root=default_workspace_root(await deployment_key(store)))
     if agents is None:
         agents = await load_catalog(config.agents, config.disabled_tools)
     async with contextlib.AsyncExitStack() as stack:
