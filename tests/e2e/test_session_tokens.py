@@ -191,6 +191,8 @@ async def test_agentlog_token_mints_what_the_server_accepts(client: TestClient) 
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert "valid until" in done.stderr and token not in done.stderr
+    token_id = verify(KEY, token).token_id
+    assert f"id {token_id}" in done.stderr  # what an operator revokes it by
     assert (await client.get("/v1/sessions/a/messages", headers=bearer(token))).status == 200
     assert (await client.get("/v1/sessions/b/messages", headers=bearer(token))).status == 403
     env.pop("AGENTLOG_TOKEN_SECRET")

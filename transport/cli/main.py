@@ -18,7 +18,13 @@ from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
 from agentlog.transport.logging_setup import configure_logging
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.browser_guard import is_loopback
-from agentlog.transport.middleware.session_tokens import Scope, mint, parse_ttl, signing_key
+from agentlog.transport.middleware.session_tokens import (
+    Scope,
+    mint,
+    parse_ttl,
+    signing_key,
+    token_id_of,
+)
 from agentlog.transport.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -157,7 +163,7 @@ def unsafe_bind(settings: Settings, *, insecure: bool) -> str | None:
 
 
 def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> int:
-    """Print a session token on stdout (its expiry on stderr). Signed with the server's
+    """Print a session token on stdout (its expiry and id on stderr). Signed with the server's
     secret from the same environment; the server needs no call and keeps nothing."""
     try:
         seconds = parse_ttl(ttl)
@@ -173,7 +179,9 @@ def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> i
     print(token)
     expiry = datetime.fromtimestamp(expires_at, UTC).isoformat()
     print(
-        f"agentlog: {scope} token for session {session_id}, valid until {expiry}", file=sys.stderr
+        f"agentlog: {scope} token for session {session_id}, valid until {expiry}, id "
+        f"{token_id_of(token)} (to revoke it: DELETE /v1/admin/tokens/<id>)",
+        file=sys.stderr,
     )
     return 0
 
