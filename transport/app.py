@@ -31,6 +31,7 @@ from agentlog.transport.middleware.auth import bearer_auth
 from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
 from agentlog.transport.middleware.errors import json_errors
 from agentlog.transport.middleware.limits import setup_limits
+from agentlog.transport.middleware.security_headers import setup_security_headers
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
@@ -63,6 +64,7 @@ def create_app(
         ],
     )
     setup_browser_guard(app)
+    setup_security_headers(app)
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
@@ -90,9 +92,7 @@ def create_app(
             app[AGENT_RUNS] = runner
             yield
             return
-        async with open_agent_runner(
-            app[STORE], config=settings.agent, redis_url=settings.redis_url, agents=agents
-        ) as opened:
+        async with open_agent_runner(app[STORE], config=settings.agent, agents=agents) as opened:
             app[AGENT_RUNS] = opened
             yield
 

@@ -44,6 +44,7 @@ from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
 from agentlog.infra.store.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
@@ -172,7 +173,7 @@ def schema_statements(schema: str) -> list[str]:
                 ON {s}.agentlog_runs (session_id, started_seq DESC)""",
         f"""CREATE INDEX IF NOT EXISTS agentlog_runs_open
                 ON {s}.agentlog_runs (session_id) WHERE ended_seq IS NULL""",
-        # Run leases when there is no Redis (agentlog.infra.postgres.run_lock.PostgresRunLock).
+        # Run leases, always in the database (agentlog.infra.postgres.run_lock.PostgresRunLock).
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_run_leases (
                 session_id text PRIMARY KEY,
                 run_id text NOT NULL,
@@ -182,6 +183,8 @@ def schema_statements(schema: str) -> list[str]:
                 cancel_until timestamptz)""",
         # The CLI's transcripts (agentlog.infra.store.transcripts).
         *postgres_transcripts.schema_statements(schema),
+        # Revoked session tokens (agentlog.infra.postgres.token_revocations).
+        *postgres_revocations.schema_statements(schema),
     ]
 
 
@@ -215,6 +218,7 @@ _TABLES = (
     "agentlog_runs",
     "agentlog_run_leases",
     *postgres_transcripts.TABLES,
+    *postgres_revocations.TABLES,
 )
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))

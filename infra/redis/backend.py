@@ -19,6 +19,16 @@ SCHEMES = ("redis", "rediss", "unix")
 # it in one line.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 SERVICE = "redis"
+# Redis is down or unreachable (a refused or lost connection, a timeout): retrying later helps.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def new_wakeups(url: str) -> RedisWakeups:
+    """Wake-ups on Redis, not yet open: `namespace` them, then open them."""
+    return RedisWakeups(url)
 
 
 async def open_wakeups(url: str) -> RedisWakeups:

@@ -23,6 +23,7 @@ from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from agentlog.infra.store.append_plan import KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
@@ -170,6 +171,7 @@ class SQLiteEventStore(StoreBase):
         conn.executescript(
             TRANSCRIPT_SCHEMA
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
+        conn.executescript(REVOCATION_SCHEMA)  # revoked session tokens
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()

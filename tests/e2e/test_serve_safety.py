@@ -40,3 +40,31 @@ def test_loopback_without_a_token_warns_what_is_open(tmp_path: Path, sqlite_url:
     server.stop()
     log = server.log.read_text()
     assert "warning: no AGENTLOG_API_TOKEN" in log and "open" in log
+
+
+def test_a_second_server_on_the_same_sqlite_file_refuses_to_start(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Issue 22: the second one took the first one's live runs for abandoned within ~2 s (a
+    # SQLite file's run lock is its server's own), blaming a server that was alive.
+    first = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start()
+    try:
+        env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url}
+        done = subprocess.run(
+            [str(AGENTLOG), "serve", "--port", str(free_port())],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("agentlog:")]
+        assert first.proc is not None
+        assert "another agentlog server" in line and f"pid {first.proc.pid}" in line
+        assert "PostgreSQL" in line
+        assert first.proc.poll() is None  # the first one serves on
+    finally:
+        first.stop()
+    # Once the first has stopped, the file is free again.
+    ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start().stop()

@@ -98,6 +98,7 @@ from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, 
 from agentlog.infra.agent.transcripts.resume import ready_transcript
 from agentlog.infra.log_context import log_context
 from agentlog.infra.sessions.approval_answers import latest_approvals
+from agentlog.infra.store.deployment import default_workspace_root, deployment_key
 from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
 
@@ -732,22 +733,23 @@ async def open_agent_runner(
     store: RunStore,
     *,
     config: AgentConfig | None = None,
-    redis_url: str | None = None,
     base_url: str | None = None,
     jobs: JobService | None = None,
     agents: AgentCatalog | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AgentRunner]:
-    """An AgentRunner with its lock (Redis when `redis_url`; else in the PostgreSQL store's
-    own database, so several processes sharing it keep one run per session; else in-process)
-    and, in scripted mode without `base_url`, a ScriptedModel on loopback; everything closes
-    on exit, runs first (cancelled as "server shutdown"). `overrides` replace fields of
-    `config`. `agents`: the config's agents already loaded (else loaded here)."""
+    """An AgentRunner with its lock (the database's own: on PostgreSQL in the database, so
+    several processes sharing it keep one run per session; on SQLite in-process) and, in
+    scripted mode without `base_url`, a ScriptedModel on loopback; everything closes on exit,
+    runs first (cancelled as "server shutdown"). `overrides` replace fields of `config`.
+    `agents`: the config's agents already loaded (else loaded here)."""
     config = replace(config or AgentConfig(), **overrides)
+    if config.workspace_root is None:  # the deployment's own: another one's share no session
+        config = replace(config, workspace_root=default_workspace_root(await deployment_key(store)))
     if agents is None:
         agents = await load_catalog(config.agents, config.disabled_tools)
     async with contextlib.AsyncExitStack() as stack:
-        lock = await open_run_lock(store, redis_url)
+        lock = await open_run_lock(store)
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
             model = ScriptedModel(shell_command=config.scripted_shell_command)
