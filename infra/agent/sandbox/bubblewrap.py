@@ -83,6 +83,13 @@ INSIDE_MODEL_PORT = 4780
 INSIDE_MODEL_SOCKET = "/run/agentlog-model.sock"
 # A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this.
 PLACEHOLDER_API_KEY = "sk-ant-sandboxed-placeholder"
+# Who the CLI and its tools are inside the sandbox: not root, whoever runs the server (the user
+# namespace maps it to the server's own uid, so what a tool writes in the workspace is the
+# server's on the host).
+SANDBOX_UID = SANDBOX_GID = 1000
+# The program the CLI runs each Bash command through (tool_shell.py), read-only in the sandbox.
+INSIDE_TOOL_SHELL = "/run/agentlog/tool-shell"
+TOOL_SHELL_SOURCE = Path(__file__).with_name("tool_shell.py")
 
 
 class SandboxUnavailable(AgentlogError):
@@ -149,6 +156,17 @@ def bwrap_arguments(
         extra += ["--ro-bind", str(folder), str(folder)]
     return [
         "--unshare-all",
+        "--unshare-user",  # --unshare-all only tries; --disable-userns needs one for sure
+        # No capability, not root, and no new user namespace in which to get either back: a
+        # read-only bind cannot be remounted read-write, the CLI's folder and /usr stay as
+        # they are (issue 22 replaced the bundled CLI through such a remount).
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
         *_system_mounts(),
@@ -199,6 +217,23 @@ def inside_environment(home: Path) -> dict[str, str]:
     return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
 
 
+def tool_shell_script() -> str:
+    """tool_shell.py as an executable for the sandbox: the CLI takes its shell prefix as one
+    path, so the interpreter goes in the first line. It is the server's own Python, which the
+    sandbox shows (under /usr, or bound by `python_folders`)."""
+    interpreter = os.path.realpath(sys.executable)
+    # Linux passes what follows the interpreter as one argument: so `-IS`, not `-I -S`.
+    return f"#!{interpreter} -IS\n" + TOOL_SHELL_SOURCE.read_text()
+
+
+def interpreter_folders() -> list[Path]:
+    """What the tool shell's interpreter needs, unless the system mounts show it already."""
+    interpreter = Path(os.path.realpath(sys.executable))
+    if any(interpreter.is_relative_to(system) for system in SYSTEM_DIRECTORIES):
+        return []
+    return python_folders(None)
+
+
 def launcher_script(
     *,
     cli: Path,
@@ -214,6 +249,8 @@ def launcher_script(
     `env -i` comes first, so bubblewrap itself (pid 1 of the sandbox, whose /proc/1/environ a
     tool can read) already holds only the minimal environment, which the CLI inherits."""
     fixed = inside_environment(home)
+    if gateway_socket is not None:
+        fixed["CLAUDE_CODE_SHELL_PREFIX"] = INSIDE_TOOL_SHELL
     names = sorted({*CLI_VARIABLES, *passed_names} - fixed.keys())
     pairs = [shlex.quote(f"{k}={v}") for k, v in fixed.items()]
     pairs += [f'"{name}=${{{name}-}}"' for name in names]
@@ -224,12 +261,15 @@ def launcher_script(
             workspace=workspace,
             home=home,
             gateway_socket=gateway_socket,
-            read_only=read_only,
+            read_only=[*read_only, *interpreter_folders()],
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
         config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
         mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
+        # The tool shell comes as data on fd 3 (the here-document below): a file of its own,
+        # read-only, that no tool can replace.
+        mounts += f" --perms 0555 --ro-bind-data 3 {INSIDE_TOOL_SHELL}"
         relay = (
             f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
             f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
@@ -244,7 +284,14 @@ def launcher_script(
         "# Written by agentlog for one run: infra/agent/sandbox/bubblewrap.py.",
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
+    if gateway_socket is not None:
+        lines[-1] += f" 3<<'{TOOL_SHELL_END}'"
+        lines += [tool_shell_script().rstrip("\n"), TOOL_SHELL_END]
     return "\n".join(lines) + "\n"
+
+
+# Ends the here-document that carries the tool shell (a line tool_shell.py never has).
+TOOL_SHELL_END = "AGENTLOG_TOOL_SHELL_END"
 
 
 def _double_quoted(text: str) -> str:
