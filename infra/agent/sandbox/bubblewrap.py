@@ -46,6 +46,7 @@ from pathlib import Path
 from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
+from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
@@ -230,13 +231,19 @@ def inside_environment(home: Path) -> dict[str, str]:
     return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
 
 
-def inside_program(source: Path) -> str:
+def inside_program(source: Path, limits: RunLimits | None = None) -> str:
     """One of our Python programs as an executable for the sandbox (the CLI takes its shell
     prefix as one path, so the interpreter goes in the first line). It is the server's own
     Python, which the sandbox shows (under /usr, or bound by `interpreter_folders`)."""
     interpreter = os.path.realpath(sys.executable)
     # Linux passes what follows the interpreter as one argument: so `-IS`, not `-I -S`.
-    return f"#!{interpreter} -IS\n" + source.read_text()
+    text = source.read_text()
+    if limits is not None:  # the tool shell's LIMITS, filled in
+        text = text.replace(LIMITS_LINE, f"LIMITS: dict[int, int] = {limits.rlimits()!r}", 1)
+    return f"#!{interpreter} -IS\n" + text
+
+
+LIMITS_LINE = "LIMITS: dict[int, int] = {}"
 
 
 def interpreter_folders() -> list[Path]:
@@ -255,6 +262,7 @@ def launcher_script(
     passed_names: list[str],
     gateway_socket: Path | None,
     read_only: Sequence[Path] = (),
+    limits: RunLimits | None = None,
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
@@ -300,8 +308,11 @@ def launcher_script(
     ]
     if gateway_socket is not None:
         lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}'"
-        for source in (TOOL_SHELL_SOURCE, MODEL_RELAY_SOURCE):
-            lines += [inside_program(source).rstrip("\n"), PROGRAM_END]
+        for program in (
+            inside_program(TOOL_SHELL_SOURCE, limits or RunLimits()),
+            inside_program(MODEL_RELAY_SOURCE),
+        ):
+            lines += [program.rstrip("\n"), PROGRAM_END]
     return "\n".join(lines) + "\n"
 
 
@@ -335,8 +346,10 @@ class RunSandbox:
         api_key: str | None,
         cli_path: str | None,
         directory: Path | None = None,
+        limits: RunLimits | None = None,
     ) -> None:
         self.enabled = enabled
+        self.limits = limits or RunLimits()
         self.model_url = model_url.rstrip("/")
         self.api_key = api_key
         self.cli_path = cli_path
@@ -395,6 +408,7 @@ class RunSandbox:
             passed_names=[n for n in env if not n.startswith("AGENTLOG_")],
             gateway_socket=socket,
             read_only=read_only,
+            limits=self.limits,
         )
         path = self.directory / f"{run_id}.sh"
         path.write_text(script)
@@ -421,18 +435,26 @@ class RunSandbox:
 
 
 def run_sandbox(
-    *, enabled: bool, mode: str, base_url: str | None, cli_path: str | None
+    *,
+    enabled: bool,
+    mode: str,
+    base_url: str | None,
+    cli_path: str | None,
+    limits: RunLimits | None = None,
 ) -> RunSandbox:
     """The sandbox for a runner: the scripted model at `base_url`, or the real API with the
     server's own ANTHROPIC_API_KEY (which the gateway adds, so the sandbox never sees it)."""
     if mode == "scripted":
         assert base_url is not None
-        return RunSandbox(enabled=enabled, model_url=base_url, api_key=None, cli_path=cli_path)
+        return RunSandbox(
+            enabled=enabled, model_url=base_url, api_key=None, cli_path=cli_path, limits=limits
+        )
     return RunSandbox(
         enabled=enabled,
         model_url=os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
         api_key=os.environ.get("ANTHROPIC_API_KEY"),
         cli_path=cli_path,
+        limits=limits,
     )
 
 

@@ -2,10 +2,11 @@
 
 A tool runs with the CLI's uid in the CLI's namespaces, so without more it could open
 `/proc/<cli pid>/fd/*` (the pipes the SDK reads as the model's stream) or signal the CLI. This
-program puts itself in a Landlock domain of its own and then runs the command in bash: a process
-in a Landlock domain cannot ptrace, and so cannot open the fds or memory of, any process outside
-it (the CLI), and with Landlock ABI 6 or later it cannot signal one either. Where Landlock is
-missing the command is refused (exit 126): it never runs unseparated.
+program puts itself in a Landlock domain of its own, takes on the run's limits (RunLimits) and
+then runs the command in bash: a process in a Landlock domain cannot ptrace, and so cannot open
+the fds or memory of, any process outside it (the CLI), and with Landlock ABI 6 or later it
+cannot signal one either. Where Landlock is missing the command is refused (exit 126): it never
+runs unseparated.
 
 It runs inside the sandbox under `python3 -IS` (no site, no environment), so it imports only the
 standard library. The CLI calls it with one argument, the command line for bash.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import struct
 import sys
 
@@ -25,6 +27,8 @@ RULE_PATH_BENEATH = 1
 ACCESS_FS_WRITE_FILE = 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 PR_SET_NO_NEW_PRIVS = 38
+# The run's limits, {resource: value}: written in by the launcher (RunLimits.rlimits).
+LIMITS: dict[int, int] = {}
 
 
 def enter_own_domain() -> None:
@@ -67,7 +71,9 @@ def main() -> None:
         sys.exit("usage: tool_shell.py COMMAND")
     try:
         enter_own_domain()
-    except OSError as exc:
+        for limit, value in LIMITS.items():
+            resource.setrlimit(limit, (value, value))
+    except (OSError, ValueError) as exc:
         print(f"agentlog's sandbox did not run this command: {exc}", file=sys.stderr)
         sys.exit(126)
     os.execv("/bin/bash", ["/bin/bash", "-c", sys.argv[1]])
