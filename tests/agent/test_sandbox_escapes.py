@@ -97,6 +97,7 @@ async def test_a_tool_runs_without_privilege_and_cannot_change_the_cli_or_usr(
             attempt("plant in cli", f"touch {in_cli}"),
             attempt("plant in usr", f"touch {in_usr}"),
             attempt("new user namespace", "unshare -Ur true"),
+            "echo written > written-by-a-tool.txt",
             "echo probed",
         ]
     )
@@ -113,6 +114,9 @@ async def test_a_tool_runs_without_privilege_and_cannot_change_the_cli_or_usr(
     for name in ("remount cli", "remount usr", "plant in cli", "plant in usr"):
         assert f"{name}: refused" in output, output
     assert "new user namespace: refused" in output, output
+    # Uid 1000 inside is the server's uid outside: what a tool writes is the server's to manage.
+    (written,) = (tmp_path / "workspaces").glob("*/written-by-a-tool.txt")
+    assert written.stat().st_uid == os.geteuid() and written.read_text() == "written\n"
 
 
 async def test_a_tool_cannot_write_to_or_signal_the_cli(store: StoreBase, tmp_path: Path) -> None:
