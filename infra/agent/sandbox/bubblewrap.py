@@ -32,6 +32,7 @@ environment (through `env -i`), but not the confinement.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import shutil
@@ -94,6 +95,9 @@ SANDBOX_UID = SANDBOX_GID = 1000
 # and the relay from the model's loopback port to the gateway's socket.
 INSIDE_TOOL_SHELL = "/run/agentlog/tool-shell"
 INSIDE_MODEL_RELAY = "/run/agentlog/model-relay"
+# The CLI's managed settings, above every other source: the settings a tool can write (the
+# workspace's .claude, when an agent reads project settings) cannot name another shell prefix.
+INSIDE_MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
 TOOL_SHELL_SOURCE = Path(__file__).with_name("tool_shell.py")
 MODEL_RELAY_SOURCE = Path(__file__).with_name("model_relay.py")
 
@@ -288,10 +292,11 @@ def launcher_script(
         # docstring); without one, HOME is bound over itself, which changes nothing.
         config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
         mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
-        # Our programs come as data on fds 3 and 4 (the here-documents below): files of their
-        # own, read-only, that no tool can replace.
+        # Our programs and the managed settings come as data on fds 3 to 5 (the here-documents
+        # below): files of their own, read-only, that no tool can replace.
         mounts += f" --perms 0555 --ro-bind-data 3 {INSIDE_TOOL_SHELL}"
         mounts += f" --perms 0555 --ro-bind-data 4 {INSIDE_MODEL_RELAY}"
+        mounts += f" --perms 0444 --ro-bind-data 5 {INSIDE_MANAGED_SETTINGS}"
         relay = (
             f"{INSIDE_MODEL_RELAY} {INSIDE_MODEL_PORT} {INSIDE_MODEL_SOCKET} & "
             # The CLI starts once the relay listens (a few ms), so its first request finds it.
@@ -307,12 +312,14 @@ def launcher_script(
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
     if gateway_socket is not None:
-        lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}'"
-        for program in (
+        lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}' 5<<'{PROGRAM_END}'"
+        managed = json.dumps({"env": {"CLAUDE_CODE_SHELL_PREFIX": INSIDE_TOOL_SHELL}})
+        for text in (
             inside_program(TOOL_SHELL_SOURCE, limits or RunLimits()),
             inside_program(MODEL_RELAY_SOURCE),
+            managed,
         ):
-            lines += [program.rstrip("\n"), PROGRAM_END]
+            lines += [text.rstrip("\n"), PROGRAM_END]
     return "\n".join(lines) + "\n"
 
 
