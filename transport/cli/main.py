@@ -106,6 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def unusable_sandbox(settings: Settings) -> str | None:
+    """Why no agent run can start here (the sandbox is on and cannot work), in one line."""
+    from agentlog.infra.agent.sandbox.bubblewrap import SandboxUnavailable, sandbox_problem
+
+    problem = sandbox_problem() if settings.agent.sandbox else None
+    if problem is None:
+        return None
+    why = " ".join(str(SandboxUnavailable(problem)).split())
+    return f"agent runs cannot start here: {why}"
+
+
 def serve(settings: Settings, *, insecure: bool = False) -> int:
     from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
 
@@ -134,6 +145,9 @@ def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> i
     from agentlog.transport.middleware.access_log import AccessLog
 
     print(f"agentlog serving on http://{settings.host}:{settings.port} ({database})", flush=True)
+    sandbox_warning = unusable_sandbox(settings)
+    if sandbox_warning is not None:
+        print(f"agentlog: warning: {sandbox_warning}", file=sys.stderr, flush=True)
     if not settings.api_token:
         print(
             "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "

@@ -148,7 +148,11 @@ class AgentRunner:
             runs_here=lambda session_id: session_id in self._runs,
         )
         self.sandbox = run_sandbox(
-            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+            enabled=config.sandbox,
+            mode=config.mode,
+            base_url=base_url,
+            cli_path=config.cli_path,
+            limits=config.run_limits,
         )
         self.transcripts = LogSessionStore(store)
 
