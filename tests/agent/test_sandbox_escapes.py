@@ -21,6 +21,7 @@ from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
 from agentlog.infra.agent.sandbox.bubblewrap import RunSandbox, bundled_cli, sandbox_problem
 from agentlog.infra.agent.sandbox.limits import RunLimits
+from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from tests.agent.test_runner import new_session, run_turn
@@ -238,6 +239,8 @@ async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_pat
                 "run-settings",
                 workspace,
                 home,
+                # The gateway admits only a run it knows: this run's meter and its key.
+                meter=RunMeter(run_id="run-settings", models=None, budget_usd=None, record=print),
             )
             results = [
                 block
