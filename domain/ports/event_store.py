@@ -64,6 +64,10 @@ class EventStore(Protocol):
       `seq > N` (or `position > P`) never passes an event that commits later.
     - A batch starting with SessionCreated creates the session; any other append to a missing
       session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - Deletion is final: once a session's tombstone (`session_deleted`) has committed, every
+      append to it raises SessionDeleted and writes nothing, whatever its fence, key or
+      expected seq, and however long it was in flight; the check is made under the same lock
+      as the head it builds on. The same holds for the CLI's transcripts of the session.
     - With `idempotency_key`, an append whose key this session already used writes nothing
       and returns the seqs the first append with that key got (also after a restart and
       across processes); an append that was refused does not use its key. With

@@ -8,8 +8,9 @@
    transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
    written at the
    seq after the last one: the tombstone. It holds no content; its `agentlog_sessions` row
-   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and any
-   later append of a run is refused by its fence (the run index is gone).
+   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and the
+   store refuses every later append and transcript entry of the session (SessionDeleted), in
+   the append's own transaction, whatever was in flight (the EventStore contract).
 4. Live followers are woken: they read the tombstone as the next event and their streams end.
 5. The session's working directory on this host is removed; every other host removes its own
    in its next sweep of deleted sessions' directories (agentlog.infra.sessions.workspaces). A run's

@@ -95,6 +95,14 @@ _SQL_SESSION = (
     "WHERE originator_id = s.session_id)"
 )
 _SQL_HEAD = f"{_SQL_SESSION} WHERE s.session_id = ?"
+# What an append builds on, read under the write lock: the session's head, and whether its
+# newest event is its tombstone (deletion is final: agentlog.domain.rules.appending).
+_SQL_APPEND_HEAD = (
+    "SELECT COALESCE(e.originator_version, 0), e.topic = 'session_deleted' "
+    "FROM agentlog_sessions AS s LEFT JOIN agentlog_events AS e "
+    "ON e.originator_id = s.session_id AND e.originator_version = (SELECT MAX(originator_version) "
+    "FROM agentlog_events WHERE originator_id = s.session_id) WHERE s.session_id = ?"
+)
 _SQL_READ = (
     f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
     "AND originator_version > ? ORDER BY originator_version LIMIT ?"
@@ -221,9 +229,12 @@ class SQLiteEventStore(StoreBase):
             "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
         ).fetchone()
         heads: dict[str, int | None] = {}
+        deleted: set[str] = set()
         for session_id in {p.session_id for p in batch}:
-            found = conn.execute(_SQL_HEAD, (session_id,)).fetchone()
-            heads[session_id] = None if found is None else found[1]
+            found = conn.execute(_SQL_APPEND_HEAD, (session_id,)).fetchone()
+            heads[session_id] = None if found is None else found[0]
+            if found is not None and found[1]:
+                deleted.add(session_id)
         known_keys: dict[tuple[str, str], KnownKey] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
@@ -247,7 +258,7 @@ class SQLiteEventStore(StoreBase):
                     (session_id,),
                 ).fetchone()
                 runs[session_id] = None if found is None else _run_record(found)
-        plan = plan_batch(batch, heads, position, known_keys, runs)
+        plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
