@@ -214,8 +214,10 @@ async def cancel_run(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
-    await request.app[AGENT_RUNS].cancel(session_id, run_id)
-    return json_response({"run_id": run_id, "status": "cancelled"}, 202)
+    # Answered once the run's terminal event is in the log, or, if its CLI is still stopping
+    # when the (bounded) wait ends, saying so: never "cancelled" without confirmation.
+    ended = await request.app[AGENT_RUNS].cancel(session_id, run_id)
+    return json_response({"run_id": run_id, "status": "cancelled" if ended else "stopping"}, 202)
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:

@@ -368,11 +368,13 @@ class AgentRunner:
             raise AgentOptionsFailed(agent.name, why) from exc
         return team, agent_fingerprint(team, agent.template_digest)
 
-    async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
+    async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> bool:
+        """Stop the run, wherever it runs, and wait (bounded) for its terminal event: True once
+        it is in the log, False when the run is still stopping when the wait ends."""
         run = self._runs.get(session_id)
         if run is not None and run.run_id == run_id:
             await self._cancel(run, reason)
-            return
+            return await self._wait_for_end(session_id, run_id, 0)
         indexed = await self.store.run(session_id, run_id)
         if indexed is None:
             raise UnknownRun(session_id, run_id)
@@ -381,8 +383,7 @@ class AgentRunner:
         if await self.lock.holder(session_id) == run_id:
             # Another process drives it: ask it, then wait (bounded) for the run's end.
             await self.lock.request_cancel(session_id, run_id, reason, self.config.lock_ttl_ms)
-            await self._wait_for_end(session_id, run_id, self._cancel_timeout())
-            return
+            return await self._wait_for_end(session_id, run_id, self._cancel_timeout())
         await self.recover_abandoned(session_id)
         raise RunNotActive(session_id, run_id)
 
