@@ -2,7 +2,9 @@
 
 `SessionDeleter.delete(session_id)`:
 1. The session must exist and not be deleted already (UnknownSession, SessionDeleted).
-2. An active run is cancelled first (on whichever instance drives it), so no writer is left.
+2. An active run is cancelled first (on whichever instance drives it), and the delete waits
+   for its terminal event, so no writer is left; a run still stopping when that bounded wait
+   ends refuses the delete (RunAlreadyActive, 409) with nothing deleted.
 3. One transaction, under the append lock (the store's backend: `deletion.py` in its folder):
    the session's events, idempotency keys, run index and leases, projection rows and the CLI's
    transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
@@ -31,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agentlog.domain.errors import RunNotActive, SessionDeleted, UnknownRun, UnknownSession
+from agentlog.domain.errors import (
+    RunAlreadyActive,
+    RunNotActive,
+    SessionDeleted,
+    UnknownRun,
+    UnknownSession,
+)
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import directory_name, remove_workspace
 from agentlog.infra.store.store import Store
@@ -84,9 +92,14 @@ class SessionDeleter:
         if self.runs is not None:
             active = await self.runs.active_run(session_id)
             if active is not None:
+                stopped = True
                 # RunNotActive / UnknownRun: it ended by itself meanwhile.
                 with contextlib.suppress(RunNotActive, UnknownRun):
-                    await self.runs.cancel(session_id, active, reason="session deleted")
+                    stopped = await self.runs.cancel(session_id, active, reason="session deleted")
+                if not stopped:
+                    # Its CLI still works in the session's workspace: nothing is deleted under
+                    # it (409 run_active); the cancel goes on, and the client tries again.
+                    raise RunAlreadyActive(session_id, active)
         deletion = await delete_log(self.store, session_id, reason)
         if self.workspace_root is not None:
             workspace = self.workspace_root / directory_name(session_id)
