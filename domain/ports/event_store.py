@@ -108,7 +108,10 @@ class EventStore(Protocol):
 
     async def current_run(self, session_id: str) -> RunRecord | None: ...
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]: ...
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        """Runs not ended, ordered by (session, run id), from the one after `after` (the last
+        of the previous page) on: page until an empty page to see every one."""
+        ...
 
     async def read(
         self, session_id: str, after: int = 0, limit: int = 1000

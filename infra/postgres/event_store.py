@@ -429,7 +429,7 @@ class PostgresEventStore(StoreBase):
         )
         self._sql_open_runs = (
             f"SELECT {runs} FROM {t}.agentlog_runs WHERE ended_seq IS NULL "
-            "ORDER BY session_id LIMIT $1"
+            "AND (session_id, run_id) > ($2, $3) ORDER BY session_id, run_id LIMIT $1"
         )
         self._sql_start_runs = (
             f"INSERT INTO {t}.agentlog_runs (session_id, run_id, started_seq) "
@@ -783,8 +783,9 @@ class PostgresEventStore(StoreBase):
         row = await self._query("fetchrow", self._sql_current_run, session_id)
         return _run_record(row) if row is not None else None
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
-        rows = await self._query("fetch", self._sql_open_runs, limit)
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        cursor = ("", "") if after is None else (after.session_id, after.run_id)
+        rows = await self._query("fetch", self._sql_open_runs, limit, *cursor)
         return [_run_record(row) for row in rows]
 
 

@@ -373,11 +373,12 @@ class SQLiteEventStore(StoreBase):
         )
         return _run_record(rows[0]) if rows else None
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        cursor = ("", "") if after is None else (after.session_id, after.run_id)
         rows = await self._fetch(
             f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE ended_seq IS NULL "
-            "ORDER BY session_id LIMIT ?",
-            (limit,),
+            "AND (session_id, run_id) > (?, ?) ORDER BY session_id, run_id LIMIT ?",
+            (*cursor, limit),
         )
         return [_run_record(row) for row in rows]
 
