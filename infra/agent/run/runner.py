@@ -233,7 +233,8 @@ class AgentRunner:
             # Approvals wait only on the latest run (no turn starts while one waits, and a
             # continuation continues the latest): read from its start, or from the start of
             # the run that asked when the latest is a continuation.
-            head = await self.store.head(session_id)
+            # Read before the approvals: an answer is written only onto the log it was decided on.
+            decided_on = await self.store.head(session_id) if answer is not None else None
             approvals_from = await approvals_since(self.store, session_id)
             folded = (
                 Approvals()
@@ -292,7 +293,7 @@ class AgentRunner:
                 ),
             ]
             # An answer is decided on the log as read: written only if it is still the log.
-            expected = head if answering else None
+            expected = decided_on if answering else None
             if rewind is not None and rewind.expected_head is not None:
                 # The append checks it atomically: a plan made on a log changed since is
                 # refused (ExpectedSeqMismatch) with nothing written.
