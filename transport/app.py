@@ -165,19 +165,25 @@ async def _prune_idempotency_keys(app: web.Application) -> None:
         await asyncio.sleep(interval)
 
 
+# Open runs the abandoned-run sweep reads at once.
+SWEEP_PAGE = 1000
+
+
 async def _sweep_abandoned_runs(app: web.Application) -> None:
     """A run whose process died is resolved proactively, not only when its session is next
     used: at startup, then every `sweep_seconds` (a dead owner's lease expires after one TTL),
-    so an idle server notices too. Candidates come from the run index's open runs."""
+    so an idle server notices too. Candidates come from the run index's open runs, every one
+    of them, a page at a time."""
     runner = app[AGENT_RUNS]
     interval = runner.config.sweep_seconds
     while True:
         try:
-            candidates = sorted({run.session_id for run in await app[STORE].open_runs()})
-            if candidates:
-                recovered = await runner.sweep(candidates)
+            after = None
+            while page := await app[STORE].open_runs(limit=SWEEP_PAGE, after=after):
+                recovered = await runner.sweep(sorted({run.session_id for run in page}))
                 if recovered:
                     log.info("recovered abandoned runs", extra={"sessions": recovered})
+                after = page[-1]
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -322,9 +322,19 @@ class PostgresEventStore(StoreBase):
             f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
             "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
         )
+        newest_type = (
+            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.topic "
+            f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
+            "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
+        )
+        # What an append builds on, read under the log head lock: each session's head, and
+        # whether its newest event is its tombstone (deletion is final: nothing is appended
+        # after it, agentlog.domain.rules.appending).
         self._sql_heads = (
-            f"SELECT s.session_id, COALESCE(newest.seq, 0) FROM {t}.agentlog_sessions AS s "
-            f"{newest} WHERE s.session_id = ANY($1::text[])"
+            "SELECT s.session_id, COALESCE(newest.seq, 0), "
+            f"COALESCE(newest.topic = 'session_deleted', false) FROM {t}.agentlog_sessions AS s "
+            f"{newest_type} "
+            "WHERE s.session_id = ANY($1::text[])"
         )
         session_columns = (
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
@@ -423,7 +433,7 @@ class PostgresEventStore(StoreBase):
         )
         self._sql_open_runs = (
             f"SELECT {runs} FROM {t}.agentlog_runs WHERE ended_seq IS NULL "
-            "ORDER BY session_id LIMIT $1"
+            "AND (session_id, run_id) > ($2, $3) ORDER BY session_id, run_id LIMIT $1"
         )
         self._sql_start_runs = (
             f"INSERT INTO {t}.agentlog_runs (session_id, run_id, started_seq) "
@@ -601,8 +611,11 @@ class PostgresEventStore(StoreBase):
             position: int = await conn.fetchval(self._sql_lock_head)
             session_ids = list({p.session_id for p in batch})
             heads: dict[str, int | None] = dict.fromkeys(session_ids)
+            deleted: set[str] = set()
             for found in await conn.fetch(self._sql_heads, session_ids):
                 heads[found[0]] = found[1]
+                if found[2]:
+                    deleted.add(found[0])
             keyed = [p for p in batch if p.idempotency_key is not None]
             known_keys: dict[tuple[str, str], KnownKey] = {}
             if keyed:
@@ -617,7 +630,7 @@ class PostgresEventStore(StoreBase):
                 runs = dict.fromkeys(session_ids)
                 for found in await conn.fetch(self._sql_current_runs, session_ids):
                     runs[found[0]] = _run_record(found)
-            plan = plan_batch(batch, heads, position, known_keys, runs)
+            plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
             if plan.writes:
                 await conn.fetchval(self._sql_write, *self._write_arguments(plan))
             if plan.new_keys:
@@ -650,7 +663,12 @@ class PostgresEventStore(StoreBase):
         if self._known_position != position:
             # Someone else appended since our last commit: every head we remember may be stale.
             self._known_heads.clear()
-        self._remember(plan.position, {s: h for s, h in heads.items() if h is not None})
+        # A deleted session's head is never remembered: the fast path, which does not read
+        # the tombstone, must never build on it.
+        self._remember(
+            plan.position,
+            {s: h for s, h in heads.items() if h is not None and s not in deleted},
+        )
         return plan.outcomes
 
     def _remember(self, position: int, heads: dict[str, int | None]) -> None:
@@ -769,8 +787,9 @@ class PostgresEventStore(StoreBase):
         row = await self._query("fetchrow", self._sql_current_run, session_id)
         return _run_record(row) if row is not None else None
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
-        rows = await self._query("fetch", self._sql_open_runs, limit)
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        cursor = ("", "") if after is None else (after.session_id, after.run_id)
+        rows = await self._query("fetch", self._sql_open_runs, limit, *cursor)
         return [_run_record(row) for row in rows]
 
 

@@ -135,6 +135,9 @@ async def test_a_cancel_request_reaches_the_holder_and_ends_with_the_lock(
     await other.request_cancel(session_id, "another-run", "not this one")
 
     assert await owner.cancel_requested(lease) == "stop it"
+    # While its run stops, the owner keeps the lock: a pending cancel never refuses a refresh.
+    assert await owner.refresh(lease)
+    assert await other.holder(session_id) == "run-1"
     assert await owner.release(lease)
     again = await owner.acquire(session_id, "run-1", 5000)
     assert again is not None

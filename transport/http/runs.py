@@ -15,7 +15,7 @@ from msgspec import UNSET, UnsetType
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import RunStarted
 from agentlog.domain.ports.event_store import EventStore
-from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.sessions.rewinds import (
     PlannedRun,
     branch_of,
@@ -174,16 +174,24 @@ async def continue_with_answers(
     second answer is 409), then continue the turn and stream it, continuing the message."""
     store = request.app[STORE]
     await store.head(session_id)
-    for approval_id, approved, reason in answers:
+    given = [
+        ApprovalAnswer(approval_id, approved, reason, responder_of(request))
+        for approval_id, approved, reason in answers
+    ]
+    # The last answer is recorded with the run that continues (one append, see
+    # transport/http/approvals.py); every answer is then confirmed against the log.
+    started = await continue_turn(request.app, session_id, given[-1]) if given else None
+    for each in given:
         await record_answer(
             store,
             session_id,
-            approval_id,
-            approved=approved,
-            reason=reason,
-            responder=responder_of(request),
+            each.approval_id,
+            approved=each.approved,
+            reason=each.reason,
+            responder=each.responder,
         )
-    started = await continue_turn(request.app, session_id)
+    if started is None:
+        started = await continue_turn(request.app, session_id)
     run_id = started.run_id if started is not None else None
     if run_id is None:
         run_id = await request.app[AGENT_RUNS].active_run(session_id)
@@ -206,8 +214,10 @@ async def cancel_run(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
-    await request.app[AGENT_RUNS].cancel(session_id, run_id)
-    return json_response({"run_id": run_id, "status": "cancelled"}, 202)
+    # Answered once the run's terminal event is in the log, or, if its CLI is still stopping
+    # when the (bounded) wait ends, saying so: never "cancelled" without confirmation.
+    ended = await request.app[AGENT_RUNS].cancel(session_id, run_id)
+    return json_response({"run_id": run_id, "status": "cancelled" if ended else "stopping"}, 202)
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:
