@@ -1,5 +1,5 @@
-"""DELETE under concurrent appends and a streaming run, on SQLite and PostgreSQL, through two
-`agentlog serve` processes: once DELETE has answered with the tombstone, nothing of the session
+"""DELETE under concurrent appends and a streaming run, on SQLite (one `agentlog serve`: a SQLite
+file has one server) and PostgreSQL (two `agentlog serve` processes): once DELETE has answered with the tombstone, nothing of the session
 is acknowledged, stored or streamed again (issue 19: a deleted session came back to life).
 
 Each round creates a session, starts a run streaming on one instance, keeps four writers
@@ -46,7 +46,11 @@ async def test_a_deleted_session_stays_deleted_under_concurrent_appends_and_a_st
     else:
         url = f"sqlite:///{tmp_path / 'log.db'}"
     env = {"AGENTLOG_DATABASE_URL": url}
-    instances = [await asyncio.to_thread(start_server, servers, tmp_path, env) for _ in range(2)]
+    # A SQLite file has one server (a second refuses to start); PostgreSQL serves two.
+    count = 1 if database == "sqlite" else 2
+    instances = [
+        await asyncio.to_thread(start_server, servers, tmp_path, env) for _ in range(count)
+    ]
     findings: list[str] = []
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as http, open_store(url) as store:
@@ -62,7 +66,7 @@ async def test_a_deleted_session_stays_deleted_under_concurrent_appends_and_a_st
 async def _one_round(
     http: aiohttp.ClientSession, store: object, instances: list[ServerProcess], session: str
 ) -> list[str]:
-    first, second = instances[0].url, instances[1].url
+    first, second = instances[0].url, instances[-1].url
     async with http.post(f"{first}/v1/sessions", json={"id": session}) as response:
         assert response.status == 201
     async with http.post(f"{second}/v1/sessions/{session}/runs", json={"prompt": LONG_RUN}) as r:
