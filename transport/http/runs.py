@@ -126,21 +126,25 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
-    session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
+    return await run_body(
+        request, request.match_info["session_id"], body, stream=wants_sse(request)
+    )
+
+
+async def run_body(
+    request: web.Request, session_id: str, body: StartRunBody, *, stream: bool
+) -> web.StreamResponse:
+    """Start (or continue, after approvals) the run the body asks for; `stream`: answer with
+    its UI message stream, else 202 with its run id."""
     answers = body.approval_answers() if body.from_message_id is UNSET else []
     if answers:
-        return await continue_with_answers(request, session_id, answers)
+        return await continue_with_answers(request, session_id, answers, stream=stream)
     if body.from_message_id == "":
         raise ApiError(400, "invalid_body", "from_message_id must not be empty")
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt
-    if not prompt.strip(" \t\r\n"):
-        raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ApiError(
-            400, "invalid_prompt", f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
-        )
+    refuse_bad_prompt(prompt)
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
@@ -162,13 +166,27 @@ async def start_run(request: web.Request) -> web.StreamResponse:
             head=exc.head,
             expected=exc.expected,
         ) from None
-    if wants_sse(request):
+    if stream:
         return await stream_run(request, session_id, started.run_id)
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
+def refuse_bad_prompt(prompt: str) -> None:
+    """400 `invalid_prompt` for a blank prompt or one over MAX_PROMPT_CHARS."""
+    if not prompt.strip(" \t\r\n"):
+        raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            400, "invalid_prompt", f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
+        )
+
+
 async def continue_with_answers(
-    request: web.Request, session_id: str, answers: list[tuple[str, bool, str | None]]
+    request: web.Request,
+    session_id: str,
+    answers: list[tuple[str, bool, str | None]],
+    *,
+    stream: bool,
 ) -> web.StreamResponse:
     """The decision carried in useChat's messages: record each answer (once; a different
     second answer is 409), then continue the turn and stream it, continuing the message."""
@@ -191,7 +209,7 @@ async def continue_with_answers(
         raise ApiError(
             409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
         )
-    if wants_sse(request):
+    if stream:
         return await stream_run(request, session_id, run_id)
     offset = started.offset if started is not None else None
     return json_response({"run_id": run_id, "offset": offset}, 202)
