@@ -99,3 +99,16 @@ async def test_a_deleted_chat_is_gone_for_sends_and_reconnects(client: TestClien
         "session_deleted",
     )
     assert (await client.get("/v1/chat/a/stream", headers=API)).status == 410
+
+
+async def test_stopping_a_chat_with_nothing_running_is_no_error(client: TestClient) -> None:
+    response = await client.post("/v1/chat/a/stop", json={}, headers=API)
+    assert (response.status, await response.json()) == (200, {"run_id": None, "status": "idle"})
+    response = await client.post("/v1/chat/nope/stop", json={}, headers=API)
+    assert (response.status, (await response.json())["error"]["code"]) == (
+        404,
+        "unknown_session",
+    )
+    read = await token_for(client, "a", "read")
+    assert (await client.post("/v1/chat/a/stop", json={}, headers=read)).status == 403
+    assert (await client.post("/v1/chat/a/stop", json=[], headers=API)).status == 400

@@ -28,6 +28,7 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.slow
 
 SLOW = "[scenario:long-tool] Run the slow operation for 2 seconds"
+LONG = "[scenario:long-tool] Run the slow operation for 120 seconds"
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +99,7 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
             "chatId": chat_id,
             "headers": headers,
             "lastOnly": last_only,
-            "prompts": {"first": REMEMBER_41, "slow": SLOW},
+            "prompts": {"first": REMEMBER_41, "slow": SLOW, "long": LONG},
         },
     )
     steps = {step["name"]: step for step in result["steps"]}
@@ -115,6 +116,18 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
     assert regenerated[:3] == midway[:3] and regenerated[3]["id"] != midway[3]["id"]
     assert "The slow operation is done" in text_of(regenerated[3])
 
+    # Stopped: when POST /stop answered, the run had ended; the chat's stream showed the tool
+    # ended, and the next send was not refused.
+    answer = result["stopAnswer"]
+    assert answer["status"] == 200 and answer["body"]["status"] == "stopped", answer
+    stopped = steps["stopped"]["chat"][-1]
+    assert stopped["id"] == answer["body"]["run_id"]
+    [tool] = [p for p in stopped["parts"] if p["type"] in ("dynamic-tool", "tool-slow_op")]
+    assert tool["state"] == "output-error", tool
+    after = steps["sent after the stop"]["server"]
+    assert len(after) == len(steps["stopped"]["server"]) + 2
+    assert "remember the number 41" in text_of(after[-1])
+
     posts = [r for r in result["requests"] if r["method"] == "POST"]
     assert {r["url"] for r in posts} == {f"{server.url}/v1/chat"}
     # The reload resumed from the chat route, and the page loads found the run or nothing.
@@ -126,4 +139,8 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
     async with http.get(url, headers=headers) as response:
         events = (await response.json())["events"]
     finished = [e for e in events if e["type"] == "run_finished"]
-    assert len(finished) == 3  # send, the slow send (resumed, not run again), regenerate
+    # send, the slow send (resumed, not run again), regenerate, the send after the stop
+    assert len(finished) == 4
+    assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [
+        answer["body"]["run_id"]
+    ]

@@ -4,10 +4,12 @@
 // id is new: its first send creates the session. Steps: send; send a slow run and reload the
 // page mid-stream (a new Chat hydrated from GET /messages, then `resumeStream()`); regenerate;
 // reload with nothing running. `lastOnly`: the chat sends only its last message (the AI SDK's
-// `prepareSendMessagesRequest` pattern, as docs/use-chat.md shows it).
+// `prepareSendMessagesRequest` pattern, as docs/use-chat.md shows it). Then a long run is
+// stopped with POST /v1/chat/{id}/stop, and the chat sends again.
 //
-// Input: one JSON line {"base", "chatId", "headers", "lastOnly", "prompts": {"first", "slow"}}.
-// Output: one JSON line {"steps": [{"name", "chat", "server", "status", "error"}], "requests"}.
+// Input: one JSON line {"base", "chatId", "headers", "lastOnly", "prompts": {"first", "slow", "long"}}.
+// Output: one JSON line {"steps": [{"name", "chat", "server", "status", "error"}], "requests",
+// "stopAnswer": {"status", "body"}}.
 import { DefaultChatTransport } from 'ai';
 import { Chat, answerEachLine } from './chat.mjs';
 
@@ -30,6 +32,8 @@ async function serverMessages({ base, chatId, headers }) {
   if (!response.ok) throw new Error(`GET /messages: ${response.status}`);
   return (await response.json()).messages;
 }
+
+const isTool = part => part.type === 'dynamic-tool' || part.type?.startsWith('tool-');
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
@@ -62,7 +66,7 @@ async function drive(config) {
   const sending = chat.sendMessage({ text: config.prompts.slow });
   await until(
     () => chat.messages.at(-1)?.role === 'assistant' && chat.messages.at(-1).parts.some(
-      p => p.type?.startsWith('tool-') || p.type === 'dynamic-tool'),
+      isTool),
     'the slow tool call on the stream',
   );
   const reloaded = chatFor(config, await serverMessages(config), requests);
@@ -76,7 +80,25 @@ async function drive(config) {
   const idle = chatFor(config, await serverMessages(config), requests);
   await idle.resumeStream();
   await record('reloaded, nothing running', idle);
-  return { steps, requests };
+
+  // Stop: the chat's own stream shows the stopped tool ended and then closes by itself.
+  const stopping = idle.sendMessage({ text: config.prompts.long });
+  await until(
+    () => idle.messages.at(-1)?.role === 'assistant' && idle.messages.at(-1).parts.some(
+      p => isTool(p) && p.state === 'input-available'),
+    'the long tool call running',
+  );
+  const stopped = await fetch(`${config.base}/v1/chat/${config.chatId}/stop`, {
+    method: 'POST',
+    headers: { ...config.headers, 'Content-Type': 'application/json' },
+    body: '{}',
+  });
+  const stopAnswer = { status: stopped.status, body: await stopped.json() };
+  await stopping;
+  await record('stopped', idle);
+  await idle.sendMessage({ text: config.prompts.first });
+  await record('sent after the stop', idle);
+  return { steps, requests, stopAnswer };
 }
 
 await answerEachLine(drive);

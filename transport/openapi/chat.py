@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentlog.transport.openapi.fragments import SESSION_ID, returns_error, takes_json
+from agentlog.transport.openapi.fragments import (
+    EMPTY_JSON_BODY,
+    SESSION_ID,
+    returns_error,
+    returns_json,
+    takes_json,
+)
 
 UI_STREAM = {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"}
 
@@ -81,6 +87,33 @@ CHAT_PATHS: dict[str, Any] = {
             "responses": {
                 "200": UI_STREAM,
                 "204": {"description": "nothing is running, or the chat does not exist yet"},
+                "410": returns_error("the session was deleted"),
+            },
+        }
+    },
+    "/v1/chat/{session_id}/stop": {
+        "post": {
+            "summary": "Stop the chat's run; answers once it has ended",
+            "description": "Keyed by the chat id: the client needs no run id. When it "
+            "answers, the run's terminal event is in the log, its stream has shown the tool "
+            "calls it stopped as ended and then closed, and the next send is not refused as "
+            "`run_active`. With nothing running it is no error (`run_id` null, `status` "
+            "`idle`).",
+            "parameters": [SESSION_ID],
+            "requestBody": EMPTY_JSON_BODY,
+            "responses": {
+                "200": returns_json(
+                    "the run has ended, or nothing was running",
+                    {
+                        "type": "object",
+                        "required": ["run_id", "status"],
+                        "properties": {
+                            "run_id": {"type": ["string", "null"]},
+                            "status": {"type": "string", "enum": ["stopped", "idle"]},
+                        },
+                    },
+                ),
+                "404": returns_error("unknown chat"),
                 "410": returns_error("the session was deleted"),
             },
         }
