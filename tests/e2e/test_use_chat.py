@@ -1,7 +1,8 @@
 """The chat route (`POST /v1/chat`, `GET /v1/chat/{id}/stream`) with the AI SDK's defaults: the
 real `Chat` with `DefaultChatTransport({ api: BASE + '/v1/chat' })` and nothing else (plus the
-token header where tokens are on) sends, resumes after a reload mid-stream and regenerates,
-and after each step holds what GET /messages returns (tests/js/default_chat.mjs)."""
+token header where tokens are on) sends, resumes after a reload mid-stream, regenerates and
+stops, and after each step holds what GET /messages returns (tests/js/default_chat.mjs); an
+approval is answered at once, within the run's grace (tests/js/approval_chat.mjs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.e2e.test_ai_sdk_approvals import PUBLISH
+from tests.e2e.test_ai_sdk_approvals import drive_chat as drive_approval_chat
 from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk, assert_same_message  # noqa: F401
 from tests.e2e.test_rewind_http import REMEMBER_41
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
@@ -144,3 +147,41 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
     assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [
         answer["body"]["run_id"]
     ]
+
+
+@pytest.mark.parametrize("approved", [True, False])
+async def test_an_approval_is_answered_within_the_grace_because_the_stream_ends_at_the_request(
+    ai_sdk: AiSdk,  # noqa: F811 - installs the pinned `ai`
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    http: aiohttp.ClientSession,  # noqa: F811
+    approved: bool,
+) -> None:
+    """With a grace far longer than the test, useChat's automatic send still goes out at once
+    (the stream ended at the approval request) and the run that asked uses the answer in its
+    grace: one run, never deferred, and the chat holds GET /messages."""
+    server = start(servers, tmp_path, {"AGENTLOG_APPROVAL_GRACE_SECONDS": "600"})
+    chat_id = "chat-" + uuid.uuid4().hex
+    case = {
+        "base": server.url,
+        "sessionId": chat_id,
+        "prompt": PUBLISH,
+        "approved": approved,
+        "reason": "fine by me" if approved else "not this one",
+        "chatRoute": True,
+    }
+    result = await asyncio.to_thread(drive_approval_chat, case)
+    assert (result["status"], result["error"]) == ("ready", None)
+    async with http.get(f"{server.url}/v1/sessions/{chat_id}/messages") as response:
+        messages = (await response.json())["messages"]
+    assert_chat_holds(result["messages"], json.loads(json.dumps(messages), parse_int=float))
+    part = next(p for p in messages[-1]["parts"] if p.get("toolName") == "mcp__demo__publish")
+    assert part["state"] == ("output-available" if approved else "output-denied")
+    async with http.get(f"{server.url}/v1/sessions/{chat_id}/events?limit=5000") as response:
+        events = (await response.json())["events"]
+    assert [e["type"] for e in events if e["type"].startswith("run_")] == [
+        "run_started",
+        "run_finished",
+    ]
+    [finished] = [e for e in events if e["type"] == "run_finished"]
+    assert finished.get("stop_reason") != "tool_deferred"

@@ -192,8 +192,9 @@ async def continue_with_answers(
     second answer is 409), then continue the turn and stream it, continuing the message."""
     store = request.app[STORE]
     await store.head(session_id)
+    answered_at = []
     for approval_id, approved, reason in answers:
-        await record_answer(
+        recorded = await record_answer(
             store,
             session_id,
             approval_id,
@@ -201,8 +202,12 @@ async def continue_with_answers(
             reason=reason,
             responder=responder_of(request),
         )
+        answered_at.append(recorded.seq)
     started = await continue_turn(request.app, session_id)
     run_id = started.run_id if started is not None else None
+    # A run still in its grace goes on with the answer: the client has its stream up to the
+    # approval request (that stream ended there), so it gets the rest.
+    sent_through = 0 if run_id is not None else min(answered_at) - 1
     if run_id is None:
         run_id = await request.app[AGENT_RUNS].active_run(session_id)
     if run_id is None:
@@ -210,7 +215,7 @@ async def continue_with_answers(
             409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
         )
     if stream:
-        return await stream_run(request, session_id, run_id)
+        return await stream_run(request, session_id, run_id, sent_through=sent_through)
     offset = started.offset if started is not None else None
     return json_response({"run_id": run_id, "offset": offset}, 202)
 
@@ -262,15 +267,40 @@ async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple
         current = event.continues_run_id
 
 
+# How a stream that stops for an approval ends: the step's calls wait on the person.
+AWAITING_ANSWER = {"type": "finish", "finishReason": "tool-calls"}
+
+
+def note_approvals(chunk: dict[str, Any], waiting: set[str]) -> bool:
+    """Keep `waiting` up to date with the approvals `chunk` asks or answers; always True."""
+    if chunk["type"] == "tool-approval-request":
+        waiting.add(chunk["approvalId"])
+    elif chunk["type"] == "tool-approval-response":
+        waiting.discard(chunk["approvalId"])
+    return True
+
+
 async def stream_run(
-    request: web.Request, session_id: str, run_id: str, *, replay_message: bool = False
+    request: web.Request,
+    session_id: str,
+    run_id: str,
+    *,
+    replay_message: bool = False,
+    sent_through: int = 0,
 ) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
     the log from the run's `run_started` (found in the run index: the session's earlier runs
     are never read; for a run that continues others after approvals, from the first of them,
     whose calls it settles), then the live tail; keep-alives are SSE comments, because an
     unknown data chunk breaks the AI SDK's parser. `replay_message`: send the earlier runs'
-    part of the message too (a resumed client rebuilds it from empty)."""
+    part of the message too (a resumed client rebuilds it from empty). `sent_through`: the
+    client has the run's chunks of the events up to this seq already (the stream it answered
+    an approval from): of those only `start` is sent again.
+
+    The stream ends (`finish`) as soon as it has caught up with the log while an approval it
+    showed waits: `useChat` sends nothing while it streams, so an open stream would hold the
+    person's answer back until the run's grace ran out. An answer sent at once reaches the
+    run during its grace, and its POST streams the rest of the run."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -282,6 +312,7 @@ async def stream_run(
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
             first, chain = await message_runs(store, session_id, run_id)
             encoder = RunStreamEncoder(run_id, earlier=chain if replay_message else ())
+            waiting: set[str] = set()  # approvals this stream showed, not yet answered
             last = first - 1
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
@@ -291,10 +322,15 @@ async def stream_run(
                         encode_sse(chunk)
                         for recorded in page
                         for chunk in encoder.chunks_for(recorded)
+                        if note_approvals(chunk, waiting)
+                        and (recorded.seq > sent_through or chunk["type"] == "start")
                     )
                     if out:
                         await send(request, response, out, timeout)
                     continue
+                if waiting:
+                    await send(request, response, encode_sse(AWAITING_ANSWER) + DONE, timeout)
+                    break
                 if shutdown.is_set():
                     break
                 if not await waiter.wait(settings.sse_keepalive_seconds):
