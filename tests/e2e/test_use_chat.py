@@ -1,8 +1,9 @@
-"""The chat route (`POST /v1/chat`, `GET /v1/chat/{id}/stream`) with the AI SDK's defaults: the
-real `Chat` with `DefaultChatTransport({ api: BASE + '/v1/chat' })` and nothing else (plus the
-token header where tokens are on) sends, resumes after a reload mid-stream, regenerates and
-stops, and after each step holds what GET /messages returns (tests/js/default_chat.mjs); an
-approval is answered at once, within the run's grace (tests/js/approval_chat.mjs)."""
+"""The chat routes (`POST /v1/chat`, `GET /v1/chat/{id}/stream`, `POST /v1/chat/{id}/stop`)
+with the AI SDK's defaults: the real `Chat` with `DefaultChatTransport({ api: BASE +
+'/v1/chat' })` and nothing else (plus the token header where tokens are on) sends, resumes
+after a reload mid-stream, regenerates, edits and stops, and after each step holds what GET
+/messages returns (tests/js/default_chat.mjs); an approval is answered at once, within the
+run's grace (tests/js/approval_chat.mjs)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 SLOW = "[scenario:long-tool] Run the slow operation for 2 seconds"
 LONG = "[scenario:long-tool] Run the slow operation for 120 seconds"
+EDITED = "Please remember the number 43"
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +104,7 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
             "chatId": chat_id,
             "headers": headers,
             "lastOnly": last_only,
-            "prompts": {"first": REMEMBER_41, "slow": SLOW, "long": LONG},
+            "prompts": {"first": REMEMBER_41, "slow": SLOW, "edited": EDITED, "long": LONG},
         },
     )
     steps = {step["name"]: step for step in result["steps"]}
@@ -118,6 +120,10 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
     regenerated = steps["regenerated"]["server"]
     assert regenerated[:3] == midway[:3] and regenerated[3]["id"] != midway[3]["id"]
     assert "The slow operation is done" in text_of(regenerated[3])
+    edited = steps["edited"]["server"]
+    assert edited[:2] == regenerated[:2] and edited[2]["id"] == regenerated[2]["id"]
+    assert text_of(edited[2]) == EDITED and edited[3]["id"] != regenerated[3]["id"]
+    assert "remember the number 43" in text_of(edited[3])
 
     # Stopped: when POST /stop answered, the run had ended; the chat's stream showed the tool
     # ended, and the next send was not refused.
@@ -142,8 +148,8 @@ async def test_use_chats_defaults_send_resume_mid_stream_and_regenerate(
     async with http.get(url, headers=headers) as response:
         events = (await response.json())["events"]
     finished = [e for e in events if e["type"] == "run_finished"]
-    # send, the slow send (resumed, not run again), regenerate, the send after the stop
-    assert len(finished) == 4
+    # send, the slow send (resumed, not run again), regenerate, edit, the send after the stop
+    assert len(finished) == 5
     assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [
         answer["body"]["run_id"]
     ]

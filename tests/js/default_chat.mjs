@@ -3,11 +3,12 @@
 // `useChat({ id, transport, resume: true })` does: a page load calls `resumeStream()`. The chat
 // id is new: its first send creates the session. Steps: send; send a slow run and reload the
 // page mid-stream (a new Chat hydrated from GET /messages, then `resumeStream()`); regenerate;
+// edit the last question;
 // reload with nothing running. `lastOnly`: the chat sends only its last message (the AI SDK's
 // `prepareSendMessagesRequest` pattern, as docs/use-chat.md shows it). Then a long run is
 // stopped with POST /v1/chat/{id}/stop, and the chat sends again.
 //
-// Input: one JSON line {"base", "chatId", "headers", "lastOnly", "prompts": {"first", "slow", "long"}}.
+// Input: one JSON line {"base", "chatId", "headers", "lastOnly", "prompts": {"first", "slow", "edited", "long"}}.
 // Output: one JSON line {"steps": [{"name", "chat", "server", "status", "error"}], "requests",
 // "stopAnswer": {"status", "body"}}.
 import { DefaultChatTransport } from 'ai';
@@ -76,6 +77,9 @@ async function drive(config) {
 
   await reloaded.regenerate();
   await record('regenerated', reloaded);
+  // Edit the last question (a user message the log holds): it and what follows are replaced.
+  await reloaded.sendMessage({ text: config.prompts.edited, messageId: reloaded.messages[2].id });
+  await record('edited', reloaded);
 
   const idle = chatFor(config, await serverMessages(config), requests);
   await idle.resumeStream();
