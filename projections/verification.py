@@ -10,7 +10,10 @@ operator can act on (`session abc: seq 7 missing (head 9)`):
 - tool calls: each `tool_call_started` has exactly one terminal event, unless its run is still
   active or its approval was asked (it waits for a person, or for the turn that continues
   after the answer); no terminal event without a start (before it, in seq order);
-- approvals: each is answered at most once, and only after it was asked;
+- approvals: each is answered at most once, and only after it was asked; an answered one is
+  acted on (its call ends, or a run is still active to end it): a session is never left neither
+  running, nor awaiting an answer, nor idle;
+- lifecycle: nothing follows a deleted session's tombstone;
 - projections: the UI fold equals itself folded in pieces (the fold must not depend on page
   boundaries), and a stored state or summary equals a fresh fold of the log up to its own
   checkpoint.
@@ -88,8 +91,22 @@ def verify_session(
     """
     sid = session_id if session_id is not None else (events[0].session_id if events else "?")
     problems: list[Problem] = []
-    if len(events) == 1 and isinstance(events[0].event, SessionDeleted):
-        return problems  # a deleted session: its tombstone is all there is, by design
+    tombstone = next((r for r in events if isinstance(r.event, SessionDeleted)), None)
+    if tombstone is not None:
+        # A deleted session: its tombstone is all there is, by design, and nothing may follow
+        # it (deletion is final); what came before it was removed, so no other check applies.
+        after = [r.seq for r in events if r.seq > tombstone.seq]
+        if after:
+            problems.append(
+                Problem(
+                    session_id=sid,
+                    check="lifecycle",
+                    seq=after[0],
+                    message=f"{len(after)} events after its tombstone at seq {tombstone.seq} "
+                    f"({_seq_range(after[0], after[-1])})",
+                )
+            )
+        return problems
     last = _check_seqs(sid, events, recorded_head, problems)
     _check_runs_and_tools(sid, events, problems)
     _check_projections(sid, events, last, stored_state, stored_summary, problems)
@@ -268,6 +285,19 @@ def _check_runs_and_tools(
             else:
                 call.ends.append((seq, recorded.type))
 
+    # An answered approval is acted on: its call runs or is refused (it ends), or a run is
+    # still open to do it. Otherwise the session is stuck: not running, and nothing to answer.
+    active = open_run is not None and not runs[open_run].ends
+    for approval_id, answered_seq in answered.items():
+        call_id = asked[approval_id]
+        call = calls.get(call_id)
+        if (call is None or not call.ends) and not active:
+            report(
+                "approvals",
+                answered_seq,
+                f"approval {approval_id} was answered at seq {answered_seq} but its tool call "
+                f"{call_id} never ended and no run is active to act on it",
+            )
     for run_id, run in runs.items():
         if len(run.ends) > 1:
             report(

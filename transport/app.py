@@ -32,6 +32,7 @@ from agentlog.transport.middleware.auth import bearer_auth
 from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
 from agentlog.transport.middleware.errors import json_errors
 from agentlog.transport.middleware.limits import setup_limits
+from agentlog.transport.middleware.security_headers import setup_security_headers
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
@@ -64,6 +65,7 @@ def create_app(
         ],
     )
     setup_browser_guard(app)
+    setup_security_headers(app)
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
@@ -91,9 +93,7 @@ def create_app(
             app[AGENT_RUNS] = runner
             yield
             return
-        async with open_agent_runner(
-            app[STORE], config=settings.agent, redis_url=settings.redis_url, agents=agents
-        ) as opened:
+        async with open_agent_runner(app[STORE], config=settings.agent, agents=agents) as opened:
             app[AGENT_RUNS] = opened
             yield
 
@@ -167,19 +167,25 @@ async def _prune_idempotency_keys(app: web.Application) -> None:
         await asyncio.sleep(interval)
 
 
+# Open runs the abandoned-run sweep reads at once.
+SWEEP_PAGE = 1000
+
+
 async def _sweep_abandoned_runs(app: web.Application) -> None:
     """A run whose process died is resolved proactively, not only when its session is next
     used: at startup, then every `sweep_seconds` (a dead owner's lease expires after one TTL),
-    so an idle server notices too. Candidates come from the run index's open runs."""
+    so an idle server notices too. Candidates come from the run index's open runs, every one
+    of them, a page at a time."""
     runner = app[AGENT_RUNS]
     interval = runner.config.sweep_seconds
     while True:
         try:
-            candidates = sorted({run.session_id for run in await app[STORE].open_runs()})
-            if candidates:
-                recovered = await runner.sweep(candidates)
+            after = None
+            while page := await app[STORE].open_runs(limit=SWEEP_PAGE, after=after):
+                recovered = await runner.sweep(sorted({run.session_id for run in page}))
                 if recovered:
                     log.info("recovered abandoned runs", extra={"sessions": recovered})
+                after = page[-1]
         except asyncio.CancelledError:
             raise
         except Exception:

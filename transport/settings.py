@@ -39,6 +39,10 @@ class Settings:
     token_secret: str | None = None
     max_active_runs: int = 8
     max_sse_connections: int = 1000
+    # Open streams one session token may hold, and all session tokens of one session together:
+    # so one token cannot fill every slot of max_sse_connections.
+    max_streams_per_token: int = 4
+    max_streams_per_session: int = 16
     max_header_bytes: int = 8190
     log_level: str = "info"
     idempotency_ttl_hours: float = 24.0
@@ -77,6 +81,8 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("token_secret", "AGENTLOG_TOKEN_SECRET", str),
     ("max_active_runs", "AGENTLOG_MAX_ACTIVE_RUNS", int),
     ("max_sse_connections", "AGENTLOG_MAX_SSE_CONNECTIONS", int),
+    ("max_streams_per_token", "AGENTLOG_MAX_STREAMS_PER_TOKEN", int),
+    ("max_streams_per_session", "AGENTLOG_MAX_STREAMS_PER_SESSION", int),
     ("max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES", int),
     ("log_level", "AGENTLOG_LOG_LEVEL", str),
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
@@ -150,6 +156,8 @@ def validate(settings: Settings) -> Settings:
     for name, value in [
         ("AGENTLOG_MAX_ACTIVE_RUNS", settings.max_active_runs),
         ("AGENTLOG_MAX_SSE_CONNECTIONS", settings.max_sse_connections),
+        ("AGENTLOG_MAX_STREAMS_PER_TOKEN", settings.max_streams_per_token),
+        ("AGENTLOG_MAX_STREAMS_PER_SESSION", settings.max_streams_per_session),
     ]:
         if value < 1:
             raise ConfigError(f"{name}={value} must be at least 1")
@@ -194,6 +202,10 @@ AGENT_ENVIRONMENT = [
     ("AGENTLOG_ENABLE_TOOLS", "None"),
     ("AGENTLOG_SANDBOX", "on"),
     ("AGENTLOG_AGENT_EGRESS", "None"),
+    ("AGENTLOG_RUN_MEMORY_MB", "2048"),
+    ("AGENTLOG_RUN_PROCESSES", "256"),
+    ("AGENTLOG_RUN_CPU_SECONDS", "600"),
+    ("AGENTLOG_RUN_FILE_MB", "1024"),
     ("AGENTLOG_APPROVE_TOOLS", "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"),
     ("AGENTLOG_APPROVAL_GRACE_SECONDS", "3"),
     ("AGENTLOG_AGENT_MODEL", "None"),

@@ -44,7 +44,9 @@ class AgentRuns(Protocol):
       `run_cancelled`, `run_abandoned`), and every tool call it started gets exactly one
       terminal event, whatever happens (result, SDK error, CLI crash, cancel, shutdown).
     - `cancel` interrupts the turn, records `run_cancelled`, releases the lock and leaves no
-      task or process behind. Raises UnknownRun / RunNotActive.
+      task or process behind, on whichever process drives it; it returns True once the run's
+      terminal event is in the log, False if the run is still stopping when its bounded wait
+      ends (the owner keeps its lease until its CLI is gone). Raises UnknownRun / RunNotActive.
     - With `rewind`, `conversation_rewound` and `run_started` are appended in one batch, and
       the agent's context is the current branch only (agentlog.domain.rules.branches). With
       `rewind.expected_head`, a log changed since (beyond closing an abandoned run) raises
@@ -62,7 +64,7 @@ class AgentRuns(Protocol):
         user_message_id: str | None = None,
     ) -> StartedRun: ...
 
-    async def cancel(self, session_id: str, run_id: str) -> None: ...
+    async def cancel(self, session_id: str, run_id: str) -> bool: ...
 
     async def active_run(self, session_id: str) -> str | None: ...
 

@@ -64,6 +64,10 @@ class EventStore(Protocol):
       `seq > N` (or `position > P`) never passes an event that commits later.
     - A batch starting with SessionCreated creates the session; any other append to a missing
       session raises UnknownSession. Bad input raises InvalidAppend and writes nothing.
+    - Deletion is final: once a session's tombstone (`session_deleted`) has committed, every
+      append to it raises SessionDeleted and writes nothing, whatever its fence, key or
+      expected seq, and however long it was in flight; the check is made under the same lock
+      as the head it builds on. The same holds for the CLI's transcripts of the session.
     - With `idempotency_key`, an append whose key this session already used writes nothing
       and returns the seqs the first append with that key got (also after a restart and
       across processes); an append that was refused does not use its key. With
@@ -104,7 +108,10 @@ class EventStore(Protocol):
 
     async def current_run(self, session_id: str) -> RunRecord | None: ...
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]: ...
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        """Runs not ended, ordered by (session, run id), from the one after `after` (the last
+        of the previous page) on: page until an empty page to see every one."""
+        ...
 
     async def read(
         self, session_id: str, after: int = 0, limit: int = 1000

@@ -9,6 +9,7 @@ from agentlog.domain.errors import (
     ExpectedSeqMismatch,
     InvalidAppend,
     SessionAlreadyExists,
+    SessionDeleted,
     UnknownSession,
 )
 from agentlog.domain.events import Event, SessionCreated, encode_event
@@ -58,11 +59,15 @@ def check_append(
     head: int | None,
     events: Sequence[Event],
     expected_seq: int | None,
+    *,
+    deleted: bool = False,
 ) -> None:
     """Decide whether `events` may be appended to a session whose current head is `head`.
 
     `head` is None when the session does not exist. A batch that starts with SessionCreated
-    creates the session; SessionCreated anywhere else is refused. Raises, never writes.
+    creates the session; SessionCreated anywhere else is refused. `deleted`: the session's
+    newest event is its tombstone, after which nothing is ever appended (SessionDeleted).
+    Raises, never writes.
     """
     creates = type(events[0]) is SessionCreated
     if len(events) > 1 and any(type(e) is SessionCreated for e in events[1:]):
@@ -75,5 +80,7 @@ def check_append(
         return
     if head is None:
         raise UnknownSession(session_id)
+    if deleted:
+        raise SessionDeleted(session_id)
     if expected_seq is not None and expected_seq != head:
         raise ExpectedSeqMismatch(session_id, expected_seq, head)

@@ -16,6 +16,7 @@ from agentlog.infra.agent.run.policy import (
     parse_deny_rules,
 )
 from agentlog.infra.agent.sandbox.egress_proxy import parse_hosts
+from agentlog.infra.agent.sandbox.limits import RunLimits
 
 Mode = Literal["scripted", "claude"]
 
@@ -85,6 +86,9 @@ class AgentConfig:
     # operator
     # says AGENTLOG_SANDBOX=off.
     sandbox: bool = True
+    # What each run's tools may use (AGENTLOG_RUN_MEMORY_MB, ..._PROCESSES, ..._CPU_SECONDS,
+    # ..._FILE_MB), set by the sandbox's tool shell.
+    run_limits: RunLimits = field(default_factory=RunLimits)
     # The command the scripted model's shell scenario runs (never text from a caller).
     scripted_shell_command: str | None = None
     # Hosts (`host` or `host:port`) the agent's tools may reach, through the run's egress proxy
@@ -235,6 +239,7 @@ class AgentConfig:
                 workspace_root=Path(workspace) if workspace else None,
                 enabled_tools=enabled,
                 sandbox=sandbox == "on",
+                run_limits=RunLimits.from_env(environ),
                 agents=agents,
                 egress=egress,
             )

@@ -8,7 +8,7 @@ share both without another server.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,6 +19,7 @@ from agentlog.infra.postgres.event_store import PostgresEventStore, connection_f
 from agentlog.infra.postgres.importing import import_session_in
 from agentlog.infra.postgres.projection_store import PostgresProjectionStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
+from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
@@ -52,6 +53,10 @@ class PostgresUrl:
 
     def exists(self) -> bool:
         return True
+
+    def serving_claim(self) -> AbstractContextManager[None]:
+        # Every server shares the database: the run lease is in it (run_lock.py).
+        return nullcontext()
 
 
 def parse_url(url: str) -> PostgresUrl:
@@ -87,6 +92,24 @@ class PostgresBackend:
 
     def transcript_tables(self) -> PostgresTranscripts:
         return PostgresTranscripts(self.store.pool, self.store.schema)
+
+    async def deployment_identity(self) -> str:
+        # The cluster's system identifier (set at initdb, unique per cluster), the database
+        # and the schema. Reading it may need pg_read_all_settings-like rights: without them,
+        # the server's own address and port name the cluster instead.
+        async with self.store.pool.acquire() as conn:
+            try:
+                cluster = await conn.fetchval("SELECT system_identifier FROM pg_control_system()")
+            except asyncpg.InsufficientPrivilegeError:
+                cluster = await conn.fetchval(
+                    "SELECT coalesce(host(inet_server_addr()), 'socket') || ':' || "
+                    "coalesce(inet_server_port(), 0)"
+                )
+            database = await conn.fetchval("SELECT current_database()")
+        return f"postgresql:{cluster}/{database}/{self.store.schema}"
+
+    def token_revocations(self) -> PostgresTokenRevocations:
+        return PostgresTokenRevocations(self.store.pool, self.store.schema)
 
     def run_lock(self) -> PostgresRunLock:
         # In the store's own database: several processes sharing it keep one run per session.

@@ -30,8 +30,11 @@ async def delete_session_in(
         position: int = await conn.fetchval(
             f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         )
+        # FOR UPDATE: a transcript append holds the session's row FOR SHARE while it writes
+        # (agentlog.infra.postgres.transcripts), so we wait for it and then delete what it
+        # wrote, or it waits for us and then sees the tombstone.
         if not await conn.fetchval(
-            f"SELECT 1 FROM {t}.agentlog_sessions WHERE session_id = $1", session_id
+            f"SELECT 1 FROM {t}.agentlog_sessions WHERE session_id = $1 FOR UPDATE", session_id
         ):
             raise UnknownSession(session_id)
         newest = await conn.fetchrow(

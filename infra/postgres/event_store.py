@@ -44,6 +44,7 @@ from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
 from agentlog.infra.store.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
@@ -172,7 +173,7 @@ def schema_statements(schema: str) -> list[str]:
                 ON {s}.agentlog_runs (session_id, started_seq DESC)""",
         f"""CREATE INDEX IF NOT EXISTS agentlog_runs_open
                 ON {s}.agentlog_runs (session_id) WHERE ended_seq IS NULL""",
-        # Run leases when there is no Redis (agentlog.infra.postgres.run_lock.PostgresRunLock).
+        # Run leases, always in the database (agentlog.infra.postgres.run_lock.PostgresRunLock).
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_run_leases (
                 session_id text PRIMARY KEY,
                 run_id text NOT NULL,
@@ -182,6 +183,8 @@ def schema_statements(schema: str) -> list[str]:
                 cancel_until timestamptz)""",
         # The CLI's transcripts (agentlog.infra.store.transcripts).
         *postgres_transcripts.schema_statements(schema),
+        # Revoked session tokens (agentlog.infra.postgres.token_revocations).
+        *postgres_revocations.schema_statements(schema),
     ]
 
 
@@ -215,6 +218,7 @@ _TABLES = (
     "agentlog_runs",
     "agentlog_run_leases",
     *postgres_transcripts.TABLES,
+    *postgres_revocations.TABLES,
 )
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))
@@ -318,9 +322,19 @@ class PostgresEventStore(StoreBase):
             f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
             "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
         )
+        newest_type = (
+            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.topic "
+            f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
+            "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
+        )
+        # What an append builds on, read under the log head lock: each session's head, and
+        # whether its newest event is its tombstone (deletion is final: nothing is appended
+        # after it, agentlog.domain.rules.appending).
         self._sql_heads = (
-            f"SELECT s.session_id, COALESCE(newest.seq, 0) FROM {t}.agentlog_sessions AS s "
-            f"{newest} WHERE s.session_id = ANY($1::text[])"
+            "SELECT s.session_id, COALESCE(newest.seq, 0), "
+            f"COALESCE(newest.topic = 'session_deleted', false) FROM {t}.agentlog_sessions AS s "
+            f"{newest_type} "
+            "WHERE s.session_id = ANY($1::text[])"
         )
         session_columns = (
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
@@ -419,7 +433,7 @@ class PostgresEventStore(StoreBase):
         )
         self._sql_open_runs = (
             f"SELECT {runs} FROM {t}.agentlog_runs WHERE ended_seq IS NULL "
-            "ORDER BY session_id LIMIT $1"
+            "AND (session_id, run_id) > ($2, $3) ORDER BY session_id, run_id LIMIT $1"
         )
         self._sql_start_runs = (
             f"INSERT INTO {t}.agentlog_runs (session_id, run_id, started_seq) "
@@ -597,8 +611,11 @@ class PostgresEventStore(StoreBase):
             position: int = await conn.fetchval(self._sql_lock_head)
             session_ids = list({p.session_id for p in batch})
             heads: dict[str, int | None] = dict.fromkeys(session_ids)
+            deleted: set[str] = set()
             for found in await conn.fetch(self._sql_heads, session_ids):
                 heads[found[0]] = found[1]
+                if found[2]:
+                    deleted.add(found[0])
             keyed = [p for p in batch if p.idempotency_key is not None]
             known_keys: dict[tuple[str, str], KnownKey] = {}
             if keyed:
@@ -613,7 +630,7 @@ class PostgresEventStore(StoreBase):
                 runs = dict.fromkeys(session_ids)
                 for found in await conn.fetch(self._sql_current_runs, session_ids):
                     runs[found[0]] = _run_record(found)
-            plan = plan_batch(batch, heads, position, known_keys, runs)
+            plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
             if plan.writes:
                 await conn.fetchval(self._sql_write, *self._write_arguments(plan))
             if plan.new_keys:
@@ -646,7 +663,12 @@ class PostgresEventStore(StoreBase):
         if self._known_position != position:
             # Someone else appended since our last commit: every head we remember may be stale.
             self._known_heads.clear()
-        self._remember(plan.position, {s: h for s, h in heads.items() if h is not None})
+        # A deleted session's head is never remembered: the fast path, which does not read
+        # the tombstone, must never build on it.
+        self._remember(
+            plan.position,
+            {s: h for s, h in heads.items() if h is not None and s not in deleted},
+        )
         return plan.outcomes
 
     def _remember(self, position: int, heads: dict[str, int | None]) -> None:
@@ -765,8 +787,9 @@ class PostgresEventStore(StoreBase):
         row = await self._query("fetchrow", self._sql_current_run, session_id)
         return _run_record(row) if row is not None else None
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
-        rows = await self._query("fetch", self._sql_open_runs, limit)
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        cursor = ("", "") if after is None else (after.session_id, after.run_id)
+        rows = await self._query("fetch", self._sql_open_runs, limit, *cursor)
         return [_run_record(row) for row in rows]
 
 

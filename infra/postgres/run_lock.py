@@ -1,4 +1,4 @@
-"""The run lock in PostgreSQL, for several server processes sharing a database without Redis.
+"""The run lock in PostgreSQL: the lease of every server process sharing the database.
 
 One row per session in `agentlog_run_leases` (created by the store's migration): the holding
 run, its owner token and its expiry. Expiry is on the database's clock, so the processes'

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from agentlog.domain.errors import SessionDeleted
 from agentlog.infra.store.transcripts import (
     AppendStep,
     AppendSteps,
@@ -21,6 +22,7 @@ from agentlog.infra.store.transcripts import (
     KnownUuids,
     LastNumber,
     MarkMain,
+    RefuseDeletedSession,
     TranscriptKey,
     Transcripts,
     run_steps_async,
@@ -77,6 +79,16 @@ class PostgresTranscriptRows:
         self._t = t
         key = "project_key = $1 AND agent_session_id = $2"
         self._key = key
+        self._sql_owner = f"SELECT session_id FROM {t}.agentlog_transcripts WHERE {key}"
+        # The tombstone is read by a statement of its own after the lock is granted, so under
+        # READ COMMITTED it sees a delete that held the lock before us.
+        self._sql_lock_session = (
+            f"SELECT 1 FROM {t}.agentlog_sessions WHERE session_id = $1 FOR SHARE"
+        )
+        self._sql_tombstoned = (
+            f"SELECT COALESCE((SELECT topic = 'session_deleted' FROM {t}.agentlog_events "
+            "WHERE originator_id = $1 ORDER BY originator_version DESC LIMIT 1), false)"
+        )
         # The upsert locks the transcript's row to COMMIT: the append's first step.
         self._sql_bind = f"""
             INSERT INTO {t}.agentlog_transcripts AS t (project_key, agent_session_id, session_id)
@@ -112,6 +124,19 @@ class PostgresTranscriptRows:
 
             async def answer(step: AppendStep) -> Any:
                 match step:
+                    case RefuseDeletedSession(session_id=session_id):
+                        owner = session_id
+                        if owner is None:
+                            owner = await conn.fetchval(self._sql_owner, *ids)
+                        # A delete locks the session's row FOR UPDATE before it removes the
+                        # transcripts; this share lock, taken before the transcript's own row
+                        # (the delete's order too), makes the two take turns: a delete that
+                        # committed first is seen by the next statement (READ COMMITTED), and
+                        # one that comes second sees what this append wrote.
+                        if owner is not None:
+                            await conn.execute(self._sql_lock_session, owner)
+                            if await conn.fetchval(self._sql_tombstoned, owner):
+                                raise SessionDeleted(owner)
                     case BindTranscript(session_id=session_id):
                         return await conn.fetchval(self._sql_bind, *ids, session_id)
                     case KnownUuids(uuids=uuids):

@@ -1,1 +1,1 @@
-"""Redis: wake-ups across processes and the run lock, beside either database."""
+"""Redis: wake-ups across processes, beside either database (never who owns a run)."""

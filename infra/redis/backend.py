@@ -1,5 +1,7 @@
-"""Redis beside any database (`redis://`, `rediss://`, `unix://`): the wake-ups and the run
-lock that every server process sharing it sees, whatever database holds the log."""
+"""Redis beside any database (`redis://`, `rediss://`, `unix://`): the wake-ups every server
+process sharing it hears, whatever database holds the log. Who owns a run is always the
+database's to say (its run lock), never Redis's: a Redis restarted empty must not hand a live
+run to a second owner."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import redis.exceptions
 
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.redis.clients import close_redis, redis_client
-from agentlog.infra.redis.run_lock import RedisRunLock
 from agentlog.infra.redis.wakeups import RedisWakeups
 
 SCHEMES = ("redis", "rediss", "unix")
@@ -19,14 +20,20 @@ SCHEMES = ("redis", "rediss", "unix")
 # it in one line.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 SERVICE = "redis"
+# Redis is down or unreachable (a refused or lost connection, a timeout): retrying later helps.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def new_wakeups(url: str) -> RedisWakeups:
+    """Wake-ups on Redis, not yet open: `namespace` them, then open them."""
+    return RedisWakeups(url)
 
 
 async def open_wakeups(url: str) -> RedisWakeups:
     return await RedisWakeups(url).open()
-
-
-async def open_run_lock(url: str) -> RedisRunLock:
-    return await RedisRunLock(url).open()
 
 
 @asynccontextmanager

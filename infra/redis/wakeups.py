@@ -52,6 +52,11 @@ class RedisWakeups(BridgedWakeups):
         self.publish_failures = 0
         self.listener_reconnects = 0
 
+    def namespace(self, deployment: str) -> None:
+        """Use the channel of this deployment (before `open`): deployments sharing a Redis
+        never hear of each other's sessions."""
+        self.channel = f"{CHANNEL}:{deployment}"
+
     async def open(self) -> RedisWakeups:
         self._redis = redis_client(self.url, timeout=self.timeout)
         await self._redis.ping()

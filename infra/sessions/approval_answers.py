@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentlog.domain.errors import ExpectedSeqMismatch
-from agentlog.domain.events import RecordedEvent, RunAbandoned, RunFinished, ToolApprovalResponded
+from agentlog.domain.events import (
+    RecordedEvent,
+    RunAbandoned,
+    RunFinished,
+    RunStarted,
+    ToolApprovalResponded,
+)
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.domain.rules.approvals import Approvals, answer, approvals
 from agentlog.infra.agent.run.recorder import RunStore
@@ -14,6 +20,28 @@ from agentlog.infra.agent.run.recorder import RunStore
 # Appends of a running run (heartbeats, deltas) move the head between our read and our write;
 # each retry re-reads and decides again. Far more than a session's write rate needs.
 _ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    """A person's answer to an approval, not recorded yet."""
+
+    approval_id: str
+    approved: bool
+    reason: str | None = None
+    responder: str | None = None
+
+    def decide(self, folded: Approvals, session_id: str) -> ToolApprovalResponded | None:
+        """The event recording it on the log as folded; None when the same answer is there.
+        Raises UnknownApproval, ApprovalAlreadyAnswered."""
+        return answer(
+            folded,
+            session_id,
+            self.approval_id,
+            approved=self.approved,
+            reason=self.reason,
+            responder=self.responder,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,13 +101,33 @@ async def latest_approvals(store: RunStore, session_id: str) -> Approvals:
     while one waits, and a continuation continues the latest run). Read in O(1) unless that
     run may have left one: it ended deferring a call, its server died (abandoned), or it has
     no end yet; a run that ended otherwise settled every call it asked about."""
+    since = await approvals_since(store, session_id)
+    if since is None:
+        return Approvals()
+    return approvals(await store.read_session(session_id, after=since - 1))
+
+
+async def approvals_since(store: RunStore, session_id: str) -> int | None:
+    """The seq from which the session's log holds every approval that can still matter (see
+    `latest_approvals`), or None when none can. A continuation run (its `run_started` names
+    the run it continues) takes the approval state with it: the answer it acts on is recorded
+    just before its start, and the request in the run that asked, so the scope goes back to
+    that run's start. Without this, a continuation whose server died left its answer out of
+    sight: nothing continued, and the next turn asked the same approval again."""
     current = await store.current_run(session_id)
     if current is None:
-        return Approvals()
+        return None
     if current.ended_seq is not None:
         terminal = await store.read(session_id, after=current.ended_seq - 1, limit=1)
         event = terminal[0].event if terminal else None
         deferred = isinstance(event, RunFinished) and event.deferred_tool_call_id is not None
         if not deferred and not isinstance(event, RunAbandoned):
-            return Approvals()
-    return approvals(await store.read_session(session_id, after=current.started_seq - 1))
+            return None
+    since = current.started_seq
+    started = await store.read(session_id, after=since - 1, limit=1)
+    continues = started[0].event if started else None
+    if isinstance(continues, RunStarted) and continues.continues_run_id is not None:
+        asked = await store.run(session_id, continues.continues_run_id)
+        if asked is not None:
+            since = asked.started_seq
+    return since

@@ -2,14 +2,17 @@
 
 `SessionDeleter.delete(session_id)`:
 1. The session must exist and not be deleted already (UnknownSession, SessionDeleted).
-2. An active run is cancelled first (on whichever instance drives it), so no writer is left.
+2. An active run is cancelled first (on whichever instance drives it), and the delete waits
+   for its terminal event, so no writer is left; a run still stopping when that bounded wait
+   ends refuses the delete (RunAlreadyActive, 409) with nothing deleted.
 3. One transaction, under the append lock (the store's backend: `deletion.py` in its folder):
    the session's events, idempotency keys, run index and leases, projection rows and the CLI's
    transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
    written at the
    seq after the last one: the tombstone. It holds no content; its `agentlog_sessions` row
-   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and any
-   later append of a run is refused by its fence (the run index is gone).
+   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and the
+   store refuses every later append and transcript entry of the session (SessionDeleted), in
+   the append's own transaction, whatever was in flight (the EventStore contract).
 4. Live followers are woken: they read the tombstone as the next event and their streams end.
 5. The session's working directory on this host is removed; every other host removes its own
    in its next sweep of deleted sessions' directories (agentlog.infra.sessions.workspaces). A run's
@@ -30,7 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agentlog.domain.errors import RunNotActive, SessionDeleted, UnknownRun, UnknownSession
+from agentlog.domain.errors import (
+    RunAlreadyActive,
+    RunNotActive,
+    SessionDeleted,
+    UnknownRun,
+    UnknownSession,
+)
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import directory_name, remove_workspace
 from agentlog.infra.store.store import Store
@@ -41,7 +50,7 @@ class RunsOfSessions(Protocol):
 
     async def active_run(self, session_id: str) -> str | None: ...
 
-    async def cancel(self, session_id: str, run_id: str, reason: str = ...) -> None: ...
+    async def cancel(self, session_id: str, run_id: str, reason: str = ...) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +92,14 @@ class SessionDeleter:
         if self.runs is not None:
             active = await self.runs.active_run(session_id)
             if active is not None:
+                stopped = True
                 # RunNotActive / UnknownRun: it ended by itself meanwhile.
                 with contextlib.suppress(RunNotActive, UnknownRun):
-                    await self.runs.cancel(session_id, active, reason="session deleted")
+                    stopped = await self.runs.cancel(session_id, active, reason="session deleted")
+                if not stopped:
+                    # Its CLI still works in the session's workspace: nothing is deleted under
+                    # it (409 run_active); the cancel goes on, and the client tries again.
+                    raise RunAlreadyActive(session_id, active)
         deletion = await delete_log(self.store, session_id, reason)
         if self.workspace_root is not None:
             workspace = self.workspace_root / directory_name(session_id)

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.private_files import private_directory, write_private_text
 from agentlog.infra.sessions.tombstone import deleted_at
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ def note_session(workspace: Path, session_id: str) -> None:
     sidecar = workspace.parent / SIDECARS / workspace.name
     if sidecar.exists():
         return
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
-    sidecar.write_text(session_id, encoding="utf-8")
+    private_directory(sidecar.parent)
+    write_private_text(sidecar, session_id)
 
 
 def remove_workspace(workspace: Path) -> None:

@@ -8,9 +8,10 @@ one process, so there is nobody else to wake or to lock out.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
+from agentlog.infra.sqlite.serving_claim import serving_claim
+from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl
@@ -48,6 +51,9 @@ class SQLiteUrl:
         # Opening a missing file creates it, empty; an in-memory database is always new.
         return self.path == ":memory:" or Path(self.path).exists()
 
+    def serving_claim(self) -> AbstractContextManager[None]:
+        return serving_claim(self.path)
+
 
 def parse_url(url: str) -> SQLiteUrl:
     """`sqlite:///relative.db`, `sqlite:////abs/path.db`: the path after the third slash."""
@@ -74,6 +80,14 @@ class SQLiteBackend:
 
     def transcript_tables(self) -> SQLiteTranscripts:
         return SQLiteTranscripts(self.store.threads)
+
+    async def deployment_identity(self) -> str:
+        if self.store.path == ":memory:":
+            return f"sqlite-memory:{os.getpid()}:{id(self.store)}"  # this process's alone
+        return "sqlite:" + await asyncio.to_thread(os.path.realpath, self.store.path)
+
+    def token_revocations(self) -> SQLiteTokenRevocations:
+        return SQLiteTokenRevocations(self.store.threads)
 
     def run_lock(self) -> LocalRunLock:
         return LocalRunLock()

@@ -23,6 +23,7 @@ from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from agentlog.infra.store.append_plan import KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
@@ -95,6 +96,14 @@ _SQL_SESSION = (
     "WHERE originator_id = s.session_id)"
 )
 _SQL_HEAD = f"{_SQL_SESSION} WHERE s.session_id = ?"
+# What an append builds on, read under the write lock: the session's head, and whether its
+# newest event is its tombstone (deletion is final: agentlog.domain.rules.appending).
+_SQL_APPEND_HEAD = (
+    "SELECT COALESCE(e.originator_version, 0), e.topic = 'session_deleted' "
+    "FROM agentlog_sessions AS s LEFT JOIN agentlog_events AS e "
+    "ON e.originator_id = s.session_id AND e.originator_version = (SELECT MAX(originator_version) "
+    "FROM agentlog_events WHERE originator_id = s.session_id) WHERE s.session_id = ?"
+)
 _SQL_READ = (
     f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
     "AND originator_version > ? ORDER BY originator_version LIMIT ?"
@@ -170,6 +179,7 @@ class SQLiteEventStore(StoreBase):
         conn.executescript(
             TRANSCRIPT_SCHEMA
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
+        conn.executescript(REVOCATION_SCHEMA)  # revoked session tokens
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()
@@ -221,9 +231,12 @@ class SQLiteEventStore(StoreBase):
             "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
         ).fetchone()
         heads: dict[str, int | None] = {}
+        deleted: set[str] = set()
         for session_id in {p.session_id for p in batch}:
-            found = conn.execute(_SQL_HEAD, (session_id,)).fetchone()
-            heads[session_id] = None if found is None else found[1]
+            found = conn.execute(_SQL_APPEND_HEAD, (session_id,)).fetchone()
+            heads[session_id] = None if found is None else found[0]
+            if found is not None and found[1]:
+                deleted.add(session_id)
         known_keys: dict[tuple[str, str], KnownKey] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
@@ -247,7 +260,7 @@ class SQLiteEventStore(StoreBase):
                     (session_id,),
                 ).fetchone()
                 runs[session_id] = None if found is None else _run_record(found)
-        plan = plan_batch(batch, heads, position, known_keys, runs)
+        plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
@@ -362,11 +375,12 @@ class SQLiteEventStore(StoreBase):
         )
         return _run_record(rows[0]) if rows else None
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        cursor = ("", "") if after is None else (after.session_id, after.run_id)
         rows = await self._fetch(
             f"SELECT {_RUN_COLUMNS} FROM agentlog_runs WHERE ended_seq IS NULL "
-            "ORDER BY session_id LIMIT ?",
-            (limit,),
+            "AND (session_id, run_id) > (?, ?) ORDER BY session_id, run_id LIMIT ?",
+            (*cursor, limit),
         )
         return [_run_record(row) for row in rows]
 

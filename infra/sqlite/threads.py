@@ -12,12 +12,21 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
+
+from agentlog.infra.private_files import private_file
 
 T = TypeVar("T")
 
 
 def connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:" and not path.startswith("file:"):
+        # SQLite makes the WAL and SHM files with the database file's mode: a 0600 database
+        # keeps all three private. Older ones (0644) are narrowed, WAL and SHM too.
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            if name == path or Path(name).exists():
+                private_file(Path(name))
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: an acknowledged append survives power loss, not only a process crash.

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from agentlog.domain.errors import SessionDeleted
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.store.transcripts import (
     AppendStep,
@@ -21,6 +22,7 @@ from agentlog.infra.store.transcripts import (
     KnownUuids,
     LastNumber,
     MarkMain,
+    RefuseDeletedSession,
     TranscriptKey,
     Transcripts,
     run_steps,
@@ -54,6 +56,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS agentlog_transcript_entries_by_uuid
 """
 
 _KEY = "project_key = ? AND agent_session_id = ?"
+# Whether the session's newest event is its tombstone.
+_SQL_DELETED = (
+    "SELECT COALESCE((SELECT topic = 'session_deleted' FROM agentlog_events "
+    "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1), 0)"
+)
 T = TypeVar("T")
 _CHUNK = 500  # bound parameters per statement, well under SQLite's limit
 
@@ -171,6 +178,16 @@ class SQLiteTranscriptRows:
 def _answer(conn: sqlite3.Connection, key: TranscriptKey, step: AppendStep) -> Any:
     ids = (key.project_key, key.agent_session_id)
     match step:
+        case RefuseDeletedSession(session_id=session_id):
+            # Under the write lock (BEGIN IMMEDIATE) no delete can commit until we do.
+            owner = session_id
+            if owner is None:
+                found = conn.execute(
+                    f"SELECT session_id FROM agentlog_transcripts WHERE {_KEY}", ids
+                ).fetchone()
+                owner = None if found is None else found[0]
+            if owner is not None and conn.execute(_SQL_DELETED, (owner,)).fetchone()[0]:
+                raise SessionDeleted(owner)
         case BindTranscript(session_id=session_id):
             found = conn.execute(
                 f"SELECT session_id, summary FROM agentlog_transcripts WHERE {_KEY}", ids

@@ -68,6 +68,7 @@ def plan_batch(
     position: int,
     known_keys: dict[tuple[str, str], KnownKey] | None = None,
     runs: dict[str, RunRecord | None] | None = None,
+    deleted: frozenset[str] | set[str] = frozenset(),
 ) -> BatchPlan:
     """Assign seqs and positions in queue order; `heads` is updated to the heads after it.
 
@@ -98,7 +99,9 @@ def plan_batch(
         head = heads[session_id]
         events = pending.events
         try:
-            check_append(session_id, head, events, pending.expected_seq)
+            check_append(
+                session_id, head, events, pending.expected_seq, deleted=session_id in deleted
+            )
             if pending.fence is not None:
                 _check_fence(session_id, pending, runs)
         except AgentlogError as refused:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agentlog.domain.ports.run_lock import RunLock
+from agentlog.domain.ports.token_revocations import TokenRevocations
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
@@ -39,6 +40,8 @@ class Backend(Protocol):
     - `projection_store()` and `transcript_tables()` keep their rows beside the log (same
       file, same schema); the projection store is new and unopened: its caller opens and
       closes it.
+    - `token_revocations()` keeps revoked session token ids in the database, for every
+      process that uses it.
     - `run_lock()` is the run lock this database can share between the processes that use it
       (in the database itself), or one of this process when it cannot; its caller closes it.
     - `delete_session` removes the session's content in one transaction under the append lock
@@ -65,6 +68,13 @@ class Backend(Protocol):
     def transcript_tables(self) -> TranscriptTables: ...
 
     def run_lock(self) -> RunLock: ...
+
+    def token_revocations(self) -> TokenRevocations: ...
+
+    async def deployment_identity(self) -> str:
+        """Names this database among all others: the same for every process on it (however
+        its URL is spelled), another for another database."""
+        ...
 
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
 

@@ -183,5 +183,5 @@ class StoreBase:
     async def current_run(self, session_id: str) -> RunRecord | None:
         raise NotImplementedError
 
-    async def open_runs(self, limit: int = 1000) -> list[RunRecord]:
+    async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
         raise NotImplementedError

@@ -4,11 +4,16 @@ agentlog.infra.store.opening.parse_database_url. Only the backend reads what is 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 
 class BadDatabaseUrl(ValueError):
     pass
+
+
+class DatabaseInUse(RuntimeError):
+    """Another server serves a database that only one server may serve (a SQLite file)."""
 
 
 class DatabaseUrl(Protocol):
@@ -28,4 +33,10 @@ class DatabaseUrl(Protocol):
         """False only when there is no database yet and opening one would create it empty (a
         SQLite file not made yet): a command that reads the log refuses, rather than answer
         as if the log were empty. A server's database is there for the asking: True."""
+        ...
+
+    def serving_claim(self) -> AbstractContextManager[None]:
+        """Held by `agentlog serve` for its whole life. On a database that one server serves
+        (a SQLite file, whose run lock is in its server's memory), entering raises
+        DatabaseInUse while another server holds it; a shared database admits every server."""
         ...

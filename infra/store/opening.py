@@ -18,9 +18,9 @@ from typing import Any
 
 import agentlog.infra
 from agentlog.domain.ports.run_lock import RunLock
-from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
+from agentlog.infra.store.deployment import deployment_key
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.store import OnBackend, Store
 
@@ -77,6 +77,15 @@ def driver_failure(exc: BaseException) -> str | None:
     return None
 
 
+def service_outage(exc: BaseException) -> str | None:
+    """The service ("redis") that `exc` says is down or unreachable, else None: a request
+    that met it answers 503, not 500."""
+    for module in _backends().values():
+        if isinstance(exc, getattr(module, "OUTAGE_ERRORS", ())):
+            return str(module.SERVICE)
+    return None
+
+
 def _shared_services(redis_url: str) -> ModuleType:
     """The backend module of the server named by AGENTLOG_REDIS_URL."""
     return _backends()[redis_url.partition("://")[0].lower()]
@@ -94,25 +103,29 @@ async def open_store(
     wake-ups when configured, else those its backend chooses."""
     url = parse_database_url(database_url)
     async with AsyncExitStack() as stack:
-        wakeups: Wakeups | None = None
+        wakeups: Any = None
         if redis_url:
-            opened = await _shared_services(redis_url).open_wakeups(redis_url)
-            stack.push_async_callback(opened.close)
-            wakeups = opened
+            # Made first (the store takes it), opened once the store names its deployment:
+            # the channel is that deployment's, so another one on this Redis never hears ours.
+            wakeups = _shared_services(redis_url).new_wakeups(redis_url)
+            stack.push_async_callback(wakeups.close)
         store: Store = await stack.enter_async_context(
             backend_for(database_url).open_store(
                 url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
             )
         )
+        if wakeups is not None:
+            wakeups.namespace(await deployment_key(store))
+            await wakeups.open()
         yield store
 
 
-async def open_run_lock(store: OnBackend, redis_url: str | None = None) -> RunLock:
-    """The run lock on Redis when `redis_url`; else the store's backend's own (in the
-    database when it can be shared, else this process's). The caller closes it."""
-    if redis_url:
-        lock: RunLock = await _shared_services(redis_url).open_run_lock(redis_url)
-        return lock
+async def open_run_lock(store: OnBackend) -> RunLock:
+    """The run lock: always the database's own (PostgreSQL: a lease row on the database's
+    clock; SQLite: its one server's memory, `agentlog serve` admitting one server per file).
+    Never Redis, which carries wake-ups only: an instance without AGENTLOG_REDIS_URL, a Redis
+    restarted empty, or another deployment on the same Redis never decides who owns a run.
+    The caller closes it."""
     return store.backend.run_lock()
 
 

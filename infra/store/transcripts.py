@@ -126,6 +126,16 @@ def new_entries(
 
 
 @dataclass(frozen=True, slots=True)
+class RefuseDeletedSession:
+    """The append's first step: find the agentlog session the transcript belongs to
+    (`session_id`, else the one its row is bound to), hold it against a delete until COMMIT,
+    and raise SessionDeleted if it was deleted. Deletion is final: a transcript entry of a
+    deleted session is never accepted, however late its run writes it. Answers nothing."""
+
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BindTranscript:
     """Create the transcript's row, or bind it to `session_id` if it belongs to none, and lock
     it to the end of the transaction. Answers its stored summary (JSON text) or None."""
@@ -161,7 +171,9 @@ class MarkMain:
     summary: str | None
 
 
-AppendStep = BindTranscript | KnownUuids | LastNumber | InsertEntries | MarkMain
+AppendStep = (
+    RefuseDeletedSession | BindTranscript | KnownUuids | LastNumber | InsertEntries | MarkMain
+)
 # What an append does, in order; the backend runs each step and sends back its answer.
 AppendSteps = Generator[AppendStep, Any, None]
 
@@ -175,6 +187,7 @@ def append_steps(
 ) -> AppendSteps:
     """The steps of `TranscriptTables.append`, to run in one transaction, in this order: the
     lock first, so the numbering and the summary's read-fold-write never race."""
+    yield RefuseDeletedSession(session_id)
     stored = yield BindTranscript(session_id)
     known = yield KnownUuids([u for u in {entry_uuid(e) for e in entries} if u is not None])
     kept = new_entries(entries, known)

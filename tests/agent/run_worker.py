@@ -24,7 +24,6 @@ async def main(action: str, url: str, redis_url: str, session: str, prompt: str,
         open_store(url, redis_url=redis_url) as store,
         open_agent_runner(
             store,
-            redis_url=redis_url,
             heartbeat_seconds=0.3,
             lock_ttl_seconds=1.5,
             workspace_root=Path(work) / "workspaces",

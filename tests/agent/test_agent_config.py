@@ -62,6 +62,8 @@ def test_every_variable_is_read() -> None:
         ({"AGENTLOG_ENABLE_TOOLS": "Bash,Rm"}, "AGENTLOG_ENABLE_TOOLS: 'Rm' is not one of"),
         ({"AGENTLOG_ALLOWED_TOOLS": "Read,Bash"}, "enable it with AGENTLOG_ENABLE_TOOLS=Bash"),
         ({"AGENTLOG_SANDBOX": "maybe"}, "AGENTLOG_SANDBOX='maybe' must be 'on' or 'off'"),
+        ({"AGENTLOG_RUN_MEMORY_MB": "1.5"}, "AGENTLOG_RUN_MEMORY_MB='1.5' must be a whole"),
+        ({"AGENTLOG_RUN_PROCESSES": "0"}, "AGENTLOG_RUN_PROCESSES='0' must be a whole"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], message: str) -> None:

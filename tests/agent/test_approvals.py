@@ -5,11 +5,19 @@ the log; the answer starts a continuation run whose CLI asks the PreToolUse hook
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from agentlog.domain.errors import ApprovalAlreadyAnswered, ApprovalPending, UnknownApproval
+from agentlog.domain.errors import (
+    ApprovalAlreadyAnswered,
+    ApprovalPending,
+    RunAlreadyActive,
+    UnknownApproval,
+)
 from agentlog.domain.events import (
     RunFinished,
     RunStarted,
@@ -21,10 +29,18 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.rules.approvals import approvals
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
-from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.store.base import StoreBase
 
-from .test_runner import new_session, only, run_turn, runner_on, sequence, until_ended
+from .test_runner import (
+    new_session,
+    only,
+    run_turn,
+    runner_on,
+    sequence,
+    until_ended,
+    until_logged,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -138,3 +154,47 @@ async def test_an_answer_within_the_grace_lets_the_call_run_in_the_same_turn(
         [end] = only(events, RunFinished)
         assert end.stop_reason != "tool_deferred" and end.deferred_tool_call_id is None
         assert len(only(await sqlite_store.read_session(session), RunStarted)) == 1
+
+
+async def test_an_answer_that_comes_while_the_asking_run_is_finishing_is_acted_on_when_it_ends(
+    sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # The grace passes while the asking run's CLI is held (SIGSTOP): the hook has deferred, but
+    # the run cannot end and holds the lease, so the answer's continuation cannot start
+    # (issue 19: `run: null`, and nothing looked again once the run had ended).
+    async with runner_on(
+        sqlite_store, scripted_model, tmp_path, approval_grace_seconds=0.2
+    ) as runner:
+        session = await new_session(sqlite_store)
+        first = await runner.start(session, PUBLISH)
+        [request] = only(
+            await until_logged(sqlite_store, first, ToolApprovalRequested), ToolApprovalRequested
+        )
+        held = runner.agent_process_ids(first.run_id)
+        for pid in held:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.0)  # past the grace: the hook answers the CLI "defer"
+            assert await runner.active_run(session) == first.run_id
+            with pytest.raises(RunAlreadyActive):
+                await runner.continue_after_approval(
+                    session, ApprovalAnswer(request.approval_id, approved=True)
+                )
+            await record_answer(
+                sqlite_store, session, request.approval_id, approved=True, reason=None
+            )
+        finally:
+            for pid in held:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+        async with asyncio.timeout(60):
+            while not only(await sqlite_store.read_session(session), ToolCallSucceeded):
+                await asyncio.sleep(0.1)
+            while await runner.active_run(session) is not None:
+                await asyncio.sleep(0.1)
+        log = await sqlite_store.read_session(session)
+        [output] = only(log, ToolCallSucceeded)
+        assert output.tool_call_id == request.tool_call_id
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == first.run_id]
+        assert len(continuation) == 1

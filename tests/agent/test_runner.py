@@ -579,7 +579,6 @@ async def test_processes_sharing_redis_refuse_a_second_run_and_recover_a_dead_ow
             store,
             scripted_model,
             tmp_path,
-            redis_url=redis_url,
             heartbeat_seconds=0.3,
             lock_ttl_seconds=1.5,
         ) as runner:
@@ -628,27 +627,27 @@ async def wait_for_no_processes(run_id: str, timeout: float = 10) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.redis
 async def test_a_cancel_sent_to_another_instance_reaches_the_run_owner(
-    sqlite_store: StoreBase, scripted_model: ScriptedModel, redis_url: str, tmp_path: Path
+    postgres_url: str, scripted_model: ScriptedModel, tmp_path: Path
 ) -> None:
-    session = await new_session(sqlite_store, f"s-remote-cancel-{uuid.uuid4().hex}")
-    async with (
-        runner_on(sqlite_store, scripted_model, tmp_path / "a", redis_url=redis_url,
-                  cancel_poll_seconds=0.1) as owner,
-        runner_on(sqlite_store, scripted_model, tmp_path / "b", redis_url=redis_url) as other,
-    ):  # fmt: skip
-        started = await owner.start(session, LONG_TOOL)
-        await until_logged(sqlite_store, started, ToolCallStarted)
-        assert await other.active_run(session) == started.run_id
+    # Two instances share a database (the lease is in it): one asks, the owner cancels.
+    async with open_store(postgres_url) as store:
+        session = await new_session(store, f"s-remote-cancel-{uuid.uuid4().hex}")
+        async with (
+            runner_on(store, scripted_model, tmp_path / "a", cancel_poll_seconds=0.1) as owner,
+            runner_on(store, scripted_model, tmp_path / "b") as other,
+        ):
+            started = await owner.start(session, LONG_TOOL)
+            await until_logged(store, started, ToolCallStarted)
+            assert await other.active_run(session) == started.run_id
 
-        async with asyncio.timeout(30):
-            await other.cancel(session, started.run_id, "stopped from another instance")
+            async with asyncio.timeout(30):
+                await other.cancel(session, started.run_id, "stopped from another instance")
 
-        events = await sqlite_store.read(session, after=started.offset)
-        assert sequence(events)[-2:] == ["tool_call_failed", "run_cancelled"]
-        assert only(events, RunCancelled)[0].reason == "stopped from another instance"
-        await until_ended(owner, sqlite_store, started)
+            events = await store.read(session, after=started.offset)
+            assert sequence(events)[-2:] == ["tool_call_failed", "run_cancelled"]
+            assert only(events, RunCancelled)[0].reason == "stopped from another instance"
+            await until_ended(owner, store, started)
 
 
 async def test_a_rewind_gives_the_agent_the_current_branch_only(

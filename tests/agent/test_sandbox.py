@@ -15,6 +15,7 @@ from agentlog.domain.events import RunStarted, ToolCallStarted, ToolCallSucceede
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
+from agentlog.infra.agent.sandbox import bubblewrap
 from agentlog.infra.agent.sandbox.bubblewrap import (
     PLACEHOLDER_API_KEY,
     SandboxUnavailable,
@@ -163,13 +164,14 @@ async def test_a_run_that_needs_the_sandbox_refuses_to_start_without_it(
 ) -> None:
     session = await new_session(store)
     sandbox_problem.cache_clear()
-    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    missing = tmp_path / "no-bwrap-here"
+    monkeypatch.setattr(bubblewrap, "bwrap_executable", lambda: str(missing))
     try:
         async with ScriptedModel() as model:
             async with open_agent_runner(store, base_url=model.base_url) as runner:
                 with pytest.raises(SandboxUnavailable) as refused:
                     await runner.start(session, "hello")
-            assert "bwrap is not installed" in str(refused.value)
+            assert "bwrap did not run" in str(refused.value)
             assert model.requests == []
         assert [e.type for e in await store.read(session)] == ["session_created"]
     finally:

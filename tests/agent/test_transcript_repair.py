@@ -174,3 +174,29 @@ def test_a_call_the_log_started_that_never_reached_the_store_is_added_with_its_d
     assert deferral["parentUuid"] == assistant["uuid"]
     assert deferral["attachment"]["toolUseID"] == "t3"
     assert transcript_calls([*complete, assistant, deferral]).open == []
+
+
+def test_a_deferred_call_that_ran_before_the_transcript_caught_up_gets_its_result() -> None:
+    # The continuation ran the approved call and its server died before the CLI's result line
+    # was mirrored: the transcript still shows the deferral, the log the call's end. Without
+    # the result a resumed CLI would ask for the call again, and it would run twice.
+    deferral = line(
+        "attachment",
+        "d2",
+        "u2",
+        attachment={"type": "hook_deferred_tool", "toolUseID": "t2", "toolName": "Bash"},
+    )
+    recent = log(
+        RunStarted(run_id="r2", prompt="", continues_run_id="r1"),
+        ToolCallSucceeded(run_id="r2", tool_call_id="t2", output="done"),
+        RunAbandoned(run_id="r2", reason="gone"),
+    )
+
+    [added] = missing_lines([*MIRRORED, deferral], recent, agent_session="agent", cwd="/w")
+
+    assert added["type"] == "user" and added["parentUuid"] == "d2"
+    assert added["message"]["content"][0]["tool_use_id"] == "t2"
+    assert "is_error" not in added["message"]["content"][0]
+    # A deferred call the log has not ended still waits: nothing to add.
+    waiting = log(RunStarted(run_id="r2", prompt="", continues_run_id="r1"))
+    assert missing_lines([*MIRRORED, deferral], waiting, agent_session="agent", cwd="/w") == []

@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 
-from agentlog.domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
+from agentlog.domain.errors import (
+    RunAlreadyActive,
+    SessionAlreadyExists,
+    SessionDeleted,
+    UnknownSession,
+)
 from agentlog.domain.events import (
     CustomEventRecorded,
     RunFinished,
@@ -93,3 +98,29 @@ async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: Sto
     before = await store.last_position()
     await store.append("kept", [CustomEventRecorded(name="after")])
     assert (await store.read("kept", after=5))[0].position == before + 1
+
+
+class StillStopping:
+    """A runner whose session's run does not stop within the cancel's wait."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    async def active_run(self, session_id: str) -> str | None:
+        return "r-slow"
+
+    async def cancel(self, session_id: str, run_id: str, reason: str = "") -> bool:
+        self.cancelled.append(run_id)
+        return False
+
+
+async def test_a_delete_waits_for_the_run_it_cancels_and_refuses_while_it_is_still_stopping(
+    store: StoreBase,
+) -> None:
+    await fill(store, "busy", "still-" + uuid.uuid4().hex)
+    runs = StillStopping()
+    with pytest.raises(RunAlreadyActive):
+        await SessionDeleter(store, runs).delete("busy")
+    assert runs.cancelled == ["r-slow"]
+    assert await deleted_at(store, "busy") is None
+    assert len(await store.read("busy")) == 5

@@ -501,3 +501,17 @@ async def test_pruning_forgets_keys_older_than_the_cutoff(store: StoreBase) -> N
     assert await store.prune_idempotency(utc_now() + timedelta(seconds=1)) == 1
     assert await store.keyed_append("s", "old") is None
     assert await store.append("s", [custom(1)], idempotency_key="old") == [3]
+
+
+async def test_open_runs_page_through_every_open_run(store: StoreBase) -> None:
+    # The abandoned-run sweep reads them page by page: none is left past the first page.
+    for n in range(5):
+        await store.append(f"s{n}", [SessionCreated(), RunStarted(run_id=f"r{n}", prompt="p")])
+    await store.append("s2", [RunFinished(run_id="r2")])
+    seen: list[str] = []
+    after: RunRecord | None = None
+    while page := await store.open_runs(limit=2, after=after):
+        assert len(page) <= 2
+        seen += [r.run_id for r in page]
+        after = page[-1]
+    assert seen == ["r0", "r1", "r3", "r4"]

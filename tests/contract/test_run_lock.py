@@ -1,5 +1,6 @@
 """The run lock's contract (agentlog.domain.ports.run_lock.RunLock), on every backend: the lock
-each one opens for the runner (this process's own, a lease table in the database, Redis)."""
+each one opens for the runner (this process's own, a lease table in the database; never Redis,
+which carries wake-ups only)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,7 @@ LockFactory = Callable[[], Awaitable[RunLock]]
 
 
 @pytest.fixture
-async def new_lock(
-    backend: Backend, open_test_store: StoreOpener, backend_redis_url: str | None
-) -> AsyncIterator[LockFactory]:
+async def new_lock(backend: Backend, open_test_store: StoreOpener) -> AsyncIterator[LockFactory]:
     """Opens lock instances that share one backend: each call is another "process", with a
     store of its own (when one process serves the database, the same lock: it only exists
     within that process)."""
@@ -30,10 +29,10 @@ async def new_lock(
         only: list[RunLock] = []
 
         async def factory() -> RunLock:
-            if backend.serves_one_process and not backend_redis_url and only:
+            if backend.serves_one_process and only:
                 return only[0]
             store = await stack.enter_async_context(open_test_store())
-            lock = await open_run_lock(store, backend_redis_url)
+            lock = await open_run_lock(store)
             stack.push_async_callback(lock.close)
             only.append(lock)
             return lock
@@ -136,6 +135,9 @@ async def test_a_cancel_request_reaches_the_holder_and_ends_with_the_lock(
     await other.request_cancel(session_id, "another-run", "not this one")
 
     assert await owner.cancel_requested(lease) == "stop it"
+    # While its run stops, the owner keeps the lock: a pending cancel never refuses a refresh.
+    assert await owner.refresh(lease)
+    assert await other.holder(session_id) == "run-1"
     assert await owner.release(lease)
     again = await owner.acquire(session_id, "run-1", 5000)
     assert again is not None

@@ -122,3 +122,17 @@ async def test_healthz_shows_strangers_component_status_only(client: TestClient)
         "database": {"ok": True},
         "writes": {"ok": True},
     }
+
+
+async def test_a_session_id_ending_in_a_newline_is_400_and_creates_nothing(
+    client: TestClient, store: StoreBase
+) -> None:
+    # A `$` anchor accepts one trailing newline; the session was created, and every answer
+    # naming it (a Location header) then broke the connection with no response at all.
+    for bad in ["nl\n", "nl\r\n", "\nnl"]:
+        response = await client.post("/v1/sessions", json={"id": bad})
+        assert await error_of(response, 400) == "invalid_session_id"
+    assert (await client.post("/v1/sessions", json={"id": "s"})).status == 201
+    response = await client.post("/v1/sessions/s/fork", json={"id": "nl\n", "at_seq": 1})
+    assert await error_of(response, 400) == "invalid_session_id"
+    assert {e.session_id for e in await store.read_all()} == {"s"}

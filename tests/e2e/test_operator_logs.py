@@ -8,7 +8,7 @@ import logging
 import urllib.request
 from pathlib import Path
 
-from agentlog.transport.middleware.access_log import level_for, redacted_query
+from agentlog.transport.middleware.access_log import level_for, redacted_path, redacted_query
 from tests.support.server import ServerProcess
 
 TOKEN = "log-test-api-token-5e1f"
@@ -44,6 +44,9 @@ def exercise(server: ServerProcess) -> None:
     assert call(f"{server.url}/v1/sessions", token="wrong-token-value") == 401
     # The API token in a URL is refused (a URL ends up in logs), and not logged either.
     assert call(f"{server.url}/v1/sessions/logged/events?access_token={TOKEN}", token=None) == 401
+    # Nor in any other shape a query can take (issue 22: `;` as a separator logged it in full).
+    for query in [f"x=1;access_token={TOKEN}", f"access%5Ftoken={TOKEN}", f"t=x&TOKEN={TOKEN}"]:
+        assert call(f"{server.url}/v1/sessions/logged/events?{query}", token=None) == 401
 
 
 def test_at_info_only_writes_and_errors_are_logged_and_no_token(
@@ -92,3 +95,11 @@ def test_levels_and_redaction() -> None:
     assert level_for("GET", "/v1/sessions/a/events", 404, False) == logging.INFO
     assert level_for("POST", "/v1/sessions", 201, False) == logging.INFO
     assert redacted_query("offset=3&access_token=agl1.x.y") == "offset=3&access_token=REDACTED"
+    assert redacted_query("x=1;access_token=abc") == "x=1;access_token=REDACTED"
+    assert redacted_query("access%5Ftoken=abc&a=b") == "access%5Ftoken=REDACTED&a=b"
+    assert redacted_query("Api_Key=abc;password=p") == "Api_Key=REDACTED;password=REDACTED"
+    # A session token is known by its shape, whatever the parameter is called or encoded.
+    assert redacted_query("next=agl1.eyJ.sig") == "next=REDACTED"
+    assert redacted_query("next=x%20agl1%252Eabc.def") == "next=REDACTED"
+    assert redacted_path("/v1/sessions/agl1.eyJ.sig/events") == "/v1/sessions/REDACTED/events"
+    assert redacted_path("/v1/sessions/a/events") == "/v1/sessions/a/events"

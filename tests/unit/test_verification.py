@@ -150,3 +150,54 @@ def test_a_stored_projection_that_differs_or_is_ahead_is_reported() -> None:
         "session s: the stored session summary (at seq 11) differs from a fresh fold: "
         "status 'running', expected 'idle'",
     ]
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+
+def test_an_event_after_a_tombstone_is_reported() -> None:
+    from agentlog.domain.events import SessionDeleted
+
+    alive = [
+        RecordedEvent(session_id="s", seq=s, position=s, time=T0, event=e)
+        for s, e in [
+            (5, SessionDeleted(events_removed=4)),
+            (6, CustomEventRecorded(name="undead")),
+            (7, RunStarted(run_id="r9", prompt="again")),
+        ]
+    ]
+    problems = verify_session(alive)
+    assert [p.check for p in problems] == ["lifecycle"]
+    assert lines(problems) == ["session s: 2 events after its tombstone at seq 5 (seqs 6-7)"]
+    assert verify_session(alive[:1]) == []
+
+
+def test_an_answered_approval_that_nothing_acts_on_is_reported() -> None:
+    from agentlog.domain.events import (
+        RunAbandoned,
+        RunFinished,
+        ToolApprovalRequested,
+        ToolApprovalResponded,
+    )
+
+    asked = [
+        SessionCreated(),
+        RunStarted(run_id="r1", prompt="publish"),
+        ToolCallStarted(run_id="r1", tool_call_id="c", tool_name="publish"),
+        ToolApprovalRequested(run_id="r1", approval_id="a", tool_call_id="c", tool_name="publish"),
+        RunFinished(run_id="r1", stop_reason="tool_deferred", deferred_tool_call_id="c"),
+    ]
+    answer = ToolApprovalResponded(run_id="r1", approval_id="a", tool_call_id="c", approved=True)
+    # Waiting for a person, or answered with its continuation under way: fine.
+    assert verify_session(recorded(asked)) == []
+    continuing = [*asked, answer, RunStarted(run_id="r2", prompt="", continues_run_id="r1")]
+    assert verify_session(recorded(continuing)) == []
+    # Answered, and no run acts on it: the session is stuck.
+    stuck = recorded([*asked, answer])
+    assert lines(verify_session(stuck)) == [
+        "session s: approval a was answered at seq 6 but its tool call c never ended "
+        "and no run is active to act on it"
+    ]
+    # Its continuation died and nobody continued again: stuck as well.
+    died = recorded([*continuing, RunAbandoned(run_id="r2", reason="gone")])
+    assert [p.check for p in verify_session(died)] == ["approvals"]

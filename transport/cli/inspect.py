@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -70,9 +69,10 @@ from agentlog.infra.sessions.status import summaries_page, summary_json
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.sessions.workspaces import directory_name
+from agentlog.infra.store.deployment import default_workspace_root, deployment_key
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.opening import driver_failure, open_store, parse_database_url
-from agentlog.infra.store.store import Store
+from agentlog.infra.store.store import OnBackend, Store
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.usage import Usage
 from agentlog.projections.verification import Problem, verify_session
@@ -730,7 +730,8 @@ async def run_delete(
                 "delete it over HTTP (which cancels it), or pass --force"
             )
         deletion = await delete_log(store, session_id, "requested")
-    shutil.rmtree(_workspace_root(settings) / directory_name(session_id), ignore_errors=True)
+        root = await _workspace_root(settings, store)
+    shutil.rmtree(root / directory_name(session_id), ignore_errors=True)
     out.write(
         f"deleted session {session_id}: {deletion.events_removed} events removed, "
         f"tombstone at seq {deletion.tombstone_seq}\n"
@@ -752,7 +753,7 @@ async def run_fork(
 
     out = out or sys.stdout
     new_id = new_id if new_id is not None else uuid.uuid4().hex
-    if not SESSION_ID.match(new_id):
+    if not SESSION_ID.fullmatch(new_id):
         raise CommandError(
             f"--id {new_id!r}: a session id is 1 to 128 characters of letters, digits, '_', "
             "'.', ':' or '-', starting with a letter or digit"
@@ -763,7 +764,7 @@ async def run_fork(
             session_id,
             at_seq,
             new_id,
-            cwd=str((_workspace_root(settings) / directory_name(new_id)).resolve()),
+            cwd=str(((await _workspace_root(settings, store)) / directory_name(new_id)).resolve()),
         )
     again = " (it existed already: the same fork)" if made.repeated else ""
     out.write(
@@ -774,8 +775,11 @@ async def run_fork(
     return 0
 
 
-def _workspace_root(settings: Settings) -> Path:
-    return settings.agent.workspace_root or Path(tempfile.gettempdir()) / "agentlog-workspaces"
+async def _workspace_root(settings: Settings, store: OnBackend) -> Path:
+    """Where a server on this database keeps its sessions' directories (the runner's choice)."""
+    if settings.agent.workspace_root is not None:
+        return settings.agent.workspace_root
+    return default_workspace_root(await deployment_key(store))
 
 
 async def run_export(

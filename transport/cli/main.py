@@ -8,16 +8,27 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from agentlog.domain.errors import AgentlogError
+from agentlog.infra.store.database_url import DatabaseInUse
 from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.transport.cli import inspect as cli_inspect
 from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
 from agentlog.transport.logging_setup import configure_logging
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.browser_guard import is_loopback
-from agentlog.transport.middleware.session_tokens import Scope, mint, parse_ttl, signing_key
+from agentlog.transport.middleware.session_tokens import (
+    Scope,
+    mint,
+    parse_ttl,
+    signing_key,
+    token_id_of,
+)
 from agentlog.transport.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from agentlog.infra.agent.agents.catalog import AgentCatalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="mint a signed, expiring token for one session (for a browser front end)"
     )
     token.add_argument("--session", required=True, dest="token_session", help="the session id")
-    token.add_argument("--scope", choices=["read", "write"], default="read")
+    token.add_argument("--scope", choices=["read", "write", "delete"], default="read")
     token.add_argument("--ttl", default="1h", help="how long it is valid: 90s, 15m, 1h, 7d")
     cli_inspect.add_commands(commands)
     add_rebuild_command(commands)
@@ -95,11 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def unusable_sandbox(settings: Settings) -> str | None:
+    """Why no agent run can start here (the sandbox is on and cannot work), in one line."""
+    from agentlog.infra.agent.sandbox.bubblewrap import SandboxUnavailable, sandbox_problem
+
+    problem = sandbox_problem() if settings.agent.sandbox else None
+    if problem is None:
+        return None
+    why = " ".join(str(SandboxUnavailable(problem)).split())
+    return f"agent runs cannot start here: {why}"
+
+
 def serve(settings: Settings, *, insecure: bool = False) -> int:
     from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
-    from agentlog.transport.app import create_app
-    from agentlog.transport.http_server import run
-    from agentlog.transport.middleware.access_log import AccessLog
 
     refusal = unsafe_bind(settings, insecure=insecure)
     if refusal is not None:
@@ -112,10 +131,23 @@ def serve(settings: Settings, *, insecure: bool = False) -> int:
         raise ConfigError(str(exc)) from None
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
-    print(
-        f"agentlog serving on http://{settings.host}:{settings.port} ({url.describe()})",
-        flush=True,
-    )
+    try:
+        with url.serving_claim():
+            return _serve_claimed(settings, agents, url.describe())
+    except DatabaseInUse as exc:
+        print(f"agentlog: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> int:
+    from agentlog.transport.app import create_app
+    from agentlog.transport.http_server import run
+    from agentlog.transport.middleware.access_log import AccessLog
+
+    print(f"agentlog serving on http://{settings.host}:{settings.port} ({database})", flush=True)
+    sandbox_warning = unusable_sandbox(settings)
+    if sandbox_warning is not None:
+        print(f"agentlog: warning: {sandbox_warning}", file=sys.stderr, flush=True)
     if not settings.api_token:
         print(
             "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "
@@ -145,7 +177,7 @@ def unsafe_bind(settings: Settings, *, insecure: bool) -> str | None:
 
 
 def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> int:
-    """Print a session token on stdout (its expiry on stderr). Signed with the server's
+    """Print a session token on stdout (its expiry and id on stderr). Signed with the server's
     secret from the same environment; the server needs no call and keeps nothing."""
     try:
         seconds = parse_ttl(ttl)
@@ -161,7 +193,9 @@ def mint_token(settings: Settings, session_id: str, scope: Scope, ttl: str) -> i
     print(token)
     expiry = datetime.fromtimestamp(expires_at, UTC).isoformat()
     print(
-        f"agentlog: {scope} token for session {session_id}, valid until {expiry}", file=sys.stderr
+        f"agentlog: {scope} token for session {session_id}, valid until {expiry}, id "
+        f"{token_id_of(token)} (to revoke it: DELETE /v1/admin/tokens/<id>)",
+        file=sys.stderr,
     )
     return 0
 

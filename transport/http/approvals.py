@@ -12,9 +12,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from agentlog.domain.errors import RunAlreadyActive
+from agentlog.domain.errors import ExpectedSeqMismatch, RunAlreadyActive
 from agentlog.domain.ports.agent_runs import StartedRun
-from agentlog.infra.sessions.approval_answers import RecordedAnswer, record_answer
+from agentlog.infra.sessions.approval_answers import (
+    ApprovalAnswer,
+    RecordedAnswer,
+    record_answer,
+)
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import AGENT_RUNS, STORE
@@ -22,6 +26,8 @@ from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError
 
 MAX_REASON_CHARS = 10_000
+# Appends (an external event, a dying run's last write) that move the log under the decision.
+_ATTEMPTS = 5
 
 
 class AnswerBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,15 +45,20 @@ async def answer_approval(request: web.Request) -> web.Response:
         )
     store = request.app[STORE]
     await store.head(session_id)  # 404 for an unknown session
+    given = ApprovalAnswer(
+        approval_id, approved=body.approved, reason=body.reason, responder=responder_of(request)
+    )
+    # First the answer with the run that acts on it, in one append (nothing is written when
+    # no run starts); then the answer alone, or the one the log holds, for the response.
+    started = await continue_turn(request.app, session_id, given)
     recorded = await record_answer(
         store,
         session_id,
         approval_id,
-        approved=body.approved,
-        reason=body.reason,
-        responder=responder_of(request),
+        approved=given.approved,
+        reason=given.reason,
+        responder=given.responder,
     )
-    started = await continue_turn(request.app, session_id)
     return json_response(answer_json(recorded, started), 202 if started is not None else 200)
 
 
@@ -62,13 +73,21 @@ def responder_of(request: web.Request) -> str | None:
     return str(subject) if subject else f"session token ({grant.scope})"
 
 
-async def continue_turn(app: web.Application, session_id: str) -> StartedRun | None:
-    """Start the run that acts on the answers, unless a run is active (it reads them from
-    the log itself) or an approval still waits."""
-    try:
-        return await app[AGENT_RUNS].continue_after_approval(session_id)
-    except RunAlreadyActive:
-        return None
+async def continue_turn(
+    app: web.Application, session_id: str, given: ApprovalAnswer | None = None
+) -> StartedRun | None:
+    """Start the run that acts on the answers, with `given` recorded in the same append,
+    unless a run is active (it reads the answer from the log itself, or its runner continues
+    when it ends) or an approval still waits; then nothing is written. The log moving under
+    the decision is retried, then left to `record_answer`."""
+    for _ in range(_ATTEMPTS):
+        try:
+            return await app[AGENT_RUNS].continue_after_approval(session_id, given)
+        except RunAlreadyActive:
+            return None
+        except ExpectedSeqMismatch:
+            continue
+    return None
 
 
 def answer_json(recorded: RecordedAnswer, started: StartedRun | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from msgspec import UNSET, UnsetType
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import RunStarted
 from agentlog.domain.ports.event_store import EventStore
-from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.sessions.rewinds import (
     PlannedRun,
     branch_of,
@@ -192,18 +192,26 @@ async def continue_with_answers(
     second answer is 409), then continue the turn and stream it, continuing the message."""
     store = request.app[STORE]
     await store.head(session_id)
+    given = [
+        ApprovalAnswer(approval_id, approved, reason, responder_of(request))
+        for approval_id, approved, reason in answers
+    ]
+    # The last answer is recorded with the run that continues (one append, see
+    # transport/http/approvals.py); every answer is then confirmed against the log.
+    started = await continue_turn(request.app, session_id, given[-1]) if given else None
     answered_at = []
-    for approval_id, approved, reason in answers:
+    for each in given:
         recorded = await record_answer(
             store,
             session_id,
-            approval_id,
-            approved=approved,
-            reason=reason,
-            responder=responder_of(request),
+            each.approval_id,
+            approved=each.approved,
+            reason=each.reason,
+            responder=each.responder,
         )
         answered_at.append(recorded.seq)
-    started = await continue_turn(request.app, session_id)
+    if started is None:
+        started = await continue_turn(request.app, session_id)
     run_id = started.run_id if started is not None else None
     # A run still in its grace goes on with the answer: the client has its stream up to the
     # approval request (that stream ended there), so it gets the rest.
@@ -229,8 +237,10 @@ async def cancel_run(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
-    await request.app[AGENT_RUNS].cancel(session_id, run_id)
-    return json_response({"run_id": run_id, "status": "cancelled"}, 202)
+    # Answered once the run's terminal event is in the log, or, if its CLI is still stopping
+    # when the (bounded) wait ends, saying so: never "cancelled" without confirmation.
+    ended = await request.app[AGENT_RUNS].cancel(session_id, run_id)
+    return json_response({"run_id": run_id, "status": "cancelled" if ended else "stopping"}, 202)
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:

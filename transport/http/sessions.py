@@ -44,7 +44,9 @@ from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.streaming.session_feed import PAGE, LiveSink, SessionTail, sse_frame
 from agentlog.transport.streaming.sse import KEEPALIVE, ClientGone, open_sse, send
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# \A and \Z: `$` also matches before a trailing newline, and an id with one broke every
+# response that named it.
+SESSION_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 APPEND_RETRIES = 20
 
 
@@ -87,7 +89,7 @@ async def session_view(request: web.Request, session_id: str) -> dict[str, Any]:
 def new_session_id(given: str | None) -> str:
     """The id a new session gets: the one asked for (400 unless valid), else a random one."""
     session_id = given if given is not None else uuid.uuid4().hex
-    if not SESSION_ID.match(session_id):
+    if not SESSION_ID.fullmatch(session_id):
         raise ApiError(
             400,
             "invalid_session_id",

@@ -1,9 +1,13 @@
 """Minting session tokens over HTTP: `POST /v1/admin/tokens` (the operator, any session) and
 `POST /v1/sessions/{id}/tokens` (a holder of the API token, e.g. a front end's backend or the
-live page, which already may read every session). A session token never mints another."""
+live page, which already may read every session). A session token never mints another.
+`DELETE /v1/admin/tokens/{token_id}` revokes one: recorded in the database, so every instance
+refuses it, and its open streams end (here at once, elsewhere within seconds)."""
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +19,14 @@ from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.errors import ApiError
-from agentlog.transport.middleware.session_tokens import MAX_TTL_SECONDS, Scope, mint, signing_key
+from agentlog.transport.middleware.limits import LIMITS
+from agentlog.transport.middleware.session_tokens import (
+    MAX_TTL_SECONDS,
+    Scope,
+    mint,
+    signing_key,
+    token_id_of,
+)
 from agentlog.transport.openapi.fragments import (
     SESSION_ID,
     returns_json,
@@ -23,6 +34,7 @@ from agentlog.transport.openapi.fragments import (
 )
 
 DEFAULT_TTL_SECONDS = 3600
+TOKEN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class MintBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,6 +63,7 @@ async def _mint(request: web.Request, session_id: str, body: MintBody) -> web.Re
     return json_response(
         {
             "token": token,
+            "token_id": token_id_of(token),
             "session_id": session_id,
             "scope": body.scope,
             "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat(),
@@ -71,11 +84,28 @@ async def mint_admin(request: web.Request) -> web.Response:
     return await _mint(request, body.session_id, body)
 
 
+async def revoke_token(request: web.Request) -> web.Response:
+    token_id = request.match_info["token_id"]
+    if not TOKEN_ID.fullmatch(token_id):
+        raise ApiError(
+            400, "invalid_token_id", "a token id is the 32 hex digits `token_id` of its minting"
+        )
+    # The id says nothing of the token's expiry: kept for the longest a token can live.
+    await (
+        request.app[STORE]
+        .backend.token_revocations()
+        .revoke(token_id, int(time.time()) + MAX_TTL_SECONDS)
+    )
+    request.app[LIMITS].end_streams_of({token_id})
+    return json_response({"token_id": token_id, "revoked": True})
+
+
 def add_routes(app: web.Application) -> None:
     """Only where tokens can be signed: without a secret the routes do not exist (404)."""
     if token_secret(app[SETTINGS]) is None:
         return
     app.router.add_post("/v1/admin/tokens", mint_admin)
+    app.router.add_delete("/v1/admin/tokens/{token_id}", revoke_token)
     app.router.add_post("/v1/sessions/{session_id}/tokens", mint_for_session)
 
 
@@ -83,17 +113,18 @@ _MINTED = returns_json(
     "the token, for `Authorization: Bearer` (and `?access_token=` when read)",
     {
         "type": "object",
-        "required": ["token", "session_id", "scope", "expires_at"],
+        "required": ["token", "token_id", "session_id", "scope", "expires_at"],
         "properties": {
             "token": {"type": "string"},
+            "token_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
             "session_id": {"type": "string"},
-            "scope": {"enum": ["read", "write"]},
+            "scope": {"enum": ["read", "write", "delete"]},
             "expires_at": {"type": "string", "format": "date-time"},
         },
     },
 )
 _SCOPE_TTL = {
-    "scope": {"enum": ["read", "write"], "default": "read"},
+    "scope": {"enum": ["read", "write", "delete"], "default": "read"},
     "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TTL_SECONDS},
 }
 OPENAPI_PATHS: dict[str, Any] = {
@@ -112,6 +143,33 @@ OPENAPI_PATHS: dict[str, Any] = {
                 }
             ),
             "responses": {"201": _MINTED},
+        }
+    },
+    "/v1/admin/tokens/{token_id}": {
+        "delete": {
+            "summary": "Revoke a session token by its id: every instance refuses it, and its "
+            "streams end",
+            "parameters": [
+                {
+                    "name": "token_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                }
+            ],
+            "responses": {
+                "200": returns_json(
+                    "revoked",
+                    {
+                        "type": "object",
+                        "required": ["token_id", "revoked"],
+                        "properties": {
+                            "token_id": {"type": "string"},
+                            "revoked": {"type": "boolean"},
+                        },
+                    },
+                )
+            },
         }
     },
     "/v1/sessions/{session_id}/tokens": {

@@ -3,10 +3,10 @@
 - AGENTLOG_API_TOKEN guards every /v1 route; AGENTLOG_ADMIN_TOKEN guards /v1/admin/* (403 for
   the API token there). Both go in `Authorization: Bearer`, never in a URL.
 - Session tokens (`transport/middleware/session_tokens.py`) open one session's routes: `read` its
-GETs,
-  `write` also its POSTs. 403 on any other session or route, 401 when expired or tampered;
-  403 also on a route of its session that creates another session (fork). `POST /v1/chat`
-  names its session in the body: its handler holds that to the token's session.
+  GETs, `write` also its POSTs, `delete` also its DELETE. 403 on any other session or route,
+  401 when expired or tampered; 403 also on a route of its session that creates another
+  session (fork). `POST /v1/chat` names its session in the body: its handler holds that to the
+  token's session.
   A read token may also come as `?access_token=`, because `EventSource` cannot send a header.
 - With no API token set, the /v1 routes are open (`agentlog serve` warns about it).
 """
@@ -17,7 +17,7 @@ import hmac
 
 from aiohttp import web
 
-from agentlog.transport.keys import SETTINGS
+from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.errors import Handler, error_response
 from agentlog.transport.middleware.session_tokens import (
     SessionGrant,
@@ -63,7 +63,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if not (settings.api_token or (is_admin_route and settings.admin_token)):
         return await handler(request)  # open: nothing configured guards this route
     if token is not None and looks_like_session_token(token):
-        refusal = _session_token_refusal(request, token, in_query=in_query)
+        refusal = await _session_token_refusal(request, token, in_query=in_query)
         return refusal if refusal is not None else await handler(request)
     if in_query:
         return _unauthorized(
@@ -85,7 +85,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     return _unauthorized("the bearer token is not valid")
 
 
-def _session_token_refusal(
+async def _session_token_refusal(
     request: web.Request, token: str, *, in_query: bool
 ) -> web.Response | None:
     """None when this session token opens this request; else the 401 or 403."""
@@ -96,6 +96,9 @@ def _session_token_refusal(
         grant = verify(key, token)
     except TokenRejected as exc:
         return _unauthorized(exc.message, code=exc.code)
+    revocations = request.app[STORE].backend.token_revocations()
+    if await revocations.revoked([grant.token_id]):
+        return _unauthorized("the token has been revoked; mint a new one", code="token_revoked")
     if in_query and grant.scope != "read":
         return _unauthorized(
             f"{QUERY_TOKEN} takes only read-scoped tokens (a URL ends up in logs and history); "

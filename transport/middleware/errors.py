@@ -17,9 +17,13 @@ from agentlog.domain.errors import (
     StoreUnavailable,
     UnknownSession,
 )
+from agentlog.infra.store.opening import service_outage
 from agentlog.transport.keys import SETTINGS, STORE
 
 log = logging.getLogger(__name__)
+
+# Seconds a client is told to wait after a 503 for a service that is down.
+RETRY_AFTER_SECONDS = "2"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,7 +57,7 @@ def domain_error_response(exc: AgentlogError) -> web.Response:
     if isinstance(exc, InvalidAppend):
         return error_response(400, exc.code, str(exc))
     if isinstance(exc, StoreUnavailable):
-        return error_response(503, exc.code, str(exc))
+        return unavailable(exc.code, str(exc))
     status = getattr(exc, "http_status", 400)
     return error_response(status, exc.code, str(exc), **getattr(exc, "details", {}))
 
@@ -84,6 +88,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception as exc:
+        service = service_outage(exc)
+        if service is not None and request.transport is not None:
+            # Redis down or restarting: nothing was decided, so a retry is safe.
+            log.warning(
+                "%s unavailable during %s %s: %r", service, request.method, request.path, exc
+            )
+            return unavailable(f"{service}_unavailable", f"{service} unavailable; retry shortly")
         # A read that reached the database outside the store's own bounded path (projections,
         # run index) and lost its connection or timed out: the same 503 JSON as the store's.
         store = request.app.get(STORE)
@@ -91,6 +102,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
         # The client learns what failed, not the hosts or credentials in the driver's text.
-        return error_response(
-            503, StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
+        return unavailable(
+            StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
         )
+
+
+def unavailable(code: str, message: str) -> web.Response:
+    """503 with `Retry-After`: a service we depend on is down, and a retry may succeed."""
+    response = error_response(503, code, message)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response

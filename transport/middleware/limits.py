@@ -1,31 +1,60 @@
 """Per-process limits, so one client cannot take the server's memory: active runs (each is a CLI
 process of 100-200 MB; 429 with Retry-After beyond AGENTLOG_MAX_ACTIVE_RUNS), open SSE
 streams (503 with Retry-After beyond AGENTLOG_MAX_SSE_CONNECTIONS), request bodies (413) and
-request lines and headers (431). Each limit and each refusal is in /metrics."""
+request lines and headers (431). Each limit and each refusal is in /metrics.
+
+A stream opened with a session token also counts against its token
+(AGENTLOG_MAX_STREAMS_PER_TOKEN) and its session's tokens together
+(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either, so one token cannot fill every slot and
+shut out the API token; and it is closed when its token expires, so an expired token reads
+nothing more."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from aiohttp import web
 
 from agentlog.transport.http.metrics import METRICS, Counter, Gauge
-from agentlog.transport.keys import SETTINGS
+from agentlog.transport.keys import SETTINGS, STORE
+from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError, Handler, error_response
+from agentlog.transport.middleware.session_tokens import SessionGrant
 
 RUN_RETRY_AFTER_SECONDS = 5
+# How often open session-token streams are checked against revocations made elsewhere.
+REVOCATION_CHECK_SECONDS = 2.0
+log = logging.getLogger(__name__)
 STREAM_RETRY_AFTER_SECONDS = 5
 
 
 class Limits:
     """This process's counts against the limits, and their metrics."""
 
-    def __init__(self, *, max_active_runs: int, max_sse_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_active_runs: int,
+        max_sse_connections: int,
+        max_streams_per_token: int = 4,
+        max_streams_per_session: int = 16,
+    ) -> None:
         self.max_active_runs = max_active_runs
         self.max_sse_connections = max_sse_connections
+        self.max_streams_per_token = max_streams_per_token
+        self.max_streams_per_session = max_streams_per_session
         self.starting_runs = 0
         self.open_streams = 0
+        # Streams open with session tokens: by token id, and by session.
+        self.token_streams: Tally[str] = Tally()
+        self.session_streams: Tally[str] = Tally()
+        # The connections of those streams, so a revoked token's can be closed.
+        self.stream_connections: dict[str, set[asyncio.BaseTransport]] = {}
         self.refused = Counter(
             "agentlog_requests_refused_total",
             "Requests refused by a limit: active_runs (429), sse_connections (503), "
@@ -42,6 +71,12 @@ class Limits:
             ("agentlog_max_header_bytes", "AGENTLOG_MAX_HEADER_BYTES: the largest header line."),
         ]:
             self.gauges.append(Gauge(name, help_text))
+
+    def end_streams_of(self, token_ids: set[str]) -> None:
+        """Close the connections of every stream open with one of these tokens."""
+        for token_id in token_ids:
+            for transport in self.stream_connections.get(token_id, set()):
+                transport.close()
 
     @contextlib.contextmanager
     def run_slot(self, active_runs: Callable[[], int]) -> Iterator[None]:
@@ -85,11 +120,60 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
         )
         response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
         return response
+    grant = session_grant(request)
+    if grant is not None:
+        refusal = _token_stream_refusal(limits, grant)
+        if refusal is not None:
+            return refusal
     limits.open_streams += 1
+    expiry = _close_at_expiry(request, grant) if grant is not None else None
+    connection = request.transport
+    if grant is not None:
+        limits.token_streams[grant.token_id] += 1
+        limits.session_streams[grant.session_id] += 1
+        if connection is not None:
+            limits.stream_connections.setdefault(grant.token_id, set()).add(connection)
     try:
         return await handler(request)
     finally:
         limits.open_streams -= 1
+        if expiry is not None:
+            expiry.cancel()
+        if grant is not None:
+            limits.token_streams[grant.token_id] -= 1
+            limits.session_streams[grant.session_id] -= 1
+            connections = limits.stream_connections.get(grant.token_id, set())
+            connections.discard(connection)
+            if not connections:
+                limits.stream_connections.pop(grant.token_id, None)
+            # Unary + keeps positive counts only: a token with no stream leaves no entry.
+            limits.token_streams = +limits.token_streams
+            limits.session_streams = +limits.session_streams
+
+
+def _token_stream_refusal(limits: Limits, grant: SessionGrant) -> web.Response | None:
+    if limits.token_streams[grant.token_id] >= limits.max_streams_per_token:
+        message = f"a session token holds at most {limits.max_streams_per_token} open streams"
+    elif limits.session_streams[grant.session_id] >= limits.max_streams_per_session:
+        message = f"a session's tokens hold at most {limits.max_streams_per_session} open streams"
+    else:
+        return None
+    limits.refused.inc(limit="sse_connections")
+    response = error_response(429, "too_many_streams", f"{message}; close one or retry later")
+    response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _close_at_expiry(request: web.Request, grant: SessionGrant) -> asyncio.TimerHandle:
+    """Close the stream's connection when its token expires: the client reconnects with the
+    token it has, and gets 401 token_expired."""
+
+    def close() -> None:
+        if request.transport is not None:
+            request.transport.close()
+
+    delay = max(0.0, grant.expires_at - time.time())
+    return asyncio.get_running_loop().call_later(delay, close)
 
 
 async def _count_refusals(request: web.Request, response: web.StreamResponse) -> None:
@@ -104,6 +188,8 @@ def setup_limits(app: web.Application) -> Limits:
     limits = Limits(
         max_active_runs=settings.max_active_runs,
         max_sse_connections=settings.max_sse_connections,
+        max_streams_per_token=settings.max_streams_per_token,
+        max_streams_per_session=settings.max_streams_per_session,
     )
     for gauge, value in zip(
         limits.gauges,
@@ -118,10 +204,38 @@ def setup_limits(app: web.Application) -> Limits:
         gauge.set(value)
     app[LIMITS] = limits
     app.middlewares.append(limit_streams)
+    app.cleanup_ctx.append(_revoked_streams_ctx)
     app.on_response_prepare.append(_count_refusals)
     if METRICS in app:
         app[METRICS].extra += [limits.refused, *limits.gauges]
     return limits
+
+
+async def _revoked_streams_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_end_revoked_streams(app), name="agentlog-revoked-streams")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _end_revoked_streams(app: web.Application) -> None:
+    """A token revoked on another instance: its streams here end within a check's interval.
+    One read of the revocations per interval, only while session-token streams are open."""
+    limits = app[LIMITS]
+    while True:
+        await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+        open_tokens = set(limits.stream_connections)
+        if not open_tokens:
+            continue
+        try:
+            revoked = await app[STORE].backend.token_revocations().revoked(open_tokens)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("checking revoked tokens failed; retrying", exc_info=True)
+            continue
+        limits.end_streams_of(revoked)
 
 
 def header_refused(app: web.Application) -> Callable[[int], None]:

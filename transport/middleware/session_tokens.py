@@ -3,9 +3,11 @@
 A token is `agl1.<payload>.<signature>`: the payload is base64url JSON `{"sid", "scope", "exp"}`
 and the signature an HMAC-SHA256 over `agl1.<payload>` with a key derived from
 AGENTLOG_TOKEN_SECRET (else the admin token, else the API token), so any process with the same
-configuration verifies it and nothing is stored. `read` opens the session's events, messages
-and streams; `write` also its runs, events, approvals and cancels. Changing the secret revokes
-every token at once.
+configuration verifies it; only revocations are stored (by token id: a hash of the signature,
+`transport/http/tokens.py`). `read` opens the session's events, messages
+and streams; `write` also its runs, events, approvals and cancels; `delete` also deleting the
+session (a write token cannot: deleting is not undone). Changing the secret revokes every
+token at once.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
 
-Scope = Literal["read", "write"]
-SCOPES: tuple[Scope, ...] = ("read", "write")
+Scope = Literal["read", "write", "delete"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "delete")
+# Each scope opens its methods and those of the scopes before it.
+_METHODS: dict[Scope, frozenset[str]] = {
+    "read": frozenset({"GET", "HEAD"}),
+    "write": frozenset({"GET", "HEAD", "POST", "PUT", "PATCH"}),
+    "delete": frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}),
+}
 PREFIX = "agl1"
 MAX_TTL_SECONDS = 30 * 24 * 3600
 _DERIVATION = b"agentlog session tokens v1"
@@ -39,10 +48,13 @@ class TokenRejected(Exception):
         self.message = message
 
 
-class _Payload(msgspec.Struct, forbid_unknown_fields=True):
+class _Payload(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     sid: str
     scope: Scope
     exp: int
+    # A nonce: two tokens minted alike in the same second are still two tokens, with two ids
+    # (their streams are counted, and they are revoked, apart). Older tokens have none.
+    n: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,9 +62,11 @@ class SessionGrant:
     session_id: str
     scope: Scope
     expires_at: int  # unix seconds
+    # Names the token without being it (a hash of its signature): for stream caps and logs.
+    token_id: str = ""
 
     def allows(self, method: str) -> bool:
-        return self.scope == "write" or method in ("GET", "HEAD")
+        return method in _METHODS[self.scope]
 
 
 def signing_key(secret: str | None) -> bytes | None:
@@ -82,11 +96,14 @@ def mint(
 ) -> tuple[str, int]:
     """(token, expires_at)."""
     if scope not in SCOPES:
-        raise ValueError(f"scope must be read or write, not {scope!r}")
+        raise ValueError(f"scope must be read, write or delete, not {scope!r}")
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"the ttl must be 1 s to {MAX_TTL_SECONDS // 86400} days")
     expires_at = int(now if now is not None else time.time()) + ttl_seconds
-    payload = _b64(msgspec.json.encode(_Payload(sid=session_id, scope=scope, exp=expires_at)))
+    nonce = secrets.token_urlsafe(9)
+    payload = _b64(
+        msgspec.json.encode(_Payload(sid=session_id, scope=scope, exp=expires_at, n=nonce))
+    )
     signed = f"{PREFIX}.{payload}"
     return f"{signed}.{_signature(key, signed)}", expires_at
 
@@ -106,7 +123,13 @@ def verify(key: bytes, token: str, *, now: float | None = None) -> SessionGrant:
         raise TokenRejected("invalid_token", "the token's payload is not valid") from None
     if payload.exp <= (now if now is not None else time.time()):
         raise TokenRejected("token_expired", "the token has expired; mint a new one")
-    return SessionGrant(payload.sid, payload.scope, payload.exp)
+    return SessionGrant(payload.sid, payload.scope, payload.exp, token_id_of(token))
+
+
+def token_id_of(token: str) -> str:
+    """A token's id: the first 128 bits of a SHA-256 of its signature, in hex. Knowing the id
+    does not let anyone make the token."""
+    return hashlib.sha256(token.rpartition(".")[2].encode()).hexdigest()[:32]
 
 
 def parse_ttl(text: str) -> int:

@@ -146,7 +146,17 @@ RUN_PATHS: dict[str, Any] = {
             "parameters": [SESSION_ID, RUN_ID],
             "requestBody": EMPTY_JSON_BODY,
             "responses": {
-                "202": {"description": "cancelling"},
+                "202": returns_json(
+                    "answered once the run's terminal event is in the log (cancelled), or when "
+                    "its bounded wait ended with the run still stopping (stopping)",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "run_id": {"type": "string"},
+                            "status": {"enum": ["cancelled", "stopping"]},
+                        },
+                    },
+                ),
                 "404": returns_error("unknown session or run"),
                 "409": returns_error("the run is not active"),
             },

@@ -95,6 +95,9 @@ SESSION_PATHS: dict[str, Any] = {
                     },
                 ),
                 "404": returns_error("unknown session"),
+                "409": returns_error(
+                    "its run is still stopping after the cancel's wait (run_active)"
+                ),
                 "410": returns_error("already deleted (session_deleted)"),
             },
         },

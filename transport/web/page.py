@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from agentlog.transport.middleware.security_headers import PAGE_POLICY
+
 WEB_DIR = Path(__file__).resolve().parent
 
 CONTENT_TYPES = {
@@ -19,7 +21,11 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
-HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": PAGE_POLICY,
+}
 
 
 def _asset(name: str) -> Path | None:

@@ -63,6 +63,8 @@ class RunInFlight:
     start_seq: int
     # Where the session's latest earlier run started (None: this is its first run).
     previous_run_seq: int | None
+    # Where the approvals this run may settle begin (a continuation's: the asking run's start).
+    approvals_since: int | None
     translator: SdkTranslator
     recorder: RunRecorder
     gate: ApprovalGate | None = None

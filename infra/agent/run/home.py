@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentlog.infra.agent.recovery.leftovers import HOME_PREFIX
+from agentlog.infra.private_files import private_directory
 from agentlog.infra.sessions.workspaces import directory_name, note_session
 
 
@@ -38,13 +39,15 @@ def prepare_run_home(
     """Create the session's working directory and the run's HOME. File I/O: run it in a
     thread. `template`: the agent's workspace template, copied into a new workspace (one
     this host has not made before: a session that moves to another host gets it there too)."""
+    # 0700: the root's sessions are no other local user's to list or read.
+    private_directory(workspace_root)
     workspace = workspace_root / directory_name(session_id)
     if template is not None and not workspace.exists():
         # Copied beside, then renamed: a workspace is never seen half-filled.
         partial = workspace.with_name(workspace.name + f".{run_id}.partial")
         shutil.copytree(template, partial, symlinks=False)
         partial.rename(workspace)
-    workspace.mkdir(parents=True, exist_ok=True)
+    workspace.mkdir(mode=0o700, exist_ok=True)
     note_session(workspace, session_id)  # so every host can remove it once it is deleted
     cwd = str(workspace.resolve())
     run_home_root.mkdir(parents=True, exist_ok=True)

@@ -69,11 +69,17 @@ async def keep_lease(
     on_cancel: Callable[[str], None],
 ) -> None:
     """Refresh `lease` every `refresh_seconds` and poll for a cancel request, until the lease
-    is lost (`on_lost`), a cancel arrives (`on_cancel`), or the task is cancelled."""
+    is lost (`on_lost`) or the task is cancelled (the run has ended: its CLI is gone). A cancel
+    request is handed on once (`on_cancel`) and the refreshes go on: a CLI may take longer
+    than the TTL to stop, and while it lives no other run may start in its workspace, nor may
+    it be recorded abandoned instead of cancelled."""
     tick = min(refresh_seconds, cancel_poll_seconds)
     next_refresh = time.monotonic() + refresh_seconds
     refreshed_at = time.monotonic()
+    cancelling = False
     while True:
+        if cancelling:
+            tick = refresh_seconds  # nothing more to poll for
         await asyncio.sleep(max(0.0, min(tick, next_refresh - time.monotonic())))
         now = time.monotonic()
         if now >= next_refresh:
@@ -88,14 +94,16 @@ async def keep_lease(
             elif held is False or now - refreshed_at >= ttl_seconds:
                 on_lost()
                 return
+        if cancelling:
+            continue
         try:
             reason = await lock.cancel_requested(lease)
         except Exception as exc:  # noqa: BLE001
             log.debug("run %s: cancel poll failed: %s", lease.run_id, exc)
             reason = None
         if reason:
+            cancelling = True
             on_cancel(reason)
-            return
 
 
 async def release(lock: RunLock, lease: LockLease) -> None:

@@ -18,7 +18,8 @@ terminal event has its own budget, `terminal_budget_seconds`, also once the leas
 the store's fence refuses it if another process already recorded the run's end. A batch given
 up on is counted as dropped; recovery then writes the run's terminal event once the store is
 back. Every append carries the run's fence, so a run that is no longer the session's current
-run writes nothing (RunFenced: reported at once, no retry).
+run writes nothing (RunFenced: reported at once, no retry), nor does a run of a session deleted
+meanwhile (SessionDeleted, the same).
 An event over the store's size limit has its largest fields cut down (`fit_event`).
 """
 
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from agentlog.domain.errors import RunFenced, StoreClosed, StoreUnavailable
+from agentlog.domain.errors import RunFenced, SessionDeleted, StoreClosed, StoreUnavailable
 from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RecordedEvent, encode_event
 from agentlog.domain.ports.event_store import RunFence, RunRecord
 from agentlog.domain.ports.wakeups import Wakeup
@@ -216,7 +217,8 @@ class RunRecorder:
                 self._fail(exc)
                 self._drop(events, str(exc))
                 return
-            except RunFenced as exc:
+            except (RunFenced, SessionDeleted) as exc:
+                # Both final: a newer run (or the session's tombstone) will never step aside.
                 self.fenced = True
                 self._fail(exc)
                 self._drop(events, str(exc))

