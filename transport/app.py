@@ -17,6 +17,7 @@ from agentlog.infra.store.opening import open_store
 from agentlog.infra.store.store import Store
 from agentlog.transport.http import admin as admin_api
 from agentlog.transport.http import approvals as approvals_api
+from agentlog.transport.http import chat as chat_api
 from agentlog.transport.http import deletion as deletion_api
 from agentlog.transport.http import forks as fork_api
 from agentlog.transport.http import runs as runs_api
@@ -139,6 +140,7 @@ def create_app(
     app.router.add_get("/v1/openapi.json", openapi_json)
     sessions_api.add_routes(app)
     runs_api.add_routes(app)
+    chat_api.add_routes(app)
     approvals_api.add_routes(app)
     admin_api.add_routes(app)
     deletion_api.add_routes(app)

@@ -3,7 +3,8 @@
 // `sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses`, which posts the
 // messages (carrying the decision) by itself and continues the assistant message.
 //
-// Input: one JSON line {"base", "sessionId", "prompt", "approved", "reason"}. Output: one JSON
+// Input: one JSON line {"base", "sessionId", "prompt", "approved", "reason", "chatRoute"?}
+// (`chatRoute`: the transport configured only with `api: BASE + '/v1/chat'`). Output: one JSON
 // line {"beforeAnswer", "messages", "status", "error", "requests"}; `requests` are the POST
 // bodies the chat sent.
 import { DefaultChatTransport, lastAssistantMessageIsCompleteWithApprovalResponses } from 'ai';
@@ -19,7 +20,7 @@ async function until(check, what, timeoutMs = 90_000) {
   }
 }
 
-async function approve({ base, sessionId, prompt, approved, reason }) {
+async function approve({ base, sessionId, prompt, approved, reason, chatRoute }) {
   const requests = [];
   const recordingFetch = async (url, init) => {
     requests.push(JSON.parse(init.body));
@@ -28,11 +29,15 @@ async function approve({ base, sessionId, prompt, approved, reason }) {
   const chat = new Chat({
     id: sessionId,
     messages: [],
-    transport: new DefaultChatTransport({
-      api: `${base}/v1/sessions/${sessionId}/runs`,
-      headers: { Accept: 'text/event-stream' },
-      fetch: recordingFetch,
-    }),
+    transport: new DefaultChatTransport(
+      chatRoute
+        ? { api: `${base}/v1/chat`, fetch: recordingFetch }
+        : {
+            api: `${base}/v1/sessions/${sessionId}/runs`,
+            headers: { Accept: 'text/event-stream' },
+            fetch: recordingFetch,
+          },
+    ),
     sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
   });
   describe = () =>

@@ -52,7 +52,7 @@ async def delete_session(request: web.Request) -> web.Response:
 async def deleted_sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
     """410 for any route of a deleted session (its tombstone is all that is left)."""
     session_id = request.match_info.get("session_id")
-    if session_id is not None and request.path.startswith("/v1/sessions/"):
+    if session_id is not None and request.path.startswith(("/v1/sessions/", "/v1/chat/")):
         when = await deleted_at(request.app[STORE], session_id)
         if when is not None:
             raise SessionDeleted(session_id, when.isoformat())

@@ -126,21 +126,25 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
-    session_id = request.match_info["session_id"]
     body = await read_body(request, StartRunBody)
+    return await run_body(
+        request, request.match_info["session_id"], body, stream=wants_sse(request)
+    )
+
+
+async def run_body(
+    request: web.Request, session_id: str, body: StartRunBody, *, stream: bool
+) -> web.StreamResponse:
+    """Start (or continue, after approvals) the run the body asks for; `stream`: answer with
+    its UI message stream, else 202 with its run id."""
     answers = body.approval_answers() if body.from_message_id is UNSET else []
     if answers:
-        return await continue_with_answers(request, session_id, answers)
+        return await continue_with_answers(request, session_id, answers, stream=stream)
     if body.from_message_id == "":
         raise ApiError(400, "invalid_body", "from_message_id must not be empty")
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt
-    if not prompt.strip(" \t\r\n"):
-        raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ApiError(
-            400, "invalid_prompt", f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
-        )
+    refuse_bad_prompt(prompt)
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
@@ -162,13 +166,27 @@ async def start_run(request: web.Request) -> web.StreamResponse:
             head=exc.head,
             expected=exc.expected,
         ) from None
-    if wants_sse(request):
+    if stream:
         return await stream_run(request, session_id, started.run_id)
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
+def refuse_bad_prompt(prompt: str) -> None:
+    """400 `invalid_prompt` for a blank prompt or one over MAX_PROMPT_CHARS."""
+    if not prompt.strip(" \t\r\n"):
+        raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            400, "invalid_prompt", f"the prompt is longer than {MAX_PROMPT_CHARS} characters"
+        )
+
+
 async def continue_with_answers(
-    request: web.Request, session_id: str, answers: list[tuple[str, bool, str | None]]
+    request: web.Request,
+    session_id: str,
+    answers: list[tuple[str, bool, str | None]],
+    *,
+    stream: bool,
 ) -> web.StreamResponse:
     """The decision carried in useChat's messages: record each answer (once; a different
     second answer is 409), then continue the turn and stream it, continuing the message."""
@@ -181,8 +199,9 @@ async def continue_with_answers(
     # The last answer is recorded with the run that continues (one append, see
     # transport/http/approvals.py); every answer is then confirmed against the log.
     started = await continue_turn(request.app, session_id, given[-1]) if given else None
+    answered_at = []
     for each in given:
-        await record_answer(
+        recorded = await record_answer(
             store,
             session_id,
             each.approval_id,
@@ -190,17 +209,21 @@ async def continue_with_answers(
             reason=each.reason,
             responder=each.responder,
         )
+        answered_at.append(recorded.seq)
     if started is None:
         started = await continue_turn(request.app, session_id)
     run_id = started.run_id if started is not None else None
+    # A run still in its grace goes on with the answer: the client has its stream up to the
+    # approval request (that stream ended there), so it gets the rest.
+    sent_through = 0 if run_id is not None else min(answered_at) - 1
     if run_id is None:
         run_id = await request.app[AGENT_RUNS].active_run(session_id)
     if run_id is None:
         raise ApiError(
             409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
         )
-    if wants_sse(request):
-        return await stream_run(request, session_id, run_id)
+    if stream:
+        return await stream_run(request, session_id, run_id, sent_through=sent_through)
     offset = started.offset if started is not None else None
     return json_response({"run_id": run_id, "offset": offset}, 202)
 
@@ -254,15 +277,40 @@ async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple
         current = event.continues_run_id
 
 
+# How a stream that stops for an approval ends: the step's calls wait on the person.
+AWAITING_ANSWER = {"type": "finish", "finishReason": "tool-calls"}
+
+
+def note_approvals(chunk: dict[str, Any], waiting: set[str]) -> bool:
+    """Keep `waiting` up to date with the approvals `chunk` asks or answers; always True."""
+    if chunk["type"] == "tool-approval-request":
+        waiting.add(chunk["approvalId"])
+    elif chunk["type"] == "tool-approval-response":
+        waiting.discard(chunk["approvalId"])
+    return True
+
+
 async def stream_run(
-    request: web.Request, session_id: str, run_id: str, *, replay_message: bool = False
+    request: web.Request,
+    session_id: str,
+    run_id: str,
+    *,
+    replay_message: bool = False,
+    sent_through: int = 0,
 ) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
     the log from the run's `run_started` (found in the run index: the session's earlier runs
     are never read; for a run that continues others after approvals, from the first of them,
     whose calls it settles), then the live tail; keep-alives are SSE comments, because an
     unknown data chunk breaks the AI SDK's parser. `replay_message`: send the earlier runs'
-    part of the message too (a resumed client rebuilds it from empty)."""
+    part of the message too (a resumed client rebuilds it from empty). `sent_through`: the
+    client has the run's chunks of the events up to this seq already (the stream it answered
+    an approval from): of those only `start` is sent again.
+
+    The stream ends (`finish`) as soon as it has caught up with the log while an approval it
+    showed waits: `useChat` sends nothing while it streams, so an open stream would hold the
+    person's answer back until the run's grace ran out. An answer sent at once reaches the
+    run during its grace, and its POST streams the rest of the run."""
     app = request.app
     store = app[STORE]
     settings = app[SETTINGS]
@@ -274,6 +322,7 @@ async def stream_run(
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
             first, chain = await message_runs(store, session_id, run_id)
             encoder = RunStreamEncoder(run_id, earlier=chain if replay_message else ())
+            waiting: set[str] = set()  # approvals this stream showed, not yet answered
             last = first - 1
             while not encoder.closed:
                 page = await store.read(session_id, after=last, limit=1000)
@@ -283,10 +332,15 @@ async def stream_run(
                         encode_sse(chunk)
                         for recorded in page
                         for chunk in encoder.chunks_for(recorded)
+                        if note_approvals(chunk, waiting)
+                        and (recorded.seq > sent_through or chunk["type"] == "start")
                     )
                     if out:
                         await send(request, response, out, timeout)
                     continue
+                if waiting:
+                    await send(request, response, encode_sse(AWAITING_ANSWER) + DONE, timeout)
+                    break
                 if shutdown.is_set():
                     break
                 if not await waiter.wait(settings.sse_keepalive_seconds):

@@ -5,7 +5,8 @@
 - Session tokens (`transport/middleware/session_tokens.py`) open one session's routes: `read` its
   GETs, `write` also its POSTs, `delete` also its DELETE. 403 on any other session or route,
   401 when expired or tampered; 403 also on a route of its session that creates another
-  session (fork).
+  session (fork). `POST /v1/chat` names its session in the body: its handler holds that to the
+  token's session.
   A read token may also come as `?access_token=`, because `EventSource` cannot send a header.
 - With no API token set, the /v1 routes are open (`agentlog serve` warns about it).
 """
@@ -104,6 +105,11 @@ async def _session_token_refusal(
             "send a write token as Authorization: Bearer <token>"
         )
     request[SESSION_GRANT] = grant
+    if _route(request) == CHAT_SEND:
+        # The chat's id is in the body: the handler holds it to the grant's session.
+        if grant.allows(request.method):
+            return None
+        return error_response(403, "forbidden", f"a {grant.scope} token cannot send messages")
     session_id = request.match_info.get("session_id")
     if session_id is None or request.path.endswith("/tokens"):
         return error_response(
@@ -123,6 +129,9 @@ async def _session_token_refusal(
         )
     return None
 
+
+# useChat's send names its session in the body (`id`), not in the path.
+CHAT_SEND = "/v1/chat"
 
 # Routes of a session that create another one: a session token opens its own session only.
 CREATES_SESSIONS = frozenset({"/v1/sessions/{session_id}/fork"})

@@ -1,8 +1,8 @@
 """The HTTP API described as OpenAPI 3.1, served at /v1/openapi.json.
 
 Written by hand: the paths of each resource in a module of this folder (service, sessions,
-runs, projections) or, for some routes, as `OPENAPI_PATHS` beside their handlers; the shared
-pieces in `fragments` and `components`. tests/e2e/test_openapi.py fails when a route is added
+runs, chat, projections) or, for some routes, as `OPENAPI_PATHS` beside their handlers; the
+shared pieces in `fragments` and `components`. tests/e2e/test_openapi.py fails when a route is added
 without being documented, or documented without existing.
 """
 
@@ -17,6 +17,7 @@ from agentlog.transport.http import forks as fork_api
 from agentlog.transport.http import metrics
 from agentlog.transport.http import tokens as tokens_api
 from agentlog.transport.keys import SETTINGS
+from agentlog.transport.openapi.chat import CHAT_PATHS
 from agentlog.transport.openapi.components import COMPONENTS
 from agentlog.transport.openapi.fragments import returns_error
 from agentlog.transport.openapi.projections import PROJECTION_PATHS
@@ -30,6 +31,7 @@ ALL_PATHS = {
     **SERVICE_PATHS,
     **SESSION_PATHS,
     **RUN_PATHS,
+    **CHAT_PATHS,
     **admin_api.OPENAPI_PATHS,
     **tokens_api.OPENAPI_PATHS,
     **fork_api.OPENAPI_PATHS,

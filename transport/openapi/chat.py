@@ -1,0 +1,121 @@
+"""The chat route shaped for the AI SDK's `DefaultChatTransport`: send (always streamed) and
+reconnect (transport/http/chat.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentlog.transport.openapi.fragments import (
+    EMPTY_JSON_BODY,
+    SESSION_ID,
+    returns_error,
+    returns_json,
+    takes_json,
+)
+
+UI_STREAM = {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"}
+
+CHAT_PATHS: dict[str, Any] = {
+    "/v1/chat": {
+        "post": {
+            "summary": "Send useChat's message and stream the answer (an AI SDK UI message "
+            "stream, whatever Accept says)",
+            "description": "The body `DefaultChatTransport` sends: `id` is the session id; a "
+            "session that does not exist yet is created with the server's default agent "
+            "(with a session token, `id` must be that token's session). `messages` may hold "
+            "the whole chat or only its last message: the log is the conversation. `trigger` "
+            "and `messageId` regenerate or edit as on POST /v1/sessions/{session_id}/runs; a "
+            "last assistant message carrying approval answers continues the turn.",
+            "requestBody": takes_json(
+                {
+                    "type": "object",
+                    "required": ["id"],
+                    "anyOf": [
+                        {"required": ["messages"]},
+                        {
+                            "required": ["trigger"],
+                            "properties": {"trigger": {"const": "regenerate-message"}},
+                        },
+                    ],
+                    "properties": {
+                        "id": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
+                            "description": "the chat's id, which is the session's",
+                        },
+                        "messages": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "object"},
+                            "description": "useChat's UIMessage[]: the last user message is "
+                            "the prompt",
+                        },
+                        "trigger": {
+                            "type": "string",
+                            "enum": ["submit-message", "regenerate-message"],
+                        },
+                        "messageId": {
+                            "type": "string",
+                            "description": "the message regenerated or edited",
+                        },
+                    },
+                }
+            ),
+            "responses": {
+                "200": UI_STREAM,
+                "400": returns_error(
+                    "the body is not valid, or its last user message holds no text "
+                    "(`invalid_prompt`)"
+                ),
+                "403": returns_error("a session token for another session, or a read token"),
+                "404": returns_error("a session token's session does not exist"),
+                "409": returns_error(
+                    "a run is active, an approval waits, or the messages name a message "
+                    "set aside or taken (as on POST /v1/sessions/{session_id}/runs)"
+                ),
+                "410": returns_error("the session was deleted"),
+                "422": returns_error(
+                    "nothing to regenerate, or the messages do not fit the conversation"
+                ),
+            },
+        }
+    },
+    "/v1/chat/{session_id}/stream": {
+        "get": {
+            "summary": "Reconnect to the chat's active run (`useChat({ resume: true })`)",
+            "parameters": [SESSION_ID],
+            "responses": {
+                "200": UI_STREAM,
+                "204": {"description": "nothing is running, or the chat does not exist yet"},
+                "410": returns_error("the session was deleted"),
+            },
+        }
+    },
+    "/v1/chat/{session_id}/stop": {
+        "post": {
+            "summary": "Stop the chat's run; answers once it has ended",
+            "description": "Keyed by the chat id: the client needs no run id. When it "
+            "answers, the run's terminal event is in the log, its stream has shown the tool "
+            "calls it stopped as ended and then closed, and the next send is not refused as "
+            "`run_active`. With nothing running it is no error (`run_id` null, `status` "
+            "`idle`).",
+            "parameters": [SESSION_ID],
+            "requestBody": EMPTY_JSON_BODY,
+            "responses": {
+                "200": returns_json(
+                    "the run has ended, or nothing was running",
+                    {
+                        "type": "object",
+                        "required": ["run_id", "status"],
+                        "properties": {
+                            "run_id": {"type": ["string", "null"]},
+                            "status": {"type": "string", "enum": ["stopped", "idle"]},
+                        },
+                    },
+                ),
+                "404": returns_error("unknown chat"),
+                "410": returns_error("the session was deleted"),
+            },
+        }
+    },
+}
