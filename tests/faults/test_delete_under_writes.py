@@ -1,6 +1,7 @@
 """DELETE under concurrent appends and a streaming run, on SQLite (one `agentlog serve`: a SQLite
-file has one server) and PostgreSQL (two `agentlog serve` processes): once DELETE has answered with the tombstone, nothing of the session
-is acknowledged, stored or streamed again (issue 19: a deleted session came back to life).
+file has one server) and PostgreSQL (two `agentlog serve` processes): once DELETE has answered
+with the tombstone, nothing of the session is acknowledged, stored or streamed again (issue 19:
+a deleted session came back to life).
 
 Each round creates a session, starts a run streaming on one instance, keeps four writers
 appending as fast as both instances answer and a follower on each instance, deletes through
