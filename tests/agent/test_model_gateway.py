@@ -3,6 +3,7 @@ a real unix socket, to the scripted model, as the sandboxed CLI reaches it."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from agentlog.domain.events import ModelCallMetered
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
+from agentlog.infra.agent.sandbox.socket_paths import MAX_SOCKET_PATH, bindable
 
 MODEL = "claude-sonnet-4-5"
 HELLO = {
@@ -163,3 +165,33 @@ async def test_upstream_gets_the_servers_key_and_never_the_runs(tmp_path: Path) 
     (metered,) = recorded
     assert metered.usage == {"input_tokens": 4, "output_tokens": 2}
     assert metered.cost_usd == round((4 * 3.0 + 2 * 15.0) / 1_000_000, 8)
+
+
+async def test_a_gateway_in_a_folder_deeper_than_a_socket_path_allows_still_serves(
+    tmp_path: Path,
+) -> None:
+    """$TMPDIR can be deep (a CI runner's per-test folder): the socket is still bound, at its
+    real path, closed to other users, and a run reaches the model through it."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = deep / "model.sock"
+    assert len(str(path)) > MAX_SOCKET_PATH
+    async with ScriptedModel() as model:
+        gateway = ModelGateway(model.base_url)
+        await gateway.start(path)
+        try:
+            assert path.is_socket() and stat.S_IMODE(path.stat().st_mode) == 0o600
+            run = meter([], scripted=True)
+            gateway.admit(run)
+            with bindable(path) as name:
+                connector = aiohttp.UnixConnector(path=name)
+                async with (
+                    aiohttp.ClientSession(connector=connector) as http,
+                    http.post(
+                        "http://model/v1/messages", json=HELLO, headers={"x-api-key": run.key}
+                    ) as answer,
+                ):
+                    assert answer.status == 200 and "message_stop" in await answer.text()
+        finally:
+            await gateway.close()
+        assert not path.exists()

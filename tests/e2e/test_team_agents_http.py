@@ -29,19 +29,24 @@ def database_url(request: pytest.FixtureRequest) -> str:
     )
 
 
+RUN_ENDS = {"run_finished", "run_failed", "run_cancelled", "run_abandoned"}
+
+
 async def finished_texts(http: aiohttp.ClientSession, session: str, prompt: str) -> list[str]:
-    """Start a run and wait for its end; the texts the agent wrote in it."""
+    """Start a run and wait for its terminal event in the log; the texts the agent wrote in it.
+    (Not the session's status: that is a projection, which may not have seen the run yet.)"""
     async with http.post(f"/v1/sessions/{session}/runs", json={"prompt": prompt}) as response:
         assert response.status in (200, 201, 202), await response.text()
         offset = (await response.json())["offset"]
+    events: list[dict[str, Any]] = []
     async with asyncio.timeout(60):
-        while True:
-            async with http.get(f"/v1/sessions/{session}") as response:
-                if (await response.json())["status"] != "running":
-                    break
+        while not any(e["type"] in RUN_ENDS for e in events):
             await asyncio.sleep(0.1)
-    async with http.get(f"/v1/sessions/{session}/events", params={"offset": offset}) as response:
-        events: list[dict[str, Any]] = (await response.json())["events"]
+            params = {"offset": offset, "limit": 5000}
+            async with http.get(f"/v1/sessions/{session}/events", params=params) as response:
+                events = (await response.json())["events"]
+    (end,) = [e for e in events if e["type"] in RUN_ENDS]
+    assert end["type"] == "run_finished", end
     return [e["text"] for e in events if e["type"] == "text_completed"]
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agentlog.infra.agent.sandbox.socket_paths import bindable
+
 log = logging.getLogger(__name__)
 
 # The longest request head the proxy reads (request line and headers).
@@ -62,7 +64,8 @@ class EgressProxy:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, socket_path: Path) -> None:
-        self._server = await asyncio.start_unix_server(self._serve, path=str(socket_path))
+        with bindable(socket_path) as name:
+            self._server = await asyncio.start_unix_server(self._serve, path=name)
         os.chmod(socket_path, 0o600)  # the server's own user only
         self.socket_path = socket_path
 

@@ -28,6 +28,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from agentlog.infra.agent.sandbox.metering import AnswerUsage, RunMeter
+from agentlog.infra.agent.sandbox.socket_paths import bindable
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ class ModelGateway:
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.UnixSite(self._runner, str(socket_path)).start()
+        with bindable(socket_path) as name:
+            await web.UnixSite(self._runner, name).start()
         os.chmod(socket_path, 0o600)  # the server's own user only
         self.socket_path = socket_path
 
