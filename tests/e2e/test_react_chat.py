@@ -2,8 +2,9 @@
 Chromium: the page is served with its token route by the example's own backend
 (examples/react-chat/server.py) from another origin than agentlog, tokens are on, and useChat's
 DefaultChatTransport has only `api` and the token header. Send, regenerate, edit, a reload
-mid-stream, an approval answered after a reload, stop, and a send after it; after each step the
-page shows what GET /messages holds (examples/react-chat/e2e/drive.mjs).
+mid-stream, an approval answered after a reload, a denial, a subagent, stop, and a send after
+it; after each step the page shows what GET /messages holds, a subagent's parts inside its
+call (examples/react-chat/e2e/drive.mjs).
 
 `npm ci` runs when the example's node_modules lacks a pinned package; the app is built every
 time. Without node, npm or Chromium the test is skipped, unless CI=true, where it fails."""
@@ -42,6 +43,7 @@ PROMPTS = {
     "edited": EDITED,
     "slow": SLOW,
     "publish": PUBLISH,
+    "subagent": "[scenario:subagent] Ask a subagent to add and read",
     "long": LONG,
     "steer": "[scenario:long-tool] Run the slow operation for 3 seconds",
     "steering": "Also tell me the time",
@@ -132,7 +134,8 @@ def drive(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def shown(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What a page can show of GET /messages: ids, roles, part types, texts, tool states."""
+    """What a page can show of GET /messages: ids, roles, part types, texts, tool states, and
+    the call a subagent's part belongs to."""
     form = []
     for message in messages:
         parts = []
@@ -144,9 +147,18 @@ def shown(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 seen["text"] = part["text"]
             if part["type"] == "steering-message":
                 seen["text"] = "".join(p.get("text", "") for p in part["parts"])
+            if parent_of(part) is not None:
+                seen["parent"] = parent_of(part)
             parts.append(seen)
         form.append({"id": message["id"], "role": message["role"], "parts": parts})
     return form
+
+
+def parent_of(part: dict[str, Any]) -> str | None:
+    """The tool call whose subagent made this part (agentlog's provider metadata)."""
+    metadata = part.get("callProviderMetadata") or part.get("providerMetadata") or {}
+    parent = metadata.get("agentlog", {}).get("parentToolCallId")
+    return None if parent is None else str(parent)
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -160,7 +172,7 @@ def tool_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
 pytestmark = pytest.mark.slow
 
 
-async def test_the_react_app_sends_resumes_approves_stops_regenerates_and_edits_in_chromium(
+async def test_the_react_app_in_chromium_shows_what_the_log_holds_after_every_step(
     built_app: Path,
     servers: list[ServerProcess],  # noqa: F811
     app_server: dict[str, Any],
@@ -216,11 +228,19 @@ async def test_the_react_app_sends_resumes_approves_stops_regenerates_and_edits_
     assert publish["state"] == "output-available"
     assert publish["approval"]["approved"] is True
 
+    denied = steps["denied"]["server"]
+    assert [p["state"] for p in tool_parts(denied[7])] == ["output-denied"]
+    # The subagent's own tool calls are shown inside the Agent call that started it.
+    delegated = steps["subagent"]["server"][9]
+    [agent] = [p for p in tool_parts(delegated) if parent_of(p) is None]
+    inside = [p for p in tool_parts(delegated) if parent_of(p) == agent["toolCallId"]]
+    assert len(inside) >= 2 and agent["state"] == "output-available", delegated
+
     stopped = steps["stopped"]["server"]
-    [slow_op] = tool_parts(stopped[7])
+    [slow_op] = tool_parts(stopped[11])
     assert slow_op["state"] == "output-error", slow_op
     after = steps["sent after the stop"]["server"]
-    assert after[:8] == stopped and "remember the number 41" in text_of(after[9])
+    assert after[:12] == stopped and "remember the number 41" in text_of(after[13])
 
     api = {"Authorization": f"Bearer {API_TOKEN}"}
     async with http.get(f"{server.url}/v1/sessions/{chat_id}/events?limit=5000", headers=api) as r:
@@ -231,7 +251,7 @@ async def test_the_react_app_sends_resumes_approves_stops_regenerates_and_edits_
         "tool_call_started",
         "tool_call_succeeded",
     ]
-    assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [stopped[7]["id"]]
+    assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [stopped[11]["id"]]
 
     # The page spoke to agentlog only through the chat routes and GET /messages, always with
     # the session token its own backend minted, never the API token.

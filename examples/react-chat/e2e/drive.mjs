@@ -1,11 +1,12 @@
 // Drives the built app in headless Chromium (puppeteer-core with the system's Chromium; no
 // browser is downloaded): the page is served by server.py, agentlog from another origin.
 // After each step it waits until the chat is `ready` and what the page shows equals GET
-// /messages (role, part types, texts, tool states), then records both.
+// /messages (role, part types, texts, tool states, a subagent's parts inside its call), then
+// records both.
 //
 // Input: one JSON line {"app", "base", "chatId", "apiToken", "chromium", "flags", "prompts":
-// {"first", "edited", "slow", "publish", "long", "steer", "steering", "attach"}, "steps":
-// ["steer", "attach"] (the optional steps to run)}.
+// {"first", "edited", "slow", "publish", "subagent", "long", "steer", "steering", "attach"},
+// "steps": ["steer", "attach"] (the optional steps to run)}.
 // Output: one JSON line {"steps": [{"name", "rendered", "server", "status", "error",
 // "imagesLoaded"}], "requests": [{"method", "url", "authorization"}], "responses": [{"method",
 // "url", "status"}], "pageErrors"}, or
@@ -39,6 +40,8 @@ function normal(messages) {
       if ('toolCallId' in p) shown.state = p.state;
       if (p.type === 'text' || p.type === 'reasoning') shown.text = p.text;
       if (p.type === 'steering-message') shown.text = textOf(p.parts);
+      const metadata = 'toolCallId' in p ? p.callProviderMetadata : p.providerMetadata;
+      if (metadata?.agentlog?.parentToolCallId) shown.parent = metadata.agentlog.parentToolCallId;
       return shown;
     }),
   }));
@@ -57,6 +60,9 @@ function rendered() {
         if (p.dataset.state !== undefined) shown.state = p.dataset.state;
         const text = p.matches('[data-text]') ? p : p.querySelector(':scope > [data-text]');
         if (text) shown.text = text.textContent;
+        // A subagent's part is shown inside the part of the call that started it.
+        const call = p.parentElement.closest('[data-tool-call-id]');
+        if (call) shown.parent = call.dataset.toolCallId;
         return shown;
       }),
   }));
@@ -177,13 +183,22 @@ async function drive(page) {
   server = await settle('approved after a reload', server =>
     server.length === 6 && lastOf(server).parts.some(p => p.state === 'output-available'));
 
+  await send(prompts.publish);
+  await lastHas('button[name=deny]:not([disabled])');
+  await page.click('button[name=deny]');
+  server = await settle('denied', server =>
+    server.length === 8 && lastOf(server).parts.some(p => p.state === 'output-denied'));
+
+  await send(prompts.subagent);
+  server = await settle('subagent', server => server.length === 10);
+
   await send(prompts.long);
   await lastHas('[data-state=input-available]');
   await page.click('button[name=stop]');
-  server = await settle('stopped', server => server.length === 8);
+  server = await settle('stopped', server => server.length === 12);
 
   await send(prompts.first);
-  server = await settle('sent after the stop', server => server.length === 10);
+  server = await settle('sent after the stop', server => server.length === 14);
 
   if (config.steps.includes('steer')) {
     // Sent while the run is active, with `steer`: delivered into the running turn.
