@@ -113,7 +113,7 @@ async function drive(page) {
 
   // Until the chat is ready, the page shows what the log holds, and `done(server)` holds.
   async function settle(name, done) {
-    for (let i = 0; i < 1200; i++) {
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline; ) {
       const [now, shown, server] = [await status(), await page.evaluate(rendered), await serverMessages()];
       describe = JSON.stringify({ name, now, shown, server: normal(server) });
       if (now === 'ready' && !running(server) && same(shown, normal(server)) && done(server)) {
