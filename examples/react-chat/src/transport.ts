@@ -1,0 +1,18 @@
+import { DefaultChatTransport, type UIMessage } from 'ai';
+
+// This page's own backend (server.py) holds the API token and mints this chat's session token.
+export async function openChat(chatId: string) {
+  const minted = await fetch(`/session-token?chat=${encodeURIComponent(chatId)}`);
+  if (!minted.ok) throw new Error(`session token: ${minted.status}`);
+  const { base, token } = (await minted.json()) as { base: string; token: string };
+  const headers = { Authorization: `Bearer ${token}` };
+  const transport = new DefaultChatTransport({ api: `${base}/v1/chat`, headers });
+  const stored = await fetch(`${base}/v1/sessions/${chatId}/messages`, { headers });
+  const { messages } = (await stored.json()) as { messages: UIMessage[] };
+  // useChat's stop() only closes the fetch: this stops the run; its stream then ends by itself.
+  const stopRun = () =>
+    fetch(`${base}/v1/chat/${chatId}/stop`, {
+      method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{}',
+    });
+  return { transport, messages, stopRun };
+}
