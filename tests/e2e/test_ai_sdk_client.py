@@ -15,6 +15,7 @@ test is skipped, unless CI=true, where it fails.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -99,14 +100,18 @@ def ai_sdk() -> Iterator[AiSdk]:
         if IN_CI:
             pytest.fail(message + "; CI=true requires them", pytrace=False)
         pytest.skip(message)
-    if _installed_version() != _pinned_version():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            check=True,
-            timeout=600,
-            env={**os.environ, "NO_UPDATE_NOTIFIER": "1"},
-        )
+    # Several test files use this fixture, in several xdist workers: one `npm ci` at a time,
+    # and the others then find the tree installed.
+    with (JS_DIR / "node_modules.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _installed_version() != _pinned_version():
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=JS_DIR,
+                check=True,
+                timeout=600,
+                env={**os.environ, "NO_UPDATE_NOTIFIER": "1"},
+            )
     assert _installed_version() == _pinned_version()
     process = subprocess.Popen(
         [node, str(JS_DIR / "assemble.mjs")],
