@@ -223,3 +223,19 @@ async def test_an_edit_sends_back_the_files_url_and_a_regenerate_sends_the_turns
     assert [p["type"] for p in user["parts"]] == ["file", "text"]
     starts = [r.event for r in await store.read_session("c1") if isinstance(r.event, RunStarted)]
     assert [[f.sha256 for f in s.files] for s in starts] == [[PNG_SHA]] * 3
+
+
+async def test_a_fork_keeps_its_files_when_the_source_is_deleted(
+    client: TestClient[Any, Any], store: StoreBase
+) -> None:
+    await send(client, "c1", user_message("Look", file_part("image/png", PNG, "dot.png")))
+    forked = await client.post(
+        "/v1/sessions/c1/fork", json={"at_seq": await store.head("c1"), "id": "f1"}, headers=API
+    )
+    assert forked.status == 201, await forked.text()
+    assert (await client.delete("/v1/sessions/c1", headers=API)).status == 200
+
+    [user, _] = await messages(client, "f1")
+    assert user["parts"][0]["url"] == f"/v1/sessions/f1/files/{PNG_SHA}"
+    served = await client.get(user["parts"][0]["url"], headers=API)
+    assert (served.status, await served.read()) == (200, PNG)

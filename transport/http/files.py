@@ -30,6 +30,7 @@ from agentlog.domain.rules.attachments import (
 from agentlog.infra.store.attachments import StoredFile
 from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.errors import ApiError
+from agentlog.transport.openapi.fragments import SESSION_ID, returns_error
 
 # The URL GET /messages gives a file: a path of this server, or the same with its origin.
 _OWN_FILE_URL = re.compile(
@@ -151,6 +152,41 @@ async def get_file(request: web.Request) -> web.Response:
         content_type += "; charset=utf-8"  # accepted only as UTF-8
     headers["Content-Type"] = content_type
     return web.Response(body=stored.data, headers=headers)
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/sessions/{session_id}/files/{sha256}": {
+        "get": {
+            "summary": "A file sent with a prompt of this session, by its sha256 (the `url` "
+            "of a `file` part of GET /messages)",
+            "description": "Served with the media type it was sent as, `ETag` = the hash "
+            "(`If-None-Match` gives 304), `X-Content-Type-Options: nosniff`, a CSP that runs "
+            "nothing, and `Content-Disposition` inline for images, attachment for anything "
+            "else. A session token of the session reads it (read scope is enough; "
+            "`?access_token=` works for an `<img src>`). Only the session that holds the "
+            "file serves it: any other session's path is 404, whatever the hash.",
+            "parameters": [
+                SESSION_ID,
+                {
+                    "name": "sha256",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "the file's bytes",
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "304": {"description": "not modified (If-None-Match holds the ETag)"},
+                "400": returns_error("the sha256 is not 64 lower-case hex digits"),
+                "404": returns_error("unknown session, or this session holds no such file"),
+                "410": returns_error("the session was deleted: its files with it"),
+            },
+        }
+    }
+}
 
 
 def add_routes(app: web.Application) -> None:
