@@ -58,6 +58,10 @@ class PostgresAttachments:
             f"SELECT media_type, size, filename, data FROM {t} "
             "WHERE session_id = $1 AND sha256 = $2"
         )
+        self._sql_of_session = (
+            f"SELECT sha256, media_type, size, filename, data FROM {t} "
+            "WHERE session_id = $1 ORDER BY sha256"
+        )
         self._sql_copy = (
             f"INSERT INTO {t} (session_id, sha256, media_type, size, filename, data) "
             f"SELECT $1, sha256, media_type, size, filename, data FROM {t} "
@@ -96,6 +100,19 @@ class PostgresAttachments:
             filename=row["filename"],
             data=bytes(row["data"]),
         )
+
+    async def of_session(self, session_id: str) -> list[StoredFile]:
+        rows = await self.pool.fetch(self._sql_of_session, session_id)
+        return [
+            StoredFile(
+                sha256=r["sha256"],
+                media_type=r["media_type"],
+                size=r["size"],
+                filename=r["filename"],
+                data=bytes(r["data"]),
+            )
+            for r in rows
+        ]
 
     async def copy(self, from_session: str, to_session: str, sha256s: Sequence[str]) -> int:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -62,6 +62,19 @@ class SQLiteAttachments:
             sha256=sha256, media_type=row[0], size=row[1], filename=row[2], data=bytes(row[3])
         )
 
+    async def of_session(self, session_id: str) -> list[StoredFile]:
+        rows = await self._threads.on_reader(
+            lambda conn: conn.execute(
+                "SELECT sha256, media_type, size, filename, data FROM agentlog_attachments "
+                "WHERE session_id = ? ORDER BY sha256",
+                (session_id,),
+            ).fetchall()
+        )
+        return [
+            StoredFile(sha256=r[0], media_type=r[1], size=r[2], filename=r[3], data=bytes(r[4]))
+            for r in rows
+        ]
+
     async def copy(self, from_session: str, to_session: str, sha256s: Sequence[str]) -> int:
         def copy(conn: sqlite3.Connection) -> int:
             _refuse_gone(conn, to_session)

@@ -41,6 +41,10 @@ class Attachments(Protocol):
         """The session's file with that hash; None when this session holds none."""
         ...
 
+    async def of_session(self, session_id: str) -> list[StoredFile]:
+        """Every file the session holds, by hash (an export carries them)."""
+        ...
+
     async def copy(self, from_session: str, to_session: str, sha256s: Sequence[str]) -> int:
         """Copy those of `from_session`'s files into `to_session` (a fork); returns how many
         rows were added."""

@@ -1,6 +1,6 @@
 """The attachments table (agentlog.infra.store.attachments) on every backend: a file is stored
 once per session and hash, read only through its own session, refused to a deleted session,
-copied by a fork, and deleted with its session."""
+copied by a fork, carried by an export, and deleted with its session."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ import pytest
 from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.sessions.deletion import SessionDeleter
+from agentlog.infra.sessions.importing import (
+    export_lines,
+    import_session,
+    is_attachment_line,
+    parse_export,
+)
 from agentlog.infra.store.attachments import StoredFile
 from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.imported_session import ImportRefused
 
 
 def text_file(text: str, filename: str | None = "notes.txt") -> StoredFile:
@@ -87,3 +94,24 @@ async def test_a_fork_keeps_its_copy_when_the_source_is_deleted(store: StoreBase
 
     assert await attachments.get(fork, stored.sha256) == stored
     assert await attachments.get(fork, text_file("not referred to").sha256) is None
+
+
+async def test_an_export_carries_the_files_and_an_import_restores_them(
+    store: StoreBase,
+) -> None:
+    attachments = store.backend.attachments()
+    session_id = await new_session(store)
+    stored = text_file("exported " + uuid.uuid4().hex)
+    await attachments.put(session_id, [stored])
+
+    lines = [line async for line in export_lines(store, session_id)]
+    assert sum(is_attachment_line(line) for line in lines) == 1
+    await import_session(store, parse_export(lines, rename_to=session_id + "-copy"))
+
+    assert await attachments.get(session_id + "-copy", stored.sha256) == stored
+    tampered = [
+        line.replace(stored.sha256.encode(), b"0" * 64) if is_attachment_line(line) else line
+        for line in lines
+    ]
+    with pytest.raises(ImportRefused):
+        parse_export(tampered, rename_to="never")
