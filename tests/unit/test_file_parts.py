@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from agentlog.domain.events import AttachedFile, RunStarted, SessionCreated
+from agentlog.infra.agent.transcripts.conversion import transcript_lines
 from agentlog.projections.ui_messages import ConversationState, fold, to_ui_messages
 from tests.strategies import record
 
@@ -45,3 +46,14 @@ def test_the_stored_state_holds_references_and_survives_a_round_trip() -> None:
     state = fold(record("s", [SessionCreated(), RunStarted(run_id="r1", prompt="x", files=[PNG])]))
     stored = msgspec.json.encode(state)
     assert msgspec.json.decode(stored, type=ConversationState) == state
+
+
+def test_a_converted_transcript_names_the_files_a_prompt_carried() -> None:
+    events = record(
+        "s", [SessionCreated(), RunStarted(run_id="r1", prompt="Look", files=[PNG, NOTES])]
+    )
+    [prompt_line] = transcript_lines(events, session_id="s", agent_session="a", cwd="/w")
+    assert prompt_line["message"]["content"] == (
+        "Look\n\n[The user attached 2 file(s) here: dot.png (image/png, 67 bytes), "
+        "bbbbbbbbbbbb (text/plain, 15 bytes).]"
+    )
