@@ -170,15 +170,19 @@ def _too_large(limits: FileLimits) -> AttachmentRefused:
     )
 
 
-def read_files(parts: Sequence[Any], limits: FileLimits) -> list[FileUpload]:
-    """The message's files, each checked, and all of them within the message's limit."""
-    if len(parts) > MAX_FILES_PER_MESSAGE:
+def check_file_count(count: int) -> None:
+    if count > MAX_FILES_PER_MESSAGE:
         raise AttachmentRefused(
             400,
             "too_many_files",
             f"a message carries at most {MAX_FILES_PER_MESSAGE} files",
             limit=MAX_FILES_PER_MESSAGE,
         )
+
+
+def read_files(parts: Sequence[Any], limits: FileLimits) -> list[FileUpload]:
+    """The message's files, each checked, and all of them within the message's limit."""
+    check_file_count(len(parts))
     uploads = [read_file(part, limits) for part in parts]
     total = sum(len(upload.data) for upload in uploads)
     if total > limits.max_message_bytes:

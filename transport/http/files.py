@@ -23,8 +23,8 @@ from agentlog.domain.errors import AttachmentRefused
 from agentlog.domain.events import AttachedFile
 from agentlog.domain.rules.attachments import (
     IMAGE_TYPES,
-    MAX_FILES_PER_MESSAGE,
     FileUpload,
+    check_file_count,
     read_files,
 )
 from agentlog.infra.store.attachments import StoredFile
@@ -65,8 +65,7 @@ def read_uploads(request: web.Request, session_id: str, parts: Sequence[Any]) ->
     """Check the files before anything is written (400, 413, 415 with nothing written)."""
     if not parts:
         return NO_UPLOADS
-    if len(parts) > MAX_FILES_PER_MESSAGE:
-        read_files(parts, request.app[SETTINGS].file_limits)  # raises too_many_files
+    check_file_count(len(parts))  # sent back by URL or new, a message's files count alike
     new_parts, kept = [], []
     for index, part in enumerate(parts):
         url = part.get("url") if isinstance(part, dict) else None
@@ -123,7 +122,11 @@ def _disposition(stored: StoredFile) -> str:
     # downloaded, never rendered as a page of this origin.
     kind = "inline" if stored.media_type in IMAGE_TYPES else "attachment"
     name = stored.filename or stored.sha256
-    fallback = "".join(c if c.isascii() and c not in '"\\' else "_" for c in name)
+    # An imported file's name was never cleaned by an upload: nothing but printable ASCII in
+    # the plain form (a CR or LF would end the header); the exact name goes percent-encoded.
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
 
 
