@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from agentlog.domain.events import RunStarted
 from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.store.attachments import StoredFile
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
@@ -239,3 +240,19 @@ async def test_a_fork_keeps_its_files_when_the_source_is_deleted(
     assert user["parts"][0]["url"] == f"/v1/sessions/f1/files/{PNG_SHA}"
     served = await client.get(user["parts"][0]["url"], headers=API)
     assert (served.status, await served.read()) == (200, PNG)
+
+
+async def test_a_stored_name_with_line_breaks_never_breaks_the_header(
+    client: TestClient[Any, Any], store: StoreBase
+) -> None:
+    """An imported file's name was never cleaned by an upload."""
+    await client.post("/v1/sessions", json={"id": "s"}, headers=API)
+    data = b"imported"
+    sha = hashlib.sha256(data).hexdigest()
+    name = 'x"\r\nSet-Cookie: a=b é.txt'
+    stored = StoredFile(sha256=sha, media_type="text/plain", size=8, filename=name, data=data)
+    await store.backend.attachments().put("s", [stored])
+    served = await client.get(f"/v1/sessions/s/files/{sha}", headers=API)
+    assert served.status == 200 and "Set-Cookie" not in served.headers
+    disposition = served.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="x___Set-Cookie: a=b _.txt"; filename*=')
