@@ -4,6 +4,7 @@ copied by a fork, carried by an export, and deleted with its session."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 
@@ -115,3 +116,35 @@ async def test_an_export_carries_the_files_and_an_import_restores_them(
     ]
     with pytest.raises(ImportRefused):
         parse_export(tampered, rename_to="never")
+
+
+async def test_files_written_while_the_session_is_deleted_never_outlive_it(
+    store: StoreBase,
+) -> None:
+    """Writers keep adding files until they are refused; the delete lands among them."""
+    attachments = store.backend.attachments()
+    session_id = await new_session(store)
+    marker = "RACE-" + uuid.uuid4().hex
+    written = [text_file(f"{marker} before")]
+    await attachments.put(session_id, written)
+
+    async def keep_writing(writer: int) -> bool:
+        for n in range(100):
+            file = text_file(f"{marker} {writer} {n}")
+            try:
+                await attachments.put(session_id, [file])
+            except SessionDeleted:
+                return True
+            written.append(file)
+            await asyncio.sleep(0)
+        return False
+
+    async def delete_soon() -> None:
+        await asyncio.sleep(0.01)
+        await SessionDeleter(store).delete(session_id)
+
+    *refused, _ = await asyncio.gather(*(keep_writing(w) for w in range(4)), delete_soon())
+
+    assert all(refused)  # every writer was refused in the end
+    assert [await attachments.get(session_id, f.sha256) for f in written] == [None] * len(written)
+    assert await store.backend.tables_holding(marker) == []
