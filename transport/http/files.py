@@ -43,7 +43,7 @@ FILE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-anc
 
 
 def file_url(session_id: str, sha256: str) -> str:
-    return f"/v1/sessions/{urllib.parse.quote(session_id, safe='')}/files/{sha256}"
+    return f"/v1/sessions/{urllib.parse.quote(session_id, safe=':')}/files/{sha256}"
 
 
 class Uploads:
