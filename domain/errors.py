@@ -263,3 +263,14 @@ class UnknownAgent(AgentlogError):
             f"no agent named {name!r} on this server (it hosts: {', '.join(known) or 'none'})"
         )
         self.details = {"agent": name, "known": known}
+
+
+class AttachmentRefused(AgentlogError):
+    """A file sent with a prompt is unacceptable (not a data URL, a media type not allowed,
+    over a size limit, unknown); nothing was written. `http_status`: 400, 413 or 415."""
+
+    def __init__(self, http_status: int, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.details = details

@@ -54,6 +54,16 @@ class CustomEventRecorded(Event, frozen=True, kw_only=True, tag="custom"):
 # -- runs ------------------------------------------------------------------------------------
 
 
+class AttachedFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A file sent with a prompt, by reference: its bytes are stored once per session under
+    their sha256 (agentlog.infra.store.attachments), never in the log."""
+
+    sha256: str
+    media_type: str
+    size: int
+    filename: str | None = None
+
+
 class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     """A prompt went in; the agent turn proceeds in the background."""
 
@@ -77,6 +87,9 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # recorded before agents had names, and `agent_fingerprint` on the built-in demo agent.
     agent_name: str | None = None
     agent_fingerprint: str | None = None
+    # Files the user sent with the prompt (images, PDFs, text), in the order sent; the model
+    # received them as content blocks after the prompt's text.
+    files: list[AttachedFile] = []
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):

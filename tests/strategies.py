@@ -31,6 +31,7 @@ from agentlog.domain.events import (
     AgentErrorReported,
     AgentInitialized,
     AgentStatusReported,
+    AttachedFile,
     ConversationRewound,
     CustomEventRecorded,
     HeartbeatRecorded,
@@ -74,6 +75,14 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     max_leaves=6,
 )
 short_text = st.text(max_size=6)
+# Files sent with a prompt, by reference (the bytes are never in the log).
+attached_files = st.builds(
+    AttachedFile,
+    sha256=st.sampled_from(["a" * 64, "b" * 64]),
+    media_type=st.sampled_from(["image/png", "application/pdf", "text/plain"]),
+    size=st.integers(1, 4096),
+    filename=st.none() | short_text,
+)
 
 
 def record(
@@ -245,7 +254,8 @@ def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
         body.insert(draw(st.integers(0, len(body))), _noise(draw, run_id))
 
     prompt = draw(short_text)
-    events: list[SessionEvent] = [RunStarted(run_id=run_id, prompt=prompt), *body]
+    files = draw(st.lists(attached_files, max_size=2))
+    events: list[SessionEvent] = [RunStarted(run_id=run_id, prompt=prompt, files=files), *body]
     ending = draw(st.sampled_from(["finished", "failed", "cancelled", "abandoned", "crash"]))
     if ending == "finished":
         events.append(RunFinished(run_id=run_id, result="done", num_turns=1, usage={"x": 1}))

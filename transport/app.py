@@ -19,6 +19,7 @@ from agentlog.transport.http import admin as admin_api
 from agentlog.transport.http import approvals as approvals_api
 from agentlog.transport.http import chat as chat_api
 from agentlog.transport.http import deletion as deletion_api
+from agentlog.transport.http import files as files_api
 from agentlog.transport.http import forks as fork_api
 from agentlog.transport.http import runs as runs_api
 from agentlog.transport.http import sessions as sessions_api
@@ -141,6 +142,7 @@ def create_app(
     sessions_api.add_routes(app)
     runs_api.add_routes(app)
     chat_api.add_routes(app)
+    files_api.add_routes(app)
     approvals_api.add_routes(app)
     admin_api.add_routes(app)
     deletion_api.add_routes(app)

@@ -8,6 +8,11 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from agentlog.domain.rules.appending import DEFAULT_MAX_EVENT_BYTES
+from agentlog.domain.rules.attachments import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_MESSAGE_FILE_BYTES,
+    FileLimits,
+)
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.opening import parse_database_url
@@ -25,6 +30,9 @@ class Settings:
     port: int = 8080
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_body_bytes: int = 4 * 1024 * 1024
+    # Files sent with a prompt (decoded bytes): each one, and one message's together.
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_message_file_bytes: int = DEFAULT_MAX_MESSAGE_FILE_BYTES
     api_token: str | None = None
     admin_token: str | None = None
     sse_keepalive_seconds: float = 15.0
@@ -51,6 +59,12 @@ class Settings:
     db_timeout_seconds: float = 5.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(
+            max_file_bytes=self.max_file_bytes, max_message_bytes=self.max_message_file_bytes
+        )
+
     def with_overrides(self, **overrides: Any) -> Settings:
         given = {k: v for k, v in overrides.items() if v is not None}
         return validate(replace(self, **given))
@@ -71,6 +85,8 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("port", "AGENTLOG_PORT", int),
     ("max_event_bytes", "AGENTLOG_MAX_EVENT_BYTES", int),
     ("max_body_bytes", "AGENTLOG_MAX_BODY_BYTES", int),
+    ("max_file_bytes", "AGENTLOG_MAX_FILE_BYTES", int),
+    ("max_message_file_bytes", "AGENTLOG_MAX_MESSAGE_FILE_BYTES", int),
     ("api_token", "AGENTLOG_API_TOKEN", str),
     ("admin_token", "AGENTLOG_ADMIN_TOKEN", str),
     ("sse_keepalive_seconds", "AGENTLOG_SSE_KEEPALIVE_SECONDS", float),
@@ -158,6 +174,8 @@ def validate(settings: Settings) -> Settings:
         ("AGENTLOG_MAX_SSE_CONNECTIONS", settings.max_sse_connections),
         ("AGENTLOG_MAX_STREAMS_PER_TOKEN", settings.max_streams_per_token),
         ("AGENTLOG_MAX_STREAMS_PER_SESSION", settings.max_streams_per_session),
+        ("AGENTLOG_MAX_FILE_BYTES", settings.max_file_bytes),
+        ("AGENTLOG_MAX_MESSAGE_FILE_BYTES", settings.max_message_file_bytes),
     ]:
         if value < 1:
             raise ConfigError(f"{name}={value} must be at least 1")

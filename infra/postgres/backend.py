@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from agentlog.infra.postgres.attachments import PostgresAttachments
 from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
 from agentlog.infra.postgres.importing import import_session_in
@@ -110,6 +111,9 @@ class PostgresBackend:
 
     def token_revocations(self) -> PostgresTokenRevocations:
         return PostgresTokenRevocations(self.store.pool, self.store.schema)
+
+    def attachments(self) -> PostgresAttachments:
+        return PostgresAttachments(self.store.pool, self.store.schema)
 
     def run_lock(self) -> PostgresRunLock:
         # In the store's own database: several processes sharing it keep one run per session.

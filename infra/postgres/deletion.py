@@ -16,7 +16,12 @@ from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
 from agentlog.domain.events import encode_event
 from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL, PostgresEventStore, _ident
 
-_BY_SESSION = ("agentlog_idempotency", "agentlog_runs", "agentlog_run_leases")
+_BY_SESSION = (
+    "agentlog_idempotency",
+    "agentlog_runs",
+    "agentlog_run_leases",
+    "agentlog_attachments",
+)
 _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 
 

@@ -44,6 +44,7 @@ from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.postgres import attachments as postgres_attachments
 from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
 from agentlog.infra.store.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
@@ -185,6 +186,8 @@ def schema_statements(schema: str) -> list[str]:
         *postgres_transcripts.schema_statements(schema),
         # Revoked session tokens (agentlog.infra.postgres.token_revocations).
         *postgres_revocations.schema_statements(schema),
+        # Files sent with prompts (agentlog.infra.postgres.attachments).
+        *postgres_attachments.schema_statements(schema),
     ]
 
 
@@ -219,6 +222,7 @@ _TABLES = (
     "agentlog_run_leases",
     *postgres_transcripts.TABLES,
     *postgres_revocations.TABLES,
+    *postgres_attachments.TABLES,
 )
 # Columns of older layouts that migrate removes.
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))

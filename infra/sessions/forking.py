@@ -11,7 +11,8 @@ are refused: `agentlog.domain.rules.forking`):
    locking as an append, times kept as the source recorded them, the run index filled in the
    same transaction. The projector then sees the fork's events as new events, as for an
    import. A taken id (or a deleted session's) is SessionAlreadyExists: nothing is written;
-3. then writes the fork's agent transcript
+3. copies the files the copied `run_started` events name (agentlog.infra.store.attachments)
+   into the fork, and writes the fork's agent transcript
 (`agentlog.infra.agent.transcripts.branching.write_branch_transcript`:
    the CLI's own lines of the turns up to the fork point, copied from the source's transcript,
    or converted from the events where they cannot be cut), bound to the fork, so deleting the
@@ -42,7 +43,14 @@ from agentlog.domain.errors import (
     SessionAlreadyExists,
     SessionDeleted,
 )
-from agentlog.domain.events import RecordedEvent, SessionForked, encode_event, type_of, utc_now
+from agentlog.domain.events import (
+    RecordedEvent,
+    RunStarted,
+    SessionForked,
+    encode_event,
+    type_of,
+    utc_now,
+)
 from agentlog.domain.rules.branches import current_branch
 from agentlog.domain.rules.forking import check_fork_point, fork_overrides
 from agentlog.domain.rules.open_work import OpenWork, open_work
@@ -148,6 +156,11 @@ async def fork_session(
                 raise SessionIdRetired(new_id) from None
             raise
         repeated = True
+    # The files the copied turns name, copied too (a repeated request copies only what a
+    # crash left out), so deleting the source leaves the fork's.
+    named = [f.sha256 for r in branch if isinstance(r.event, RunStarted) for f in r.event.files]
+    if named:
+        await store.backend.attachments().copy(source_id, new_id, named)
 
     session_store = session_store if session_store is not None else LogSessionStore(store)
     entries = 0

@@ -20,10 +20,17 @@ bound to the imported session, so it resumes with its transcript. A transcript w
 target database already holds (a copy imported under another name beside its original) is
 left out: the runner then starts a branch of the imported session's own, converted from its
 events, rather than share the original's.
+
+Last come the files sent with its prompts (agentlog.infra.store.attachments), one line each:
+`{"attachment": {"sha256", "media_type", "size", "filename", "data": <base64>}}`. An import
+checks each file's hash against its bytes and stores it in the imported session.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +47,7 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.rules.appending import validate_session_id
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.store.attachments import StoredFile
 from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
 from agentlog.infra.store.store import Store
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
@@ -96,11 +104,25 @@ async def export_lines(store: Store, session_id: str) -> AsyncIterator[bytes]:
         }
         for entry in transcript.entries:
             yield _encoder.encode({"transcript": key, "entry": entry}) + b"\n"
+    for file in await store.backend.attachments().of_session(session_id):
+        attachment = {
+            "sha256": file.sha256,
+            "media_type": file.media_type,
+            "size": file.size,
+            "filename": file.filename,
+            "data": base64.b64encode(file.data).decode(),
+        }
+        yield _encoder.encode({"attachment": attachment}) + b"\n"
 
 
 def is_transcript_line(line: bytes) -> bool:
     """An export line that is a transcript entry, not an event."""
     return line.startswith(b'{"transcript":')
+
+
+def is_attachment_line(line: bytes) -> bool:
+    """An export line that is a file sent with a prompt, not an event."""
+    return line.startswith(b'{"attachment":')
 
 
 async def _transcripts_of(store: Store, session_id: str) -> list[StoredTranscript]:
@@ -119,11 +141,17 @@ def parse_export(lines: Iterable[bytes | str], *, rename_to: str | None = None) 
     session_id: str | None = None
     events: list[ImportedEvent] = []
     transcripts: dict[TranscriptKey, list[dict[str, Any]]] = {}
+    files: list[StoredFile] = []
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         where = f"line {number}"
+        if is_attachment_line(line if isinstance(line, bytes) else line.encode()):
+            if not events:
+                raise ImportRefused(f"{where}: a file before the session's events")
+            files.append(_attachment(line, where))
+            continue
         if is_transcript_line(line if isinstance(line, bytes) else line.encode()):
             if not events:
                 raise ImportRefused(f"{where}: a transcript entry before the session's events")
@@ -184,6 +212,38 @@ def parse_export(lines: Iterable[bytes | str], *, rename_to: str | None = None) 
         session_id=target,
         events=events,
         transcripts=[StoredTranscript(k, entries) for k, entries in transcripts.items()],
+        files=files,
+    )
+
+
+class _AttachmentLine(msgspec.Struct):
+    class File(msgspec.Struct):
+        sha256: str
+        media_type: str
+        size: int
+        data: str
+        filename: str | None = None
+
+    attachment: File
+
+
+_attachment_line = msgspec.json.Decoder(_AttachmentLine)
+
+
+def _attachment(line: bytes | str, where: str) -> StoredFile:
+    try:
+        file = _attachment_line.decode(line).attachment
+        data = base64.b64decode(file.data, validate=True)
+    except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error) as exc:
+        raise ImportRefused(f"{where}: not a file of the session ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != file.sha256 or len(data) != file.size:
+        raise ImportRefused(f"{where}: the file's bytes do not match its sha256 and size")
+    return StoredFile(
+        sha256=file.sha256,
+        media_type=file.media_type,
+        size=file.size,
+        filename=file.filename,
+        data=data,
     )
 
 
@@ -218,6 +278,8 @@ async def import_session(store: Store, session: ImportedSession) -> ImportResult
     """Write `session` as a new session at the end of the store's log, in one transaction,
     then wake its readers. Raises SessionAlreadyExists."""
     first = await store.backend.import_session(session)
+    if session.files:
+        await store.backend.attachments().put(session.session_id, session.files)
     await store.wakeups.publish([session.session_id])
     return ImportResult(
         session_id=session.session_id,

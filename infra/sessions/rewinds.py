@@ -57,9 +57,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentlog.domain.errors import RewindRefused
+from agentlog.domain.events import AttachedFile
 from agentlog.domain.ports.agent_runs import Rewind
 from agentlog.domain.ports.event_store import EventStore
-from agentlog.projections.ui_messages import ConversationState, TextPart
+from agentlog.projections.ui_messages import ConversationState, FilePart, TextPart
 
 USER_SUFFIX = ":user"
 
@@ -73,6 +74,7 @@ class Turn:
     seq: int  # its run_started
     user_message_id: str  # the prompt's message: the client's id, or `<run id>:user`
     position: int  # where the turn's first message is in the conversation's messages
+    files: tuple[AttachedFile, ...] = ()  # sent with the prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ def branch_of(state: ConversationState) -> Branch:
                 seq=message.seq,
                 user_message_id=message.id + USER_SUFFIX if user is None else user.id,
                 position=at if user is None else at - 1,
+                files=() if user is None else _files(user),
             )
         )
         # `<run id>:user` names the turn too, whatever id the client gave its prompt: the
@@ -135,6 +138,14 @@ def branch_of(state: ConversationState) -> Branch:
     )
 
 
+def _files(message: Any) -> tuple[AttachedFile, ...]:
+    return tuple(
+        AttachedFile(sha256=p.sha256, media_type=p.media_type, size=p.size, filename=p.filename)
+        for p in message.parts
+        if isinstance(p, FilePart)
+    )
+
+
 def _text(message: Any) -> str:
     return "".join(p.text for p in message.parts if isinstance(p, TextPart))
 
@@ -147,6 +158,8 @@ class PlannedRun:
     # replaces (its messages and what follows go; None: a new turn at the end).
     user_message_id: str | None = None
     replaces: Turn | None = None
+    # The files that go with the prompt again (a regenerate's: its turn's own).
+    files: tuple[AttachedFile, ...] = ()
 
 
 MAX_CLIENT_MESSAGE_ID = 200
@@ -245,8 +258,12 @@ async def plan_from_message(
             )
         raise await _refuse_unknown(store, session_id, message_id)
     rewind = await _rewind_to(store, session_id, turn, "from_message", message_id)
+    # The turn's own prompt goes again with its files; a new prompt brings its own.
     return PlannedRun(
-        prompt=turn.prompt if prompt is None else prompt, rewind=rewind, replaces=turn
+        prompt=turn.prompt if prompt is None else prompt,
+        rewind=rewind,
+        replaces=turn,
+        files=turn.files if prompt is None else (),
     )
 
 
@@ -321,6 +338,7 @@ async def plan_regenerate(
         rewind=rewind,
         user_message_id=client_message_id(messages),
         replaces=turn,
+        files=turn.files,
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.local.wakeups import LocalWakeups
+from agentlog.infra.sqlite.attachments import SQLiteAttachments
 from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.sqlite.importing import import_session_at
@@ -88,6 +89,9 @@ class SQLiteBackend:
 
     def token_revocations(self) -> SQLiteTokenRevocations:
         return SQLiteTokenRevocations(self.store.threads)
+
+    def attachments(self) -> SQLiteAttachments:
+        return SQLiteAttachments(self.store.threads)
 
     def run_lock(self) -> LocalRunLock:
         return LocalRunLock()

@@ -23,6 +23,7 @@ from agentlog.infra.sqlite.event_store import SQLiteEventStore
 _BY_SESSION = (
     ("agentlog_idempotency", "session_id"),
     ("agentlog_runs", "session_id"),
+    ("agentlog_attachments", "session_id"),
     ("agentlog_ui_states", "session_id"),
     ("agentlog_session_summaries", "session_id"),
 )

@@ -22,6 +22,7 @@ from typing import Any
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
@@ -180,6 +181,7 @@ class SQLiteEventStore(StoreBase):
             TRANSCRIPT_SCHEMA
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
         conn.executescript(REVOCATION_SCHEMA)  # revoked session tokens
+        conn.executescript(ATTACHMENT_SCHEMA)  # files sent with prompts
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()

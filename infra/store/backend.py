@@ -13,6 +13,7 @@ from typing import Protocol
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.ports.token_revocations import TokenRevocations
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.store.attachments import Attachments
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.transcripts import TranscriptTables
@@ -40,6 +41,8 @@ class Backend(Protocol):
     - `projection_store()` and `transcript_tables()` keep their rows beside the log (same
       file, same schema); the projection store is new and unopened: its caller opens and
       closes it.
+    - `attachments()` keeps files sent with prompts, once per session and hash, beside the
+      log (agentlog.infra.store.attachments); `delete_session` removes the session's.
     - `token_revocations()` keeps revoked session token ids in the database, for every
       process that uses it.
     - `run_lock()` is the run lock this database can share between the processes that use it
@@ -70,6 +73,8 @@ class Backend(Protocol):
     def run_lock(self) -> RunLock: ...
 
     def token_revocations(self) -> TokenRevocations: ...
+
+    def attachments(self) -> Attachments: ...
 
     async def deployment_identity(self) -> str:
         """Names this database among all others: the same for every process on it (however

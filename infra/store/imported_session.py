@@ -1,4 +1,5 @@
-"""A session as an import writes it: its events exactly as stored, and its transcripts."""
+"""A session as an import writes it: its events exactly as stored, its transcripts and the
+files sent with its prompts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from agentlog.domain.errors import AgentlogError
 from agentlog.domain.events import RecordedEvent, SessionEvent
+from agentlog.infra.store.attachments import StoredFile
 from agentlog.infra.store.transcripts import StoredTranscript
 
 
@@ -31,6 +33,7 @@ class ImportedSession:
     session_id: str
     events: list[ImportedEvent]
     transcripts: list[StoredTranscript] = field(default_factory=list)
+    files: list[StoredFile] = field(default_factory=list)  # sent with its prompts
 
     @property
     def head(self) -> int:

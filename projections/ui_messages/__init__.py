@@ -19,8 +19,10 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
   again, as it was (the branch no longer holds that start). The runner only rewinds to just
   before a `run_started` and after every earlier run ended, so no event after T touches a
   kept message, and this equals folding the current branch alone (property-tested).
-- `run_started(R, prompt, user_message_id?)`: a user message `{id: user_message_id (the
-  client's own id for it) or "R:user", parts: [text prompt]}`, then the run's
+- `run_started(R, prompt, user_message_id?, files?)`: a user message `{id: user_message_id
+  (the client's own id for it) or "R:user", parts: [file parts..., text prompt]}` (a file
+  part `{type: "file", mediaType, url, filename?}` per file, `url` the route serving it; no
+  text part for files sent without a word), then the run's
   one assistant message `{id: R, parts: []}` with metadata `{status: "running", agent,
   startedAt}`. A second `run_started` for a known R changes nothing. If another run was still
   open (its process died without a terminal event), that run is closed as "abandoned".
@@ -98,6 +100,7 @@ from agentlog.projections.ui_messages.state import (
     WAITING,
     ConversationState,
     DataPart,
+    FilePart,
     Message,
     Part,
     ReasoningPart,
@@ -114,6 +117,7 @@ __all__ = [
     "WAITING",
     "ConversationState",
     "DataPart",
+    "FilePart",
     "Message",
     "Part",
     "ReasoningPart",

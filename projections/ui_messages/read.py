@@ -8,6 +8,7 @@ from agentlog.projections.ui_messages.state import (
     WAITING,
     ConversationState,
     DataPart,
+    FilePart,
     Part,
     ReasoningPart,
     RunInfo,
@@ -20,10 +21,13 @@ from agentlog.projections.usage import cost_metadata
 INTERRUPTED = "interrupted: the run ended before this tool returned"
 
 
-def to_ui_messages(state: ConversationState, *, run_active: bool) -> list[dict[str, Any]]:
+def to_ui_messages(
+    state: ConversationState, *, run_active: bool, files_url: str = ""
+) -> list[dict[str, Any]]:
     """The conversation as UIMessage dicts, hydrated (see the package docstring).
 
     `run_active`: the caller knows the open run is still executing (its lock is held).
+    `files_url`: where the session's files are served; a file part's `url` is it + sha256.
     The dicts share event payloads (tool input/output, data) with the state: read-only.
     """
     live_id = state.open_run_id if run_active else None
@@ -35,7 +39,12 @@ def to_ui_messages(state: ConversationState, *, run_active: bool) -> list[dict[s
         ui: dict[str, Any] = {
             "id": message.id,
             "role": message.role,
-            "parts": [_ui_part(part, live, message.role) for part in message.parts],
+            "parts": [
+                _ui_file(part, files_url)
+                if type(part) is FilePart
+                else _ui_part(part, live, message.role)
+                for part in message.parts
+            ],
         }
         if message.run is not None:
             ui["metadata"] = _ui_metadata(message.run)
@@ -62,6 +71,18 @@ def _ui_part(part: Part, live: bool, role: str) -> dict[str, Any]:
         return {"type": "step-start"}
     assert isinstance(part, DataPart)
     return {"type": f"data-{part.name}", "data": part.data}
+
+
+def _ui_file(part: FilePart, files_url: str) -> dict[str, Any]:
+    """The AI SDK's FileUIPart, its `url` the route that serves the stored bytes."""
+    ui: dict[str, Any] = {
+        "type": "file",
+        "mediaType": part.media_type,
+        "url": files_url + part.sha256,
+    }
+    if part.filename is not None:
+        ui["filename"] = part.filename
+    return ui
 
 
 def subagent_metadata(parent_tool_call_id: str) -> dict[str, Any]:

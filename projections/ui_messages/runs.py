@@ -14,7 +14,7 @@ from agentlog.domain.events import (
     RunStarted,
 )
 from agentlog.projections.ui_messages.builder import Builder, Handler
-from agentlog.projections.ui_messages.state import Message, RunInfo, TextPart
+from agentlog.projections.ui_messages.state import FilePart, Message, Part, RunInfo, TextPart
 from agentlog.projections.usage import run_usage
 
 
@@ -69,8 +69,14 @@ def _run_started(b: Builder, recorded: RecordedEvent) -> None:
             superseded_from=previous.run,
         )
     user_id = user_message_id(event, run_id)
-    prompt = TextPart(message_id=user_id, block_index=0, text=event.prompt, done=True)
-    b.messages.append(Message(id=user_id, role="user", parts=(prompt,), seq=recorded.seq))
+    # Files first, then the text: the order useChat's sendMessage({text, files}) builds.
+    parts: list[Part] = [
+        FilePart(sha256=f.sha256, media_type=f.media_type, size=f.size, filename=f.filename)
+        for f in event.files
+    ]
+    if event.prompt or not parts:
+        parts.append(TextPart(message_id=user_id, block_index=0, text=event.prompt, done=True))
+    b.messages.append(Message(id=user_id, role="user", parts=tuple(parts), seq=recorded.seq))
     run = RunInfo(agent=event.agent, started_at=recorded.time)
     b.open_message = b.append(Message(id=run_id, role="assistant", run=run, seq=recorded.seq))
     b.open_run_id = run_id

@@ -65,7 +65,17 @@ class DataPart(msgspec.Struct, frozen=True, kw_only=True, tag="data"):
     data: Any = None
 
 
-Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart
+class FilePart(msgspec.Struct, frozen=True, kw_only=True, tag="file"):
+    """A file the user sent with a prompt, by reference: its bytes are served by
+    GET /v1/sessions/{id}/files/{sha256}."""
+
+    sha256: str
+    media_type: str
+    size: int = 0
+    filename: str | None = None
+
+
+Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart | FilePart
 
 
 class RunInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -62,6 +62,7 @@ from agentlog.infra.sessions.deletion import delete_log
 from agentlog.infra.sessions.importing import (
     export_lines,
     import_session,
+    is_attachment_line,
     is_transcript_line,
     parse_export,
 )
@@ -797,13 +798,15 @@ async def run_export(
             return 0
         target = Path(output)
         partial = target.with_name(target.name + ".partial")
-        count = entries = 0
+        count = entries = files = 0
         try:
             with partial.open("wb") as file:
                 async for line in export_lines(store, session_id):
                     file.write(line)
                     if is_transcript_line(line):
                         entries += 1
+                    elif is_attachment_line(line):
+                        files += 1
                     else:
                         count += 1
                 file.flush()
@@ -812,9 +815,10 @@ async def run_export(
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
+    with_files = f" and {files:,} files" if files else ""
     print(
-        f"agentlog: exported {count:,} events and {entries:,} transcript entries of session "
-        f"{session_id!r} to {output}",
+        f"agentlog: exported {count:,} events and {entries:,} transcript entries{with_files} of "
+        f"session {session_id!r} to {output}",
         file=sys.stderr,
     )
     return 0

@@ -22,6 +22,7 @@ from agentlog.domain.errors import (
 )
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.sessions.tombstone import deleted_at
+from agentlog.transport.http.files import read_uploads
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.runs import (
     StartRunBody,
@@ -67,11 +68,12 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     grant = session_grant(request)
     if grant is not None and grant.session_id != session_id:
         raise ApiError(403, "forbidden", "this token is for another session")
+    # Before the chat is created: a refused first send leaves nothing behind.
+    uploads = read_uploads(request, session_id, body.new_files())
     if body.trigger != "regenerate-message" and not body.approval_answers():
-        # Before the chat is created: a refused first send leaves nothing behind.
-        refuse_bad_prompt(body.prompt_text())
+        refuse_bad_prompt(body.prompt_text(), with_files=bool(uploads))
     await open_chat(request, session_id)
-    return await run_body(request, session_id, body, stream=True)
+    return await run_body(request, session_id, body, stream=True, uploads=uploads)
 
 
 async def resume_chat(request: web.Request) -> web.StreamResponse:

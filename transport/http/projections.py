@@ -18,6 +18,7 @@ from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
 from agentlog.projections.ui_messages import to_ui_messages
+from agentlog.transport.http.files import file_url
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, STORE
 from agentlog.transport.middleware.errors import ApiError
@@ -56,7 +57,9 @@ async def messages(request: web.Request) -> web.Response:
     return _json(
         {
             "session_id": session_id,
-            "messages": to_ui_messages(state, run_active=run_active),
+            "messages": to_ui_messages(
+                state, run_active=run_active, files_url=file_url(session_id, "")
+            ),
             "head": head,
             "run_active": run_active,
         }

@@ -15,6 +15,7 @@ from msgspec import UNSET, UnsetType
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import RunStarted
 from agentlog.domain.ports.event_store import EventStore
+from agentlog.domain.rules.attachments import file_parts
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.sessions.rewinds import (
     PlannedRun,
@@ -27,6 +28,7 @@ from agentlog.infra.sessions.rewinds import (
 )
 from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from agentlog.transport.http.approvals import continue_turn, responder_of
+from agentlog.transport.http.files import NO_UPLOADS, Uploads, read_uploads, store_uploads
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response, wants_sse
 from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
@@ -52,6 +54,25 @@ class StartRunBody(msgspec.Struct):
     message_id: str | UnsetType = msgspec.field(default=UNSET, name="messageId")
     # Non-AI-SDK clients: answer from just before this message of the current branch.
     from_message_id: str | UnsetType = UNSET
+    # With `prompt`: the files sent with it, each the AI SDK's FileUIPart `{"mediaType",
+    # "url" (a data: URL), "filename"?}` (transport/http/files.py). With `messages`, the last
+    # user message's `file` parts are its files instead.
+    files: list[Any] | None = None
+
+    def file_parts(self) -> list[Any]:
+        if self.prompt is not None or not self.messages:
+            return self.files or []
+        for message in reversed(self.messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return file_parts(message)
+        return []
+
+    def new_files(self) -> list[Any]:
+        """The files this body sends with a new prompt: none for a regenerate (the turn's
+        own files go again) or for approval answers."""
+        if self.trigger == "regenerate-message" or self.approval_answers():
+            return []
+        return self.file_parts()
 
     def prompt_text(self) -> str:
         if self.prompt is not None:
@@ -127,16 +148,22 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
 
 async def start_run(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, StartRunBody)
-    return await run_body(
-        request, request.match_info["session_id"], body, stream=wants_sse(request)
-    )
+    session_id = request.match_info["session_id"]
+    uploads = read_uploads(request, session_id, body.new_files())
+    return await run_body(request, session_id, body, stream=wants_sse(request), uploads=uploads)
 
 
 async def run_body(
-    request: web.Request, session_id: str, body: StartRunBody, *, stream: bool
+    request: web.Request,
+    session_id: str,
+    body: StartRunBody,
+    *,
+    stream: bool,
+    uploads: Uploads = NO_UPLOADS,
 ) -> web.StreamResponse:
     """Start (or continue, after approvals) the run the body asks for; `stream`: answer with
-    its UI message stream, else 202 with its run id."""
+    its UI message stream, else 202 with its run id. `uploads`: the files sent with the
+    prompt, already checked (read_uploads), stored here just before the run starts."""
     answers = body.approval_answers() if body.from_message_id is UNSET else []
     if answers:
         return await continue_with_answers(request, session_id, answers, stream=stream)
@@ -144,7 +171,9 @@ async def run_body(
         raise ApiError(400, "invalid_body", "from_message_id must not be empty")
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt
-    refuse_bad_prompt(prompt)
+    refuse_bad_prompt(prompt, with_files=bool(uploads or planned.files))
+    # Stored before the run_started that names them (the runner reads them back for the model).
+    files = await store_uploads(request, session_id, uploads) if uploads else planned.files
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
@@ -153,6 +182,7 @@ async def run_body(
                 prompt,
                 rewind=planned.rewind,
                 user_message_id=planned.user_message_id,
+                files=files,
             )
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
@@ -171,9 +201,10 @@ async def run_body(
     return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
 
 
-def refuse_bad_prompt(prompt: str) -> None:
-    """400 `invalid_prompt` for a blank prompt or one over MAX_PROMPT_CHARS."""
-    if not prompt.strip(" \t\r\n"):
+def refuse_bad_prompt(prompt: str, *, with_files: bool = False) -> None:
+    """400 `invalid_prompt` for a blank prompt (unless files go with it) or one over
+    MAX_PROMPT_CHARS."""
+    if not with_files and not prompt.strip(" \t\r\n"):
         raise ApiError(400, "invalid_prompt", "the run needs a non-empty prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(

@@ -48,7 +48,8 @@ CHAT_PATHS: dict[str, Any] = {
                             "minItems": 1,
                             "items": {"type": "object"},
                             "description": "useChat's UIMessage[]: the last user message is "
-                            "the prompt",
+                            "the prompt, its `file` parts (components/schemas/FilePart) the "
+                            "files sent with it",
                         },
                         "trigger": {
                             "type": "string",
@@ -64,10 +65,17 @@ CHAT_PATHS: dict[str, Any] = {
             "responses": {
                 "200": UI_STREAM,
                 "400": returns_error(
-                    "the body is not valid, or its last user message holds no text "
-                    "(`invalid_prompt`)"
+                    "the body is not valid, its last user message holds no text and no file "
+                    "(`invalid_prompt`), or a file is not valid (`invalid_file`)"
                 ),
                 "403": returns_error("a session token for another session, or a read token"),
+                "413": returns_error(
+                    "a file, or the message's files together, over their limit "
+                    "(`file_too_large`, `files_too_large`), or the body over its limit"
+                ),
+                "415": returns_error(
+                    "a file's media type is not accepted (`unsupported_media_type`)"
+                ),
                 "404": returns_error("a session token's session does not exist"),
                 "409": returns_error(
                     "a run is active, an approval waits, or the messages name a message "

@@ -6,6 +6,27 @@ from typing import Any
 
 COMPONENTS: dict[str, Any] = {
     "schemas": {
+        "FilePart": {
+            "type": "object",
+            "description": "The AI SDK's FileUIPart: a file sent with the prompt (images "
+            "png/jpeg/gif/webp, PDF, text/*; SVG is refused), at most "
+            "AGENTLOG_MAX_FILE_BYTES each and AGENTLOG_MAX_MESSAGE_FILE_BYTES together.",
+            "required": ["mediaType", "url"],
+            "properties": {
+                "type": {"const": "file"},
+                "mediaType": {
+                    "type": "string",
+                    "pattern": "^(image/(png|jpeg|gif|webp)|application/pdf|text/[a-z0-9.+-]+)$",
+                },
+                "url": {
+                    "type": "string",
+                    "pattern": "^data:",
+                    "description": "a data: URL (`data:<media type>;base64,<data>`), or the "
+                    "url GET /messages gives a file of this session (an edit sends it back)",
+                },
+                "filename": {"type": "string"},
+            },
+        },
         "Error": {
             "type": "object",
             "required": ["error"],

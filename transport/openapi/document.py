@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from agentlog.transport.http import admin as admin_api
+from agentlog.transport.http import files as files_api
 from agentlog.transport.http import forks as fork_api
 from agentlog.transport.http import metrics
 from agentlog.transport.http import tokens as tokens_api
@@ -35,6 +36,7 @@ ALL_PATHS = {
     **admin_api.OPENAPI_PATHS,
     **tokens_api.OPENAPI_PATHS,
     **fork_api.OPENAPI_PATHS,
+    **files_api.OPENAPI_PATHS,
     **metrics.OPENAPI_PATHS,
     **web_view.OPENAPI_PATHS,
 }

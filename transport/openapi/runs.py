@@ -66,6 +66,15 @@ RUN_PATHS: dict[str, Any] = {
                             "type": "string",
                             "description": "useChat: the message regenerated or edited",
                         },
+                        "files": {
+                            "type": "array",
+                            "maxItems": 20,
+                            "items": {"$ref": "#/components/schemas/FilePart"},
+                            "description": "files sent with `prompt` (with `messages`: the "
+                            "last user message's `file` parts instead); the model receives "
+                            "them as content blocks, `run_started.files` names them, GET "
+                            "/messages shows them as `file` parts",
+                        },
                     },
                 }
             ),
@@ -78,10 +87,20 @@ RUN_PATHS: dict[str, Any] = {
                     },
                 ),
                 "400": returns_error(
-                    "the body or the prompt is not valid, or the last user message's id is "
-                    "not 1 to 200 letters, digits and `_ . : -` (`invalid_message_id`)"
+                    "the body or the prompt is not valid, the last user message's id is "
+                    "not 1 to 200 letters, digits and `_ . : -` (`invalid_message_id`), or a "
+                    "file is not a valid data: URL of its media type (`invalid_file`), or "
+                    "names a file the session does not hold (`unknown_file`)"
                 ),
                 "404": returns_error("unknown session"),
+                "413": returns_error(
+                    "a file is over AGENTLOG_MAX_FILE_BYTES (`file_too_large`) or the "
+                    "message's files together over AGENTLOG_MAX_MESSAGE_FILE_BYTES "
+                    "(`files_too_large`), or the body over AGENTLOG_MAX_BODY_BYTES"
+                ),
+                "415": returns_error(
+                    "a file's media type is not accepted (`unsupported_media_type`)"
+                ),
                 "409": returns_error(
                     "a run is active (its run_id is in the error), a tool approval waits "
                     "(`approval_pending`), the message was set aside by an earlier "

@@ -48,6 +48,7 @@ and the wire format belong to the server (`scripted_model.py`), not here.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -138,6 +139,8 @@ class Turn:
     tools: frozenset[str] = frozenset()  # the tools the CLI offered in this request
     shell_command: str = ""  # what the shell scenario runs (see DEMO_SHELL_COMMAND)
     system: str = ""  # the request's system prompt, its text blocks joined
+    # The image and document blocks of the prompt's message, as "image image/png 67 bytes".
+    files: tuple[str, ...] = ()
 
     def outcome(self, name: str) -> ToolOutcome | None:
         return next((o for o in self.outcomes if o.name == name), None)
@@ -157,11 +160,34 @@ _REMINDER = re.compile(r"<system-reminder>.*?(</system-reminder>|$)", re.S)
 _CONTINUE = "Continue from where you left off."
 
 
+# What the CLI adds after an image it was sent: where it saved a copy for its tools.
+_SAVED_IMAGE = "[Image: source: "
+
+
 def _written_by_user(text: str) -> str:
     """The text without what the CLI adds to user turns and tool results: `<system-reminder>`
-    sections anywhere, the "[Request interrupted ...]" marker and the resume prompt."""
+    sections anywhere, the "[Request interrupted ...]" marker, the resume prompt and the
+    "[Image: source: <path>]" note after an image."""
     text = _REMINDER.sub("", text).strip()
-    return "" if text.startswith("[Request interrupted") or text == _CONTINUE else text
+    if text.startswith(("[Request interrupted", _SAVED_IMAGE)) or text == _CONTINUE:
+        return ""
+    return text
+
+
+def _files_of(message: dict[str, Any]) -> tuple[str, ...]:
+    """What the model was shown besides text: each image or document block, its kind, media
+    type and size in bytes (of its base64 data, decoded, or of its text)."""
+    found = []
+    for b in _blocks(message):
+        source = b.get("source")
+        if b.get("type") not in ("image", "document") or not isinstance(source, dict):
+            continue
+        data = source.get("data")
+        if not isinstance(data, str):
+            continue
+        size = len(base64.b64decode(data)) if source.get("type") == "base64" else len(data.encode())
+        found.append(f"{b['type']} {source.get('media_type')} {size} bytes")
+    return tuple(found)
 
 
 def _prompt_of(message: dict[str, Any]) -> str | None:
@@ -171,7 +197,9 @@ def _prompt_of(message: dict[str, Any]) -> str | None:
         _written_by_user(b.get("text", "")) for b in _blocks(message) if b.get("type") == "text"
     ]
     texts = [t for t in texts if t]
-    return texts[-1] if texts else None
+    if not texts:
+        return "" if _files_of(message) else None  # files sent without a word
+    return texts[-1]
 
 
 def _result_text(content: Any) -> str:
@@ -217,6 +245,7 @@ def read_turn(messages: Sequence[dict[str, Any]], *, attempt: int = 0) -> Turn:
                 )
     return Turn(
         prompt=_prompt_of(messages[prompt_at]) or "",
+        files=_files_of(messages[prompt_at]),
         earlier_prompts=earlier,
         outcomes=tuple(outcomes),
         rounds=rounds,
@@ -378,6 +407,9 @@ def text(turn: Turn) -> Reply:
     if turn.rounds:
         return Message((Text("Done."),))
     thinking, answer = _text_answer(turn)
+    if turn.files:
+        # Says what it was shown, so a test over HTTP sees the files reached the model.
+        answer = f"I was shown {len(turn.files)} file(s): {'; '.join(turn.files)}. {answer}"
     return Message((Thinking(thinking), Text(answer)))
 
 

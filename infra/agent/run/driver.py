@@ -71,6 +71,9 @@ class RunInFlight:
     # The hosted agent and, for a team's agent, its options for this run (None: the demo).
     agent: HostedAgent | None = None
     team_options: ClaudeAgentOptions | None = None
+    # The user message's content: the prompt, or with files its content blocks
+    # (agentlog.infra.agent.run.prompt_content). None: the prompt.
+    content: str | list[dict[str, Any]] | None = None
     # A continuation has no prompt: the resumed CLI settles its deferred calls by itself.
     continuation: bool = False
     task: asyncio.Task[None] | None = None
@@ -109,11 +112,12 @@ async def drive_turn(run: RunInFlight, client: ClaudeSDKClient) -> BaseException
 
 
 async def _prompt_message(run: RunInFlight) -> AsyncIterator[dict[str, Any]]:
-    """The prompt as the SDK sends a string prompt, plus the uuid its transcript line gets
+    """The prompt as the SDK sends a string prompt (or, with files, a list of content blocks:
+    the CLI's stream-json input takes either), plus the uuid its transcript line gets
     (`prompt_uuid`): where a rewind or a fork cuts the CLI's own transcript."""
     yield {
         "type": "user",
-        "message": {"role": "user", "content": run.prompt},
+        "message": {"role": "user", "content": run.prompt if run.content is None else run.content},
         "parent_tool_use_id": None,
         "uuid": prompt_uuid(run.run_id),
     }

@@ -47,6 +47,7 @@ from agentlog.domain.errors import ApprovalPending, RunNotActive, UnknownRun
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
+    AttachedFile,
     ConversationRewound,
     EgressRefused,
     Event,
@@ -82,6 +83,7 @@ from agentlog.infra.agent.run.hooks import recorded_permission, run_hooks
 from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
 from agentlog.infra.agent.run.lease import RECOVERY_PREFIX, acquire_for_run, keep_lease, release
 from agentlog.infra.agent.run.metered import run_meter
+from agentlog.infra.agent.run.prompt_content import prompt_content
 from agentlog.infra.agent.run.recorder import RunRecorder, RunStore
 from agentlog.infra.agent.run.rewind_head import rewind_expected_seq
 from agentlog.infra.agent.run.tool_permits import ToolPermits, guarded_servers
@@ -170,18 +172,22 @@ class AgentRunner:
         rewind: Rewind | None = None,
         *,
         user_message_id: str | None = None,
+        files: Sequence[AttachedFile] = (),
     ) -> StartedRun:
         """A new turn with `prompt`; refused (ApprovalPending) while an approval waits. With
         `rewind`, the turn answers from `rewind.to_seq` on a new branch
         (agentlog.domain.rules.branches);
         with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
-        `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
+        `user_message_id`: the client's id for the prompt's message (on `run_started`).
+        `files`: stored in the session already (the store's `attachments()`); the model gets
+        them as content blocks (prompt_content.py), the log their references."""
         started = await self._start(
             session_id,
             prompt,
             continuation=False,
             rewind=rewind,
             user_message_id=user_message_id,
+            files=files,
         )
         assert started is not None
         return started
@@ -209,6 +215,7 @@ class AgentRunner:
         rewind: Rewind | None = None,
         user_message_id: str | None = None,
         answer: ApprovalAnswer | None = None,
+        files: Sequence[AttachedFile] = (),
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
@@ -221,6 +228,8 @@ class AgentRunner:
         # The session's agent, as its first event names it: refused (UnknownAgent) before
         # anything is written when this server does not host it.
         agent, metadata = await self._session_agent(session_id)
+        # Read before anything is written: a file the session does not hold refuses the start.
+        content = await prompt_content(self.store.backend.attachments(), session_id, prompt, files)
         if continuation and answer is None:
             # Nothing to continue is the common answer (the sweeper asks after every recovery):
             # found without the lease, so a start arriving meanwhile is not refused (409).
@@ -300,6 +309,7 @@ class AgentRunner:
                     user_message_id=user_message_id,
                     agent_name=agent.name,
                     agent_fingerprint=fingerprint,
+                    files=list(files),
                 ),
             ]
             # An answer is decided on the log as read: written only if it is still the log.
@@ -321,6 +331,7 @@ class AgentRunner:
             run_id=run_id,
             agent_session=agent_session,
             prompt=prompt,
+            content=content,
             continuation=continuation,
             lease=lease,
             start_seq=seqs[-1],

@@ -10,7 +10,8 @@ fork writes its new branch's transcript the same way (`infra/agent/transcripts/b
 The lines are the minimal shape the CLI accepts (checked against CLI 2.1.33x): `user` and
 `assistant` lines with type, uuid, parentUuid (a chain), sessionId, timestamp, cwd,
 isSidechain, userType and message. Per run:
-- a `user` line with the prompt;
+- a `user` line with the prompt (and a note naming the files sent with it: their bytes are
+  not in the log);
 - per model response (a `message_id`), one `assistant` line with its text and tool_use blocks in
   log order, then one `user` line with a tool_result for each of its tool calls: the output, or
   `is_error: true` with the error text, the denial as the CLI words it ("PreToolUse:<Tool> hook
@@ -115,6 +116,18 @@ def tool_result_block(tool_call_id: str, name: str, end: object) -> dict[str, An
     return block
 
 
+def _prompt_text(event: RunStarted) -> str:
+    """The prompt, and a note naming the files sent with it: a converted line holds no
+    file's bytes (the log keeps only their references), so the model is told they were there."""
+    if not event.files:
+        return event.prompt
+    named = ", ".join(
+        f"{f.filename or f.sha256[:12]} ({f.media_type}, {f.size} bytes)" for f in event.files
+    )
+    note = f"[The user attached {len(event.files)} file(s) here: {named}.]"
+    return f"{event.prompt}\n\n{note}" if event.prompt else note
+
+
 def _runs(
     events: Iterable[RecordedEvent],
 ) -> tuple[list[_Run], dict[str, object], set[str]]:
@@ -131,7 +144,7 @@ def _runs(
             asked.add(event.tool_call_id)
             continue
         if isinstance(event, RunStarted):
-            current = _Run(event.prompt, recorded.seq, recorded.time, event.run_id)
+            current = _Run(_prompt_text(event), recorded.seq, recorded.time, event.run_id)
             current.continuation = event.continues_run_id is not None
             runs.append(current)
             if event.run_id is not None:
