@@ -54,7 +54,7 @@ PROMPTS = {
 }
 # Steps the driver has but the server cannot answer yet: sending while a run is active with
 # `steer`, and attachments (issue 20, built beside this test). Add each here as it lands.
-OPTIONAL_STEPS: tuple[str, ...] = ()
+OPTIONAL_STEPS: tuple[str, ...] = ("attach",)
 
 
 def _installed_is_stale() -> bool:

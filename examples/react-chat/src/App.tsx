@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { useChat } from '@ai-sdk/react';
 import { lastAssistantMessageIsCompleteWithApprovalResponses } from 'ai';
 import { openChat } from './transport';
-import { MessageView } from './Parts';
+import { FileUrl, MessageView } from './Parts';
 
 type OpenedChat = Awaited<ReturnType<typeof openChat>>;
 
@@ -30,7 +30,7 @@ export function App() {
   return <ChatView chatId={chatId} {...opened} />;
 }
 
-function ChatView({ chatId, transport, messages: stored, stopRun }: { chatId: string } & OpenedChat) {
+function ChatView({ chatId, transport, messages: stored, stopRun, fileUrl }: { chatId: string } & OpenedChat) {
   const chat = useChat({
     id: chatId,
     messages: stored,
@@ -65,57 +65,59 @@ function ChatView({ chatId, transport, messages: stored, stopRun }: { chatId: st
   const edit = (messageId: string, edited: string) => void sendMessage({ text: edited, messageId });
 
   return (
-    <main data-status={status} data-chat-id={chatId}>
-      <h1>agentlog chat</h1>
-      <section className="messages">
-        {messages.map(message => (
-          <MessageView
-            key={message.id}
-            message={message}
-            onEdit={busy ? undefined : edited => edit(message.id, edited)}
-            // Not while a stream is read: a resumed stream replays the message from its start
-            // and would overwrite the answer before it is sent.
-            onApproval={busy ? undefined : (id, approved) => void chat.addToolApprovalResponse({ id, approved })}
+    <FileUrl.Provider value={fileUrl}>
+      <main data-status={status} data-chat-id={chatId}>
+        <h1>agentlog chat</h1>
+        <section className="messages">
+          {messages.map(message => (
+            <MessageView
+              key={message.id}
+              message={message}
+              onEdit={busy ? undefined : edited => edit(message.id, edited)}
+              // Not while a stream is read: a resumed stream replays the message from its start
+              // and would overwrite the answer before it is sent.
+              onApproval={busy ? undefined : (id, approved) => void chat.addToolApprovalResponse({ id, approved })}
+            />
+          ))}
+        </section>
+        {error && (
+          <p role="alert" className="error" data-error>
+            {error.message}
+          </p>
+        )}
+        <form onSubmit={send} className="composer">
+          <textarea
+            name="prompt"
+            value={text}
+            onChange={event => setText(event.target.value)}
+            placeholder="Ask the agent"
           />
-        ))}
-      </section>
-      {error && (
-        <p role="alert" className="error" data-error>
-          {error.message}
-        </p>
-      )}
-      <form onSubmit={send} className="composer">
-        <textarea
-          name="prompt"
-          value={text}
-          onChange={event => setText(event.target.value)}
-          placeholder="Ask the agent"
-        />
-        <input
-          key={fileInputKey}
-          type="file"
-          name="attach"
-          multiple
-          onChange={event => setFiles(event.target.files ?? undefined)}
-        />
-        <label>
-          <input type="checkbox" name="steer" checked={steer} onChange={e => setSteer(e.target.checked)} />
-          steer the running turn
-        </label>
-        <button type="submit" name="send">Send</button>
-        <button type="button" name="stop" disabled={!busy} onClick={() => void stopAll()}>
-          Stop
-        </button>
-        <button
-          type="button"
-          name="regenerate"
-          disabled={busy || messages.at(-1)?.role !== 'assistant'}
-          onClick={() => void regenerate()}
-        >
-          Regenerate
-        </button>
-        <span className="status">{status}</span>
-      </form>
-    </main>
+          <input
+            key={fileInputKey}
+            type="file"
+            name="attach"
+            multiple
+            onChange={event => setFiles(event.target.files ?? undefined)}
+          />
+          <label>
+            <input type="checkbox" name="steer" checked={steer} onChange={e => setSteer(e.target.checked)} />
+            steer the running turn
+          </label>
+          <button type="submit" name="send">Send</button>
+          <button type="button" name="stop" disabled={!busy} onClick={() => void stopAll()}>
+            Stop
+          </button>
+          <button
+            type="button"
+            name="regenerate"
+            disabled={busy || messages.at(-1)?.role !== 'assistant'}
+            onClick={() => void regenerate()}
+          >
+            Regenerate
+          </button>
+          <span className="status">{status}</span>
+        </form>
+      </main>
+    </FileUrl.Provider>
   );
 }

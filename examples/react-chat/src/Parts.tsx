@@ -1,7 +1,11 @@
-import { useState } from 'react';
+import { createContext, useContext, useState } from 'react';
 import type { UIMessage } from 'ai';
 
 type Part = UIMessage['parts'][number];
+
+// A stored file's `url` is a path on agentlog (GET /messages); an <img> sends no Authorization
+// header, so the app resolves it against agentlog with the session token (transport.ts).
+export const FileUrl = createContext<(url: string) => string>(url => url);
 type ToolPart = Extract<Part, { toolCallId: string }>;
 type Indexed = { index: number; part: Part };
 
@@ -77,6 +81,7 @@ type PartProps = Indexed & {
 
 function PartView({ index, part, nested, onApproval }: PartProps) {
   const common = { 'data-part-index': index, 'data-part-type': part.type };
+  const fileUrl = useContext(FileUrl);
   if (isTool(part)) {
     return <ToolView common={common} part={part} nested={nested} onApproval={onApproval} />;
   }
@@ -100,9 +105,9 @@ function PartView({ index, part, nested, onApproval }: PartProps) {
       return (
         <figure {...common} className="file">
           {part.mediaType.startsWith('image/') ? (
-            <img src={part.url} alt={part.filename ?? 'attachment'} />
+            <img src={fileUrl(part.url)} alt={part.filename ?? 'attachment'} />
           ) : (
-            <a href={part.url} target="_blank" rel="noreferrer">
+            <a href={fileUrl(part.url)} target="_blank" rel="noreferrer">
               {part.filename ?? part.mediaType}
             </a>
           )}
@@ -115,7 +120,7 @@ function PartView({ index, part, nested, onApproval }: PartProps) {
           <p data-text>{part.parts.map(inner => (inner.type === 'text' ? inner.text : '')).join('')}</p>
           {part.parts.map((inner, i) =>
             inner.type === 'file' ? (
-              <a key={i} href={inner.url}>
+              <a key={i} href={fileUrl(inner.url)}>
                 {inner.filename ?? inner.mediaType}
               </a>
             ) : null,

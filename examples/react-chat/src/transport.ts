@@ -14,5 +14,6 @@ export async function openChat(chatId: string) {
     fetch(`${base}/v1/chat/${chatId}/stop`, {
       method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{}',
     });
-  return { transport, messages, stopRun };
+  const fileUrl = (url: string) => (url.startsWith('/') ? `${base}${url}?access_token=${token}` : url);
+  return { transport, messages, stopRun, fileUrl };
 }
