@@ -77,6 +77,32 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # recorded before agents had names, and `agent_fingerprint` on the built-in demo agent.
     agent_name: str | None = None
     agent_fingerprint: str | None = None
+    # Set when this run answers a queued prompt: the seq of its `prompt_queued`
+    # (domain/rules/prompt_queue.py). None: the prompt came with the start.
+    queued_seq: int | None = None
+    # Where the session's queue may still hold prompts no run has answered: no waiting
+    # `prompt_queued` is before this seq. None: none is before this `run_started`.
+    queue_from: int | None = None
+
+
+class PromptQueued(Event, frozen=True, kw_only=True, tag="prompt_queued"):
+    """A prompt sent while a run was active or an approval waited: it waits in the log and
+    starts a turn of its own once nothing runs or waits, in the order queued; the turn's
+    `run_started` names it (`queued_seq`). It belongs to no run: `run_id` is None."""
+
+    prompt: str
+    # The client's id for the prompt's user message (as on `run_started`).
+    user_message_id: str | None = None
+    # Queued by an interrupt: the active run was cancelled to let it go next.
+    interrupt: bool = False
+
+
+class QueueCleared(Event, frozen=True, kw_only=True, tag="queue_cleared"):
+    """The prompts queued up to `through_seq` that no run had answered are dropped (a stop
+    that asked for it): they never start a turn."""
+
+    through_seq: int
+    reason: str = "stopped"
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):
@@ -349,6 +375,8 @@ SessionEvent = (
     | SessionDeleted
     | CustomEventRecorded
     | RunStarted
+    | PromptQueued
+    | QueueCleared
     | ConversationRewound
     | SessionForked
     | AgentInitialized

@@ -17,6 +17,17 @@ class StartedRun(msgspec.Struct, frozen=True, kw_only=True):
     offset: int
 
 
+class QueuedRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A prompt sent while the session was busy, waiting in the log (`prompt_queued` at `seq`)
+    for its turn: `position` 1 goes next. `behind_run_id`: the run active when it was queued,
+    or the queued turn that started with it; None when it waits behind an approval."""
+
+    session_id: str
+    seq: int
+    position: int
+    behind_run_id: str | None = None
+
+
 class Rewind(msgspec.Struct, frozen=True, kw_only=True):
     """Start a run from an earlier point: the conversation goes back to `to_seq` (the last seq
     kept on the current branch) and the run answers from there (`conversation_rewound`)."""
@@ -53,6 +64,12 @@ class AgentRuns(Protocol):
       ExpectedSeqMismatch and nothing is written.
     - `user_message_id` names the prompt's user message in the UIMessage projection (the
       client's own id); None: `<run id>:user`.
+    - `send` is `start` for a session that may be busy: while a run is active (or an approval
+      waits, or prompts already wait) the prompt is appended as `prompt_queued` and a
+      QueuedRun returned; the append is fenced on the active run (or made under the lease),
+      so a prompt is never queued after the run it waits on ended. Whenever a run ends and
+      nothing waits on a person, the oldest queued prompt starts the next turn (an
+      interrupt's first), on whichever process ended it or recovers it.
     """
 
     async def start(
@@ -63,6 +80,15 @@ class AgentRuns(Protocol):
         *,
         user_message_id: str | None = None,
     ) -> StartedRun: ...
+
+    async def send(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        user_message_id: str | None = None,
+        interrupt: bool = False,
+    ) -> StartedRun | QueuedRun: ...
 
     async def cancel(self, session_id: str, run_id: str) -> bool: ...
 
