@@ -95,6 +95,19 @@ class PromptQueued(Event, frozen=True, kw_only=True, tag="prompt_queued"):
     user_message_id: str | None = None
     # Queued by an interrupt: the active run was cancelled to let it go next.
     interrupt: bool = False
+    # Sent to steer the active run: handed to its agent at once, and off the queue once the
+    # run records it delivered (`steering_delivered`); a run that ends first leaves it queued.
+    steer: bool = False
+
+
+class SteeringDelivered(Event, frozen=True, kw_only=True, tag="steering_delivered"):
+    """A steering prompt reached the running turn: the model request it went out with begins
+    right after this event (the CLI added it at that step boundary). `queued_seq`: its
+    `prompt_queued`, which this takes off the queue."""
+
+    queued_seq: int
+    prompt: str
+    user_message_id: str | None = None
 
 
 class QueueCleared(Event, frozen=True, kw_only=True, tag="queue_cleared"):
@@ -377,6 +390,7 @@ SessionEvent = (
     | RunStarted
     | PromptQueued
     | QueueCleared
+    | SteeringDelivered
     | ConversationRewound
     | SessionForked
     | AgentInitialized

@@ -26,6 +26,9 @@ class QueuedRun(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     position: int
     behind_run_id: str | None = None
+    # Handed to the running turn as steering (`behind_run_id`): it leaves the queue when the
+    # run records it delivered at its next step boundary.
+    steered: bool = False
 
 
 class Rewind(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,7 +72,10 @@ class AgentRuns(Protocol):
       QueuedRun returned; the append is fenced on the active run (or made under the lease),
       so a prompt is never queued after the run it waits on ended. Whenever a run ends and
       nothing waits on a person, the oldest queued prompt starts the next turn (an
-      interrupt's first), on whichever process ended it or recovers it.
+      interrupt's first), on whichever process ended it or recovers it. With `steer`, a
+      prompt queued behind a run this process drives is also handed to its agent at once
+      (QueuedRun.steered): delivered at the next step boundary, or, if the turn ends first,
+      answered by a turn of its own.
     """
 
     async def start(
@@ -88,6 +94,7 @@ class AgentRuns(Protocol):
         *,
         user_message_id: str | None = None,
         interrupt: bool = False,
+        steer: bool = False,
     ) -> StartedRun | QueuedRun: ...
 
     async def cancel(self, session_id: str, run_id: str) -> bool: ...

@@ -3,7 +3,9 @@
 A prompt sent while a run is active, or while a tool approval waits on a person, is not
 refused: it is appended as `prompt_queued` and waits. When nothing runs and nothing waits, the
 oldest waiting prompt starts the next turn; that turn's `run_started` names it (`queued_seq`),
-which takes it off the queue. `queue_cleared` drops every prompt queued up to its seq.
+which takes it off the queue. `queue_cleared` drops every prompt queued up to its seq. A steering
+prompt is queued too, and leaves the queue when the running turn records it delivered
+(`steering_delivered`); one the turn ended without taking gets a turn of its own.
 
 Where to read: no waiting prompt lies before the `queue_from` of the session's latest
 `run_started` (or before that `run_started` itself when it has none), because every start
@@ -17,7 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agentlog.domain.events import PromptQueued, QueueCleared, RecordedEvent, RunStarted
+from agentlog.domain.events import (
+    PromptQueued,
+    QueueCleared,
+    RecordedEvent,
+    RunStarted,
+    SteeringDelivered,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ class PromptQueue:
                 recorded.seq, event.prompt, event.user_message_id, interrupt=event.interrupt
             )
             self.waiting.append(queued)
-        elif isinstance(event, RunStarted) and event.queued_seq is not None:
+        elif isinstance(event, RunStarted | SteeringDelivered) and event.queued_seq is not None:
             self.waiting = [q for q in self.waiting if q.seq != event.queued_seq]
         elif isinstance(event, QueueCleared):
             self.waiting = [q for q in self.waiting if q.seq > event.through_seq]

@@ -65,7 +65,14 @@ class DataPart(msgspec.Struct, frozen=True, kw_only=True, tag="data"):
     data: Any = None
 
 
-Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart
+class SteeringPart(msgspec.Struct, frozen=True, kw_only=True, tag="steering-message"):
+    """A user message added to the running turn (steering), before the step it reached."""
+
+    id: str
+    text: str
+
+
+Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart | SteeringPart
 
 
 class RunInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,7 @@ answer's turn."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from agentlog.domain.events import (
     RunCancelled,
     RunFinished,
     RunStarted,
+    SteeringDelivered,
     ToolApprovalRequested,
     ToolCallStarted,
     ToolCallSucceeded,
@@ -24,6 +26,8 @@ from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.sessions.approval_answers import record_answer
 from agentlog.infra.store.base import StoreBase
+from agentlog.projections.ui_messages import fold, to_ui_messages
+from agentlog.projections.ui_stream import RunStreamEncoder
 
 from .test_approvals import PUBLISH
 from .test_runner import LONG_TOOL, new_session, only, run_turn, runner_on, until_logged
@@ -153,3 +157,60 @@ async def test_a_prompt_sent_while_an_approval_waits_runs_after_the_answers_turn
     # The queued turn starts only after the continuation ended.
     kinds = [e.type for e in events if e.type in ("run_started", "run_finished")]
     assert kinds == ["run_started", "run_finished"] * 3
+
+
+async def test_a_steering_prompt_reaches_the_running_turn_at_its_next_step(
+    sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    session = await new_session(sqlite_store)
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        first = await runner.send(session, "Run the slow operation for 2 seconds.")
+        assert isinstance(first, StartedRun)
+        await until_logged(sqlite_store, first, ToolCallStarted)
+        steered = await runner.send(
+            session, "Also mention bananas", user_message_id="m-steer", steer=True
+        )
+        assert isinstance(steered, QueuedRun) and steered.steered
+        assert steered.behind_run_id == first.run_id
+        await until_runs_finished(sqlite_store, session, 1)
+        # Delivered within the turn: nothing waits, so no turn of its own starts for it.
+        assert (await runner.prompt_queue(session)).waiting == []
+        async with asyncio.timeout(30):
+            while await runner.active_run(session) is not None:
+                await asyncio.sleep(0.05)
+        events = await sqlite_store.read_session(session)
+
+    assert len(only(events, RunStarted)) == 1
+    [delivered] = only(events, SteeringDelivered)
+    assert (delivered.run_id, delivered.queued_seq) == (first.run_id, steered.seq)
+    assert delivered.prompt == "Also mention bananas"
+    # Where it was delivered: right before the step whose model request carried it.
+    kinds = [e.type for e in events if e.type in ("steering_delivered", "step_started")]
+    assert kinds == ["step_started", "steering_delivered", "step_started"]
+    last_request = json.dumps(scripted_model.requests[-1]["messages"][-1])
+    assert "Also mention bananas" in last_request
+
+    messages = to_ui_messages(fold(events), run_active=False)
+    parts = [p["type"] for p in messages[-1]["parts"]]
+    at = parts.index("steering-message")
+    assert parts[at + 1] == "step-start" and parts.count("step-start") == 2
+    assert messages[-1]["parts"][at] == {
+        "type": "steering-message",
+        "id": "m-steer",
+        "parts": [{"type": "text", "text": "Also mention bananas"}],
+    }
+    encoder = RunStreamEncoder(first.run_id)
+    chunks = [c for e in events for c in encoder.chunks_for(e)]
+    kinds = [c["type"] for c in chunks if c["type"] in ("steering-message", "start-step")]
+    assert kinds == ["start-step", "steering-message", "start-step"]
+
+
+async def test_a_steer_with_nothing_running_is_a_normal_send(
+    sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    session = await new_session(sqlite_store)
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        started = await runner.send(session, "Hello", steer=True)
+        assert isinstance(started, StartedRun)
+        events = await until_runs_finished(sqlite_store, session, 1)
+    assert [r.prompt for r in only(events, RunStarted)] == ["Hello"]

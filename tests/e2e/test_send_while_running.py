@@ -2,11 +2,13 @@
 model: `POST /v1/chat` answers a queued message with its own turn's UI message stream (held
 with keep-alives until the turn starts), `POST /runs` answers 202 with the queue position,
 stop keeps the queue unless asked to clear it, stop while an approval waits denies it and the
-queue goes on, an interrupt cancels the run and goes next, and bad bodies are refused."""
+queue goes on, an interrupt cancels the run and goes next, a steering message is streamed
+and shown where the running turn received it, and bad bodies are refused."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
 from agentlog.transport.settings import Settings
+from tests.e2e.test_ai_sdk_client import AiSdk, ai_sdk, assert_same_message  # noqa: F401
 from tests.e2e.test_runs_http import ui_stream_chunks
 
 pytestmark = pytest.mark.slow
@@ -37,6 +40,12 @@ Client = Callable[..., Awaitable[TestClient[Any, Any]]]
 SLOW = "[scenario:long-tool] Run the slow operation for 2 seconds"
 LONG = "[scenario:long-tool] Run the slow operation for 60 seconds"
 PUBLISH = '[scenario:approval] publish "hello world"'
+
+
+def body_of(chunks: list[dict[str, Any]]) -> bytes:
+    """The chunks as the UI message stream's SSE body, as the server sent them."""
+    frames = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
+    return (frames + "data: [DONE]\n\n").encode()
 
 
 def said(message_id: str, text: str) -> dict[str, Any]:
@@ -196,12 +205,55 @@ async def test_an_interrupt_cancels_the_run_and_its_message_goes_next(
     assert [r.prompt for r in runs_of(events)][1:] == ["Answer this instead"]
 
 
+async def test_a_steering_chat_message_streams_the_running_turn_with_it_delivered(
+    client: TestClient[Any, Any],
+    store: StoreBase,
+    ai_sdk: AiSdk,  # noqa: F811 - installs the pinned `ai`
+) -> None:
+    first = asyncio.create_task(
+        client.post("/v1/chat", json={"id": "s", "messages": [said("m1", SLOW)]})
+    )
+    await until(store, lambda events: count(events, ToolCallStarted) == 1)
+    body = {"id": "s", "messages": [said("m2", "Also mention bananas")], "steer": True}
+    response = await client.post("/v1/chat", json=body)
+    assert response.status == 200
+    chunks, _ = ui_stream_chunks(await response.read())
+    await (await first).read()
+    [steering] = [c for c in chunks if c["type"] == "steering-message"]
+    assert steering == {
+        "type": "steering-message",
+        "id": "m2",
+        "parts": [{"type": "text", "text": "Also mention bananas"}],
+    }
+    events = await store.read_session("s")
+    assert len(runs_of(events)) == 1  # delivered into the turn: no turn of its own
+    messages = (await (await client.get("/v1/sessions/s/messages")).json())["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    kinds = [p["type"] for p in messages[1]["parts"]]
+    assert "steering-message" in kinds
+    # The AI SDK's own client builds the same message from the stream, steering part and all.
+    built = await asyncio.to_thread(ai_sdk.resume, messages[:1], body_of(chunks))
+    assert_same_message(built["messages"][1], messages[1])
+
+
 async def test_bad_sends_are_refused_with_nothing_written(
     client: TestClient[Any, Any], store: StoreBase
 ) -> None:
     head = await store.head("s")
     cases: list[tuple[str, Any, int, str]] = [
         ("/v1/sessions/s/runs", {"prompt": "x", "interrupt": "yes"}, 400, "invalid_body"),
+        (
+            "/v1/sessions/s/runs",
+            {"prompt": "x", "steer": True, "interrupt": True},
+            400,
+            "invalid_body",
+        ),
+        (
+            "/v1/chat",
+            {"id": "s", "messages": [said("m", "x")], "steer": True, "interrupt": True},
+            400,
+            "invalid_body",
+        ),
         ("/v1/sessions/nope/runs", {"prompt": "x"}, 404, "unknown_session"),
         ("/v1/chat/s/stop", {"clear_queue": 1}, 400, "invalid_body"),
     ]

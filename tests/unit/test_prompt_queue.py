@@ -11,6 +11,7 @@ from agentlog.domain.events import (
     RecordedEvent,
     RunFinished,
     RunStarted,
+    SteeringDelivered,
 )
 from agentlog.domain.rules.prompt_queue import (
     decide_send,
@@ -90,3 +91,26 @@ def test_the_queue_is_read_from_where_the_latest_run_says_it_begins() -> None:
     assert queue_start(9, RunStarted(run_id="r", prompt="p")) == 9
     assert queue_start(9, RunStarted(run_id="r", prompt="p", queue_from=4)) == 4
     assert queue_from_after(prompt_queue([]), None) is None
+
+
+def test_a_steering_prompt_leaves_the_queue_once_delivered_else_it_waits_its_turn() -> None:
+    events = log(
+        RunStarted(run_id="r1", prompt="first"),
+        PromptQueued(prompt="steer me", steer=True),
+        PromptQueued(prompt="later"),
+    )
+    undelivered = prompt_queue(events)
+    assert [q.prompt for q in undelivered.waiting] == ["steer me", "later"]
+    delivered = prompt_queue(
+        [
+            *events,
+            RecordedEvent(
+                session_id="s",
+                seq=4,
+                position=4,
+                time=datetime.now(UTC),
+                event=SteeringDelivered(run_id="r1", queued_seq=2, prompt="steer me"),
+            ),
+        ]
+    )
+    assert [q.prompt for q in delivered.waiting] == ["later"]

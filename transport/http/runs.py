@@ -57,6 +57,8 @@ class StartRunBody(msgspec.Struct):
     # Sent while a run is active (docs/agent-runs.md#sending-while-a-run-is-active): queued
     # by default; `interrupt`: the active run is cancelled and this prompt goes next.
     interrupt: bool = False
+    # `steer`: handed to the active run's agent at its next step boundary (else queued).
+    steer: bool = False
 
     def prompt_text(self) -> str:
         if self.prompt is not None:
@@ -150,9 +152,13 @@ async def run_body(
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt
     refuse_bad_prompt(prompt)
-    if body.interrupt and planned.rewind is not None:
+    if body.interrupt and body.steer:
+        raise ApiError(400, "invalid_body", "steer and interrupt exclude each other: choose one")
+    if (body.interrupt or body.steer) and planned.rewind is not None:
         raise ApiError(
-            400, "invalid_body", "interrupt applies to a new prompt, not a regenerate or edit"
+            400,
+            "invalid_body",
+            "steer and interrupt apply to a new prompt, not a regenerate or edit",
         )
     runs = request.app[AGENT_RUNS]
     try:
@@ -165,6 +171,7 @@ async def run_body(
                     prompt,
                     user_message_id=planned.user_message_id,
                     interrupt=body.interrupt,
+                    steer=body.steer,
                 )
             else:
                 started = await runs.start(
@@ -186,6 +193,9 @@ async def run_body(
             expected=exc.expected,
         ) from None
     if isinstance(started, QueuedRun):
+        if stream and started.steered and started.behind_run_id is not None:
+            # The steered run's message, whole: the steering part shows where it landed.
+            return await stream_run(request, session_id, started.behind_run_id, replay_message=True)
         if stream:
             return await stream_queued(request, session_id, started.seq)
         return json_response(queued_json(started), 202)
@@ -200,7 +210,7 @@ def queued_json(queued: QueuedRun) -> dict[str, Any]:
     """A queued prompt's answer: its seq in the log (stream from `offset` to see its turn
     start), its place in the queue, and what it waits behind."""
     return {
-        "status": "queued",
+        "status": "steered" if queued.steered else "queued",
         "run_id": None,
         "offset": queued.seq - 1,
         "queued_seq": queued.seq,

@@ -11,7 +11,7 @@ from agentlog.transport.openapi.fragments import (
     returns_json,
     takes_json,
 )
-from agentlog.transport.openapi.runs import CLEAR_QUEUE_BODY, INTERRUPT
+from agentlog.transport.openapi.runs import CLEAR_QUEUE_BODY, INTERRUPT, STEER
 
 UI_STREAM = {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"}
 
@@ -30,7 +30,9 @@ CHAT_PATHS: dict[str, Any] = {
             "already wait) is queued in the log and answered by a turn of its own when the "
             "chat is free, in order: its stream is that turn's, held open with keep-alive "
             "comments until the turn starts (an empty message if a stop cleared the queue "
-            "first). `interrupt: true` stops the active run and answers this message next.",
+            "first). `interrupt: true` stops the active run and answers this message next; "
+            "`steer: true` delivers it into the running turn, and the answer is that turn's "
+            "message streamed, with a `steering-message` part where the turn received it.",
             "requestBody": takes_json(
                 {
                     "type": "object",
@@ -64,6 +66,7 @@ CHAT_PATHS: dict[str, Any] = {
                             "description": "the message regenerated or edited",
                         },
                         "interrupt": INTERRUPT,
+                        "steer": STEER,
                     },
                 }
             ),

@@ -21,6 +21,14 @@ INTERRUPT: dict[str, Any] = {
     "`interrupted`) and answer this prompt next, before prompts queued earlier",
 }
 
+STEER: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "sent while a run is active: deliver the prompt into the running turn at "
+    "its next step boundary (`steering_delivered`, a `steering-message` part); it gets a turn "
+    "of its own if the turn ends first. Not with `interrupt`",
+}
+
 CLEAR_QUEUE_BODY = takes_json(
     {
         "type": "object",
@@ -39,7 +47,7 @@ STARTED_OR_QUEUED: dict[str, Any] = {
     "type": "object",
     "required": ["status", "run_id", "offset"],
     "properties": {
-        "status": {"enum": ["started", "queued"]},
+        "status": {"enum": ["started", "queued", "steered"]},
         "run_id": {
             "type": ["string", "null"],
             "description": "the run started; null when queued",
@@ -76,7 +84,8 @@ RUN_PATHS: dict[str, Any] = {
             "is queued in the log (`prompt_queued`) and starts its own turn when the session "
             "is free, in order: 202 with `status: queued`, its `queued_seq` and `position`; "
             "streamed, the answer is that turn's stream, held with keep-alive comments until "
-            "it starts. `interrupt: true` cancels the active run, and the prompt goes first. "
+            "it starts. `interrupt: true` cancels the active run, and the prompt goes first; "
+            "`steer: true` hands it to the running turn (`status: steered`). "
             "A regenerate or edit is not queued: 409 `run_active` while a run is active.",
             "parameters": [SESSION_ID],
             "requestBody": takes_json(
@@ -116,6 +125,7 @@ RUN_PATHS: dict[str, Any] = {
                             "description": "useChat: the message regenerated or edited",
                         },
                         "interrupt": INTERRUPT,
+                        "steer": STEER,
                     },
                 }
             ),

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
 from agentlog.domain.errors import (
@@ -60,6 +61,7 @@ from agentlog.domain.events import (
     QueueCleared,
     RunStarted,
     SessionCreated,
+    SteeringDelivered,
     ToolCallRefused,
 )
 from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
@@ -93,7 +95,14 @@ from agentlog.infra.agent.recovery.leftovers import (
 )
 from agentlog.infra.agent.recovery.recovery_events import recovery_events
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
-from agentlog.infra.agent.run.driver import RunInFlight, drive_turn, heartbeats, safety_net
+from agentlog.infra.agent.run.driver import (
+    RunInFlight,
+    drive_turn,
+    heartbeats,
+    safety_net,
+    steering_message,
+    steering_uuid,
+)
 from agentlog.infra.agent.run.home import prepare_run_home
 from agentlog.infra.agent.run.hooks import recorded_permission, run_hooks
 from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
@@ -222,15 +231,22 @@ class AgentRunner:
         *,
         user_message_id: str | None = None,
         interrupt: bool = False,
+        steer: bool = False,
     ) -> StartedRun | QueuedRun:
         """`prompt`'s turn now when the session is idle, else `prompt_queued` (QueuedRun):
         behind the active run (the append is fenced on it, so it never lands after that run
         ended: then it is tried again), or behind a waiting approval or earlier queued
         prompts (decided and appended under the lease, like a start). `interrupt`: queued
-        first in line, and the active run is cancelled so it goes next."""
+        first in line, and the active run is cancelled so it goes next. `steer`: queued, and
+        handed to the active run's agent at once when this process drives it (the CLI adds
+        it to the turn at its next step boundary; the run records `steering_delivered` there)."""
         for _attempt in range(_SEND_ATTEMPTS):
             holder = await self.active_run(session_id)
             if holder is not None:
+                if steer:
+                    steered = await self._steer(session_id, holder, prompt, user_message_id)
+                    if steered is not None:
+                        return steered
                 queued = await self._queue_behind(
                     session_id, holder, prompt, user_message_id, interrupt
                 )
@@ -259,6 +275,34 @@ class AgentRunner:
             return outcome.started
         raise RunAlreadyActive(session_id, await self.active_run(session_id) or "unknown")
 
+    async def _steer(
+        self, session_id: str, run_id: str, prompt: str, user_message_id: str | None
+    ) -> QueuedRun | None:
+        """Queue `prompt` as steering behind `run_id` and write it to the run's CLI; None when
+        the run is not one this process can still steer (the caller queues it plainly)."""
+        run = self._runs.get(session_id)
+        if run is None or run.run_id != run_id or run.stopping or run.terminal_recorded:
+            return None
+        if run.client is None:
+            return None
+        queued = await self._queue_behind(
+            session_id, run_id, prompt, user_message_id, interrupt=False, steer=True
+        )
+        client = run.client
+        if queued is None or client is None or run.terminal_recorded:
+            return queued  # still queued: a turn of its own once the run ended
+        marker = steering_uuid(run_id, queued.seq)
+        run.steers[marker] = SteeringDelivered(
+            run_id=run_id, queued_seq=queued.seq, prompt=prompt, user_message_id=user_message_id
+        )
+        try:
+            await client.query(steering_message(prompt, marker))
+        except Exception as exc:  # noqa: BLE001 - it stays queued: a turn of its own
+            log.info("run %s: could not hand over a steering prompt: %r", run_id, exc)
+            run.steers.pop(marker, None)
+            return queued
+        return msgspec.structs.replace(queued, steered=True)
+
     async def _queue_behind(
         self,
         session_id: str,
@@ -266,13 +310,17 @@ class AgentRunner:
         prompt: str,
         user_message_id: str | None,
         interrupt: bool,
+        *,
+        steer: bool = False,
     ) -> QueuedRun | None:
         """`prompt_queued`, appended only while `run_id` is the session's open run (fenced):
         its end then finds it. None when that run has ended (or not started yet)."""
         indexed = await self.store.run(session_id, run_id)
         if indexed is None or indexed.ended_seq is not None:
             return None
-        event = PromptQueued(prompt=prompt, user_message_id=user_message_id, interrupt=interrupt)
+        event = PromptQueued(
+            prompt=prompt, user_message_id=user_message_id, interrupt=interrupt, steer=steer
+        )
         try:
             [seq] = await self.store.append(
                 session_id, [event], fence=RunFence(run_id=run_id, token=indexed.started_seq)
