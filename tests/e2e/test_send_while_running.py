@@ -20,6 +20,7 @@ from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     PromptQueued,
     RecordedEvent,
+    RunCancelled,
     RunStarted,
     SessionCreated,
     ToolApprovalRequested,
@@ -234,6 +235,30 @@ async def test_a_steering_chat_message_streams_the_running_turn_with_it_delivere
     # The AI SDK's own client builds the same message from the stream, steering part and all.
     built = await asyncio.to_thread(ai_sdk.resume, messages[:1], body_of(chunks))
     assert_same_message(built["messages"][1], messages[1])
+
+
+async def test_a_queue_left_by_a_graceful_shutdown_starts_when_the_chat_reconnects(
+    client: TestClient[Any, Any], store: StoreBase
+) -> None:
+    # What a server that shut down leaves: its run cancelled, a prompt still queued behind it.
+    await store.append(
+        "s",
+        [
+            RunStarted(run_id="run_before", prompt="Hello"),
+            PromptQueued(prompt="Hello again", user_message_id="m-queued"),
+            RunCancelled(run_id="run_before", reason="server shutdown"),
+        ],
+    )
+    response = await client.get("/v1/chat/s/stream")
+    assert response.status == 200
+    chunks, _ = ui_stream_chunks(await response.read())
+    events = await store.read_session("s")
+    [_, queued_run] = runs_of(events)
+    assert queued_run.prompt == "Hello again" and queued_run.queued_seq == 3
+    assert (chunks[0]["type"], chunks[0]["messageId"]) == ("start", queued_run.run_id)
+    assert chunks[-1]["type"] == "finish"
+    # Nothing waits any more: a later reconnect has nothing to start.
+    assert prompt_queue(events).waiting == []
 
 
 async def test_bad_sends_are_refused_with_nothing_written(

@@ -313,10 +313,16 @@ async def cancel_run(request: web.Request) -> web.Response:
 async def resume_stream(request: web.Request) -> web.StreamResponse:
     """204 when no run is active, else the active run replayed from its start, then live.
     The active run is always on the current branch: after a regenerate or an edit, it is the
-    run that answers again, and the answer it replaced is never replayed."""
+    run that answers again, and the answer it replaced is never replayed. Prompts left queued
+    with nothing running (a graceful shutdown cancelled the run they waited on) start their
+    turn now, and it is that turn that is streamed."""
     session_id = request.match_info["session_id"]
     await request.app[STORE].head(session_id)
-    run_id = await request.app[AGENT_RUNS].active_run(session_id)
+    runs = request.app[AGENT_RUNS]
+    run_id = await runs.active_run(session_id)
+    if run_id is None:
+        stranded = await runs.start_stranded_queue(session_id)
+        run_id = None if stranded is None else stranded.run_id
     if run_id is None:
         return web.Response(status=204)
     # A run that continues earlier ones after approvals replays their message too: the

@@ -356,6 +356,19 @@ class AgentRunner:
         await self.store.append(session_id, [QueueCleared(through_seq=through, reason=reason)])
         return len(queue.waiting)
 
+    async def start_stranded_queue(self, session_id: str) -> StartedRun | None:
+        """The oldest queued prompt's turn when prompts wait and nothing runs: what a
+        graceful shutdown (its runs cancelled, no next turn started) or a crash between a
+        run's end and the next turn's start leaves. None when nothing was started; a failure
+        to start is logged, not raised (the caller only looks)."""
+        if not (await self.prompt_queue(session_id)).waiting:
+            return None
+        try:
+            return await self.start_next_queued(session_id)
+        except Exception as exc:  # noqa: BLE001 - the next send, reconnect or sweep retries
+            log.info("session %s: the queued turn did not start: %r", session_id, exc)
+            return None
+
     async def start_next_queued(self, session_id: str) -> StartedRun | None:
         """The oldest queued prompt's turn, when no run is active and no approval waits; None
         when there is nothing to start. RunAlreadyActive when a run holds the lease (its end
