@@ -90,6 +90,47 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # Files the user sent with the prompt (images, PDFs, text), in the order sent; the model
     # received them as content blocks after the prompt's text.
     files: list[AttachedFile] = []
+    # Set when this run answers a queued prompt: the seq of its `prompt_queued`
+    # (domain/rules/prompt_queue.py). None: the prompt came with the start.
+    queued_seq: int | None = None
+    # Where the session's queue may still hold prompts no run has answered: no waiting
+    # `prompt_queued` is before this seq. None: none is before this `run_started`.
+    queue_from: int | None = None
+
+
+class PromptQueued(Event, frozen=True, kw_only=True, tag="prompt_queued"):
+    """A prompt sent while a run was active or an approval waited: it waits in the log and
+    starts a turn of its own once nothing runs or waits, in the order queued; the turn's
+    `run_started` names it (`queued_seq`). It belongs to no run: `run_id` is None."""
+
+    prompt: str
+    # The client's id for the prompt's user message (as on `run_started`).
+    user_message_id: str | None = None
+    # Queued by an interrupt: the active run was cancelled to let it go next.
+    interrupt: bool = False
+    # Sent to steer the active run: handed to its agent at once, and off the queue once the
+    # run records it delivered (`steering_delivered`); a run that ends first leaves it queued.
+    steer: bool = False
+    # Files sent with the prompt (as on `run_started`): the turn that answers it sends them.
+    files: list[AttachedFile] = []
+
+
+class SteeringDelivered(Event, frozen=True, kw_only=True, tag="steering_delivered"):
+    """A steering prompt reached the running turn: the model request it went out with begins
+    right after this event (the CLI added it at that step boundary). `queued_seq`: its
+    `prompt_queued`, which this takes off the queue."""
+
+    queued_seq: int
+    prompt: str
+    user_message_id: str | None = None
+
+
+class QueueCleared(Event, frozen=True, kw_only=True, tag="queue_cleared"):
+    """The prompts queued up to `through_seq` that no run had answered are dropped (a stop
+    that asked for it): they never start a turn."""
+
+    through_seq: int
+    reason: str = "stopped"
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):
@@ -362,6 +403,9 @@ SessionEvent = (
     | SessionDeleted
     | CustomEventRecorded
     | RunStarted
+    | PromptQueued
+    | QueueCleared
+    | SteeringDelivered
     | ConversationRewound
     | SessionForked
     | AgentInitialized

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
+
+from agentlog.domain.events import AttachedFile
 
 
 class StartedRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -15,6 +18,20 @@ class StartedRun(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str
     run_id: str
     offset: int
+
+
+class QueuedRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A prompt sent while the session was busy, waiting in the log (`prompt_queued` at `seq`)
+    for its turn: `position` 1 goes next. `behind_run_id`: the run active when it was queued,
+    or the queued turn that started with it; None when it waits behind an approval."""
+
+    session_id: str
+    seq: int
+    position: int
+    behind_run_id: str | None = None
+    # Handed to the running turn as steering (`behind_run_id`): it leaves the queue when the
+    # run records it delivered at its next step boundary.
+    steered: bool = False
 
 
 class Rewind(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +70,15 @@ class AgentRuns(Protocol):
       ExpectedSeqMismatch and nothing is written.
     - `user_message_id` names the prompt's user message in the UIMessage projection (the
       client's own id); None: `<run id>:user`.
+    - `send` is `start` for a session that may be busy: while a run is active (or an approval
+      waits, or prompts already wait) the prompt is appended as `prompt_queued` and a
+      QueuedRun returned; the append is fenced on the active run (or made under the lease),
+      so a prompt is never queued after the run it waits on ended. Whenever a run ends and
+      nothing waits on a person, the oldest queued prompt starts the next turn (an
+      interrupt's first), on whichever process ended it or recovers it. With `steer`, a
+      prompt queued behind a run this process drives is also handed to its agent at once
+      (QueuedRun.steered): delivered at the next step boundary, or, if the turn ends first,
+      answered by a turn of its own.
     """
 
     async def start(
@@ -62,7 +88,19 @@ class AgentRuns(Protocol):
         rewind: Rewind | None = None,
         *,
         user_message_id: str | None = None,
+        files: Sequence[AttachedFile] = (),
     ) -> StartedRun: ...
+
+    async def send(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        user_message_id: str | None = None,
+        interrupt: bool = False,
+        steer: bool = False,
+        files: Sequence[AttachedFile] = (),
+    ) -> StartedRun | QueuedRun: ...
 
     async def cancel(self, session_id: str, run_id: str) -> bool: ...
 

@@ -68,6 +68,9 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
 - `custom(name, data)`: a `{"type": "data-<name>", "data": data}` part on the run named by its
   run id, else on the open run; with neither, a standalone assistant message `custom:<seq>`.
   `agent_error` outside any run is shown the same way.
+- `steering_delivered`: a `{"type": "steering-message", "id", "parts": [{"type": "text",
+  "text"}]}` part on the run's message where it was delivered, before the step that received
+  it (the AI SDK 7 steering part); `id` is the client's message id, else `steer:<queued seq>`.
 - `run_finished` / `run_failed` / `run_cancelled` / `run_abandoned`: the run's metadata
   `status` becomes "finished" / "failed" / "cancelled" / "abandoned" (a finished run with
   `is_error` is "failed"), with `endedAt`, `usage`, `totalCostUsd`, `durationMs`, `numTurns`,

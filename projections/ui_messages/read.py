@@ -12,6 +12,7 @@ from agentlog.projections.ui_messages.state import (
     Part,
     ReasoningPart,
     RunInfo,
+    SteeringPart,
     StepStartPart,
     TextPart,
     ToolPart,
@@ -69,6 +70,12 @@ def _ui_part(part: Part, live: bool, role: str) -> dict[str, Any]:
         return _ui_tool(part, live)
     if type(part) is StepStartPart:
         return {"type": "step-start"}
+    if type(part) is SteeringPart:
+        return {
+            "type": "steering-message",
+            "id": part.id,
+            "parts": [{"type": "text", "text": part.text}],
+        }
     assert isinstance(part, DataPart)
     return {"type": f"data-{part.name}", "data": part.data}
 

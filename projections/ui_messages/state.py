@@ -75,7 +75,14 @@ class FilePart(msgspec.Struct, frozen=True, kw_only=True, tag="file"):
     filename: str | None = None
 
 
-Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart | FilePart
+class SteeringPart(msgspec.Struct, frozen=True, kw_only=True, tag="steering-message"):
+    """A user message added to the running turn (steering), before the step it reached."""
+
+    id: str
+    text: str
+
+
+Part = TextPart | ReasoningPart | StepStartPart | ToolPart | DataPart | FilePart | SteeringPart
 
 
 class RunInfo(msgspec.Struct, frozen=True, kw_only=True):

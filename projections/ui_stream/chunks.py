@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentlog.projections.ui_messages import PARKED, subagent_metadata
-from agentlog.projections.ui_stream.parts import Block, Call, Data, Part, joined
+from agentlog.projections.ui_stream.parts import Block, Call, Data, Part, Steering, joined
 
 Chunk = dict[str, Any]
 
@@ -98,6 +98,14 @@ def part_chunks(part: Part) -> list[Chunk]:
     """The chunks that build `part` as it is now on a client that does not have it yet."""
     if type(part) is Data:
         return [{"type": part.type, "data": part.data}]
+    if type(part) is Steering:
+        return [
+            {
+                "type": "steering-message",
+                "id": part.id,
+                "parts": [{"type": "text", "text": part.text}],
+            }
+        ]
     if type(part) is Block:
         chunks: list[Chunk] = [block_start(part)]
         text = joined(part.pieces)

@@ -19,6 +19,7 @@ from agentlog.domain.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SteeringDelivered,
     StepFinished,
     StepStarted,
     TextCompleted,
@@ -32,6 +33,7 @@ from agentlog.domain.events import (
     ToolInputDelta,
 )
 from agentlog.projections.ui_messages import INTERRUPTED, PARKED, WAITING
+from agentlog.projections.ui_messages.data_parts import steering_id
 from agentlog.projections.ui_stream.chunks import (
     Chunk,
     approval_request,
@@ -45,7 +47,15 @@ from agentlog.projections.ui_stream.chunks import (
     tool_result,
 )
 from agentlog.projections.ui_stream.endings import ending_of
-from agentlog.projections.ui_stream.parts import Block, Call, Data, Part, is_open, joined
+from agentlog.projections.ui_stream.parts import (
+    Block,
+    Call,
+    Data,
+    Part,
+    Steering,
+    is_open,
+    joined,
+)
 
 _BY_CALL = (*TOOL_TERMINAL_TYPES, ToolApprovalRequested, ToolApprovalResponded)
 
@@ -399,6 +409,13 @@ class RunStreamEncoder:
         self._add(part)
         return part_chunks(part)
 
+    def _steering(self, recorded: RecordedEvent) -> list[Chunk]:
+        event = recorded.event
+        assert isinstance(event, SteeringDelivered)
+        part = Steering(steering_id(event), event.prompt, self._step)
+        self._add(part)
+        return part_chunks(part)
+
     def _run_ended(self, recorded: RecordedEvent) -> list[Chunk]:
         if self._ending is not None:
             return []  # only the first terminal event counts
@@ -456,6 +473,7 @@ _HANDLERS: dict[type, Callable[[RunStreamEncoder, RecordedEvent], list[Chunk]]] 
     ToolApprovalResponded: RunStreamEncoder._approval_responded,
     AgentErrorReported: RunStreamEncoder._data,
     CustomEventRecorded: RunStreamEncoder._data,
+    SteeringDelivered: RunStreamEncoder._steering,
     RunFinished: RunStreamEncoder._run_ended,
     RunFailed: RunStreamEncoder._run_ended,
     RunCancelled: RunStreamEncoder._run_ended,

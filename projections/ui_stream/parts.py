@@ -52,7 +52,16 @@ class Data:
     step: int
 
 
-Part = Block | Call | Data
+@dataclass(slots=True)
+class Steering:
+    """A steering-message part: a user message added to the running turn."""
+
+    id: str
+    text: str
+    step: int
+
+
+Part = Block | Call | Data | Steering
 
 
 def is_open(part: Part) -> bool:

@@ -125,9 +125,12 @@ async def test_approve_and_deny_over_http_with_exactly_one_answer(
         part = the_part(messages)
         assert part["state"] == "approval-requested"
         assert part["approval"] == {"id": asked["approval_id"]}
-        # Waiting is not running: a new prompt must answer the approval first.
+        # Waiting is not running: a new prompt waits behind the approval, whose answer's
+        # turn goes first (tests/e2e/test_send_while_running.py runs the whole sequence).
         async with http.post(f"{base}/v1/sessions/{sid}/runs", json={"prompt": "hi"}) as r:
-            assert r.status == 409 and (await r.json())["error"]["code"] == "approval_pending"
+            assert r.status == 202
+            queued = await r.json()
+            assert (queued["status"], queued["behind_run_id"]) == ("queued", None)
         status, body = await answer(http, base, sid, "approval_nope", approved=True)
         assert status == 404 and body["error"]["code"] == "unknown_approval"
         status, body = await answer(http, base, sid, asked["approval_id"], approved="yes")

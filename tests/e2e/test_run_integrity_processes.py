@@ -53,11 +53,12 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
             return any(e["type"] == "tool_call_started" for e in events)
 
         await wait_until(tool_running, 60, what="the long tool to start")
-        # B sees A's live run: a start is refused with its id, and B's sweeper (every 2 s),
-        # over more than a lease TTL (8 s), never records it abandoned.
+        # B sees A's live run: a prompt waits behind it (no run starts beside it), and B's
+        # sweeper (every 2 s), over more than a lease TTL (8 s), never records it abandoned.
         async with http.post(f"{b.url}/v1/sessions/{sid}/runs", json={"prompt": "hi"}) as r:
-            assert r.status == 409
-            assert (await r.json())["error"]["run_id"] == run_id
+            assert r.status == 202
+            queued = await r.json()
+            assert (queued["status"], queued["behind_run_id"]) == ("queued", run_id)
         await asyncio.sleep(10)
         events = await all_events(http, b.url, sid)
         assert not any(e["type"] in RUN_TERMINALS for e in events)
@@ -79,15 +80,26 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
             events = await all_events(http, b.url, sid)
             return any(e["type"] == "run_abandoned" for e in events)
 
-        # Nobody starts anything on B: its sweeper notices by itself.
+        # Nobody starts anything on B: its sweeper notices by itself, and starts the prompt
+        # that waited behind the dead run.
         await wait_until(abandoned, RECOVERY_BOUND_SECONDS, interval=0.1, what="run_abandoned")
         noticed = time.monotonic() - killed_at
-        second = await start_run(http, b.url, sid, "Say hello")
+
+        async def queued_turn() -> str | None:
+            events = await all_events(http, b.url, sid)
+            started = [
+                e["run_id"]
+                for e in events
+                if e["type"] == "run_started" and e.get("queued_seq") == queued["queued_seq"]
+            ]
+            return started[0] if started else None
+
+        second = await wait_until(queued_turn, RECOVERY_BOUND_SECONDS, what="the queued turn")
         accepted = time.monotonic() - killed_at
         assert accepted < RECOVERY_BOUND_SECONDS
 
         print(
-            f"kill -9 -> run_abandoned {noticed:.1f} s, -> new run accepted {accepted:.1f} s, "
+            f"kill -9 -> run_abandoned {noticed:.1f} s, -> queued turn started {accepted:.1f} s, "
             f"the dead server's CLI exited after {cli_exit:.2f} s"
         )
 

@@ -435,14 +435,15 @@ async def test_one_active_run_across_instances_and_cancel_through_the_other(
     async with asyncio.timeout(80):
         sid = await create_session(http, a.url)
         run_id = await start_run(http, a.url, sid, long_prompt(30))
-        for server in (a, b):
+        # A prompt sent to either instance waits behind A's run (fenced on it, across processes).
+        for position, server in enumerate((a, b), start=1):
             async with http.post(
                 f"{server.url}/v1/sessions/{sid}/runs", json={"prompt": "hello"}
             ) as response:
-                assert response.status == 409
-                error = (await response.json())["error"]
-            assert error["code"] == "run_active"
-            assert (error["run_id"], error["session_id"]) == (run_id, sid)
+                assert response.status == 202
+                queued = await response.json()
+            assert (queued["status"], queued["position"]) == ("queued", position)
+            assert queued["behind_run_id"] == run_id
         # B sees A's run as the session's active run.
         session = await get_json(http, f"{b.url}/v1/sessions/{sid}")
         assert session["status"] == "running" and session["active_run"] == {"run_id": run_id}
@@ -452,11 +453,15 @@ async def test_one_active_run_across_instances_and_cancel_through_the_other(
             what="the slow tool to start",
         )
 
-        # Cancel through B, which does not drive the run.
+        # Cancel through B, which does not drive the run; the queued prompts are dropped too.
         cancel = f"{b.url}/v1/sessions/{sid}/runs/{run_id}/cancel"
-        async with http.post(cancel, json={}) as response:
+        async with http.post(cancel, json={"clear_queue": True}) as response:
             assert response.status == 202, await response.text()
-            assert await response.json() == {"run_id": run_id, "status": "cancelled"}
+            assert await response.json() == {
+                "run_id": run_id,
+                "status": "cancelled",
+                "queue_cleared": 2,
+            }
         # Confirmed: the terminal event was in the log when the answer came.
         [terminal] = [
             e

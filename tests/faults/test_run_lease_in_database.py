@@ -76,8 +76,9 @@ async def test_a_server_without_redis_never_abandons_the_live_run_of_one_with_it
         async with http.post(
             f"{without.url}/v1/sessions/{sid}/runs", json={"prompt": "hello"}
         ) as response:
-            assert response.status == 409
-            assert (await response.json())["error"]["run_id"] == run_id
+            # Queued behind the live run, not started beside it (nor the run abandoned).
+            assert response.status == 202
+            assert (await response.json())["behind_run_id"] == run_id
         terminal = await run_ended(http, without.url, sid, run_id, timeout=60)
         assert terminal["type"] == "run_finished", terminal
         types = [e["type"] for e in await all_events(http, without.url, sid)]

@@ -10,6 +10,7 @@ session."""
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -21,11 +22,13 @@ from agentlog.domain.errors import (
     UnknownSession,
 )
 from agentlog.domain.events import SessionCreated
+from agentlog.infra.sessions.approval_answers import latest_approvals
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.transport.http.files import read_uploads
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.runs import (
     StartRunBody,
+    record_answers,
     refuse_bad_prompt,
     resume_stream,
     run_body,
@@ -34,6 +37,9 @@ from agentlog.transport.http.sessions import json_response, new_session_id
 from agentlog.transport.keys import AGENT_RUNS, STORE
 from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError
+
+# The reason a stop records when it denies the approvals a chat waits on.
+STOPPED = "stopped"
 
 
 class ChatBody(StartRunBody, kw_only=True):
@@ -86,25 +92,49 @@ async def resume_chat(request: web.Request) -> web.StreamResponse:
 
 
 class StopBody(msgspec.Struct):
-    """Stop takes no fields; its body, if any, is a JSON object (`{}`) like every write's."""
+    """`{}` (or no body), or `{"clear_queue": true}`: the prompts queued behind the run are
+    dropped too (by default they go on, one turn each, once it has ended)."""
+
+    clear_queue: bool = False
 
 
 async def stop_chat(request: web.Request) -> web.Response:
     """Stop the chat's active run, keyed by the chat id (the client holds no run id), and
     answer once it has ended: its terminal event is in the log, the tool calls it left are
     ended on every stream of it, and the next send is not refused as `run_active`. Stopping a
-    chat with nothing running is no error: `run_id` is then null."""
-    await read_body(request, StopBody, allow_empty=True)
+    chat while tool approvals wait denies them (reason "stopped"): the turn that tells the
+    agent so runs as usual, then the queue goes on. Stopping a chat with nothing running
+    or waiting is no error: `run_id` is then null."""
+    body = await read_body(request, StopBody, allow_empty=True)
     session_id = request.match_info["session_id"]
-    await request.app[STORE].head(session_id)  # 404 for an unknown chat
+    store = request.app[STORE]
+    await store.head(session_id)  # 404 for an unknown chat
     runs = request.app[AGENT_RUNS]
+    # Cleared before the run is stopped: its end then finds nothing to start.
+    cleared = await runs.clear_queue(session_id) if body.clear_queue else None
+    extra = {} if cleared is None else {"queue_cleared": cleared}
     run_id = await runs.active_run(session_id)
     if run_id is None:
-        return json_response({"run_id": None, "status": "idle"})
+        denied = await deny_waiting_approvals(request, session_id)
+        if denied is not None:
+            return json_response({**denied, **extra})
+        return json_response({"run_id": None, "status": "idle", **extra})
     # Returns once the run is over; one that ended by itself meanwhile is stopped all the same.
     with contextlib.suppress(RunNotActive):
         await runs.cancel(session_id, run_id)
-    return json_response({"run_id": run_id, "status": "stopped"})
+    return json_response({"run_id": run_id, "status": "stopped", **extra})
+
+
+async def deny_waiting_approvals(request: web.Request, session_id: str) -> dict[str, Any] | None:
+    """Deny every approval the session waits on (reason "stopped"), as answers given through
+    useChat are recorded: the last with the run that continues the turn. None when none waits."""
+    waiting = (await latest_approvals(request.app[STORE], session_id)).pending()
+    if not waiting:
+        return None
+    ids = [approval.request.approval_id for approval in waiting]
+    answers: list[tuple[str, bool, str | None]] = [(i, False, STOPPED) for i in ids]
+    run_id, _started, _seen = await record_answers(request, session_id, answers)
+    return {"run_id": run_id, "status": "approvals_denied", "approvals_denied": ids}
 
 
 def add_routes(app: web.Application) -> None:

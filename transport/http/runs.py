@@ -5,6 +5,7 @@ infra/sessions/rewinds.py."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Literal
 
@@ -13,7 +14,8 @@ from aiohttp import web
 from msgspec import UNSET, UnsetType
 
 from agentlog.domain.errors import ExpectedSeqMismatch
-from agentlog.domain.events import RunStarted
+from agentlog.domain.events import QueueCleared, RunStarted
+from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.domain.rules.attachments import file_parts
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
@@ -73,6 +75,11 @@ class StartRunBody(msgspec.Struct):
         if self.trigger == "regenerate-message" or self.approval_answers():
             return []
         return self.file_parts()
+    # Sent while a run is active (docs/agent-runs.md#sending-while-a-run-is-active): queued
+    # by default; `interrupt`: the active run is cancelled and this prompt goes next.
+    interrupt: bool = False
+    # `steer`: handed to the active run's agent at its next step boundary (else queued).
+    steer: bool = False
 
     def prompt_text(self) -> str:
         if self.prompt is not None:
@@ -172,18 +179,40 @@ async def run_body(
     planned = await planned_run(request, session_id, body)
     prompt = planned.prompt
     refuse_bad_prompt(prompt, with_files=bool(uploads or planned.files))
-    # Stored before the run_started that names them (the runner reads them back for the model).
+    if body.interrupt and body.steer:
+        raise ApiError(400, "invalid_body", "steer and interrupt exclude each other: choose one")
+    if (body.interrupt or body.steer) and planned.rewind is not None:
+        raise ApiError(
+            400,
+            "invalid_body",
+            "steer and interrupt apply to a new prompt, not a regenerate or edit",
+        )
+    # Stored before the event that names them (the runner reads them back for the model).
     files = await store_uploads(request, session_id, uploads) if uploads else planned.files
     runs = request.app[AGENT_RUNS]
     try:
         with request.app[LIMITS].run_slot(lambda: runs.active_count):
-            started = await runs.start(
-                session_id,
-                prompt,
-                rewind=planned.rewind,
-                user_message_id=planned.user_message_id,
-                files=files,
-            )
+            started: StartedRun | QueuedRun
+            if planned.rewind is None:
+                # Queued while the session is busy (a run, an approval, earlier queued prompts).
+                started = await runs.send(
+                    session_id,
+                    prompt,
+                    user_message_id=planned.user_message_id,
+                    interrupt=body.interrupt,
+                    # A steering message is text the CLI reads mid-turn; one with files
+                    # waits for a turn of its own, where the files go as content blocks.
+                    steer=body.steer and not files,
+                    files=files,
+                )
+            else:
+                started = await runs.start(
+                    session_id,
+                    prompt,
+                    rewind=planned.rewind,
+                    user_message_id=planned.user_message_id,
+                    files=files,
+                )
     except RuntimeError as exc:  # the runner is shutting down
         raise ApiError(503, "shutting_down", str(exc)) from None
     except ExpectedSeqMismatch as exc:  # only a rewind appends against a head
@@ -196,9 +225,31 @@ async def run_body(
             head=exc.head,
             expected=exc.expected,
         ) from None
+    if isinstance(started, QueuedRun):
+        if stream and started.steered and started.behind_run_id is not None:
+            # The steered run's message, whole: the steering part shows where it landed.
+            return await stream_run(request, session_id, started.behind_run_id, replay_message=True)
+        if stream:
+            return await stream_queued(request, session_id, started.seq)
+        return json_response(queued_json(started), 202)
     if stream:
         return await stream_run(request, session_id, started.run_id)
-    return json_response({"run_id": started.run_id, "offset": started.offset}, 202)
+    return json_response(
+        {"status": "started", "run_id": started.run_id, "offset": started.offset}, 202
+    )
+
+
+def queued_json(queued: QueuedRun) -> dict[str, Any]:
+    """A queued prompt's answer: its seq in the log (stream from `offset` to see its turn
+    start), its place in the queue, and what it waits behind."""
+    return {
+        "status": "steered" if queued.steered else "queued",
+        "run_id": None,
+        "offset": queued.seq - 1,
+        "queued_seq": queued.seq,
+        "position": queued.position,
+        "behind_run_id": queued.behind_run_id,
+    }
 
 
 def refuse_bad_prompt(prompt: str, *, with_files: bool = False) -> None:
@@ -221,6 +272,19 @@ async def continue_with_answers(
 ) -> web.StreamResponse:
     """The decision carried in useChat's messages: record each answer (once; a different
     second answer is 409), then continue the turn and stream it, continuing the message."""
+    run_id, started, sent_through = await record_answers(request, session_id, answers)
+    if stream:
+        return await stream_run(request, session_id, run_id, sent_through=sent_through)
+    offset = started.offset if started is not None else None
+    return json_response({"run_id": run_id, "offset": offset}, 202)
+
+
+async def record_answers(
+    request: web.Request, session_id: str, answers: list[tuple[str, bool, str | None]]
+) -> tuple[str, StartedRun | None, int]:
+    """Record `answers` (approval id, approved, reason) and continue the turn: the run that
+    acts on them, the continuation if one started now, and the seq its stream's client has
+    seen up to. 409 `nothing_to_continue` when they were already acted on."""
     store = request.app[STORE]
     await store.head(session_id)
     given = [
@@ -253,39 +317,100 @@ async def continue_with_answers(
         raise ApiError(
             409, "nothing_to_continue", "those approvals were already acted on; nothing waits"
         )
-    if stream:
-        return await stream_run(request, session_id, run_id, sent_through=sent_through)
-    offset = started.offset if started is not None else None
-    return json_response({"run_id": run_id, "offset": offset}, 202)
+    return run_id, started, sent_through
 
 
 class CancelBody(msgspec.Struct):
-    """Cancel takes no fields; its body is a JSON object (`{}`) like every write's."""
+    """`{}`, or `{"clear_queue": true}`: the prompts queued behind the run are dropped too
+    (by default they go on, one turn each, once it has ended)."""
+
+    clear_queue: bool = False
 
 
 async def cancel_run(request: web.Request) -> web.Response:
-    await read_body(request, CancelBody, allow_empty=True)
+    body = await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
     await request.app[STORE].head(session_id)  # 404 for an unknown session
+    runs = request.app[AGENT_RUNS]
+    # Cleared before the cancel: the run's end then finds nothing to start.
+    cleared = await runs.clear_queue(session_id) if body.clear_queue else 0
     # Answered once the run's terminal event is in the log, or, if its CLI is still stopping
     # when the (bounded) wait ends, saying so: never "cancelled" without confirmation.
-    ended = await request.app[AGENT_RUNS].cancel(session_id, run_id)
-    return json_response({"run_id": run_id, "status": "cancelled" if ended else "stopping"}, 202)
+    ended = await runs.cancel(session_id, run_id)
+    answer: dict[str, Any] = {"run_id": run_id, "status": "cancelled" if ended else "stopping"}
+    if body.clear_queue:
+        answer["queue_cleared"] = cleared
+    return json_response(answer, 202)
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:
     """204 when no run is active, else the active run replayed from its start, then live.
     The active run is always on the current branch: after a regenerate or an edit, it is the
-    run that answers again, and the answer it replaced is never replayed."""
+    run that answers again, and the answer it replaced is never replayed. Prompts left queued
+    with nothing running (a graceful shutdown cancelled the run they waited on) start their
+    turn now, and it is that turn that is streamed."""
     session_id = request.match_info["session_id"]
     await request.app[STORE].head(session_id)
-    run_id = await request.app[AGENT_RUNS].active_run(session_id)
+    runs = request.app[AGENT_RUNS]
+    run_id = await runs.active_run(session_id)
+    if run_id is None:
+        stranded = await runs.start_stranded_queue(session_id)
+        run_id = None if stranded is None else stranded.run_id
     if run_id is None:
         return web.Response(status=204)
     # A run that continues earlier ones after approvals replays their message too: the
     # resumed client rebuilds it from empty.
     return await stream_run(request, session_id, run_id, replay_message=True)
+
+
+async def stream_queued(
+    request: web.Request, session_id: str, queued_seq: int
+) -> web.StreamResponse:
+    """A queued prompt's UI message stream: keep-alive comments while it waits, then its turn
+    streamed like any run's, from the `run_started` that answers it. A prompt dropped from
+    the queue (a stop that cleared it) gets an empty message: `start`, `finish`, `[DONE]`."""
+    app = request.app
+    store = app[STORE]
+    settings = app[SETTINGS]
+    timeout = settings.sse_write_timeout_seconds
+    run_id = None
+    try:
+        async with store.subscribe(session_id) as wakeup:
+            last = queued_seq
+            response: web.StreamResponse | None = None
+            while run_id is None:
+                page = await store.read(session_id, after=last, limit=1000)
+                for recorded in page:
+                    event = recorded.event
+                    if isinstance(event, RunStarted) and event.queued_seq == queued_seq:
+                        run_id = event.run_id
+                        break
+                    if isinstance(event, QueueCleared) and event.through_seq >= queued_seq:
+                        run_id = ""
+                        break
+                if page:
+                    last = page[-1].seq
+                    continue
+                if app[SHUTDOWN].is_set():
+                    break
+                if not await wakeup.wait(settings.sse_keepalive_seconds):
+                    if response is None:
+                        response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
+                        await response.prepare(request)
+                    await send(request, response, KEEPALIVE, timeout)
+    except ClientGone:
+        return response or web.StreamResponse()
+    if run_id:
+        return await stream_run(request, session_id, run_id, response=response)
+    if response is None:
+        response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
+        await response.prepare(request)
+    with contextlib.suppress(ClientGone):
+        ended = encode_sse({"type": "start"}) + encode_sse({"type": "finish"}) + DONE
+        await send(request, response, ended, timeout)
+        await response.write_eof()
+    return response
 
 
 async def message_runs(store: EventStore, session_id: str, run_id: str) -> tuple[int, list[str]]:
@@ -328,6 +453,7 @@ async def stream_run(
     *,
     replay_message: bool = False,
     sent_through: int = 0,
+    response: web.StreamResponse | None = None,
 ) -> web.StreamResponse:
     """The run as UI message stream chunks, from its `start` to `[DONE]`. The encoder is fed
     the log from the run's `run_started` (found in the run index: the session's earlier runs
@@ -347,8 +473,9 @@ async def stream_run(
     settings = app[SETTINGS]
     shutdown = app[SHUTDOWN]
     timeout = settings.sse_write_timeout_seconds
-    response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
-    await response.prepare(request)
+    if response is None:  # else already prepared (a queued prompt's stream, waiting)
+        response = web.StreamResponse(status=200, headers=UI_STREAM_HEADERS)
+        await response.prepare(request)
     try:
         async with app[FEEDS].follow(session_id) as (_tail, waiter):
             first, chain = await message_runs(store, session_id, run_id)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from agentlog.transport.openapi.fragments import (
-    EMPTY_JSON_BODY,
     SESSION_ID,
     returns_error,
     returns_json,
     takes_json,
 )
+from agentlog.transport.openapi.runs import CLEAR_QUEUE_BODY, INTERRUPT, STEER
 
 UI_STREAM = {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"}
 
@@ -25,7 +25,14 @@ CHAT_PATHS: dict[str, Any] = {
             "(with a session token, `id` must be that token's session). `messages` may hold "
             "the whole chat or only its last message: the log is the conversation. `trigger` "
             "and `messageId` regenerate or edit as on POST /v1/sessions/{session_id}/runs; a "
-            "last assistant message carrying approval answers continues the turn.",
+            "last assistant message carrying approval answers continues the turn. A message "
+            "sent while the chat is busy (a run is active, an approval waits, or messages "
+            "already wait) is queued in the log and answered by a turn of its own when the "
+            "chat is free, in order: its stream is that turn's, held open with keep-alive "
+            "comments until the turn starts (an empty message if a stop cleared the queue "
+            "first). `interrupt: true` stops the active run and answers this message next; "
+            "`steer: true` delivers it into the running turn, and the answer is that turn's "
+            "message streamed, with a `steering-message` part where the turn received it.",
             "requestBody": takes_json(
                 {
                     "type": "object",
@@ -59,6 +66,8 @@ CHAT_PATHS: dict[str, Any] = {
                             "type": "string",
                             "description": "the message regenerated or edited",
                         },
+                        "interrupt": INTERRUPT,
+                        "steer": STEER,
                     },
                 }
             ),
@@ -78,8 +87,9 @@ CHAT_PATHS: dict[str, Any] = {
                 ),
                 "404": returns_error("a session token's session does not exist"),
                 "409": returns_error(
-                    "a run is active, an approval waits, or the messages name a message "
-                    "set aside or taken (as on POST /v1/sessions/{session_id}/runs)"
+                    "a regenerate or edit while a run is active or an approval waits, or the "
+                    "messages name a message set aside or taken (as on POST "
+                    "/v1/sessions/{session_id}/runs)"
                 ),
                 "410": returns_error("the session was deleted"),
                 "422": returns_error(
@@ -105,10 +115,13 @@ CHAT_PATHS: dict[str, Any] = {
             "description": "Keyed by the chat id: the client needs no run id. When it "
             "answers, the run's terminal event is in the log, its stream has shown the tool "
             "calls it stopped as ended and then closed, and the next send is not refused as "
-            "`run_active`. With nothing running it is no error (`run_id` null, `status` "
-            "`idle`).",
+            "`run_active`. Messages queued behind the run go on, one turn each, unless "
+            "`clear_queue` is true. While tool approvals wait (and nothing runs), stop denies "
+            "them (reason `stopped`, `status` `approvals_denied`): the turn that tells the agent "
+            "runs (`run_id`), then the queue goes on. With nothing running or waiting it is no "
+            "error (`run_id` null, `status` `idle`).",
             "parameters": [SESSION_ID],
-            "requestBody": EMPTY_JSON_BODY,
+            "requestBody": CLEAR_QUEUE_BODY,
             "responses": {
                 "200": returns_json(
                     "the run has ended, or nothing was running",
@@ -117,7 +130,12 @@ CHAT_PATHS: dict[str, Any] = {
                         "required": ["run_id", "status"],
                         "properties": {
                             "run_id": {"type": ["string", "null"]},
-                            "status": {"type": "string", "enum": ["stopped", "idle"]},
+                            "status": {
+                                "type": "string",
+                                "enum": ["stopped", "idle", "approvals_denied"],
+                            },
+                            "approvals_denied": {"type": "array", "items": {"type": "string"}},
+                            "queue_cleared": {"type": "integer", "minimum": 0},
                         },
                     },
                 ),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from agentlog.transport.openapi.fragments import (
-    EMPTY_JSON_BODY,
     RUN_ID,
     SESSION_ID,
     path_parameter,
@@ -14,6 +13,58 @@ from agentlog.transport.openapi.fragments import (
     returns_json,
     takes_json,
 )
+
+INTERRUPT: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "sent while a run is active: cancel it (`run_cancelled`, reason "
+    "`interrupted`) and answer this prompt next, before prompts queued earlier",
+}
+
+STEER: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "sent while a run is active: deliver the prompt into the running turn at "
+    "its next step boundary (`steering_delivered`, a `steering-message` part); it gets a turn "
+    "of its own if the turn ends first. Not with `interrupt`",
+}
+
+CLEAR_QUEUE_BODY = takes_json(
+    {
+        "type": "object",
+        "properties": {
+            "clear_queue": {
+                "type": "boolean",
+                "default": False,
+                "description": "drop the prompts queued in the session too (`queue_cleared`)",
+            }
+        },
+    },
+    description='`{}`, or `{"clear_queue": true}`',
+)
+
+STARTED_OR_QUEUED: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "run_id", "offset"],
+    "properties": {
+        "status": {"enum": ["started", "queued", "steered"]},
+        "run_id": {
+            "type": ["string", "null"],
+            "description": "the run started; null when queued",
+        },
+        "offset": {
+            "type": "integer",
+            "description": "stream the session's events from here to see the run (or the "
+            "queued prompt, then its turn)",
+        },
+        "queued_seq": {"type": "integer", "description": "queued: its `prompt_queued`'s seq"},
+        "position": {"type": "integer", "minimum": 1, "description": "queued: 1 goes next"},
+        "behind_run_id": {
+            "type": ["string", "null"],
+            "description": "queued: the run it waits behind; null behind a waiting approval",
+        },
+    },
+}
 
 RUN_PATHS: dict[str, Any] = {
     "/v1/sessions/{session_id}/runs": {
@@ -28,7 +79,14 @@ RUN_PATHS: dict[str, Any] = {
             "(the answer to regenerate; absent: the last one), and `submit-message` with "
             "`messageId` naming an edited earlier user message. The id of the last user "
             "message of `messages` is recorded (`run_started.user_message_id`): GET /messages "
-            "names the prompt's message by it, as the client does.",
+            "names the prompt's message by it, as the client does. Sent while the session is "
+            "busy (a run is active, a tool approval waits, or prompts already wait), a prompt "
+            "is queued in the log (`prompt_queued`) and starts its own turn when the session "
+            "is free, in order: 202 with `status: queued`, its `queued_seq` and `position`; "
+            "streamed, the answer is that turn's stream, held with keep-alive comments until "
+            "it starts. `interrupt: true` cancels the active run, and the prompt goes first; "
+            "`steer: true` hands it to the running turn (`status: steered`). "
+            "A regenerate or edit is not queued: 409 `run_active` while a run is active.",
             "parameters": [SESSION_ID],
             "requestBody": takes_json(
                 {
@@ -75,16 +133,16 @@ RUN_PATHS: dict[str, Any] = {
                             "them as content blocks, `run_started.files` names them, GET "
                             "/messages shows them as `file` parts",
                         },
+                        "interrupt": INTERRUPT,
+                        "steer": STEER,
                     },
                 }
             ),
             "responses": {
                 "202": returns_json(
-                    "started",
-                    {
-                        "type": "object",
-                        "properties": {"run_id": {"type": "string"}, "offset": {"type": "integer"}},
-                    },
+                    "started (`status: started`), or queued behind the active run, a waiting "
+                    "approval or earlier queued prompts (`status: queued`)",
+                    STARTED_OR_QUEUED,
                 ),
                 "400": returns_error(
                     "the body or the prompt is not valid, the last user message's id is "
@@ -102,7 +160,8 @@ RUN_PATHS: dict[str, Any] = {
                     "a file's media type is not accepted (`unsupported_media_type`)"
                 ),
                 "409": returns_error(
-                    "a run is active (its run_id is in the error), a tool approval waits "
+                    "a regenerate or edit while a run is active (`run_active`, its run_id is "
+                    "in the error) or a tool approval waits "
                     "(`approval_pending`), the message was set aside by an earlier "
                     "regenerate or edit (`message_off_branch`), the last user message's id "
                     "names another message of the branch (`message_id_taken`), or the "
@@ -162,8 +221,10 @@ RUN_PATHS: dict[str, Any] = {
     "/v1/sessions/{session_id}/runs/{run_id}/cancel": {
         "post": {
             "summary": "Cancel an active run",
+            "description": "The prompts queued behind it go on, one turn each, once it has "
+            "ended, unless `clear_queue` is true (`queue_cleared`: how many were dropped).",
             "parameters": [SESSION_ID, RUN_ID],
-            "requestBody": EMPTY_JSON_BODY,
+            "requestBody": CLEAR_QUEUE_BODY,
             "responses": {
                 "202": returns_json(
                     "answered once the run's terminal event is in the log (cancelled), or when "
@@ -173,6 +234,7 @@ RUN_PATHS: dict[str, Any] = {
                         "properties": {
                             "run_id": {"type": "string"},
                             "status": {"enum": ["cancelled", "stopping"]},
+                            "queue_cleared": {"type": "integer", "minimum": 0},
                         },
                     },
                 ),

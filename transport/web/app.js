@@ -772,7 +772,8 @@
       }
       const run = await api(`/v1/sessions/${encodeURIComponent(id)}/runs`, { method: "POST", body: { prompt } });
       $("prompt").value = "";
-      status.textContent = `started ${shortRun(run.run_id)}`;
+      // Sent while the session was busy, the prompt waits in the log for a turn of its own.
+      status.textContent = run.status === "queued" ? `queued (position ${run.position})` : `started ${shortRun(run.run_id)}`;
       refreshSessionsSoon();
     } catch (error) {
       noteError("run", error);

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,13 @@ import msgspec
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
 from agentlog.domain.events import (
+    AgentStatusReported,
     Event,
     HeartbeatRecorded,
     RunCancelled,
     RunFailed,
     RunFinished,
+    SteeringDelivered,
     ToolCallFailed,
 )
 from agentlog.domain.ports.run_lock import LockLease
@@ -91,6 +94,9 @@ class RunInFlight:
     # The run's account at the model gateway (sandboxed runs): its usage and cost, as measured
     # there, replace what the CLI's result claims.
     meter: RunMeter | None = None
+    # Steering prompts written to the CLI and not yet delivered, by their message uuid: the
+    # CLI's `requesting` status lists the uuids of the user messages a model request carries.
+    steers: dict[str, SteeringDelivered] = field(default_factory=dict)
 
     @property
     def stopping(self) -> bool:
@@ -121,6 +127,40 @@ async def _prompt_message(run: RunInFlight) -> AsyncIterator[dict[str, Any]]:
         "parent_tool_use_id": None,
         "uuid": prompt_uuid(run.run_id),
     }
+
+
+def steering_uuid(run_id: str, queued_seq: int) -> str:
+    """The uuid of a steering prompt's user message: how the CLI names it when a model
+    request carries it (stable, so a retried hand-over is the same message)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"agentlog:steer:{run_id}:{queued_seq}"))
+
+
+async def steering_message(prompt: str, marker: str) -> AsyncIterator[dict[str, Any]]:
+    """A user message for the running turn, in the SDK's streaming input: the CLI reads it
+    from stdin while the turn runs and adds it to the next model request (a step boundary)."""
+    yield {
+        "type": "user",
+        "message": {"role": "user", "content": prompt},
+        "parent_tool_use_id": None,
+        "uuid": marker,
+    }
+
+
+def _delivered_steers(run: RunInFlight, events: list[Event]) -> list[Event]:
+    """`events` with `steering_delivered` after the `requesting` status that carries each
+    steering prompt: the model request that follows is the step that received it."""
+    if not run.steers or not any(isinstance(e, AgentStatusReported) for e in events):
+        return events
+    out: list[Event] = []
+    for event in events:
+        out.append(event)
+        if isinstance(event, AgentStatusReported) and event.data.get("status") == "requesting":
+            carried = event.data.get("user_message_uuids") or []
+            for marker in carried if isinstance(carried, list) else []:
+                delivered = run.steers.pop(marker, None) if isinstance(marker, str) else None
+                if delivered is not None:
+                    out.append(delivered)
+    return out
 
 
 async def heartbeats(run: RunInFlight, interval: float) -> None:
@@ -158,7 +198,7 @@ async def _read_until_end(run: RunInFlight, client: ClaudeSDKClient) -> BaseExce
 async def _read(run: RunInFlight, client: ClaudeSDKClient) -> None:
     translator = run.translator
     async for message in client.receive_response():
-        events = translator.translate(message)
+        events = _delivered_steers(run, translator.translate(message))
         if run.cancel_reason is not None:
             # After our interrupt the CLI fails the running calls ("The user doesn't want
             # to proceed..."): they were interrupted, not failing by themselves.

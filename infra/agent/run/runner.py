@@ -37,13 +37,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
-from agentlog.domain.errors import ApprovalPending, RunNotActive, UnknownRun
+from agentlog.domain.errors import (
+    ApprovalPending,
+    RunAlreadyActive,
+    RunFenced,
+    RunNotActive,
+    UnknownRun,
+)
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
@@ -51,14 +58,26 @@ from agentlog.domain.events import (
     ConversationRewound,
     EgressRefused,
     Event,
+    PromptQueued,
+    QueueCleared,
     RunStarted,
     SessionCreated,
+    SteeringDelivered,
     ToolCallRefused,
 )
-from agentlog.domain.ports.agent_runs import Rewind, StartedRun
+from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.rules.approvals import Approvals, approvals
+from agentlog.domain.rules.prompt_queue import (
+    PromptQueue,
+    QueuedPrompt,
+    decide_send,
+    next_prompt,
+    prompt_queue,
+    queue_from_after,
+    queue_start,
+)
 from agentlog.infra.agent.agents.catalog import (
     AgentCatalog,
     AgentOptionsFailed,
@@ -77,7 +96,14 @@ from agentlog.infra.agent.recovery.leftovers import (
 )
 from agentlog.infra.agent.recovery.recovery_events import recovery_events
 from agentlog.infra.agent.run.approval_gate import ApprovalGate
-from agentlog.infra.agent.run.driver import RunInFlight, drive_turn, heartbeats, safety_net
+from agentlog.infra.agent.run.driver import (
+    RunInFlight,
+    drive_turn,
+    heartbeats,
+    safety_net,
+    steering_message,
+    steering_uuid,
+)
 from agentlog.infra.agent.run.home import prepare_run_home
 from agentlog.infra.agent.run.hooks import recorded_permission, run_hooks
 from agentlog.infra.agent.run.jobs import InProcessJobService, JobService, demo_mcp_server
@@ -112,6 +138,18 @@ from agentlog.infra.store.run_reads import open_run_events
 __all__ = ["AgentRunner", "agent_process_ids", "open_agent_runner"]
 
 log = logging.getLogger(__name__)
+
+# A send that meets a run as it ends tries again: queued behind it (fenced on it) or started
+# after its hand-over. Each attempt waits on a change of the session, so few are ever needed.
+_SEND_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class _StartOutcome:
+    """What `_start` did: the run it started (if any) and the prompt it queued (if any)."""
+
+    started: StartedRun | None = None
+    queued: QueuedRun | None = None
 
 
 class AgentRunner:
@@ -178,10 +216,8 @@ class AgentRunner:
         `rewind`, the turn answers from `rewind.to_seq` on a new branch
         (agentlog.domain.rules.branches);
         with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
-        `user_message_id`: the client's id for the prompt's message (on `run_started`).
-        `files`: stored in the session already (the store's `attachments()`); the model gets
-        them as content blocks (prompt_content.py), the log their references."""
-        started = await self._start(
+        `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
+        outcome = await self._start(
             session_id,
             prompt,
             continuation=False,
@@ -189,8 +225,167 @@ class AgentRunner:
             user_message_id=user_message_id,
             files=files,
         )
-        assert started is not None
-        return started
+        assert outcome.started is not None
+        return outcome.started
+
+    async def send(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        user_message_id: str | None = None,
+        interrupt: bool = False,
+        steer: bool = False,
+        files: Sequence[AttachedFile] = (),
+    ) -> StartedRun | QueuedRun:
+        """`prompt`'s turn now when the session is idle, else `prompt_queued` (QueuedRun):
+        behind the active run (the append is fenced on it, so it never lands after that run
+        ended: then it is tried again), or behind a waiting approval or earlier queued
+        prompts (decided and appended under the lease, like a start). `interrupt`: queued
+        first in line, and the active run is cancelled so it goes next. `steer`: queued, and
+        handed to the active run's agent at once when this process drives it (the CLI adds
+        it to the turn at its next step boundary; the run records `steering_delivered` there)."""
+        for _attempt in range(_SEND_ATTEMPTS):
+            holder = await self.active_run(session_id)
+            if holder is not None:
+                if steer:
+                    steered = await self._steer(session_id, holder, prompt, user_message_id)
+                    if steered is not None:
+                        return steered
+                queued = await self._queue_behind(
+                    session_id, holder, prompt, user_message_id, interrupt, files=files
+                )
+                if queued is not None:
+                    if interrupt:
+                        # The queue is in the log: the run's end (whatever ends it) starts it.
+                        with contextlib.suppress(RunNotActive, UnknownRun):
+                            await self.cancel(session_id, holder, "interrupted")
+                    return queued
+            try:
+                outcome = await self._start(
+                    session_id,
+                    prompt,
+                    continuation=False,
+                    user_message_id=user_message_id,
+                    send=True,
+                    interrupt=interrupt,
+                    files=files,
+                )
+            except RunAlreadyActive:
+                # A run started between our look and our lease: queue behind it next time.
+                await asyncio.sleep(0.01)
+                continue
+            if outcome.queued is not None:
+                return outcome.queued
+            assert outcome.started is not None
+            return outcome.started
+        raise RunAlreadyActive(session_id, await self.active_run(session_id) or "unknown")
+
+    async def _steer(
+        self, session_id: str, run_id: str, prompt: str, user_message_id: str | None
+    ) -> QueuedRun | None:
+        """Queue `prompt` as steering behind `run_id` and write it to the run's CLI; None when
+        the run is not one this process can still steer (the caller queues it plainly)."""
+        run = self._runs.get(session_id)
+        if run is None or run.run_id != run_id or run.stopping or run.terminal_recorded:
+            return None
+        if run.client is None:
+            return None
+        queued = await self._queue_behind(
+            session_id, run_id, prompt, user_message_id, interrupt=False, steer=True
+        )
+        client = run.client
+        if queued is None or client is None or run.terminal_recorded:
+            return queued  # still queued: a turn of its own once the run ended
+        marker = steering_uuid(run_id, queued.seq)
+        run.steers[marker] = SteeringDelivered(
+            run_id=run_id, queued_seq=queued.seq, prompt=prompt, user_message_id=user_message_id
+        )
+        try:
+            await client.query(steering_message(prompt, marker))
+        except Exception as exc:  # noqa: BLE001 - it stays queued: a turn of its own
+            log.info("run %s: could not hand over a steering prompt: %r", run_id, exc)
+            run.steers.pop(marker, None)
+            return queued
+        return msgspec.structs.replace(queued, steered=True)
+
+    async def _queue_behind(
+        self,
+        session_id: str,
+        run_id: str,
+        prompt: str,
+        user_message_id: str | None,
+        interrupt: bool,
+        *,
+        steer: bool = False,
+        files: Sequence[AttachedFile] = (),
+    ) -> QueuedRun | None:
+        """`prompt_queued`, appended only while `run_id` is the session's open run (fenced):
+        its end then finds it. None when that run has ended (or not started yet)."""
+        indexed = await self.store.run(session_id, run_id)
+        if indexed is None or indexed.ended_seq is not None:
+            return None
+        event = PromptQueued(
+            prompt=prompt,
+            user_message_id=user_message_id,
+            interrupt=interrupt,
+            steer=steer,
+            files=list(files),
+        )
+        try:
+            [seq] = await self.store.append(
+                session_id, [event], fence=RunFence(run_id=run_id, token=indexed.started_seq)
+            )
+        except RunFenced:
+            return None
+        queue = await self.prompt_queue(session_id)
+        return QueuedRun(
+            session_id=session_id,
+            seq=seq,
+            position=queue.position(seq) or 1,
+            behind_run_id=run_id,
+        )
+
+    async def prompt_queue(self, session_id: str) -> PromptQueue:
+        """The prompts waiting in the session's queue, read from where it can begin (the
+        latest run's `queue_from`), not from the session's start."""
+        latest = await self.store.current_run(session_id)
+        if latest is None:
+            return prompt_queue(await self.store.read_session(session_id))
+        [recorded] = await self.store.read(session_id, after=latest.started_seq - 1, limit=1)
+        started = recorded.event if isinstance(recorded.event, RunStarted) else None
+        start = queue_start(latest.started_seq, started)
+        return prompt_queue(await self.store.read_session(session_id, after=start - 1))
+
+    async def clear_queue(self, session_id: str, reason: str = "stopped") -> int:
+        """Drop every prompt waiting in the queue now (`queue_cleared`); how many. Prompts
+        sent after it wait as usual."""
+        queue = await self.prompt_queue(session_id)
+        if not queue.waiting:
+            return 0
+        through = max(q.seq for q in queue.waiting)
+        await self.store.append(session_id, [QueueCleared(through_seq=through, reason=reason)])
+        return len(queue.waiting)
+
+    async def start_stranded_queue(self, session_id: str) -> StartedRun | None:
+        """The oldest queued prompt's turn when prompts wait and nothing runs: what a
+        graceful shutdown (its runs cancelled, no next turn started) or a crash between a
+        run's end and the next turn's start leaves. None when nothing was started; a failure
+        to start is logged, not raised (the caller only looks)."""
+        if not (await self.prompt_queue(session_id)).waiting:
+            return None
+        try:
+            return await self.start_next_queued(session_id)
+        except Exception as exc:  # noqa: BLE001 - the next send, reconnect or sweep retries
+            log.info("session %s: the queued turn did not start: %r", session_id, exc)
+            return None
+
+    async def start_next_queued(self, session_id: str) -> StartedRun | None:
+        """The oldest queued prompt's turn, when no run is active and no approval waits; None
+        when there is nothing to start. RunAlreadyActive when a run holds the lease (its end
+        starts the queue)."""
+        outcome = await self._start(session_id, "", continuation=False, drain=True)
+        return outcome.started
 
     async def continue_after_approval(
         self, session_id: str, answer: ApprovalAnswer | None = None
@@ -204,7 +399,8 @@ class AgentRunner:
         under the lease: whoever dies when, the log never holds an answer without the run
         that acts on it (an open run, which the sweeper recovers and continues). When no run
         starts (None, RunAlreadyActive) nothing is written: the caller records the answer."""
-        return await self._start(session_id, "", continuation=True, answer=answer)
+        outcome = await self._start(session_id, "", continuation=True, answer=answer)
+        return outcome.started
 
     async def _start(
         self,
@@ -216,7 +412,13 @@ class AgentRunner:
         user_message_id: str | None = None,
         answer: ApprovalAnswer | None = None,
         files: Sequence[AttachedFile] = (),
-    ) -> StartedRun | None:
+        send: bool = False,
+        interrupt: bool = False,
+        drain: bool = False,
+    ) -> _StartOutcome:
+        """Under the session's lease: a continuation after approvals, the turn of the oldest
+        queued prompt (`drain`), or `prompt`'s turn; with `send`, `prompt` is queued instead
+        when an approval or earlier queued prompts wait (domain/rules/prompt_queue.py)."""
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         head = await self.store.head(session_id)  # UnknownSession
@@ -236,7 +438,7 @@ class AgentRunner:
             # With an answer to act on, it is asked again below, under the lease.
             probe = await latest_approvals(self.store, session_id)
             if probe.pending() or not probe.decided():
-                return None
+                return _StartOutcome()
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -268,12 +470,49 @@ class AgentRunner:
                     folded.by_id[answer.approval_id].response = response
                     answering.append(response)
             waiting = folded.pending()
+            queue = await self.prompt_queue(session_id)
+            answered: QueuedPrompt | None = None  # the queued prompt this run answers
+            newly_queued: PromptQueued | None = None
+            if drain:
+                answered = next_prompt(approvals_waiting=bool(waiting), queue=queue)
+                if answered is None or folded.decided():  # a continuation goes first
+                    await release(self.lock, lease)
+                    return _StartOutcome()
+            elif send:
+                decision = decide_send(approvals_waiting=bool(waiting), queued=len(queue.waiting))
+                if decision != "start":
+                    newly_queued = PromptQueued(
+                        prompt=prompt,
+                        user_message_id=user_message_id,
+                        interrupt=interrupt,
+                        files=list(files),
+                    )
+                if decision == "queue":
+                    assert newly_queued is not None
+                    [seq] = await self.store.append(session_id, [newly_queued])
+                    await release(self.lock, lease)
+                    position = len(queue.waiting) + 1
+                    return _StartOutcome(
+                        queued=QueuedRun(session_id=session_id, seq=seq, position=position)
+                    )
+                if decision == "queue_and_start_oldest":
+                    answered = next_prompt(approvals_waiting=False, queue=queue)
             if waiting and not continuation:
                 raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
             decided = folded.decided()
             if continuation and (waiting or not decided):
                 await release(self.lock, lease)
-                return None
+                return _StartOutcome()
+            if answered is not None:
+                prompt, user_message_id = answered.prompt, answered.user_message_id
+                files = answered.files
+                content = await prompt_content(
+                    self.store.backend.attachments(), session_id, prompt, files
+                )
+            # Where the queue this run leaves behind begins (read from there next time).
+            queue_from = queue_from_after(queue, answered.seq if answered else None)
+            if queue_from is None and newly_queued is not None:
+                queue_from = await self.store.head(session_id) + 1  # at or before its seq
             # Only a run still open in the run index can need recovery: read from its start.
             recovery = recovery_events(await open_run_events(self.store, session_id))
             # The latest earlier run: where what this run may settle or repair begins.
@@ -297,6 +536,7 @@ class AgentRunner:
                     )
                 )
             batch: list[Event] = [
+                *([newly_queued] if newly_queued is not None else []),
                 *answering,
                 *recovery,
                 *rewound,
@@ -310,6 +550,8 @@ class AgentRunner:
                     agent_name=agent.name,
                     agent_fingerprint=fingerprint,
                     files=list(files),
+                    queued_seq=answered.seq if answered is not None else None,
+                    queue_from=queue_from,
                 ),
             ]
             # An answer is decided on the log as read: written only if it is still the log.
@@ -356,7 +598,15 @@ class AgentRunner:
             run.task = asyncio.create_task(self._drive(run), name=f"agentlog-run-{run_id}")
         # A client streaming from `offset` sees the whole run, and the rewind it answers from.
         first = seqs[-1 - len(rewound)]
-        return StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
+        started = StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
+        if newly_queued is None:
+            return _StartOutcome(started=started)
+        # The oldest queued prompt started; this one waits behind the rest.
+        position = len(queue.waiting)
+        queued = QueuedRun(
+            session_id=session_id, seq=seqs[0], position=position, behind_run_id=run_id
+        )
+        return _StartOutcome(started=started, queued=queued)
 
     async def _session_agent(self, session_id: str) -> tuple[HostedAgent, dict[str, Any]]:
         """The agent a session's first event names (None: the default), and its metadata."""
@@ -448,11 +698,9 @@ class AgentRunner:
         recovered = await self.abandoned.sweep(session_ids)
         for session_id in recovered:
             # A run whose server died while a call waited on its approval: if the answer is
-            # already in the log, the turn goes on here, now.
-            try:
-                await self.continue_after_approval(session_id)
-            except Exception as exc:  # noqa: BLE001 - the next answer or start retries it
-                log.info("session %s: no continuation after recovery: %r", session_id, exc)
+            # already in the log, the turn goes on here, now; else prompts queued behind the
+            # dead run start theirs.
+            await self._next_turn(session_id)
         return recovered
 
     def agent_process_ids(self, run_id: str) -> list[int]:
@@ -675,13 +923,16 @@ class AgentRunner:
         if not self._closing:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
-            self._spawn(self._continue_if_answered(run.session_id))
+            self._spawn(self._next_turn(session_id=run.session_id))
 
-    async def _continue_if_answered(self, session_id: str) -> None:
+    async def _next_turn(self, session_id: str) -> None:
+        """After a run ended (or was recovered): the turn that continues after answered
+        approvals, else the oldest queued prompt's turn (cheap reads when neither waits)."""
         try:
-            await self.continue_after_approval(session_id)
+            if await self.continue_after_approval(session_id) is None:
+                await self.start_next_queued(session_id)
         except Exception as exc:  # noqa: BLE001 - the next answer, start or sweep retries it
-            log.info("session %s: no continuation after the run: %r", session_id, exc)
+            log.info("session %s: no next turn after the run: %r", session_id, exc)
 
     # -- stopping ------------------------------------------------------------------------------
 
