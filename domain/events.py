@@ -77,6 +77,11 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # recorded before agents had names, and `agent_fingerprint` on the built-in demo agent.
     agent_name: str | None = None
     agent_fingerprint: str | None = None
+    # Set (1, 2, ...) when this run continues the turn of `continues_run_id` because that
+    # run's server died mid-turn: how many times in a row the turn was continued so. Its
+    # `prompt` is then agentlog's continuation prompt, never a person's
+    # (agentlog.domain.rules.crash_continuation).
+    resumed_after_crash: int = 0
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):

@@ -43,13 +43,14 @@ from typing import Any
 
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
-from agentlog.domain.errors import ApprovalPending, RunNotActive, UnknownRun
+from agentlog.domain.errors import ApprovalPending, RunAlreadyActive, RunNotActive, UnknownRun
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     TOOL_TERMINAL_TYPES,
     ConversationRewound,
     EgressRefused,
     Event,
+    RecordedEvent,
     RunStarted,
     SessionCreated,
     ToolCallRefused,
@@ -58,6 +59,11 @@ from agentlog.domain.ports.agent_runs import Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.rules.approvals import Approvals, approvals
+from agentlog.domain.rules.crash_continuation import (
+    CONTINUE_AFTER_CRASH_PROMPT,
+    CrashContinuation,
+    crash_continuation,
+)
 from agentlog.infra.agent.agents.catalog import (
     AgentCatalog,
     AgentOptionsFailed,
@@ -209,6 +215,7 @@ class AgentRunner:
         rewind: Rewind | None = None,
         user_message_id: str | None = None,
         answer: ApprovalAnswer | None = None,
+        after_crash: bool = False,
     ) -> StartedRun | None:
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
@@ -259,14 +266,24 @@ class AgentRunner:
                     folded.by_id[answer.approval_id].response = response
                     answering.append(response)
             waiting = folded.pending()
+            decided = folded.decided()
+            # Only a run still open in the run index can need recovery: read from its start.
+            open_run = await open_run_events(self.store, session_id)
+            crash: CrashContinuation | None = None
+            if after_crash:
+                # Decided under the lease: of two instances that found the run dead, only the
+                # one holding the lease gets here, and finds it still open (or not: nothing).
+                crash = self._crash_continuation(open_run)
+                if crash is None or waiting or decided:
+                    # Approvals are the answer's to continue; nothing open: someone else did.
+                    await release(self.lock, lease)
+                    return None
             if waiting and not continuation:
                 raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
-            decided = folded.decided()
             if continuation and (waiting or not decided):
                 await release(self.lock, lease)
                 return None
-            # Only a run still open in the run index can need recovery: read from its start.
-            recovery = recovery_events(await open_run_events(self.store, session_id))
+            recovery = crash.closing(run_id) if crash is not None else recovery_events(open_run)
             # The latest earlier run: where what this run may settle or repair begins.
             previous = await self.store.current_run(session_id)
             rewound: list[Event] = []
@@ -295,7 +312,14 @@ class AgentRunner:
                     run_id=run_id,
                     prompt=prompt,
                     agent=self.config.mode,
-                    continues_run_id=decided[0].request.run_id if continuation else None,
+                    continues_run_id=(
+                        crash.continues_run_id
+                        if crash is not None
+                        else decided[0].request.run_id
+                        if continuation
+                        else None
+                    ),
+                    resumed_after_crash=crash.resumed_after_crash if crash is not None else 0,
                     agent_session=agent_session,
                     user_message_id=user_message_id,
                     agent_name=agent.name,
@@ -329,6 +353,7 @@ class AgentRunner:
             translator=translator,
             agent=agent,
             team_options=team,
+            not_again=crash.not_again if crash is not None else frozenset(),
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -433,8 +458,18 @@ class AgentRunner:
 
     async def sweep(self, session_ids: Sequence[str]) -> list[str]:
         """Recover every candidate session whose run has no live lock (on startup with
-        LocalRunLock, that is every session the log shows running). Returns those recovered."""
-        recovered = await self.abandoned.sweep(session_ids)
+        LocalRunLock, that is every session the log shows running). Returns those recovered:
+        each dead run's turn goes on in a new run (`continue_after_crash`), or, when it may
+        not, the run is recorded abandoned."""
+        continued = []
+        for session_id in session_ids:
+            try:
+                if await self.continue_after_crash(session_id) is not None:
+                    continued.append(session_id)
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.warning("session %s: could not continue its turn: %r", session_id, exc)
+        rest = [s for s in session_ids if s not in continued]
+        recovered = await self.abandoned.sweep(rest)
         for session_id in recovered:
             # A run whose server died while a call waited on its approval: if the answer is
             # already in the log, the turn goes on here, now.
@@ -442,7 +477,40 @@ class AgentRunner:
                 await self.continue_after_approval(session_id)
             except Exception as exc:  # noqa: BLE001 - the next answer or start retries it
                 log.info("session %s: no continuation after recovery: %r", session_id, exc)
-        return recovered
+        return continued + recovered
+
+    async def continue_after_crash(self, session_id: str) -> StartedRun | None:
+        """If the session's open run lost its owner (no live lease), continue its turn in a
+        new run, exactly once whoever else tries (agentlog.domain.rules.crash_continuation).
+        None when there is nothing to continue, the run may not be continued (off, too many
+        times, an approval waits: the caller abandons it as before), or it is alive."""
+        if not self.config.continue_after_crash or session_id in self._runs:
+            return None
+        # Cheap first look without the lease, so a start arriving meanwhile is not refused.
+        if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
+            return None
+        if await self.lock.holder(session_id) is not None:
+            return None  # alive, or being recovered by another process
+        try:
+            started = await self._start(
+                session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
+            )
+        except RunAlreadyActive:
+            return None  # another instance took the lease first: it continues the turn
+        if started is not None:
+            log.info(
+                "session %s: the turn of a run whose server died goes on in run %s",
+                session_id,
+                started.run_id,
+            )
+        return started
+
+    def _crash_continuation(self, open_run: Sequence[RecordedEvent]) -> CrashContinuation | None:
+        return crash_continuation(
+            open_run,
+            max_continuations=self.config.max_continuations,
+            no_retry_tools=self.config.no_retry_tools,
+        )
 
     def agent_process_ids(self, run_id: str) -> list[int]:
         """Processes (the CLI and its children) started for `run_id` that are still alive."""
@@ -539,7 +607,7 @@ class AgentRunner:
                 hooks=run_hooks(
                     run.translator,
                     run.recorder,
-                    self.config.policy,
+                    self.config.policy.refusing_again(run.not_again),
                     self.config.not_enabled,
                     self.config.approval,
                     run.gate,
@@ -599,9 +667,9 @@ class AgentRunner:
     ) -> str | None:
         """Why an in-process tool call the CLI's stream asks for must not run (recorded), or
         None (tool_permits.py): the policy's reason, or no PreToolUse decision for it."""
-        why = self.config.not_enabled(tool) or self.config.policy.decide(
-            tool, args if isinstance(args, dict) else None
-        )
+        why = self.config.not_enabled(tool) or self.config.policy.refusing_again(
+            run.not_again
+        ).decide(tool, args if isinstance(args, dict) else None)
         if why is None and not permits.take(call_id, tool):
             why = (
                 f"{tool} was not run: no tool call of this run that the server let through "
