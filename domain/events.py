@@ -347,6 +347,9 @@ class RunAbandoned(Event, frozen=True, kw_only=True, tag="run_abandoned"):
     """The process running the turn died; a later command found its lock expired."""
 
     reason: str = "owner lost"
+    # The run that continues this turn, started in the same append (its server died mid-turn:
+    # agentlog.domain.rules.crash_continuation); None when the turn ended here.
+    continued_by: str | None = None
 
 
 SessionEvent = (

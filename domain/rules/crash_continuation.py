@@ -86,6 +86,7 @@ class CrashContinuation:
             RunAbandoned(
                 run_id=self.continues_run_id,
                 reason=ABANDONED_FOR_CONTINUATION.format(run=new_run_id),
+                continued_by=new_run_id,
             )
         )
         return events

@@ -15,7 +15,9 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  | 3, /definitely/missing.txt)  | 2. text: the sum, and what the read gave   |
 | `long-tool`      | "slow op", "slow operation", | 1. `mcp__demo__slow_op` {"seconds": N}, N  |
 |                  | "slow_op"                    |    from "for N seconds" (default 3)        |
-|                  |                              | 2. text: it is done (or how it failed)     |
+|                  |                              | 2. text: it is done (or how it failed);    |
+|                  |                              |    one interrupted by a server restart is  |
+|                  |                              |    run once more first                     |
 | `denied-tool`    | "denied", "deny",            | 1. `Bash` {"command": "echo hello"}        |
 |                  | "not allowed"                | 2. text: acknowledges it was not allowed   |
 | `bash`           | "bash", "shell",             | 1. `Bash` {"command": the fixed demo       |
@@ -456,7 +458,17 @@ def long_tool(turn: Turn) -> Reply:
                 ToolCall("mcp__demo__slow_op", {"seconds": seconds}),
             )
         )
-    done = turn.outcome("mcp__demo__slow_op")
+    runs = [o for o in turn.outcomes if o.name == "mcp__demo__slow_op"]
+    if len(runs) == 1 and runs[0].is_error and "interrupted by a server restart" in runs[0].content:
+        # A naive model: it tries once more whatever the result says (a tool marked not to be
+        # retried is then refused by the server, not by the model's judgement).
+        return Message(
+            (
+                Text("The slow operation was interrupted; starting it again."),
+                ToolCall("mcp__demo__slow_op", dict(runs[0].input)),
+            )
+        )
+    done = runs[-1] if runs else None
     if done is None:
         return Message((Text("The slow operation never reported back."),))
     seconds = done.input.get("seconds", "?")
