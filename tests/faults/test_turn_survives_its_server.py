@@ -29,7 +29,7 @@ from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
 from agentlog.projections.ui_stream import continued_runs, run_chunks
-from tests.e2e.test_runs_http import create_session, get_json, start_run
+from tests.e2e.test_runs_http import create_session, get_json, start_run, ui_stream_chunks
 from tests.faults.conftest import start_server
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.support.crash_drill import (
@@ -74,6 +74,11 @@ async def test_a_turn_goes_on_after_kill_9_of_its_server_with_a_tool_done_and_on
             sid = await create_session(http, first.url)
             dead_run = await start_run(http, first.url, sid, DRILL_PROMPT)
             await slow_tool_in_flight(http, first.url, sid)
+            following = None
+            if survivor is not first:
+                # A client following the turn's UI stream on the instance that survives.
+                following = asyncio.create_task(_ui_stream(http, survivor.url, sid))
+                await asyncio.sleep(0.5)
             first.kill()
             killed_at = time.monotonic()
             orphans += agent_process_ids(dead_run)
@@ -91,6 +96,11 @@ async def test_a_turn_goes_on_after_kill_9_of_its_server_with_a_tool_done_and_on
             assert [m["id"] for m in assistants] == [dead_run]
             assert [m["role"] for m in messages["messages"]] == ["user", "assistant"]
             assert assistants[0]["metadata"]["status"] == "finished"
+            if following is not None:
+                # The live stream went on through the continuation: one message, one start.
+                chunks = await following
+                assert [c["messageId"] for c in chunks if c["type"] == "start"] == [dead_run]
+                assert chunks[-1]["type"] == "finish" and chunks[-1]["finishReason"] == "stop"
     finally:
         for pid in orphans:
             with contextlib.suppress(ProcessLookupError):
@@ -100,6 +110,14 @@ async def test_a_turn_goes_on_after_kill_9_of_its_server_with_a_tool_done_and_on
         recorded = await store.read_session(sid)
     assert report.problems == []
     _assert_one_ui_message(recorded, dead_run)
+
+
+async def _ui_stream(http: aiohttp.ClientSession, base: str, sid: str) -> list[dict[str, Any]]:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with http.get(f"{base}/v1/sessions/{sid}/stream", timeout=timeout) as response:
+        assert response.status == 200, await response.text()
+        chunks, _ = ui_stream_chunks(await response.read())
+    return chunks
 
 
 def _assert_continued_once(events: list[dict[str, Any]], dead_run: str) -> None:
