@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ from agentlog.domain.events import (
     ToolCallSucceeded,
 )
 from agentlog.domain.rules.crash_continuation import CONTINUE_AFTER_CRASH_PROMPT
+from agentlog.infra.agent.agents.catalog import (
+    DEMO,
+    AgentCatalog,
+    AgentLoadError,
+    HostedAgent,
+    load_catalog,
+    parse_references,
+)
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.runner import AgentRunner
@@ -37,7 +46,12 @@ SLOW = "mcp__demo__slow_op"
 
 @contextlib.asynccontextmanager
 async def two_survivors(
-    store: StoreBase, model: ScriptedModel, tmp_path: Path, backend: str, **overrides: Any
+    store: StoreBase,
+    model: ScriptedModel,
+    tmp_path: Path,
+    backend: str,
+    agents: AgentCatalog | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[AgentRunner, AgentRunner]]:
     """Two runners as two server processes: on PostgreSQL each with its own lock in the
     database; on SQLite sharing one in-process lock (its file has one server)."""
@@ -52,8 +66,8 @@ async def two_survivors(
     config = AgentConfig(
         workspace_root=tmp_path / "workspaces", run_home_root=tmp_path / "homes", **overrides
     )
-    a = AgentRunner(store, lock, config, base_url=model.base_url)
-    b = AgentRunner(store, lock, config, base_url=model.base_url)
+    a = AgentRunner(store, lock, config, base_url=model.base_url, agents=agents)
+    b = AgentRunner(store, lock, config, base_url=model.base_url, agents=agents)
     try:
         yield a, b
     finally:
@@ -133,16 +147,20 @@ async def test_a_turn_continued_max_continuations_times_in_a_row_is_abandoned(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("marked_by", ["server", "agent"])
 async def test_a_tool_marked_not_to_be_retried_is_refused_in_the_continuation(
-    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str, marked_by: str
 ) -> None:
     session = await new_session(store)
     await dead_run(store, session)
     no_retry = frozenset({SLOW})
-    async with two_survivors(store, scripted_model, tmp_path, backend, no_retry_tools=no_retry) as (
-        a,
-        b,
-    ):
+    # AGENTLOG_NO_RETRY_TOOLS, or the agent module's own `no_retry_tools`.
+    marks: dict[str, Any] = (
+        {"no_retry_tools": no_retry}
+        if marked_by == "server"
+        else {"agents": AgentCatalog({DEMO: HostedAgent(DEMO, no_retry_tools=no_retry)})}
+    )
+    async with two_survivors(store, scripted_model, tmp_path, backend, **marks) as (a, b):
         assert await a.sweep([session]) == [session]
         await until_turn_ended(store, session, [a, b])
 
@@ -154,3 +172,22 @@ async def test_a_tool_marked_not_to_be_retried_is_refused_in_the_continuation(
     assert "not to be retried" in denied.reason
     assert only(events, ToolCallSucceeded) == []
     assert (await verify_log(store, session)).problems == []
+
+
+async def test_an_agent_module_names_its_own_tools_not_to_be_retried(tmp_path: Path) -> None:
+    catalog = await load_catalog(
+        parse_references(None, "support=examples.support_agent.agent:agent")
+    )
+    assert catalog.get("support").no_retry_tools == {"mcp__acme__refund_order"}
+    (tmp_path / "careless_agent.py").write_text(
+        "from claude_agent_sdk import ClaudeAgentOptions\n"
+        "agent = ClaudeAgentOptions()\n"
+        "no_retry_tools = 'mcp__acme__refund_order'\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(AgentLoadError, match="no_retry_tools must be a list of tool names"):
+            await load_catalog(parse_references("careless_agent:agent", None))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("careless_agent", None)

@@ -273,7 +273,7 @@ class AgentRunner:
             if after_crash:
                 # Decided under the lease: of two instances that found the run dead, only the
                 # one holding the lease gets here, and finds it still open (or not: nothing).
-                crash = self._crash_continuation(open_run)
+                crash = self._crash_continuation(open_run, agent.no_retry_tools)
                 if crash is None or waiting or decided:
                     # Approvals are the answer's to continue; nothing open: someone else did.
                     await release(self.lock, lease)
@@ -505,11 +505,14 @@ class AgentRunner:
             )
         return started
 
-    def _crash_continuation(self, open_run: Sequence[RecordedEvent]) -> CrashContinuation | None:
+    def _crash_continuation(
+        self, open_run: Sequence[RecordedEvent], agents_own: frozenset[str] = frozenset()
+    ) -> CrashContinuation | None:
+        """The rule, with the server's tools not to be retried and the agent's own."""
         return crash_continuation(
             open_run,
             max_continuations=self.config.max_continuations,
-            no_retry_tools=self.config.no_retry_tools,
+            no_retry_tools=self.config.no_retry_tools | agents_own,
         )
 
     def agent_process_ids(self, run_id: str) -> list[int]:
