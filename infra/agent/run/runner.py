@@ -486,11 +486,13 @@ class AgentRunner:
         times, an approval waits: the caller abandons it as before), or it is alive."""
         if not self.config.continue_after_crash or session_id in self._runs:
             return None
-        # Cheap first look without the lease, so a start arriving meanwhile is not refused.
-        if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
-            return None
+        # The sweep asks about every open run, live ones too: the lease first (one cheap
+        # read), then the run's events, each without taking the lease, so a start arriving
+        # meanwhile is not refused. Decided again under the lease.
         if await self.lock.holder(session_id) is not None:
             return None  # alive, or being recovered by another process
+        if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
+            return None
         try:
             started = await self._start(
                 session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
