@@ -40,6 +40,7 @@ from tests.support.crash_drill import (
     slow_tool_in_flight,
     turn_finished,
 )
+from tests.support.prometheus_text import parse
 from tests.support.server import ServerProcess
 
 LEASE_SECONDS = 2
@@ -96,6 +97,9 @@ async def test_a_turn_goes_on_after_kill_9_of_its_server_with_a_tool_done_and_on
             assert [m["id"] for m in assistants] == [dead_run]
             assert [m["role"] for m in messages["messages"]] == ["user", "assistant"]
             assert assistants[0]["metadata"]["status"] == "finished"
+            async with http.get(f"{survivor.url}/metrics") as response:
+                family = parse(await response.text())["agentlog_runs_continued_after_crash_total"]
+            assert [v for _, _, v in family.samples] == [1]
             if following is not None:
                 # The live stream went on through the continuation: one message, one start.
                 chunks = await following

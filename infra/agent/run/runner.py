@@ -148,6 +148,8 @@ class AgentRunner:
         self._closing = False
         # Batches of events that had to wait for the store (it failed, then they were retried).
         self.delayed_batches = 0
+        # Turns this process continued after their server died.
+        self.continued_after_crash = 0
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -500,6 +502,7 @@ class AgentRunner:
         except RunAlreadyActive:
             return None  # another instance took the lease first: it continues the turn
         if started is not None:
+            self.continued_after_crash += 1
             log.info(
                 "session %s: the turn of a run whose server died goes on in run %s",
                 session_id,
