@@ -41,7 +41,13 @@ from agentlog.domain.events import (
     ToolInputDelta,
 )
 from agentlog.projections.ui_messages import INTERRUPTED, fold, to_ui_messages
-from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse, run_chunks
+from agentlog.projections.ui_stream import (
+    DONE,
+    RunStreamEncoder,
+    continued_runs,
+    encode_sse,
+    run_chunks,
+)
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import ChatResult, StreamRejected, as_projected, resume
 
@@ -556,11 +562,13 @@ def test_the_live_client_message_equals_the_projection_while_the_run_is_open(
     open_run = fold(prefix).open_run_id
     if open_run is None:
         return
-    encoder = RunStreamEncoder(open_run)
+    # As GET /stream serves it: a run that continues others replays their message too.
+    earlier = continued_runs(prefix, open_run)
+    encoder = RunStreamEncoder(open_run, earlier=earlier)
     sent = [chunk for recorded in prefix for chunk in encoder.chunks_for(recorded)]
     assert encoder.finish(run_active=True) == []
     live = as_projected(resume(sent).live, live=True)
-    assert live == projected(prefix, open_run, run_active=True)
+    assert live == projected(prefix, earlier[0] if earlier else open_run, run_active=True)
 
 
 @settings(max_examples=300, deadline=None)
