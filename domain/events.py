@@ -131,6 +131,11 @@ class QueueCleared(Event, frozen=True, kw_only=True, tag="queue_cleared"):
 
     through_seq: int
     reason: str = "stopped"
+    # Set (1, 2, ...) when this run continues the turn of `continues_run_id` because that
+    # run's server died mid-turn: how many times in a row the turn was continued so. Its
+    # `prompt` is then agentlog's continuation prompt, never a person's
+    # (agentlog.domain.rules.crash_continuation).
+    resumed_after_crash: int = 0
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):
@@ -396,6 +401,9 @@ class RunAbandoned(Event, frozen=True, kw_only=True, tag="run_abandoned"):
     """The process running the turn died; a later command found its lock expired."""
 
     reason: str = "owner lost"
+    # The run that continues this turn, started in the same append (its server died mid-turn:
+    # agentlog.domain.rules.crash_continuation); None when the turn ended here.
+    continued_by: str | None = None
 
 
 SessionEvent = (

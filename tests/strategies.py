@@ -256,7 +256,9 @@ def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
     prompt = draw(short_text)
     files = draw(st.lists(attached_files, max_size=2))
     events: list[SessionEvent] = [RunStarted(run_id=run_id, prompt=prompt, files=files), *body]
-    ending = draw(st.sampled_from(["finished", "failed", "cancelled", "abandoned", "crash"]))
+    ending = draw(
+        st.sampled_from(["finished", "failed", "cancelled", "abandoned", "crash", "continued"])
+    )
     if ending == "finished":
         events.append(RunFinished(run_id=run_id, result="done", num_turns=1, usage={"x": 1}))
         return events
@@ -269,7 +271,30 @@ def _run(draw: st.DrawFn, ids: _Ids) -> list[SessionEvent]:
             events += _safety_net(run_id, events)
     elif ending == "abandoned":
         events.append(RunAbandoned(run_id=run_id))
+    elif ending == "continued":
+        events += _continued_after_crash(draw, ids, run_id, events)
     return events
+
+
+def _continued_after_crash(
+    draw: st.DrawFn, ids: _Ids, run_id: str, events: list[SessionEvent]
+) -> list[SessionEvent]:
+    """Its server died: in one append, the calls in flight failed as interrupted, the run
+    abandoned naming its continuation, and the continuation (agentlog.domain.rules.
+    crash_continuation), which then answers and finishes."""
+    continuation = ids.next("run")
+    step = ids.next("msg")
+    return [
+        *_safety_net(run_id, events),
+        RunAbandoned(run_id=run_id, continued_by=continuation),
+        RunStarted(
+            run_id=continuation, prompt="go on", continues_run_id=run_id, resumed_after_crash=1
+        ),
+        StepStarted(run_id=continuation, message_id=step),
+        *_text_block(draw, continuation, step, 0),
+        StepFinished(run_id=continuation, message_id=step, stop_reason="end_turn"),
+        RunFinished(run_id=continuation, result="done", num_turns=1, usage={"x": 1}),
+    ]
 
 
 def _subagent(draw: st.DrawFn, ids: _Ids, run_id: str, parent: str) -> list[SessionEvent]:

@@ -125,6 +125,9 @@ def create_app(
         app,
         active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0,
         delayed_batches=lambda: app[AGENT_RUNS].delayed_batches if AGENT_RUNS in app else 0,
+        continued_after_crash=(
+            lambda: app[AGENT_RUNS].continued_after_crash if AGENT_RUNS in app else 0
+        ),
         projection_lag=lambda: projector_lag(app[STORE], app[PROJECTOR]),
     )
     setup_limits(app)

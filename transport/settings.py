@@ -226,6 +226,9 @@ AGENT_ENVIRONMENT = [
     ("AGENTLOG_RUN_FILE_MB", "1024"),
     ("AGENTLOG_APPROVE_TOOLS", "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"),
     ("AGENTLOG_APPROVAL_GRACE_SECONDS", "3"),
+    ("AGENTLOG_CONTINUE_AFTER_CRASH", "on"),
+    ("AGENTLOG_MAX_CONTINUATIONS", "2"),
+    ("AGENTLOG_NO_RETRY_TOOLS", "None"),
     ("AGENTLOG_AGENT_MODEL", "None"),
     ("AGENTLOG_WORKSPACE_DIR", "None"),
 ]

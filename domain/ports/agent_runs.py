@@ -57,6 +57,8 @@ class AgentRuns(Protocol):
       everything it does is appended as it happens. A second start while a run is active
       raises RunAlreadyActive with that run's id. A run whose owner died (lock expired) is
       first recorded as `run_abandoned`, its tool calls resolved, and the start proceeds.
+      Found by no start, such a run's turn is continued in a new run by the implementation's
+      sweep (agentlog.domain.rules.crash_continuation), once, under the lock.
     - Every run ends with exactly one terminal event (`run_finished`, `run_failed`,
       `run_cancelled`, `run_abandoned`), and every tool call it started gets exactly one
       terminal event, whatever happens (result, SDK error, CLI crash, cancel, shutdown).

@@ -10,6 +10,9 @@ agentlog's but the context its function is given.
 - `billing`: a second agent, a plain `ClaudeAgentOptions` value.
 - `workspace_template`: copied into each new session's workspace (CLAUDE.md, skills, commands),
   read by the CLI because the agent says `setting_sources=["project"]`.
+- `no_retry_tools`: a refund must never be paid twice: if the server running a turn dies while
+  one is in flight, the model is told it may or may not have run, and it is not run again in
+  that turn.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_ser
 
 HERE = Path(__file__).resolve().parent
 workspace_template = "workspace"
+no_retry_tools = ["mcp__acme__refund_order"]
 
 ORDERS: dict[str, dict[str, Any]] = {
     "A-1001": {"item": "kettle", "total": 49.0, "status": "shipped", "parcel": "P-77"},

@@ -97,6 +97,15 @@ class AgentConfig:
     # The team agents this server hosts (AGENTLOG_AGENT=module:attribute, AGENTLOG_AGENTS),
     # the default first; none: the built-in demo agent. Loaded at start (agents/catalog.py).
     agents: tuple[AgentReference, ...] = ()
+    # A turn whose server died mid-turn goes on in a new run on another (or the restarted)
+    # instance, at most `max_continuations` times in a row; else it ends `run_abandoned`
+    # (AGENTLOG_CONTINUE_AFTER_CRASH, AGENTLOG_MAX_CONTINUATIONS;
+    # agentlog.domain.rules.crash_continuation).
+    continue_after_crash: bool = True
+    max_continuations: int = 2
+    # Tools with side effects that must not run again in a turn after a crash interrupted
+    # them (AGENTLOG_NO_RETRY_TOOLS): the model is told they may or may not have run.
+    no_retry_tools: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = sorted(self.enabled_tools - ENABLEABLE_TOOLS.keys())
@@ -110,6 +119,8 @@ class AgentConfig:
                 f"AGENTLOG_ALLOWED_TOOLS names {gated[0]}, which runs commands, writes files or "
                 f"reaches the network: enable it with AGENTLOG_ENABLE_TOOLS={gated[0]}"
             )
+        if self.max_continuations < 0:
+            raise ValueError("AGENTLOG_MAX_CONTINUATIONS must not be negative")
         if self.mode not in ("scripted", "claude"):
             raise ValueError(f"agent mode must be 'scripted' or 'claude', not {self.mode!r}")
         if not self.heartbeat_seconds > 0:
@@ -165,7 +176,8 @@ class AgentConfig:
         AGENTLOG_AGENTS (name=module:attribute,...),
         AGENTLOG_HEARTBEAT_SECONDS, AGENTLOG_RUN_LOCK_TTL_SECONDS (default 8; refreshed every
         quarter TTL), AGENTLOG_DENY_TOOLS, AGENTLOG_ALLOWED_TOOLS, AGENTLOG_AGENT_MODEL,
-        AGENTLOG_WORKSPACE_DIR. Raises ValueError naming the variable."""
+        AGENTLOG_WORKSPACE_DIR, AGENTLOG_CONTINUE_AFTER_CRASH, AGENTLOG_MAX_CONTINUATIONS,
+        AGENTLOG_NO_RETRY_TOOLS. Raises ValueError naming the variable."""
         chosen = environ.get("AGENTLOG_AGENT") or ""
         # A value with a colon names the default agent's module; the model mode then follows
         # the key, as with no AGENTLOG_AGENT at all.
@@ -223,6 +235,19 @@ class AgentConfig:
             egress = parse_hosts(environ.get("AGENTLOG_AGENT_EGRESS"))
         except ValueError as exc:
             raise ValueError(f"AGENTLOG_AGENT_EGRESS: {exc}") from None
+        crash = (environ.get("AGENTLOG_CONTINUE_AFTER_CRASH") or "on").strip().lower()
+        if crash not in ("on", "off"):
+            raise ValueError(f"AGENTLOG_CONTINUE_AFTER_CRASH={crash!r} must be 'on' or 'off'")
+        raw_max = (environ.get("AGENTLOG_MAX_CONTINUATIONS") or "2").strip()
+        if not raw_max.isdigit():
+            raise ValueError(
+                f"AGENTLOG_MAX_CONTINUATIONS={raw_max!r} must be a whole number, 0 or more"
+            )
+        no_retry = frozenset(
+            t.strip()
+            for t in (environ.get("AGENTLOG_NO_RETRY_TOOLS") or "").replace(";", ",").split(",")
+            if t.strip()
+        )
         sandbox = (environ.get("AGENTLOG_SANDBOX") or "on").strip().lower()
         if sandbox not in ("on", "off"):
             raise ValueError(f"AGENTLOG_SANDBOX={sandbox!r} must be 'on' or 'off'")
@@ -242,6 +267,9 @@ class AgentConfig:
                 run_limits=RunLimits.from_env(environ),
                 agents=agents,
                 egress=egress,
+                continue_after_crash=crash == "on",
+                max_continuations=int(raw_max),
+                no_retry_tools=no_retry,
             )
         except ValueError as exc:
             if str(exc).startswith("AGENTLOG_"):

@@ -50,7 +50,8 @@ Mapping rules (R is the event's run id; an event with no run id belongs to the o
   {id, approved, reason?}`. The call's end then moves it on as above, keeping `approval`; a
   refusal (`tool_call_denied`) of an answered call is "output-denied" with the person's
   `approval`. These are the AI SDK 7 shapes `addToolApprovalResponse` and its stream build.
-- `run_started` with `continues_run_id` (the turn that goes on after an approval) adds no
+- `run_started` with `continues_run_id` (the turn that goes on after an approval, or after
+  its server died: `resumed_after_crash`, whose prompt is agentlog's, not shown) adds no
   message: its events land in the continued run's assistant message, whose metadata status
   goes back to "running", as the AI SDK client continues that same message. A run that ends
   deferring a call (`run_finished` with `deferred_tool_call_id`) is "awaiting_approval".

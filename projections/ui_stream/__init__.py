@@ -80,7 +80,9 @@ step finishes. Then, by how the run ended:
   server ends a stream it stopped (no `finish`).
 - `run_abandoned`, or a newer run starting while this one is open:
   `finish{finishReason: "interrupted", messageMetadata}`; useChat then won't continue the
-  message on its own.
+  message on its own. Except a `run_abandoned` naming the run that continues the turn after
+  its server died (`continued_by`, the next event): then only `message-metadata`, and the
+  stream goes on with that run's chunks, as one message, to its end.
 - `finish(run_active=False)` with no terminal event (the log stops: the process died):
   `finish{finishReason: "interrupted", messageMetadata: {status: "running"}}`: the fold still
   says running. Every ending carries metadata: a chunk with metadata makes useChat publish

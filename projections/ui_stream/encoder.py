@@ -75,6 +75,8 @@ class RunStreamEncoder:
         self._hold_close = hold_close
         # Runs this one continues, replayed as part of its message (resumed streams).
         self._earlier = set(earlier)
+        # Runs that continue this one after its server died: the stream goes on with them.
+        self._later: set[str] = set()
         # Calls of other runs still parked on an approval: a continuation settles them.
         self._parked_elsewhere: dict[str, Call] = {}
         self._message_of: dict[str, str] = {}  # run id -> the id of the message it writes
@@ -127,13 +129,18 @@ class RunStreamEncoder:
 
     # -- which events are the run's ----------------------------------------------------------
 
+    def _mine(self, run_id: str | None) -> bool:
+        """The run writes this stream's message: this run, one it continues, or one that
+        continues it after a crash."""
+        return run_id == self.run_id or run_id in self._earlier or run_id in self._later
+
     def _owns(self, event: Event) -> bool:
         if isinstance(event, _BY_CALL):
             return event.tool_call_id in self._calls
         run_id = event.run_id
         if run_id is None:
             return self._open
-        if run_id == self.run_id or run_id in self._earlier:
+        if self._mine(run_id):
             return True
         # The fold shows a data part naming an unknown run on the open run.
         return (
@@ -178,12 +185,12 @@ class RunStreamEncoder:
             "agent": event.agent,
             "startedAt": recorded.time.isoformat(),
         }
-        if (run_id == self.run_id or run_id in self._earlier) and self._started:
+        if self._mine(run_id) and self._started:
             # The next run of a replayed message: the client keeps the message it has.
             self._open = True
             self._agent = event.agent
             return [{"type": "message-metadata", "messageMetadata": metadata}]
-        if run_id == self.run_id or run_id in self._earlier:
+        if self._mine(run_id):
             self._started = self._open = True
             self._agent = event.agent
             for call_id, call in list(self._parked_elsewhere.items()):
@@ -419,7 +426,14 @@ class RunStreamEncoder:
     def _run_ended(self, recorded: RecordedEvent) -> list[Chunk]:
         if self._ending is not None:
             return []  # only the first terminal event counts
-        if recorded.event.run_id in self._earlier:
+        event = recorded.event
+        going_on = isinstance(event, RunAbandoned) and event.continued_by is not None
+        if going_on and self._mine(event.run_id):
+            # Its server died and another run continues the turn (same append, next event):
+            # one message that goes on, as GET /messages shows it.
+            assert isinstance(event, RunAbandoned) and event.continued_by is not None
+            self._later.add(event.continued_by)
+        if recorded.event.run_id in self._earlier or going_on:
             # A replayed run that a later one continues: only its metadata, no ending.
             self._open = False
             metadata = next(

@@ -38,6 +38,9 @@ def test_every_variable_is_read() -> None:
             "AGENTLOG_ALLOWED_TOOLS": "Read, Grep",
             "AGENTLOG_AGENT_MODEL": "claude-opus-4-1",
             "AGENTLOG_WORKSPACE_DIR": "/srv/agentlog",
+            "AGENTLOG_CONTINUE_AFTER_CRASH": "off",
+            "AGENTLOG_MAX_CONTINUATIONS": "5",
+            "AGENTLOG_NO_RETRY_TOOLS": "mcp__shop__charge, Bash",
         }
     )
     assert config.heartbeat_seconds == 30
@@ -47,6 +50,10 @@ def test_every_variable_is_read() -> None:
     assert config.allowed_tools == ("Read", "Grep")
     assert config.model == "claude-opus-4-1"
     assert config.workspace_root == Path("/srv/agentlog")
+    assert config.continue_after_crash is False and config.max_continuations == 5
+    assert config.no_retry_tools == {"mcp__shop__charge", "Bash"}
+    crash_defaults = AgentConfig.from_env({})
+    assert crash_defaults.continue_after_crash and crash_defaults.max_continuations == 2
     assert AgentConfig.from_env({"AGENTLOG_DENY_TOOLS": ""}).policy.rules == ()
 
 
@@ -64,6 +71,8 @@ def test_every_variable_is_read() -> None:
         ({"AGENTLOG_SANDBOX": "maybe"}, "AGENTLOG_SANDBOX='maybe' must be 'on' or 'off'"),
         ({"AGENTLOG_RUN_MEMORY_MB": "1.5"}, "AGENTLOG_RUN_MEMORY_MB='1.5' must be a whole"),
         ({"AGENTLOG_RUN_PROCESSES": "0"}, "AGENTLOG_RUN_PROCESSES='0' must be a whole"),
+        ({"AGENTLOG_CONTINUE_AFTER_CRASH": "yes"}, "AGENTLOG_CONTINUE_AFTER_CRASH='yes' must be"),
+        ({"AGENTLOG_MAX_CONTINUATIONS": "-1"}, "AGENTLOG_MAX_CONTINUATIONS='-1' must be a whole"),
     ],
 )
 def test_a_bad_value_names_its_variable(environ: dict[str, str], message: str) -> None:

@@ -488,9 +488,9 @@ async def test_sweep_recovers_sessions_left_running_by_a_previous_process(
         await new_session(sqlite_store, "s-idle"),
     )
     await sqlite_store.append(running, [RunStarted(run_id="run_old", prompt="p")])
-    runner = AgentRunner(
-        sqlite_store, LocalRunLock(), AgentConfig(mode="claude", workspace_root=tmp_path)
-    )
+    # Continuation off: the run is recorded abandoned (a continued turn: test_crash_continuation).
+    config = AgentConfig(mode="claude", workspace_root=tmp_path, continue_after_crash=False)
+    runner = AgentRunner(sqlite_store, LocalRunLock(), config)
 
     assert await runner.sweep([running, idle, "s-missing"]) == [running]
     assert await runner.sweep([running]) == []

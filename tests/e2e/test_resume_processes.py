@@ -97,7 +97,9 @@ async def test_a_server_killed_mid_turn_leaves_what_was_mirrored_and_the_next_ru
     http: aiohttp.ClientSession,  # noqa: F811
     orphans: list[int],  # noqa: F811
 ) -> None:
-    env = environment(postgres_url, tmp_path)
+    # The run is recorded abandoned, as with continuation off: the next turn repairs the
+    # transcript (a turn that goes on after a crash: tests/faults/test_turn_survives_its_server.py).
+    env = {**environment(postgres_url, tmp_path), "AGENTLOG_CONTINUE_AFTER_CRASH": "off"}
     server = start(servers, tmp_path, env)
     port = server.port
     async with asyncio.timeout(150):

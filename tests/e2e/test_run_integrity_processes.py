@@ -41,7 +41,13 @@ async def test_two_postgres_only_instances_keep_one_run_and_recover_a_killed_one
     http: aiohttp.ClientSession,  # noqa: F811
     orphans: list[int],  # noqa: F811
 ) -> None:
-    env = {"AGENTLOG_DATABASE_URL": postgres_url, "AGENTLOG_REDIS_URL": ""}
+    env = {
+        "AGENTLOG_DATABASE_URL": postgres_url,
+        "AGENTLOG_REDIS_URL": "",
+        # The run is recorded abandoned, as with continuation off: a turn that goes on after a
+        # crash is tests/faults/test_turn_survives_its_server.py.
+        "AGENTLOG_CONTINUE_AFTER_CRASH": "off",
+    }
     a = start(servers, tmp_path, env)
     b = start(servers, tmp_path, env)
     async with asyncio.timeout(120):

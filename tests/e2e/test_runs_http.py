@@ -503,6 +503,9 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
         "AGENTLOG_DATABASE_URL": sqlite_url,
         "AGENTLOG_HEARTBEAT_SECONDS": "0.5",
         "AGENTLOG_RUN_LOCK_TTL_SECONDS": "2",
+        # The run is recorded abandoned, as with continuation off: a turn that goes on after a
+        # crash is tests/faults/test_turn_survives_its_server.py.
+        "AGENTLOG_CONTINUE_AFTER_CRASH": "off",
     }
     server = start(servers, tmp_path, env)
     port = server.port

@@ -209,7 +209,9 @@ async def test_after_a_restart_mid_run_the_page_shows_the_whole_run_and_no_stuck
     tmp_path: Path, sqlite_url: str, http: aiohttp.ClientSession
 ) -> None:
     _need_chromium()
-    env = _env(sqlite_url)
+    # The run is recorded abandoned, as with continuation off (a turn that goes on after a
+    # crash: tests/faults/test_turn_survives_its_server.py).
+    env = _env(sqlite_url, AGENTLOG_CONTINUE_AFTER_CRASH="off")
     server = ServerProcess(tmp_path, env).start()
     try:
         await _create_session(http, server)

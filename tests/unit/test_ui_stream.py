@@ -41,7 +41,13 @@ from agentlog.domain.events import (
     ToolInputDelta,
 )
 from agentlog.projections.ui_messages import INTERRUPTED, fold, to_ui_messages
-from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse, run_chunks
+from agentlog.projections.ui_stream import (
+    DONE,
+    RunStreamEncoder,
+    continued_runs,
+    encode_sse,
+    run_chunks,
+)
 from tests.strategies import record, session_logs
 from tests.support.ai_sdk_client import ChatResult, StreamRejected, as_projected, resume
 
@@ -359,6 +365,38 @@ def test_an_abandoned_run_finishes_as_interrupted() -> None:
     assert_client_equals_projection(RunAbandoned(run_id=R))
 
 
+def test_a_run_continued_after_its_server_died_goes_on_as_one_message() -> None:
+    """A live stream of the dead run R goes on into C, which continues the turn (issue 19):
+    one `start` (R's id), the interrupted call's error, C's parts, C's finish."""
+    c = "run2"
+    events = logged(
+        step(),
+        text_delta("Appending. "),
+        started("t1"),
+        ToolCallFailed(run_id=R, tool_call_id="t1", error_text="interrupted by a server restart"),
+        RunAbandoned(run_id=R, reason="died", continued_by=c),
+        RunStarted(run_id=c, prompt="go on", continues_run_id=R, resumed_after_crash=1),
+        StepStarted(run_id=c, message_id="m2"),
+        TextCompleted(run_id=c, message_id="m2", block_index=0, text="It was interrupted."),
+        StepFinished(run_id=c, message_id="m2", stop_reason="end_turn"),
+        RunFinished(run_id=c, result="It was interrupted.", stop_reason="end_turn"),
+    )
+    encoder = RunStreamEncoder(R)
+    live = [chunk for recorded in events for chunk in encoder.chunks_for(recorded)]
+    assert encoder.closed
+    assert [c_ for c_ in live if c_["type"] == "start"] == [live[0]]
+    assert live[0]["messageId"] == R
+    assert live[-1] == {**live[-1], "type": "finish", "finishReason": "stop"}
+    assert {"type": "tool-output-error", "toolCallId": "t1"}.items() <= next(
+        c_ for c_ in live if c_["type"] == "tool-output-error"
+    ).items()
+    result = resume(live)
+    assert as_projected(result.message) == projected(events, R, run_active=False)
+    assert result.message is not None and result.message["metadata"]["status"] == "finished"
+    # Replayed from the session's start, the continuation's own stream is the same message.
+    assert resume(run_chunks(events, c, earlier=[R])).message == result.message
+
+
 def test_the_close_fails_waiting_calls_and_clears_a_streaming_input() -> None:
     events = (
         step(),
@@ -524,11 +562,13 @@ def test_the_live_client_message_equals_the_projection_while_the_run_is_open(
     open_run = fold(prefix).open_run_id
     if open_run is None:
         return
-    encoder = RunStreamEncoder(open_run)
+    # As GET /stream serves it: a run that continues others replays their message too.
+    earlier = continued_runs(prefix, open_run)
+    encoder = RunStreamEncoder(open_run, earlier=earlier)
     sent = [chunk for recorded in prefix for chunk in encoder.chunks_for(recorded)]
     assert encoder.finish(run_active=True) == []
     live = as_projected(resume(sent).live, live=True)
-    assert live == projected(prefix, open_run, run_active=True)
+    assert live == projected(prefix, earlier[0] if earlier else open_run, run_active=True)
 
 
 @settings(max_examples=300, deadline=None)

@@ -229,6 +229,10 @@ class Metrics:
             "agentlog_run_delayed_batches_total",
             "Batches of a run's events that had to wait for the store (retried after a failure).",
         )
+        self.continued_after_crash = Counter(
+            "agentlog_runs_continued_after_crash_total",
+            "Turns this process continued in a new run after the server running them died.",
+        )
         self.sessions_deleted = Counter(
             "agentlog_sessions_deleted_total",
             "Sessions this process deleted, by reason (requested, retention).",
@@ -239,6 +243,7 @@ class Metrics:
         self.projection_lag_source: Source | None = None
         self.active_runs_source: Source | None = None
         self.delayed_batches_source: Source | None = None
+        self.continued_after_crash_source: Source | None = None
         self._batches_seen = 0
 
     def all(self) -> list[_Metric]:
@@ -261,6 +266,7 @@ class Metrics:
             self.projection_lag,
             self.active_runs,
             self.delayed_batches,
+            self.continued_after_crash,
             self.sessions_deleted,
             *self.extra,
         ]
@@ -316,6 +322,9 @@ class Metrics:
         delayed = await _read(self.delayed_batches_source, "delayed batches")
         if delayed is not None:
             self.delayed_batches.set_total(delayed)
+        continued = await _read(self.continued_after_crash_source, "continued turns")
+        if continued is not None:
+            self.continued_after_crash.set_total(continued)
 
     def render(self) -> str:
         return "".join(metric.render() for metric in self.all())
@@ -402,6 +411,7 @@ def setup_metrics(
     projection_lag: Source | None = None,
     active_runs: Source | None = None,
     delayed_batches: Source | None = None,
+    continued_after_crash: Source | None = None,
 ) -> Metrics:
     """GET /metrics, the stream-counting middleware, and the store's append observer (after
     the ctx that opens app[STORE])."""
@@ -409,6 +419,7 @@ def setup_metrics(
     metrics.projection_lag_source = projection_lag
     metrics.active_runs_source = active_runs
     metrics.delayed_batches_source = delayed_batches
+    metrics.continued_after_crash_source = continued_after_crash
     app[METRICS] = metrics
     app.middlewares.append(count_streams)
 

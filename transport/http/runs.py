@@ -75,6 +75,7 @@ class StartRunBody(msgspec.Struct):
         if self.trigger == "regenerate-message" or self.approval_answers():
             return []
         return self.file_parts()
+
     # Sent while a run is active (docs/agent-runs.md#sending-while-a-run-is-active): queued
     # by default; `interrupt`: the active run is cancelled and this prompt goes next.
     interrupt: bool = False

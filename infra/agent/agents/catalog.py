@@ -14,7 +14,9 @@ mistakes that matter; the price is that the function runs once at start, so it m
 anything it would regret for a session that does not exist.
 
 A module-level `workspace_template` (a folder, relative to the module's own) is copied into
-each new session's workspace: a `CLAUDE.md`, `.claude/skills/`, `.claude/commands/`.
+each new session's workspace: a `CLAUDE.md`, `.claude/skills/`, `.claude/commands/`. A
+module-level `no_retry_tools` (tool names) adds the agent's own tools with side effects to
+`AGENTLOG_NO_RETRY_TOOLS` (agentlog.domain.rules.crash_continuation).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ DEFAULT = "default"
 REFERENCE = re.compile(r"\A[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 AGENT_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 TEMPLATE_ATTRIBUTE = "workspace_template"
+NO_RETRY_ATTRIBUTE = "no_retry_tools"
 
 AgentSource = ClaudeAgentOptions | Callable[[AgentContext], Any]
 
@@ -115,6 +118,8 @@ class HostedAgent:
     template: Path | None = None
     # A hash of the template's files, part of the agent's fingerprint.
     template_digest: str | None = None
+    # The module's `no_retry_tools`: not run again in a turn a crash interrupted them in.
+    no_retry_tools: frozenset[str] = frozenset()
 
     async def options_for(self, context: AgentContext) -> ClaudeAgentOptions | None:
         """The team's options for this run (None: the demo agent, built by agentlog)."""
@@ -229,7 +234,17 @@ def _imported(ref: AgentReference) -> HostedAgent:
         folder=folder,
         template=template,
         template_digest=digest,
+        no_retry_tools=_no_retry_tools(ref, module),
     )
+
+
+def _no_retry_tools(ref: AgentReference, module: Any) -> frozenset[str]:
+    given = getattr(module, NO_RETRY_ATTRIBUTE, None)
+    if given is None:
+        return frozenset()
+    if isinstance(given, str) or not all(isinstance(t, str) and t for t in given):
+        raise AgentLoadError(_line(ref, f"{NO_RETRY_ATTRIBUTE} must be a list of tool names"))
+    return frozenset(given)
 
 
 def _template(

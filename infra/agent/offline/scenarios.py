@@ -15,7 +15,9 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  | 3, /definitely/missing.txt)  | 2. text: the sum, and what the read gave   |
 | `long-tool`      | "slow op", "slow operation", | 1. `mcp__demo__slow_op` {"seconds": N}, N  |
 |                  | "slow_op"                    |    from "for N seconds" (default 3)        |
-|                  |                              | 2. text: it is done (or how it failed)     |
+|                  |                              | 2. text: it is done (or how it failed);    |
+|                  |                              |    one interrupted by a server restart is  |
+|                  |                              |    run once more first                     |
 | `denied-tool`    | "denied", "deny",            | 1. `Bash` {"command": "echo hello"}        |
 |                  | "not allowed"                | 2. text: acknowledges it was not allowed   |
 | `bash`           | "bash", "shell",             | 1. `Bash` {"command": the fixed demo       |
@@ -31,6 +33,10 @@ row whose words appear in the prompt wins (case-insensitive):
 |                  |                              |    allowed (denied by a person or policy)  |
 | `system-prompt`  | (only by its tag)            | the system prompt it was sent, verbatim:   |
 |                  |                              | every text block, up to 8,000 characters   |
+| `append-then-slow` | (only by its tag)          | 1. `Bash` appends a line to                |
+|                  |                              |    `side-effects.txt` (a fixed command)    |
+|                  |                              | 2. `mcp__demo__slow_op` for N seconds      |
+|                  |                              | 3. text: what each did (the crash drill)   |
 | `text`           | anything else                | a thinking block, then a several-delta     |
 |                  |                              | text answer on the prompt's topic          |
 
@@ -54,6 +60,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from agentlog.domain.rules.crash_continuation import CONTINUE_AFTER_CRASH_PROMPT
 
 # -- replies -------------------------------------------------------------------------------------
 
@@ -170,6 +178,9 @@ def _written_by_user(text: str) -> str:
     "[Image: source: <path>]" note after an image."""
     text = _REMINDER.sub("", text).strip()
     if text.startswith(("[Request interrupted", _SAVED_IMAGE)) or text == _CONTINUE:
+        return ""
+    # agentlog's prompt after a crash asks to go on with the turn: not a prompt of its own.
+    if text == CONTINUE_AFTER_CRASH_PROMPT:
         return ""
     return text
 
@@ -479,7 +490,17 @@ def long_tool(turn: Turn) -> Reply:
                 ToolCall("mcp__demo__slow_op", {"seconds": seconds}),
             )
         )
-    done = turn.outcome("mcp__demo__slow_op")
+    runs = [o for o in turn.outcomes if o.name == "mcp__demo__slow_op"]
+    if len(runs) == 1 and runs[0].is_error and "interrupted by a server restart" in runs[0].content:
+        # A naive model: it tries once more whatever the result says (a tool marked not to be
+        # retried is then refused by the server, not by the model's judgement).
+        return Message(
+            (
+                Text("The slow operation was interrupted; starting it again."),
+                ToolCall("mcp__demo__slow_op", dict(runs[0].input)),
+            )
+        )
+    done = runs[-1] if runs else None
     if done is None:
         return Message((Text("The slow operation never reported back."),))
     seconds = done.input.get("seconds", "?")
@@ -561,6 +582,47 @@ def bash(turn: Turn) -> Reply:
             )
         )
     return _bash_summary(turn, expected_denial=False)
+
+
+# What `append-then-slow` appends to, in the run's working directory: one line per run of it.
+SIDE_EFFECTS_FILE = "side-effects.txt"
+
+
+def append_then_slow(turn: Turn) -> Reply:
+    """A tool with a side effect (`Bash` appends a line to SIDE_EFFECTS_FILE), then a slow one
+    (`mcp__demo__slow_op` for N seconds), then a summary: the crash drill's turn. After a
+    continuation it goes on from the results it has, and runs nothing again."""
+    if not turn.rounds:
+        command = f"echo appended >> {SIDE_EFFECTS_FILE}"
+        return Message(
+            (
+                Text("First I'll append a line to the file."),
+                ToolCall("Bash", {"command": command, "description": "Append a line"}),
+            )
+        )
+    if turn.rounds == 1:
+        match = re.search(rf"for\s+({_NUMBER})\s*(?:s|secs?|seconds?)\b", turn.prompt, re.I)
+        seconds = _number(match.group(1)) if match else 3
+        return Message(
+            (
+                Text("Now the slow operation."),
+                ToolCall("mcp__demo__slow_op", {"seconds": seconds}),
+            )
+        )
+    parts = []
+    if (appended := turn.outcome("Bash")) is not None:
+        parts.append("the append failed" if appended.is_error else "the line was appended")
+    slow = turn.outcome("mcp__demo__slow_op")
+    if slow is None:
+        parts.append("the slow operation never reported back")
+    elif slow.is_error and "interrupted by a server restart" in slow.content:
+        parts.append("the slow operation was interrupted by a server restart; I won't run it again")
+    elif slow.is_error:
+        parts.append(f"the slow operation failed: {_first_error_sentence(slow.content)}")
+    else:
+        parts.append("the slow operation finished")
+    summary = ", and ".join(parts)
+    return Message((Text(summary[0].upper() + summary[1:] + "."),))
 
 
 def _publish_text(prompt: str) -> str:
@@ -678,6 +740,7 @@ SCENARIOS: dict[str, Callable[[Turn], Reply]] = {
     "bash": bash,
     "approval": approval,
     "system-prompt": system_prompt,
+    "append-then-slow": append_then_slow,
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # Names the CLI has used for one tool; rules and calls are compared by the canonical name.
@@ -81,13 +81,25 @@ class ToolPolicy:
     """The deny rules of one deployment; `decide` is pure."""
 
     rules: tuple[DenyRule, ...] = ()
+    # Tools this run must not call again: a crash interrupted them and they are marked not to
+    # be retried (agentlog.domain.rules.crash_continuation).
+    not_again: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(cls, text: str | None) -> ToolPolicy:
         return cls(parse_deny_rules(text))
 
+    def refusing_again(self, tools: frozenset[str]) -> ToolPolicy:
+        """This policy, also refusing every call of `tools` (for one run)."""
+        return replace(self, not_again=self.not_again | tools) if tools else self
+
     def decide(self, tool_name: str, tool_input: Mapping[str, Any] | None) -> str | None:
         """The reason to deny this call, or None to let it through."""
+        if _canonical(tool_name) in {_canonical(t) for t in self.not_again}:
+            return (
+                f"{tool_name} was interrupted by a server restart in this turn and is marked "
+                "not to be retried: it is not run again in this turn."
+            )
         for rule in self.rules:
             if rule.matches(tool_name, tool_input):
                 return rule.reason(tool_name)

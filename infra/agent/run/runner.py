@@ -60,6 +60,7 @@ from agentlog.domain.events import (
     Event,
     PromptQueued,
     QueueCleared,
+    RecordedEvent,
     RunStarted,
     SessionCreated,
     SteeringDelivered,
@@ -69,6 +70,11 @@ from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.rules.approvals import Approvals, approvals
+from agentlog.domain.rules.crash_continuation import (
+    CONTINUE_AFTER_CRASH_PROMPT,
+    CrashContinuation,
+    crash_continuation,
+)
 from agentlog.domain.rules.prompt_queue import (
     PromptQueue,
     QueuedPrompt,
@@ -182,6 +188,8 @@ class AgentRunner:
         self._closing = False
         # Batches of events that had to wait for the store (it failed, then they were retried).
         self.delayed_batches = 0
+        # Turns this process continued after their server died.
+        self.continued_after_crash = 0
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -415,10 +423,12 @@ class AgentRunner:
         send: bool = False,
         interrupt: bool = False,
         drain: bool = False,
+        after_crash: bool = False,
     ) -> _StartOutcome:
-        """Under the session's lease: a continuation after approvals, the turn of the oldest
-        queued prompt (`drain`), or `prompt`'s turn; with `send`, `prompt` is queued instead
-        when an approval or earlier queued prompts wait (domain/rules/prompt_queue.py)."""
+        """Under the session's lease: a continuation after approvals, the continuation of a
+        turn whose server died (`after_crash`), the turn of the oldest queued prompt
+        (`drain`), or `prompt`'s turn; with `send`, `prompt` is queued instead when an
+        approval or earlier queued prompts wait (domain/rules/prompt_queue.py)."""
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         head = await self.store.head(session_id)  # UnknownSession
@@ -470,12 +480,26 @@ class AgentRunner:
                     folded.by_id[answer.approval_id].response = response
                     answering.append(response)
             waiting = folded.pending()
+            decided = folded.decided()
+            # Only a run still open in the run index can need recovery: read from its start.
+            open_run = await open_run_events(self.store, session_id)
+            crash: CrashContinuation | None = None
+            if after_crash:
+                # Decided under the lease: of two instances that found the run dead, only the
+                # one holding the lease gets here, and finds it still open (or not: nothing).
+                crash = self._crash_continuation(open_run, agent.no_retry_tools)
+                if crash is None or waiting or decided:
+                    # Approvals are the answer's to continue; nothing open: someone else did.
+                    await release(self.lock, lease)
+                    return _StartOutcome()
+            # A crash continuation goes before the queue: it finishes the turn prompts queued
+            # behind it were waiting for.
             queue = await self.prompt_queue(session_id)
             answered: QueuedPrompt | None = None  # the queued prompt this run answers
             newly_queued: PromptQueued | None = None
             if drain:
                 answered = next_prompt(approvals_waiting=bool(waiting), queue=queue)
-                if answered is None or folded.decided():  # a continuation goes first
+                if answered is None or decided:  # a continuation goes first
                     await release(self.lock, lease)
                     return _StartOutcome()
             elif send:
@@ -499,7 +523,6 @@ class AgentRunner:
                     answered = next_prompt(approvals_waiting=False, queue=queue)
             if waiting and not continuation:
                 raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
-            decided = folded.decided()
             if continuation and (waiting or not decided):
                 await release(self.lock, lease)
                 return _StartOutcome()
@@ -513,8 +536,7 @@ class AgentRunner:
             queue_from = queue_from_after(queue, answered.seq if answered else None)
             if queue_from is None and newly_queued is not None:
                 queue_from = await self.store.head(session_id) + 1  # at or before its seq
-            # Only a run still open in the run index can need recovery: read from its start.
-            recovery = recovery_events(await open_run_events(self.store, session_id))
+            recovery = crash.closing(run_id) if crash is not None else recovery_events(open_run)
             # The latest earlier run: where what this run may settle or repair begins.
             previous = await self.store.current_run(session_id)
             rewound: list[Event] = []
@@ -544,7 +566,14 @@ class AgentRunner:
                     run_id=run_id,
                     prompt=prompt,
                     agent=self.config.mode,
-                    continues_run_id=decided[0].request.run_id if continuation else None,
+                    continues_run_id=(
+                        crash.continues_run_id
+                        if crash is not None
+                        else decided[0].request.run_id
+                        if continuation
+                        else None
+                    ),
+                    resumed_after_crash=crash.resumed_after_crash if crash is not None else 0,
                     agent_session=agent_session,
                     user_message_id=user_message_id,
                     agent_name=agent.name,
@@ -582,6 +611,7 @@ class AgentRunner:
             translator=translator,
             agent=agent,
             team_options=team,
+            not_again=crash.not_again if crash is not None else frozenset(),
             recorder=RunRecorder(
                 self.store,
                 session_id,
@@ -694,14 +724,64 @@ class AgentRunner:
 
     async def sweep(self, session_ids: Sequence[str]) -> list[str]:
         """Recover every candidate session whose run has no live lock (on startup with
-        LocalRunLock, that is every session the log shows running). Returns those recovered."""
-        recovered = await self.abandoned.sweep(session_ids)
+        LocalRunLock, that is every session the log shows running). Returns those recovered:
+        each dead run's turn goes on in a new run (`continue_after_crash`), or, when it may
+        not, the run is recorded abandoned."""
+        continued = []
+        for session_id in session_ids:
+            try:
+                if await self.continue_after_crash(session_id) is not None:
+                    continued.append(session_id)
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.warning("session %s: could not continue its turn: %r", session_id, exc)
+        rest = [s for s in session_ids if s not in continued]
+        recovered = await self.abandoned.sweep(rest)
         for session_id in recovered:
             # A run whose server died while a call waited on its approval: if the answer is
             # already in the log, the turn goes on here, now; else prompts queued behind the
             # dead run start theirs.
             await self._next_turn(session_id)
-        return recovered
+        return continued + recovered
+
+    async def continue_after_crash(self, session_id: str) -> StartedRun | None:
+        """If the session's open run lost its owner (no live lease), continue its turn in a
+        new run, exactly once whoever else tries (agentlog.domain.rules.crash_continuation).
+        None when there is nothing to continue, the run may not be continued (off, too many
+        times, an approval waits: the caller abandons it as before), or it is alive."""
+        if not self.config.continue_after_crash or session_id in self._runs:
+            return None
+        # The sweep asks about every open run, live ones too: the lease first (one cheap
+        # read), then the run's events, each without taking the lease, so a start arriving
+        # meanwhile is not refused. Decided again under the lease.
+        if await self.lock.holder(session_id) is not None:
+            return None  # alive, or being recovered by another process
+        if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
+            return None
+        try:
+            outcome = await self._start(
+                session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
+            )
+        except RunAlreadyActive:
+            return None  # another instance took the lease first: it continues the turn
+        started = outcome.started
+        if started is not None:
+            self.continued_after_crash += 1
+            log.info(
+                "session %s: the turn of a run whose server died goes on in run %s",
+                session_id,
+                started.run_id,
+            )
+        return started
+
+    def _crash_continuation(
+        self, open_run: Sequence[RecordedEvent], agents_own: frozenset[str] = frozenset()
+    ) -> CrashContinuation | None:
+        """The rule, with the server's tools not to be retried and the agent's own."""
+        return crash_continuation(
+            open_run,
+            max_continuations=self.config.max_continuations,
+            no_retry_tools=self.config.no_retry_tools | agents_own,
+        )
 
     def agent_process_ids(self, run_id: str) -> list[int]:
         """Processes (the CLI and its children) started for `run_id` that are still alive."""
@@ -798,7 +878,7 @@ class AgentRunner:
                 hooks=run_hooks(
                     run.translator,
                     run.recorder,
-                    self.config.policy,
+                    self.config.policy.refusing_again(run.not_again),
                     self.config.not_enabled,
                     self.config.approval,
                     run.gate,
@@ -858,9 +938,9 @@ class AgentRunner:
     ) -> str | None:
         """Why an in-process tool call the CLI's stream asks for must not run (recorded), or
         None (tool_permits.py): the policy's reason, or no PreToolUse decision for it."""
-        why = self.config.not_enabled(tool) or self.config.policy.decide(
-            tool, args if isinstance(args, dict) else None
-        )
+        why = self.config.not_enabled(tool) or self.config.policy.refusing_again(
+            run.not_again
+        ).decide(tool, args if isinstance(args, dict) else None)
         if why is None and not permits.take(call_id, tool):
             why = (
                 f"{tool} was not run: no tool call of this run that the server let through "

@@ -145,7 +145,11 @@ def _runs(
             continue
         if isinstance(event, RunStarted):
             current = _Run(_prompt_text(event), recorded.seq, recorded.time, event.run_id)
-            current.continuation = event.continues_run_id is not None
+            # A turn continued after approvals has no prompt; one continued after a crash
+            # has agentlog's, which the model was sent.
+            current.continuation = (
+                event.continues_run_id is not None and not event.resumed_after_crash
+            )
             runs.append(current)
             if event.run_id is not None:
                 by_id[event.run_id] = current
