@@ -13,6 +13,7 @@ from typing import Protocol
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.ports.token_revocations import TokenRevocations
 from agentlog.domain.ports.wakeups import Wakeups
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.transcripts import TranscriptTables
@@ -25,6 +26,7 @@ class StoreOptions:
     wakeups: Wakeups | None = None  # None: the backend chooses its own
     max_event_bytes: int = 1024 * 1024
     db_timeout: float = 5.0
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # AGENTLOG_CACHE_BYTES: every cache's share of it
 
 
 class Backend(Protocol):
