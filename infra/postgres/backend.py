@@ -7,7 +7,7 @@ share both without another server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -119,8 +119,10 @@ class PostgresBackend:
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]:
         return await delete_session_in(self.store, session_id, reason)
 
-    async def import_session(self, session: ImportedSession) -> int:
-        return await import_session_in(self.store, session)
+    async def import_session(
+        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
+    ) -> int:
+        return await import_session_in(self.store, session, staged)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)

@@ -7,6 +7,7 @@ live here too; the domain never sees a backend.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,8 +51,10 @@ class Backend(Protocol):
       and leaves its tombstone at the next seq and position; returns (tombstone seq, events
       removed); raises UnknownSession, SessionDeleted.
     - `import_session` writes the session's events as stored (seqs, times, JSON) at the end of
-      the log in one transaction under the append lock; returns the first position; raises
-      SessionAlreadyExists. Neither wakes readers: the caller publishes.
+      the log in one transaction; returns the first position; raises SessionAlreadyExists.
+      The rows reach the database before the append lock is taken (other sessions' appends go
+      on meanwhile); `staged`, when given, is awaited then, before the lock. Neither wakes
+      readers: the caller publishes.
     - `tables_holding(text)` names every table of the database (the log's, the projections',
       the transcripts', any other) with a row whose text holds `text`, stored bytes included:
       what proves that a deleted session left nothing of its content behind.
@@ -80,7 +83,9 @@ class Backend(Protocol):
 
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
 
-    async def import_session(self, session: ImportedSession) -> int: ...
+    async def import_session(
+        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
+    ) -> int: ...
 
     async def tables_holding(self, text: str) -> list[str]: ...
 
