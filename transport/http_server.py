@@ -9,6 +9,7 @@ oversized request line or header is 431, not 400.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -101,6 +102,14 @@ def _exit_now(why: str) -> None:
     os._exit(UNFINISHED_SHUTDOWN_EXIT)
 
 
+def _exit_from_watchdog(why: str) -> None:
+    """The watchdog thread's exit: one line straight to stderr, since the stuck event loop
+    may hold the logging handlers' locks."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"agentlog: {why}; exiting with status {UNFINISHED_SHUTDOWN_EXIT}\n".encode())
+    os._exit(UNFINISHED_SHUTDOWN_EXIT)
+
+
 class ShutdownWatchdog:
     """Ends the process once the shutdown has taken its time: a thread, so neither a blocked
     event loop nor asyncio.run's own teardown (cancelled tasks that do not finish, executor
@@ -113,7 +122,7 @@ class ShutdownWatchdog:
     def start(self) -> None:
         self._timer = threading.Timer(
             self.seconds,
-            _exit_now,
+            _exit_from_watchdog,
             (f"shutdown did not finish within AGENTLOG_SHUTDOWN_SECONDS={self.seconds:g}",),
         )
         self._timer.daemon = True
