@@ -96,6 +96,11 @@ class RunStarted(Event, frozen=True, kw_only=True, tag="run_started"):
     # Where the session's queue may still hold prompts no run has answered: no waiting
     # `prompt_queued` is before this seq. None: none is before this `run_started`.
     queue_from: int | None = None
+    # Set (1, 2, ...) when this run continues the turn of `continues_run_id` because that
+    # run's server died mid-turn: how many times in a row the turn was continued so. Its
+    # `prompt` is then agentlog's continuation prompt, never a person's
+    # (agentlog.domain.rules.crash_continuation).
+    resumed_after_crash: int = 0
 
 
 class PromptQueued(Event, frozen=True, kw_only=True, tag="prompt_queued"):
@@ -131,11 +136,6 @@ class QueueCleared(Event, frozen=True, kw_only=True, tag="queue_cleared"):
 
     through_seq: int
     reason: str = "stopped"
-    # Set (1, 2, ...) when this run continues the turn of `continues_run_id` because that
-    # run's server died mid-turn: how many times in a row the turn was continued so. Its
-    # `prompt` is then agentlog's continuation prompt, never a person's
-    # (agentlog.domain.rules.crash_continuation).
-    resumed_after_crash: int = 0
 
 
 class ConversationRewound(Event, frozen=True, kw_only=True, tag="conversation_rewound"):

@@ -13,6 +13,7 @@ from aiohttp import web
 from agentlog.domain.events import utc_now
 from agentlog.infra.agent.agents.catalog import AgentCatalog
 from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
+from agentlog.infra.store.byte_bounded import feed_rings_share
 from agentlog.infra.store.opening import open_store
 from agentlog.infra.store.store import Store
 from agentlog.transport.http import admin as admin_api
@@ -80,12 +81,17 @@ def create_app(
             redis_url=settings.redis_url,
             max_event_bytes=settings.max_event_bytes,
             db_timeout=settings.db_timeout_seconds,
+            cache_bytes=settings.cache_bytes,
         ) as opened:
             app[STORE] = opened
             yield
 
     async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[FEEDS] = SessionFeeds(app[STORE], on_delivered=app[METRICS].delivered)
+        app[FEEDS] = SessionFeeds(
+            app[STORE],
+            on_delivered=app[METRICS].delivered,
+            rings_bytes=feed_rings_share(settings.cache_bytes),
+        )
         yield
         await app[FEEDS].close()
 

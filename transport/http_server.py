@@ -9,8 +9,11 @@ oversized request line or header is 431, not 400.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -87,6 +90,49 @@ def handler_limits(max_header_bytes: int) -> dict[str, Any]:
     return {"max_line_size": max_header_bytes, "max_field_size": max_header_bytes}
 
 
+# The exit status when shutdown had to leave work unfinished (runs open, pools not closed):
+# what was acknowledged is in the log either way; an open run is recovered by another
+# instance's sweeper, or this one's after a restart.
+UNFINISHED_SHUTDOWN_EXIT = 70
+
+
+def _exit_now(why: str) -> None:
+    log.error("%s; exiting with status %d", why, UNFINISHED_SHUTDOWN_EXIT)
+    logging.shutdown()
+    os._exit(UNFINISHED_SHUTDOWN_EXIT)
+
+
+def _exit_from_watchdog(why: str) -> None:
+    """The watchdog thread's exit: one line straight to stderr, since the stuck event loop
+    may hold the logging handlers' locks."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"agentlog: {why}; exiting with status {UNFINISHED_SHUTDOWN_EXIT}\n".encode())
+    os._exit(UNFINISHED_SHUTDOWN_EXIT)
+
+
+class ShutdownWatchdog:
+    """Ends the process once the shutdown has taken its time: a thread, so neither a blocked
+    event loop nor asyncio.run's own teardown (cancelled tasks that do not finish, executor
+    threads stuck in a database call) can outlast it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        self._timer = threading.Timer(
+            self.seconds,
+            _exit_from_watchdog,
+            (f"shutdown did not finish within AGENTLOG_SHUTDOWN_SECONDS={self.seconds:g}",),
+        )
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 async def serve_forever(
     app: web.Application,
     host: str,
@@ -94,9 +140,13 @@ async def serve_forever(
     *,
     max_header_bytes: int,
     access_log_class: type[Any] | None = None,
+    shutdown_seconds: float = 30.0,
+    watchdog: ShutdownWatchdog | None = None,
 ) -> None:
     """Like `web.run_app`: SIGINT and SIGTERM end it gracefully (runs cancelled, streams
-    ended, every cleanup_ctx closed in reverse) while the handlers are still running."""
+    ended, every cleanup_ctx closed in reverse) while the handlers are still running, within
+    `shutdown_seconds` whatever the database does: what has not finished by then is left (the
+    log stays consistent: see docs/reliability.md) and the process exits with status 70."""
     extra: dict[str, Any] = {}
     if access_log_class is not None:
         extra["access_log_class"] = access_log_class
@@ -110,8 +160,23 @@ async def serve_forever(
         await web.TCPSite(runner, host, port).start()
         await stop.wait()
     finally:
-        await runner.cleanup()
+        if watchdog is not None:
+            watchdog.start()
+        # A task, waited on with a timeout rather than cancelled into: a cleanup step that
+        # swallows cancellation would otherwise hold the timeout up. Half a second is kept for
+        # the loop's own teardown; the watchdog covers that too.
+        cleanup = asyncio.ensure_future(runner.cleanup())
+        done, _ = await asyncio.wait({cleanup}, timeout=max(0.1, shutdown_seconds - 0.5))
+        if not done:
+            _exit_now(
+                f"shutdown did not finish within AGENTLOG_SHUTDOWN_SECONDS={shutdown_seconds:g}"
+            )
+        cleanup.result()
 
 
 def run(app: web.Application, host: str, port: int, **options: Any) -> None:
-    asyncio.run(serve_forever(app, host, port, **options))
+    watchdog = ShutdownWatchdog(float(options.get("shutdown_seconds", 30.0)))
+    try:
+        asyncio.run(serve_forever(app, host, port, watchdog=watchdog, **options))
+    finally:
+        watchdog.cancel()

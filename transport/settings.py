@@ -14,6 +14,7 @@ from agentlog.domain.rules.attachments import (
     FileLimits,
 )
 from agentlog.infra.agent.config import AgentConfig
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
 from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.opening import parse_database_url
 
@@ -57,6 +58,10 @@ class Settings:
     # Sessions idle longer than this are deleted by the retention sweeper; None keeps them.
     retention_days: float | None = None
     db_timeout_seconds: float = 5.0
+    # What the process's caches and rings may hold together (agentlog.infra.store.byte_bounded).
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    # SIGTERM to exit, whatever the database does (transport/http_server.py).
+    shutdown_seconds: float = 30.0
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     @property
@@ -104,6 +109,8 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("idempotency_ttl_hours", "AGENTLOG_IDEMPOTENCY_TTL_HOURS", float),
     ("retention_days", "AGENTLOG_RETENTION_DAYS", float),
     ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
+    ("cache_bytes", "AGENTLOG_CACHE_BYTES", int),
+    ("shutdown_seconds", "AGENTLOG_SHUTDOWN_SECONDS", float),
 ]
 
 
@@ -152,6 +159,7 @@ def validate(settings: Settings) -> Settings:
         ("AGENTLOG_SSE_KEEPALIVE_SECONDS", settings.sse_keepalive_seconds),
         ("AGENTLOG_SSE_WRITE_TIMEOUT_SECONDS", settings.sse_write_timeout_seconds),
         ("AGENTLOG_DB_TIMEOUT_SECONDS", settings.db_timeout_seconds),
+        ("AGENTLOG_SHUTDOWN_SECONDS", settings.shutdown_seconds),
     ]:
         if not 0 < value <= 3600:
             raise ConfigError(f"{name}={value} must be between 0 and 3600 seconds")
@@ -190,6 +198,10 @@ def validate(settings: Settings) -> Settings:
     if not settings.idempotency_ttl_hours > 0:
         raise ConfigError(
             f"AGENTLOG_IDEMPOTENCY_TTL_HOURS={settings.idempotency_ttl_hours:g} must be positive"
+        )
+    if settings.cache_bytes < 1024 * 1024:
+        raise ConfigError(
+            f"AGENTLOG_CACHE_BYTES={settings.cache_bytes} is below the minimum of 1048576 (1 MiB)"
         )
     if settings.retention_days is not None and not settings.retention_days > 0:
         raise ConfigError(

@@ -7,7 +7,7 @@ share both without another server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,6 +24,7 @@ from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
+from agentlog.infra.store.byte_bounded import heads_share
 from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
@@ -122,8 +123,10 @@ class PostgresBackend:
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]:
         return await delete_session_in(self.store, session_id, reason)
 
-    async def import_session(self, session: ImportedSession) -> int:
-        return await import_session_in(self.store, session)
+    async def import_session(
+        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
+    ) -> int:
+        return await import_session_in(self.store, session, staged)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)
@@ -148,6 +151,7 @@ async def open_store(url: PostgresUrl, options: StoreOptions) -> AsyncIterator[P
             notify=listening is not None,
             max_event_bytes=options.max_event_bytes,
             timeout=options.db_timeout,
+            heads_cache_bytes=heads_share(options.cache_bytes),
         )
         PostgresBackend(store)
         if listening is not None:

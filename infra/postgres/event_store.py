@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -49,6 +48,7 @@ from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
 from agentlog.infra.store.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES, ByteBoundedLru, heads_share
 from agentlog.infra.store.group_commit import (
     NotWritten,
     Outcome,
@@ -61,7 +61,8 @@ from agentlog.infra.store.group_commit import (
 NOTIFY_CHANNEL = "agentlog_wakeups"
 _NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
-_HEADS_CACHE_SIZE = 50_000
+# What one remembered head costs: the dict entry, the id's str object, the int.
+_HEAD_ENTRY_BYTES = 160
 
 _rows_encoder = msgspec.json.Encoder()
 
@@ -305,6 +306,7 @@ class PostgresEventStore(StoreBase):
         max_event_bytes: int = 1024 * 1024,
         pool_size: int = 10,
         timeout: float = 5.0,
+        heads_cache_bytes: int = heads_share(DEFAULT_CACHE_BYTES),
     ) -> None:
         super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes, timeout=timeout)
         self.dsn = dsn
@@ -317,7 +319,7 @@ class PostgresEventStore(StoreBase):
         self._writer_conn: asyncpg.Connection | None = None
         # The log position after this process's last commit, and session heads as of then.
         self._known_position: int | None = None
-        self._known_heads: OrderedDict[str, int] = OrderedDict()
+        self._known_heads: ByteBoundedLru[str, int] = ByteBoundedLru(heads_cache_bytes)
         self.fast_path_misses = 0
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
@@ -586,8 +588,10 @@ class PostgresEventStore(StoreBase):
         """One auto-committed statement; None if another process appended since our last."""
         assert self._known_position is not None
         heads: dict[str, int | None] = {
-            p.session_id: self._known_heads[p.session_id] for p in batch
+            p.session_id: self._known_heads.get(p.session_id) for p in batch
         }
+        if None in heads.values():
+            return None  # forgotten meanwhile: the locked path reads it
         plan = plan_batch(batch, heads, self._known_position)
         if not plan.writes:
             return None  # only refusals: confirm them against the locked, current heads
@@ -680,10 +684,7 @@ class PostgresEventStore(StoreBase):
         for session_id, head in heads.items():
             if head is None:
                 continue
-            self._known_heads[session_id] = head
-            self._known_heads.move_to_end(session_id)
-        while len(self._known_heads) > _HEADS_CACHE_SIZE:
-            self._known_heads.popitem(last=False)
+            self._known_heads.put(session_id, head, _HEAD_ENTRY_BYTES + len(session_id))
 
     def _write_arguments(self, plan: BatchPlan) -> list[Any]:
         return [

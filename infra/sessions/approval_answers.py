@@ -4,6 +4,7 @@ instance, however many times and wherever it is sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from agentlog.domain.errors import ExpectedSeqMismatch
 from agentlog.domain.events import (
@@ -13,13 +14,27 @@ from agentlog.domain.events import (
     RunStarted,
     ToolApprovalResponded,
 )
-from agentlog.domain.ports.event_store import EventStore
+from agentlog.domain.ports.event_store import EventStore, RunRecord
 from agentlog.domain.rules.approvals import Approvals, answer, approvals
-from agentlog.infra.agent.run.recorder import RunStore
 
 # Appends of a running run (heartbeats, deltas) move the head between our read and our write;
 # each retry re-reads and decides again. Far more than a session's write rate needs.
 _ATTEMPTS = 50
+
+
+class ApprovalReads(Protocol):
+    """What finding a session's approvals takes of the event store: its run index and its
+    events (the EventStore port has it, and so does the runner's RunStore)."""
+
+    async def current_run(self, session_id: str) -> RunRecord | None: ...
+
+    async def run(self, session_id: str, run_id: str) -> RunRecord | None: ...
+
+    async def read(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]: ...
+
+    async def read_session(self, session_id: str, after: int = 0) -> list[RecordedEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -67,9 +82,14 @@ async def record_answer(
     The decision is taken on the log as read and written with `expected_seq` = that head, so
     two answers racing on two instances cannot both be recorded: the loser re-reads, finds
     the winner's answer, and gets it back (same answer) or ApprovalAlreadyAnswered (409).
-    Raises UnknownSession, UnknownApproval."""
+    Raises UnknownSession, UnknownApproval.
+
+    O(run): the log is read from where the approvals that can still matter begin (the latest
+    run's start, or the run a continuation continues: `approvals_since`), and each retry reads
+    only what was appended since its last read. Only an answer to an approval outside that
+    stretch (an old one, answered long ago) reads the whole session, to find its first answer."""
+    history = await _answerable_history(store, session_id, approval_id)
     for _ in range(_ATTEMPTS):
-        history = await store.read_session(session_id)
         head = history[-1].seq if history else 0
         folded = approvals(history)
         event = answer(
@@ -87,16 +107,30 @@ async def record_answer(
         try:
             [seq] = await store.append(session_id, [event], expected_seq=head)
         except ExpectedSeqMismatch:
+            history += await store.read_session(session_id, after=head)
             continue
         return RecordedAnswer(event, seq, written_now=True)
     raise ExpectedSeqMismatch(session_id, head, await store.head(session_id))
+
+
+async def _answerable_history(
+    store: EventStore, session_id: str, approval_id: str
+) -> list[RecordedEvent]:
+    """The session's log from where `approval_id` was asked, as far as that is cheap to know:
+    from `approvals_since` when the approval is there, else the whole log."""
+    since = await approvals_since(store, session_id)
+    if since is not None and since > 1:
+        recent = await store.read_session(session_id, after=since - 1)
+        if approval_id in approvals(recent).by_id:
+            return recent
+    return await store.read_session(session_id)
 
 
 def _seq_of(history: list[RecordedEvent], response: ToolApprovalResponded) -> int:
     return next(r.seq for r in history if r.event is response)
 
 
-async def latest_approvals(store: RunStore, session_id: str) -> Approvals:
+async def latest_approvals(store: ApprovalReads, session_id: str) -> Approvals:
     """The approvals that can still matter: those of the session's latest run (no turn starts
     while one waits, and a continuation continues the latest run). Read in O(1) unless that
     run may have left one: it ended deferring a call, its server died (abandoned), or it has
@@ -107,7 +141,7 @@ async def latest_approvals(store: RunStore, session_id: str) -> Approvals:
     return approvals(await store.read_session(session_id, after=since - 1))
 
 
-async def approvals_since(store: RunStore, session_id: str) -> int | None:
+async def approvals_since(store: ApprovalReads, session_id: str) -> int | None:
     """The seq from which the session's log holds every approval that can still matter (see
     `latest_approvals`), or None when none can. A continuation run (its `run_started` names
     the run it continues) takes the approval state with it: the answer it acts on is recorded

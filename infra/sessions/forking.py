@@ -67,7 +67,9 @@ from agentlog.infra.store.store import Store
 
 log = logging.getLogger(__name__)
 
-_PAGE = 5000
+# Events read (and decoded, on the event loop) per page: small enough that one page holds the
+# loop for milliseconds, not a tenth of a second.
+_PAGE = 1000
 _as_dict = msgspec.json.Decoder(dict[str, Any])
 _encode = msgspec.json.Encoder().encode
 
@@ -167,16 +169,18 @@ async def fork_session(
     try:
         key = {"project_key": RUNNER_PROJECT_KEY, "session_id": agent_session}
         if not repeated or await session_store.load(key) is None:  # type: ignore[arg-type]
+            # In a thread, as the folds above: CPU work in proportion to the branch.
+            branch_events, source_agent_session = await asyncio.to_thread(
+                _branch_for_transcript, session, copied, branch, at_seq, agent_session, source_id
+            )
             entries = await write_branch_transcript(
                 session_store,
                 session_id=new_id,
                 agent_session=agent_session,
-                branch_events=session.as_recorded()[:copied],
+                branch_events=branch_events,
                 cwd=cwd,
                 # The source's own lines of the turns up to the fork point, where they cut.
-                source_agent_session=previous_agent_session(
-                    branch, at_seq + 1, agent_session, source_id
-                ),
+                source_agent_session=source_agent_session,
                 source_session_id=source_id,
             )
     except Exception as exc:
@@ -211,6 +215,22 @@ async def _read_up_to(
         when = await deleted_at(store, session_id)
         raise SessionDeleted(session_id, when.isoformat() if when is not None else None)
     return events
+
+
+def _branch_for_transcript(
+    session: ImportedSession,
+    copied: int,
+    branch: list[RecordedEvent],
+    at_seq: int,
+    agent_session: str,
+    source_id: str,
+) -> tuple[list[RecordedEvent], str | None]:
+    """The fork's copied events as recorded, and the agent session the source's kept turns
+    were mirrored into."""
+    return (
+        session.as_recorded()[:copied],
+        previous_agent_session(branch, at_seq + 1, agent_session, source_id),
+    )
 
 
 def _branch_and_work(

@@ -11,7 +11,8 @@ from typing import Any
 
 from agentlog.domain.events import RecordedEvent
 from agentlog.domain.ports.event_store import EventStore
-from agentlog.domain.rules.approvals import Approval, approvals
+from agentlog.domain.rules.approvals import Approval
+from agentlog.infra.sessions.approval_answers import latest_approvals
 from agentlog.projections import sessions
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.usage import usage_json
@@ -83,6 +84,6 @@ def pending_json(approval: Approval) -> dict[str, Any]:
 
 
 async def pending_approvals(store: EventStore, session_id: str) -> list[dict[str, Any]]:
-    """The session's approvals still waiting for an answer, in the order they were asked."""
-    history = await store.read_session(session_id)
-    return [pending_json(a) for a in approvals(history).pending()]
+    """The session's approvals still waiting for an answer, in the order they were asked. Read
+    from the latest run's start (O(run)): no turn starts while an approval waits."""
+    return [pending_json(a) for a in (await latest_approvals(store, session_id)).pending()]

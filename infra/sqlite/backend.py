@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from agentlog.infra.local.wakeups import LocalWakeups
 from agentlog.infra.sqlite.attachments import SQLiteAttachments
 from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
-from agentlog.infra.sqlite.importing import import_session_at
+from agentlog.infra.sqlite.importing import commit_import, stage_import
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.serving_claim import serving_claim
 from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
@@ -99,8 +99,17 @@ class SQLiteBackend:
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]:
         return await delete_session_in(self.store, session_id, reason)
 
-    async def import_session(self, session: ImportedSession) -> int:
-        return await asyncio.to_thread(import_session_at, self.store.path, session)
+    async def import_session(
+        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
+    ) -> int:
+        conn = await asyncio.to_thread(stage_import, self.store.path, session)
+        try:
+            if staged is not None:
+                await staged()
+        except BaseException:
+            conn.close()
+            raise
+        return await asyncio.to_thread(commit_import, conn, session)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))

@@ -7,6 +7,7 @@ live here too; the domain never sees a backend.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.ports.token_revocations import TokenRevocations
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.attachments import Attachments
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.transcripts import TranscriptTables
@@ -26,6 +28,7 @@ class StoreOptions:
     wakeups: Wakeups | None = None  # None: the backend chooses its own
     max_event_bytes: int = 1024 * 1024
     db_timeout: float = 5.0
+    cache_bytes: int = DEFAULT_CACHE_BYTES  # AGENTLOG_CACHE_BYTES: every cache's share of it
 
 
 class Backend(Protocol):
@@ -51,8 +54,10 @@ class Backend(Protocol):
       and leaves its tombstone at the next seq and position; returns (tombstone seq, events
       removed); raises UnknownSession, SessionDeleted.
     - `import_session` writes the session's events as stored (seqs, times, JSON) at the end of
-      the log in one transaction under the append lock; returns the first position; raises
-      SessionAlreadyExists. Neither wakes readers: the caller publishes.
+      the log in one transaction; returns the first position; raises SessionAlreadyExists.
+      The rows reach the database before the append lock is taken (other sessions' appends go
+      on meanwhile); `staged`, when given, is awaited then, before the lock. Neither wakes
+      readers: the caller publishes.
     - `tables_holding(text)` names every table of the database (the log's, the projections',
       the transcripts', any other) with a row whose text holds `text`, stored bytes included:
       what proves that a deleted session left nothing of its content behind.
@@ -83,7 +88,9 @@ class Backend(Protocol):
 
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
 
-    async def import_session(self, session: ImportedSession) -> int: ...
+    async def import_session(
+        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
+    ) -> int: ...
 
     async def tables_holding(self, text: str) -> list[str]: ...
 

@@ -19,6 +19,7 @@ from typing import Any
 import agentlog.infra
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.store.backend import StoreOptions
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
 from agentlog.infra.store.database_url import BadDatabaseUrl, DatabaseUrl
 from agentlog.infra.store.deployment import deployment_key
 from agentlog.infra.store.projection_store import ProjectionStore
@@ -98,6 +99,7 @@ async def open_store(
     redis_url: str | None = None,
     max_event_bytes: int = 1024 * 1024,
     db_timeout: float = 5.0,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> AsyncIterator[Store]:
     """The database's event store (carrying its backend, `store.backend`), with Redis
     wake-ups when configured, else those its backend chooses."""
@@ -111,7 +113,13 @@ async def open_store(
             stack.push_async_callback(wakeups.close)
         store: Store = await stack.enter_async_context(
             backend_for(database_url).open_store(
-                url, StoreOptions(wakeups, max_event_bytes=max_event_bytes, db_timeout=db_timeout)
+                url,
+                StoreOptions(
+                    wakeups,
+                    max_event_bytes=max_event_bytes,
+                    db_timeout=db_timeout,
+                    cache_bytes=cache_bytes,
+                ),
             )
         )
         if wakeups is not None:

@@ -20,19 +20,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
-from agentlog.domain.events import ConversationRewound, RecordedEvent
+from agentlog.domain.events import ConversationRewound, RecordedEvent, encode_event
 from agentlog.domain.ports.event_store import EventStore
+from agentlog.infra.store.byte_bounded import (
+    DEFAULT_CACHE_BYTES,
+    ByteBoundedLru,
+    projector_share,
+    rebuild_share,
+)
 from agentlog.infra.store.projection_store import (
     Checkpoint,
     Claim,
     ProjectionStore,
     States,
     Summaries,
+    encode_state,
 )
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
@@ -113,6 +119,29 @@ async def _save_folded(
     )
 
 
+# What a summary row holds besides its title and run marks: ids, times, counters, usage.
+_SUMMARY_BYTES = 512
+
+
+def rows_bytes(state: ConversationState | None, summary: SessionSummary | None) -> int:
+    """An estimate of the memory a session's rows hold: their encoded length."""
+    size = 0 if state is None else len(encode_state(state))
+    if summary is not None:
+        size += _SUMMARY_BYTES + len(summary.title or "") + 16 * len(summary.run_marks)
+    return size
+
+
+def events_bytes(events: Iterable[RecordedEvent]) -> dict[str, int]:
+    """Per session, the encoded length of its events: what folding them can add to its rows
+    at most (text deltas join their message; a rewind takes off), so a state's estimate grows
+    with the page instead of being encoded again whole."""
+    sizes: dict[str, int] = {}
+    for recorded in events:
+        sid = recorded.session_id
+        sizes[sid] = sizes.get(sid, 0) + len(encode_event(recorded.event))
+    return sizes
+
+
 def _legacy_state(state: ConversationState) -> bool:
     """Stored before messages kept the seq that created them (a rewind needs it)."""
     return any(message.seq == 0 for message in state.messages)
@@ -135,8 +164,7 @@ class Projector:
         rebuild_page_size: int = 20_000,
         recheck_seconds: float = 1.0,
         settle_seconds: float = 0.2,
-        max_cached_sessions: int = 20_000,
-        max_remembered_sessions: int = 2_000,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.store = store
         self.projections = projections
@@ -147,12 +175,14 @@ class Projector:
         # touched session's state) takes a burst of deltas instead of one event each. Readers
         # fold the log beyond the rows themselves, so this delay is never visible to them.
         self.settle_seconds = settle_seconds
-        self.max_cached_sessions = max_cached_sessions
-        self.max_remembered_sessions = max_remembered_sessions
+        # Both bounded in bytes (`cache_bytes` is the process's whole cache budget,
+        # AGENTLOG_CACHE_BYTES): a bound in sessions let a few huge sessions hold the memory
+        # of everything ever written to them.
+        self.rebuild_cache_bytes = rebuild_share(cache_bytes)
         # Rows as this projector last saved them, valid while the (generation, revision) is
         # still the one its save left: any other writer bumps the revision.
-        self._rows_cache: OrderedDict[str, tuple[ConversationState | None, SessionSummary]] = (
-            OrderedDict()
+        self._rows_cache: ByteBoundedLru[str, tuple[ConversationState | None, SessionSummary]] = (
+            ByteBoundedLru(projector_share(cache_bytes))
         )
         self._rows_cache_token: tuple[int, int] | None = None
 
@@ -178,26 +208,34 @@ class Projector:
                 return None
             checkpoint = claim.checkpoint
             session_ids = list(dict.fromkeys(e.session_id for e in events))
-            states, summaries = await self._load(claim, session_ids)
-            await self._heal_before_rewinds(events, states, summaries)
+            states, summaries, sizes = await self._load(claim, session_ids)
+            healed = await self._heal_before_rewinds(events, states, summaries)
             # The page starts after the checkpoint, so a save always writes and bumps the
             # revision by one.
             saved = await _save_folded(claim, events, states, summaries)
             if saved:
-                self._remember(checkpoint, states, summaries, session_ids)
+                for session_id in healed:
+                    sizes[session_id] = rows_bytes(states.get(session_id), None)
+                for session_id, added in events_bytes(events).items():
+                    sizes[session_id] = sizes.get(session_id, 0) + added
+                self._remember(checkpoint, states, summaries, sizes)
             else:
                 self._rows_cache.clear()
             return len(events) if saved else 0
 
-    async def _load(self, claim: Claim, session_ids: list[str]) -> tuple[States, Summaries]:
+    async def _load(
+        self, claim: Claim, session_ids: list[str]
+    ) -> tuple[States, Summaries, dict[str, int]]:
         """The rows of these sessions: from what this projector saved last, while nobody else
         has written since (the revision is still the one our save left), else from the store.
-        A hot session's state is then not read back and decoded for every page."""
+        A hot session's state is then not read back and decoded for every page. Also each
+        row's estimated size (see `rows_bytes`)."""
         checkpoint = claim.checkpoint
         if (checkpoint.generation, checkpoint.revision) != self._rows_cache_token:
             self._rows_cache.clear()
         states: States = {}
         summaries: Summaries = {}
+        sizes: dict[str, int] = {}
         missing = []
         for session_id in session_ids:
             cached = self._rows_cache.get(session_id)
@@ -208,22 +246,23 @@ class Projector:
             if state is not None:
                 states[session_id] = state
             summaries[session_id] = summary
+            sizes[session_id] = self._rows_cache.size_of(session_id)
         if missing:
             loaded_states, loaded_summaries = await claim.load(missing)
             states.update(loaded_states)
             summaries.update(loaded_summaries)
-        return states, summaries
+            for session_id in missing:
+                sizes[session_id] = rows_bytes(
+                    loaded_states.get(session_id), loaded_summaries.get(session_id)
+                )
+        return states, summaries, sizes
 
     def _remember(
-        self, saved_from: Checkpoint, states: States, summaries: Summaries, session_ids: list[str]
+        self, saved_from: Checkpoint, states: States, summaries: Summaries, sizes: dict[str, int]
     ) -> None:
         self._rows_cache_token = (saved_from.generation, saved_from.revision + 1)
-        cache = self._rows_cache
-        for session_id in session_ids:
-            cache[session_id] = (states.get(session_id), summaries[session_id])
-            cache.move_to_end(session_id)
-        while len(cache) > self.max_remembered_sessions:
-            cache.popitem(last=False)
+        for session_id, size in sizes.items():
+            self._rows_cache.put(session_id, (states.get(session_id), summaries[session_id]), size)
 
     async def apply(self, events: list[RecordedEvent]) -> bool:
         """Fold a page of events (from the log, in position order) into the live rows and
@@ -237,7 +276,7 @@ class Projector:
 
     async def _heal_before_rewinds(
         self, events: list[RecordedEvent], states: States, summaries: Summaries
-    ) -> None:
+    ) -> list[str]:
         """Rows stored before rewinds existed lack what a rewind needs (each message's seq,
         the summary's run marks): for a session whose page holds a rewind, fold them afresh
         from the log up to the page first. Rare (a rewind on such a session, once), and exact."""
@@ -246,6 +285,7 @@ class Projector:
             for e in reversed(events)
             if isinstance(e.event, ConversationRewound)
         }
+        healed = []
         for session_id in rewound:
             state, summary = states.get(session_id), summaries.get(session_id)
             if not (
@@ -261,6 +301,8 @@ class Projector:
                 summary = sessions.apply(summary, recorded)
             if summary is not None:
                 summaries[session_id] = summary
+            healed.append(session_id)
+        return healed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Catch up after every commit, and every `recheck_seconds`, until `stop` is set."""
@@ -397,7 +439,7 @@ class Projector:
         started = time.perf_counter()
         total = await self.store.last_position()
         generation = await self.projections.new_generation()
-        build = _GenerationBuild(self.projections, generation, self.max_cached_sessions)
+        build = _GenerationBuild(self.projections, generation, self.rebuild_cache_bytes)
         build.progress, build.total = progress, total
         swapped = superseded = False
         try:
@@ -466,15 +508,16 @@ class Projector:
 class _GenerationBuild:
     """A generation being built: states folded in memory, written in bulk.
 
-    States stay in memory until the end (one write per session) unless more than
-    `max_cached` sessions are held; then they are written and forgotten, and read back from
-    the new generation's rows when their session shows up again.
+    States stay in memory until the end (one write per session) unless they are estimated to
+    hold more than `max_bytes`; then they are written and forgotten, and read back from the
+    new generation's rows when their session shows up again.
     """
 
-    def __init__(self, projections: ProjectionStore, generation: int, max_cached: int) -> None:
+    def __init__(self, projections: ProjectionStore, generation: int, max_bytes: int) -> None:
         self.projections = projections
         self.generation = generation
-        self.max_cached = max_cached
+        self.max_bytes = max_bytes
+        self.held_bytes = 0
         self.states: States = {}
         self.summaries: Summaries = {}
         self.dirty_states: set[str] = set()
@@ -496,6 +539,8 @@ class _GenerationBuild:
             )
             self.states.update(states)
             self.summaries.update(summaries)
+            for session_id in missing:
+                self.held_bytes += rows_bytes(states.get(session_id), summaries.get(session_id))
         changed_states, changed_summaries = fold_page(events, self.states, self.summaries)
         self.dirty_states |= changed_states
         self.dirty_summaries |= changed_summaries
@@ -504,10 +549,12 @@ class _GenerationBuild:
         self.folded += len(events)
         if self.progress is not None:
             self.progress(self.folded, max(self.total, self.position))
-        if len(self.states) > self.max_cached:
+        self.held_bytes += sum(events_bytes(events).values())
+        if self.held_bytes > self.max_bytes:
             await self.flush()
             self.states.clear()
             self.summaries.clear()
+            self.held_bytes = 0
 
     async def flush(self) -> None:
         if self.dirty_states or self.dirty_summaries:

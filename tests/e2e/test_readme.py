@@ -121,6 +121,8 @@ def test_agentlog_serve_answers_healthz_on_the_embedded_default(tmp_path: Path) 
         ({"AGENTLOG_DATABASE_URL": "mysql://x/y"}, "unsupported database URL scheme"),
         ({"AGENTLOG_DATABASE_URL": "sqlite://relative.db"}, "must look like sqlite:///"),
         ({"AGENTLOG_REDIS_URL": "localhost:6379"}, "must start with redis://"),
+        ({"AGENTLOG_CACHE_BYTES": "1000"}, "AGENTLOG_CACHE_BYTES=1000 is below the minimum"),
+        ({"AGENTLOG_SHUTDOWN_SECONDS": "0"}, "AGENTLOG_SHUTDOWN_SECONDS=0.0 must be between"),
     ],
 )
 def test_malformed_configuration_is_one_clear_line_and_exit_2(

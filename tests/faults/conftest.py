@@ -1,7 +1,15 @@
-"""The fault tier's fixtures: private servers and fault proxies, each stopped by pid."""
+"""The fault tier's fixtures: private servers and fault proxies, each stopped by pid.
+
+After every fault test, `agentlog verify` runs on each database the test used (its private
+PostgreSQL, every SQLite file under its tmp_path), and a violation fails the test: whatever a
+fault did to the clients, the log itself must stay consistent.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +25,48 @@ from tests.faults.servers import (
 )
 from tests.support.server import ServerProcess
 
+AGENTLOG = Path(sys.executable).with_name("agentlog")
+
+
+def verify_database(url: str, cwd: Path) -> None:
+    """`agentlog verify` on the database at `url`; fails the test on any problem it reports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTLOG_")}
+    done = subprocess.run(
+        [str(AGENTLOG), "verify"],
+        cwd=cwd,
+        env={**env, "AGENTLOG_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"agentlog verify on {url} after the fault test (exit {done.returncode}):\n"
+            f"{done.stdout[-4000:]}{done.stderr[-2000:]}"
+        )
+
+
+@pytest.fixture(autouse=True)
+def verify_sqlite_files(tmp_path: Path) -> Iterator[None]:
+    """Every SQLite database the test left under its tmp_path is verified after it (set up
+    first, so torn down after the test's servers are stopped)."""
+    yield
+    for path in sorted(tmp_path.rglob("*.db")):
+        verify_database(f"sqlite:///{path}", tmp_path)
+
 
 @pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
+def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
     if not postgres_available():
         _missing("initdb / pg_ctl", "not installed")
     server = PrivatePostgres()
     try:
         yield server.start()
+        # Torn down after the servers the test started on it (requested later): verified
+        # once they are gone, on a database that is up (a test may leave it stopped).
+        if not server.running():
+            server.start()
+        verify_database(server.url, tmp_path)
     finally:
         server.kill()
 

@@ -109,6 +109,10 @@ class PrivatePostgres:
         except (OSError, ValueError, IndexError):
             return None
 
+    def running(self) -> bool:
+        pid = self.pid()
+        return pid is not None and _alive(pid)
+
     def kill(self) -> None:
         """Always safe (in a finally): ends the postmaster by its pid, then removes the files."""
         pid = self.pid()

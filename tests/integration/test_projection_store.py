@@ -159,3 +159,20 @@ async def _sql(store: StoreBase, statement: str) -> None:
     else:
         assert isinstance(store, SQLiteEventStore)
         await store.threads.on_writer(lambda conn: conn.execute(statement))
+
+
+async def test_the_rows_the_projector_remembers_are_bounded_in_bytes(store: StoreBase) -> None:
+    # Four sessions of ~60 KB each; the projector may remember 100 KB (a quarter of 400 KB).
+    for name in ("big0", "big1", "big2", "big3"):
+        await store.append(name, [SessionCreated(title=name)])
+        await store.append(name, [CustomEventRecorded(name="blob", data={"x": "y" * 20_000})] * 3)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections, cache_bytes=400_000)
+        await projector.catch_up()
+        cache = projector._rows_cache
+        assert 0 < cache.bytes <= 100_000
+        assert 0 < len(cache) < 4 and "big3" in cache  # the newest stayed
+        # Still exact: what was forgotten is read back from the rows.
+        await store.append("big0", [CustomEventRecorded(name="late", data={})])
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)

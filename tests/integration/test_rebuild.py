@@ -88,7 +88,7 @@ async def test_a_rebuild_while_a_writer_appends_ends_identical_to_a_fresh_fold(
             projections,
             page_size=25,
             rebuild_page_size=30,
-            max_cached_sessions=8,
+            cache_bytes=8 * 4096,
             settle_seconds=0,
             recheck_seconds=0.05,
         )
@@ -156,7 +156,7 @@ async def test_a_failed_rebuild_leaves_the_live_rows_and_no_debris(
 ) -> None:
     await seed(store, sessions_count=5)
     async with open_projection_store(store) as projections:
-        projector = Projector(store, projections, rebuild_page_size=10, max_cached_sessions=2)
+        projector = Projector(store, projections, rebuild_page_size=10, cache_bytes=8)
         await projector.catch_up()
         before = await stored(projections), await projections.checkpoint()
         write = projections.write_generation

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from agentlog.infra.local.wakeups import Waiter
 from agentlog.infra.store.base import StoreBase
-from agentlog.transport.streaming.session_feed import SessionTail
+from agentlog.transport.streaming.session_feed import RingBudget, SessionTail
 
 
 class _Transport:
@@ -88,3 +88,25 @@ async def test_a_push_never_hands_a_client_more_than_the_high_water_mark() -> No
     tail.head = 1
     tail._push()
     assert transport.written == [] and sink.detached and tail.sinks == set()
+
+
+async def test_the_rings_of_all_followed_sessions_share_one_byte_bound() -> None:
+    budget = RingBudget(100_000)
+    quiet, busy = (
+        SessionTail(cast("StoreBase", None), name, 1.0, ring_bytes=80_000, budget=budget)
+        for name in ("quiet", "busy")
+    )
+    for seq in range(1, 8):
+        quiet._keep(seq, _frame(seq, 9_000))
+        quiet.head = seq
+    for seq in range(1, 8):
+        busy._keep(seq, _frame(seq, 9_000))
+        busy.head = seq
+        assert budget.bytes == quiet.ring_bytes + busy.ring_bytes <= 100_000
+    # The quiet ring gave up its oldest frames first; both stay dense up to their heads.
+    # 7 + 4 frames of 9,008 bytes fit in 100,000; the quiet ring kept its newest four.
+    assert len(busy.ring) == 7 and [s for s, _ in quiet.ring] == [4, 5, 6, 7]
+    assert quiet.frames_after(3) is not None and quiet.frames_after(2) is None
+
+    budget.release(quiet)
+    assert budget.bytes == busy.ring_bytes and len(quiet.ring) == 0

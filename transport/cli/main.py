@@ -161,6 +161,7 @@ def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> i
         settings.port,
         max_header_bytes=settings.max_header_bytes,
         access_log_class=AccessLog,
+        shutdown_seconds=settings.shutdown_seconds,
     )
     return 0
 

@@ -20,7 +20,7 @@ from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
 from agentlog.projections.ui_messages import to_ui_messages
 from agentlog.transport.http.files import file_url
 from agentlog.transport.http.request_parsing import read_body
-from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, STORE
+from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, SETTINGS, STORE
 from agentlog.transport.middleware.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,9 @@ def setup_projections(app: web.Application, *, run_is_active: RunIsActive | None
 
     async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_projection_store(app[STORE]) as projection_store:
-            projector = Projector(app[STORE], projection_store)
+            projector = Projector(
+                app[STORE], projection_store, cache_bytes=app[SETTINGS].cache_bytes
+            )
             app[PROJECTOR] = projector
             app[RUN_IS_ACTIVE] = run_is_active or summary_says_running(projector)
             stop = asyncio.Event()

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from agentlog.domain.events import RecordedEvent, SessionDeleted, encode_recorded
 from agentlog.infra.local.wakeups import Waiter
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES, feed_rings_share
 from agentlog.infra.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,40 @@ def sse_frame(recorded: RecordedEvent) -> bytes:
     )
 
 
+class RingBudget:
+    """The bytes every ring of this process holds together, and the rings in order of their
+    last new frame: over the bound, the quietest rings give up their oldest frames first.
+
+    Each ring's own bound (4 MiB) times the followed sessions (1,000 streams) would allow
+    gigabytes; this bound holds for the process. A ring trimmed from its old end stays dense
+    up to its head, so its followers lose nothing: one that needs a dropped frame reads it
+    from the log."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._rings: OrderedDict[SessionTail, None] = OrderedDict()
+
+    def grew(self, tail: SessionTail, added: int) -> None:
+        self.bytes += added
+        self._rings[tail] = None
+        self._rings.move_to_end(tail)
+        while self.bytes > self.max_bytes and self._rings:
+            quietest = next(iter(self._rings))
+            if not quietest.drop_oldest():
+                del self._rings[quietest]
+
+    def shrank(self, removed: int) -> None:
+        self.bytes -= removed
+
+    def release(self, tail: SessionTail) -> None:
+        """The tail stopped: what its ring held is free."""
+        self._rings.pop(tail, None)
+        self.bytes -= tail.ring_bytes
+        tail.ring.clear()
+        tail.ring_bytes = 0
+
+
 class SessionTail:
     """Reads one session's new events once and fans their frames out to followers."""
 
@@ -92,8 +127,10 @@ class SessionTail:
         *,
         ring_bytes: int = RING_BYTES,
         failure_bound_seconds: float = READ_FAILURE_BOUND_SECONDS,
+        budget: RingBudget | None = None,
     ) -> None:
         self.store = store
+        self.budget = budget or RingBudget(ring_bytes)
         self.on_delivered = on_delivered
         self.session_id = session_id
         self.recheck_seconds = recheck_seconds
@@ -181,19 +218,30 @@ class SessionTail:
                 pause = min(pause * 2, READ_RETRY_MAX)
 
     def _keep(self, seq: int, frame: bytes) -> None:
-        """Add a frame to the ring, dropping the oldest to stay within both bounds."""
+        """Add a frame to the ring, dropping the oldest to stay within the ring's bounds and
+        the process's (the budget)."""
         ring = self.ring
-        if len(frame) > self.max_ring_bytes:
+        if len(frame) > min(self.max_ring_bytes, self.budget.max_bytes):
             # Never held; the ring must stay dense up to the head, so what it held goes too.
-            ring.clear()
-            self.ring_bytes = 0
+            while self.drop_oldest():
+                pass
             return
         if len(ring) == ring.maxlen:
-            self.ring_bytes -= len(ring[0][1])  # the deque drops it on append
+            self.drop_oldest()
         ring.append((seq, frame))
         self.ring_bytes += len(frame)
         while self.ring_bytes > self.max_ring_bytes:
-            self.ring_bytes -= len(ring.popleft()[1])
+            self.drop_oldest()
+        self.budget.grew(self, len(frame))
+
+    def drop_oldest(self) -> bool:
+        """Drop the ring's oldest frame; False when it held none."""
+        if not self.ring:
+            return False
+        size = len(self.ring.popleft()[1])
+        self.ring_bytes -= size
+        self.budget.shrank(size)
+        return True
 
     def attach(
         self, transport: asyncio.WriteTransport | None, last: int, waiter: Waiter
@@ -267,11 +315,13 @@ class SessionFeeds:
         recheck_seconds: float = 2.0,
         on_delivered: Callable[[int], None] | None = None,
         ring_bytes: int = RING_BYTES,
+        rings_bytes: int = feed_rings_share(DEFAULT_CACHE_BYTES),
     ) -> None:
         self.store = store
         self.recheck_seconds = recheck_seconds
         self.on_delivered = on_delivered
         self.ring_bytes = ring_bytes
+        self.budget = RingBudget(rings_bytes)
         self._tails: dict[str, SessionTail] = {}
 
     @asynccontextmanager
@@ -284,6 +334,7 @@ class SessionFeeds:
                 self.recheck_seconds,
                 self.on_delivered,
                 ring_bytes=self.ring_bytes,
+                budget=self.budget,
             )
             self._tails[session_id] = tail
             tail.start()
@@ -303,6 +354,7 @@ class SessionFeeds:
             if tail.refs == 0 and self._tails.get(session_id) is tail:
                 del self._tails[session_id]
                 await tail.stop()
+                self.budget.release(tail)
 
     def wake_all(self) -> None:
         """Shutdown: let every follower notice at once instead of at its next keep-alive."""
@@ -319,4 +371,5 @@ class SessionFeeds:
     async def close(self) -> None:
         for tail in list(self._tails.values()):
             await tail.stop()
+            self.budget.release(tail)
         self._tails.clear()

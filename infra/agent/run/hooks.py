@@ -99,7 +99,13 @@ def run_hooks(
             if decision == "ask" and asking is None:
                 asking = why or f"{name} needs your approval (the agent's hook asks)."
             said = _merged(said, output)
-        if asking is not None and gate is not None and isinstance(call_id, str):
+        if asking is not None and gate is not None:
+            if not isinstance(call_id, str) or not call_id:
+                # An approval is asked, answered and recorded by its call's id: without one
+                # nobody can be asked, and letting the call through would skip the approval.
+                return deny_output(  # type: ignore[return-value]
+                    f"{name} needs approval, but the call has no tool_use_id to ask about."
+                )
             answer = await _ask(call_id, name, tool_input, asking, gate)
             decided = answer["hookSpecificOutput"]["permissionDecision"]
             return answer if decided != "allow" else _merged(said, answer)  # type: ignore[return-value]

@@ -26,6 +26,7 @@ Contract used by the rewind and fork paths (keep these signatures):
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
@@ -100,8 +101,14 @@ async def write_branch_transcript(
             source_session_id=source_session_id or session_id,
         )
     if lines is None:
-        lines = transcript_lines(
-            branch_events, session_id=session_id, agent_session=agent_session, cwd=cwd
+        # CPU work in proportion to the branch (a quarter of a second for 60,000 events): in
+        # a thread, so the server's other requests and streams go on meanwhile.
+        lines = await asyncio.to_thread(
+            transcript_lines,
+            branch_events,
+            session_id=session_id,
+            agent_session=agent_session,
+            cwd=cwd,
         )
     if lines:
         bound = session_store.for_session(session_id)
