@@ -392,6 +392,10 @@ class AgentRunner:
         """The oldest queued prompt's turn, when no run is active and no approval waits; None
         when there is nothing to start. RunAlreadyActive when a run holds the lease (its end
         starts the queue)."""
+        # Nothing queued is the common answer (asked after every run): found without the
+        # lease, so a start arriving just after a run's end is not refused (409) by this look.
+        if not (await self.prompt_queue(session_id)).waiting:
+            return None
         outcome = await self._start(session_id, "", continuation=False, drain=True)
         return outcome.started
 
