@@ -259,6 +259,39 @@ async def test_one_token_cannot_take_every_stream_slot(
             response.close()
 
 
+async def test_session_tokens_leave_a_tenth_of_the_stream_slots_to_the_operator(
+    aiohttp_client: ClientFactory, store: StoreBase
+) -> None:
+    # Issue 22: session tokens filled every SSE slot (here one token, its caps set high, as
+    # many tokens of many sessions would) and the API token then got 503.
+    settings = replace(
+        SETTINGS, max_sse_connections=20, max_streams_per_token=50, max_streams_per_session=50
+    )
+    client = await aiohttp_client(create_app(settings, store=store))
+    assert (await client.post("/v1/sessions", json={"id": "a"}, headers=API)).status == 201
+    read = {**bearer(await minted(client, "a", "read")), **SSE}
+    url = "/v1/sessions/a/events"
+    opened = []
+    try:
+        for _ in range(18):
+            opened.append(await client.get(url, headers=read))
+            assert opened[-1].status == 200
+        refused = await client.get(url, headers=read)
+        opened.append(refused)  # closed at the end whatever it is (a stream never ends)
+        assert refused.status == 503
+        assert (await refused.json())["error"]["code"] == "too_many_streams"
+        assert "Retry-After" in refused.headers
+        for operator in (API, ADMIN):  # the two reserved slots
+            opened.append(await client.get(url, headers={**operator, **SSE}))
+            assert opened[-1].status == 200
+        full = await client.get(url, headers={**API, **SSE})
+        opened.append(full)
+        assert full.status == 503  # the reserve is a share of the limit, not more than it
+    finally:
+        for response in opened:
+            response.close()
+
+
 async def test_a_stream_ends_when_its_token_expires(client: TestClient) -> None:
     token, _ = mint(KEY, "a", "read", 2)
     response = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})

@@ -5,9 +5,10 @@ request lines and headers (431). Each limit and each refusal is in /metrics.
 
 A stream opened with a session token also counts against its token
 (AGENTLOG_MAX_STREAMS_PER_TOKEN) and its session's tokens together
-(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either, so one token cannot fill every slot and
-shut out the API token; and it is closed when its token expires, so an expired token reads
-nothing more."""
+(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either; and session-token streams together take
+at most nine tenths of AGENTLOG_MAX_SSE_CONNECTIONS (`operator_reserve`): however many tokens a
+browser front end mints, the API and admin tokens still get a stream. A session-token stream
+ends when its token expires or is revoked, with a last frame that says why."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ RUN_RETRY_AFTER_SECONDS = 5
 REVOCATION_CHECK_SECONDS = 2.0
 log = logging.getLogger(__name__)
 STREAM_RETRY_AFTER_SECONDS = 5
+
+
+def operator_reserve(max_sse_connections: int) -> int:
+    """Stream slots only the API and admin tokens (or no token) may take: a tenth, at least one
+    (unless the limit is a single stream)."""
+    return min(max(1, max_sse_connections // 10), max_sse_connections - 1)
 
 
 class Limits:
@@ -122,6 +129,17 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
         return response
     grant = session_grant(request)
     if grant is not None:
+        shared = limits.max_sse_connections - operator_reserve(limits.max_sse_connections)
+        if limits.session_streams.total() >= shared:
+            limits.refused.inc(limit="sse_connections")
+            response = error_response(
+                503,
+                "too_many_streams",
+                f"session tokens hold at most {shared} open streams on this server (the rest "
+                "are kept for its operator); retry later",
+            )
+            response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+            return response
         refusal = _token_stream_refusal(limits, grant)
         if refusal is not None:
             return refusal
