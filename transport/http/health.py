@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agentlog.infra.agent.sandbox.bubblewrap import sandbox_problem, sandbox_weakness
 from agentlog.infra.store.opening import redis_to_check
 from agentlog.infra.store.store import Store
 from agentlog.transport.keys import SETTINGS, STORE
@@ -48,7 +49,20 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": "unavailable" if failing else "ok", **results}
     if failing:
         body["failing"] = failing
+    # Checked once per process (a bwrap run, then cached): off the event loop.
+    warnings = await asyncio.to_thread(sandbox_warnings, request.app[SETTINGS].agent.sandbox)
+    if warnings:
+        body["warnings"] = warnings
     return web.json_response(body, status=503 if failing else 200)
+
+
+def sandbox_warnings(sandbox_on: bool) -> list[str]:
+    """What the sandbox cannot do here (no Landlock, an old ABI): not a failure, since runs
+    start, but what the operator should know (the same line `serve` prints at start)."""
+    if not sandbox_on or sandbox_problem() is not None:
+        return []
+    weakness = sandbox_weakness()
+    return [] if weakness is None else [weakness]
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

