@@ -119,10 +119,9 @@ def unusable_sandbox(settings: Settings) -> str | None:
 
 def sandbox_weaknesses(settings: Settings) -> list[str]:
     """What the sandbox, on and working, cannot do on this kernel (one line each)."""
-    from agentlog.infra.agent.sandbox.bubblewrap import sandbox_weakness
+    from agentlog.infra.agent.sandbox.bubblewrap import sandbox_weaknesses
 
-    weakness = sandbox_weakness() if settings.agent.sandbox else None
-    return [] if weakness is None else [weakness]
+    return list(sandbox_weaknesses()) if settings.agent.sandbox else []
 
 
 def serve(settings: Settings, *, insecure: bool = False) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agentlog.infra.agent.sandbox.bubblewrap import sandbox_problem, sandbox_weakness
+from agentlog.infra.agent.sandbox.bubblewrap import sandbox_problem, sandbox_weaknesses
 from agentlog.infra.store.opening import redis_to_check
 from agentlog.infra.store.store import Store
 from agentlog.transport.keys import SETTINGS, STORE
@@ -57,12 +57,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def sandbox_warnings(sandbox_on: bool) -> list[str]:
-    """What the sandbox cannot do here (no Landlock, an old ABI): not a failure, since runs
-    start, but what the operator should know (the same line `serve` prints at start)."""
+    """What the sandbox cannot do here (no Landlock, an old ABI, no pids cgroup as root): not
+    a failure, since runs start, but what the operator should know (as `serve` says at start)."""
     if not sandbox_on or sandbox_problem() is not None:
         return []
-    weakness = sandbox_weakness()
-    return [] if weakness is None else [weakness]
+    return list(sandbox_weaknesses())
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
