@@ -28,6 +28,7 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
 from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.agent.sandbox.process_cgroup import leftover_run_cgroups, pids_hierarchy
+from agentlog.infra.sessions.workspaces import remove_workspace
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from tests.agent.test_runner import new_session, run_turn
@@ -221,6 +222,49 @@ async def test_as_root_a_run_without_a_pids_cgroup_is_said_to_be_unbounded() -> 
     finally:
         sandbox_weaknesses.cache_clear()
     assert warned == (os.geteuid() == 0 and pids_hierarchy() is None)
+
+
+async def test_a_tool_cannot_write_past_the_workspace_quota(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """Issue 22 wrote 150 MB unchecked; the file-size limit alone bounds each file, not how
+    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, files of 1 MB each (each under the file limit)
+    stop at the quota, in the workspace and in the sandbox's /tmp; the run finishes. The
+    workspace's quota is a tmpfs the server mounts, so as an ordinary user only /tmp's holds
+    (serve says so at start)."""
+    as_root = os.geteuid() == 0
+    limits = RunLimits(file_mb=2, workspace_mb=4)
+    # The CLI keeps its own files for a Bash call in /tmp: so /tmp is emptied again before
+    # anything is printed.
+    fill = (
+        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > {folder}/part-$n.bin "
+        '2>/dev/null || {{ said="$said {name}: stopped at $n;"; break; }}; done'
+    )
+    command = "; ".join(
+        [
+            fill.format(folder="/tmp", name="tmp"),
+            "rm -f /tmp/part-*",
+            fill.format(folder=".", name="workspace"),
+            'echo "$said"',
+            "du -sk . | cut -f1 | sed 's/^/workspace kB: /'",
+            "echo probed",
+        ]
+    )
+    try:
+        output, recorded = await bash_in_sandbox(store, tmp_path, command, run_limits=limits)
+        (workspace,) = [w for w in (tmp_path / "workspaces").iterdir() if w.name != ".sessions"]
+        assert workspace.is_mount() == as_root
+    finally:
+        for folder in (tmp_path / "workspaces").iterdir():
+            if folder.name != ".sessions":
+                remove_workspace(folder)  # unmounts the quota's tmpfs
+    assert "probed" in output, output
+    assert "tmp: stopped at" in output, output
+    assert ("workspace: stopped at" in output) == as_root, output
+    used = int(output.split("workspace kB: ")[1].split()[0])
+    assert (used <= 4 * 1024) == as_root, output
+    assert "RunFinished(" in recorded
+    assert not workspace.exists()  # unmounted and removed with the session
 
 
 async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_path: Path) -> None:

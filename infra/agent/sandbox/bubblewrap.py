@@ -167,6 +167,11 @@ def sandbox_weaknesses() -> tuple[str, ...]:
             f"Landlock ABI {abi} in this kernel (6 needs Linux 6.12+): a Bash command cannot "
             "reach the CLI's pipes but can signal the CLI (e.g. stop the run)"
         )
+    if RunLimits.from_env(os.environ).workspace_mb is not None and os.geteuid() != 0:
+        found.append(
+            "AGENTLOG_RUN_WORKSPACE_MB is set but the server is not root: the workspace quota "
+            "is a tmpfs mounted on each workspace, which needs root; workspaces are unbounded"
+        )
     if os.geteuid() == 0 and pids_hierarchy() is None:
         found.append(
             "running as root with no writable pids cgroup: AGENTLOG_RUN_PROCESSES is not "
@@ -206,10 +211,13 @@ def bwrap_arguments(
     gateway_socket: Path,
     read_only: Sequence[Path] = (),
     egress_socket: Path | None = None,
+    tmp_mb: int | None = None,
 ) -> list[str]:
     """bubblewrap's options for one run (see the module docstring). `read_only`: more folders
     the run may read (a team agent's folder and Python environment, `python_folders`); bound
-    before the workspace, so a workspace inside one of them stays writable."""
+    before the workspace, so a workspace inside one of them stays writable. `tmp_mb`: the size
+    of the sandbox's /tmp (a tmpfs: without a size, half the machine's memory)."""
+    tmp_size = [] if tmp_mb is None else ["--size", str(tmp_mb * 1024 * 1024)]
     extra: list[str] = []
     for folder in read_only:
         extra += ["--ro-bind", str(folder), str(folder)]
@@ -234,6 +242,7 @@ def bwrap_arguments(
         "/proc",
         "--dev",
         "/dev",
+        *tmp_size,
         "--tmpfs",
         "/tmp",
         "--tmpfs",
@@ -344,6 +353,7 @@ def launcher_script(
             gateway_socket=gateway_socket,
             read_only=[*read_only, *interpreter_folders()],
             egress_socket=egress_socket,
+            tmp_mb=None if limits is None else limits.workspace_mb,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
