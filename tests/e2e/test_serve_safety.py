@@ -147,7 +147,8 @@ def test_serve_warns_at_start_and_in_healthz_when_the_kernel_has_no_landlock(
             stderr=subprocess.STDOUT,
         )
     try:
-        health = healthz(f"http://127.0.0.1:{port}", server)
+        stranger = healthz(f"http://127.0.0.1:{port}", server)
+        health = healthz(f"http://127.0.0.1:{port}", server, token="t0k3n-value")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -156,6 +157,7 @@ def test_serve_warns_at_start_and_in_healthz_when_the_kernel_has_no_landlock(
     assert lines[1].startswith("agentlog: warning: no Landlock in this kernel"), lines
     assert "Bash" in lines[1] and "refused" in lines[1], lines
     assert health["status"] == "ok", health
+    assert "warnings" not in stranger  # the operator's to know (the admin token)
     (warning,) = health["warnings"]
     assert "no Landlock" in warning, health
 
@@ -172,11 +174,13 @@ def test_serve_says_nothing_of_landlock_where_the_kernel_has_it(
     assert "warnings" not in health, health
 
 
-def healthz(url: str, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+def healthz(url: str, server: subprocess.Popen[bytes], token: str = "") -> dict[str, Any]:
     """/healthz's answer once the server answers (it stops waiting if the server exits)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     while server.poll() is None:
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+            asked = urllib.request.Request(f"{url}/healthz", headers=headers)
+            with urllib.request.urlopen(asked, timeout=5) as response:
                 return dict(json.loads(response.read()))
         except OSError:
             time.sleep(0.1)

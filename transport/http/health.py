@@ -50,8 +50,11 @@ async def healthz(request: web.Request) -> web.Response:
     if failing:
         body["failing"] = failing
     # Checked once per process (a bwrap run, then cached): off the event loop.
-    warnings = await asyncio.to_thread(sandbox_warnings, request.app[SETTINGS].agent.sandbox)
-    if warnings:
+    settings = request.app[SETTINGS]
+    warnings = await asyncio.to_thread(sandbox_warnings, settings.agent.sandbox)
+    # What the sandbox cannot hold back is the operator's to know, not a stranger's (with no
+    # token configured, every route is open anyway).
+    if warnings and (is_admin(request) or not (settings.api_token or settings.admin_token)):
         body["warnings"] = warnings
     return web.json_response(body, status=503 if failing else 200)
 
