@@ -82,6 +82,11 @@ async def test_the_document_names_the_refusals_of_streams_and_tokens(
             assert "too_many_streams" in responses["429"]["description"], path
             assert "too_many_streams" in responses["503"]["description"], path
             assert "token_revoked" in responses["401"]["description"], path
+        for method, path in [("post", "/v1/sessions/{session_id}/runs"), ("post", "/v1/chat")]:
+            responses = paths[path][method]["responses"]
+            assert "too_many_streams" in responses["503"]["description"], path
+            assert "too_many_streams" in responses["429"]["description"], path
+            assert "too_many_runs" in responses["429"]["description"], path
         for path in ["/v1/sessions/{session_id}/runs", "/v1/sessions/{session_id}"]:
             for operation in paths[path].values():
                 assert "token_revoked" in operation["responses"]["401"]["description"], path

@@ -333,6 +333,27 @@ async def test_a_run_streamed_with_a_token_that_expires_ends_with_an_error_chunk
     await client.post(f"/v1/sessions/a/runs/{run_id}/cancel", headers=API)
 
 
+async def test_a_run_streamed_by_its_post_ends_when_the_token_expires(
+    client: TestClient,
+) -> None:
+    """A run streamed by the POST that starts it (as useChat's send is) is a stream too: it
+    ends at its write token's expiry with the error chunk and [DONE]; the run goes on."""
+    token, _ = mint(KEY, "a", "write", 3)
+    prompt = "[scenario:long-tool] Run the slow operation for 8 seconds"
+    response = await client.post(
+        "/v1/sessions/a/runs", json={"prompt": prompt}, headers={**bearer(token), **SSE}
+    )
+    assert response.status == 200
+    body = await read_to_the_end(response)
+    *_, error, done = body.decode().strip().split("\n\n")
+    assert done == "data: [DONE]"
+    chunk = json.loads(error.removeprefix("data: "))
+    assert chunk["type"] == "error" and "expired" in chunk["errorText"], chunk
+    session = await (await client.get("/v1/sessions/a", headers=API)).json()
+    run_id = session["active_run"]["run_id"]
+    await client.post(f"/v1/sessions/a/runs/{run_id}/cancel", headers=API)
+
+
 async def test_a_revoked_token_is_refused_by_every_instance_and_its_streams_end(
     aiohttp_client: ClientFactory, sqlite_url: str, client: TestClient
 ) -> None:

@@ -110,8 +110,13 @@ LIMITS = web.AppKey("limits", Limits)
 
 
 def is_stream_request(request: web.Request) -> bool:
-    return request.method == "GET" and (
-        "text/event-stream" in request.headers.get("Accept", "") or request.path.endswith("/stream")
+    """A request answered with a stream: a GET of the events as SSE or of a UI stream, a run
+    streamed by the POST that starts it, and useChat's send (which always streams)."""
+    streamed = "text/event-stream" in request.headers.get("Accept", "")
+    if request.method == "GET":
+        return streamed or request.path.endswith("/stream")
+    return request.method == "POST" and (
+        request.path == "/v1/chat" or (streamed and request.path.endswith("/runs"))
     )
 
 

@@ -85,15 +85,20 @@ def document(app: web.Application) -> dict[str, Any]:
     }
 
 
-# The routes that stream (transport/middleware/limits.py counts them): the events with
-# Accept: text/event-stream, and the UI message streams.
+# The operations that stream (transport/middleware/limits.py counts them): the events with
+# Accept: text/event-stream, the UI message streams, a run streamed by its POST, useChat's send.
 STREAMS = frozenset(
     {
-        "/v1/sessions/{session_id}/events",
-        "/v1/sessions/{session_id}/stream",
-        "/v1/chat/{session_id}/stream",
+        ("get", "/v1/sessions/{session_id}/events"),
+        ("get", "/v1/sessions/{session_id}/stream"),
+        ("get", "/v1/chat/{session_id}/stream"),
+        ("post", "/v1/sessions/{session_id}/runs"),
+        ("post", "/v1/chat"),
     }
 )
+
+# The operations that start a run (429 too_many_runs beyond AGENTLOG_MAX_ACTIVE_RUNS).
+RUN_STARTS = frozenset({("post", "/v1/sessions/{session_id}/runs"), ("post", "/v1/chat")})
 
 
 def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -107,7 +112,7 @@ def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -
     else:
         guarded = settings.api_token
     # A session token is taken on a session's own routes (and the chat's, by its id).
-    session_tokens = bool(settings.api_token) and "{session_id}" in path
+    session_tokens = bool(settings.api_token) and ("{session_id}" in path or path == "/v1/chat")
     if public or not guarded:
         operation["security"] = []
     elif method == "get" and "{session_id}" in path and settings.api_token:
@@ -118,7 +123,7 @@ def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -
         why = "no valid token (unauthorized, invalid_token"
         why += ", token_expired, token_revoked)" if session_tokens else ")"
         responses.setdefault("401", returns_error(why))
-    if method == "get" and path in STREAMS:
+    if (method, path) in STREAMS:
         responses.setdefault(
             "503",
             returns_error(
@@ -126,14 +131,16 @@ def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -
                 "(session tokens together nine tenths of them); with Retry-After"
             ),
         )
-        if session_tokens:
-            responses.setdefault(
-                "429",
-                returns_error(
-                    "too_many_streams: the session token, or its session's tokens together, "
-                    "hold as many streams as they may; with Retry-After"
-                ),
-            )
+    too_many = []
+    if (method, path) in STREAMS and session_tokens:
+        too_many.append(
+            "too_many_streams: the session token, or its session's tokens together, hold as "
+            "many streams as they may"
+        )
+    if (method, path) in RUN_STARTS:
+        too_many.append("too_many_runs: the server drives AGENTLOG_MAX_ACTIVE_RUNS runs")
+    if too_many:
+        responses.setdefault("429", returns_error("; or ".join(too_many) + "; with Retry-After"))
     responses["default"] = returns_error("error")
     return operation
 
