@@ -55,6 +55,7 @@ from agentlog.infra.agent.sandbox.process_cgroup import (
     make_run_cgroup,
     pids_hierarchy,
     remove_run_cgroup,
+    sweep_empty_run_cgroups,
 )
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
@@ -443,6 +444,7 @@ class RunSandbox:
         self._meters: dict[str, RunMeter] = {}
         self._proxies: dict[str, EgressProxy] = {}
         self._cgroups: dict[str, Path] = {}
+        self._swept_cgroups = False
 
     def problem(self) -> str | None:
         return sandbox_problem() if self.enabled else None
@@ -513,6 +515,9 @@ class RunSandbox:
         if hierarchy is not None:
             # As root, RLIMIT_NPROC does not hold in the sandbox: the kernel counts the run's
             # processes in a cgroup of its own instead (process_cgroup.py).
+            if not self._swept_cgroups:
+                sweep_empty_run_cgroups(hierarchy)  # what a server that died left
+                self._swept_cgroups = True
             cgroup = make_run_cgroup(hierarchy, run_id, self.limits.processes)
             self._cgroups[run_id] = cgroup
         script = launcher_script(

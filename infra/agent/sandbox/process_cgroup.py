@@ -102,3 +102,15 @@ def leftover_run_cgroups(hierarchy: Path) -> list[Path]:
     with contextlib.suppress(OSError):
         return sorted(hierarchy.glob(f"{PREFIX}*"))
     return []
+
+
+def sweep_empty_run_cgroups(hierarchy: Path, older_than_seconds: float = 300) -> None:
+    """Remove the run cgroups a server that died left behind. Only empty ones, so another
+    server's live run (on this host, of this or another deployment) is never touched (rmdir
+    refuses a cgroup with a process in it), and only old ones: a run's cgroup is empty from
+    when it is made until its launcher enters it."""
+    now = time.time()
+    for cgroup in leftover_run_cgroups(hierarchy):
+        with contextlib.suppress(OSError):
+            if now - cgroup.stat().st_mtime > older_than_seconds:
+                cgroup.rmdir()
