@@ -236,6 +236,7 @@ AGENT_ENVIRONMENT = [
     ("AGENTLOG_RUN_PROCESSES", "256"),
     ("AGENTLOG_RUN_CPU_SECONDS", "600"),
     ("AGENTLOG_RUN_FILE_MB", "1024"),
+    ("AGENTLOG_RUN_WORKSPACE_MB", "None"),
     ("AGENTLOG_APPROVE_TOOLS", "Bash;Write;Edit;MultiEdit;NotebookEdit;mcp__demo__publish"),
     ("AGENTLOG_APPROVAL_GRACE_SECONDS", "3"),
     ("AGENTLOG_CONTINUE_AFTER_CRASH", "on"),

@@ -45,7 +45,11 @@ def note_session(workspace: Path, session_id: str) -> None:
 
 
 def remove_workspace(workspace: Path) -> None:
-    """Remove a session's directory and its sidecar (file I/O: call it from a thread)."""
+    """Remove a session's directory and its sidecar (file I/O: call it from a thread); its
+    quota's tmpfs (infra/agent/sandbox/workspace_quota.py) is unmounted first."""
+    from agentlog.infra.agent.sandbox.workspace_quota import unbound_workspace
+
+    unbound_workspace(workspace)
     shutil.rmtree(workspace, ignore_errors=True)
     (workspace.parent / SIDECARS / workspace.name).unlink(missing_ok=True)
 

@@ -19,9 +19,16 @@ from claude_agent_sdk import ClaudeAgentOptions, ToolResultBlock, UserMessage, q
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
-from agentlog.infra.agent.sandbox.bubblewrap import RunSandbox, bundled_cli, sandbox_problem
+from agentlog.infra.agent.sandbox.bubblewrap import (
+    RunSandbox,
+    bundled_cli,
+    sandbox_problem,
+    sandbox_weaknesses,
+)
 from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import RunMeter
+from agentlog.infra.agent.sandbox.process_cgroup import leftover_run_cgroups, pids_hierarchy
+from agentlog.infra.sessions.workspaces import remove_workspace
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from tests.agent.test_runner import new_session, run_turn
@@ -172,6 +179,11 @@ async def test_a_tool_that_passes_a_limit_fails_and_the_run_goes_on(
     the Bash call records it, the CLI and the run finish (issue 22 allocated 600 MB and wrote
     150 MB unchecked)."""
     limits = RunLimits(memory_mb=64, processes=40, cpu_seconds=1, file_mb=1)
+    hierarchy = pids_hierarchy() if os.geteuid() == 0 else None
+    if hierarchy is not None:  # what a server that died mid-run leaves: swept by the next
+        left = hierarchy / "agentlog-run-run_left_by_a_dead_server"
+        left.mkdir(exist_ok=True)
+        os.utime(left, (0, 0))  # long ago (a fresh one may be a run about to start)
     allocate = "python3 -c 'bytearray(256 * 2**20)'"
     # Forks children that wait, until one is refused (or 200 are running).
     forks = (
@@ -196,14 +208,73 @@ async def test_a_tool_that_passes_a_limit_fails_and_the_run_goes_on(
     )
     output, recorded = await bash_in_sandbox(store, tmp_path, command, run_limits=limits)
     assert "probed" in output, output
-    for name in ("allocate 256 MB", "spin", "write 3 MB"):
+    # The forks too, as root: Linux does not hold a sandbox made by root to RLIMIT_NPROC
+    # (200 forks under a limit of 40 all ran), so there a pids cgroup per run counts them.
+    for name in ("allocate 256 MB", "fork 200", "spin", "write 3 MB"):
         assert f"{name}: refused" in output, output
-    # Linux does not count a sandbox's processes against RLIMIT_NPROC when the namespace was
-    # made by root (measured here: 200 forks under a limit of 40): the process limit holds
-    # when the server runs as an ordinary user (docs/security.md says so).
-    fork_limited = "fork 200: refused" in output
-    assert fork_limited == (os.geteuid() != 0), output
     assert "RunFinished(" in recorded
+    if hierarchy is not None:
+        assert not (hierarchy / "agentlog-run-run_left_by_a_dead_server").exists()
+        ours = [c for c in leftover_run_cgroups(hierarchy) if run_id_of(c) in recorded]
+        assert ours == []  # removed with the run
+
+
+def run_id_of(cgroup: Path) -> str:
+    return cgroup.name.removeprefix("agentlog-run-")
+
+
+async def test_as_root_a_run_without_a_pids_cgroup_is_said_to_be_unbounded() -> None:
+    """Where a root server has no pids cgroup to use, serve and /healthz say that the process
+    limit does not hold (tests/e2e/test_serve_safety.py checks how a warning is shown)."""
+    sandbox_weaknesses.cache_clear()
+    try:
+        warned = any("AGENTLOG_RUN_PROCESSES" in line for line in sandbox_weaknesses())
+    finally:
+        sandbox_weaknesses.cache_clear()
+    assert warned == (os.geteuid() == 0 and pids_hierarchy() is None)
+
+
+async def test_a_tool_cannot_write_past_the_workspace_quota(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """Issue 22 wrote 150 MB unchecked; the file-size limit alone bounds each file, not how
+    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, files of 1 MB each (each under the file limit)
+    stop at the quota, in the workspace and in the sandbox's /tmp; the run finishes. The
+    workspace's quota is a tmpfs the server mounts, so as an ordinary user only /tmp's holds
+    (serve says so at start)."""
+    as_root = os.geteuid() == 0
+    limits = RunLimits(file_mb=2, workspace_mb=4)
+    # The CLI keeps its own files for a Bash call in /tmp: so /tmp is emptied again before
+    # anything is printed.
+    fill = (
+        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > {folder}/part-$n.bin "
+        '2>/dev/null || {{ said="$said {name}: stopped at $n;"; break; }}; done'
+    )
+    command = "; ".join(
+        [
+            fill.format(folder="/tmp", name="tmp"),
+            "rm -f /tmp/part-*",
+            fill.format(folder=".", name="workspace"),
+            'echo "$said"',
+            "du -sk . | cut -f1 | sed 's/^/workspace kB: /'",
+            "echo probed",
+        ]
+    )
+    try:
+        output, recorded = await bash_in_sandbox(store, tmp_path, command, run_limits=limits)
+        (workspace,) = [w for w in (tmp_path / "workspaces").iterdir() if w.name != ".sessions"]
+        assert workspace.is_mount() == as_root
+    finally:
+        for folder in (tmp_path / "workspaces").iterdir():
+            if folder.name != ".sessions":
+                remove_workspace(folder)  # unmounts the quota's tmpfs
+    assert "probed" in output, output
+    assert "tmp: stopped at" in output, output
+    assert ("workspace: stopped at" in output) == as_root, output
+    used = int(output.split("workspace kB: ")[1].split()[0])
+    assert (used <= 4 * 1024) == as_root, output
+    assert "RunFinished(" in recorded
+    assert not workspace.exists()  # unmounted and removed with the session
 
 
 async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_path: Path) -> None:

@@ -62,3 +62,39 @@ async def test_the_document_describes_the_security_the_server_has(
         ]
         assert paths["/v1/admin/tokens"]["post"]["security"] == [{"bearer": []}]
         assert paths["/healthz"]["get"]["security"] == []
+
+
+async def test_the_document_names_the_refusals_of_streams_and_tokens(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    """Issue 22: a stream refused for its token's caps (429) or the server's (503), and a
+    revoked or expired session token (401), where each can happen."""
+    async with open_store(f"sqlite:///{tmp_path}/a.db") as store:
+        guarded = await aiohttp_client(create_app(Settings(api_token="t"), store=store))
+        paths = (await (await guarded.get("/v1/openapi.json")).json())["paths"]
+        streams = [
+            "/v1/sessions/{session_id}/events",
+            "/v1/sessions/{session_id}/stream",
+            "/v1/chat/{session_id}/stream",
+        ]
+        for path in streams:
+            responses = paths[path]["get"]["responses"]
+            assert "too_many_streams" in responses["429"]["description"], path
+            assert "too_many_streams" in responses["503"]["description"], path
+            assert "token_revoked" in responses["401"]["description"], path
+        for method, path in [("post", "/v1/sessions/{session_id}/runs"), ("post", "/v1/chat")]:
+            responses = paths[path][method]["responses"]
+            assert "too_many_streams" in responses["503"]["description"], path
+            assert "too_many_streams" in responses["429"]["description"], path
+            assert "too_many_runs" in responses["429"]["description"], path
+        for path in ["/v1/sessions/{session_id}/runs", "/v1/sessions/{session_id}"]:
+            for operation in paths[path].values():
+                assert "token_revoked" in operation["responses"]["401"]["description"], path
+        assert "401" in paths["/v1/sessions"]["post"]["responses"]
+        assert "401" not in paths["/healthz"]["get"]["responses"]
+
+        open_app = await aiohttp_client(create_app(Settings(), store=store))
+        paths = (await (await open_app.get("/v1/openapi.json")).json())["paths"]
+        responses = paths["/v1/sessions/{session_id}/events"]["get"]["responses"]
+        assert "503" in responses  # the server's own limit holds without tokens too
+        assert "401" not in responses and "429" not in responses

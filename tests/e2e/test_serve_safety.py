@@ -3,9 +3,14 @@ unless `--insecure`; on loopback with no token it warns what is open."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support.server import AGENTLOG, ServerProcess, free_port
 
@@ -101,3 +106,82 @@ def test_serve_says_at_start_in_one_line_when_no_sandbox_can_work(
     assert "agentlog serving on" in lines[0], lines
     assert lines[1].startswith("agentlog: warning: agent runs cannot start here:"), lines
     assert "AGENTLOG_SANDBOX=off" in lines[1] and "user namespaces" in lines[1], lines
+
+
+# A seccomp filter that answers landlock_create_ruleset (syscall 444 on every architecture
+# that has Landlock) with ENOSYS: the kernel of a machine without Landlock, for real.
+WITHOUT_LANDLOCK = """
+import ctypes, os, struct, sys
+def insn(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+program = b"".join([
+    insn(0x20, 0, 0, 0),                 # load the syscall number
+    insn(0x15, 0, 1, 444),               # landlock_create_ruleset?
+    insn(0x06, 0, 0, 0x00050000 | 38),   # then fail it with ENOSYS
+    insn(0x06, 0, 0, 0x7FFF0000),        # else allow
+])
+buffer = ctypes.create_string_buffer(program, len(program))
+fprog = struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buffer))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # no new privileges, which a filter needs
+assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0, ctypes.get_errno()
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_serve_warns_at_start_and_in_healthz_when_the_kernel_has_no_landlock(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """Without Landlock the tool shell cannot put a Bash command in a domain of its own, so
+    Bash commands are refused: `serve` says so in one line, and /healthz says it too."""
+    env = {**os.environ, "AGENTLOG_DATABASE_URL": sqlite_url, "AGENTLOG_API_TOKEN": "t0k3n-value"}
+    env.pop("AGENTLOG_SANDBOX", None)
+    port = free_port()
+    output = tmp_path / "serve.out"
+    with output.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-c", WITHOUT_LANDLOCK, str(AGENTLOG), "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        stranger = healthz(f"http://127.0.0.1:{port}", server)
+        health = healthz(f"http://127.0.0.1:{port}", server, token="t0k3n-value")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = output.read_text().splitlines()
+    assert "agentlog serving on" in lines[0], lines
+    assert lines[1].startswith("agentlog: warning: no Landlock in this kernel"), lines
+    assert "Bash" in lines[1] and "refused" in lines[1], lines
+    assert health["status"] == "ok", health
+    assert "warnings" not in stranger  # the operator's to know (the admin token)
+    (warning,) = health["warnings"]
+    assert "no Landlock" in warning, health
+
+
+def test_serve_says_nothing_of_landlock_where_the_kernel_has_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    server = ServerProcess(tmp_path, {"AGENTLOG_DATABASE_URL": sqlite_url}).start()
+    try:
+        assert server.proc is not None
+        health = healthz(server.url, server.proc)
+    finally:
+        server.stop()
+    assert "warnings" not in health, health
+
+
+def healthz(url: str, server: subprocess.Popen[bytes], token: str = "") -> dict[str, Any]:
+    """/healthz's answer once the server answers (it stops waiting if the server exits)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    while server.poll() is None:
+        try:
+            asked = urllib.request.Request(f"{url}/healthz", headers=headers)
+            with urllib.request.urlopen(asked, timeout=5) as response:
+                return dict(json.loads(response.read()))
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"the server exited with {server.returncode}")

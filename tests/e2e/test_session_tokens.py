@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import subprocess
@@ -259,17 +258,100 @@ async def test_one_token_cannot_take_every_stream_slot(
             response.close()
 
 
-async def test_a_stream_ends_when_its_token_expires(client: TestClient) -> None:
+async def test_session_tokens_leave_a_tenth_of_the_stream_slots_to_the_operator(
+    aiohttp_client: ClientFactory, store: StoreBase
+) -> None:
+    # Issue 22: session tokens filled every SSE slot (here one token, its caps set high, as
+    # many tokens of many sessions would) and the API token then got 503.
+    settings = replace(
+        SETTINGS, max_sse_connections=20, max_streams_per_token=50, max_streams_per_session=50
+    )
+    client = await aiohttp_client(create_app(settings, store=store))
+    assert (await client.post("/v1/sessions", json={"id": "a"}, headers=API)).status == 201
+    read = {**bearer(await minted(client, "a", "read")), **SSE}
+    url = "/v1/sessions/a/events"
+    opened = []
+    try:
+        for _ in range(18):
+            opened.append(await client.get(url, headers=read))
+            assert opened[-1].status == 200
+        refused = await client.get(url, headers=read)
+        opened.append(refused)  # closed at the end whatever it is (a stream never ends)
+        assert refused.status == 503
+        assert (await refused.json())["error"]["code"] == "too_many_streams"
+        assert "Retry-After" in refused.headers
+        for operator in (API, ADMIN):  # the two reserved slots
+            opened.append(await client.get(url, headers={**operator, **SSE}))
+            assert opened[-1].status == 200
+        full = await client.get(url, headers={**API, **SSE})
+        opened.append(full)
+        assert full.status == 503  # the reserve is a share of the limit, not more than it
+    finally:
+        for response in opened:
+            response.close()
+
+
+async def read_to_the_end(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body; raises ClientPayloadError when the server drops the connection instead
+    of ending the chunked body (the bound is for a hung test only)."""
+    async with asyncio.timeout(60):
+        return await response.content.read()
+
+
+async def test_a_stream_ends_cleanly_saying_why_when_its_token_expires(client: TestClient) -> None:
     token, _ = mint(KEY, "a", "read", 2)
     response = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
     assert response.status == 200
-    # The server closes the connection at expiry: reading stops (a bound for a hung test).
-    async with asyncio.timeout(30):
-        with contextlib.suppress(aiohttp.ClientPayloadError):
-            while await response.content.readany():
-                pass
+    body = await read_to_the_end(response)  # a dropped connection fails here
+    *_, last = body.decode().strip().split("\n\n")
+    event, data = last.split("\n")
+    assert event == "event: error"
+    assert json.loads(data.removeprefix("data: "))["error"]["code"] == "token_expired"
     again = await client.get("/v1/sessions/a/events", headers={**bearer(token), **SSE})
     assert again.status == 401
+
+
+async def test_a_run_streamed_with_a_token_that_expires_ends_with_an_error_chunk(
+    client: TestClient,
+) -> None:
+    """The UI message stream of a run (GET /stream, as useChat resumes): its last chunks are
+    the AI SDK's error chunk, then [DONE], and the chunked body ends; the run goes on."""
+    prompt = "[scenario:long-tool] Run the slow operation for 8 seconds"
+    started = await client.post("/v1/sessions/a/runs", json={"prompt": prompt}, headers=API)
+    assert started.status == 202, await started.text()
+    run_id = (await started.json())["run_id"]
+    token, _ = mint(KEY, "a", "read", 3)
+    response = await client.get("/v1/sessions/a/stream", headers=bearer(token))
+    assert response.status == 200, await response.text()
+    body = await read_to_the_end(response)
+    *_, error, done = body.decode().strip().split("\n\n")
+    assert done == "data: [DONE]"
+    chunk = json.loads(error.removeprefix("data: "))
+    assert chunk["type"] == "error" and "expired" in chunk["errorText"], chunk
+    session = await (await client.get("/v1/sessions/a", headers=API)).json()
+    assert session["active_run"]["run_id"] == run_id
+    await client.post(f"/v1/sessions/a/runs/{run_id}/cancel", headers=API)
+
+
+async def test_a_run_streamed_by_its_post_ends_when_the_token_expires(
+    client: TestClient,
+) -> None:
+    """A run streamed by the POST that starts it (as useChat's send is) is a stream too: it
+    ends at its write token's expiry with the error chunk and [DONE]; the run goes on."""
+    token, _ = mint(KEY, "a", "write", 3)
+    prompt = "[scenario:long-tool] Run the slow operation for 8 seconds"
+    response = await client.post(
+        "/v1/sessions/a/runs", json={"prompt": prompt}, headers={**bearer(token), **SSE}
+    )
+    assert response.status == 200
+    body = await read_to_the_end(response)
+    *_, error, done = body.decode().strip().split("\n\n")
+    assert done == "data: [DONE]"
+    chunk = json.loads(error.removeprefix("data: "))
+    assert chunk["type"] == "error" and "expired" in chunk["errorText"], chunk
+    session = await (await client.get("/v1/sessions/a", headers=API)).json()
+    run_id = session["active_run"]["run_id"]
+    await client.post(f"/v1/sessions/a/runs/{run_id}/cancel", headers=API)
 
 
 async def test_a_revoked_token_is_refused_by_every_instance_and_its_streams_end(
@@ -292,10 +374,10 @@ async def test_a_revoked_token_is_refused_by_every_instance_and_its_streams_end(
         assert response.status == 200, await response.text()
         assert await response.json() == {"token_id": token_id, "revoked": True}
 
-        async with asyncio.timeout(30):  # the other instance ends the stream (a hang bound)
-            with contextlib.suppress(aiohttp.ClientPayloadError):
-                while await stream.content.readany():
-                    pass
+        # The other instance ends the stream, cleanly, with an error event saying why.
+        body = await read_to_the_end(stream)
+        assert body.decode().strip().split("\n\n")[-1].startswith("event: error\n")
+        assert b'"token_revoked"' in body
         for instance in (client, other):
             refused = await instance.get("/v1/sessions/a/events", headers=bearer(token))
             assert refused.status == 401

@@ -117,6 +117,13 @@ def unusable_sandbox(settings: Settings) -> str | None:
     return f"agent runs cannot start here: {why}"
 
 
+def sandbox_weaknesses(settings: Settings) -> list[str]:
+    """What the sandbox, on and working, cannot do on this kernel (one line each)."""
+    from agentlog.infra.agent.sandbox.bubblewrap import sandbox_weaknesses
+
+    return list(sandbox_weaknesses()) if settings.agent.sandbox else []
+
+
 def serve(settings: Settings, *, insecure: bool = False) -> int:
     from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
 
@@ -148,6 +155,9 @@ def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> i
     sandbox_warning = unusable_sandbox(settings)
     if sandbox_warning is not None:
         print(f"agentlog: warning: {sandbox_warning}", file=sys.stderr, flush=True)
+    else:
+        for weakness in sandbox_weaknesses(settings):
+            print(f"agentlog: warning: {weakness}", file=sys.stderr, flush=True)
     if not settings.api_token:
         print(
             "agentlog: warning: no AGENTLOG_API_TOKEN: every /v1 route (sessions, events, runs, "

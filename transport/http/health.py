@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agentlog.infra.agent.sandbox.bubblewrap import sandbox_problem, sandbox_weaknesses
 from agentlog.infra.store.opening import redis_to_check
 from agentlog.infra.store.store import Store
 from agentlog.transport.keys import SETTINGS, STORE
@@ -48,7 +49,22 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": "unavailable" if failing else "ok", **results}
     if failing:
         body["failing"] = failing
+    # Checked once per process (a bwrap run, then cached): off the event loop.
+    settings = request.app[SETTINGS]
+    warnings = await asyncio.to_thread(sandbox_warnings, settings.agent.sandbox)
+    # What the sandbox cannot hold back is the operator's to know, not a stranger's (with no
+    # token configured, every route is open anyway).
+    if warnings and (is_admin(request) or not (settings.api_token or settings.admin_token)):
+        body["warnings"] = warnings
     return web.json_response(body, status=503 if failing else 200)
+
+
+def sandbox_warnings(sandbox_on: bool) -> list[str]:
+    """What the sandbox cannot do here (no Landlock, an old ABI, no pids cgroup as root): not
+    a failure, since runs start, but what the operator should know (as `serve` says at start)."""
+    if not sandbox_on or sandbox_problem() is not None:
+        return []
+    return list(sandbox_weaknesses())
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

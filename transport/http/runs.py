@@ -5,6 +5,7 @@ infra/sessions/rewinds.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from typing import Any, Literal
@@ -36,7 +37,14 @@ from agentlog.transport.http.sessions import json_response, wants_sse
 from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.middleware.limits import LIMITS
-from agentlog.transport.streaming.sse import KEEPALIVE, SSE_HEADERS, ClientGone, send
+from agentlog.transport.streaming.sse import (
+    KEEPALIVE,
+    SSE_HEADERS,
+    ClientGone,
+    ending_of,
+    finish_ended,
+    send,
+)
 
 MAX_PROMPT_CHARS = 100_000
 UI_STREAM_HEADERS = {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
@@ -508,6 +516,13 @@ async def stream_run(
                 await send(request, response, DONE, timeout)
     except ClientGone:
         return response
+    except asyncio.CancelledError:
+        ending = ending_of(request)
+        if ending is None:
+            raise
+        # The AI SDK's error chunk: useChat shows it as the chat's error.
+        frame = encode_sse({"type": "error", "errorText": ending.message}) + DONE
+        return await finish_ended(request, response, frame, timeout)
     if request.transport is None or request.transport.is_closing():
         return response  # the client is gone: no end of body to write
     await response.write_eof()

@@ -42,7 +42,14 @@ from agentlog.transport.http.request_parsing import (
 from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.streaming.session_feed import PAGE, LiveSink, SessionTail, sse_frame
-from agentlog.transport.streaming.sse import KEEPALIVE, ClientGone, open_sse, send
+from agentlog.transport.streaming.sse import (
+    KEEPALIVE,
+    ClientGone,
+    ending_of,
+    finish_ended,
+    open_sse,
+    send,
+)
 
 # \A and \Z: `$` also matches before a trailing newline, and an id with one broke every
 # response that named it.
@@ -276,6 +283,13 @@ async def stream_events(
                     await send(request, response, KEEPALIVE, settings.sse_write_timeout_seconds)
     except ClientGone:
         return response
+    except asyncio.CancelledError:
+        ending = ending_of(request)
+        if ending is None:
+            raise
+        error = msgspec.json.encode({"error": {"code": ending.code, "message": ending.message}})
+        frame = b"event: error\ndata: " + error + b"\n\n"
+        return await finish_ended(request, response, frame, settings.sse_write_timeout_seconds)
     if request.transport is None or request.transport.is_closing():
         return response  # the client is gone: there is no end of the body to write
     await response.write_eof()

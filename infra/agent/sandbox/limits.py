@@ -1,4 +1,5 @@
-"""What one run's tools may use: memory, processes, CPU time and bytes per file (configurable)."""
+"""What one run's tools may use: memory, processes, CPU time, bytes per file and in the
+workspace (configurable)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import dataclass
 
 MIB = 1024 * 1024
 # The settings, their fields and defaults a laptop survives a runaway tool with.
-SETTINGS = {
+SETTINGS: dict[str, tuple[str, int | None]] = {
     "AGENTLOG_RUN_MEMORY_MB": ("memory_mb", 2048),
     "AGENTLOG_RUN_PROCESSES": ("processes", 256),
     "AGENTLOG_RUN_CPU_SECONDS": ("cpu_seconds", 600),
     "AGENTLOG_RUN_FILE_MB": ("file_mb", 1024),
+    # Unset: no quota (it is a tmpfs mounted on the workspace, which needs root).
+    "AGENTLOG_RUN_WORKSPACE_MB": ("workspace_mb", None),
 }
 
 
@@ -25,6 +28,8 @@ class RunLimits:
     processes: int = 256
     cpu_seconds: int = 600
     file_mb: int = 1024
+    # All a session's workspace may hold, and the sandbox's /tmp (workspace_quota.py).
+    workspace_mb: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunLimits:

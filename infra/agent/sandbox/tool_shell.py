@@ -31,12 +31,20 @@ PR_SET_NO_NEW_PRIVS = 38
 LIMITS: dict[int, int] = {}
 
 
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 where it has none (or it is switched off)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(CREATE_RULESET, None, ctypes.c_size_t(0), CREATE_RULESET_VERSION)
+    return max(0, int(abi))
+
+
 def enter_own_domain() -> None:
     """Restrict this process (and all it starts) to a Landlock domain that denies nothing on
     files but reaches no process outside it."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    abi = libc.syscall(CREATE_RULESET, None, ctypes.c_size_t(0), CREATE_RULESET_VERSION)
+    abi = landlock_abi()
     if abi < 1:
         raise OSError(ctypes.get_errno(), "Landlock is not available in this kernel")
     if abi >= 6:
