@@ -318,7 +318,7 @@ class PostgresEventStore(StoreBase):
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         newest = (
-            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.recorded_at "
+            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.recorded_at, e.topic "
             f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
             "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
         )
@@ -338,7 +338,7 @@ class PostgresEventStore(StoreBase):
         )
         session_columns = (
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
-            "COALESCE(newest.recorded_at, s.created_at)"
+            "COALESCE(newest.recorded_at, s.created_at), newest.topic = 'session_deleted'"
         )
         # The batch's rows travel as one JSON array of [session, seq, topic, run id, length]
         # ($1) and their states as one concatenated bytea ($2), sliced apart here. asyncpg
@@ -806,4 +806,10 @@ def _describe(exc: BaseException) -> str:
 def _session_head(row: Sequence[Any]) -> SessionHead:
     created: datetime = row[2]
     updated: datetime = row[3]
-    return SessionHead(session_id=row[0], head=row[1], created_at=created, updated_at=updated)
+    return SessionHead(
+        session_id=row[0],
+        head=row[1],
+        created_at=created,
+        updated_at=updated,
+        deleted_at=updated if row[4] else None,
+    )

@@ -17,11 +17,10 @@ from aiohttp import web
 from agentlog.domain.errors import (
     RunNotActive,
     SessionAlreadyExists,
-    SessionDeleted,
     UnknownSession,
 )
 from agentlog.domain.events import SessionCreated
-from agentlog.infra.sessions.tombstone import deleted_at
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.runs import (
     StartRunBody,
@@ -46,11 +45,8 @@ async def open_chat(request: web.Request, session_id: str) -> None:
     """The session exists afterwards: created now, on the chat's first send, when the caller
     may create sessions. 410 for a deleted one (its id is never given out again)."""
     store = request.app[STORE]
-    when = await deleted_at(store, session_id)
-    if when is not None:
-        raise SessionDeleted(session_id, when.isoformat())
     try:
-        await store.head(session_id)
+        await live_head(store, session_id)  # SessionDeleted: 410
         return
     except UnknownSession:
         if session_grant(request) is not None:
@@ -94,7 +90,7 @@ async def stop_chat(request: web.Request) -> web.Response:
     chat with nothing running is no error: `run_id` is then null."""
     await read_body(request, StopBody, allow_empty=True)
     session_id = request.match_info["session_id"]
-    await request.app[STORE].head(session_id)  # 404 for an unknown chat
+    await live_head(request.app[STORE], session_id)  # 404 for an unknown chat
     runs = request.app[AGENT_RUNS]
     run_id = await runs.active_run(session_id)
     if run_id is None:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
@@ -50,6 +51,9 @@ async def messages(request: web.Request) -> web.Response:
     # would make its tools look interrupted although their results were on the way.
     run_active = await request.app[RUN_IS_ACTIVE](session_id)
     state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    if not state.messages:
+        # A deleted session folds to no messages: only then is its tombstone looked for.
+        await live_head(request.app[STORE], session_id)
     # The lock outlives the run's terminal event by its teardown (the CLI's exit): a run the
     # state shows ended is not reported active, as GET /v1/sessions/{id} does not either.
     run_active = run_active and state.open_run_id is not None

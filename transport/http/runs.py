@@ -25,6 +25,7 @@ from agentlog.infra.sessions.rewinds import (
     plan_submit,
     refuse_taken_id,
 )
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from agentlog.transport.http.approvals import continue_turn, responder_of
 from agentlog.transport.http.request_parsing import read_body
@@ -191,7 +192,7 @@ async def continue_with_answers(
     """The decision carried in useChat's messages: record each answer (once; a different
     second answer is 409), then continue the turn and stream it, continuing the message."""
     store = request.app[STORE]
-    await store.head(session_id)
+    await live_head(store, session_id)
     given = [
         ApprovalAnswer(approval_id, approved, reason, responder_of(request))
         for approval_id, approved, reason in answers
@@ -236,7 +237,7 @@ async def cancel_run(request: web.Request) -> web.Response:
     await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
-    await request.app[STORE].head(session_id)  # 404 for an unknown session
+    await live_head(request.app[STORE], session_id)  # 404 for an unknown session
     # Answered once the run's terminal event is in the log, or, if its CLI is still stopping
     # when the (bounded) wait ends, saying so: never "cancelled" without confirmation.
     ended = await request.app[AGENT_RUNS].cancel(session_id, run_id)
@@ -248,7 +249,7 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
     The active run is always on the current branch: after a regenerate or an edit, it is the
     run that answers again, and the answer it replaced is never replayed."""
     session_id = request.match_info["session_id"]
-    await request.app[STORE].head(session_id)
+    await live_head(request.app[STORE], session_id)
     run_id = await request.app[AGENT_RUNS].active_run(session_id)
     if run_id is None:
         return web.Response(status=204)
