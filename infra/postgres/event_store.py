@@ -93,6 +93,18 @@ def connection_failed(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_FAILED) and not isinstance(exc, asyncpg.DataError)
 
 
+async def keep_session_state(conn: asyncpg.Connection) -> None:
+    """What a pooled connection needs reset on release: nothing beyond what asyncpg always
+    does first (roll back a transaction left open, drop listener callbacks; no round trip
+    otherwise). asyncpg's default reset also sends `pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL` on every release, one more round trip per query (14.5% of a
+    profiled HTTP append), to undo session state that agentlog never leaves behind: its
+    advisory locks are transaction-level (pg_advisory_xact_lock), its settings SET LOCAL,
+    its cursors live inside transactions, and LISTEN runs on a connection of its own
+    (infra/postgres/wakeups.py), never a pooled one. tests/unit/test_pool_session_state.py
+    keeps it so; tests/contract/test_pool_reset.py shows a released connection clean."""
+
+
 def _server_settings(timeout: float) -> dict[str, str]:
     # synchronous_commit: an acknowledged append must survive a crash, whatever the server's
     # default. The timeouts make the *server* let go of a client that went silent (a half-open
@@ -458,6 +470,7 @@ class PostgresEventStore(StoreBase):
             # rebuild's bulk statements on a very large projection need longer.
             command_timeout=self.timeout,
             server_settings=_server_settings(self.timeout),
+            reset=keep_session_state,
         )
         async with self._pool.acquire() as conn:
             await migrate(conn, self.schema)
