@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from agentlog.domain.events import utc_now
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import sweep_deleted
+from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.metrics import METRICS
 from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
 from agentlog.transport.middleware.errors import Handler
@@ -80,14 +82,19 @@ async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
         on_deleted=lambda reason: counter.inc(reason=reason),
     )
     days = app[SETTINGS].retention_days
+    # The workspace sweep is per directory: the processes sharing this host's workspace root
+    # run it once; retention once per deployment.
+    root = runner.workspace_root
     sweepers = [
-        asyncio.create_task(
-            _sweep_deleted_workspaces(app, runner.workspace_root), name="agentlog-workspaces"
+        start_once_per_deployment(
+            app,
+            f"workspace-sweep:{socket.gethostname()}:{root}",
+            lambda: _sweep_deleted_workspaces(app, root),
         )
     ]
     if days is not None:
         sweepers.append(
-            asyncio.create_task(_sweep_idle_sessions(app, days), name="agentlog-retention")
+            start_once_per_deployment(app, "retention", lambda: _sweep_idle_sessions(app, days))
         )
     yield
     for sweeper in sweepers:

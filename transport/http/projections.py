@@ -21,6 +21,7 @@ from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
 from agentlog.projections.ui_messages import to_ui_messages
 from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
+from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.request_parsing import parse_int, read_body
 from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, STORE
 from agentlog.transport.middleware.errors import ApiError
@@ -132,7 +133,8 @@ def setup_projections(app: web.Application, *, run_is_active: RunIsActive | None
             app[PROJECTOR] = projector
             app[RUN_IS_ACTIVE] = run_is_active or summary_says_running(projector)
             stop = asyncio.Event()
-            task = asyncio.create_task(projector.run(stop), name="agentlog-projector")
+            # One projector per deployment; the others' reads fold the log past the rows.
+            task = start_once_per_deployment(app, "projector", lambda: projector.run(stop), stop)
             try:
                 yield
             finally:
