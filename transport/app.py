@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
 from agentlog.infra.store.byte_bounded import feed_rings_share
 from agentlog.infra.store.opening import open_store
 from agentlog.infra.store.store import Store
+from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http import admin as admin_api
 from agentlog.transport.http import approvals as approvals_api
 from agentlog.transport.http import chat as chat_api
@@ -28,7 +30,15 @@ from agentlog.transport.http import tokens as tokens_api
 from agentlog.transport.http.health import healthz
 from agentlog.transport.http.metrics import METRICS, projector_lag, setup_metrics
 from agentlog.transport.http.projections import RunIsActive, lock_says_running, setup_projections
-from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
+from agentlog.transport.keys import (
+    AGENT_RUNS,
+    FEEDS,
+    LOOP_LEASES,
+    PROJECTOR,
+    SETTINGS,
+    SHUTDOWN,
+    STORE,
+)
 from agentlog.transport.logging_setup import request_log_context
 from agentlog.transport.middleware.auth import bearer_auth
 from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
@@ -50,10 +60,12 @@ def create_app(
     runner: AgentRunner | None = None,
     run_is_active: RunIsActive | None = None,
     agents: AgentCatalog | None = None,
+    worker_of: tuple[int, int] | None = None,
 ) -> web.Application:
     """Build the app. Tests pass their own store or runner; otherwise each is opened on startup
     (nothing connects at import time) and closed on cleanup, in reverse order. `agents`: the
-    agents `agentlog serve` loaded and checked before starting (else loaded on startup)."""
+    agents `agentlog serve` loaded and checked before starting (else loaded on startup).
+    `worker_of`: (index, count) when this is one of `agentlog serve --workers` processes."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # The browser guard runs before auth: a preflight carries no token, and a request
@@ -68,13 +80,17 @@ def create_app(
     )
     setup_browser_guard(app)
     setup_security_headers(app)
+    if worker_of is not None:
+        setup_worker_header(app, *worker_of)
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         if store is not None:
             app[STORE] = store
+            app[LOOP_LEASES] = store.backend.run_lock()
             yield
+            await app[LOOP_LEASES].close()
             return
         async with open_store(
             settings.database_url,
@@ -84,7 +100,9 @@ def create_app(
             cache_bytes=settings.cache_bytes,
         ) as opened:
             app[STORE] = opened
+            app[LOOP_LEASES] = opened.backend.run_lock()
             yield
+            await app[LOOP_LEASES].close()
 
     async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
         app[FEEDS] = SessionFeeds(
@@ -108,14 +126,18 @@ def create_app(
         if runner is not None:  # a runner passed in is the caller's to look after
             yield
             return
-        sweeper = asyncio.create_task(_sweep_abandoned_runs(app), name="agentlog-sweeper")
+        sweeper = start_once_per_deployment(
+            app, "abandoned-run-sweeper", lambda: _sweep_abandoned_runs(app)
+        )
         yield
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
 
     async def pruning_ctx(app: web.Application) -> AsyncIterator[None]:
-        pruner = asyncio.create_task(_prune_idempotency_keys(app), name="agentlog-key-pruner")
+        pruner = start_once_per_deployment(
+            app, "idempotency-key-pruner", lambda: _prune_idempotency_keys(app)
+        )
         yield
         pruner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -159,6 +181,20 @@ def create_app(
     tokens_api.add_routes(app)
     web_view.add_routes(app)
     return app
+
+
+# Which of `serve --workers` answered: "<index>/<count> <pid>" (to see the spread, and to
+# find the process in a log or `ps`).
+WORKER_HEADER = "Agentlog-Worker"
+
+
+def setup_worker_header(app: web.Application, index: int, count: int) -> None:
+    value = f"{index}/{count} {os.getpid()}"
+
+    async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = value
+
+    app.on_response_prepare.append(name_worker)
 
 
 async def _prune_idempotency_keys(app: web.Application) -> None:

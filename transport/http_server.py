@@ -142,6 +142,7 @@ async def serve_forever(
     access_log_class: type[Any] | None = None,
     shutdown_seconds: float = 30.0,
     watchdog: ShutdownWatchdog | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Like `web.run_app`: SIGINT and SIGTERM end it gracefully (runs cancelled, streams
     ended, every cleanup_ctx closed in reverse) while the handlers are still running, within
@@ -157,7 +158,8 @@ async def serve_forever(
     runner = AppRunner(app, **handler_limits(max_header_bytes), **extra)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        # reuse_port: the workers of `serve --workers` bind one port (SO_REUSEPORT).
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         await stop.wait()
     finally:
         if watchdog is not None:

@@ -7,6 +7,7 @@ import asyncio
 
 from aiohttp import web
 
+from agentlog.domain.ports.run_lock import RunLock
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.store.projector import Projector
@@ -24,3 +25,5 @@ PROJECTOR = web.AppKey("projector", Projector)
 DELETER = web.AppKey("deleter", SessionDeleter)
 # Set when the server begins to shut down: live streams end cleanly instead of being cut.
 SHUTDOWN = web.AppKey("shutdown", asyncio.Event)
+# The leases of the background loops, one holder per deployment (transport/background.py).
+LOOP_LEASES = web.AppKey("loop_leases", RunLock)

@@ -29,6 +29,9 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # Processes `agentlog serve` runs on the port (None: the cores on a shared database, 1 on
+    # a SQLite file, which one process serves).
+    workers: int | None = None
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_body_bytes: int = 4 * 1024 * 1024
     # Files sent with a prompt (decoded bytes): each one, and one message's together.
@@ -88,6 +91,7 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("redis_url", "AGENTLOG_REDIS_URL", str),
     ("host", "AGENTLOG_HOST", str),
     ("port", "AGENTLOG_PORT", int),
+    ("workers", "AGENTLOG_WORKERS", int),
     ("max_event_bytes", "AGENTLOG_MAX_EVENT_BYTES", int),
     ("max_body_bytes", "AGENTLOG_MAX_BODY_BYTES", int),
     ("max_file_bytes", "AGENTLOG_MAX_FILE_BYTES", int),
@@ -145,6 +149,8 @@ def validate(settings: Settings) -> Settings:
         )
     if not 0 <= settings.port <= 65535:
         raise ConfigError(f"AGENTLOG_PORT={settings.port} is not a port number (0-65535)")
+    if settings.workers is not None and not 1 <= settings.workers <= 256:
+        raise ConfigError(f"AGENTLOG_WORKERS={settings.workers} must be from 1 to 256")
     if not settings.host:
         raise ConfigError("AGENTLOG_HOST is empty")
     if settings.max_event_bytes < 1024:

@@ -24,6 +24,9 @@ class SessionHead(msgspec.Struct, frozen=True, kw_only=True):
     head: int
     created_at: datetime
     updated_at: datetime
+    # When its tombstone was written, if its newest event is one (read by the same query as
+    # the head, so telling a deleted session from a live one costs no second read).
+    deleted_at: datetime | None = None
 
 
 class RunFence(msgspec.Struct, frozen=True, kw_only=True):

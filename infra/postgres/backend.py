@@ -42,6 +42,7 @@ class PostgresUrl:
 
     dsn: str = field(repr=False)  # may hold a password: never in a log line or traceback
     schema: str = "public"
+    serves_one_process = False
 
     @property
     def location(self) -> str:
@@ -130,6 +131,9 @@ class PostgresBackend:
 
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)
+
+    async def refresh_statistics(self) -> None:
+        await self.store.analyze()
 
     def connection_failed(self, exc: BaseException) -> bool:
         return connection_failed(exc)

@@ -95,6 +95,18 @@ def connection_failed(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_FAILED) and not isinstance(exc, asyncpg.DataError)
 
 
+async def keep_session_state(conn: asyncpg.Connection) -> None:
+    """What a pooled connection needs reset on release: nothing beyond what asyncpg always
+    does first (roll back a transaction left open, drop listener callbacks; no round trip
+    otherwise). asyncpg's default reset also sends `pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL` on every release, one more round trip per query (14.5% of a
+    profiled HTTP append), to undo session state that agentlog never leaves behind: its
+    advisory locks are transaction-level (pg_advisory_xact_lock), its settings SET LOCAL,
+    its cursors live inside transactions, and LISTEN runs on a connection of its own
+    (infra/postgres/wakeups.py), never a pooled one. tests/unit/test_pool_session_state.py
+    keeps it so; tests/contract/test_pool_reset.py shows a released connection clean."""
+
+
 def _server_settings(timeout: float) -> dict[str, str]:
     # synchronous_commit: an acknowledged append must survive a crash, whatever the server's
     # default. The timeouts make the *server* let go of a client that went silent (a half-open
@@ -214,6 +226,10 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# What an append, a session read and the run index look up (the leases and the log head are a
+# handful of rows).
+_ANALYZED = ("agentlog_sessions", "agentlog_events", "agentlog_idempotency", "agentlog_runs")
+
 _TABLES = (
     "agentlog_log_head",
     "agentlog_sessions",
@@ -229,8 +245,9 @@ _TABLES = (
 _LEGACY_COLUMNS = (("agentlog_sessions", "head"), ("agentlog_sessions", "updated_at"))
 
 
-async def migrate(conn: asyncpg.Connection, schema: str) -> None:
-    """Create or update the schema; safe when several processes start at once.
+async def migrate(conn: asyncpg.Connection, schema: str) -> bool:
+    """Create or update the schema; safe when several processes start at once. True when it
+    changed the schema (its tables' statistics are then refreshed).
 
     When the schema is already current this runs no DDL at all. That matters: DDL such as
     ALTER TABLE takes ACCESS EXCLUSIVE locks even when it changes nothing, and a server starting
@@ -246,7 +263,7 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> None:
             and await _tables_exist(conn, schema)
             and await _has_request_hash(conn, schema)
         ):
-            return
+            return False
         had_runs = await conn.fetchval("SELECT to_regclass($1)", f"{_ident(schema)}.agentlog_runs")
         for statement in schema_statements(schema):
             await conn.execute(statement)
@@ -254,6 +271,7 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> None:
             await conn.execute(index_runs_sql(schema))
         for table, column in legacy:
             await conn.execute(f"ALTER TABLE {_ident(schema)}.{table} DROP COLUMN {column}")
+    return True
 
 
 async def _tables_exist(conn: asyncpg.Connection, schema: str) -> bool:
@@ -324,7 +342,7 @@ class PostgresEventStore(StoreBase):
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         newest = (
-            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.recorded_at "
+            f"LEFT JOIN LATERAL (SELECT e.originator_version AS seq, e.recorded_at, e.topic "
             f"FROM {t}.agentlog_events AS e WHERE e.originator_id = s.session_id "
             "ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true"
         )
@@ -344,7 +362,7 @@ class PostgresEventStore(StoreBase):
         )
         session_columns = (
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
-            "COALESCE(newest.recorded_at, s.created_at)"
+            "COALESCE(newest.recorded_at, s.created_at), newest.topic = 'session_deleted'"
         )
         # The batch's rows travel as one JSON array of [session, seq, topic, run id, length]
         # ($1) and their states as one concatenated bytea ($2), sliced apart here. asyncpg
@@ -464,10 +482,23 @@ class PostgresEventStore(StoreBase):
             # rebuild's bulk statements on a very large projection need longer.
             command_timeout=self.timeout,
             server_settings=_server_settings(self.timeout),
+            reset=keep_session_state,
         )
         async with self._pool.acquire() as conn:
-            await migrate(conn, self.schema)
+            migrated = await migrate(conn, self.schema)
+        if migrated:
+            await self.analyze()
         return self
+
+    async def analyze(self) -> None:
+        """Fresh planner statistics for the log's tables. Autovacuum analyzes a table only
+        after a tenth of its rows changed and at its own pace; after a bulk write the head
+        lookups and session reads (prepared, so planned once for many calls) were seen to
+        pick scans and sorts until a manual ANALYZE: 5,000 -> 396 sessions filled per second,
+        a session read 10x slower. ANALYZE samples (30,000 rows per table by default), so its
+        cost stays flat as the log grows, and it invalidates the plans it makes stale."""
+        tables = ", ".join(f"{_ident(self.schema)}.{table}" for table in _ANALYZED)
+        await self.pool.execute(f"ANALYZE {tables}")
 
     async def close(self) -> None:
         await super().close()
@@ -811,4 +842,10 @@ def _describe(exc: BaseException) -> str:
 def _session_head(row: Sequence[Any]) -> SessionHead:
     created: datetime = row[2]
     updated: datetime = row[3]
-    return SessionHead(session_id=row[0], head=row[1], created_at=created, updated_at=updated)
+    return SessionHead(
+        session_id=row[0],
+        head=row[1],
+        created_at=created,
+        updated_at=updated,
+        deleted_at=updated if row[4] else None,
+    )

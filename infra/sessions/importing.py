@@ -49,6 +49,7 @@ from agentlog.domain.rules.appending import validate_session_id
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.store.attachments import StoredFile
 from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
+from agentlog.infra.store.statistics import after_bulk_write
 from agentlog.infra.store.store import Store
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 
@@ -281,6 +282,7 @@ async def import_session(store: Store, session: ImportedSession) -> ImportResult
     if session.files:
         await store.backend.attachments().put(session.session_id, session.files)
     await store.wakeups.publish([session.session_id])
+    await after_bulk_write(store, len(session.events))  # a large import or fork
     return ImportResult(
         session_id=session.session_id,
         events=len(session.events),

@@ -40,6 +40,7 @@ class SQLiteUrl:
     """A SQLite database URL (agentlog.infra.store.database_url.DatabaseUrl): its file."""
 
     path: str
+    serves_one_process = True
 
     @property
     def location(self) -> str:
@@ -114,9 +115,25 @@ class SQLiteBackend:
     async def tables_holding(self, text: str) -> list[str]:
         return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))
 
+    async def refresh_statistics(self) -> None:
+        await self.store.threads.on_writer(analyze)
+
     def connection_failed(self, exc: BaseException) -> bool:
         # A file has no connection to lose; what an OS or a timeout refused is retried as one.
         return isinstance(exc, (OSError, TimeoutError))
+
+
+# Rows ANALYZE reads per index: enough for the planner to pick the (session, seq) index over
+# a scan, at a cost that does not grow with the file.
+ANALYSIS_LIMIT = 1000
+
+
+def analyze(conn: sqlite3.Connection) -> None:
+    """Sampled statistics for every table (sqlite_stat1); every connection, the readers'
+    too, loads them with its next statement (ANALYZE changes the schema's cookie)."""
+    conn.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+    conn.execute("ANALYZE")
+    conn.commit()
 
 
 @asynccontextmanager

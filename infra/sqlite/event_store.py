@@ -91,7 +91,8 @@ _COLUMNS = "originator_id, originator_version, notification_id, recorded_at, sta
 # (originator_id, originator_version) index.
 _SQL_SESSION = (
     "SELECT s.session_id, COALESCE(e.originator_version, 0), s.created_at, "
-    "COALESCE(e.recorded_at, s.created_at) FROM agentlog_sessions AS s "
+    "COALESCE(e.recorded_at, s.created_at), e.topic = 'session_deleted' "
+    "FROM agentlog_sessions AS s "
     "LEFT JOIN agentlog_events AS e ON e.originator_id = s.session_id "
     "AND e.originator_version = (SELECT MAX(originator_version) FROM agentlog_events "
     "WHERE originator_id = s.session_id)"
@@ -395,10 +396,11 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 
 def _session_head(row: tuple[Any, ...]) -> SessionHead:
-    session_id, head, created, updated = row
+    session_id, head, created, updated, deleted = row
     return SessionHead(
         session_id=session_id,
         head=head,
         created_at=_from_micros(created),
         updated_at=_from_micros(updated),
+        deleted_at=_from_micros(updated) if deleted else None,
     )

@@ -61,6 +61,9 @@ class Backend(Protocol):
     - `tables_holding(text)` names every table of the database (the log's, the projections',
       the transcripts', any other) with a row whose text holds `text`, stored bytes included:
       what proves that a deleted session left nothing of its content behind.
+    - `refresh_statistics()` brings the query planner's statistics of the log's tables up to
+      date (sampled, so its cost does not grow with the log); called after bulk writes
+      (agentlog.infra.store.statistics), not on the append path.
     - `connection_failed(exc)` says whether `exc` means the database could not be reached
       (a 503 to retry), as opposed to a statement that failed.
     """
@@ -93,5 +96,7 @@ class Backend(Protocol):
     ) -> int: ...
 
     async def tables_holding(self, text: str) -> list[str]: ...
+
+    async def refresh_statistics(self) -> None: ...
 
     def connection_failed(self, exc: BaseException) -> bool: ...

@@ -35,6 +35,12 @@ class DatabaseUrl(Protocol):
         as if the log were empty. A server's database is there for the asking: True."""
         ...
 
+    @property
+    def serves_one_process(self) -> bool:
+        """True when one server process serves the database (a SQLite file: its run lock and
+        wake-ups are in that process's memory), so `agentlog serve --workers` must be 1."""
+        ...
+
     def serving_claim(self) -> AbstractContextManager[None]:
         """Held by `agentlog serve` for its whole life. On a database that one server serves
         (a SQLite file, whose run lock is in its server's memory), entering raises

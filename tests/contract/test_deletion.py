@@ -24,6 +24,7 @@ from agentlog.domain.events import (
 from agentlog.domain.events import SessionDeleted as Tombstone
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.sessions.deletion import SessionDeleter, deleted_at
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
@@ -80,6 +81,15 @@ async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: Sto
         assert (tombstone.seq, tombstone.event) == (6, Tombstone(events_removed=5))
         assert await deleted_at(store, "doomed") == tombstone.time
         assert await deleted_at(store, "kept") is None
+        # The head read tells deleted from live (and from unknown) by itself: no second read.
+        found = await store.session("doomed")
+        assert found is not None and (found.head, found.deleted_at) == (6, tombstone.time)
+        assert (await store.session("kept")).deleted_at is None  # type: ignore[union-attr]
+        with pytest.raises(SessionDeleted):
+            await live_head(store, "doomed")
+        assert await live_head(store, "kept") == 5
+        with pytest.raises(UnknownSession):
+            await live_head(store, "never-was")
         summary = await projector.read_summary("doomed")
         assert summary is not None and summary.status == "deleted" and summary.title is None
         assert (await projector.read_summary("kept")).title.startswith("title other-")  # type: ignore[union-attr]

@@ -6,12 +6,18 @@ processes' readers and takes appends after it, as an append would."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from agentlog.domain.errors import SessionAlreadyExists
 from agentlog.domain.events import HeartbeatRecorded, SessionCreated
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
+from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.sessions.importing import import_session, parse_export
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
+from agentlog.infra.store import statistics
+from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from tests.conftest import StoreOpener
 from tests.contract.conftest import NewDatabaseUrl
@@ -165,3 +171,38 @@ async def test_a_copy_imported_beside_its_original_shares_no_transcript(
         assert await sessions.transcripts_of("chat-2") == []
         assert len(await sessions.transcripts_of("chat-1")) == 2
         assert await sessions.owner(AGENT) == "chat-1"
+
+
+async def rows_the_planner_counts(store: StoreBase) -> int | None:
+    """How many events the planner's statistics say the log holds, as of their last refresh
+    (PostgreSQL's pg_class.reltuples; the row count of SQLite's sqlite_stat1), None if none."""
+    if isinstance(store, PostgresEventStore):
+        rows = await store.pool.fetchval(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = 'agentlog_events'",
+            store.schema,
+        )
+        return None if rows is None or rows < 0 else int(rows)
+    assert isinstance(store, SQLiteEventStore)
+
+    def read(conn: sqlite3.Connection) -> int | None:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+            return None
+        row = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'agentlog_events'").fetchone()
+        return None if row is None else int(row[0].split()[0])
+
+    return await store.threads.on_reader(read)
+
+
+async def test_a_bulk_import_refreshes_the_planners_statistics_and_a_small_one_does_not(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statistics, "BULK_EVENTS", 40)
+    await store.append("small-source", [SessionCreated(), *[HeartbeatRecorded()] * 10])
+    before = await rows_the_planner_counts(store)
+    await import_session(store, parse_export(await export(store, "small-source"), rename_to="s"))
+    assert await rows_the_planner_counts(store) == before  # 22 events: no refresh
+
+    await store.append("big-source", [SessionCreated(), *[HeartbeatRecorded()] * 60])
+    await import_session(store, parse_export(await export(store, "big-source"), rename_to="b"))
+    assert await rows_the_planner_counts(store) == 22 + 2 * 61

@@ -11,7 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agentlog.domain.events import (
+    CustomEventRecorded,
     RunFailed,
+    RunFinished,
     RunStarted,
     SessionCreated,
     TextDelta,
@@ -165,6 +167,63 @@ async def test_messages_include_every_event_appended_before_the_request(
         body = await (await client.get("/v1/sessions/s/messages")).json()
         assert body["head"] == 3 + i
         assert body["messages"][-1]["parts"][-1]["text"] == "".join(map(str, range(i + 1)))
+
+
+async def test_messages_page_newest_first_in_chronological_order(
+    store: StoreBase, aiohttp_client: Client
+) -> None:
+    client = await start(aiohttp_client, store)
+    await store.append("s", [SessionCreated()])
+    for n in range(3):  # a run's user and assistant messages, then a standalone custom one
+        await store.append(
+            "s",
+            [
+                RunStarted(run_id=f"r{n}", prompt=f"p{n}"),
+                RunFinished(run_id=f"r{n}", result="ok"),
+                CustomEventRecorded(name="note", data={"n": n}),
+            ],
+        )
+    whole = await (await client.get("/v1/sessions/s/messages")).json()
+    assert "before" not in whole  # unpaged: the shape as before
+    everything = [m["id"] for m in whole["messages"]]
+    assert len(everything) == 9
+
+    loaded: list[dict[str, Any]] = []
+    query = "limit=4"
+    while True:
+        page = await (await client.get(f"/v1/sessions/s/messages?{query}")).json()
+        assert len(page["messages"]) <= 4 and page["head"] == whole["head"]
+        loaded = page["messages"] + loaded  # a page goes before what is loaded
+        if page["before"] is None:
+            break
+        assert page["before"] == page["messages"][0]["id"]
+        query = f"limit=4&before={page['before']}"
+    assert loaded == whole["messages"]
+
+    newest = await (await client.get("/v1/sessions/s/messages?before=" + everything[-1])).json()
+    assert [m["id"] for m in newest["messages"]] == everything[:-1]  # limit defaults to 100
+    assert newest["before"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("limit=0", "invalid_limit"),
+        ("limit=1001", "invalid_limit"),
+        ("limit=ten", "invalid_limit"),
+        ("limit=-1", "invalid_limit"),
+        ("before=", "invalid_before"),
+        ("before=no-such-message", "invalid_before"),
+        ("limit=2&before=no-such-message", "invalid_before"),
+    ],
+)
+async def test_a_bad_page_is_a_400_in_json(
+    store: StoreBase, aiohttp_client: Client, query: str, code: str
+) -> None:
+    client = await start(aiohttp_client, store)
+    await store.append("s", [SessionCreated(), CustomEventRecorded(name="note")])
+    response = await client.get(f"/v1/sessions/s/messages?{query}")
+    assert (response.status, (await response.json())["error"]["code"]) == (400, code)
 
 
 async def test_an_unknown_session_is_a_404_in_json(

@@ -27,6 +27,9 @@ class ServerProcess:
     def __init__(self, cwd: Path, env: dict[str, str], port: int | None = None) -> None:
         self.cwd = cwd
         self.env = {**os.environ, **env}
+        # One process, which these tests kill, signal and inspect as the server; on PostgreSQL
+        # `serve` would otherwise start one worker per core (tests/e2e/test_serve_workers.py).
+        self.env.setdefault("AGENTLOG_WORKERS", "1")
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = cwd / f"server-{self.port}.log"

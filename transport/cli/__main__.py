@@ -2,4 +2,4 @@
 
 from agentlog.transport.cli.main import main
 
-main()
+raise SystemExit(main())

@@ -15,6 +15,7 @@ from agentlog.infra.store.database_url import DatabaseInUse
 from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.transport.cli import inspect as cli_inspect
 from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
+from agentlog.transport.cli.workers import default_workers, parse_worker_of, supervise
 from agentlog.transport.logging_setup import configure_logging
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.browser_guard import is_loopback
@@ -52,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         "returning one (AGENTLOG_AGENT; more agents: AGENTLOG_AGENTS=name=module:attribute,...)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving the port (AGENTLOG_WORKERS; default: the number of cores on "
+        "PostgreSQL, 1 on SQLite, which one process serves)",
+    )
+    # Set by the supervisor on the workers it starts (transport/cli/workers.py).
+    serve.add_argument("--worker-of", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--insecure",
         action="store_true",
         help="serve on a non-loopback address without AGENTLOG_API_TOKEN (anyone who can reach "
@@ -71,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(given)
     environ = dict(os.environ)
     if getattr(args, "agent", None):
         environ["AGENTLOG_AGENT"] = args.agent  # the flag stands for the variable
@@ -81,9 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             redis_url=args.redis_url,
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
         )
         if args.command == "serve":
-            return serve(settings, insecure=args.insecure)
+            if args.worker_of is not None:
+                return serve_as_worker(settings, parse_worker_of(args.worker_of))
+            return serve(settings, insecure=args.insecure, argv=given)
         if args.command == "token":
             return mint_token(settings, args.token_session, args.scope, args.ttl)
         if args.command == "migrate":
@@ -124,34 +137,58 @@ def sandbox_weaknesses(settings: Settings) -> list[str]:
     return list(sandbox_weaknesses()) if settings.agent.sandbox else []
 
 
-def serve(settings: Settings, *, insecure: bool = False) -> int:
+def _load_agents(settings: Settings) -> AgentCatalog:
     from agentlog.infra.agent.agents.catalog import AgentLoadError, load_catalog_sync
 
+    # Every agent is imported and checked now: a bad setting stops the start, never a run.
+    try:
+        return load_catalog_sync(settings.agent.agents, settings.agent.disabled_tools)
+    except AgentLoadError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def serve(settings: Settings, *, insecure: bool = False, argv: Sequence[str] = ()) -> int:
     refusal = unsafe_bind(settings, insecure=insecure)
     if refusal is not None:
         print(f"agentlog: {refusal}", file=sys.stderr)
         return 2
-    # Every agent is imported and checked now: a bad setting stops the start, never a run.
-    try:
-        agents = load_catalog_sync(settings.agent.agents, settings.agent.disabled_tools)
-    except AgentLoadError as exc:
-        raise ConfigError(str(exc)) from None
+    agents = _load_agents(settings)
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
+    workers = settings.workers or default_workers(url.serves_one_process)
+    if workers > 1 and url.serves_one_process:
+        print(
+            f"agentlog: --workers {workers} needs a database several processes share "
+            f"(PostgreSQL): {url.describe()} is served by one process, which keeps its run "
+            "lock and wake-ups in memory; serve it with --workers 1",
+            file=sys.stderr,
+        )
+        return 2
+    if workers > 1:
+        _announce(settings, url.describe(), workers)
+        return supervise(argv, workers)
     try:
         with url.serving_claim():
-            return _serve_claimed(settings, agents, url.describe())
+            _announce(settings, url.describe(), 1)
+            return _serve_here(settings, agents)
     except DatabaseInUse as exc:
         print(f"agentlog: {exc}", file=sys.stderr)
         return 2
 
 
-def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> int:
-    from agentlog.transport.app import create_app
-    from agentlog.transport.http_server import run
-    from agentlog.transport.middleware.access_log import AccessLog
+def serve_as_worker(settings: Settings, worker_of: tuple[int, int]) -> int:
+    """One of `--workers N` (the supervisor checked the configuration and announced it)."""
+    agents = _load_agents(settings)
+    configure_logging(settings.log_level.upper())
+    return _serve_here(settings, agents, worker_of=worker_of)
 
-    print(f"agentlog serving on http://{settings.host}:{settings.port} ({database})", flush=True)
+
+def _announce(settings: Settings, database: str, workers: int) -> None:
+    processes = f", {workers} workers" if workers > 1 else ""
+    print(
+        f"agentlog serving on http://{settings.host}:{settings.port} ({database}{processes})",
+        flush=True,
+    )
     sandbox_warning = unusable_sandbox(settings)
     if sandbox_warning is not None:
         print(f"agentlog: warning: {sandbox_warning}", file=sys.stderr, flush=True)
@@ -165,13 +202,23 @@ def _serve_claimed(settings: Settings, agents: AgentCatalog, database: str) -> i
             file=sys.stderr,
             flush=True,
         )
+
+
+def _serve_here(
+    settings: Settings, agents: AgentCatalog, worker_of: tuple[int, int] | None = None
+) -> int:
+    from agentlog.transport.app import create_app
+    from agentlog.transport.http_server import run
+    from agentlog.transport.middleware.access_log import AccessLog
+
     run(
-        create_app(settings, agents=agents),
+        create_app(settings, agents=agents, worker_of=worker_of),
         settings.host,
         settings.port,
         max_header_bytes=settings.max_header_bytes,
         access_log_class=AccessLog,
         shutdown_seconds=settings.shutdown_seconds,
+        reuse_port=worker_of is not None,
     )
     return 0
 

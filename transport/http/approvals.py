@@ -19,6 +19,7 @@ from agentlog.infra.sessions.approval_answers import (
     RecordedAnswer,
     record_answer,
 )
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import AGENT_RUNS, STORE
@@ -44,7 +45,7 @@ async def answer_approval(request: web.Request) -> web.Response:
             400, "invalid_reason", f"the reason is longer than {MAX_REASON_CHARS} characters"
         )
     store = request.app[STORE]
-    await store.head(session_id)  # 404 for an unknown session
+    await live_head(store, session_id)  # 404 for an unknown session
     given = ApprovalAnswer(
         approval_id, approved=body.approved, reason=body.reason, responder=responder_of(request)
     )

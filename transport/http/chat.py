@@ -18,13 +18,13 @@ from aiohttp import web
 from agentlog.domain.errors import (
     RunNotActive,
     SessionAlreadyExists,
-    SessionDeleted,
     UnknownSession,
 )
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.sessions.approval_answers import latest_approvals
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.transport.http.files import read_uploads
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.runs import (
     StartRunBody,
@@ -53,11 +53,8 @@ async def open_chat(request: web.Request, session_id: str) -> None:
     """The session exists afterwards: created now, on the chat's first send, when the caller
     may create sessions. 410 for a deleted one (its id is never given out again)."""
     store = request.app[STORE]
-    when = await deleted_at(store, session_id)
-    if when is not None:
-        raise SessionDeleted(session_id, when.isoformat())
     try:
-        await store.head(session_id)
+        await live_head(store, session_id)  # SessionDeleted: 410
         return
     except UnknownSession:
         if session_grant(request) is not None:
@@ -108,7 +105,7 @@ async def stop_chat(request: web.Request) -> web.Response:
     body = await read_body(request, StopBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     store = request.app[STORE]
-    await store.head(session_id)  # 404 for an unknown chat
+    await live_head(store, session_id)  # 404 for an unknown chat
     runs = request.app[AGENT_RUNS]
     # Cleared before the run is stopped: its end then finds nothing to start.
     cleared = await runs.clear_queue(session_id) if body.clear_queue else None

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from agentlog.domain.errors import SessionDeleted
+from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import utc_now
 from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.sessions.tombstone import deleted_at
 from agentlog.infra.sessions.workspaces import sweep_deleted
+from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.metrics import METRICS
 from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
 from agentlog.transport.middleware.errors import Handler
@@ -50,13 +52,23 @@ async def delete_session(request: web.Request) -> web.Response:
 
 @web.middleware
 async def deleted_sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """410 for any route of a deleted session (its tombstone is all that is left)."""
-    session_id = request.match_info.get("session_id")
-    if session_id is not None and request.path.startswith(("/v1/sessions/", "/v1/chat/")):
+    """410 for any route of a deleted session (its tombstone is all that is left).
+
+    Nothing is read before the handler: the operation itself refuses a deleted session (the
+    store refuses every append after the tombstone, in the append's own transaction, and
+    every read that would show the session checks the head it reads anyway). Only when a
+    handler answers that the session is unknown is one lookup made, to tell a session that
+    never was (404) from one that was deleted (410): the hot path pays nothing."""
+    try:
+        return await handler(request)
+    except UnknownSession as unknown:
+        session_id = request.match_info.get("session_id")
+        if session_id is None or unknown.session_id != session_id:
+            raise
         when = await deleted_at(request.app[STORE], session_id)
-        if when is not None:
-            raise SessionDeleted(session_id, when.isoformat())
-    return await handler(request)
+        if when is None:
+            raise
+        raise SessionDeleted(session_id, when.isoformat()) from None
 
 
 async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -70,14 +82,19 @@ async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
         on_deleted=lambda reason: counter.inc(reason=reason),
     )
     days = app[SETTINGS].retention_days
+    # The workspace sweep is per directory: the processes sharing this host's workspace root
+    # run it once; retention once per deployment.
+    root = runner.workspace_root
     sweepers = [
-        asyncio.create_task(
-            _sweep_deleted_workspaces(app, runner.workspace_root), name="agentlog-workspaces"
+        start_once_per_deployment(
+            app,
+            f"workspace-sweep:{socket.gethostname()}:{root}",
+            lambda: _sweep_deleted_workspaces(app, root),
         )
     ]
     if days is not None:
         sweepers.append(
-            asyncio.create_task(_sweep_idle_sessions(app, days), name="agentlog-retention")
+            start_once_per_deployment(app, "retention", lambda: _sweep_idle_sessions(app, days))
         )
     yield
     for sweeper in sweepers:

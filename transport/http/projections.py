@@ -10,16 +10,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
 from agentlog.projections.ui_messages import to_ui_messages
+from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
+from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.files import file_url
-from agentlog.transport.http.request_parsing import read_body
+from agentlog.transport.http.request_parsing import parse_int, read_body
 from agentlog.transport.keys import AGENT_RUNS, PROJECTOR, SETTINGS, STORE
 from agentlog.transport.middleware.errors import ApiError
 
@@ -43,27 +47,46 @@ def _json(body: object, status: int = 200) -> web.Response:
     )
 
 
+# The most messages one page of GET /messages holds.
+MAX_PAGE = 1000
+
+
 async def messages(request: web.Request) -> web.Response:
-    """GET /v1/sessions/{session_id}/messages: the session's UIMessage[], hydrated."""
+    """GET /v1/sessions/{session_id}/messages: the session's UIMessage[], hydrated. With
+    `limit` and/or `before` (a message id), one page: the newest `limit` messages older than
+    `before`, in chronological order, and `before` for the next older page (or null)."""
     session_id = request.match_info["session_id"]
+    paged = "limit" in request.query or "before" in request.query
+    limit = parse_int(request, "limit", 100, 1, MAX_PAGE)  # checked before any read
+    before = request.query.get("before")
+    if before is not None and not before:
+        raise ApiError(400, "invalid_before", "before must be a message id")
     # Asked before the state is read: a run that ends in between has written its results
     # and terminal event, which the state then shows. Asked after, a run ending in between
     # would make its tools look interrupted although their results were on the way.
     run_active = await request.app[RUN_IS_ACTIVE](session_id)
     state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    if not state.messages:
+        # A deleted session folds to no messages: only then is its tombstone looked for.
+        await live_head(request.app[STORE], session_id)
     # The lock outlives the run's terminal event by its teardown (the CLI's exit): a run the
     # state shows ended is not reported active, as GET /v1/sessions/{id} does not either.
     run_active = run_active and state.open_run_id is not None
-    return _json(
-        {
-            "session_id": session_id,
-            "messages": to_ui_messages(
-                state, run_active=run_active, files_url=file_url(session_id, "")
-            ),
-            "head": head,
-            "run_active": run_active,
-        }
+    body: dict[str, Any] = {"session_id": session_id}
+    if paged:
+        try:
+            page, older = page_before(state.messages, limit, before)
+        except UnknownCursor as unknown:
+            raise ApiError(400, "invalid_before", str(unknown)) from None
+        # Only the page is read out (hydrated), not the whole conversation.
+        state = msgspec.structs.replace(state, messages=tuple(page))
+        body["before"] = older
+    body.update(
+        messages=to_ui_messages(state, run_active=run_active, files_url=file_url(session_id, "")),
+        head=head,
+        run_active=run_active,
     )
+    return _json(body)
 
 
 async def rebuild(request: web.Request) -> web.Response:
@@ -115,7 +138,8 @@ def setup_projections(app: web.Application, *, run_is_active: RunIsActive | None
             app[PROJECTOR] = projector
             app[RUN_IS_ACTIVE] = run_is_active or summary_says_running(projector)
             stop = asyncio.Event()
-            task = asyncio.create_task(projector.run(stop), name="agentlog-projector")
+            # One projector per deployment; the others' reads fold the log past the rows.
+            task = start_once_per_deployment(app, "projector", lambda: projector.run(stop), stop)
             try:
                 yield
             finally:

@@ -29,6 +29,7 @@ from agentlog.infra.sessions.rewinds import (
     plan_submit,
     refuse_taken_id,
 )
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from agentlog.transport.http.approvals import continue_turn, responder_of
 from agentlog.transport.http.files import NO_UPLOADS, Uploads, read_uploads, store_uploads
@@ -295,7 +296,7 @@ async def record_answers(
     acts on them, the continuation if one started now, and the seq its stream's client has
     seen up to. 409 `nothing_to_continue` when they were already acted on."""
     store = request.app[STORE]
-    await store.head(session_id)
+    await live_head(store, session_id)
     given = [
         ApprovalAnswer(approval_id, approved, reason, responder_of(request))
         for approval_id, approved, reason in answers
@@ -340,7 +341,7 @@ async def cancel_run(request: web.Request) -> web.Response:
     body = await read_body(request, CancelBody, allow_empty=True)
     session_id = request.match_info["session_id"]
     run_id = request.match_info["run_id"]
-    await request.app[STORE].head(session_id)  # 404 for an unknown session
+    await live_head(request.app[STORE], session_id)  # 404 for an unknown session
     runs = request.app[AGENT_RUNS]
     # Cleared before the cancel: the run's end then finds nothing to start.
     cleared = await runs.clear_queue(session_id) if body.clear_queue else 0
@@ -360,7 +361,7 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
     with nothing running (a graceful shutdown cancelled the run they waited on) start their
     turn now, and it is that turn that is streamed."""
     session_id = request.match_info["session_id"]
-    await request.app[STORE].head(session_id)
+    await live_head(request.app[STORE], session_id)
     runs = request.app[AGENT_RUNS]
     run_id = await runs.active_run(session_id)
     if run_id is None:

@@ -27,9 +27,9 @@ from agentlog.domain.rules.external_events import (
     decide_external_events,
 )
 from agentlog.infra.sessions.status import pending_approvals, summary_json
-from agentlog.infra.sessions.tombstone import deleted_at
+from agentlog.infra.sessions.tombstone import deleted_at, live_head
 from agentlog.infra.store.run_reads import current_open_work
-from agentlog.projections.sessions import AWAITING_APPROVAL
+from agentlog.projections.sessions import AWAITING_APPROVAL, DELETED
 from agentlog.transport.http.admin import list_sessions_with_status
 from agentlog.transport.http.metrics import count_delivered
 from agentlog.transport.http.request_parsing import (
@@ -83,6 +83,8 @@ async def session_view(request: web.Request, session_id: str) -> dict[str, Any]:
     summary = await request.app[PROJECTOR].read_summary(session_id)
     if summary is None:
         raise UnknownSession(session_id)
+    if summary.status == DELETED:  # the summary folded the tombstone: no second read
+        raise SessionDeleted(session_id, summary.last_activity_at.isoformat())
     view = summary_json(summary)
     # Only a session that awaits an answer has any (the read folds its log).
     view["pending_approvals"] = (
@@ -161,7 +163,7 @@ async def append_events(request: web.Request) -> web.Response:
         return json_response({"seqs": seqs, "head": seqs[-1]})
     runs = request.app[AGENT_RUNS]
     for _ in range(APPEND_RETRIES):
-        head = await store.head(session_id)
+        head = await live_head(store, session_id)
         expected = body.expected_offset if body.expected_offset is not None else head
         # Only the latest run can leave a call waiting: read from its start, not the session.
         waiting = (await current_open_work(store, session_id)).waiting_calls()
@@ -218,7 +220,7 @@ def wants_sse(request: web.Request) -> bool:
 async def get_events(request: web.Request) -> web.StreamResponse:
     session_id = request.match_info["session_id"]
     store = request.app[STORE]
-    head = await store.head(session_id)
+    head = await live_head(store, session_id)
     # Both are checked when both are sent (a bad one is a 400); the query wins.
     resumed = None
     if "Last-Event-ID" in request.headers:

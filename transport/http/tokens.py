@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from agentlog.infra.sessions.tombstone import live_head
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.sessions import json_response
 from agentlog.transport.keys import SETTINGS, STORE
@@ -58,7 +59,7 @@ async def _mint(request: web.Request, session_id: str, body: MintBody) -> web.Re
             "set AGENTLOG_TOKEN_SECRET (or AGENTLOG_ADMIN_TOKEN / AGENTLOG_API_TOKEN) to sign "
             "session tokens",
         )
-    await request.app[STORE].head(session_id)  # 404 for an unknown session
+    await live_head(request.app[STORE], session_id)  # 404 for an unknown session
     token, expires_at = mint(key, session_id, body.scope, int(body.ttl_seconds))
     return json_response(
         {

@@ -81,7 +81,14 @@ def document(app: web.Application) -> dict[str, Any]:
         components.pop("securitySchemes", None)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "agentlog", "version": "0.1.0"},
+        "info": {
+            "title": "agentlog",
+            "version": "0.1.0",
+            "description": (
+                "Served by `agentlog serve --workers N` with N > 1, every response carries "
+                "`Agentlog-Worker: <index>/<count> <pid>`, naming the process that answered."
+            ),
+        },
         "paths": paths,
         "components": components,
     }
