@@ -52,9 +52,9 @@ PROMPTS = {
     "steering": "Also tell me the time",
     "attach": "What is in this picture?",
 }
-# Steps the driver has but the server cannot answer yet: sending while a run is active with
-# `steer`, and attachments (issue 20, built beside this test). Add each here as it lands.
-OPTIONAL_STEPS: tuple[str, ...] = ("attach",)
+# The driver's optional steps, both run here: steering (sent beside useChat's own send, into
+# the running turn) and attaching a picture.
+OPTIONAL_STEPS: tuple[str, ...] = ("steer", "attach")
 
 
 def _installed_is_stale() -> bool:
@@ -262,16 +262,17 @@ async def test_the_react_app_in_chromium_shows_what_the_log_holds_after_every_st
     ]
     assert [e["run_id"] for e in events if e["type"] == "run_cancelled"] == [stopped[11]["id"]]
 
-    # The page spoke to agentlog only through the chat routes and GET /messages, always with
-    # the session token its own backend minted, never the API token.
+    # The page spoke to agentlog only through the chat routes, GET /messages and (to steer) the
+    # runs route, always with the session token its own backend minted, never the API token.
     calls = [r for r in result["requests"] if r["method"] != "OPTIONS"]
     chat = f"{server.url}/v1/chat"
+    steering = {("POST", f"{server.url}/v1/sessions/{chat_id}/runs")}
     assert {(r["method"], r["url"]) for r in calls} == {
         ("GET", f"{server.url}/v1/sessions/{chat_id}/messages"),
         ("GET", f"{chat}/{chat_id}/stream"),
         ("POST", chat),
         ("POST", f"{chat}/{chat_id}/stop"),
-    }
+    } | (steering if "steer" in OPTIONAL_STEPS else set())
     # Three page loads: the first found nothing running (204); the reload mid-stream found the
     # run still going and resumed it (200).
     stream = ("GET", f"{chat}/{chat_id}/stream")

@@ -22,9 +22,8 @@ from agentlog.domain.errors import (
 )
 from agentlog.domain.events import SessionCreated
 from agentlog.infra.sessions.approval_answers import latest_approvals
-from agentlog.infra.sessions.tombstone import deleted_at
-from agentlog.transport.http.files import read_uploads
 from agentlog.infra.sessions.tombstone import live_head
+from agentlog.transport.http.files import read_uploads
 from agentlog.transport.http.request_parsing import read_body
 from agentlog.transport.http.runs import (
     StartRunBody,

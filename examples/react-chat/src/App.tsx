@@ -30,7 +30,7 @@ export function App() {
   return <ChatView chatId={chatId} {...opened} />;
 }
 
-function ChatView({ chatId, transport, messages: stored, stopRun, fileUrl }: { chatId: string } & OpenedChat) {
+function ChatView({ chatId, transport, messages: stored, stopRun, steer: steerRun, fileUrl }: { chatId: string } & OpenedChat) {
   const chat = useChat({
     id: chatId,
     messages: stored,
@@ -49,9 +49,14 @@ function ChatView({ chatId, transport, messages: stored, stopRun, fileUrl }: { c
   const send = (event: React.FormEvent) => {
     event.preventDefault();
     if (!text.trim() && !files?.length) return;
-    // While a run is active the server queues the message, or with `steer` delivers it into
-    // the running turn at its next step.
-    void sendMessage({ text, files }, steer && busy ? { body: { steer: true } } : undefined);
+    if (steer && busy && !files?.length) {
+      // Into the running turn at its next step: not a message of its own, so not useChat's
+      // send; the stream already open shows it as a steering-message part.
+      void steerRun(text);
+    } else {
+      // While a run is active the server queues the message for a turn of its own.
+      void sendMessage({ text, files });
+    }
     setText('');
     setFiles(undefined);
     setFileInputKey(key => key + 1);

@@ -9,11 +9,11 @@ export async function openChat(chatId: string) {
   const transport = new DefaultChatTransport({ api: `${base}/v1/chat`, headers });
   const stored = await fetch(`${base}/v1/sessions/${chatId}/messages`, { headers });
   const { messages } = (await stored.json()) as { messages: UIMessage[] };
-  // useChat's stop() only closes the fetch: this stops the run; its stream then ends by itself.
-  const stopRun = () =>
-    fetch(`${base}/v1/chat/${chatId}/stop`, {
-      method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{}',
-    });
+  const post = (path: string, body: object) => fetch(`${base}${path}`, {
+    method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  // useChat's stop() only closes the fetch: stopRun stops the run; steer joins the running turn.
+  const stopRun = () => post(`/v1/chat/${chatId}/stop`, {});
+  const steer = (text: string) => post(`/v1/sessions/${chatId}/runs`, { prompt: text, steer: true });
   const fileUrl = (url: string) => (url.startsWith('/') ? `${base}${url}?access_token=${token}` : url);
-  return { transport, messages, stopRun, fileUrl };
+  return { transport, messages, stopRun, steer, fileUrl };
 }
