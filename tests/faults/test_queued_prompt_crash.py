@@ -1,7 +1,9 @@
 """kill -9 of the server while a prompt is queued behind its run, on SQLite and PostgreSQL:
 the queue is in the log, so the server started again (SQLite: on the same file; PostgreSQL:
-a second instance beside the dead one) records the dead run `run_abandoned` and starts the
-queued prompt's turn, which finishes; `verify` finds nothing wrong."""
+a second instance beside the dead one) starts the queued prompt's turn, which finishes;
+`verify` finds nothing wrong. With crash continuation off the dead run is recorded
+`run_abandoned` first; with it on, the dead run's turn is finished first (its slow tool
+called again by the scripted model) and the queued turn comes after it."""
 
 from __future__ import annotations
 
@@ -26,14 +28,23 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("database", "continuation"), [("sqlite", "off"), ("postgres", "off"), ("sqlite", "on")]
+)
 async def test_a_queued_prompt_gets_its_turn_after_kill_9_of_the_server(
     database: str,
+    continuation: str,
     request: pytest.FixtureRequest,
     servers: list[ServerProcess],
     tmp_path: Path,
 ) -> None:
-    env = {"AGENTLOG_RUN_LOCK_TTL_SECONDS": "3", "AGENTLOG_REDIS_URL": ""}
+    env = {
+        "AGENTLOG_RUN_LOCK_TTL_SECONDS": "3",
+        "AGENTLOG_REDIS_URL": "",
+        "AGENTLOG_CONTINUE_AFTER_CRASH": continuation,
+    }
+    # Long enough to be killed in; with continuation on the scripted model calls it again.
+    slow = long_prompt(120 if continuation == "off" else 6)
     if database == "sqlite":
         env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'log.db'}"
     else:
@@ -45,7 +56,7 @@ async def test_a_queued_prompt_gets_its_turn_after_kill_9_of_the_server(
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http, asyncio.timeout(180):
             sid = await create_session(http, server.url)
-            run_id = await start_run(http, server.url, sid, long_prompt(120))
+            run_id = await start_run(http, server.url, sid, slow)
 
             async def tool_started() -> bool | None:
                 events = await all_events(http, server.url, sid)
@@ -86,7 +97,14 @@ async def test_a_queued_prompt_gets_its_turn_after_kill_9_of_the_server(
     ]
     assert terminals[0] == ("run_abandoned", run_id)
     runs = [e for e in events if e["type"] == "run_started"]
-    assert [r["prompt"] for r in runs] == [long_prompt(120), "Hello after the crash"]
+    if continuation == "off":
+        assert [r["prompt"] for r in runs] == [slow, "Hello after the crash"]
+    else:
+        # The dead run's turn went on in a run of its own, which finished before the queued turn.
+        assert [r["prompt"] for r in runs][::2] == [slow, "Hello after the crash"]
+        continued = runs[1]
+        assert continued["continues_run_id"] == run_id and continued["resumed_after_crash"] == 1
+        assert terminals[1] == ("run_finished", continued["run_id"])
     async with open_store(env["AGENTLOG_DATABASE_URL"]) as store:
         report = await verify_log(store)
     assert report.problems == []

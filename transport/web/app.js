@@ -598,6 +598,7 @@
     "tool_call_started", "tool_call_succeeded", "tool_call_failed", "tool_call_denied",
     "tool_approval_requested", "tool_approval_responded", "agent_error", "tool_call_refused",
     "model_call_metered", "egress_refused", "heartbeat", "run_finished", "run_failed", "run_cancelled", "run_abandoned", "session_deleted",
+    "prompt_queued", "steering_delivered", "queue_cleared",
   ];
 
   function handleFrame(message) {
