@@ -191,3 +191,41 @@ async def test_an_approval_is_answered_within_the_grace_because_the_stream_ends_
     ]
     [finished] = [e for e in events if e["type"] == "run_finished"]
     assert finished.get("stop_reason") != "tool_deferred"
+
+
+async def test_reconnecting_while_an_approval_waits_is_204_and_the_answer_still_continues(
+    servers: list[ServerProcess],  # noqa: F811
+    tmp_path: Path,
+    http: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    """A page reloaded while the run waits on an approval (in its grace) finds nothing to
+    resume: the request is in GET /messages, and a replay would rebuild the message from
+    empty over an answer the page gives meanwhile. The answer then continues the turn."""
+    server = start(servers, tmp_path, {"AGENTLOG_APPROVAL_GRACE_SECONDS": "600"})
+    chat_id = "chat-" + uuid.uuid4().hex
+    said = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": PUBLISH}]}
+    async with http.post(f"{server.url}/v1/chat", json={"id": chat_id, "messages": [said]}) as r:
+        assert r.status == 200
+        stream = await r.text()  # it ends at the approval request
+    assert '"tool-approval-request"' in stream
+    async with http.get(f"{server.url}/v1/sessions/{chat_id}/events?limit=5000") as response:
+        runs = [e["type"] for e in (await response.json())["events"] if e["type"][:4] == "run_"]
+    assert runs == ["run_started"]  # the run is still active: it waits, in its grace
+    async with http.get(f"{server.url}/v1/chat/{chat_id}/stream") as response:
+        assert response.status == 204
+    async with http.get(f"{server.url}/v1/sessions/{chat_id}/messages") as response:
+        [part] = [p for p in (await response.json())["messages"][-1]["parts"] if "approval" in p]
+    assert part["state"] == "approval-requested"
+    async with http.post(
+        f"{server.url}/v1/sessions/{chat_id}/approvals/{part['approval']['id']}",
+        json={"approved": True},
+    ) as response:
+        assert response.status in (200, 202), await response.text()
+    for _ in range(600):
+        async with http.get(f"{server.url}/v1/sessions/{chat_id}") as response:
+            if (await response.json())["status"] == "idle":
+                break
+        await asyncio.sleep(0.1)
+    async with http.get(f"{server.url}/v1/sessions/{chat_id}/messages") as response:
+        parts = (await response.json())["messages"][-1]["parts"]
+    assert [p["state"] for p in parts if "approval" in p] == ["output-available"]

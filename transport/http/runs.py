@@ -19,7 +19,11 @@ from agentlog.domain.events import QueueCleared, RunStarted
 from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.domain.rules.attachments import file_parts
-from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
+from agentlog.infra.sessions.approval_answers import (
+    ApprovalAnswer,
+    latest_approvals,
+    record_answer,
+)
 from agentlog.infra.sessions.rewinds import (
     PlannedRun,
     branch_of,
@@ -355,7 +359,8 @@ async def cancel_run(request: web.Request) -> web.Response:
 
 
 async def resume_stream(request: web.Request) -> web.StreamResponse:
-    """204 when no run is active, else the active run replayed from its start, then live.
+    """204 when no run is active or it waits on an approval, else the active run replayed
+    from its start, then live.
     The active run is always on the current branch: after a regenerate or an edit, it is the
     run that answers again, and the answer it replaced is never replayed. Prompts left queued
     with nothing running (a graceful shutdown cancelled the run they waited on) start their
@@ -368,6 +373,12 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
         stranded = await runs.start_stranded_queue(session_id)
         run_id = None if stranded is None else stranded.run_id
     if run_id is None:
+        return web.Response(status=204)
+    if (await latest_approvals(request.app[STORE], session_id)).pending():
+        # The run waits on a person (its grace before it defers the call): its UI stream ends
+        # at the request, so there is nothing to resume, and GET /messages already shows the
+        # request. A replay here would also rebuild the message from empty, overwriting an
+        # answer the page gave meanwhile, which useChat then never sends.
         return web.Response(status=204)
     # A run that continues earlier ones after approvals replays their message too: the
     # resumed client rebuilds it from empty.

@@ -104,7 +104,10 @@ CHAT_PATHS: dict[str, Any] = {
             "parameters": [SESSION_ID],
             "responses": {
                 "200": UI_STREAM,
-                "204": {"description": "nothing is running, or the chat does not exist yet"},
+                "204": {
+                    "description": "nothing is running, the run waits on an approval, or "
+                    "the chat does not exist yet"
+                },
                 "410": returns_error("the session was deleted"),
             },
         }

@@ -249,7 +249,7 @@ RUN_PATHS: dict[str, Any] = {
             "parameters": [SESSION_ID],
             "responses": {
                 "200": {"description": "text/event-stream, x-vercel-ai-ui-message-stream: v1"},
-                "204": {"description": "no active run"},
+                "204": {"description": "no active run, or it waits on an approval"},
                 "404": returns_error("unknown session"),
             },
         }
