@@ -45,6 +45,21 @@ async def append_through_new_connections(url: str) -> tuple[list[int], set[str]]
     return seqs, workers
 
 
+async def both_workers_listening(url: str, count: int = 2) -> None:
+    """The supervisor's port answers once the first worker listens; wait (bounded) until every
+    worker answers, each request on a connection of its own."""
+    seen: set[str] = set()
+    async with asyncio.timeout(60):
+        while len(seen) < count:
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with (
+                aiohttp.ClientSession(connector=connector) as http,
+                http.get(f"{url}/healthz") as response,
+            ):
+                seen.add(response.headers[WORKER_HEADER].split()[0])
+            await asyncio.sleep(0.05)
+
+
 async def loop_holders(postgres_url: str) -> dict[str, str]:
     """Each background loop's lease and its holder ("host:pid"), as the database has them."""
     url = parse_database_url(postgres_url)
@@ -72,6 +87,7 @@ async def test_two_workers_serve_one_port_with_one_of_each_loop_and_stop_on_sigt
             http.post(f"{server.url}/v1/sessions", json={"id": "shared"}) as created,
         ):
             assert created.status == 201
+        await both_workers_listening(server.url)
         seqs, workers = await append_through_new_connections(server.url)
         assert sorted(seqs) == list(range(2, APPENDS + 2))  # dense: every seq once, no gap
         assert len(workers) == 2 and {w.split()[0] for w in workers} == {"0/2", "1/2"}
