@@ -47,7 +47,11 @@ async def finished_texts(http: aiohttp.ClientSession, session: str, prompt: str)
                 events = (await response.json())["events"]
     (end,) = [e for e in events if e["type"] in RUN_ENDS]
     assert end["type"] == "run_finished", end
-    return [e["text"] for e in events if e["type"] == "text_completed"]
+    texts = [e["text"] for e in events if e["type"] == "text_completed"]
+    assert texts, [
+        (e["type"], e.get("text") or e.get("message") or e.get("stop_reason")) for e in events
+    ]
+    return texts
 
 
 async def test_two_named_agents_serve_two_sessions_of_one_server(
