@@ -31,6 +31,7 @@ environment (through `env -i`), but not the confinement.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -441,6 +442,7 @@ class RunSandbox:
         self.cli_path = cli_path
         self._directory = directory
         self._gateway: ModelGateway | None = None
+        self._gateway_made = asyncio.Lock()
         self._meters: dict[str, RunMeter] = {}
         self._proxies: dict[str, EgressProxy] = {}
         self._cgroups: dict[str, Path] = {}
@@ -549,10 +551,13 @@ class RunSandbox:
             self._gateway.dismiss(meter)
 
     async def _socket(self) -> Path:
-        if self._gateway is None:
-            gateway = ModelGateway(self.model_url, api_key=self.api_key)
-            await gateway.start(self.directory / "model.sock")
-            self._gateway = gateway
+        # One gateway per server, made by the first run: two first runs at once must not make
+        # two on the same socket path (one run's key was then admitted by the other: 403).
+        async with self._gateway_made:
+            if self._gateway is None:
+                gateway = ModelGateway(self.model_url, api_key=self.api_key)
+                await gateway.start(self.directory / "model.sock")
+                self._gateway = gateway
         assert self._gateway.socket_path is not None
         return self._gateway.socket_path
 
