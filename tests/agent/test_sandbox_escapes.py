@@ -210,15 +210,17 @@ async def test_a_fork_bomb_stops_at_the_process_limit_and_the_runner_goes_on(
     store: StoreBase, tmp_path: Path
 ) -> None:
     """A tool forks children that wait, until one is refused (or 200 run): under a limit of
-    40 it is stopped well before 200. As root, Linux does not hold a sandbox made by root to
-    RLIMIT_NPROC (200 forks under a limit of 40 all ran), so a pids cgroup per run counts
-    them; the CLI shares that cgroup, so a bomb that fills it can starve the CLI's own
-    threads and fail its run (a known flaw: the tools need a cgroup of their own). What must
-    hold either way: the bomb was stopped, and the runner serves the next turn."""
+    40 it is stopped well before 200, and the run finishes: the model gets the failed call
+    and answers. As root, Linux does not hold a sandbox made by root to RLIMIT_NPROC (200
+    forks under a limit of 40 all ran), so a pids cgroup per run counts them; the tools have
+    one of their own nested in it (before, the bomb filled the CLI's count too, the CLI could
+    not make a thread and aborted: the run failed). The runner serves the next turn."""
     need_sandbox()
-    # The parent notes each fork in the workspace, so the count survives a CLI that dies.
+    # The parent notes each fork in the workspace (and, first, its cgroups), so the count
+    # survives a CLI that dies.
     forks = (
         "python3 -c 'import os, time\n"
+        'open("cgroup.txt", "w").write(open("/proc/self/cgroup").read())\n'
         "for n in range(1, 201):\n"
         "    try:\n"
         "        if os.fork() == 0:\n"
@@ -240,12 +242,18 @@ async def test_a_fork_bomb_stops_at_the_process_limit_and_the_runner_goes_on(
             run_limits=RunLimits(processes=40),
         ) as runner,
     ):
-        await run_turn(runner, store, bombed, "Run the demo in the shell.")
+        bomb = await run_turn(runner, store, bombed, "Run the demo in the shell.")
         [noted] = list((tmp_path / "workspaces").rglob("forks.txt"))
         counts = [int(line) for line in noted.read_text().split()]
         assert counts and max(counts) < 200, counts[-3:]
         events = await run_turn(runner, store, after, "Hello there")
+    assert "RunFinished" in repr(bomb[-1].event), repr(bomb[-1].event)
     assert "RunFinished" in repr(events[-1].event)
+    if os.geteuid() == 0 and pids_hierarchy() is not None:
+        # The bomb ran in the tools' cgroup (as the sandbox names it: its own is its root).
+        [cgroups] = list((tmp_path / "workspaces").rglob("cgroup.txt"))
+        [pids] = [line for line in cgroups.read_text().splitlines() if ":pids:" in line]
+        assert pids.endswith(":/tools"), cgroups.read_text()
 
 
 def run_id_of(cgroup: Path) -> str:

@@ -8,6 +8,10 @@ the fds or memory of, any process outside it (the CLI), and with Landlock ABI 6 
 cannot signal one either. Where Landlock is missing the command is refused (exit 126): it never
 runs unseparated.
 
+First it checks in at the run's tool gate (tool_gate.py), a unix socket the server serves,
+which moves it into the tools' cgroup where the server has one (so a fork bomb fills the
+tools' process count, not the CLI's); a refusal refuses the command (exit 126).
+
 It runs inside the sandbox under `python3 -IS` (no site, no environment), so it imports only the
 standard library. The CLI calls it with one argument, the command line for bash.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import socket
 import struct
 import sys
 
@@ -29,6 +34,23 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 PR_SET_NO_NEW_PRIVS = 38
 # The run's limits, {resource: value}: written in by the launcher (RunLimits.rlimits).
 LIMITS: dict[int, int] = {}
+# The run's tool gate, bound here by the launcher (bubblewrap.INSIDE_TOOL_GATE).
+TOOL_GATE = "/run/agentlog-tools.sock"
+
+
+def check_in() -> None:
+    """Ask the run's tool gate to take this process into the tools' cgroup, and wait for it:
+    what this process then starts is counted there. No gate (an older launcher): nothing to
+    do."""
+    if not os.path.exists(TOOL_GATE):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
+        gate.settimeout(60)
+        gate.connect(TOOL_GATE)
+        gate.sendall(b"join\n")
+        answer = gate.makefile("rb").readline().decode(errors="replace").strip()
+    if answer != "ok":
+        raise OSError(f"the run's tool gate answered {answer or 'nothing'!r}")
 
 
 def landlock_abi() -> int:
@@ -78,6 +100,7 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: tool_shell.py COMMAND")
     try:
+        check_in()
         enter_own_domain()
         for limit, value in LIMITS.items():
             resource.setrlimit(limit, (value, value))
