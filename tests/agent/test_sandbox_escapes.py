@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ToolResultBlock, UserMessage, query
 
+from agentlog.domain.events import ToolCallFailed
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
@@ -71,9 +72,10 @@ async def store(sqlite_url: str) -> AsyncIterator[StoreBase]:
 
 
 async def bash_in_sandbox(
-    store: StoreBase, tmp_path: Path, command: str, **overrides: Any
+    store: StoreBase, tmp_path: Path, command: str, stopped: bool = False, **overrides: Any
 ) -> tuple[str, str]:
-    """The Bash tool's output for `command`, and every recorded event as text."""
+    """The Bash tool's output for `command`, and every recorded event as text. `stopped`: the
+    command is expected to be stopped (a failed call: its output is the error's text)."""
     need_sandbox()
     session = await new_session(store)
     async with (
@@ -90,6 +92,9 @@ async def bash_in_sandbox(
     ):
         events = await run_turn(runner, store, session, "Run the demo in the shell.")
     recorded = "\n".join(repr(r.event) for r in await store.read(session))
+    if stopped:
+        (failed,) = [r.event for r in events if isinstance(r.event, ToolCallFailed)]
+        return failed.error_text, recorded
     return await bash_output(store, events), recorded
 
 
@@ -271,47 +276,60 @@ async def test_as_root_a_run_without_a_pids_cgroup_is_said_to_be_unbounded() -> 
     assert warned == (os.geteuid() == 0 and pids_hierarchy() is None)
 
 
-async def test_a_tool_cannot_write_past_the_workspace_quota(
+async def test_a_tool_cannot_write_past_the_workspace_limit(
     store: StoreBase, tmp_path: Path
 ) -> None:
     """Issue 22 wrote 150 MB unchecked; the file-size limit alone bounds each file, not how
-    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, files of 1 MB each (each under the file limit)
-    stop at the quota, in the workspace and in the sandbox's /tmp; the run finishes. The
-    workspace's quota is a tmpfs the server mounts, so as an ordinary user only /tmp's holds
-    (serve says so at start)."""
-    as_root = os.geteuid() == 0
-    limits = RunLimits(file_mb=2, workspace_mb=4)
-    # The CLI keeps its own files for a Bash call in /tmp: so /tmp is emptied again before
-    # anything is printed.
-    fill = (
-        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > {folder}/part-$n.bin "
-        '2>/dev/null || {{ said="$said {name}: stopped at $n;"; break; }}; done'
+    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, as root and as an ordinary user: the sandbox's
+    /tmp stops at 4 MB ("No space left on device"); one file of 8 MB in the workspace is cut
+    at what the workspace has left (its command starts with that as its largest file); files
+    of 1 MB each, written until something stops them (at most 200), are stopped by the
+    run's meter once the workspace has grown past 4 MB, which says so in the call's output.
+    The run finishes."""
+    limits = RunLimits(workspace_mb=4)
+    # The CLI keeps the call's output in /tmp: so /tmp is emptied again before anything is
+    # printed.
+    fill_tmp = (
+        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > /tmp/part-$n.bin "
+        '2>/dev/null || { said="tmp: stopped at $n"; break; }; done'
+    )
+    fill_workspace = (
+        "for n in $(seq 200); do head -c 1000000 /dev/zero > part-$n.bin; sleep 0.05; done"
     )
     command = "; ".join(
         [
-            fill.format(folder="/tmp", name="tmp"),
+            fill_tmp,
             "rm -f /tmp/part-*",
-            fill.format(folder=".", name="workspace"),
             'echo "$said"',
-            "du -sk . | cut -f1 | sed 's/^/workspace kB: /'",
-            "echo probed",
+            attempt("one file of 8 MB", "head -c 8000000 /dev/zero > big.bin"),
+            "rm -f big.bin",
+            fill_workspace,
+            "echo not stopped",
         ]
     )
     try:
-        output, recorded = await bash_in_sandbox(store, tmp_path, command, run_limits=limits)
+        output, recorded = await bash_in_sandbox(
+            store, tmp_path, command, run_limits=limits, stopped=True
+        )
         (workspace,) = [w for w in (tmp_path / "workspaces").iterdir() if w.name != ".sessions"]
-        assert workspace.is_mount() == as_root
+        parts = len(list(workspace.glob("part-*.bin")))
+        assert not workspace.is_mount()  # a folder on disk, metered: no mount, as any user
     finally:
         for folder in (tmp_path / "workspaces").iterdir():
             if folder.name != ".sessions":
-                remove_workspace(folder)  # unmounts the quota's tmpfs
-    assert "probed" in output, output
+                remove_workspace(folder)
     assert "tmp: stopped at" in output, output
-    assert ("workspace: stopped at" in output) == as_root, output
-    used = int(output.split("workspace kB: ")[1].split()[0])
-    assert (used <= 4 * 1024) == as_root, output
+    assert "one file of 8 MB: refused" in output, output
+    assert "past its limit of 4 MB (AGENTLOG_RUN_WORKSPACE_MB)" in output, output
+    assert "not stopped" not in output, output
+    assert 4 <= parts < 200, parts
     assert "RunFinished(" in recorded
-    assert not workspace.exists()  # unmounted and removed with the session
+
+
+def test_the_workspace_limit_is_on_by_default() -> None:
+    """A laptop survives a tool that writes without end: 2 GB unless configured."""
+    assert RunLimits.from_env({}).workspace_mb == 2048
+    assert RunLimits.from_env({"AGENTLOG_RUN_WORKSPACE_MB": "10"}).workspace_mb == 10
 
 
 async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_path: Path) -> None:

@@ -88,3 +88,45 @@ def test_the_tools_cgroup_counts_processes_and_bounds_memory(run_cgroups: RunCgr
     if run_cgroups.memory is not None:
         limit = "memory.max" if run_cgroups.memory == run_cgroups.tools else "memory.limit_in_bytes"
         assert int((run_cgroups.memory / limit).read_text()) == 64 * 1024 * 1024
+
+
+# Checks in, says how many bytes the workspace has left, then writes 1 MB files until stopped.
+WRITER = (
+    "import socket, sys, time\n"
+    "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'join\\n')\n"
+    "print(s.makefile().readline().strip(), flush=True)\n"
+    "for n in range(200):\n"
+    "    open(f'{sys.argv[2]}/part-{n}.bin', 'wb').write(bytes(2**20)); time.sleep(0.05)\n"
+)
+
+
+async def test_the_meter_stops_a_command_that_writes_past_the_workspace_limit(
+    tmp_path: Path,
+) -> None:
+    """As any user (no cgroup here): the gate answers what the workspace has left, then stops
+    the command that wrote past it, and tells it why; a process it did not admit goes on."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    gate = ToolGate("run-meter", None, workspace=workspace, workspace_limit=3 * 2**20)
+    await gate.start(tmp_path / "gate.sock")
+    bystander = await asyncio.create_subprocess_exec("sleep", "60")
+    try:
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WRITER,
+            str(tmp_path / "gate.sock"),
+            str(workspace),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await writer.communicate()
+        assert bystander.returncode is None  # untouched
+    finally:
+        gate.close()
+        bystander.kill()
+        await bystander.wait()
+    assert out.decode().strip() == f"ok {3 * 2**20}"
+    assert writer.returncode == -9
+    assert "past its limit of 3 MB (AGENTLOG_RUN_WORKSPACE_MB)" in err.decode()
+    assert 3 <= len(list(workspace.iterdir())) < 200

@@ -174,11 +174,6 @@ def sandbox_weaknesses() -> tuple[str, ...]:
             f"Landlock ABI {abi} in this kernel (6 needs Linux 6.12+): a Bash command cannot "
             "reach the CLI's pipes but can signal the CLI (e.g. stop the run)"
         )
-    if RunLimits.from_env(os.environ).workspace_mb is not None and os.geteuid() != 0:
-        found.append(
-            "AGENTLOG_RUN_WORKSPACE_MB is set but the server is not root: the workspace quota "
-            "is a tmpfs mounted on each workspace, which needs root; workspaces are unbounded"
-        )
     if os.geteuid() == 0 and pids_hierarchy() is None:
         found.append(
             "running as root with no writable pids cgroup: AGENTLOG_RUN_PROCESSES is not "
@@ -547,7 +542,13 @@ class RunSandbox:
             self._cgroups[run_id] = cgroups
         gate_socket: Path | None = None
         if self.enabled:
-            gate = ToolGate(run_id, cgroups)
+            workspace_mb = self.limits.workspace_mb
+            gate = ToolGate(
+                run_id,
+                cgroups,
+                workspace=workspace,
+                workspace_limit=None if workspace_mb is None else workspace_mb * 1024 * 1024,
+            )
             gate_socket = self.directory / f"{run_id}.tools.sock"
             await gate.start(gate_socket)
             self._gates[run_id] = gate

@@ -10,6 +10,12 @@ answers `ok`. Anything else is refused: a pid that is not this run's is never mo
 
 Where the server has no cgroups to use (not root, no writable pids cgroup) the gate answers
 `ok` without moving anything, and the tools run as before: bounded by their rlimits only.
+
+The gate also meters the workspace (workspace_meter.py), as any user: its `ok` carries the
+bytes the workspace has left, which the tool shell makes the command's largest file; and
+while a command runs it measures the workspace, and stops the commands (every process of the
+tools' cgroup, and each command's processes) when the workspace has grown past its limit,
+saying so in the command's output.
 """
 
 from __future__ import annotations
@@ -20,17 +26,22 @@ import logging
 import os
 import socket
 import struct
+import time
 from pathlib import Path
 
+from agentlog.infra.agent.sandbox import workspace_meter
 from agentlog.infra.agent.sandbox.process_cgroup import RunCgroups
 from agentlog.infra.agent.sandbox.socket_paths import bindable
 
 log = logging.getLogger(__name__)
 
-# What the tool shell sends; the answer is one line: `ok` or `refused <why>`.
+# What the tool shell sends; the answer is one line: `ok`, `ok <bytes the workspace has
+# left>`, or `refused: <why>`.
 JOIN = b"join\n"
 # struct ucred: pid, uid, gid.
 UCRED = struct.Struct("3i")
+# How often the workspace is measured while a command runs (seconds).
+METER_SECONDS = 0.25
 
 
 def peer_pid(writer: asyncio.StreamWriter) -> int:
@@ -42,21 +53,41 @@ def peer_pid(writer: asyncio.StreamWriter) -> int:
 
 class ToolGate:
     """One run's gate (see the module docstring). `cgroups`: the run's, or None where there
-    are none; the gate then admits every command without moving it."""
+    are none; the gate then admits every command without moving it. `workspace` and
+    `workspace_limit` (bytes): the workspace to meter, and what it may hold."""
 
-    def __init__(self, run_id: str, cgroups: RunCgroups | None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        cgroups: RunCgroups | None,
+        *,
+        workspace: Path | None = None,
+        workspace_limit: int | None = None,
+    ) -> None:
         self.run_id = run_id
         self.cgroups = cgroups
+        self.workspace = workspace
+        self.workspace_limit = workspace_limit if workspace is not None else None
         self.socket_path: Path | None = None
         self._server: asyncio.Server | None = None
+        self._meter: asyncio.Task[None] | None = None
+        # The commands admitted: host pid -> its pid namespace (a pid reused by a process
+        # outside the sandbox is never stopped).
+        self._commands: dict[int, int] = {}
+        self._measured = 0
 
     async def start(self, socket_path: Path) -> None:
         with bindable(socket_path) as name:
             self._server = await asyncio.start_unix_server(self._serve, path=name)
         os.chmod(socket_path, 0o600)  # the server's own user (the sandbox's uid maps to it)
         self.socket_path = socket_path
+        if self.workspace_limit is not None:
+            self._meter = asyncio.create_task(self._keep_metering(), name=f"meter-{self.run_id}")
 
     def close(self) -> None:
+        if self._meter is not None:
+            self._meter.cancel()
+            self._meter = None
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -79,17 +110,75 @@ class ToolGate:
             writer.close()
 
     def admit(self, pid: int) -> str:
-        """Move `pid` into the tools' cgroup, if it is this run's; the answer for it."""
-        if self.cgroups is None:
+        """Move `pid` into the tools' cgroup, if it is this run's; the answer for it. File
+        I/O: call it from a thread."""
+        if self.cgroups is not None and not self.cgroups.in_tools(pid):
+            # (One already in the tools' cgroup is a tool running the tool shell again.)
+            if not self.cgroups.holds(pid):
+                log.warning("tool gate: run %s: refused pid %d: not this run's", self.run_id, pid)
+                return "refused: this process is not one of the run's"
+            try:
+                self.cgroups.move_to_tools(pid)
+            except OSError as exc:
+                # The tools' count is full (a fork bomb still running), or the process is gone.
+                return f"refused: the tools' cgroup did not take this command: {exc.strerror}"
+        if self.workspace_limit is None or self.workspace is None:
             return "ok"
-        if self.cgroups.in_tools(pid):
-            return "ok"  # a tool that runs the tool shell again: it is where it belongs
-        if not self.cgroups.holds(pid):
-            log.warning("tool gate: run %s: refused pid %d: not this run's", self.run_id, pid)
-            return "refused: this process is not one of the run's"
-        try:
-            self.cgroups.move_to_tools(pid)
-        except OSError as exc:
-            # The tools' count is full (a fork bomb still running), or the process is gone.
-            return f"refused: the tools' cgroup did not take this command: {exc.strerror}"
-        return "ok"
+        with contextlib.suppress(OSError):
+            self._commands[pid] = os.stat(f"/proc/{pid}/ns/pid").st_ino
+        self._measured = workspace_meter.workspace_bytes(self.workspace)
+        return f"ok {max(0, self.workspace_limit - self._measured)}"
+
+    async def _keep_metering(self) -> None:
+        """While commands run, measure the workspace; stop them when it has grown past its
+        limit. Only growth stops them: a command that starts over the limit (with no byte
+        left for a file) may still remove files."""
+        while True:
+            await asyncio.sleep(METER_SECONDS)
+            with contextlib.suppress(Exception):  # a meter that fails must not end the run
+                await asyncio.to_thread(self.meter_once)
+
+    def meter_once(self) -> None:
+        assert self.workspace is not None and self.workspace_limit is not None
+        self._commands = {
+            pid: ns for pid, ns in self._commands.items() if workspace_meter.alive(pid)
+        }
+        if not self._commands and not (self.cgroups is not None and self.cgroups.tool_pids()):
+            return
+        used = workspace_meter.workspace_bytes(self.workspace)
+        if used > self.workspace_limit and used > self._measured:
+            self.stop_commands(used)
+        self._measured = used
+
+    def stop_commands(self, used: int) -> None:
+        """Stop every running command of the run (it wrote past the workspace's limit)."""
+        assert self.workspace_limit is not None
+        mb = 1024 * 1024
+        message = (
+            f"\nagentlog: stopped: the workspace holds {used / mb:.1f} MB, past its limit of "
+            f"{self.workspace_limit // mb} MB (AGENTLOG_RUN_WORKSPACE_MB)\n"
+        )
+        log.warning("tool gate: run %s: %s", self.run_id, message.strip())
+        commands = [
+            pid
+            for pid, ns in self._commands.items()
+            if _pid_namespace(pid) == ns  # still the process admitted, not a reused pid
+        ]
+        for pid in commands:
+            workspace_meter.tell(pid, message)
+        for _ in range(20):  # again, for what was forked meanwhile
+            doomed = workspace_meter.started_by(commands)
+            if self.cgroups is not None:
+                doomed |= set(self.cgroups.tool_pids())
+            if not doomed:
+                break
+            workspace_meter.kill(doomed)
+            time.sleep(0.02)  # killed ones are zombies until reaped: no busy loop
+        self._commands.clear()
+
+
+def _pid_namespace(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None

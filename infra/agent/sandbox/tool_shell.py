@@ -10,7 +10,8 @@ runs unseparated.
 
 First it checks in at the run's tool gate (tool_gate.py), a unix socket the server serves,
 which moves it into the tools' cgroup where the server has one (so a fork bomb fills the
-tools' process count, not the CLI's); a refusal refuses the command (exit 126).
+tools' process count, not the CLI's) and says what the workspace has left: the command's
+largest file is cut to it (AGENTLOG_RUN_WORKSPACE_MB); a refusal refuses the command (exit 126).
 
 It runs inside the sandbox under `python3 -IS` (no site, no environment), so it imports only the
 standard library. The CLI calls it with one argument, the command line for bash.
@@ -40,8 +41,8 @@ TOOL_GATE = "/run/agentlog-tools.sock"
 
 def check_in() -> None:
     """Ask the run's tool gate to take this process into the tools' cgroup, and wait for it:
-    what this process then starts is counted there. No gate (an older launcher): nothing to
-    do."""
+    what this process then starts is counted there; and no file this command writes may be
+    larger than what the workspace has left. No gate (an older launcher): nothing to do."""
     if not os.path.exists(TOOL_GATE):
         return
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
@@ -49,8 +50,13 @@ def check_in() -> None:
         gate.connect(TOOL_GATE)
         gate.sendall(b"join\n")
         answer = gate.makefile("rb").readline().decode(errors="replace").strip()
-    if answer != "ok":
+    word, _, left = answer.partition(" ")
+    if word != "ok":
         raise OSError(f"the run's tool gate answered {answer or 'nothing'!r}")
+    if left:
+        limit = LIMITS.get(resource.RLIMIT_FSIZE, resource.RLIM_INFINITY)
+        if limit == resource.RLIM_INFINITY or int(left) < limit:
+            LIMITS[resource.RLIMIT_FSIZE] = int(left)
 
 
 def landlock_abi() -> int:
