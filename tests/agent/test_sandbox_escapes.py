@@ -72,10 +72,9 @@ async def store(sqlite_url: str) -> AsyncIterator[StoreBase]:
 
 
 async def bash_in_sandbox(
-    store: StoreBase, tmp_path: Path, command: str, stopped: bool = False, **overrides: Any
+    store: StoreBase, tmp_path: Path, command: str, **overrides: Any
 ) -> tuple[str, str]:
-    """The Bash tool's output for `command`, and every recorded event as text. `stopped`: the
-    command is expected to be stopped (a failed call: its output is the error's text)."""
+    """The Bash tool's output for `command`, and every recorded event as text."""
     need_sandbox()
     session = await new_session(store)
     async with (
@@ -92,9 +91,6 @@ async def bash_in_sandbox(
     ):
         events = await run_turn(runner, store, session, "Run the demo in the shell.")
     recorded = "\n".join(repr(r.event) for r in await store.read(session))
-    if stopped:
-        (failed,) = [r.event for r in events if isinstance(r.event, ToolCallFailed)]
-        return failed.error_text, recorded
     return await bash_output(store, events), recorded
 
 
@@ -280,50 +276,71 @@ async def test_a_tool_cannot_write_past_the_workspace_limit(
     store: StoreBase, tmp_path: Path
 ) -> None:
     """Issue 22 wrote 150 MB unchecked; the file-size limit alone bounds each file, not how
-    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, as root and as an ordinary user: the sandbox's
-    /tmp stops at 4 MB ("No space left on device"); one file of 8 MB in the workspace is cut
-    at what the workspace has left (its command starts with that as its largest file); files
-    of 1 MB each, written until something stops them (at most 200), are stopped by the
-    run's meter once the workspace has grown past 4 MB, which says so in the call's output.
-    The run finishes."""
-    limits = RunLimits(workspace_mb=4)
+    many. Under AGENTLOG_RUN_WORKSPACE_MB=40, as root and as an ordinary user: the sandbox's
+    /tmp stops at 40 MB ("No space left on device"); one file of 80 MB in the workspace is
+    cut at what the workspace has left (its command starts with that as its largest file);
+    files of 4 MB each, written until something stops them (at most 64), are stopped by the
+    run's meter once the workspace has grown past 40 MB, which says so in the call's output.
+    The run finishes; the next turn's command, over the limit, can still print and clean up."""
+    need_sandbox()
     # The CLI keeps the call's output in /tmp: so /tmp is emptied again before anything is
     # printed.
     fill_tmp = (
-        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > /tmp/part-$n.bin "
+        "for n in $(seq 48); do head -c 1000000 /dev/zero > /tmp/part-$n.bin "
         '2>/dev/null || { said="tmp: stopped at $n"; break; }; done'
     )
     fill_workspace = (
-        "for n in $(seq 200); do head -c 1000000 /dev/zero > part-$n.bin; sleep 0.05; done"
+        "for n in $(seq 64); do head -c 4000000 /dev/zero > part-$n.bin; sleep 0.05; done"
     )
-    command = "; ".join(
+    fill = "; ".join(
         [
             fill_tmp,
             "rm -f /tmp/part-*",
             'echo "$said"',
-            attempt("one file of 8 MB", "head -c 8000000 /dev/zero > big.bin"),
+            attempt("one file of 80 MB", "head -c 80000000 /dev/zero > big.bin"),
             "rm -f big.bin",
             fill_workspace,
             "echo not stopped",
         ]
     )
+    # The same command each turn (the scripted model's): the second finds the files.
+    clean = "du -sk . | sed 's/^/over the limit, kB: /'; rm -f part-*; echo cleaned"
+    command = f"if [ -e part-1.bin ]; then {clean}; else {fill}; fi"
+    session = await new_session(store)
+    workspaces = tmp_path / "workspaces"
     try:
-        output, recorded = await bash_in_sandbox(
-            store, tmp_path, command, run_limits=limits, stopped=True
-        )
-        (workspace,) = [w for w in (tmp_path / "workspaces").iterdir() if w.name != ".sessions"]
-        parts = len(list(workspace.glob("part-*.bin")))
+        async with (
+            ScriptedModel(shell_command=command) as model,
+            open_agent_runner(
+                store,
+                base_url=model.base_url,
+                workspace_root=workspaces,
+                run_home_root=tmp_path / "homes",
+                enabled_tools=frozenset({"Bash"}),
+                approval=ApprovalPolicy(),
+                run_limits=RunLimits(workspace_mb=40),
+            ) as runner,
+        ):
+            first = await run_turn(runner, store, session, "Run the demo in the shell.")
+            (workspace,) = [w for w in workspaces.iterdir() if w.name != ".sessions"]
+            parts = len(list(workspace.glob("part-*.bin")))
+            second = await run_turn(runner, store, session, "Run the demo in the shell.")
         assert not workspace.is_mount()  # a folder on disk, metered: no mount, as any user
     finally:
-        for folder in (tmp_path / "workspaces").iterdir():
+        for folder in workspaces.iterdir():
             if folder.name != ".sessions":
                 remove_workspace(folder)
+    (stopped,) = [r.event for r in first if isinstance(r.event, ToolCallFailed)]
+    output = stopped.error_text
     assert "tmp: stopped at" in output, output
-    assert "one file of 8 MB: refused" in output, output
-    assert "past its limit of 4 MB (AGENTLOG_RUN_WORKSPACE_MB)" in output, output
+    assert "one file of 80 MB: refused" in output, output
+    assert "past its limit of 40 MB (AGENTLOG_RUN_WORKSPACE_MB)" in output, output
     assert "not stopped" not in output, output
-    assert 4 <= parts < 200, parts
-    assert "RunFinished(" in recorded
+    assert 10 <= parts < 64, parts
+    assert "RunFinished" in repr(first[-1].event), repr(first[-1].event)
+    cleaned = await bash_output(store, second)
+    assert "over the limit, kB: " in cleaned and "cleaned" in cleaned, cleaned
+    assert "RunFinished" in repr(second[-1].event), repr(second[-1].event)
 
 
 def test_the_workspace_limit_is_on_by_default() -> None:

@@ -37,6 +37,11 @@ PR_SET_NO_NEW_PRIVS = 38
 LIMITS: dict[int, int] = {}
 # The run's tool gate, bound here by the launcher (bubblewrap.INSIDE_TOOL_GATE).
 TOOL_GATE = "/run/agentlog-tools.sock"
+# The least a command's largest file may be, however little the workspace has left: the CLI
+# gives the command a file in /tmp as its stdout and stderr, which RLIMIT_FSIZE counts too, so
+# with nothing left every command that prints would die (and none could clean up). Past the
+# workspace's limit, the gate's meter stops a command that grows it.
+OUTPUT_ROOM = 16 * 1024 * 1024
 
 
 def check_in() -> None:
@@ -54,9 +59,10 @@ def check_in() -> None:
     if word != "ok":
         raise OSError(f"the run's tool gate answered {answer or 'nothing'!r}")
     if left:
+        largest = max(int(left), OUTPUT_ROOM)
         limit = LIMITS.get(resource.RLIMIT_FSIZE, resource.RLIM_INFINITY)
-        if limit == resource.RLIM_INFINITY or int(left) < limit:
-            LIMITS[resource.RLIMIT_FSIZE] = int(left)
+        if limit == resource.RLIM_INFINITY or largest < limit:
+            LIMITS[resource.RLIMIT_FSIZE] = largest
 
 
 def landlock_abi() -> int:
