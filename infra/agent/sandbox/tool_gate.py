@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class ToolGate:
         # The commands admitted: host pid -> its pid namespace (a pid reused by a process
         # outside the sandbox is never stopped).
         self._commands: dict[int, int] = {}
+        # Check-ins and the meter run in threads of their own, both on `_commands`.
+        self._commands_lock = threading.Lock()
         self._measured = 0
 
     async def start(self, socket_path: Path) -> None:
@@ -127,8 +130,10 @@ class ToolGate:
                 return f"refused: the tools' cgroup did not take this command: {exc.strerror}"
         if self.workspace_limit is None or self.workspace is None:
             return "ok"
-        with contextlib.suppress(OSError):
-            self._commands[pid] = os.stat(f"/proc/{pid}/ns/pid").st_ino
+        namespace = _pid_namespace(pid)
+        if namespace is not None:
+            with self._commands_lock:
+                self._commands[pid] = namespace
         self._measured = workspace_meter.workspace_bytes(self.workspace)
         return f"ok {max(0, self.workspace_limit - self._measured)}"
 
@@ -147,10 +152,11 @@ class ToolGate:
 
     def meter_once(self) -> None:
         assert self.workspace is not None and self.workspace_limit is not None
-        self._commands = {
-            pid: ns for pid, ns in self._commands.items() if workspace_meter.alive(pid)
-        }
-        if not self._commands and not (self.cgroups is not None and self.cgroups.tool_pids()):
+        with self._commands_lock:
+            for pid in [pid for pid in self._commands if not workspace_meter.alive(pid)]:
+                del self._commands[pid]
+            running = bool(self._commands)
+        if not running and not (self.cgroups is not None and self.cgroups.tool_pids()):
             return
         used = workspace_meter.workspace_bytes(self.workspace)
         if used > self.workspace_limit and used > self._measured:
@@ -166,9 +172,12 @@ class ToolGate:
             f"{self.workspace_limit // mb} MB (AGENTLOG_RUN_WORKSPACE_MB)\n"
         )
         log.warning("tool gate: run %s: %s", self.run_id, message.strip())
+        with self._commands_lock:
+            admitted = dict(self._commands)
+            self._commands.clear()
         commands = [
             pid
-            for pid, ns in self._commands.items()
+            for pid, ns in admitted.items()
             if _pid_namespace(pid) == ns  # still the process admitted, not a reused pid
         ]
         for pid in commands:
@@ -181,7 +190,6 @@ class ToolGate:
                 break
             workspace_meter.kill(doomed)
             time.sleep(0.02)  # killed ones are zombies until reaped: no busy loop
-        self._commands.clear()
 
 
 def _pid_namespace(pid: int) -> int | None:
