@@ -23,6 +23,7 @@ from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
+from agentlog.infra.sqlite.importing import SCHEMA as IMPORT_SCHEMA
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
@@ -106,6 +107,8 @@ _SQL_APPEND_HEAD = (
     "ON e.originator_id = s.session_id AND e.originator_version = (SELECT MAX(originator_version) "
     "FROM agentlog_events WHERE originator_id = s.session_id) WHERE s.session_id = ?"
 )
+# A session being imported or forked in batches (agentlog.infra.store.import_batches).
+_SQL_IMPORTING = "SELECT 1 FROM agentlog_imports WHERE session_id = ?"
 _SQL_READ = (
     f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
     "AND originator_version > ? ORDER BY originator_version LIMIT ?"
@@ -183,6 +186,7 @@ class SQLiteEventStore(StoreBase):
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
         conn.executescript(REVOCATION_SCHEMA)  # revoked session tokens
         conn.executescript(ATTACHMENT_SCHEMA)  # files sent with prompts
+        conn.executescript(IMPORT_SCHEMA)  # sessions being imported or forked
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()
@@ -235,11 +239,14 @@ class SQLiteEventStore(StoreBase):
         ).fetchone()
         heads: dict[str, int | None] = {}
         deleted: set[str] = set()
+        importing: set[str] = set()
         for session_id in {p.session_id for p in batch}:
             found = conn.execute(_SQL_APPEND_HEAD, (session_id,)).fetchone()
             heads[session_id] = None if found is None else found[0]
             if found is not None and found[1]:
                 deleted.add(session_id)
+            if found is None and conn.execute(_SQL_IMPORTING, (session_id,)).fetchone():
+                importing.add(session_id)  # not a session until its import ends
         known_keys: dict[tuple[str, str], KnownKey] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
@@ -263,7 +270,7 @@ class SQLiteEventStore(StoreBase):
                     (session_id,),
                 ).fetchone()
                 runs[session_id] = None if found is None else _run_record(found)
-        plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
+        plan = plan_batch(batch, heads, position, known_keys, runs, deleted, importing)
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
