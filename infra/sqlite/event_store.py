@@ -23,7 +23,6 @@ from agentlog.domain.events import RecordedEvent, decode_event, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
-from agentlog.infra.sqlite.importing import SCHEMA as IMPORT_SCHEMA
 from agentlog.infra.sqlite.threads import SQLiteThreads
 from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
@@ -59,6 +58,15 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
     PRIMARY KEY (session_id, key)
 );
 CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
+"""
+# The sessions being imported or forked in batches (agentlog.infra.store.import_batches): the
+# append path refuses their ids until the last batch removes the row.
+IMPORT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_imports (
+    session_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    heartbeat INTEGER NOT NULL
+);
 """
 # The run index (see agentlog.domain.ports.event_store.EventStore), written in the append's own
 # transaction.

@@ -11,10 +11,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from agentlog.domain.errors import SessionAlreadyExists
 from agentlog.domain.events import utc_now
+from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.import_batches import (
     REMOVAL_ROWS,
     ImportRow,
@@ -25,19 +26,8 @@ from agentlog.infra.store.import_batches import (
 from agentlog.infra.store.imported_session import ImportRefused
 from agentlog.infra.store.projection_store import to_micros
 
-if TYPE_CHECKING:
-    from agentlog.infra.sqlite.event_store import SQLiteEventStore
-
 T = TypeVar("T")
 
-# The sessions being imported; the append path refuses their ids (SessionImporting).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS agentlog_imports (
-    session_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    heartbeat INTEGER NOT NULL
-);
-"""
 _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 
 
