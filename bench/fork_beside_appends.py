@@ -6,7 +6,8 @@ every 10 ms, and a ticker measures the event loop.
 
 Prints, on SQLite and PostgreSQL, for the fork and for the delete: its time, the slowest
 unrelated append during it, and the longest the event loop was held (a 5 ms ticker's largest
-lateness), with the machine's load average. Asserts nothing.
+lateness); the same two for a second of doing nothing first (what the machine's own load
+costs), and the load average. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def measure(url: str, events: int) -> dict[str, float]:
         fork_id = "fork-" + uuid.uuid4().hex[:6]
         figures: dict[str, float] = {}
         for name, work in (
+            ("idle", lambda: asyncio.sleep(1.0)),  # the machine's own noise, for comparison
             ("fork", lambda: fork_session(store, "big", events + 1, fork_id, cwd="/tmp")),
             ("delete", lambda: delete_log(store, fork_id, "bench")),
         ):
@@ -91,10 +93,11 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f} (2-core machine shared)")
     print(
-        "| backend | events | fork s | slowest unrelated append s | loop held s "
-        "| delete s | slowest unrelated append s | loop held s |"
+        "| backend | events | idle 1 s: slowest append s | loop held s | fork s "
+        "| slowest unrelated append s | loop held s | delete s | slowest unrelated append s "
+        "| loop held s |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         schema = "bench_" + uuid.uuid4().hex[:8]
         for name, url in (
@@ -109,7 +112,8 @@ async def main() -> None:
                     await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                     await conn.close()
             print(
-                f"| {name} | {args.events:,} | {r['fork']:.2f} | {r['fork_append']:.3f} "
+                f"| {name} | {args.events:,} | {r['idle_append']:.3f} | {r['idle_held']:.3f} "
+                f"| {r['fork']:.2f} | {r['fork_append']:.3f} "
                 f"| {r['fork_held']:.3f} | {r['delete']:.2f} | {r['delete_append']:.3f} "
                 f"| {r['delete_held']:.3f} |",
                 flush=True,

@@ -130,6 +130,9 @@ class PostgresBackend:
     ) -> Written:
         return await write_in_batches(PostgresImports(self.store), session, between_batches)
 
+    async def importing_sessions(self, session_ids: list[str]) -> set[str]:
+        return await PostgresImports(self.store).importing(session_ids)
+
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)
 

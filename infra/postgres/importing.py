@@ -40,6 +40,16 @@ class PostgresImports:
         self.store = store
         self.t = _ident(store.schema)
 
+    async def importing(self, session_ids: list[str]) -> set[str]:
+        """Those of the sessions being imported."""
+        async with self.store.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT session_id FROM {self.t}.agentlog_imports "
+                "WHERE session_id = ANY($1::text[])",
+                session_ids,
+            )
+        return {row[0] for row in rows}
+
     async def begin(self, session_id: str, owner: str, stale_after: float) -> bool:
         t = self.t
         async with self.store.pool.acquire() as conn, conn.transaction():

@@ -106,6 +106,9 @@ class SQLiteBackend:
     ) -> Written:
         return await write_in_batches(SQLiteImports(self.store), session, between_batches)
 
+    async def importing_sessions(self, session_ids: list[str]) -> set[str]:
+        return await SQLiteImports(self.store).importing(session_ids)
+
     async def tables_holding(self, text: str) -> list[str]:
         return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))
 

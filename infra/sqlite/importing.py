@@ -8,6 +8,7 @@ on that thread meanwhile run between two batches.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -54,6 +55,18 @@ class SQLiteImports:
 
     def __init__(self, store: SQLiteEventStore) -> None:
         self.store = store
+
+    async def importing(self, session_ids: list[str]) -> set[str]:
+        """Those of the sessions being imported (a reader thread: no lock)."""
+        ids = json.dumps(session_ids)  # one parameter, however many ids
+        rows = await self.store.threads.on_reader(
+            lambda conn: conn.execute(
+                "SELECT session_id FROM agentlog_imports "
+                "WHERE session_id IN (SELECT value FROM json_each(?))",
+                (ids,),
+            ).fetchall()
+        )
+        return {row[0] for row in rows}
 
     async def begin(self, session_id: str, owner: str, stale_after: float) -> bool:
         now = to_micros(utc_now())

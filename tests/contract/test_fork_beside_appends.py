@@ -18,6 +18,8 @@ from agentlog.infra.store import import_batches
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.import_batches import BATCH_ROWS, BetweenBatches, SessionImporting
 from agentlog.infra.store.imported_session import ImportedSession
+from agentlog.infra.store.opening import open_projection_store
+from agentlog.infra.store.projector import Projector
 
 EVENTS = 3 * BATCH_ROWS + 500  # four batches
 
@@ -82,29 +84,41 @@ async def test_a_fork_in_progress_is_no_session_and_its_id_refuses_appends(
 ) -> None:
     await _big_session(store)
     seen: list[object] = []
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
 
-    async def look(written: int) -> None:
-        seen.append(await store.session("big-fork"))
-        seen.append([s.session_id for s in await store.sessions()])
-        with pytest.raises(UnknownSession):
-            await store.head("big-fork")
-        with pytest.raises(SessionImporting) as refused:
-            await store.append("big-fork", [SessionCreated()])
-        assert refused.value.http_status == 409
-        assert refused.value.details == {"session_id": "big-fork"}
-        with pytest.raises(SessionImporting):
-            await store.append("big-fork", [CustomEventRecorded(name="late")])
-        with pytest.raises(SessionImporting):  # the same fork again, while this one runs
-            await fork_session(store, "big", 2, "big-fork", cwd="/tmp")
+        async def look(written: int) -> None:
+            # The projector folds the batches that committed, as any append's events...
+            await projector.catch_up()
+            # ...yet no read shows a session.
+            seen.append(await store.session("big-fork"))
+            seen.append([s.session_id for s in await store.sessions()])
+            seen.append(await projector.read_summary("big-fork"))
+            seen.append([s.session_id for s in await projector.list_summaries()])
+            with pytest.raises(UnknownSession):
+                await projector.read_messages("big-fork")
+            with pytest.raises(UnknownSession):
+                await store.head("big-fork")
+            with pytest.raises(SessionImporting) as refused:
+                await store.append("big-fork", [SessionCreated()])
+            assert refused.value.http_status == 409
+            assert refused.value.details == {"session_id": "big-fork"}
+            with pytest.raises(SessionImporting):
+                await store.append("big-fork", [CustomEventRecorded(name="late")])
+            with pytest.raises(SessionImporting):  # the same fork again, while this one runs
+                await fork_session(store, "big", 2, "big-fork", cwd="/tmp")
 
-    calls = _with_hook(store, monkeypatch, look)
-    fork = await fork_session(store, "big", EVENTS + 1, "big-fork", cwd="/tmp")
+        calls = _with_hook(store, monkeypatch, look)
+        fork = await fork_session(store, "big", EVENTS + 1, "big-fork", cwd="/tmp")
 
-    assert len(calls) == 3
-    assert seen == [None, ["big", "other"]] * 3
-    assert await store.head("big-fork") == fork.copied + 1
-    # Once it is published, it takes appends like any session.
-    assert await store.append("big-fork", [CustomEventRecorded(name="after")]) == [EVENTS + 3]
+        assert len(calls) == 3
+        assert seen == [None, ["big", "other"], None, ["big", "other"]] * 3
+        assert await store.head("big-fork") == fork.copied + 1
+        await projector.catch_up()
+        summary = await projector.read_summary("big-fork")
+        assert summary is not None and summary.head == fork.copied + 1
+        # Once it is published, it takes appends like any session.
+        assert await store.append("big-fork", [CustomEventRecorded(name="after")]) == [EVENTS + 3]
 
 
 async def test_a_failure_between_batches_leaves_nothing_and_the_retry_succeeds(
