@@ -26,10 +26,12 @@ from agentlog.infra.store.import_batches import (
 )
 from agentlog.infra.store.imported_session import ImportRefused
 
-# Emptied by every commit: a batch's rows never outlive their transaction.
-_STAGING = """CREATE TEMP TABLE IF NOT EXISTS agentlog_import_rows (
+# Dropped with its transaction, committed or not: a batch's rows never outlive it, and no
+# pooled connection keeps a table of ours (ON COMMIT DELETE ROWS would, and would truncate it
+# at every later commit of that connection).
+_STAGING = """CREATE TEMP TABLE agentlog_import_rows (
     seq bigint, topic text, state bytea, run_id text, at timestamptz
-) ON COMMIT DELETE ROWS"""
+) ON COMMIT DROP"""
 _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 
 
