@@ -17,7 +17,7 @@ import asyncpg
 from agentlog.infra.postgres.attachments import PostgresAttachments
 from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
-from agentlog.infra.postgres.importing import PostgresImports
+from agentlog.infra.postgres.importing import PostgresImports, positions_removed
 from agentlog.infra.postgres.projection_store import PostgresProjectionStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
@@ -132,6 +132,9 @@ class PostgresBackend:
 
     async def importing_sessions(self, session_ids: list[str]) -> set[str]:
         return await PostgresImports(self.store).importing(session_ids)
+
+    async def positions_removed_by_imports(self) -> int:
+        return await positions_removed(self.store)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)

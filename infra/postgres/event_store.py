@@ -201,6 +201,12 @@ def schema_statements(schema: str) -> list[str]:
                 session_id text PRIMARY KEY,
                 owner text NOT NULL,
                 heartbeat timestamptz NOT NULL)""",
+        # How many events the partial imports that were removed took out of the log: gaps in
+        # its positions, which `agentlog verify` counts as it counts a tombstone's.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_removed_imports (
+                session_id text NOT NULL,
+                events_removed bigint NOT NULL,
+                removed_at timestamptz NOT NULL)""",
         # The CLI's transcripts (agentlog.infra.store.transcripts).
         *postgres_transcripts.schema_statements(schema),
         # Revoked session tokens (agentlog.infra.postgres.token_revocations).
@@ -244,6 +250,7 @@ _TABLES = (
     "agentlog_runs",
     "agentlog_run_leases",
     "agentlog_imports",
+    "agentlog_removed_imports",
     *postgres_transcripts.TABLES,
     *postgres_revocations.TABLES,
     *postgres_attachments.TABLES,

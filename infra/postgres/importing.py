@@ -173,11 +173,18 @@ class PostgresImports:
                 return 0
             return await remove_rows(conn, self.store.schema, session_id, None)
 
-    async def end(self, session_id: str, owner: str, release: bool) -> None:
+    async def end(self, session_id: str, owner: str, release: bool, removed: int) -> None:
         t = self.t
         async with self.store.pool.acquire() as conn, conn.transaction():
             if not await _is_owner(conn, t, session_id, owner):
                 return
+            if removed:
+                await conn.execute(
+                    f"INSERT INTO {t}.agentlog_removed_imports (session_id, events_removed, "
+                    "removed_at) VALUES ($1, $2, now())",
+                    session_id,
+                    removed,
+                )
             if await _projections_exist(conn, self.store.schema):
                 # As a deletion does: the checkpoint's row first (a projector's claim holds it
                 # while it folds), so the partial session's rows cannot be written back.
@@ -191,6 +198,16 @@ class PostgresImports:
                 await conn.execute(
                     f"DELETE FROM {t}.agentlog_imports WHERE session_id = $1", session_id
                 )
+
+
+async def positions_removed(store: PostgresEventStore) -> int:
+    """Events that removed partial imports took out of the log: gaps in its positions."""
+    async with store.pool.acquire() as conn:
+        found = await conn.fetchval(
+            "SELECT COALESCE(SUM(events_removed), 0) "
+            f"FROM {_ident(store.schema)}.agentlog_removed_imports"
+        )
+    return int(found)
 
 
 async def _is_owner(conn: asyncpg.Connection, t: str, session_id: str, owner: str) -> bool:

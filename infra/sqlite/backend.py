@@ -20,7 +20,7 @@ from agentlog.infra.local.wakeups import LocalWakeups
 from agentlog.infra.sqlite.attachments import SQLiteAttachments
 from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
-from agentlog.infra.sqlite.importing import SQLiteImports
+from agentlog.infra.sqlite.importing import SQLiteImports, positions_removed
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.serving_claim import serving_claim
 from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
@@ -108,6 +108,9 @@ class SQLiteBackend:
 
     async def importing_sessions(self, session_ids: list[str]) -> set[str]:
         return await SQLiteImports(self.store).importing(session_ids)
+
+    async def positions_removed_by_imports(self) -> int:
+        return await positions_removed(self.store)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))

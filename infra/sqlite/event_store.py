@@ -60,12 +60,18 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
 CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
 """
 # The sessions being imported or forked in batches (agentlog.infra.store.import_batches): the
-# append path refuses their ids until the last batch removes the row.
+# append path refuses their ids until the last batch removes the row; and how many events the
+# partial imports that were removed took out of the log (gaps in its positions, for verify).
 IMPORT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS agentlog_imports (
     session_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     heartbeat INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agentlog_removed_imports (
+    session_id TEXT NOT NULL,
+    events_removed INTEGER NOT NULL,
+    removed_at INTEGER NOT NULL
 );
 """
 # The run index (see agentlog.domain.ports.event_store.EventStore), written in the append's own

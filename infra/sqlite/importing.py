@@ -161,10 +161,18 @@ class SQLiteImports:
 
         return await self.store.threads.on_writer(lambda conn: _transaction(conn, remove))
 
-    async def end(self, session_id: str, owner: str, release: bool) -> None:
+    async def end(self, session_id: str, owner: str, release: bool, removed: int) -> None:
+        now = to_micros(utc_now())
+
         def end(conn: sqlite3.Connection) -> None:
             if not _is_owner(conn, session_id, owner):
                 return
+            if removed:
+                conn.execute(
+                    "INSERT INTO agentlog_removed_imports (session_id, events_removed, "
+                    "removed_at) VALUES (?, ?, ?)",
+                    (session_id, removed, now),
+                )
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             for table in _PROJECTIONS:
                 if table in tables:
@@ -177,6 +185,16 @@ class SQLiteImports:
                 conn.execute("DELETE FROM agentlog_imports WHERE session_id = ?", (session_id,))
 
         await self.store.threads.on_writer(lambda conn: _transaction(conn, end))
+
+
+async def positions_removed(store: SQLiteEventStore) -> int:
+    """Events that removed partial imports took out of the log: gaps in its positions."""
+    rows = await store.threads.on_reader(
+        lambda conn: conn.execute(
+            "SELECT COALESCE(SUM(events_removed), 0) FROM agentlog_removed_imports"
+        ).fetchall()
+    )
+    return int(rows[0][0])
 
 
 def remove_rows(conn: sqlite3.Connection, session_id: str, below_seq: int | None) -> int:

@@ -111,9 +111,11 @@ class BatchedImports(Protocol):
         """Remove up to REMOVAL_ROWS of the partial import's rows; returns how many."""
         ...
 
-    async def end(self, session_id: str, owner: str, release: bool) -> None:
+    async def end(self, session_id: str, owner: str, release: bool, removed: int) -> None:
         """After the removal: drop the partial's other rows (projections), and the marker
-        when `release` (not when the import goes on after clearing a dead one's rows)."""
+        when `release` (not when the import goes on after clearing a dead one's rows); record
+        the `removed` events, whose positions are now gaps in the log (`agentlog verify`
+        counts them as a deletion's tombstone counts its own)."""
         ...
 
 
@@ -224,6 +226,8 @@ async def remove_partial(
     imports: BatchedImports, session_id: str, owner: str, *, release: bool = True
 ) -> None:
     """Remove a partial import's rows, a batch per transaction, then (`release`) its marker."""
-    while await imports.remove_some(session_id, owner):
+    removed = 0
+    while some := await imports.remove_some(session_id, owner):
+        removed += some
         await asyncio.sleep(0)  # other writers get the lock between batches
-    await imports.end(session_id, owner, release)
+    await imports.end(session_id, owner, release, removed)

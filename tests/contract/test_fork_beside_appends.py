@@ -14,6 +14,7 @@ from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import CustomEventRecorded, SessionCreated
 from agentlog.infra.sessions import importing
 from agentlog.infra.sessions.forking import fork_session
+from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store import import_batches
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.import_batches import BATCH_ROWS, BetweenBatches, SessionImporting
@@ -107,6 +108,8 @@ async def test_a_fork_in_progress_is_no_session_and_its_id_refuses_appends(
                 await store.append("big-fork", [CustomEventRecorded(name="late")])
             with pytest.raises(SessionImporting):  # the same fork again, while this one runs
                 await fork_session(store, "big", 2, "big-fork", cwd="/tmp")
+            # Nor is the log broken meanwhile: a fork in progress is no orphan.
+            assert (await verify_log(store)).problems == []
 
         calls = _with_hook(store, monkeypatch, look)
         fork = await fork_session(store, "big", EVENTS + 1, "big-fork", cwd="/tmp")
@@ -141,6 +144,8 @@ async def test_a_failure_between_batches_leaves_nothing_and_the_retry_succeeds(
     assert not fork.repeated
     forked = await store.read("big-fork", limit=EVENTS + 10)
     assert [r.seq for r in forked] == list(range(1, EVENTS + 3))
+    # The failed attempt's positions are gaps that the log accounts for.
+    assert (await verify_log(store)).problems == []
 
 
 async def test_a_dead_forks_partial_stays_invisible_and_the_retry_clears_it(
@@ -177,6 +182,7 @@ async def test_a_dead_forks_partial_stays_invisible_and_the_retry_clears_it(
     forked = await store.read("big-fork", limit=EVENTS + 10)
     assert [r.seq for r in forked] == list(range(1, EVENTS + 3))
     assert fork.copied == EVENTS + 1
+    assert (await verify_log(store)).problems == []
 
 
 async def test_an_import_is_written_in_batches_too(
