@@ -26,7 +26,12 @@ from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.byte_bounded import heads_share
 from agentlog.infra.store.database_url import BadDatabaseUrl
-from agentlog.infra.store.import_batches import BetweenBatches, Written, write_in_batches
+from agentlog.infra.store.import_batches import (
+    BetweenBatches,
+    Written,
+    clear_dead_imports,
+    write_in_batches,
+)
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("postgresql", "postgres")
@@ -132,6 +137,9 @@ class PostgresBackend:
 
     async def importing_sessions(self, session_ids: list[str]) -> set[str]:
         return await PostgresImports(self.store).importing(session_ids)
+
+    async def clear_dead_imports(self) -> list[str]:
+        return await clear_dead_imports(PostgresImports(self.store))
 
     async def positions_removed_by_imports(self) -> int:
         return await positions_removed(self.store)

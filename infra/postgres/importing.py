@@ -52,6 +52,15 @@ class PostgresImports:
             )
         return {row[0] for row in rows}
 
+    async def stale(self, stale_after: float) -> list[str]:
+        async with self.store.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT session_id FROM {self.t}.agentlog_imports "
+                "WHERE heartbeat < now() - make_interval(secs => $1)",
+                stale_after,
+            )
+        return [row[0] for row in rows]
+
     async def begin(self, session_id: str, owner: str, stale_after: float) -> bool:
         t = self.t
         async with self.store.pool.acquire() as conn, conn.transaction():

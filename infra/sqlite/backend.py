@@ -27,7 +27,12 @@ from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl
-from agentlog.infra.store.import_batches import BetweenBatches, Written, write_in_batches
+from agentlog.infra.store.import_batches import (
+    BetweenBatches,
+    Written,
+    clear_dead_imports,
+    write_in_batches,
+)
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("sqlite",)
@@ -108,6 +113,9 @@ class SQLiteBackend:
 
     async def importing_sessions(self, session_ids: list[str]) -> set[str]:
         return await SQLiteImports(self.store).importing(session_ids)
+
+    async def clear_dead_imports(self) -> list[str]:
+        return await clear_dead_imports(SQLiteImports(self.store))
 
     async def positions_removed_by_imports(self) -> int:
         return await positions_removed(self.store)

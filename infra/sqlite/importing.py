@@ -68,6 +68,15 @@ class SQLiteImports:
         )
         return {row[0] for row in rows}
 
+    async def stale(self, stale_after: float) -> list[str]:
+        stale_before = to_micros(utc_now()) - int(stale_after * 1_000_000)
+        rows = await self.store.threads.on_reader(
+            lambda conn: conn.execute(
+                "SELECT session_id FROM agentlog_imports WHERE heartbeat < ?", (stale_before,)
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
     async def begin(self, session_id: str, owner: str, stale_after: float) -> bool:
         now = to_micros(utc_now())
         stale_before = now - int(stale_after * 1_000_000)

@@ -102,6 +102,11 @@ class Backend(Protocol):
         """Those of `session_ids` being imported or forked: no sessions yet, to any read."""
         ...
 
+    async def clear_dead_imports(self) -> list[str]:
+        """Remove the invisible partials of imports and forks whose process died
+        (agentlog.infra.store.import_batches.clear_dead_imports); their session ids."""
+        ...
+
     async def positions_removed_by_imports(self) -> int:
         """Events that removed partial imports took out of the log (gaps in its positions)."""
         ...

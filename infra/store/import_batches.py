@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from agentlog.domain.errors import AgentlogError
-from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession
+from agentlog.domain.errors import AgentlogError, SessionAlreadyExists
+from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ class ImportTakenOver(AgentlogError):
 
 class BatchedImports(Protocol):
     """What a backend does for `write_in_batches`; each call is one short transaction."""
+
+    async def stale(self, stale_after: float) -> list[str]:
+        """The sessions whose marker's heartbeat is older than `stale_after` seconds."""
+        ...
 
     async def begin(self, session_id: str, owner: str, stale_after: float) -> bool:
         """Write the marker, or take over one whose heartbeat is older than `stale_after`
@@ -231,3 +235,22 @@ async def remove_partial(
         removed += some
         await asyncio.sleep(0)  # other writers get the lock between batches
     await imports.end(session_id, owner, release, removed)
+
+
+async def clear_dead_imports(imports: BatchedImports) -> list[str]:
+    """Remove the partials of imports whose process died (their marker stale), as a retry
+    would, for those nobody retries; returns their session ids."""
+    cleared: list[str] = []
+    for session_id in await imports.stale(STALE_SECONDS):
+        owner = secrets.token_hex(8)
+        try:
+            took_over = await imports.begin(session_id, owner, STALE_SECONDS)
+        except (SessionImporting, SessionAlreadyExists, ImportRefused):
+            continue  # alive after all, or it finished meanwhile
+        if took_over:
+            await remove_partial(imports, session_id, owner)
+            cleared.append(session_id)
+        else:
+            # The marker went meanwhile (its import ended) and `begin` wrote ours: release it.
+            await imports.end(session_id, owner, True, 0)
+    return cleared

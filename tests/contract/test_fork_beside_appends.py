@@ -202,3 +202,32 @@ async def test_an_import_is_written_in_batches_too(
 
 async def _nothing() -> None:
     return None
+
+
+async def test_a_dead_forks_partial_nobody_retries_is_cleared_by_the_sweep(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _big_session(store)
+
+    class Died(BaseException):
+        """The process ended here: nothing after it ran."""
+
+    async def die(written: int) -> None:
+        raise Died
+
+    async def no_cleanup(*args: object, **kwargs: object) -> None:
+        return None
+
+    _with_hook(store, monkeypatch, die)
+    monkeypatch.setattr(import_batches, "remove_partial", no_cleanup)
+    with pytest.raises(Died):
+        await fork_session(store, "big", EVENTS + 1, "forgotten", cwd="/tmp")
+    monkeypatch.undo()
+
+    assert await store.backend.clear_dead_imports() == []  # its marker is fresh: alive?
+    monkeypatch.setattr(import_batches, "STALE_SECONDS", 0.0)
+    assert await store.backend.clear_dead_imports() == ["forgotten"]
+    assert await store.read("forgotten") == []
+    assert (await verify_log(store)).problems == []
+    # The id is free again.
+    assert await store.append("forgotten", [SessionCreated()]) == [1]
