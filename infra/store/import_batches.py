@@ -16,7 +16,9 @@ still its own and refreshes its heartbeat.
 
 A failure between batches removes what was written (in batches too) and the marker. A process
 that dies leaves a marker whose heartbeat stops: the next import of the same id (the retry)
-finds it stale after `STALE_SECONDS`, takes it over and removes the leftovers before writing.
+finds it stale after `STALE_SECONDS`, takes it over and removes the leftovers before writing;
+`clear_dead_imports` (a sweep) does the same for those nobody retries. The positions a removed
+partial leaves empty are recorded, so `agentlog verify` accounts for them.
 Global readers (the projector) see a batch's events when it commits, as any append's; a
 partial import's removal bumps the projections' revision and removes its rows, as a deletion
 does.
@@ -193,6 +195,8 @@ async def write_in_batches(
     """Write `session` batch by batch (see the module docstring); returns the positions of
     its first and last events (not contiguous when other appends committed in between)."""
     sid = session.session_id
+    if not session.events:
+        raise ImportRefused(f"session {sid!r} has no events to import")
     owner = secrets.token_hex(8)
     if await imports.begin(sid, owner, STALE_SECONDS):
         await remove_partial(imports, sid, owner, release=False)  # a dead import's rows
