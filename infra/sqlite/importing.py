@@ -33,12 +33,14 @@ _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 
 
 def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` in one `BEGIN IMMEDIATE` transaction: the write lock before anything is read."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a COMMIT that failed may have rolled back already
+            conn.execute("ROLLBACK")
         raise
     return result
 
