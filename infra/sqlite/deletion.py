@@ -25,7 +25,7 @@ from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
 from agentlog.domain.events import encode_event, utc_now
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
-from agentlog.infra.sqlite.importing import remove_rows
+from agentlog.infra.sqlite.importing import remove_rows, write_transaction
 from agentlog.infra.store.import_batches import REMOVAL_ROWS
 
 # Rows that name the session directly, table by table (projection tables only once they exist).
@@ -149,14 +149,7 @@ async def remove_deleted(store: SQLiteEventStore, session_id: str) -> None:
     """Remove a deleted session's rows, a batch per transaction, then checkpoint the WAL."""
 
     def remove_some(conn: sqlite3.Connection) -> int:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            removed = _remove_some(conn, session_id)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return removed
+        return write_transaction(conn, lambda conn: _remove_some(conn, session_id))
 
     while await store.threads.on_writer(remove_some):
         pass

@@ -32,7 +32,7 @@ T = TypeVar("T")
 _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 
 
-def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def write_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
     """`work` in one `BEGIN IMMEDIATE` transaction: the write lock before anything is read."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -113,7 +113,7 @@ class SQLiteImports:
             )
             return False
 
-        return await self.store.threads.on_writer(lambda conn: _transaction(conn, begin))
+        return await self.store.threads.on_writer(lambda conn: write_transaction(conn, begin))
 
     async def write(
         self,
@@ -162,7 +162,7 @@ class SQLiteImports:
                 conn.execute("DELETE FROM agentlog_imports WHERE session_id = ?", (session_id,))
             return int(position) + 1
 
-        return await self.store.threads.on_writer(lambda conn: _transaction(conn, write))
+        return await self.store.threads.on_writer(lambda conn: write_transaction(conn, write))
 
     async def remove_some(self, session_id: str, owner: str) -> int:
         def remove(conn: sqlite3.Connection) -> int:
@@ -170,7 +170,7 @@ class SQLiteImports:
                 return 0
             return remove_rows(conn, session_id, None)
 
-        return await self.store.threads.on_writer(lambda conn: _transaction(conn, remove))
+        return await self.store.threads.on_writer(lambda conn: write_transaction(conn, remove))
 
     async def end(self, session_id: str, owner: str, release: bool, removed: int) -> None:
         now = to_micros(utc_now())
@@ -195,7 +195,7 @@ class SQLiteImports:
             if release:
                 conn.execute("DELETE FROM agentlog_imports WHERE session_id = ?", (session_id,))
 
-        await self.store.threads.on_writer(lambda conn: _transaction(conn, end))
+        await self.store.threads.on_writer(lambda conn: write_transaction(conn, end))
 
 
 async def positions_removed(store: SQLiteEventStore) -> int:
