@@ -105,6 +105,7 @@ class Subscriber(asyncio.Protocol):
         self.latencies: list[float] = []
         self.last_receipt = 0.0
         self.worker = 0
+        self.refused = False
         self.connected = asyncio.Event()
         self.buffer = b""
         self.headers_done = False
@@ -121,6 +122,9 @@ class Subscriber(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
+            # A refusal (503 beyond AGENTLOG_MAX_SSE_CONNECTIONS) would otherwise pass for a
+            # subscriber that was sent nothing.
+            self.refused = not self.buffer.startswith(b"HTTP/1.1 200")
             worker = WORKER.search(self.buffer, 0, end + 2)
             self.worker = int(worker.group(1)) if worker else 0
             self.headers_done = True
@@ -175,6 +179,7 @@ async def _client(conn: Connection, port: int, request: bytes, count: int) -> No
     conn.send(
         {
             "complete": sum(1 for s in subs if s.seqs == expected),
+            "refused": sum(1 for s in subs if s.refused),
             "received": sum(len(s.seqs) for s in subs),
             "last_receipt": max((s.last_receipt for s in subs), default=0.0),
             "latencies": Counter(max(0, int(x * BUCKET)) for s in subs for x in s.latencies),
@@ -312,6 +317,7 @@ async def one_run(
         "writer_rate": wrote["offered"],
         "post_p99": wrote["post_p99"],
         "complete": sum(got["complete"] for got in results),
+        "refused": sum(got["refused"] for got in results),
         "delivered": received / (total * subscribers),
         # Events each subscriber received, per second from the writer's start to the last receipt.
         "delivered_rate": received / subscribers / max(1e-9, last_receipt - wrote["began"]),
@@ -324,10 +330,20 @@ async def one_run(
     }
 
 
-def start_server(tmp: Path, url: str, workers: int) -> ServerProcess:
-    return ServerProcess(
-        tmp, {"AGENTLOG_DATABASE_URL": url, "AGENTLOG_WORKERS": str(workers)}
-    ).start()
+def completeness(r: dict[str, Any], n: int) -> str:
+    refused = f" ({r['refused']:,} refused)" if r["refused"] else ""
+    return f"{r['complete']:,}/{n:,}{refused}"
+
+
+def start_server(tmp: Path, url: str, workers: int, subscribers: int) -> ServerProcess:
+    env = {
+        "AGENTLOG_DATABASE_URL": url,
+        "AGENTLOG_WORKERS": str(workers),
+        # The default (1,000 streams a process) would refuse half of 2,000 subscribers on one
+        # worker; the kernel's spread over workers is not even, so each may take them all.
+        "AGENTLOG_MAX_SSE_CONNECTIONS": str(max(1000, 2 * subscribers)),
+    }
+    return ServerProcess(tmp, env).start()
 
 
 async def subscriber_table(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> None:
@@ -338,7 +354,7 @@ async def subscriber_table(args: argparse.Namespace, tmp: Path, url: str, worker
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.subscribers:
-        server = start_server(tmp, url, workers)
+        server = start_server(tmp, url, workers, n)
         try:
             r = await one_run(
                 server, n, args.seconds, args.rate, clients=args.clients, drain=args.drain
@@ -346,7 +362,7 @@ async def subscriber_table(args: argparse.Namespace, tmp: Path, url: str, worker
         finally:
             server.stop()
         print(
-            f"| {n:,} | {r['writer_rate']:.1f} | {r['complete']:,}/{n:,} "
+            f"| {n:,} | {r['writer_rate']:.1f} | {completeness(r, n)} "
             f"| {r['delivered']:.1%} | {r['p50']:.1f} | {r['p99']:.1f} "
             f"| {r['kb_per_idle']:.1f} | {r['post_p99']:.1f} | {r['server_cpu']:.0%} "
             f"| {r['client_cpu']:.0%} | {r['spread']} |",
@@ -361,7 +377,7 @@ async def sweep(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> 
         "| p50 ms | p99 ms | writer POST p99 ms | server CPU | client CPU | verdict |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    server = start_server(tmp, url, workers)
+    server = start_server(tmp, url, workers, n)
     try:
         held = None
         for rate in args.rates:
@@ -381,7 +397,7 @@ async def sweep(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> 
                 broke.append(f"p99 > {args.break_p99:g} ms")
             verdict = "breaks: " + ", ".join(broke) if broke else "holds"
             print(
-                f"| {r['writer_rate']:.1f} | {r['delivered_rate']:.1f} | {r['complete']:,}/{n:,} "
+                f"| {r['writer_rate']:.1f} | {r['delivered_rate']:.1f} | {completeness(r, n)} "
                 f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['post_p99']:.1f} "
                 f"| {r['server_cpu']:.0%} | {r['client_cpu']:.0%} | {verdict} |",
                 flush=True,
