@@ -117,7 +117,7 @@ class Subscriber(asyncio.Protocol):
         self.from_store: list[float] = []
         self.last_receipt = 0.0
         self.worker = 0
-        self.refused = False
+        self.refused = b""  # the status line of a refusal
         self.connected = asyncio.Event()
         self.buffer = b""
         self.headers_done = False
@@ -136,7 +136,8 @@ class Subscriber(asyncio.Protocol):
                 return
             # A refusal (503 beyond AGENTLOG_MAX_SSE_CONNECTIONS) would otherwise pass for a
             # subscriber that was sent nothing.
-            self.refused = not self.buffer.startswith(b"HTTP/1.1 200")
+            if not self.buffer.startswith(b"HTTP/1.1 200"):
+                self.refused = self.buffer.split(b"\r\n", 1)[0]
             worker = WORKER.search(self.buffer, 0, end + 2)
             self.worker = int(worker.group(1)) if worker else 0
             self.headers_done = True
@@ -192,7 +193,7 @@ async def _client(conn: Connection, port: int, request: bytes, count: int) -> No
     conn.send(
         {
             "complete": sum(1 for s in subs if s.seqs == expected),
-            "refused": sum(1 for s in subs if s.refused),
+            "refused": Counter(s.refused.decode() for s in subs if s.refused),
             "received": sum(len(s.seqs) for s in subs),
             "last_receipt": max((s.last_receipt for s in subs), default=0.0),
             "latencies": Counter(max(0, int(x * BUCKET)) for s in subs for x in s.latencies),
@@ -321,6 +322,14 @@ async def one_run(
     for proc in procs:
         await loop.run_in_executor(None, proc.join)
     warm.close()
+    refused = sum((got["refused"] for got in results), Counter())
+    if refused:  # why, from the server's own log
+        said = [
+            line
+            for line in server.log.read_text().splitlines()
+            if any(word in line for word in ('"WARNING"', '"ERROR"', " 503 ", " 429 "))
+        ]
+        print("\n".join(said[-5:]), file=sys.stderr)
     latencies: Counter[int] = Counter()
     from_store: Counter[int] = Counter()
     for got in results:
@@ -333,7 +342,7 @@ async def one_run(
         "writer_rate": wrote["offered"],
         "post_p99": wrote["post_p99"],
         "complete": sum(got["complete"] for got in results),
-        "refused": sum(got["refused"] for got in results),
+        "refused": refused,
         "delivered": received / (total * subscribers),
         # Events each subscriber received, per second from the writer's start to the last receipt.
         "delivered_rate": received / subscribers / max(1e-9, last_receipt - wrote["began"]),
@@ -349,7 +358,7 @@ async def one_run(
 
 
 def completeness(r: dict[str, Any], n: int) -> str:
-    refused = f" ({r['refused']:,} refused)" if r["refused"] else ""
+    refused = "".join(f" ({n:,} refused: {status})" for status, n in r["refused"].items())
     return f"{r['complete']:,}/{n:,}{refused}"
 
 
