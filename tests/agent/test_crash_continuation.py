@@ -1,6 +1,7 @@
 """A turn whose server died goes on in a new run, with the real SDK and CLI (issue 19):
 exactly once whoever tries, at most `max_continuations` times in a row, and a tool marked not
-to be retried is refused in the continuation."""
+to be retried is refused in the continuation. A server shut down gracefully leaves its turns
+to the same continuation, with their leases released."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
     RunAbandoned,
     RunFinished,
     RunStarted,
@@ -37,7 +39,7 @@ from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.base import StoreBase
-from tests.agent.test_runner import new_session, only, runner_on
+from tests.agent.test_runner import cli_children, new_session, only, runner_on, until_logged
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +173,43 @@ async def test_a_tool_marked_not_to_be_retried_is_refused_in_the_continuation(
     [denied] = only(events, ToolCallDenied)
     assert "not to be retried" in denied.reason
     assert only(events, ToolCallSucceeded) == []
+    assert (await verify_log(store, session)).problems == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_shutdown_leaves_its_turn_open_and_unleased_for_the_next_sweep_to_continue(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str
+) -> None:
+    session = await new_session(store)
+    # A lease far longer than the test: only its release lets the next sweep in.
+    lease = {"lock_ttl_seconds": 600.0}
+    async with runner_on(store, scripted_model, tmp_path, **lease) as first:
+        started = await first.start(session, "Run the slow operation for 4 seconds.")
+        await until_logged(store, started, ToolCallStarted)
+    assert first.handed_off == 1
+    assert cli_children() == []
+    # Nothing recorded the run's end: it is open, its call in flight, as a crash leaves it.
+    left = await store.read_session(session)
+    assert [r.type for r in left if isinstance(r.event, RUN_TERMINAL_TYPES)] == []
+    assert left[-1].type in ("tool_call_started", "heartbeat", "agent_status_reported")
+
+    async with runner_on(store, scripted_model, tmp_path, **lease) as second:
+        assert await second.lock.holder(session) is None
+        assert await second.sweep([session]) == [session]
+        await until_turn_ended(store, session, [second])
+
+    events = await store.read_session(session)
+    [continuation] = [r for r in only(events, RunStarted) if r.continues_run_id]
+    assert continuation.continues_run_id == started.run_id
+    assert continuation.resumed_after_crash == 1
+    assert [(r.run_id, r.continued_by) for r in only(events, RunAbandoned)] == [
+        (started.run_id, continuation.run_id)
+    ]
+    [call] = [e for e in only(events, ToolCallStarted) if e.run_id == started.run_id]
+    [interrupted] = [e for e in only(events, ToolCallFailed) if e.tool_call_id == call.tool_call_id]
+    assert interrupted.error_text.startswith("interrupted by a server restart")
+    [finished] = only(events, RunFinished)
+    assert finished.run_id == continuation.run_id
     assert (await verify_log(store, session)).problems == []
 
 

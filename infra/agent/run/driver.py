@@ -88,6 +88,9 @@ class RunInFlight:
     failure: str | None = None  # why the run must stop (lock lost, store failed)
     lock_lost: bool = False
     terminal_recorded: bool = False
+    # Shutting down with crash continuation on: the CLI is stopped and nothing more is
+    # recorded, so the run is left open for another instance to continue (runner.close).
+    handing_off: bool = False
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stderr: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
@@ -103,7 +106,7 @@ class RunInFlight:
 
     @property
     def stopping(self) -> bool:
-        return self.cancel_reason is not None or self.failure is not None
+        return self.cancel_reason is not None or self.failure is not None or self.handing_off
 
 
 async def drive_turn(run: RunInFlight, client: ClaudeSDKClient) -> BaseException | None:

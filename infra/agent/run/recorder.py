@@ -158,14 +158,22 @@ class RunRecorder:
         self.last_seq: int | None = None
         self.delayed_batches = 0
         self.dropped_events = 0
+        # Sealed: what is recorded from now on is dropped (what was queued before is written).
+        self.sealed = False
         self._queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
         self._appends = 0
         self._writer = asyncio.create_task(self._write(), name=f"agentlog-recorder-{run_id}")
 
     def record(self, events: Sequence[Event]) -> None:
         """Queue `events` behind everything recorded before; never waits."""
-        if events:
+        if events and self.sealed:
+            log.debug("run %s: sealed; not recorded: %d events", self.run_id, len(events))
+        elif events:
             self._queue.put_nowait(list(events))
+
+    def seal(self) -> None:
+        """Record nothing more: the run is handed over as it is (runner.close)."""
+        self.sealed = True
 
     async def flush(self) -> None:
         """Wait until everything recorded so far was appended (or given up on)."""

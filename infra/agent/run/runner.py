@@ -190,6 +190,8 @@ class AgentRunner:
         self.delayed_batches = 0
         # Turns this process continued after their server died.
         self.continued_after_crash = 0
+        # Turns this process left open at shutdown for another to continue (`_hand_off`).
+        self.handed_off = 0
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -706,18 +708,55 @@ class AgentRunner:
         return None if holder is None or holder.startswith(RECOVERY_PREFIX) else holder
 
     async def close(self) -> None:
-        """Server shutdown: cancel every run of this process, then stop the job service."""
+        """Server shutdown: every run of this process is handed over to the crash
+        continuation (`_hand_off`), or with continuation off cancelled; then the job service
+        stops."""
         self._closing = True
         runs = list(self._runs.values())
-        await asyncio.gather(
-            *(self._cancel(run, "server shutdown") for run in runs), return_exceptions=True
-        )
+        end = self._hand_off if self.config.continue_after_crash else self._shutdown_cancel
+        await asyncio.gather(*(end(run) for run in runs), return_exceptions=True)
         for task in list(self._helpers):
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._own_jobs and isinstance(self.jobs, InProcessJobService):
             await self.jobs.close()
         await self.sandbox.close()
+
+    async def _shutdown_cancel(self, run: RunInFlight) -> None:
+        await self._cancel(run, "server shutdown")
+
+    async def _hand_off(self, run: RunInFlight) -> None:
+        """Shutdown with crash continuation on: the turn goes on elsewhere, as after a crash,
+        without waiting out a lease. The CLI is stopped, not interrupted (an interrupt ends
+        the turn: the model's `run_cancelled`), nothing more is recorded for the run (what it
+        queued is written), and the lease is released once the CLI is gone: the log then holds
+        an open run that nobody holds, which is what a crash leaves, one lease sooner. A live
+        instance's sweeper, or this server's own sweep after a restart, continues it by the
+        crash rule (calls in flight interrupted, tools not to be retried refused, at most
+        `max_continuations` in a row), in the one append that closes the run and starts the
+        next; a run that may not be continued (an approval waits on it, too many in a row) is
+        recorded abandoned by that sweep instead."""
+        if run.terminal_recorded or run.stopping:
+            # Ending by itself, or already cancelled or failing: it ends as it would have.
+            with contextlib.suppress(RunNotActive):
+                await self._cancel(run, "server shutdown")
+            return
+        run.handing_off = True
+        run.recorder.seal()
+        run.stop.set()  # the reader lets go and leaving the client's context ends the CLI
+        log.info("run %s: handed over at shutdown; its turn goes on after the restart", run.run_id)
+        try:
+            async with asyncio.timeout(30):  # the SDK's own teardown is bounded at ~20 s
+                await run.done.wait()
+            self.handed_off += 1
+            return
+        except TimeoutError:
+            pass
+        if run.task is not None and not run.task.done():
+            log.error("run %s: teardown hung; cancelling its task", run.run_id)
+            run.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run.task
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -929,13 +968,18 @@ class AgentRunner:
             error = error or exc
         except asyncio.CancelledError:
             # Only close() cancels this task, as a last resort; record, then let it go.
-            run.cancel_reason = run.cancel_reason or "server shutdown"
-            safety_net(run, None)
+            if not run.handing_off:
+                run.cancel_reason = run.cancel_reason or "server shutdown"
+                safety_net(run, None)
             await self._wind_down(run, beats, lease)
             raise
         if run.lock_lost:
             await self._reconcile(run)
-        safety_net(run, error)
+        if run.handing_off:
+            # Left open in the log, its calls in flight too: the crash continuation's to close.
+            log.debug("run %s: handed over (%r)", run.run_id, error)
+        else:
+            safety_net(run, error)
         await self._wind_down(run, beats, lease)
 
     def _tool_refusal(
