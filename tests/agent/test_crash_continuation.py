@@ -213,6 +213,39 @@ async def test_a_shutdown_leaves_its_turn_open_and_unleased_for_the_next_sweep_t
     assert (await verify_log(store, session)).problems == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_continuation_at_the_run_limit_waits_open_and_goes_on_when_a_run_ends(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str
+) -> None:
+    busy = await new_session(store, "s-busy")
+    dead = await new_session(store, "s-dead")
+    await dead_run(store, dead)
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        runner.limit_runs(1, lambda: 0)  # AGENTLOG_MAX_ACTIVE_RUNS=1
+        started = await runner.start(busy, "Run the slow operation for 2 seconds.")
+        assert await runner.sweep([dead]) == []
+        assert runner.waiting_for_slot == [dead]
+        # Not abandoned for want of a slot: still open, as the dead server left it.
+        assert only(await store.read_session(dead), RunAbandoned) == []
+        assert runner.active_count == 1
+        # No other sweep: the busy run's end starts it.
+        await until_turn_ended(store, dead, [runner])
+        assert runner.waiting_for_slot == []
+
+    busy_events = await store.read_session(busy)
+    [busy_end] = only(busy_events, RunFinished)
+    assert busy_end.run_id == started.run_id
+    events = await store.read_session(dead)
+    [continuation] = [r for r in events if isinstance(r.event, RunStarted) and r.seq > 2]
+    assert isinstance(continuation.event, RunStarted)
+    assert continuation.event.continues_run_id == "run_dead"
+    # One run at a time: the continuation started after the busy run had ended.
+    [busy_end_recorded] = [r for r in busy_events if isinstance(r.event, RunFinished)]
+    assert continuation.position > busy_end_recorded.position
+    assert [r.run_id for r in only(events, RunAbandoned)] == ["run_dead"]
+    assert (await verify_log(store, dead)).problems == []
+
+
 async def test_an_agent_module_names_its_own_tools_not_to_be_retried(tmp_path: Path) -> None:
     catalog = await load_catalog(
         parse_references(None, "support=examples.support_agent.agent:agent")

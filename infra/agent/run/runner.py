@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -150,6 +150,13 @@ log = logging.getLogger(__name__)
 _SEND_ATTEMPTS = 100
 
 
+class _NoSlot:
+    """A turn that would start but finds this process at AGENTLOG_MAX_ACTIVE_RUNS."""
+
+
+_NO_SLOT = _NoSlot()
+
+
 @dataclass(frozen=True)
 class _StartOutcome:
     """What `_start` did: the run it started (if any) and the prompt it queued (if any)."""
@@ -192,6 +199,13 @@ class AgentRunner:
         self.continued_after_crash = 0
         # Turns this process left open at shutdown for another to continue (`_hand_off`).
         self.handed_off = 0
+        # AGENTLOG_MAX_ACTIVE_RUNS for the runs this process starts by itself (`limit_runs`).
+        self._max_active: int | None = None
+        self._starting_elsewhere: Callable[[], int] = lambda: 0
+        self._starting_here = 0
+        # Sessions whose turn waits for a free slot to go on (a crash continuation, or the
+        # next turn after a recovered run), oldest first: started as runs end.
+        self._waiting_for_slot: dict[str, None] = {}
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -697,8 +711,43 @@ class AgentRunner:
 
     @property
     def active_count(self) -> int:
-        """Runs this process is driving now."""
-        return len(self._runs)
+        """Runs this process is driving now, and those it is starting by itself."""
+        return len(self._runs) + self._starting_here
+
+    def limit_runs(self, max_active: int, starting_elsewhere: Callable[[], int]) -> None:
+        """Hold the turns this process starts by itself (a crash continuation found by the
+        sweep, the next turn after a recovered run) to `max_active` runs at once, counting
+        `starting_elsewhere()`, the starts under way at the HTTP edge (which checks the same
+        limit against `active_count`). A turn that finds no free slot waits in the log, open,
+        and goes on when one of this process's runs ends (or at a later sweep)."""
+        self._max_active = max_active
+        self._starting_elsewhere = starting_elsewhere
+
+    def _slot_free(self) -> bool:
+        if self._max_active is None:
+            return True
+        return self.active_count + self._starting_elsewhere() < self._max_active
+
+    @property
+    def waiting_for_slot(self) -> list[str]:
+        """Sessions whose turn waits for a free slot here, oldest first."""
+        return list(self._waiting_for_slot)
+
+    async def _start_waiting(self) -> None:
+        """As a run ends: the turns that waited for its slot, oldest first, while slots are
+        free (each decided again: another instance may have gone on with it meanwhile)."""
+        while self._waiting_for_slot and self._slot_free() and not self._closing:
+            session_id = next(iter(self._waiting_for_slot))
+            del self._waiting_for_slot[session_id]
+            try:
+                outcome = await self._continue_after_crash(session_id)
+                if outcome is _NO_SLOT:
+                    return  # taken meanwhile: it waits again, for the next run's end
+                if outcome is None:
+                    # Nothing to continue after a crash (any more): the next turn, if any.
+                    await self._next_turn(session_id)
+            except Exception as exc:  # noqa: BLE001 - the next sweep looks again
+                log.info("session %s: the waiting turn did not start: %r", session_id, exc)
 
     async def active_run(self, session_id: str) -> str | None:
         run = self._runs.get(session_id)
@@ -771,26 +820,48 @@ class AgentRunner:
         each dead run's turn goes on in a new run (`continue_after_crash`), or, when it may
         not, the run is recorded abandoned."""
         continued = []
+        waiting = []
         for session_id in session_ids:
             try:
-                if await self.continue_after_crash(session_id) is not None:
-                    continued.append(session_id)
+                outcome = await self._continue_after_crash(session_id)
             except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
                 log.warning("session %s: could not continue its turn: %r", session_id, exc)
-        rest = [s for s in session_ids if s not in continued]
+                continue
+            if outcome is _NO_SLOT:
+                # At AGENTLOG_MAX_ACTIVE_RUNS: the run stays open (never abandoned for want of
+                # a slot) and goes on when one of this process's runs ends, or a later sweep.
+                waiting.append(session_id)
+                self._waiting_for_slot[session_id] = None
+            elif outcome is not None:
+                continued.append(session_id)
+        rest = [s for s in session_ids if s not in continued and s not in waiting]
         recovered = await self.abandoned.sweep(rest)
         for session_id in recovered:
             # A run whose server died while a call waited on its approval: if the answer is
             # already in the log, the turn goes on here, now; else prompts queued behind the
-            # dead run start theirs.
-            await self._next_turn(session_id)
+            # dead run start theirs. Either is a turn of its own: it waits for a slot too.
+            if self._slot_free():
+                await self._next_turn(session_id)
+            else:
+                self._waiting_for_slot[session_id] = None
         return continued + recovered
 
     async def continue_after_crash(self, session_id: str) -> StartedRun | None:
         """If the session's open run lost its owner (no live lease), continue its turn in a
         new run, exactly once whoever else tries (agentlog.domain.rules.crash_continuation).
         None when there is nothing to continue, the run may not be continued (off, too many
-        times, an approval waits: the caller abandons it as before), or it is alive."""
+        times, an approval waits: the caller abandons it as before), it is alive, or no slot
+        is free (`limit_runs`: then it waits, open, for one)."""
+        outcome = await self._continue_after_crash(session_id)
+        if outcome is _NO_SLOT:
+            self._waiting_for_slot[session_id] = None
+            return None
+        assert not isinstance(outcome, _NoSlot)
+        return outcome
+
+    async def _continue_after_crash(self, session_id: str) -> StartedRun | _NoSlot | None:
+        """`continue_after_crash`, with _NO_SLOT when the turn would go on but no slot is
+        free (the caller keeps it waiting)."""
         if not self.config.continue_after_crash or session_id in self._runs:
             return None
         # The sweep asks about every open run, live ones too: the lease first (one cheap
@@ -800,14 +871,22 @@ class AgentRunner:
             return None  # alive, or being recovered by another process
         if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
             return None
+        if not self._slot_free():
+            return _NO_SLOT
+        # Counted from here: a start at the HTTP edge, or another continuation, meanwhile
+        # sees this slot taken.
+        self._starting_here += 1
         try:
             outcome = await self._start(
                 session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
             )
         except RunAlreadyActive:
             return None  # another instance took the lease first: it continues the turn
+        finally:
+            self._starting_here -= 1
         started = outcome.started
         if started is not None:
+            self._waiting_for_slot.pop(session_id, None)
             self.continued_after_crash += 1
             log.info(
                 "session %s: the turn of a run whose server died goes on in run %s",
@@ -1053,6 +1132,8 @@ class AgentRunner:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
             self._spawn(self._next_turn(session_id=run.session_id))
+            if self._waiting_for_slot:
+                self._spawn(self._start_waiting())  # this run's slot is free
 
     async def _next_turn(self, session_id: str) -> None:
         """After a run ended (or was recovered): the turn that continues after answered
