@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,7 +69,7 @@ from agentlog.domain.events import (
 from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
-from agentlog.domain.rules.approvals import Approvals, approvals
+from agentlog.domain.rules.approvals import Approval, Approvals, approvals
 from agentlog.domain.rules.crash_continuation import (
     CONTINUE_AFTER_CRASH_PROMPT,
     CrashContinuation,
@@ -159,10 +159,51 @@ _NO_SLOT = _NoSlot()
 
 @dataclass(frozen=True)
 class _StartOutcome:
-    """What `_start` did: the run it started (if any) and the prompt it queued (if any)."""
+    """What a start did: the run it started (if any) and the prompt it queued (if any)."""
 
     started: StartedRun | None = None
     queued: QueuedRun | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a start checked before taking the lease (`_prepare`)."""
+
+    agent: HostedAgent
+    metadata: dict[str, Any]
+    content: str | list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class _SessionNow:
+    """The session as a start reads it under the lease (`_read_under_lease`)."""
+
+    # The head an answer was decided on (None without an answer).
+    decided_on: int | None
+    approvals_from: int | None
+    # The answer's response, recorded in the same append as the run's start.
+    answering: list[Event]
+    waiting: list[Approval]
+    decided: list[Approval]
+    open_run: Sequence[RecordedEvent]
+    queue: PromptQueue
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What an entry point decided to start (`_start_under_lease` starts it)."""
+
+    prompt: str
+    user_message_id: str | None = None
+    files: Sequence[AttachedFile] = ()
+    # The queued prompt this run answers: its prompt, message id and files replace the above.
+    answered: QueuedPrompt | None = None
+    # A prompt sent now that queues behind the one answered, in the same append.
+    newly_queued: PromptQueued | None = None
+    # A continuation after approvals: no prompt, the CLI settles its deferred calls.
+    continuation: bool = False
+    continues_run_id: str | None = None
+    crash: CrashContinuation | None = None
 
 
 class AgentRunner:
@@ -241,13 +282,8 @@ class AgentRunner:
         (agentlog.domain.rules.branches);
         with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
         `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
-        outcome = await self._start(
-            session_id,
-            prompt,
-            continuation=False,
-            rewind=rewind,
-            user_message_id=user_message_id,
-            files=files,
+        outcome = await self._start_prompt(
+            session_id, prompt, rewind=rewind, user_message_id=user_message_id, files=files
         )
         assert outcome.started is not None
         return outcome.started
@@ -286,12 +322,10 @@ class AgentRunner:
                             await self.cancel(session_id, holder, "interrupted")
                     return queued
             try:
-                outcome = await self._start(
+                outcome = await self._start_or_queue(
                     session_id,
                     prompt,
-                    continuation=False,
                     user_message_id=user_message_id,
-                    send=True,
                     interrupt=interrupt,
                     files=files,
                 )
@@ -412,7 +446,7 @@ class AgentRunner:
         # lease, so a start arriving just after a run's end is not refused (409) by this look.
         if not (await self.prompt_queue(session_id)).waiting:
             return None
-        outcome = await self._start(session_id, "", continuation=False, drain=True)
+        outcome = await self._start_queued(session_id)
         return outcome.started
 
     async def continue_after_approval(
@@ -427,28 +461,20 @@ class AgentRunner:
         under the lease: whoever dies when, the log never holds an answer without the run
         that acts on it (an open run, which the sweeper recovers and continues). When no run
         starts (None, RunAlreadyActive) nothing is written: the caller records the answer."""
-        outcome = await self._start(session_id, "", continuation=True, answer=answer)
+        outcome = await self._start_after_approvals(session_id, answer)
         return outcome.started
 
-    async def _start(
+    async def _prepare(
         self,
         session_id: str,
         prompt: str,
-        *,
-        continuation: bool,
-        rewind: Rewind | None = None,
-        user_message_id: str | None = None,
-        answer: ApprovalAnswer | None = None,
         files: Sequence[AttachedFile] = (),
-        send: bool = False,
-        interrupt: bool = False,
-        drain: bool = False,
-        after_crash: bool = False,
-    ) -> _StartOutcome:
-        """Under the session's lease: a continuation after approvals, the continuation of a
-        turn whose server died (`after_crash`), the turn of the oldest queued prompt
-        (`drain`), or `prompt`'s turn; with `send`, `prompt` is queued instead when an
-        approval or earlier queued prompts wait (domain/rules/prompt_queue.py)."""
+        rewind: Rewind | None = None,
+    ) -> _Prepared:
+        """What every start checks before it takes the lease, with nothing written: the
+        session exists (UnknownSession), the rewind fits its log, the sandbox works, this
+        server hosts the session's agent (UnknownAgent), and the prompt's files are the
+        session's."""
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         head = await self.store.head(session_id)  # UnknownSession
@@ -462,13 +488,178 @@ class AgentRunner:
         agent, metadata = await self._session_agent(session_id)
         # Read before anything is written: a file the session does not hold refuses the start.
         content = await prompt_content(self.store.backend.attachments(), session_id, prompt, files)
-        if continuation and answer is None:
+        return _Prepared(agent=agent, metadata=metadata, content=content)
+
+    # -- the entry points: each decides, under the lease, what (if anything) starts -----------
+
+    async def _start_prompt(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        rewind: Rewind | None,
+        user_message_id: str | None,
+        files: Sequence[AttachedFile],
+    ) -> _StartOutcome:
+        """`prompt`'s turn; ApprovalPending while an approval waits."""
+        prepared = await self._prepare(session_id, prompt, files, rewind)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            if now.waiting:
+                raise ApprovalPending(session_id, [a.request.approval_id for a in now.waiting])
+            return _Turn(prompt=prompt, user_message_id=user_message_id, files=files)
+
+        return await self._start_under_lease(session_id, prepared, decide, rewind=rewind)
+
+    async def _start_or_queue(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        user_message_id: str | None,
+        interrupt: bool,
+        files: Sequence[AttachedFile],
+    ) -> _StartOutcome:
+        """`prompt`'s turn, or `prompt` queued when an approval or earlier queued prompts
+        wait (domain/rules/prompt_queue.py): then the oldest queued prompt may start."""
+        prepared = await self._prepare(session_id, prompt, files)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            decision = decide_send(
+                approvals_waiting=bool(now.waiting), queued=len(now.queue.waiting)
+            )
+            if decision == "start":
+                return _Turn(prompt=prompt, user_message_id=user_message_id, files=files)
+            queued = PromptQueued(
+                prompt=prompt,
+                user_message_id=user_message_id,
+                interrupt=interrupt,
+                files=list(files),
+            )
+            if decision == "queue":
+                [seq] = await self.store.append(session_id, [queued])
+                position = len(now.queue.waiting) + 1
+                return _StartOutcome(
+                    queued=QueuedRun(session_id=session_id, seq=seq, position=position)
+                )
+            return _Turn(
+                prompt=prompt,
+                user_message_id=user_message_id,
+                files=files,
+                answered=next_prompt(approvals_waiting=False, queue=now.queue),
+                newly_queued=queued,
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    async def _start_queued(self, session_id: str) -> _StartOutcome:
+        """The oldest queued prompt's turn; nothing when none waits or a continuation after
+        approvals goes first."""
+        prepared = await self._prepare(session_id, "")
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            answered = next_prompt(approvals_waiting=bool(now.waiting), queue=now.queue)
+            if answered is None or now.decided:  # a continuation goes first
+                return _StartOutcome()
+            return _Turn(prompt="", answered=answered)
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    async def _start_after_approvals(
+        self, session_id: str, answer: ApprovalAnswer | None
+    ) -> _StartOutcome:
+        """The continuation after answered approvals (see `continue_after_approval`)."""
+        prepared = await self._prepare(session_id, "")
+        if answer is None:
             # Nothing to continue is the common answer (the sweeper asks after every recovery):
             # found without the lease, so a start arriving meanwhile is not refused (409).
             # With an answer to act on, it is asked again below, under the lease.
             probe = await latest_approvals(self.store, session_id)
             if probe.pending() or not probe.decided():
                 return _StartOutcome()
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            if now.waiting or not now.decided:
+                return _StartOutcome()
+            return _Turn(
+                prompt="", continuation=True, continues_run_id=now.decided[0].request.run_id
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide, answer=answer)
+
+    async def _start_after_crash(self, session_id: str) -> _StartOutcome:
+        """The continuation of a turn whose server died (see `continue_after_crash`)."""
+        prepared = await self._prepare(session_id, CONTINUE_AFTER_CRASH_PROMPT)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            # Decided under the lease: of two instances that found the run dead, only the
+            # one holding the lease gets here, and finds it still open (or not: nothing).
+            crash = self._crash_continuation(now.open_run, prepared.agent.no_retry_tools)
+            if crash is None or now.waiting or now.decided:
+                # Approvals are the answer's to continue; nothing open: someone else did.
+                return _StartOutcome()
+            return _Turn(
+                prompt=CONTINUE_AFTER_CRASH_PROMPT,
+                crash=crash,
+                continues_run_id=crash.continues_run_id,
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    # -- the core: under the session's lease -------------------------------------------------
+
+    async def _read_under_lease(
+        self, session_id: str, answer: ApprovalAnswer | None
+    ) -> _SessionNow:
+        """What a start decides on, read under the lease: the approvals (with `answer`
+        decided on them), the open run and the queue."""
+        # Approvals wait only on the latest run (no turn starts while one waits, and a
+        # continuation continues the latest): read from its start, or from the start of
+        # the run that asked when the latest is a continuation.
+        # Read before the approvals: an answer is written only onto the log it was decided on.
+        decided_on = await self.store.head(session_id) if answer is not None else None
+        approvals_from = await approvals_since(self.store, session_id)
+        folded = (
+            Approvals()
+            if approvals_from is None
+            else approvals(await self.store.read_session(session_id, after=approvals_from - 1))
+        )
+        answering: list[Event] = []
+        # An approval outside the latest runs is left to the caller's `record_answer`.
+        if answer is not None and answer.approval_id in folded.by_id:
+            response = answer.decide(folded, session_id)  # UnknownApproval, ...Answered
+            if response is not None:
+                folded.by_id[answer.approval_id].response = response
+                answering.append(response)
+        # Only a run still open in the run index can need recovery: read from its start.
+        open_run = await open_run_events(self.store, session_id)
+        # A crash continuation goes before the queue: it finishes the turn prompts queued
+        # behind it were waiting for (its decision ignores the queue).
+        queue = await self.prompt_queue(session_id)
+        return _SessionNow(
+            decided_on=decided_on,
+            approvals_from=approvals_from,
+            answering=answering,
+            waiting=folded.pending(),
+            decided=folded.decided(),
+            open_run=open_run,
+            queue=queue,
+        )
+
+    async def _start_under_lease(
+        self,
+        session_id: str,
+        prepared: _Prepared,
+        decide: Callable[[_SessionNow], Awaitable[_Turn | _StartOutcome]],
+        *,
+        rewind: Rewind | None = None,
+        answer: ApprovalAnswer | None = None,
+    ) -> _StartOutcome:
+        """Take the session's lease (RunAlreadyActive), read the session (`_read_under_lease`),
+        let `decide` say what starts (a `_Turn`) or what was done instead (a `_StartOutcome`:
+        the lease is released), then append the turn's `run_started` with whatever closes or
+        answers before it, in one append, and start driving it."""
+        agent = prepared.agent
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -480,72 +671,18 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
-            team, fingerprint = await self._team_options(agent, session_id, run_id, metadata)
-            # Approvals wait only on the latest run (no turn starts while one waits, and a
-            # continuation continues the latest): read from its start, or from the start of
-            # the run that asked when the latest is a continuation.
-            # Read before the approvals: an answer is written only onto the log it was decided on.
-            decided_on = await self.store.head(session_id) if answer is not None else None
-            approvals_from = await approvals_since(self.store, session_id)
-            folded = (
-                Approvals()
-                if approvals_from is None
-                else approvals(await self.store.read_session(session_id, after=approvals_from - 1))
+            team, fingerprint = await self._team_options(
+                agent, session_id, run_id, prepared.metadata
             )
-            answering: list[Event] = []
-            # An approval outside the latest runs is left to the caller's `record_answer`.
-            if answer is not None and answer.approval_id in folded.by_id:
-                response = answer.decide(folded, session_id)  # UnknownApproval, ...Answered
-                if response is not None:
-                    folded.by_id[answer.approval_id].response = response
-                    answering.append(response)
-            waiting = folded.pending()
-            decided = folded.decided()
-            # Only a run still open in the run index can need recovery: read from its start.
-            open_run = await open_run_events(self.store, session_id)
-            crash: CrashContinuation | None = None
-            if after_crash:
-                # Decided under the lease: of two instances that found the run dead, only the
-                # one holding the lease gets here, and finds it still open (or not: nothing).
-                crash = self._crash_continuation(open_run, agent.no_retry_tools)
-                if crash is None or waiting or decided:
-                    # Approvals are the answer's to continue; nothing open: someone else did.
-                    await release(self.lock, lease)
-                    return _StartOutcome()
-            # A crash continuation goes before the queue: it finishes the turn prompts queued
-            # behind it were waiting for.
-            queue = await self.prompt_queue(session_id)
-            answered: QueuedPrompt | None = None  # the queued prompt this run answers
-            newly_queued: PromptQueued | None = None
-            if drain:
-                answered = next_prompt(approvals_waiting=bool(waiting), queue=queue)
-                if answered is None or decided:  # a continuation goes first
-                    await release(self.lock, lease)
-                    return _StartOutcome()
-            elif send:
-                decision = decide_send(approvals_waiting=bool(waiting), queued=len(queue.waiting))
-                if decision != "start":
-                    newly_queued = PromptQueued(
-                        prompt=prompt,
-                        user_message_id=user_message_id,
-                        interrupt=interrupt,
-                        files=list(files),
-                    )
-                if decision == "queue":
-                    assert newly_queued is not None
-                    [seq] = await self.store.append(session_id, [newly_queued])
-                    await release(self.lock, lease)
-                    position = len(queue.waiting) + 1
-                    return _StartOutcome(
-                        queued=QueuedRun(session_id=session_id, seq=seq, position=position)
-                    )
-                if decision == "queue_and_start_oldest":
-                    answered = next_prompt(approvals_waiting=False, queue=queue)
-            if waiting and not continuation:
-                raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
-            if continuation and (waiting or not decided):
+            now = await self._read_under_lease(session_id, answer)
+            choice = await decide(now)
+            if isinstance(choice, _StartOutcome):
                 await release(self.lock, lease)
-                return _StartOutcome()
+                return choice
+            turn = choice
+            prompt, user_message_id, files = turn.prompt, turn.user_message_id, turn.files
+            content = prepared.content
+            answered = turn.answered  # the queued prompt this run answers
             if answered is not None:
                 prompt, user_message_id = answered.prompt, answered.user_message_id
                 files = answered.files
@@ -553,10 +690,11 @@ class AgentRunner:
                     self.store.backend.attachments(), session_id, prompt, files
                 )
             # Where the queue this run leaves behind begins (read from there next time).
-            queue_from = queue_from_after(queue, answered.seq if answered else None)
-            if queue_from is None and newly_queued is not None:
+            queue_from = queue_from_after(now.queue, answered.seq if answered else None)
+            if queue_from is None and turn.newly_queued is not None:
                 queue_from = await self.store.head(session_id) + 1  # at or before its seq
-            recovery = crash.closing(run_id) if crash is not None else recovery_events(open_run)
+            crash = turn.crash
+            recovery = crash.closing(run_id) if crash is not None else recovery_events(now.open_run)
             # The latest earlier run: where what this run may settle or repair begins.
             previous = await self.store.current_run(session_id)
             rewound: list[Event] = []
@@ -578,21 +716,15 @@ class AgentRunner:
                     )
                 )
             batch: list[Event] = [
-                *([newly_queued] if newly_queued is not None else []),
-                *answering,
+                *([turn.newly_queued] if turn.newly_queued is not None else []),
+                *now.answering,
                 *recovery,
                 *rewound,
                 RunStarted(
                     run_id=run_id,
                     prompt=prompt,
                     agent=self.config.mode,
-                    continues_run_id=(
-                        crash.continues_run_id
-                        if crash is not None
-                        else decided[0].request.run_id
-                        if continuation
-                        else None
-                    ),
+                    continues_run_id=turn.continues_run_id,
                     resumed_after_crash=crash.resumed_after_crash if crash is not None else 0,
                     agent_session=agent_session,
                     user_message_id=user_message_id,
@@ -604,7 +736,7 @@ class AgentRunner:
                 ),
             ]
             # An answer is decided on the log as read: written only if it is still the log.
-            expected = decided_on if answering else None
+            expected = now.decided_on if now.answering else None
             if rewind is not None and rewind.expected_head is not None:
                 # The append checks it atomically: a plan made on a log changed since is
                 # refused (ExpectedSeqMismatch) with nothing written.
@@ -615,7 +747,7 @@ class AgentRunner:
             await release(self.lock, lease)
             raise
         translator = SdkTranslator(run_id, scripted=self.config.mode == "scripted")
-        for approval in decided:
+        for approval in now.decided:
             translator.adopt(approval.request.tool_call_id)  # this run reports their ends
         run = RunInFlight(
             session_id=session_id,
@@ -623,11 +755,11 @@ class AgentRunner:
             agent_session=agent_session,
             prompt=prompt,
             content=content,
-            continuation=continuation,
+            continuation=turn.continuation,
             lease=lease,
             start_seq=seqs[-1],
             previous_run_seq=None if previous is None else previous.started_seq,
-            approvals_since=approvals_from,
+            approvals_since=now.approvals_from,
             translator=translator,
             agent=agent,
             team_options=team,
@@ -649,10 +781,10 @@ class AgentRunner:
         # A client streaming from `offset` sees the whole run, and the rewind it answers from.
         first = seqs[-1 - len(rewound)]
         started = StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
-        if newly_queued is None:
+        if turn.newly_queued is None:
             return _StartOutcome(started=started)
         # The oldest queued prompt started; this one waits behind the rest.
-        position = len(queue.waiting)
+        position = len(now.queue.waiting)
         queued = QueuedRun(
             session_id=session_id, seq=seqs[0], position=position, behind_run_id=run_id
         )
@@ -877,9 +1009,7 @@ class AgentRunner:
         # sees this slot taken.
         self._starting_here += 1
         try:
-            outcome = await self._start(
-                session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
-            )
+            outcome = await self._start_after_crash(session_id)
         except RunAlreadyActive:
             return None  # another instance took the lease first: it continues the turn
         finally:
