@@ -79,6 +79,8 @@ class RunInFlight:
     content: str | list[dict[str, Any]] | None = None
     # A continuation has no prompt: the resumed CLI settles its deferred calls by itself.
     continuation: bool = False
+    # Whether prompts were waiting in the queue when the run started (its `queue_from`).
+    queue_waited: bool = False
     # Tools this run refuses: a crash interrupted them in the turn it continues, and they are
     # marked not to be retried (agentlog.domain.rules.crash_continuation).
     not_again: frozenset[str] = frozenset()

@@ -139,6 +139,7 @@ class RunRecorder:
         on_failure: Callable[[BaseException], None] | None = None,
         holds_lease: Callable[[], bool] = lambda: True,
         on_delayed: Callable[[], None] | None = None,
+        after_seq: int | None = None,
         stop_after_seconds: float = 10.0,
         terminal_budget_seconds: float = 30.0,
         max_backoff_seconds: float = 1.0,
@@ -155,7 +156,10 @@ class RunRecorder:
         self.max_backoff_seconds = max_backoff_seconds
         self.failure: BaseException | None = None
         self.fenced = False
-        self.last_seq: int | None = None
+        self.last_seq: int | None = after_seq
+        # Whether every event appended since `after_seq` is this run's: nobody else wrote to
+        # the session in between (the runner's O(1) look for a queue after the run).
+        self.alone = after_seq is not None
         self.delayed_batches = 0
         self.dropped_events = 0
         # Sealed: what is recorded from now on is dropped (what was queued before is written).
@@ -256,6 +260,8 @@ class RunRecorder:
                 self._drop(events, str(exc))
                 return
             else:
+                if self.last_seq is None or seqs[0] != self.last_seq + 1:
+                    self.alone = False
                 self.last_seq = seqs[-1]
                 return
 

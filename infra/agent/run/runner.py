@@ -756,6 +756,7 @@ class AgentRunner:
             prompt=prompt,
             content=content,
             continuation=turn.continuation,
+            queue_waited=queue_from is not None,
             lease=lease,
             start_seq=seqs[-1],
             previous_run_seq=None if previous is None else previous.started_seq,
@@ -770,6 +771,7 @@ class AgentRunner:
                 run_id,
                 # The store refuses this run's events once it is not the session's current run.
                 fence=RunFence(run_id=run_id, token=seqs[-1]),
+                after_seq=seqs[-1],
                 on_delayed=self._count_delayed,
             ),
         )
@@ -1261,9 +1263,28 @@ class AgentRunner:
         if not self._closing:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
-            self._spawn(self._next_turn(session_id=run.session_id))
+            self._spawn(self._after_run(run))
             if self._waiting_for_slot:
                 self._spawn(self._start_waiting())  # this run's slot is free
+
+    async def _after_run(self, run: RunInFlight) -> None:
+        """The next turn after `run`, looked for only when something can be waiting."""
+        if not await self._nothing_waits_after(run):
+            await self._next_turn(run.session_id)
+
+    async def _nothing_waits_after(self, run: RunInFlight) -> bool:
+        """True when, in one read of the head, nothing can wait after `run`: no prompt was
+        queued when it started, and every event of the session from its start to the head is
+        the run's own, so nobody queued a prompt or answered an approval meanwhile (each is
+        an append of its own). Asked after the lease was released, as `_next_turn` is: an
+        answer or prompt refused by the lease is written after it, and is then the head."""
+        recorder = run.recorder
+        if run.queue_waited or not recorder.alone or recorder.last_seq is None:
+            return False
+        try:
+            return await self.store.head(run.session_id) == recorder.last_seq
+        except Exception:  # noqa: BLE001 - look the long way
+            return False
 
     async def _next_turn(self, session_id: str) -> None:
         """After a run ended (or was recovered): the turn that continues after answered
