@@ -21,7 +21,15 @@ own module:
 
 Winding down, whatever ended the turn: the safety net records the missing terminal events,
 the events are flushed, leftover CLI processes are killed (`reaping.py`), the HOME is removed
-and the lease released, last.
+and the lease released, last. At shutdown with crash continuation on, a run is handed over
+instead (`_hand_off`): no terminal event, the lease released, the turn left open for the crash
+continuation of another instance or of this one restarted.
+
+Every start is an entry point (`_start_prompt`, `_start_or_queue`, `_start_queued`,
+`_start_after_approvals`, `_start_after_crash`) that checks what it can before the lease
+(`_prepare`) and decides under it what starts, and one core (`_start_under_lease`) that reads
+the session under the lease, appends the turn's `run_started` with whatever closes or answers
+before it, and starts driving it.
 """
 
 from __future__ import annotations
