@@ -44,6 +44,7 @@ from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessio
 from agentlog.infra.agent.transcripts import resume as agent_resume
 from agentlog.infra.agent.transcripts.conversion import NAMESPACE, agent_session_id, prompt_uuid
 from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.forking import fork_session
 from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
@@ -510,6 +511,14 @@ async def test_each_regenerate_stores_its_new_lines_and_a_reference_to_the_kept_
     # The second branch's reference points at the first branch, itself a reference.
     second = await tables.load(TranscriptKey(RUNNER_PROJECT_KEY, branches[1], ""))
     assert second is not None and second[0]["source"] == branches[0]
+    # A fork of the regenerated session gets the lines themselves, the kept ones included.
+    fork = await fork_session(
+        store, session, await store.head(session), "s-fork", cwd=str(tmp_path / "fork")
+    )
+    forked = await tables.load(TranscriptKey(RUNNER_PROJECT_KEY, fork.agent_session, ""))
+    assert forked is not None and not any(e["type"] == "agentlog-prefix" for e in forked)
+    latest = await transcript(store, branches[1])
+    assert [e.get("uuid") for e in forked] == [e["uuid"] for e in latest if "uuid" in e]
     # An export holds the lines, never a reference.
     exported_lines = [line async for line in export_lines(store, session)]
     assert not any(b"agentlog-prefix" in line for line in exported_lines)
