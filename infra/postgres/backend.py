@@ -7,7 +7,7 @@ share both without another server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,7 +17,7 @@ import asyncpg
 from agentlog.infra.postgres.attachments import PostgresAttachments
 from agentlog.infra.postgres.deletion import delete_session_in, tables_holding_in
 from agentlog.infra.postgres.event_store import PostgresEventStore, connection_failed
-from agentlog.infra.postgres.importing import import_session_in
+from agentlog.infra.postgres.importing import PostgresImports, positions_removed
 from agentlog.infra.postgres.projection_store import PostgresProjectionStore
 from agentlog.infra.postgres.run_lock import PostgresRunLock
 from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
@@ -26,6 +26,12 @@ from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.byte_bounded import heads_share
 from agentlog.infra.store.database_url import BadDatabaseUrl
+from agentlog.infra.store.import_batches import (
+    BetweenBatches,
+    Written,
+    clear_dead_imports,
+    write_in_batches,
+)
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("postgresql", "postgres")
@@ -125,9 +131,18 @@ class PostgresBackend:
         return await delete_session_in(self.store, session_id, reason)
 
     async def import_session(
-        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
-    ) -> int:
-        return await import_session_in(self.store, session, staged)
+        self, session: ImportedSession, between_batches: BetweenBatches | None = None
+    ) -> Written:
+        return await write_in_batches(PostgresImports(self.store), session, between_batches)
+
+    async def importing_sessions(self, session_ids: list[str]) -> set[str]:
+        return await PostgresImports(self.store).importing(session_ids)
+
+    async def clear_dead_imports(self) -> list[str]:
+        return await clear_dead_imports(PostgresImports(self.store))
+
+    async def positions_removed_by_imports(self) -> int:
+        return await positions_removed(self.store)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await tables_holding_in(self.store, text)

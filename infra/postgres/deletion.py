@@ -1,10 +1,16 @@
 """Deleting a session from the log's PostgreSQL schema (see agentlog.infra.sessions.deletion).
 
-One transaction that locks `agentlog_log_head` first, as every append does, so the tombstone
-takes the next seq and position and no append of this session interleaves; then, when the
-projections exist, their checkpoint row (`FOR UPDATE`: a projector's claim holds it while it
-folds, so the session's rows cannot be written back after they are deleted). The lock order is
-always log head, then checkpoint: a claim never takes the log head, so the two cannot deadlock.
+The tombstone is one transaction that locks `agentlog_log_head` first, as every append does,
+so it takes the next seq and position and no append of this session interleaves; then, when
+the projections exist, their checkpoint row (`FOR UPDATE`: a projector's claim holds it while
+it folds, so the session's rows cannot be written back after they are deleted). The lock order
+is always log head, then checkpoint: a claim never takes the log head, so the two cannot
+deadlock. From its commit every append of the session is refused (its newest event is the
+tombstone). The rows of the session's size (its events, its transcripts' entries) are then
+removed in batches of REMOVAL_ROWS, each its own short transaction that takes no lock on the
+log head (agentlog.infra.store.import_batches says why). A process that dies in between
+leaves rows below the tombstone: a later delete of the session removes them before it
+answers SessionDeleted.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
 from agentlog.domain.events import encode_event
 from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL, PostgresEventStore, _ident
+from agentlog.infra.postgres.importing import remove_rows
+from agentlog.infra.store.import_batches import REMOVAL_ROWS
 
 _BY_SESSION = (
     "agentlog_idempotency",
@@ -28,8 +36,18 @@ _PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
 async def delete_session_in(
     store: PostgresEventStore, session_id: str, reason: str
 ) -> tuple[int, int]:
-    """Remove the session's content and leave its tombstone; returns (tombstone seq, events
+    """Leave the session's tombstone and remove its content; returns (tombstone seq, events
     removed). Raises UnknownSession, SessionDeleted."""
+    try:
+        found = await _tombstone(store, session_id, reason)
+    except SessionDeleted:
+        await remove_deleted(store, session_id)  # what a process that died left, if anything
+        raise
+    await remove_deleted(store, session_id)
+    return found
+
+
+async def _tombstone(store: PostgresEventStore, session_id: str, reason: str) -> tuple[int, int]:
     t = _ident(store.schema)
     async with store.pool.acquire() as conn, conn.transaction():
         position: int = await conn.fetchval(
@@ -49,36 +67,24 @@ async def delete_session_in(
         )
         if newest is not None and newest[1] == "session_deleted":
             raise SessionDeleted(session_id)
+        # A session's seqs are dense from 1: its head is how many events the removal takes.
         head = newest[0] if newest is not None else 0
         projections = await _projections_exist(conn, store.schema)
         if projections:
             await conn.execute(f"SELECT 1 FROM {t}.agentlog_projection_checkpoints FOR UPDATE")
-        status = await conn.execute(
-            f"DELETE FROM {t}.agentlog_events WHERE originator_id = $1", session_id
-        )
-        removed = int(status.split()[-1])
         await conn.execute(
             f"""INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic, state,
                     notification_id, run_id, recorded_at)
                 VALUES ($1, $2, 'session_deleted', $3, $4, NULL, now())""",
             session_id,
             head + 1,
-            encode_event(SessionDeletedEvent(reason=reason, events_removed=removed)),
+            encode_event(SessionDeletedEvent(reason=reason, events_removed=head)),
             position + 1,
         )
         # Moving the head also tells every process's fast path that its heads are stale.
         await conn.execute(f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + 1)
         for table in _BY_SESSION + (_PROJECTIONS if projections else ()):
             await conn.execute(f"DELETE FROM {t}.{table} WHERE session_id = $1", session_id)
-        await conn.execute(
-            f"""DELETE FROM {t}.agentlog_transcript_entries AS e USING {t}.agentlog_transcripts AS s
-                WHERE s.session_id = $1 AND e.project_key = s.project_key
-                AND e.agent_session_id = s.agent_session_id""",
-            session_id,
-        )
-        await conn.execute(
-            f"DELETE FROM {t}.agentlog_transcripts WHERE session_id = $1", session_id
-        )
         if projections:
             await conn.execute(
                 f"UPDATE {t}.agentlog_projection_checkpoints SET revision = revision + 1"
@@ -88,7 +94,36 @@ async def delete_session_in(
             await conn.execute(
                 "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{store.process_token}|{session_id}"
             )
-    return head + 1, removed
+    return head + 1, head
+
+
+async def remove_deleted(store: PostgresEventStore, session_id: str) -> None:
+    """Remove a deleted session's rows below its tombstone, then its transcripts, a batch
+    per transaction."""
+    t = _ident(store.schema)
+    while True:
+        async with store.pool.acquire() as conn, conn.transaction():
+            tombstone = await conn.fetchval(
+                f"SELECT max(originator_version) FROM {t}.agentlog_events WHERE originator_id = $1",
+                session_id,
+            )
+            removed = await remove_rows(conn, store.schema, session_id, tombstone)
+            if not removed:
+                status = await conn.execute(
+                    f"""DELETE FROM {t}.agentlog_transcript_entries WHERE ctid IN (
+                            SELECT e.ctid FROM {t}.agentlog_transcript_entries AS e
+                            JOIN {t}.agentlog_transcripts AS s
+                            ON e.project_key = s.project_key
+                            AND e.agent_session_id = s.agent_session_id
+                            WHERE s.session_id = $1 LIMIT {REMOVAL_ROWS})""",
+                    session_id,
+                )
+                removed = int(status.split()[-1])
+            if not removed:
+                await conn.execute(
+                    f"DELETE FROM {t}.agentlog_transcripts WHERE session_id = $1", session_id
+                )
+                return
 
 
 async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:

@@ -195,6 +195,18 @@ def schema_statements(schema: str) -> list[str]:
                 expires_at timestamptz NOT NULL,
                 cancel_reason text,
                 cancel_until timestamptz)""",
+        # The sessions being imported or forked in batches (agentlog.infra.store.import_batches):
+        # the append path refuses their ids until the last batch removes the row.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_imports (
+                session_id text PRIMARY KEY,
+                owner text NOT NULL,
+                heartbeat timestamptz NOT NULL)""",
+        # How many events the partial imports that were removed took out of the log: gaps in
+        # its positions, which `agentlog verify` counts as it counts a tombstone's.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_removed_imports (
+                session_id text NOT NULL,
+                events_removed bigint NOT NULL,
+                removed_at timestamptz NOT NULL)""",
         # The CLI's transcripts (agentlog.infra.store.transcripts).
         *postgres_transcripts.schema_statements(schema),
         # Revoked session tokens (agentlog.infra.postgres.token_revocations).
@@ -237,6 +249,8 @@ _TABLES = (
     "agentlog_idempotency",
     "agentlog_runs",
     "agentlog_run_leases",
+    "agentlog_imports",
+    "agentlog_removed_imports",
     *postgres_transcripts.TABLES,
     *postgres_revocations.TABLES,
     *postgres_attachments.TABLES,
@@ -359,6 +373,10 @@ class PostgresEventStore(StoreBase):
             f"COALESCE(newest.topic = 'session_deleted', false) FROM {t}.agentlog_sessions AS s "
             f"{newest_type} "
             "WHERE s.session_id = ANY($1::text[])"
+        )
+        # Sessions being imported in batches (agentlog.infra.store.import_batches).
+        self._sql_importing = (
+            f"SELECT session_id FROM {t}.agentlog_imports WHERE session_id = ANY($1::text[])"
         )
         session_columns = (
             "s.session_id, COALESCE(newest.seq, 0), s.created_at, "
@@ -655,6 +673,10 @@ class PostgresEventStore(StoreBase):
                 heads[found[0]] = found[1]
                 if found[2]:
                     deleted.add(found[0])
+            importing: set[str] = set()
+            if None in heads.values():  # not a session (yet): is it being imported?
+                unknown = [s for s, h in heads.items() if h is None]
+                importing = {r[0] for r in await conn.fetch(self._sql_importing, unknown)}
             keyed = [p for p in batch if p.idempotency_key is not None]
             known_keys: dict[tuple[str, str], KnownKey] = {}
             if keyed:
@@ -669,7 +691,7 @@ class PostgresEventStore(StoreBase):
                 runs = dict.fromkeys(session_ids)
                 for found in await conn.fetch(self._sql_current_runs, session_ids):
                     runs[found[0]] = _run_record(found)
-            plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
+            plan = plan_batch(batch, heads, position, known_keys, runs, deleted, importing)
             if plan.writes:
                 await conn.fetchval(self._sql_write, *self._write_arguments(plan))
             if plan.new_keys:

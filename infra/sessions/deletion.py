@@ -6,13 +6,14 @@
    for its terminal event, so no writer is left; a run still stopping when that bounded wait
    ends refuses the delete (RunAlreadyActive, 409) with nothing deleted.
 3. One transaction, under the append lock (the store's backend: `deletion.py` in its folder):
-   the session's events, idempotency keys, run index and leases, projection rows and the CLI's
-   transcripts (agentlog.infra.store.transcripts) are deleted, and a `session_deleted` event is
-   written at the
-   seq after the last one: the tombstone. It holds no content; its `agentlog_sessions` row
-   stays, so the id can never be created again (SessionAlreadyExists, shown as 410), and the
-   store refuses every later append and transcript entry of the session (SessionDeleted), in
-   the append's own transaction, whatever was in flight (the EventStore contract).
+   a `session_deleted` event is written at the seq after the last one, the tombstone, and the
+   session's idempotency keys, run index and leases and projection rows are deleted; then its
+   events and the CLI's transcripts (agentlog.infra.store.transcripts) are removed, 1,000 rows
+   per transaction, so other sessions' appends never wait for more than a batch. The
+   tombstone holds no content; its `agentlog_sessions` row stays, so the id can never be
+   created again (SessionAlreadyExists, shown as 410), and the store refuses every later
+   append and transcript entry of the session (SessionDeleted), in the append's own
+   transaction, whatever was in flight (the EventStore contract).
 4. Live followers are woken: they read the tombstone as the next event and their streams end.
 5. The session's working directory on this host is removed; every other host removes its own
    in its next sweep of deleted sessions' directories (agentlog.infra.sessions.workspaces). A run's

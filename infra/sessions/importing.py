@@ -48,6 +48,7 @@ from agentlog.domain.events import (
 from agentlog.domain.rules.appending import validate_session_id
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.store.attachments import StoredFile
+from agentlog.infra.store.import_batches import BetweenBatches
 from agentlog.infra.store.imported_session import ImportedEvent, ImportedSession, ImportRefused
 from agentlog.infra.store.statistics import after_bulk_write
 from agentlog.infra.store.store import Store
@@ -277,10 +278,14 @@ def _transcript_entry(line: bytes | str, where: str) -> tuple[TranscriptKey, dic
 # -- writing -------------------------------------------------------------------------------
 
 
-async def import_session(store: Store, session: ImportedSession) -> ImportResult:
-    """Write `session` as a new session at the end of the store's log, in one transaction,
-    then wake its readers. Raises SessionAlreadyExists."""
-    first = await store.backend.import_session(session)
+async def import_session(
+    store: Store, session: ImportedSession, between_batches: BetweenBatches | None = None
+) -> ImportResult:
+    """Write `session` as a new session at the end of the store's log, in batches that each
+    hold the append lock briefly and that nobody sees until the last one commits
+    (agentlog.infra.store.import_batches), then wake its readers. Raises
+    SessionAlreadyExists, SessionImporting (the same id is being imported)."""
+    written = await store.backend.import_session(session, between_batches)
     if session.files:
         await store.backend.attachments().put(session.session_id, session.files)
     await store.wakeups.publish([session.session_id])
@@ -288,8 +293,8 @@ async def import_session(store: Store, session: ImportedSession) -> ImportResult
     return ImportResult(
         session_id=session.session_id,
         events=len(session.events),
-        first_position=first,
-        last_position=first + len(session.events) - 1,
+        first_position=written.first_position,
+        last_position=written.last_position,
         transcript_entries=await _restore_transcripts(store, session),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +20,19 @@ from agentlog.infra.local.wakeups import LocalWakeups
 from agentlog.infra.sqlite.attachments import SQLiteAttachments
 from agentlog.infra.sqlite.deletion import delete_session_in, tables_holding
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
-from agentlog.infra.sqlite.importing import commit_import, stage_import
+from agentlog.infra.sqlite.importing import SQLiteImports, positions_removed
 from agentlog.infra.sqlite.projection_store import SQLiteProjectionStore
 from agentlog.infra.sqlite.serving_claim import serving_claim
 from agentlog.infra.sqlite.token_revocations import SQLiteTokenRevocations
 from agentlog.infra.sqlite.transcripts import SQLiteTranscripts
 from agentlog.infra.store.backend import StoreOptions
 from agentlog.infra.store.database_url import BadDatabaseUrl
+from agentlog.infra.store.import_batches import (
+    BetweenBatches,
+    Written,
+    clear_dead_imports,
+    write_in_batches,
+)
 from agentlog.infra.store.imported_session import ImportedSession
 
 SCHEMES = ("sqlite",)
@@ -101,16 +107,18 @@ class SQLiteBackend:
         return await delete_session_in(self.store, session_id, reason)
 
     async def import_session(
-        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
-    ) -> int:
-        conn = await asyncio.to_thread(stage_import, self.store.path, session)
-        try:
-            if staged is not None:
-                await staged()
-        except BaseException:
-            conn.close()
-            raise
-        return await asyncio.to_thread(commit_import, conn, session)
+        self, session: ImportedSession, between_batches: BetweenBatches | None = None
+    ) -> Written:
+        return await write_in_batches(SQLiteImports(self.store), session, between_batches)
+
+    async def importing_sessions(self, session_ids: list[str]) -> set[str]:
+        return await SQLiteImports(self.store).importing(session_ids)
+
+    async def clear_dead_imports(self) -> list[str]:
+        return await clear_dead_imports(SQLiteImports(self.store))
+
+    async def positions_removed_by_imports(self) -> int:
+        return await positions_removed(self.store)
 
     async def tables_holding(self, text: str) -> list[str]:
         return await self.store.threads.on_reader(lambda conn: tables_holding(conn, text))

@@ -59,6 +59,21 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
 );
 CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
 """
+# The sessions being imported or forked in batches (agentlog.infra.store.import_batches): the
+# append path refuses their ids until the last batch removes the row; and how many events the
+# partial imports that were removed took out of the log (gaps in its positions, for verify).
+IMPORT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_imports (
+    session_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    heartbeat INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agentlog_removed_imports (
+    session_id TEXT NOT NULL,
+    events_removed INTEGER NOT NULL,
+    removed_at INTEGER NOT NULL
+);
+"""
 # The run index (see agentlog.domain.ports.event_store.EventStore), written in the append's own
 # transaction.
 RUNS_SCHEMA = """
@@ -106,6 +121,8 @@ _SQL_APPEND_HEAD = (
     "ON e.originator_id = s.session_id AND e.originator_version = (SELECT MAX(originator_version) "
     "FROM agentlog_events WHERE originator_id = s.session_id) WHERE s.session_id = ?"
 )
+# A session being imported or forked in batches (agentlog.infra.store.import_batches).
+_SQL_IMPORTING = "SELECT 1 FROM agentlog_imports WHERE session_id = ?"
 _SQL_READ = (
     f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
     "AND originator_version > ? ORDER BY originator_version LIMIT ?"
@@ -183,6 +200,7 @@ class SQLiteEventStore(StoreBase):
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
         conn.executescript(REVOCATION_SCHEMA)  # revoked session tokens
         conn.executescript(ATTACHMENT_SCHEMA)  # files sent with prompts
+        conn.executescript(IMPORT_SCHEMA)  # sessions being imported or forked
         if not had_runs:
             conn.execute(SQL_INDEX_RUNS)
             conn.commit()
@@ -235,11 +253,14 @@ class SQLiteEventStore(StoreBase):
         ).fetchone()
         heads: dict[str, int | None] = {}
         deleted: set[str] = set()
+        importing: set[str] = set()
         for session_id in {p.session_id for p in batch}:
             found = conn.execute(_SQL_APPEND_HEAD, (session_id,)).fetchone()
             heads[session_id] = None if found is None else found[0]
             if found is not None and found[1]:
                 deleted.add(session_id)
+            if found is None and conn.execute(_SQL_IMPORTING, (session_id,)).fetchone():
+                importing.add(session_id)  # not a session until its import ends
         known_keys: dict[tuple[str, str], KnownKey] = {}
         for pending in batch:
             if pending.idempotency_key is not None:
@@ -263,7 +284,7 @@ class SQLiteEventStore(StoreBase):
                     (session_id,),
                 ).fetchone()
                 runs[session_id] = None if found is None else _run_record(found)
-        plan = plan_batch(batch, heads, position, known_keys, runs, deleted)
+        plan = plan_batch(batch, heads, position, known_keys, runs, deleted, importing)
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "

@@ -17,6 +17,7 @@ from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_o
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.domain.rules.appending import check_append
 from agentlog.infra.store.group_commit import Outcome, PendingAppend
+from agentlog.infra.store.import_batches import SessionImporting
 
 # One events-table row as the stores send it: (session, seq, topic, run id, length of state).
 # The state bytes travel separately (`BatchPlan.states`, same order); the row's global
@@ -69,6 +70,7 @@ def plan_batch(
     known_keys: dict[tuple[str, str], KnownKey] | None = None,
     runs: dict[str, RunRecord | None] | None = None,
     deleted: frozenset[str] | set[str] = frozenset(),
+    importing: frozenset[str] | set[str] = frozenset(),
 ) -> BatchPlan:
     """Assign seqs and positions in queue order; `heads` is updated to the heads after it.
 
@@ -76,7 +78,8 @@ def plan_batch(
     writes nothing and gets the seqs of the first append with that key, unless its request
     hash differs (IdempotencyKeyReused). A fenced append is refused (RunFenced) unless its run
     is the session's current run in `runs` and not ended; `runs` is updated as the batch starts
-    and ends runs (the caller passes it whenever `needs_run_index`).
+    and ends runs (the caller passes it whenever `needs_run_index`). A session in `importing`
+    is not one yet (agentlog.infra.store.import_batches): SessionImporting.
     """
     # This runs for every append in the process, inside the write cycle that every caller
     # waits on: the lists are bound to locals and a one-event append skips the inner loop.
@@ -98,6 +101,9 @@ def plan_batch(
                 continue
         head = heads[session_id]
         events = pending.events
+        if importing and session_id in importing:
+            outcomes.append(SessionImporting(session_id))
+            continue
         try:
             check_append(
                 session_id, head, events, pending.expected_seq, deleted=session_id in deleted

@@ -7,7 +7,6 @@ live here too; the domain never sees a backend.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +15,7 @@ from agentlog.domain.ports.token_revocations import TokenRevocations
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.store.attachments import Attachments
 from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
+from agentlog.infra.store.import_batches import BetweenBatches, Written
 from agentlog.infra.store.imported_session import ImportedSession
 from agentlog.infra.store.projection_store import ProjectionStore
 from agentlog.infra.store.transcripts import TranscriptTables
@@ -50,14 +50,17 @@ class Backend(Protocol):
       process that uses it.
     - `run_lock()` is the run lock this database can share between the processes that use it
       (in the database itself), or one of this process when it cannot; its caller closes it.
-    - `delete_session` removes the session's content in one transaction under the append lock
-      and leaves its tombstone at the next seq and position; returns (tombstone seq, events
-      removed); raises UnknownSession, SessionDeleted.
+    - `delete_session` leaves the session's tombstone at the next seq and position in one
+      transaction under the append lock (from then on the session refuses every append), then
+      removes the session's content; returns (tombstone seq, events removed); raises
+      UnknownSession, SessionDeleted (after removing what a dead process's delete left).
     - `import_session` writes the session's events as stored (seqs, times, JSON) at the end of
-      the log in one transaction; returns the first position; raises SessionAlreadyExists.
-      The rows reach the database before the append lock is taken (other sessions' appends go
-      on meanwhile); `staged`, when given, is awaited then, before the lock. Neither wakes
-      readers: the caller publishes.
+      the log in batches, each a transaction holding the append lock briefly, and publishes
+      the session with its last batch (agentlog.infra.store.import_batches: until then its
+      id refuses appends, SessionImporting, and reads find no session; a failure removes
+      what was written); returns the positions of its first and last events; raises
+      SessionAlreadyExists, SessionImporting. `between_batches`, when given, is awaited
+      after each batch but the last. Neither wakes readers: the caller publishes.
     - `tables_holding(text)` names every table of the database (the log's, the projections',
       the transcripts', any other) with a row whose text holds `text`, stored bytes included:
       what proves that a deleted session left nothing of its content behind.
@@ -92,8 +95,21 @@ class Backend(Protocol):
     async def delete_session(self, session_id: str, reason: str) -> tuple[int, int]: ...
 
     async def import_session(
-        self, session: ImportedSession, staged: Callable[[], Awaitable[None]] | None = None
-    ) -> int: ...
+        self, session: ImportedSession, between_batches: BetweenBatches | None = None
+    ) -> Written: ...
+
+    async def importing_sessions(self, session_ids: list[str]) -> set[str]:
+        """Those of `session_ids` being imported or forked: no sessions yet, to any read."""
+        ...
+
+    async def clear_dead_imports(self) -> list[str]:
+        """Remove the invisible partials of imports and forks whose process died
+        (agentlog.infra.store.import_batches.clear_dead_imports); their session ids."""
+        ...
+
+    async def positions_removed_by_imports(self) -> int:
+        """Events that removed partial imports took out of the log (gaps in its positions)."""
+        ...
 
     async def tables_holding(self, text: str) -> list[str]: ...
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
 from agentlog.domain.events import ConversationRewound, RecordedEvent, encode_event
-from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.store.byte_bounded import (
     DEFAULT_CACHE_BYTES,
     ByteBoundedLru,
@@ -40,6 +39,7 @@ from agentlog.infra.store.projection_store import (
     Summaries,
     encode_state,
 )
+from agentlog.infra.store.store import Store
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.ui_messages import ConversationState
@@ -157,7 +157,7 @@ class Projector:
 
     def __init__(
         self,
-        store: EventStore,
+        store: Store,
         projections: ProjectionStore,
         *,
         page_size: int = 2_000,
@@ -335,6 +335,8 @@ class Projector:
     async def read_messages(self, session_id: str) -> tuple[ConversationState, int]:
         """The session's conversation folded to its head, and that head (its last seq).
         Raises UnknownSession."""
+        if await self._importing([session_id]):
+            raise UnknownSession(session_id)  # not a session until its import ends
         state = await self.projections.read_state(session_id) or ui_messages.EMPTY
         while True:
             events = await self.store.read(session_id, after=state.last_seq, limit=self.page_size)
@@ -352,6 +354,8 @@ class Projector:
 
     async def read_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary folded to its head; None for an unknown session."""
+        if await self._importing([session_id]):
+            return None  # not a session until its import ends
         summary = await self.projections.read_summary(session_id)
         while True:
             after = summary.head if summary is not None else 0
@@ -385,8 +389,18 @@ class Projector:
             if len(events) < self.page_size:
                 break
             position = events[-1].position
-        listed = sorted((s for s in found.values() if s is not None), key=lambda s: s.session_id)
+        hidden = await self._importing(list(found))
+        listed = sorted(
+            (s for s in found.values() if s is not None and s.session_id not in hidden),
+            key=lambda s: s.session_id,
+        )
         return listed[:limit]
+
+    async def _importing(self, session_ids: list[str]) -> set[str]:
+        """Those of the sessions being imported or forked in batches: their events are in the
+        log (and folded), but they are no sessions until the last batch commits
+        (agentlog.infra.store.import_batches)."""
+        return await self.store.backend.importing_sessions(session_ids) if session_ids else set()
 
     # -- rebuilds ---------------------------------------------------------------------------
 

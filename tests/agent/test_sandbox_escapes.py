@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ToolResultBlock, UserMessage, query
 
+from agentlog.domain.events import ToolCallFailed
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
@@ -210,15 +211,17 @@ async def test_a_fork_bomb_stops_at_the_process_limit_and_the_runner_goes_on(
     store: StoreBase, tmp_path: Path
 ) -> None:
     """A tool forks children that wait, until one is refused (or 200 run): under a limit of
-    40 it is stopped well before 200. As root, Linux does not hold a sandbox made by root to
-    RLIMIT_NPROC (200 forks under a limit of 40 all ran), so a pids cgroup per run counts
-    them; the CLI shares that cgroup, so a bomb that fills it can starve the CLI's own
-    threads and fail its run (a known flaw: the tools need a cgroup of their own). What must
-    hold either way: the bomb was stopped, and the runner serves the next turn."""
+    40 it is stopped well before 200, and the run finishes: the model gets the failed call
+    and answers. As root, Linux does not hold a sandbox made by root to RLIMIT_NPROC (200
+    forks under a limit of 40 all ran), so a pids cgroup per run counts them; the tools have
+    one of their own nested in it (before, the bomb filled the CLI's count too, the CLI could
+    not make a thread and aborted: the run failed). The runner serves the next turn."""
     need_sandbox()
-    # The parent notes each fork in the workspace, so the count survives a CLI that dies.
+    # The parent notes each fork in the workspace (and, first, its cgroups), so the count
+    # survives a CLI that dies.
     forks = (
         "python3 -c 'import os, time\n"
+        'open("cgroup.txt", "w").write(open("/proc/self/cgroup").read())\n'
         "for n in range(1, 201):\n"
         "    try:\n"
         "        if os.fork() == 0:\n"
@@ -240,12 +243,18 @@ async def test_a_fork_bomb_stops_at_the_process_limit_and_the_runner_goes_on(
             run_limits=RunLimits(processes=40),
         ) as runner,
     ):
-        await run_turn(runner, store, bombed, "Run the demo in the shell.")
+        bomb = await run_turn(runner, store, bombed, "Run the demo in the shell.")
         [noted] = list((tmp_path / "workspaces").rglob("forks.txt"))
         counts = [int(line) for line in noted.read_text().split()]
         assert counts and max(counts) < 200, counts[-3:]
         events = await run_turn(runner, store, after, "Hello there")
+    assert "RunFinished" in repr(bomb[-1].event), repr(bomb[-1].event)
     assert "RunFinished" in repr(events[-1].event)
+    if os.geteuid() == 0 and pids_hierarchy() is not None:
+        # The bomb ran in the tools' cgroup (as the sandbox names it: its own is its root).
+        [cgroups] = list((tmp_path / "workspaces").rglob("cgroup.txt"))
+        [pids] = [line for line in cgroups.read_text().splitlines() if ":pids:" in line]
+        assert pids.endswith(":/tools"), cgroups.read_text()
 
 
 def run_id_of(cgroup: Path) -> str:
@@ -263,47 +272,81 @@ async def test_as_root_a_run_without_a_pids_cgroup_is_said_to_be_unbounded() -> 
     assert warned == (os.geteuid() == 0 and pids_hierarchy() is None)
 
 
-async def test_a_tool_cannot_write_past_the_workspace_quota(
+async def test_a_tool_cannot_write_past_the_workspace_limit(
     store: StoreBase, tmp_path: Path
 ) -> None:
     """Issue 22 wrote 150 MB unchecked; the file-size limit alone bounds each file, not how
-    many. Under AGENTLOG_RUN_WORKSPACE_MB=4, files of 1 MB each (each under the file limit)
-    stop at the quota, in the workspace and in the sandbox's /tmp; the run finishes. The
-    workspace's quota is a tmpfs the server mounts, so as an ordinary user only /tmp's holds
-    (serve says so at start)."""
-    as_root = os.geteuid() == 0
-    limits = RunLimits(file_mb=2, workspace_mb=4)
-    # The CLI keeps its own files for a Bash call in /tmp: so /tmp is emptied again before
-    # anything is printed.
-    fill = (
-        "for n in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > {folder}/part-$n.bin "
-        '2>/dev/null || {{ said="$said {name}: stopped at $n;"; break; }}; done'
+    many. Under AGENTLOG_RUN_WORKSPACE_MB=40, as root and as an ordinary user: the sandbox's
+    /tmp stops at 40 MB ("No space left on device"); one file of 80 MB in the workspace is
+    cut at what the workspace has left (its command starts with that as its largest file);
+    files of 4 MB each, written until something stops them (at most 64), are stopped by the
+    run's meter once the workspace has grown past 40 MB, which says so in the call's output.
+    The run finishes; the next turn's command, over the limit, can still print and clean up."""
+    need_sandbox()
+    # The CLI keeps the call's output in /tmp: so /tmp is emptied again before anything is
+    # printed.
+    fill_tmp = (
+        "for n in $(seq 48); do head -c 1000000 /dev/zero > /tmp/part-$n.bin "
+        '2>/dev/null || { said="tmp: stopped at $n"; break; }; done'
     )
-    command = "; ".join(
+    fill_workspace = (
+        "for n in $(seq 64); do head -c 4000000 /dev/zero > part-$n.bin; sleep 0.05; done"
+    )
+    fill = "; ".join(
         [
-            fill.format(folder="/tmp", name="tmp"),
+            fill_tmp,
             "rm -f /tmp/part-*",
-            fill.format(folder=".", name="workspace"),
             'echo "$said"',
-            "du -sk . | cut -f1 | sed 's/^/workspace kB: /'",
-            "echo probed",
+            attempt("one file of 80 MB", "head -c 80000000 /dev/zero > big.bin"),
+            "rm -f big.bin",
+            fill_workspace,
+            "echo not stopped",
         ]
     )
+    # The same command each turn (the scripted model's): the second finds the files.
+    clean = "du -sk . | sed 's/^/over the limit, kB: /'; rm -f part-*; echo cleaned"
+    command = f"if [ -e part-1.bin ]; then {clean}; else {fill}; fi"
+    session = await new_session(store)
+    workspaces = tmp_path / "workspaces"
     try:
-        output, recorded = await bash_in_sandbox(store, tmp_path, command, run_limits=limits)
-        (workspace,) = [w for w in (tmp_path / "workspaces").iterdir() if w.name != ".sessions"]
-        assert workspace.is_mount() == as_root
+        async with (
+            ScriptedModel(shell_command=command) as model,
+            open_agent_runner(
+                store,
+                base_url=model.base_url,
+                workspace_root=workspaces,
+                run_home_root=tmp_path / "homes",
+                enabled_tools=frozenset({"Bash"}),
+                approval=ApprovalPolicy(),
+                run_limits=RunLimits(workspace_mb=40),
+            ) as runner,
+        ):
+            first = await run_turn(runner, store, session, "Run the demo in the shell.")
+            (workspace,) = [w for w in workspaces.iterdir() if w.name != ".sessions"]
+            parts = len(list(workspace.glob("part-*.bin")))
+            second = await run_turn(runner, store, session, "Run the demo in the shell.")
+        assert not workspace.is_mount()  # a folder on disk, metered: no mount, as any user
     finally:
-        for folder in (tmp_path / "workspaces").iterdir():
+        for folder in workspaces.iterdir():
             if folder.name != ".sessions":
-                remove_workspace(folder)  # unmounts the quota's tmpfs
-    assert "probed" in output, output
+                remove_workspace(folder)
+    (stopped,) = [r.event for r in first if isinstance(r.event, ToolCallFailed)]
+    output = stopped.error_text
     assert "tmp: stopped at" in output, output
-    assert ("workspace: stopped at" in output) == as_root, output
-    used = int(output.split("workspace kB: ")[1].split()[0])
-    assert (used <= 4 * 1024) == as_root, output
-    assert "RunFinished(" in recorded
-    assert not workspace.exists()  # unmounted and removed with the session
+    assert "one file of 80 MB: refused" in output, output
+    assert "past its limit of 40 MB (AGENTLOG_RUN_WORKSPACE_MB)" in output, output
+    assert "not stopped" not in output, output
+    assert 10 <= parts < 64, parts
+    assert "RunFinished" in repr(first[-1].event), repr(first[-1].event)
+    cleaned = await bash_output(store, second)
+    assert "over the limit, kB: " in cleaned and "cleaned" in cleaned, cleaned
+    assert "RunFinished" in repr(second[-1].event), repr(second[-1].event)
+
+
+def test_the_workspace_limit_is_on_by_default() -> None:
+    """A laptop survives a tool that writes without end: 2 GB unless configured."""
+    assert RunLimits.from_env({}).workspace_mb == 2048
+    assert RunLimits.from_env({"AGENTLOG_RUN_WORKSPACE_MB": "10"}).workspace_mb == 10
 
 
 async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_path: Path) -> None:

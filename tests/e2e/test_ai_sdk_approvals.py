@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk, assert_same_message  # noqa: F401
+from tests.e2e.test_ai_sdk_client import AiSdk, ai_sdk, assert_same_message, run_chat_script  # noqa: F401
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     all_events,
     create_session,
@@ -32,20 +30,7 @@ PUBLISH = '[scenario:approval] publish "hello world"'
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(JS_DIR / "approval_chat.mjs")],
-        cwd=JS_DIR,
-        input=json.dumps(case) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout, parse_int=float)
-    assert "crashed" not in result, result["crashed"]
-    return result
+    return run_chat_script("approval_chat.mjs", case, timeout=180)
 
 
 @pytest.mark.parametrize("approved", [True, False])

@@ -83,6 +83,26 @@ class AiSdk:
         return result
 
 
+def run_chat_script(script: str, case: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+    """Run one of tests/js's chat drivers (a real `Chat` against a live server) on one case: the
+    case as a JSON line in, the chat's result as JSON out. Numbers are read as floats, as JS
+    holds them. Blocking: call it through `asyncio.to_thread` from a test."""
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(JS_DIR / script)],
+        cwd=JS_DIR,
+        input=json.dumps(case) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout, parse_int=float)
+    assert "crashed" not in result, result["crashed"]
+    return result
+
+
 def _pinned_version() -> str:
     return str(json.loads((JS_DIR / "package.json").read_text())["dependencies"]["ai"])
 

@@ -8,16 +8,13 @@ the chat created names itself with the chat's own id, and the log records that i
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk, assert_same_message  # noqa: F401
+from tests.e2e.test_ai_sdk_client import AiSdk, ai_sdk, assert_same_message, run_chat_script  # noqa: F401
 from tests.e2e.test_rewind_http import REMEMBER_41, REMEMBER_42, database_url  # noqa: F401
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     all_events,
@@ -40,20 +37,7 @@ PROMPTS = {
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(JS_DIR / "rewind_chat.mjs")],
-        cwd=JS_DIR,
-        input=json.dumps(case) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout, parse_int=float)
-    assert "crashed" not in result, result["crashed"]
-    return result
+    return run_chat_script("rewind_chat.mjs", case)
 
 
 def assert_chat_holds_the_branch(chat: list[Any], server: list[Any]) -> None:

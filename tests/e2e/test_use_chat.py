@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 
 from tests.e2e.test_ai_sdk_approvals import PUBLISH
 from tests.e2e.test_ai_sdk_approvals import drive_chat as drive_approval_chat
-from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk, assert_same_message  # noqa: F401
+from tests.e2e.test_ai_sdk_client import AiSdk, ai_sdk, assert_same_message, run_chat_script  # noqa: F401
 from tests.e2e.test_rewind_http import REMEMBER_41
 from tests.e2e.test_runs_http import (  # noqa: F401 - fixtures
     http,
@@ -37,20 +35,7 @@ EDITED = "Please remember the number 43"
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(JS_DIR / "default_chat.mjs")],
-        cwd=JS_DIR,
-        input=json.dumps(case) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout, parse_int=float)
-    assert "crashed" not in result, result["crashed"]
-    return result
+    return run_chat_script("default_chat.mjs", case)
 
 
 def assert_chat_holds(chat: list[dict[str, Any]], server: list[dict[str, Any]]) -> None:

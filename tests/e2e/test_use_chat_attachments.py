@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.test_ai_sdk_client import JS_DIR, AiSdk, ai_sdk  # noqa: F401
+from tests.e2e.test_ai_sdk_client import AiSdk, ai_sdk, run_chat_script  # noqa: F401
 from tests.e2e.test_runs_http import http, servers, start  # noqa: F401 - fixtures
 from tests.e2e.test_use_chat import mint_write_token
 from tests.support.server import ServerProcess
@@ -32,20 +29,7 @@ PNG = base64.b64decode(
 
 
 def drive_chat(case: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(JS_DIR / "attach_chat.mjs")],
-        cwd=JS_DIR,
-        input=json.dumps(case) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    assert "crashed" not in result, result["crashed"]
-    return result
+    return run_chat_script("attach_chat.mjs", case)
 
 
 def said(message: dict[str, Any]) -> str:

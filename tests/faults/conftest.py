@@ -109,3 +109,28 @@ def start_server(
     server = ServerProcess(tmp_path, env)
     servers.append(server)
     return server.start()
+
+
+def database_env(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Where a scenario's servers keep their log: `sqlite` (a file under tmp_path), `postgres`
+    (this test's private cluster) or `postgres+redis` (and its private Redis for wake-ups)."""
+    if database == "sqlite":
+        return {"AGENTLOG_DATABASE_URL": f"sqlite:///{tmp_path / 'log.db'}"}
+    postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
+    env = {"AGENTLOG_DATABASE_URL": postgres.url}
+    if database == "postgres+redis":
+        redis: PrivateRedis = request.getfixturevalue("private_redis")
+        env["AGENTLOG_REDIS_URL"] = redis.url
+    elif database != "postgres":
+        raise ValueError(f"no such database for a scenario: {database!r}")
+    return env
+
+
+def start_two_servers(
+    database: str, servers: list[ServerProcess], tmp_path: Path, env: dict[str, str]
+) -> tuple[ServerProcess, ServerProcess]:
+    """The instance a fault hits and the one that must carry on. On PostgreSQL they are two
+    processes; a SQLite file has one serving process, so there both are the same server (the
+    scenario restarts it after the fault)."""
+    first = start_server(servers, tmp_path, env)
+    return first, first if database == "sqlite" else start_server(servers, tmp_path, env)

@@ -30,8 +30,7 @@ from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
 from tests.e2e.test_approvals_http import PUBLISH, answer, assert_ran_once, settled, waiting_alone
 from tests.e2e.test_runs_http import create_session, get_json, start_run, wait_until
-from tests.faults.conftest import start_server
-from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.faults.conftest import database_env, start_server, start_two_servers
 from tests.support.server import ServerProcess
 
 LEASE_SECONDS = 3
@@ -53,18 +52,8 @@ async def test_an_answered_approval_continues_after_kill_9_of_the_server_that_to
         "AGENTLOG_RUN_LOCK_TTL_SECONDS": str(LEASE_SECONDS),
         "AGENTLOG_REDIS_URL": "",
     }
-    if database == "sqlite":
-        env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
-        env["AGENTLOG_DATABASE_URL"] = postgres.url
-        if database == "postgres+redis":
-            redis: PrivateRedis = request.getfixturevalue("private_redis")
-            env["AGENTLOG_REDIS_URL"] = redis.url
-    asker = await asyncio.to_thread(start_server, servers, tmp_path, env)
-    answerer = asker
-    if database != "sqlite":
-        answerer = await asyncio.to_thread(start_server, servers, tmp_path, env)
+    env |= database_env(database, request, tmp_path)
+    asker, answerer = await asyncio.to_thread(start_two_servers, database, servers, tmp_path, env)
     orphans: list[int] = []
     timeout = aiohttp.ClientTimeout(total=30)
     try:

@@ -20,9 +20,8 @@ import pytest
 from agentlog.domain.events import SessionDeleted as Tombstone
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
-from tests.faults.conftest import start_server
+from tests.faults.conftest import database_env, start_server
 from tests.faults.scenario import Follower, Writer
-from tests.faults.servers import PrivatePostgres
 from tests.support.server import ServerProcess
 
 ROUNDS = 5
@@ -41,12 +40,8 @@ async def test_a_deleted_session_stays_deleted_under_concurrent_appends_and_a_st
     servers: list[ServerProcess],
     tmp_path: Path,
 ) -> None:
-    if database == "postgres":
-        private_postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
-        url = private_postgres.url
-    else:
-        url = f"sqlite:///{tmp_path / 'log.db'}"
-    env = {"AGENTLOG_DATABASE_URL": url}
+    env = database_env(database, request, tmp_path)
+    url = env["AGENTLOG_DATABASE_URL"]
     # A SQLite file has one server (a second refuses to start); PostgreSQL serves two.
     count = 1 if database == "sqlite" else 2
     instances = [

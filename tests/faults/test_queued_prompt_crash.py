@@ -21,8 +21,7 @@ from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
 from tests.e2e.test_runs_http import all_events, create_session, long_prompt, start_run, wait_until
-from tests.faults.conftest import start_server
-from tests.faults.servers import PrivatePostgres
+from tests.faults.conftest import database_env, start_server
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -45,11 +44,7 @@ async def test_a_queued_prompt_gets_its_turn_after_kill_9_of_the_server(
     }
     # Long enough to be killed in; with continuation on the scripted model calls it again.
     slow = long_prompt(120 if continuation == "off" else 6)
-    if database == "sqlite":
-        env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
-        env["AGENTLOG_DATABASE_URL"] = postgres.url
+    env |= database_env(database, request, tmp_path)
     server = await asyncio.to_thread(start_server, servers, tmp_path, env)
     orphans: list[int] = []
     timeout = aiohttp.ClientTimeout(total=30)

@@ -30,8 +30,7 @@ from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_store
 from agentlog.projections.ui_stream import continued_runs, run_chunks
 from tests.e2e.test_runs_http import create_session, get_json, start_run, ui_stream_chunks
-from tests.faults.conftest import start_server
-from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.faults.conftest import database_env, start_server, start_two_servers
 from tests.support.crash_drill import (
     DRILL_PROMPT,
     SLOW_TOOL,
@@ -56,18 +55,8 @@ async def test_a_turn_goes_on_after_kill_9_of_its_server_with_a_tool_done_and_on
     tmp_path: Path,
 ) -> None:
     env = drill_env(LEASE_SECONDS, tmp_path / "workspaces")
-    if database == "sqlite":
-        env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
-        env["AGENTLOG_DATABASE_URL"] = postgres.url
-        if database == "postgres+redis":
-            redis: PrivateRedis = request.getfixturevalue("private_redis")
-            env["AGENTLOG_REDIS_URL"] = redis.url
-    first = await asyncio.to_thread(start_server, servers, tmp_path, env)
-    survivor = first
-    if database != "sqlite":
-        survivor = await asyncio.to_thread(start_server, servers, tmp_path, env)
+    env |= database_env(database, request, tmp_path)
+    first, survivor = await asyncio.to_thread(start_two_servers, database, servers, tmp_path, env)
     orphans: list[int] = []
     timeout = aiohttp.ClientTimeout(total=30)
     try:

@@ -20,7 +20,11 @@ SECRET = "an internal service answers 3f1a"
 async def internal_port() -> AsyncIterator[int]:
     """A service on loopback: what a rebinding name would lead a tool to."""
     app = web.Application()
-    app.router.add_get("/", lambda _: web.Response(text=SECRET))
+
+    async def secret(_: web.Request) -> web.Response:
+        return web.Response(text=SECRET)
+
+    app.router.add_get("/", secret)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

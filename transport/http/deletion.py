@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RETENTION_PAGE = 200
 # How often each instance looks for its directories of sessions deleted elsewhere.
 WORKSPACE_SWEEP_SECONDS = 300.0
+DEAD_IMPORT_SWEEP_SECONDS = 60.0
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -92,6 +93,11 @@ async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:
             lambda: _sweep_deleted_workspaces(app, root),
         )
     ]
+    # Forks and imports whose process died mid-way leave invisible batches: cleared once per
+    # deployment (agentlog.infra.store.import_batches).
+    sweepers.append(
+        start_once_per_deployment(app, "dead-imports", lambda: _sweep_dead_imports(app))
+    )
     if days is not None:
         sweepers.append(
             start_once_per_deployment(app, "retention", lambda: _sweep_idle_sessions(app, days))
@@ -113,6 +119,21 @@ async def _sweep_deleted_workspaces(app: web.Application, root: Path) -> None:
         except Exception:
             log.exception("sweeping deleted sessions' directories failed")
         await asyncio.sleep(WORKSPACE_SWEEP_SECONDS)
+
+
+async def _sweep_dead_imports(app: web.Application) -> None:
+    """At startup, then every DEAD_IMPORT_SWEEP_SECONDS: remove what imports and forks whose
+    process died left (the same request again would, but nobody may send it)."""
+    while True:
+        try:
+            cleared = await app[STORE].backend.clear_dead_imports()
+            if cleared:
+                log.warning("removed the partial imports of dead processes: %s", cleared)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping dead imports failed")
+        await asyncio.sleep(DEAD_IMPORT_SWEEP_SECONDS)
 
 
 async def _sweep_idle_sessions(app: web.Application, days: float) -> None:

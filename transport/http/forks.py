@@ -100,7 +100,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "409": returns_error(
                     "at_seq is inside a run (`fork_inside_run`: the run and the seqs to fork "
                     "at instead) or a tool approval waits there (`fork_approval_pending`); or "
-                    "the id is taken (`session_exists`), also by a deleted session"
+                    "the id is taken (`session_exists`), also by a deleted session, or a fork "
+                    "of it is being written (`session_importing`)"
                 ),
                 "410": returns_error("the source was deleted (session_deleted)"),
                 "422": returns_error("at_seq is not a seq of the source (`invalid_at_seq`)"),

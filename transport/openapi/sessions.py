@@ -51,7 +51,10 @@ SESSION_PATHS: dict[str, Any] = {
             "responses": {
                 "201": returns_json("created", {"$ref": "#/components/schemas/Session"}),
                 "400": returns_error("invalid body or id"),
-                "409": returns_error("the id is taken"),
+                "409": returns_error(
+                    "the id is taken, or a fork or import of it is being written "
+                    "(session_importing)"
+                ),
                 "422": returns_error("unknown_agent: the server hosts no agent of that name"),
             },
         },
@@ -143,8 +146,9 @@ SESSION_PATHS: dict[str, Any] = {
                 "400": returns_error("invalid body or Idempotency-Key"),
                 "404": returns_error("unknown session"),
                 "409": returns_error(
-                    "expected_offset mismatch (with head), tool call not waiting, or a tool call "
-                    "the active run executes itself (tool_call_owned_by_run)"
+                    "expected_offset mismatch (with head), tool call not waiting, a tool call "
+                    "the active run executes itself (tool_call_owned_by_run), or a fork or "
+                    "import of the session is being written (session_importing)"
                 ),
                 "413": returns_error("body or event too large"),
                 "422": returns_error("the Idempotency-Key was used for a different body"),

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentlog.infra.agent.recovery.leftovers import HOME_PREFIX
-from agentlog.infra.agent.sandbox.workspace_quota import bound_workspace, can_bound_workspaces
 from agentlog.infra.private_files import private_directory
 from agentlog.infra.sessions.workspaces import directory_name, note_session
 
@@ -36,23 +35,14 @@ def prepare_run_home(
     session_id: str,
     run_id: str,
     template: Path | None = None,
-    workspace_mb: int | None = None,
 ) -> RunHome:
     """Create the session's working directory and the run's HOME. File I/O: run it in a
     thread. `template`: the agent's workspace template, copied into a new workspace (one
     this host has not made before: a session that moves to another host gets it there too).
-    `workspace_mb`: the workspace's quota, a tmpfs mounted on a new workspace (as root)."""
+    What the workspace may hold is metered while a run's tools write (workspace_meter.py)."""
     # 0700: the root's sessions are no other local user's to list or read.
     private_directory(workspace_root)
     workspace = workspace_root / directory_name(session_id)
-    if workspace_mb is not None and can_bound_workspaces() and not workspace.exists():
-        # The mount first, then the template into it: what it holds counts too.
-        workspace.mkdir(mode=0o700)
-        bound_workspace(workspace, workspace_mb)
-        if template is not None:
-            shutil.copytree(template, workspace, symlinks=False, dirs_exist_ok=True)
-    elif workspace_mb is not None and workspace.is_dir():
-        bound_workspace(workspace, workspace_mb)  # an empty one made before the quota
     if template is not None and not workspace.exists():
         # Copied beside, then renamed: a workspace is never seen half-filled.
         partial = workspace.with_name(workspace.name + f".{run_id}.partial")

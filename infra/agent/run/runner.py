@@ -1102,7 +1102,6 @@ class AgentRunner:
                 run.session_id,
                 run.run_id,
                 agent.template,
-                self.sandbox.limits.workspace_mb if self.sandbox.enabled else None,
             )
             transcripts = self.transcripts.for_session(run.session_id)
             resume = await ready_transcript(

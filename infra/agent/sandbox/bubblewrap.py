@@ -53,11 +53,14 @@ from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import KEY_PREFIX, RunMeter
 from agentlog.infra.agent.sandbox.model_gateway import ModelGateway
 from agentlog.infra.agent.sandbox.process_cgroup import (
+    RunCgroups,
     make_run_cgroup,
+    memory_hierarchy,
     pids_hierarchy,
-    remove_run_cgroup,
+    remove_run_cgroups,
     sweep_empty_run_cgroups,
 )
+from agentlog.infra.agent.sandbox.tool_gate import ToolGate
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
 CLI_VARIABLES = (
@@ -97,6 +100,8 @@ INSIDE_MODEL_SOCKET = "/run/agentlog-model.sock"
 # Where the egress proxy is (egress_proxy.py), for a run whose agent names hosts it may reach.
 INSIDE_EGRESS_PORT = 4781
 INSIDE_EGRESS_SOCKET = "/run/agentlog-egress.sock"
+# Where the tool shell checks in before each Bash command (tool_gate.py; tool_shell.TOOL_GATE).
+INSIDE_TOOL_GATE = "/run/agentlog-tools.sock"
 # A placeholder key: the gateway sends the real one, so a tool reading the CLI's env finds this
 # (each run's own, `RunMeter.key`, begins with it).
 PLACEHOLDER_API_KEY = KEY_PREFIX.rstrip("-")
@@ -169,11 +174,6 @@ def sandbox_weaknesses() -> tuple[str, ...]:
             f"Landlock ABI {abi} in this kernel (6 needs Linux 6.12+): a Bash command cannot "
             "reach the CLI's pipes but can signal the CLI (e.g. stop the run)"
         )
-    if RunLimits.from_env(os.environ).workspace_mb is not None and os.geteuid() != 0:
-        found.append(
-            "AGENTLOG_RUN_WORKSPACE_MB is set but the server is not root: the workspace quota "
-            "is a tmpfs mounted on each workspace, which needs root; workspaces are unbounded"
-        )
     if os.geteuid() == 0 and pids_hierarchy() is None:
         found.append(
             "running as root with no writable pids cgroup: AGENTLOG_RUN_PROCESSES is not "
@@ -214,6 +214,7 @@ def bwrap_arguments(
     read_only: Sequence[Path] = (),
     egress_socket: Path | None = None,
     tmp_mb: int | None = None,
+    tool_gate: Path | None = None,
 ) -> list[str]:
     """bubblewrap's options for one run (see the module docstring). `read_only`: more folders
     the run may read (a team agent's folder and Python environment, `python_folders`); bound
@@ -224,6 +225,7 @@ def bwrap_arguments(
     for folder in read_only:
         extra += ["--ro-bind", str(folder), str(folder)]
     egress = [] if egress_socket is None else ["--bind", str(egress_socket), INSIDE_EGRESS_SOCKET]
+    gate = [] if tool_gate is None else ["--bind", str(tool_gate), INSIDE_TOOL_GATE]
     return [
         "--unshare-all",
         "--unshare-user",  # --unshare-all only tries; --disable-userns needs one for sure
@@ -263,6 +265,7 @@ def bwrap_arguments(
         str(gateway_socket),
         INSIDE_MODEL_SOCKET,
         *egress,
+        *gate,
         "--chdir",
         str(workspace),
     ]
@@ -332,11 +335,14 @@ def launcher_script(
     egress_socket: Path | None = None,
     limits: RunLimits | None = None,
     cgroup: Path | None = None,
+    tool_gate: Path | None = None,
 ) -> str:
     """A /bin/sh script: the SDK runs it with the CLI's arguments; it runs the CLI confined
     (or, without a gateway socket, unconfined but with the same minimal environment).
-    `cgroup`: the run's pids cgroup (as root, process_cgroup.py), entered first, so bubblewrap
-    and all it starts are counted there; the run does not start if it cannot be entered.
+    `cgroup`: the run's pids cgroup to enter (as root, process_cgroup.py's `entry`), entered
+    first, so bubblewrap and all it starts are counted there; the run does not start if it
+    cannot be entered. `tool_gate`: the run's gate socket (tool_gate.py), bound into the
+    sandbox where the tool shell finds it.
 
     `env -i` comes first, so bubblewrap itself (pid 1 of the sandbox, whose /proc/1/environ a
     tool can read) already holds only the minimal environment, which the CLI inherits."""
@@ -356,6 +362,7 @@ def launcher_script(
             read_only=[*read_only, *interpreter_folders()],
             egress_socket=egress_socket,
             tmp_mb=None if limits is None else limits.workspace_mb,
+            tool_gate=tool_gate,
         )
         # The config directory is only known when the SDK runs this script (see the module
         # docstring); without one, HOME is bound over itself, which changes nothing.
@@ -445,7 +452,8 @@ class RunSandbox:
         self._gateway_made = asyncio.Lock()
         self._meters: dict[str, RunMeter] = {}
         self._proxies: dict[str, EgressProxy] = {}
-        self._cgroups: dict[str, Path] = {}
+        self._cgroups: dict[str, RunCgroups] = {}
+        self._gates: dict[str, ToolGate] = {}
         self._swept_cgroups = False
 
     def problem(self) -> str | None:
@@ -512,18 +520,41 @@ class RunSandbox:
             env["ANTHROPIC_BASE_URL"] = self.model_url
             if self.api_key is not None:
                 env["ANTHROPIC_API_KEY"] = self.api_key
-        cgroup: Path | None = None
+        cgroups: RunCgroups | None = None
         hierarchy = pids_hierarchy() if self.enabled and os.geteuid() == 0 else None
         if hierarchy is not None:
             # As root, RLIMIT_NPROC does not hold in the sandbox: the kernel counts the run's
-            # processes in a cgroup of its own instead (process_cgroup.py).
+            # processes in a cgroup of its own instead, and its tools' in one nested in it
+            # (process_cgroup.py).
+            memory = memory_hierarchy()
             if not self._swept_cgroups:
-                sweep_empty_run_cgroups(hierarchy)  # what a server that died left
+                for folder in (hierarchy, memory):  # what a server that died left
+                    if folder is not None:
+                        sweep_empty_run_cgroups(folder)
                 self._swept_cgroups = True
-            cgroup = make_run_cgroup(hierarchy, run_id, self.limits.processes)
-            self._cgroups[run_id] = cgroup
+            cgroups = make_run_cgroup(
+                hierarchy,
+                run_id,
+                self.limits.processes,
+                memory_mb=self.limits.memory_mb,
+                memory=memory,
+            )
+            self._cgroups[run_id] = cgroups
+        gate_socket: Path | None = None
+        if self.enabled:
+            workspace_mb = self.limits.workspace_mb
+            gate = ToolGate(
+                run_id,
+                cgroups,
+                workspace=workspace,
+                workspace_limit=None if workspace_mb is None else workspace_mb * 1024 * 1024,
+            )
+            gate_socket = self.directory / f"{run_id}.tools.sock"
+            await gate.start(gate_socket)
+            self._gates[run_id] = gate
         script = launcher_script(
-            cgroup=cgroup,
+            cgroup=None if cgroups is None else cgroups.entry,
+            tool_gate=gate_socket,
             cli=Path(self.cli_path) if self.cli_path else bundled_cli(),
             workspace=workspace,
             home=home,
@@ -540,9 +571,12 @@ class RunSandbox:
 
     def forget(self, run_id: str) -> None:
         (self.directory / f"{run_id}.sh").unlink(missing_ok=True)
-        cgroup = self._cgroups.pop(run_id, None)
-        if cgroup is not None and not remove_run_cgroup(cgroup):
-            self._cgroups[run_id] = cgroup  # still busy: tried again at close
+        gate = self._gates.pop(run_id, None)
+        if gate is not None:
+            gate.close()
+        cgroups = self._cgroups.pop(run_id, None)
+        if cgroups is not None and not remove_run_cgroups(cgroups):
+            self._cgroups[run_id] = cgroups  # still busy: tried again at close
         proxy = self._proxies.pop(run_id, None)
         if proxy is not None:
             proxy.close()
@@ -562,8 +596,11 @@ class RunSandbox:
         return self._gateway.socket_path
 
     async def close(self) -> None:
-        for cgroup in self._cgroups.values():
-            remove_run_cgroup(cgroup)
+        for gate in self._gates.values():
+            gate.close()
+        self._gates.clear()
+        for cgroups in self._cgroups.values():
+            remove_run_cgroups(cgroups)
         self._cgroups.clear()
         for proxy in self._proxies.values():
             proxy.close()

@@ -14,8 +14,8 @@ SETTINGS: dict[str, tuple[str, int | None]] = {
     "AGENTLOG_RUN_PROCESSES": ("processes", 256),
     "AGENTLOG_RUN_CPU_SECONDS": ("cpu_seconds", 600),
     "AGENTLOG_RUN_FILE_MB": ("file_mb", 1024),
-    # Unset: no quota (it is a tmpfs mounted on the workspace, which needs root).
-    "AGENTLOG_RUN_WORKSPACE_MB": ("workspace_mb", None),
+    # Metered by the run's tool gate (workspace_meter.py), as any user.
+    "AGENTLOG_RUN_WORKSPACE_MB": ("workspace_mb", 2048),
 }
 
 
@@ -28,8 +28,8 @@ class RunLimits:
     processes: int = 256
     cpu_seconds: int = 600
     file_mb: int = 1024
-    # All a session's workspace may hold, and the sandbox's /tmp (workspace_quota.py).
-    workspace_mb: int | None = None
+    # All a session's workspace may hold (workspace_meter.py), and the sandbox's /tmp.
+    workspace_mb: int | None = 2048
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunLimits:

@@ -8,6 +8,11 @@ the fds or memory of, any process outside it (the CLI), and with Landlock ABI 6 
 cannot signal one either. Where Landlock is missing the command is refused (exit 126): it never
 runs unseparated.
 
+First it checks in at the run's tool gate (tool_gate.py), a unix socket the server serves,
+which moves it into the tools' cgroup where the server has one (so a fork bomb fills the
+tools' process count, not the CLI's) and says what the workspace has left: the command's
+largest file is cut to it (AGENTLOG_RUN_WORKSPACE_MB); a refusal refuses the command (exit 126).
+
 It runs inside the sandbox under `python3 -IS` (no site, no environment), so it imports only the
 standard library. The CLI calls it with one argument, the command line for bash.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import socket
 import struct
 import sys
 
@@ -29,6 +35,34 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 PR_SET_NO_NEW_PRIVS = 38
 # The run's limits, {resource: value}: written in by the launcher (RunLimits.rlimits).
 LIMITS: dict[int, int] = {}
+# The run's tool gate, bound here by the launcher (bubblewrap.INSIDE_TOOL_GATE).
+TOOL_GATE = "/run/agentlog-tools.sock"
+# The least a command's largest file may be, however little the workspace has left: the CLI
+# gives the command a file in /tmp as its stdout and stderr, which RLIMIT_FSIZE counts too, so
+# with nothing left every command that prints would die (and none could clean up). Past the
+# workspace's limit, the gate's meter stops a command that grows it.
+OUTPUT_ROOM = 16 * 1024 * 1024
+
+
+def check_in() -> None:
+    """Ask the run's tool gate to take this process into the tools' cgroup, and wait for it:
+    what this process then starts is counted there; and no file this command writes may be
+    larger than what the workspace has left. No gate (an older launcher): nothing to do."""
+    if not os.path.exists(TOOL_GATE):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
+        gate.settimeout(60)
+        gate.connect(TOOL_GATE)
+        gate.sendall(b"join\n")
+        answer = gate.makefile("rb").readline().decode(errors="replace").strip()
+    word, _, left = answer.partition(" ")
+    if word != "ok":
+        raise OSError(f"the run's tool gate answered {answer or 'nothing'!r}")
+    if left:
+        largest = max(int(left), OUTPUT_ROOM)
+        limit = LIMITS.get(resource.RLIMIT_FSIZE, resource.RLIM_INFINITY)
+        if limit == resource.RLIM_INFINITY or largest < limit:
+            LIMITS[resource.RLIMIT_FSIZE] = largest
 
 
 def landlock_abi() -> int:
@@ -78,6 +112,7 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: tool_shell.py COMMAND")
     try:
+        check_in()
         enter_own_domain()
         for limit, value in LIMITS.items():
             resource.setrlimit(limit, (value, value))
