@@ -23,8 +23,7 @@ from agentlog.infra.agent.recovery.leftovers import agent_process_ids
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.opening import open_run_lock, open_store
 from tests.e2e.test_runs_http import all_events, create_session, get_json, start_run
-from tests.faults.conftest import start_server
-from tests.faults.servers import PrivatePostgres
+from tests.faults.conftest import database_env, start_server
 from tests.faults.test_turn_survives_its_server import (
     _assert_continued_once,
     _assert_one_ui_message,
@@ -54,11 +53,7 @@ async def test_a_turn_goes_on_after_sigterm_of_its_server_with_a_tool_done_and_o
     tmp_path: Path,
 ) -> None:
     env = drill_env(LEASE_SECONDS, tmp_path / "workspaces")
-    if database == "sqlite":
-        env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        postgres: PrivatePostgres = request.getfixturevalue("private_postgres")
-        env["AGENTLOG_DATABASE_URL"] = postgres.url
+    env |= database_env(database, request, tmp_path)
     url = env["AGENTLOG_DATABASE_URL"]
     survivor = None
     if database != "sqlite":
