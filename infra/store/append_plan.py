@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
-from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_of
+from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, SessionCreated, type_of
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.domain.rules.appending import check_append
 from agentlog.infra.store.group_commit import Outcome, PendingAppend
@@ -134,6 +134,59 @@ def plan_batch(
             plan.new_keys.append((session_id, key, assigned, pending.request_hash))
     plan.position = position
     return plan
+
+
+@dataclass(slots=True)
+class PlainPlan:
+    """A batch planned before its heads are known: seqs relative to each session's head before
+    the batch (the first event of an existing session is 1), positions relative to the log's.
+    Valid only if, when written, every session in `sessions` is absent where `creates` says so
+    and otherwise exists and is not deleted: then no append in it is refused, whatever the
+    heads are, and the store may number the rows itself."""
+
+    plan: BatchPlan
+    sessions: list[str]
+    creates: list[bool]
+    session_of: list[str]
+
+    def outcomes(self, heads_before: Sequence[int | None]) -> list[Outcome]:
+        """Each append's seqs, given each session's head before the batch (None: created)."""
+        base = {
+            session_id: head or 0
+            for session_id, head in zip(self.sessions, heads_before, strict=True)
+        }
+        shifted: list[Outcome] = []
+        for session_id, relative in zip(self.session_of, self.plan.outcomes, strict=True):
+            head = base[session_id]
+            assert isinstance(relative, list)
+            shifted.append([head + seq for seq in relative] if head else relative)
+        return shifted
+
+
+def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
+    """A PlainPlan for `batch`, or None when an append in it needs what only the locked path
+    reads: an idempotency key, a fence or a change to the run index, an expected seq on a
+    session the batch does not create, or a refusal that no heads could avoid."""
+    heads: dict[str, int | None] = {}
+    for pending in batch:
+        if pending.idempotency_key is not None or pending.fence is not None:
+            return None
+        session_id = pending.session_id
+        if session_id not in heads:
+            # A session the batch creates starts absent; any other at head 0, so its seqs
+            # come out relative to its real head.
+            heads[session_id] = None if type(pending.events[0]) is SessionCreated else 0
+        if pending.expected_seq is not None and heads[session_id] is not None:
+            return None  # compared with a real head: only the locked path knows it
+    if needs_run_index(batch):
+        return None
+    sessions = list(heads)
+    creates = [heads[s] is None for s in sessions]
+    plan = plan_batch(batch, heads, 0)
+    for outcome in plan.outcomes:
+        if not isinstance(outcome, list):
+            return None  # refused whatever the heads (a second SessionCreated, ...)
+    return PlainPlan(plan, sessions, creates, [p.session_id for p in batch])
 
 
 def _check_fence(
