@@ -151,16 +151,15 @@ class PlainPlan:
 
     def outcomes(self, heads_before: Sequence[int | None]) -> list[Outcome]:
         """Each append's seqs, given each session's head before the batch (None: created)."""
-        base = {
-            session_id: head or 0
-            for session_id, head in zip(self.sessions, heads_before, strict=True)
-        }
-        shifted: list[Outcome] = []
-        for session_id, relative in zip(self.session_of, self.plan.outcomes, strict=True):
+        base = dict(zip(self.sessions, heads_before, strict=True))
+        outcomes = list(self.plan.outcomes)
+        for index, session_id in enumerate(self.session_of):
             head = base[session_id]
-            assert isinstance(relative, list)
-            shifted.append([head + seq for seq in relative] if head else relative)
-        return shifted
+            if head:  # None or 0: a created session's seqs are already its own
+                relative = outcomes[index]
+                assert isinstance(relative, list)
+                outcomes[index] = [head + seq for seq in relative]
+        return outcomes
 
 
 def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
