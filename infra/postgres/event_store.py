@@ -345,8 +345,11 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> bool:
             not legacy
             and await _tables_exist(conn, schema)
             and await _has_request_hash(conn, schema)
-            and await _has_append_function(conn, schema)
         ):
+            # Tables current: at most the append function is new, and creating it locks no
+            # table (servers of the version before keep appending meanwhile).
+            if not await _has_append_function(conn, schema):
+                await conn.execute(append_function_sql(schema))
             return False
         had_runs = await conn.fetchval("SELECT to_regclass($1)", f"{_ident(schema)}.agentlog_runs")
         for statement in schema_statements(schema):
