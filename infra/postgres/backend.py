@@ -24,6 +24,7 @@ from agentlog.infra.postgres.token_revocations import PostgresTokenRevocations
 from agentlog.infra.postgres.transcripts import PostgresTranscripts
 from agentlog.infra.postgres.wakeups import PostgresWakeups
 from agentlog.infra.store.backend import StoreOptions
+from agentlog.infra.store.byte_bounded import heads_share
 from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.imported_session import ImportedSession
 
@@ -154,6 +155,7 @@ async def open_store(url: PostgresUrl, options: StoreOptions) -> AsyncIterator[P
             notify=listening is not None,
             max_event_bytes=options.max_event_bytes,
             timeout=options.db_timeout,
+            heads_cache_bytes=heads_share(options.cache_bytes),
         )
         PostgresBackend(store)
         if listening is not None:

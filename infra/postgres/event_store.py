@@ -13,9 +13,11 @@ One round trip: a plain batch (no idempotency key, no fence, no change to the ru
 expected seq on a session it does not create) is one auto-committed call of a function that
 takes that lock, reads the heads after it, checks that each session exists and is not deleted
 (or, when the batch creates it, does not exist), and numbers and inserts the rows itself
-(append_function_sql). Nothing is remembered between appends, so writers in several processes
-cost each other only the wait for the lock. Any other batch, or a plain one whose session broke
-its rule, takes the locked path: lock, read heads (and keys and runs), plan, write, COMMIT.
+(append_function_sql). What a process remembers (the log position after its own last commit,
+and the heads it wrote) only spares that read while nobody else appended; it is never relied on,
+so writers in several processes cost each other only the wait for the lock. Any other batch,
+or a plain one whose session broke its rule, takes the locked path: lock, read heads (and keys
+and runs), plan, write, COMMIT.
 
 The primary keys on (session, seq) and on position are the second line of defence: a writer that
 somehow built on a stale head blocks on the index until the earlier writer commits, then fails
@@ -56,6 +58,7 @@ from agentlog.infra.store.append_plan import (
     plan_plain,
 )
 from agentlog.infra.store.base import StoreBase
+from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES, ByteBoundedLru, heads_share
 from agentlog.infra.store.group_commit import (
     NotWritten,
     Outcome,
@@ -69,6 +72,9 @@ NOTIFY_CHANNEL = "agentlog_wakeups"
 _NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
 _rows_encoder = msgspec.json.Encoder()
+
+# What one remembered head costs: the dict entry, the id's str object, the int.
+_HEAD_ENTRY_BYTES = 160
 
 # Errors after which PostgreSQL has certainly rolled the transaction back: safe to retry.
 _TRANSIENT = (
@@ -212,7 +218,7 @@ def schema_statements(schema: str) -> list[str]:
 # The one-round-trip append of plain batches (see PostgresEventStore._write_plain). Versioned
 # by name: a changed body gets a new name, so servers of both versions can share a database.
 APPEND_FUNCTION = "agentlog_append_v1"
-APPEND_FUNCTION_ARGUMENTS = "jsonb, bytea, text[], boolean[], timestamptz, text"
+APPEND_FUNCTION_ARGUMENTS = "jsonb, bytea, text[], boolean[], timestamptz, text, bigint, bigint[]"
 
 
 def append_function_sql(schema: str) -> str:
@@ -222,20 +228,23 @@ def append_function_sql(schema: str) -> str:
     VOLATILE function takes a new snapshot for each statement in it: the heads are read after
     the lock is held, and seq and position are computed here, in the database, from what the
     previous writer committed. No process needs to remember anything, so writers in several
-    processes do not defeat each other.
+    processes do not defeat each other: what a process remembers only spares a read.
 
     Arguments: the batch's rows as one JSON array of [session, seq relative to the session's
     head before the batch, topic, run id, length of state] in queue order; their states
     concatenated; the batch's sessions; whether each is created by the batch (it must not
     exist) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
-    ('' for none). Writes nothing and answers applied = false if a session breaks its rule
-    (the caller then plans the batch under the lock, with refusals). Answers the position
-    before the batch and each session's head before it (NULL for a created session)."""
+    ('' for none); the log position after the caller's own last commit and its sessions'
+    heads as of then (NULL where it does not know one): when the log is still there, the heads
+    are not read. Writes nothing and answers applied = false if a session breaks its rule (the
+    caller then plans the batch under the lock, with refusals). Answers the position before
+    the batch and each session's head before it (NULL for a created session)."""
     s = _ident(schema)
     return f"""
         CREATE OR REPLACE FUNCTION {s}.{APPEND_FUNCTION}(
             batch_rows jsonb, batch_states bytea, batch_sessions text[], batch_creates boolean[],
             batch_time timestamptz, notify_payload text,
+            known_position bigint, known_heads bigint[],
             OUT applied boolean, OUT position_before bigint, OUT heads_before bigint[])
         LANGUAGE plpgsql VOLATILE AS $fn$
         DECLARE
@@ -245,21 +254,30 @@ def append_function_sql(schema: str) -> str:
             -- is position order and seq order, across every process (see the module).
             SELECT h.position INTO position_before
                 FROM {s}.agentlog_log_head AS h WHERE h.id FOR UPDATE;
-            -- A new snapshot: it sees every append that committed before the lock was ours.
-            SELECT array_agg(CASE WHEN b.known THEN b.head END ORDER BY b.n),
-                   bool_and(CASE WHEN b.creates THEN NOT b.known
-                                 ELSE b.known AND NOT b.deleted END)
-                INTO heads_before, rules_hold
-                FROM (SELECT q.n, q.creates, s.session_id IS NOT NULL AS known,
-                             COALESCE(newest.seq, 0) AS head,
-                             COALESCE(newest.topic = 'session_deleted', false) AS deleted
-                      FROM unnest(batch_sessions, batch_creates) WITH ORDINALITY
-                           AS q(sid, creates, n)
-                      LEFT JOIN {s}.agentlog_sessions AS s ON s.session_id = q.sid
-                      LEFT JOIN LATERAL (
-                          SELECT e.originator_version AS seq, e.topic
-                          FROM {s}.agentlog_events AS e WHERE e.originator_id = s.session_id
-                          ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true) AS b;
+            IF position_before = known_position AND known_heads IS NOT NULL
+               AND array_position(known_heads, NULL) IS NULL
+               AND NOT (true = ANY(batch_creates)) THEN
+                -- Nobody appended since the caller's own last commit, so the heads it
+                -- remembers from it are exact (never a deleted session's): no read.
+                heads_before := known_heads;
+                rules_hold := true;
+            ELSE
+                -- A new snapshot: it sees every append that committed before the lock was ours.
+                SELECT array_agg(CASE WHEN b.known THEN b.head END ORDER BY b.n),
+                       bool_and(CASE WHEN b.creates THEN NOT b.known
+                                     ELSE b.known AND NOT b.deleted END)
+                    INTO heads_before, rules_hold
+                    FROM (SELECT q.n, q.creates, s.session_id IS NOT NULL AS known,
+                                 COALESCE(newest.seq, 0) AS head,
+                                 COALESCE(newest.topic = 'session_deleted', false) AS deleted
+                          FROM unnest(batch_sessions, batch_creates) WITH ORDINALITY
+                               AS q(sid, creates, n)
+                          LEFT JOIN {s}.agentlog_sessions AS s ON s.session_id = q.sid
+                          LEFT JOIN LATERAL (
+                              SELECT e.originator_version AS seq, e.topic
+                              FROM {s}.agentlog_events AS e WHERE e.originator_id = s.session_id
+                              ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true) AS b;
+            END IF;
             IF NOT rules_hold THEN
                 applied := false;
                 RETURN;
@@ -419,6 +437,7 @@ class PostgresEventStore(StoreBase):
         max_event_bytes: int = 1024 * 1024,
         pool_size: int = 10,
         timeout: float = 5.0,
+        heads_cache_bytes: int = heads_share(DEFAULT_CACHE_BYTES),
     ) -> None:
         super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes, timeout=timeout)
         self.dsn = dsn
@@ -432,6 +451,10 @@ class PostgresEventStore(StoreBase):
         # Plain batches the one-statement path handed to the locked path (a session that
         # broke its rule there: unknown, deleted, or created meanwhile).
         self.plain_path_misses = 0
+        # The log position after this process's last commit and the heads it wrote then:
+        # while nobody else appends, the append function need not read heads (a hint only).
+        self._known_position: int | None = None
+        self._known_heads: ByteBoundedLru[str, int] = ByteBoundedLru(heads_cache_bytes)
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         newest = (
@@ -488,7 +511,8 @@ class PostgresEventStore(StoreBase):
         """
         self._sql_append_plain = (
             f"SELECT applied, position_before, heads_before FROM {t}.{APPEND_FUNCTION}"
-            "($1::jsonb, $2::bytea, $3::text[], $4::boolean[], $5::timestamptz, $6::text)"
+            "($1::jsonb, $2::bytea, $3::text[], $4::boolean[], $5::timestamptz, $6::text, "
+            "$7::bigint, $8::bigint[])"
         )
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
@@ -638,13 +662,16 @@ class PostgresEventStore(StoreBase):
                 return await self._write_locked(conn, batch, attempt)
         except _TRANSIENT as exc:
             # The server answered with a race it rolled back (also at COMMIT): try again.
+            self._forget_heads()
             raise TransientWriteError(str(exc)) from exc
         except asyncio.CancelledError:
             # The writer itself was cancelled: the connection is mid-protocol, drop it. The
             # cancellation goes on; it is never turned into an append's outcome.
+            self._forget_heads()
             await self._drop_writer_conn()
             raise
         except Exception as exc:
+            self._forget_heads()
             if connection_failed(exc):
                 await self._drop_writer_conn()
                 if attempt.committing:
@@ -686,6 +713,7 @@ class PostgresEventStore(StoreBase):
         """One auto-committed statement that numbers the batch in the database (see
         append_function_sql); None if a session broke its rule there."""
         plan = plain.plan
+        known = self._known_heads
         attempt.committing = True  # one auto-committed statement: its COMMIT is implicit
         row = await conn.fetchrow(
             self._sql_append_plain,
@@ -695,11 +723,24 @@ class PostgresEventStore(StoreBase):
             plain.creates,
             utc_now(),
             self._notify_payload(plan.changed),
+            self._known_position,
+            [known.get(session_id) for session_id in plain.sessions],
         )
         attempt.committing = False  # answered: committed, or (not applied) nothing written
         if not row[0]:
             return None
-        return plain.outcomes(row[2])
+        position_before: int = row[1]
+        heads_before: list[int | None] = row[2]
+        if position_before != self._known_position:
+            known.clear()  # someone else appended since our last commit
+        self._remember(
+            position_before + len(plan.rows),
+            {
+                session_id: (head or 0) + plan.heads[session_id]  # type: ignore[operator]
+                for session_id, head in zip(plain.sessions, heads_before, strict=True)
+            },
+        )
+        return plain.outcomes(heads_before)
 
     async def _write_locked(
         self, conn: asyncpg.Connection, batch: list[PendingAppend], attempt: _Attempt
@@ -761,7 +802,29 @@ class PostgresEventStore(StoreBase):
         # committed without our hearing it, so neither retry (duplicates) nor report failure.
         attempt.committing = True
         await transaction.commit()
+        if self._known_position != position:
+            # Someone else appended since our last commit: every head we remember may be stale.
+            self._known_heads.clear()
+        # A deleted session's head is never remembered: the append function, which does not
+        # read the tombstone when it trusts what we remember, must never build on it.
+        self._remember(
+            plan.position,
+            {
+                s: h
+                for s, h in heads.items()
+                if h is not None and s not in deleted and s not in plan.tombstoned
+            },
+        )
         return plan.outcomes
+
+    def _forget_heads(self) -> None:
+        self._known_position = None
+        self._known_heads.clear()
+
+    def _remember(self, position: int, heads: dict[str, int]) -> None:
+        self._known_position = position
+        for session_id, head in heads.items():
+            self._known_heads.put(session_id, head, _HEAD_ENTRY_BYTES + len(session_id))
 
     def _write_arguments(self, plan: BatchPlan) -> list[Any]:
         return [

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 import msgspec
 
 from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
-from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, SessionCreated, type_of
+from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
+    Event,
+    RunStarted,
+    SessionCreated,
+    SessionDeleted,
+    type_of,
+)
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.domain.rules.appending import check_append
 from agentlog.infra.store.group_commit import Outcome, PendingAppend
@@ -56,6 +63,8 @@ class BatchPlan:
     # The run index: (session, run id, seq of run_started) and (session, run id, seq of its end).
     run_starts: list[tuple[str, str, int]] = field(default_factory=list)
     run_ends: list[tuple[str, str, int]] = field(default_factory=list)
+    # Sessions whose tombstone this transaction appends: their heads are never remembered.
+    tombstoned: set[str] = field(default_factory=set)
 
     @property
     def writes(self) -> bool:
@@ -117,11 +126,15 @@ def plan_batch(
             assigned = [head]
             rows.append((session_id, head, type_of(event), event.run_id, len(data)))
             states.append(data)
+            if type(event) is SessionDeleted:
+                plan.tombstoned.add(session_id)
         else:
             assigned = list(range(head + 1, head + 1 + len(events)))
             for seq, event, data in zip(assigned, events, pending.encoded, strict=True):
                 rows.append((session_id, seq, type_of(event), event.run_id, len(data)))
                 states.append(data)
+                if type(event) is SessionDeleted:
+                    plan.tombstoned.add(session_id)
             head = assigned[-1]
         position += len(assigned)
         heads[session_id] = head
@@ -185,6 +198,8 @@ def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
     for outcome in plan.outcomes:
         if not isinstance(outcome, list):
             return None  # refused whatever the heads (a second SessionCreated, ...)
+    if plan.tombstoned:
+        return None  # a tombstone: the locked path, which never remembers its session
     return PlainPlan(plan, sessions, creates, [p.session_id for p in batch])
 
 

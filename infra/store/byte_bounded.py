@@ -37,6 +37,11 @@ def rebuild_share(total: int) -> int:
     return total // 8
 
 
+def heads_share(total: int) -> int:
+    """The PostgreSQL writer's remembered session heads: a thirty-second."""
+    return total // 32
+
+
 class ByteBoundedLru(Generic[K, V]):
     """Least recently used entries go first once the sizes add up to more than `max_bytes`;
     an entry larger than the whole bound is never held."""

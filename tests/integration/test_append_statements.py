@@ -78,4 +78,11 @@ async def test_a_plain_append_to_a_session_unknown_deleted_or_taken_is_refused(
         await second.backend.delete_session("taken", "test")
         with pytest.raises(SessionDeleted):
             await first.append("taken", [CustomEventRecorded(name="late")])
-        assert first.plain_path_misses == 3
+        # A session this store appended to (its head remembered), deleted through this same
+        # store's backend: the deletion moved the log, so the remembered head is not trusted.
+        await first.append("mine", [SessionCreated()])
+        await first.append("mine", [CustomEventRecorded(name="x")])
+        await first.backend.delete_session("mine", "test")
+        with pytest.raises(SessionDeleted):
+            await first.append("mine", [CustomEventRecorded(name="late")])
+        assert first.plain_path_misses == 4
