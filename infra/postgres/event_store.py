@@ -9,10 +9,11 @@ lock is held to COMMIT, so appends are serialised across all processes: commit o
 position order and, per session, seq order. A reader can then never pass a gap that is filled
 later, both per session and across sessions, and both numbers are gapless.
 
-One round trip: a plain batch (no idempotency key, no fence, no change to the run index, no
-expected seq on a session it does not create) is one auto-committed call of a function that
-takes that lock, reads the heads after it, checks that each session exists and is not deleted
-(or, when the batch creates it, does not exist), and numbers and inserts the rows itself
+One round trip: a plain batch (no idempotency key, no change to the run index, no expected seq
+on a session it does not create) is one auto-committed call of a function that takes that
+lock, reads the heads after it, checks that each session exists and is not deleted (or, when
+the batch creates it, does not exist) and that each fenced append's run is still current and
+open, and numbers and inserts the rows itself
 (append_function_sql). What a process remembers (the log position after its own last commit,
 and the heads it wrote) only spares that read while nobody else appended; it is never relied on,
 so writers in several processes cost each other only the wait for the lock. Any other batch,
@@ -218,7 +219,9 @@ def schema_statements(schema: str) -> list[str]:
 # The one-round-trip append of plain batches (see PostgresEventStore._write_plain). Versioned
 # by name: a changed body gets a new name, so servers of both versions can share a database.
 APPEND_FUNCTION = "agentlog_append_v1"
-APPEND_FUNCTION_ARGUMENTS = "jsonb, bytea, text[], boolean[], timestamptz, text, bigint, bigint[]"
+APPEND_FUNCTION_ARGUMENTS = (
+    "jsonb, bytea, text[], boolean[], timestamptz, text, bigint, bigint[], text[], text[], bigint[]"
+)
 
 
 def append_function_sql(schema: str) -> str:
@@ -236,7 +239,8 @@ def append_function_sql(schema: str) -> str:
     exist) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
     ('' for none); the log position after the caller's own last commit and its sessions'
     heads as of then (NULL where it does not know one): when the log is still there, the heads
-    are not read. Writes nothing and answers applied = false if a session breaks its rule (the
+    are not read; the fences of the batch's fenced appends, as (session, run id, token) in three
+    arrays. Writes nothing and answers applied = false if a session breaks its rule (the
     caller then plans the batch under the lock, with refusals). Answers the position before
     the batch and each session's head before it (NULL for a created session)."""
     s = _ident(schema)
@@ -245,6 +249,7 @@ def append_function_sql(schema: str) -> str:
             batch_rows jsonb, batch_states bytea, batch_sessions text[], batch_creates boolean[],
             batch_time timestamptz, notify_payload text,
             known_position bigint, known_heads bigint[],
+            fence_sessions text[], fence_runs text[], fence_tokens bigint[],
             OUT applied boolean, OUT position_before bigint, OUT heads_before bigint[])
         LANGUAGE plpgsql VOLATILE AS $fn$
         DECLARE
@@ -277,6 +282,19 @@ def append_function_sql(schema: str) -> str:
                               SELECT e.originator_version AS seq, e.topic
                               FROM {s}.agentlog_events AS e WHERE e.originator_id = s.session_id
                               ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true) AS b;
+            END IF;
+            -- A fenced append lands only while its run is its session's current, open run
+            -- in the run index (read after the lock, like the heads).
+            IF rules_hold AND cardinality(fence_sessions) > 0 THEN
+                SELECT bool_and(cur.run_id IS NOT DISTINCT FROM f.run
+                                AND cur.started_seq IS NOT DISTINCT FROM f.token
+                                AND cur.ended_seq IS NULL)
+                    INTO rules_hold
+                    FROM unnest(fence_sessions, fence_runs, fence_tokens) AS f(sid, run, token)
+                    LEFT JOIN LATERAL (
+                        SELECT r.run_id, r.started_seq, r.ended_seq FROM {s}.agentlog_runs AS r
+                        WHERE r.session_id = f.sid ORDER BY r.started_seq DESC LIMIT 1) AS cur
+                        ON true;
             END IF;
             IF NOT rules_hold THEN
                 applied := false;
@@ -512,7 +530,7 @@ class PostgresEventStore(StoreBase):
         self._sql_append_plain = (
             f"SELECT applied, position_before, heads_before FROM {t}.{APPEND_FUNCTION}"
             "($1::jsonb, $2::bytea, $3::text[], $4::boolean[], $5::timestamptz, $6::text, "
-            "$7::bigint, $8::bigint[])"
+            "$7::bigint, $8::bigint[], $9::text[], $10::text[], $11::bigint[])"
         )
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
@@ -725,6 +743,9 @@ class PostgresEventStore(StoreBase):
             self._notify_payload(plan.changed),
             self._known_position,
             [known.get(session_id) for session_id in plain.sessions],
+            [session_id for session_id, _, _ in plain.fences],
+            [run_id for _, run_id, _ in plain.fences],
+            [token for _, _, token in plain.fences],
         )
         attempt.committing = False  # answered: committed, or (not applied) nothing written
         if not row[0]:

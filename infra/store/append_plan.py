@@ -161,6 +161,9 @@ class PlainPlan:
     sessions: list[str]
     creates: list[bool]
     session_of: list[str]
+    # The runs that must be their session's current, open run when written: one per fenced
+    # session, as (session, run id, fencing token).
+    fences: list[tuple[str, str, int]] = field(default_factory=list)
 
     def outcomes(self, heads_before: Sequence[int | None]) -> list[Outcome]:
         """Each append's seqs, given each session's head before the batch (None: created)."""
@@ -177,30 +180,48 @@ class PlainPlan:
 
 def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
     """A PlainPlan for `batch`, or None when an append in it needs what only the locked path
-    reads: an idempotency key, a fence or a change to the run index, an expected seq on a
-    session the batch does not create, or a refusal that no heads could avoid."""
+    reads: an idempotency key or a change to the run index, an expected seq on a session the
+    batch does not create, or a refusal that no heads could avoid. A fenced append is planned
+    as if its run were current and open; that is the fence the store checks when writing."""
     heads: dict[str, int | None] = {}
+    runs: dict[str, RunRecord | None] | None = None
     for pending in batch:
-        if pending.idempotency_key is not None or pending.fence is not None:
+        if pending.idempotency_key is not None:
             return None
         session_id = pending.session_id
+        fence = pending.fence
+        if fence is not None:
+            runs = runs if runs is not None else {}
+            if session_id not in runs:
+                runs[session_id] = RunRecord(
+                    session_id=session_id, run_id=fence.run_id, started_seq=fence.token
+                )
         if session_id not in heads:
             # A session the batch creates starts absent; any other at head 0, so its seqs
             # come out relative to its real head.
             heads[session_id] = None if type(pending.events[0]) is SessionCreated else 0
         if pending.expected_seq is not None and heads[session_id] is not None:
             return None  # compared with a real head: only the locked path knows it
-    if needs_run_index(batch):
+    if _changes_run_index(batch):
         return None
     sessions = list(heads)
     creates = [heads[s] is None for s in sessions]
-    plan = plan_batch(batch, heads, 0)
+    fences = [(s, r.run_id, r.started_seq) for s, r in (runs or {}).items() if r is not None]
+    plan = plan_batch(batch, heads, 0, runs=runs)
     for outcome in plan.outcomes:
         if not isinstance(outcome, list):
             return None  # refused whatever the heads (a second SessionCreated, ...)
     if plan.tombstoned:
         return None  # a tombstone: the locked path, which never remembers its session
-    return PlainPlan(plan, sessions, creates, [p.session_id for p in batch])
+    return PlainPlan(plan, sessions, creates, [p.session_id for p in batch], fences)
+
+
+def _changes_run_index(batch: list[PendingAppend]) -> bool:
+    for pending in batch:
+        for event in pending.events:
+            if type(event) in _RUN_INDEXED:
+                return True
+    return False
 
 
 def _check_fence(

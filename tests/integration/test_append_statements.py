@@ -7,8 +7,14 @@ import asyncio
 
 import pytest
 
-from agentlog.domain.errors import SessionAlreadyExists, SessionDeleted, UnknownSession
-from agentlog.domain.events import CustomEventRecorded, SessionCreated
+from agentlog.domain.errors import (
+    RunFenced,
+    SessionAlreadyExists,
+    SessionDeleted,
+    UnknownSession,
+)
+from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextDelta
+from agentlog.domain.ports.event_store import RunFence
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.store.opening import open_store
 
@@ -86,3 +92,32 @@ async def test_a_plain_append_to_a_session_unknown_deleted_or_taken_is_refused(
         with pytest.raises(SessionDeleted):
             await first.append("mine", [CustomEventRecorded(name="late")])
         assert first.plain_path_misses == 4
+
+
+async def test_a_run_streaming_fenced_appends_writes_one_statement_each_until_fenced_out(
+    postgres_url: str,
+) -> None:
+    """A run's streamed events are fenced: each is one statement, checked against the run
+    index under the lock; once another store starts a newer run, the old fence is refused."""
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        assert isinstance(first, PostgresEventStore)
+        await first.append("chat", [SessionCreated()])
+        [started] = await first.append("chat", [RunStarted(run_id="r1", prompt="go")])
+        fence = RunFence(run_id="r1", token=started)
+        sent: list[str] = []
+        await statements_of(first, sent)
+        for n in range(5):
+            await first.append(
+                "chat",
+                [TextDelta(run_id="r1", message_id="m", block_index=0, delta=f"{n}")],
+                fence=fence,
+            )
+        assert len(sent) == 5, sent
+        await second.append("chat", [RunStarted(run_id="r2", prompt="again")])
+        with pytest.raises(RunFenced):
+            await first.append(
+                "chat",
+                [TextDelta(run_id="r1", message_id="m", block_index=0, delta="late")],
+                fence=fence,
+            )
+        assert [e.seq for e in await first.read_session("chat")] == list(range(1, 9))

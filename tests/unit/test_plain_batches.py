@@ -60,9 +60,11 @@ async def test_seqs_come_out_as_the_locked_plan_gives_them_for_any_heads() -> No
 
 async def test_what_needs_the_locked_reads_is_not_plain() -> None:
     fence = RunFence(run_id="r", token=3)
+    other = RunFence(run_id="q", token=7)
     for batch in (
         [pending("a", custom(1), key="k")],
-        [pending("a", custom(1), fence=fence)],
+        # Two runs fencing one session: at most one is current, whatever the run index says.
+        [pending("a", custom(1), fence=fence), pending("a", custom(2), fence=other)],
         [pending("a", RunStarted(run_id="r", prompt="go"))],
         # An expected seq on a session the batch does not create is compared with its head.
         [pending("a", custom(1), expected_seq=4)],
@@ -74,3 +76,17 @@ async def test_what_needs_the_locked_reads_is_not_plain() -> None:
 async def test_a_batch_refused_whatever_the_heads_is_not_plain() -> None:
     assert plan_plain([pending("a", SessionCreated()), pending("a", SessionCreated())]) is None
     assert plan_plain([pending("a", SessionCreated(), expected_seq=3)]) is None
+
+
+async def test_a_fenced_append_is_plain_and_carries_its_fence_for_the_store_to_check() -> None:
+    fence = RunFence(run_id="r", token=3)
+    plain = plan_plain(
+        [
+            pending("a", custom(1), fence=fence),
+            pending("b", custom(2)),
+            pending("a", custom(3), fence=fence),
+        ]
+    )
+    assert plain is not None
+    assert plain.fences == [("a", "r", 3)]
+    assert plain.outcomes([10, 4]) == [[11], [5], [12]]
