@@ -5,6 +5,8 @@
 Scenarios, each on a fresh schema / file, every append durable (synchronous commit):
   single      one session, one writer, one event per append (latency of one round trip)
   64-sessions 64 sessions, each with its own writer appending one event at a time, closed loop
+  64-fenced   the same, each writer a run streaming text deltas with its fence (only the
+              session's current run may write), as an agent run's recorder appends
   5k-offered  open loop: 5,000 events/s offered across 64 sessions; latency from the moment
               an append was due until it was acknowledged
   raw         the physical reference: asyncpg executemany of 64 rows per transaction into a
@@ -28,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
-from agentlog.domain.events import CustomEventRecorded, SessionCreated
+from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextDelta
+from agentlog.domain.ports.event_store import RunFence
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 
@@ -85,6 +88,37 @@ async def many_sessions(
         "p50": pct(latencies, 0.5),
         "p99": pct(latencies, 0.99),
         "events_per_tx": len(latencies) / max(transactions, 1),
+    }
+
+
+async def fenced_sessions(store: StoreBase, seconds: float, sessions: int = 64) -> dict[str, float]:
+    """As 64-sessions, but each writer is a run streaming its text: every append is fenced
+    (only the session's current run may write), as a run's recorder appends."""
+    names = [f"f{i}" for i in range(sessions)]
+    await asyncio.gather(*(store.append(n, [SessionCreated()]) for n in names))
+    fences = {}
+    for n in names:
+        [started] = await store.append(n, [RunStarted(run_id=f"run-{n}", prompt="go")])
+        fences[n] = RunFence(run_id=f"run-{n}", token=started)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def writer(name: str) -> None:
+        i = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            delta = TextDelta(run_id=f"run-{name}", message_id="m", block_index=0, delta=PAYLOAD)
+            await store.append(name, [delta], fence=fences[name])
+            latencies.append(time.perf_counter() - started)
+            i += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(n) for n in names))
+    elapsed = time.perf_counter() - started
+    return {
+        "events_s": len(latencies) / elapsed,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
     }
 
 
@@ -155,6 +189,7 @@ async def run_backend(label: str, url: str, seconds: float) -> dict[str, dict[st
     async with open_store(url) as store:
         results["single"] = await single(store, seconds)
         results["64-sessions"] = await many_sessions(store, seconds)
+        results["64-fenced"] = await fenced_sessions(store, seconds)
         results["5k-offered"] = await offered(store, seconds)
     return results
 
