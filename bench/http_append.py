@@ -1,7 +1,7 @@
 """The HTTP append path side by side: a bare aiohttp handler (no storage), and `agentlog serve`
 on SQLite and on PostgreSQL with one and with two workers, each driven by the same load.
 
-    .venv/bin/python bench/http_append.py [--seconds 10] [--connections 64]
+    .venv/bin/python bench/http_append.py [--seconds 10] [--connections 64] [--rounds 1]
         [--postgres URL] [--targets bare,sqlite,postgres,postgres-2]
 
 Each target is a fresh server process on a free port (a new SQLite file, a new PostgreSQL
@@ -10,7 +10,9 @@ aiohttp client of the same shape: `--connections` keep-alive connections, each P
 ~220-byte custom event per request to the 64 sessions in turn, 2 s of warm-up then
 `--seconds` measured. Prints requests/s, p50 and p99 latency, and the server's CPU time per
 request (user + system of the server and its workers, from /proc), and each target's
-throughput as a fraction of the bare handler's. Asserts nothing.
+throughput as a fraction of the bare handler's in the same round. With `--rounds N` the
+targets are measured N times in turn (on a shared machine the load changes within a minute:
+compare rows of one round, and report ranges). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -269,8 +271,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--targets", default="bare,sqlite,postgres,postgres-2")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    targets = args.targets.split(",")
+    targets = args.targets.split(",") * args.rounds
+    load_before = os.getloadavg()[0]
     script: Path | None = None
     with tempfile.TemporaryDirectory() as tmp:
         if shutil.which("wrk"):
@@ -320,16 +324,22 @@ def main() -> None:
     load_name = "wrk" if script is not None else "aiohttp client"
     print(
         f"{load_name}, {args.connections} connections, {args.seconds:g} s per target, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
     )
-    print("| target | req/s | of bare | p50 ms | p99 ms | server CPU per request ms | errors |")
-    print("|---|---|---|---|---|---|---|")
-    bare = next((f.rate for name, f, _ in results if name.startswith("bare")), None)
-    for name, figures, cpu_ms in results:
+    print(
+        "| round | target | req/s | of bare | p50 ms | p99 ms | server CPU per request ms "
+        "| errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    per_round = len(results) // args.rounds
+    for index, (name, figures, cpu_ms) in enumerate(results):
+        same_round = results[index - index % per_round : index - index % per_round + per_round]
+        bare = next((f.rate for n, f, _ in same_round if n.startswith("bare")), None)
         ratio = f"{figures.rate / bare:.2f}" if bare else ""
         print(
-            f"| {name} | {figures.rate:,.0f} | {ratio} | {figures.p50_ms:.1f} | "
-            f"{figures.p99_ms:.1f} | {cpu_ms:.3f} | {figures.errors} |"
+            f"| {index // per_round + 1} | {name} | {figures.rate:,.0f} | {ratio} | "
+            f"{figures.p50_ms:.1f} | {figures.p99_ms:.1f} | {cpu_ms:.3f} | {figures.errors} |"
         )
 
 

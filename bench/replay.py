@@ -3,7 +3,10 @@
     .venv/bin/python bench/replay.py [--events N] [--postgres URL] [--sqlite]
 
 The log is written straight to the store in large batches, then a client streams it with
-`?live=false` from offset 0 and counts frames. Prints events/s. Asserts nothing.
+`?live=false` from offset 0 and counts frames. Beside it, the peer: a raw paged read of the same
+rows and columns straight from the database (asyncpg, or sqlite3), in pages of the size the
+server reads, with no decoding and no HTTP. Prints events/s of both and their ratio. Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -61,6 +65,57 @@ async def replay(base: str, expected: int) -> float:
     return expected / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# What the server reads per page (transport/streaming/session_feed.py PAGE) and the columns.
+RAW_PAGE = 1000
+RAW_COLUMNS = "originator_id, originator_version, notification_id, recorded_at, state"
+
+
+async def raw_read_postgres(dsn: str, schema: str, expected: int) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = (
+            f'SELECT {RAW_COLUMNS} FROM "{schema}".agentlog_events WHERE originator_id = $1 '
+            "AND originator_version > $2 ORDER BY originator_version LIMIT $3"
+        )
+        started = time.perf_counter()
+        after, rows = 0, 0
+        while page := await conn.fetch(sql, "replay", after, RAW_PAGE):
+            rows += len(page)
+            after = page[-1][1]
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.close()
+    if rows != expected:
+        raise SystemExit(f"read {rows} rows, expected {expected}")
+    return expected / elapsed
+
+
+def raw_read_sqlite(path: str, expected: int) -> float:
+    conn = sqlite3.connect(path)
+    try:
+        sql = (
+            f"SELECT {RAW_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
+            "AND originator_version > ? ORDER BY originator_version LIMIT ?"
+        )
+        started = time.perf_counter()
+        after, rows = 0, 0
+        while page := conn.execute(sql, ("replay", after, RAW_PAGE)).fetchall():
+            rows += len(page)
+            after = page[-1][1]
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    if rows != expected:
+        raise SystemExit(f"read {rows} rows, expected {expected}")
+    return expected / elapsed
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -78,8 +133,19 @@ async def main() -> None:
         try:
             await fill(url, args.events)
             server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
+            assert server.proc is not None
             try:
-                rates = [await replay(server.url, args.events) for _ in range(3)]
+                rates, raw_rates, cpu_us = [], [], []
+                for _ in range(3):  # alternating, so both see the same machine load
+                    cpu_before = cpu_seconds(server.proc.pid)
+                    rates.append(await replay(server.url, args.events))
+                    cpu_us.append((cpu_seconds(server.proc.pid) - cpu_before) / args.events * 1e6)
+                    if args.sqlite:
+                        raw_rates.append(raw_read_sqlite(f"{tmp}/replay.db", args.events))
+                    else:
+                        raw_rates.append(
+                            await raw_read_postgres(args.postgres, schema, args.events)
+                        )
             finally:
                 server.stop()
         finally:
@@ -89,8 +155,17 @@ async def main() -> None:
                 await conn.close()
     store = "SQLite" if args.sqlite else "PostgreSQL"
     print(
-        f"replay of {args.events:,} events from {store}: best {max(rates):,.0f} events/s "
-        f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+        f"replay of {args.events:,} events from {store} over SSE: best {max(rates):,.0f} "
+        f"events/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+    )
+    print(f"server CPU per replayed event: {', '.join(f'{c:.1f}' for c in cpu_us)} µs")
+    print(
+        f"raw paged read of the same rows ({RAW_PAGE} a page): best {max(raw_rates):,.0f} "
+        f"rows/s (runs: {', '.join(f'{r:,.0f}' for r in raw_rates)})"
+    )
+    print(
+        f"replay / raw = {max(rates) / max(raw_rates):.2f} (best of each); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -176,7 +177,25 @@ async def serve_forever(
         cleanup.result()
 
 
+# The cyclic garbage collector's first-generation threshold for a serving process. The
+# default (700 allocations) ran a collection every few requests: measured under the HTTP append
+# bench (wrk, 64 connections, PostgreSQL) the server spent 10-25% less CPU per request and its
+# p99 fell with 20,000. Nearly everything a request allocates is freed by reference counting;
+# the collector is only for cycles, which then wait a little longer.
+GC_FIRST_GENERATION = 20_000
+
+
+def tune_garbage_collection() -> None:
+    """Fewer collections while serving, and none of them walking what start-up loaded (the
+    modules, the agent SDK, the settings): frozen objects are never scanned again."""
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(GC_FIRST_GENERATION, second, third)
+
+
 def run(app: web.Application, host: str, port: int, **options: Any) -> None:
+    tune_garbage_collection()
     watchdog = ShutdownWatchdog(float(options.get("shutdown_seconds", 30.0)))
     try:
         asyncio.run(serve_forever(app, host, port, watchdog=watchdog, **options))

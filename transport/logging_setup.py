@@ -18,7 +18,8 @@ from typing import IO, Any
 import msgspec
 from aiohttp import web
 
-from agentlog.infra.log_context import _RUN_ID, _SESSION_ID, log_context
+from agentlog.infra.log_context import _RUN_ID, _SESSION_ID
+from agentlog.infra.log_context import log_context as log_context  # its callers import it here
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
@@ -72,5 +73,10 @@ async def request_log_context(
     session_id = request.match_info.get("session_id")
     if session_id is None:
         return await handler(request)
-    with log_context(session_id=session_id):
+    # The context variable itself, not log_context: a generator-based context manager per
+    # request cost more than the rest of this middleware.
+    token = _SESSION_ID.set(session_id)
+    try:
         return await handler(request)
+    finally:
+        _SESSION_ID.reset(token)

@@ -9,12 +9,16 @@ lock is held to COMMIT, so appends are serialised across all processes: commit o
 position order and, per session, seq order. A reader can then never pass a gap that is filled
 later, both per session and across sessions, and both numbers are gapless.
 
-Fast path: a process remembers the position it left the log at after its own last commit and
-the heads it wrote. If the log head row still holds that position, nobody else has appended
-since, so those heads are exact and the whole append is one auto-committed statement that
-moves the head row only `WHERE position = <remembered>` and inserts only if that matched.
-Another process's append in between makes it match nothing; the batch then takes the locked
-path above, which re-reads the heads and forgets the remembered ones.
+One round trip: a plain batch (no idempotency key, no change to the run index, no expected seq
+on a session it does not create) is one auto-committed call of a function that takes that
+lock, reads the heads after it, checks that each session exists and is not deleted (or, when
+the batch creates it, does not exist) and that each fenced append's run is still current and
+open, and numbers and inserts the rows itself
+(append_function_sql). What a process remembers (the log position after its own last commit,
+and the heads it wrote) only spares that read while nobody else appended; it is never relied on,
+so writers in several processes cost each other only the wait for the lock. Any other batch,
+or a plain one whose session broke its rule, takes the locked path: lock, read heads (and keys
+and runs), plan, write, COMMIT.
 
 The primary keys on (session, seq) and on position are the second line of defence: a writer that
 somehow built on a stale head blocks on the index until the earlier writer commits, then fails
@@ -46,7 +50,14 @@ from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.postgres import attachments as postgres_attachments
 from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
-from agentlog.infra.store.append_plan import BatchPlan, KnownKey, needs_run_index, plan_batch
+from agentlog.infra.store.append_plan import (
+    BatchPlan,
+    KnownKey,
+    PlainPlan,
+    needs_run_index,
+    plan_batch,
+    plan_plain,
+)
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES, ByteBoundedLru, heads_share
 from agentlog.infra.store.group_commit import (
@@ -61,10 +72,10 @@ from agentlog.infra.store.group_commit import (
 NOTIFY_CHANNEL = "agentlog_wakeups"
 _NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
+_rows_encoder = msgspec.json.Encoder()
+
 # What one remembered head costs: the dict entry, the id's str object, the int.
 _HEAD_ENTRY_BYTES = 160
-
-_rows_encoder = msgspec.json.Encoder()
 
 # Errors after which PostgreSQL has certainly rolled the transaction back: safe to retry.
 _TRANSIENT = (
@@ -163,6 +174,7 @@ def schema_statements(schema: str) -> list[str]:
                 PRIMARY KEY (originator_id, originator_version))""",
         f"""CREATE UNIQUE INDEX IF NOT EXISTS agentlog_events_position
                 ON {s}.agentlog_events (notification_id)""",
+        append_function_sql(schema),
         # Written in the append's own transaction, so a retried request can never land twice.
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_idempotency (
                 session_id text NOT NULL,
@@ -214,6 +226,113 @@ def schema_statements(schema: str) -> list[str]:
         # Files sent with prompts (agentlog.infra.postgres.attachments).
         *postgres_attachments.schema_statements(schema),
     ]
+
+
+# The one-round-trip append of plain batches (see PostgresEventStore._write_plain). Versioned
+# by name: a changed body gets a new name, so servers of both versions can share a database.
+APPEND_FUNCTION = "agentlog_append_v1"
+APPEND_FUNCTION_ARGUMENTS = (
+    "jsonb, bytea, text[], boolean[], timestamptz, text, bigint, bigint[], text[], text[], bigint[]"
+)
+
+
+def append_function_sql(schema: str) -> str:
+    """A function, not one statement, because of snapshots: under READ COMMITTED a statement
+    reads as of its start, so a statement that waited for the log head's lock would still read
+    the heads from before the writer it waited for committed, and build on stale seqs. A
+    VOLATILE function takes a new snapshot for each statement in it: the heads are read after
+    the lock is held, and seq and position are computed here, in the database, from what the
+    previous writer committed. No process needs to remember anything, so writers in several
+    processes do not defeat each other: what a process remembers only spares a read.
+
+    Arguments: the batch's rows as one JSON array of [session, seq relative to the session's
+    head before the batch, topic, run id, length of state] in queue order; their states
+    concatenated; the batch's sessions; whether each is created by the batch (it must not
+    exist) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
+    ('' for none); the log position after the caller's own last commit and its sessions'
+    heads as of then (NULL where it does not know one): when the log is still there, the heads
+    are not read; the fences of the batch's fenced appends, as (session, run id, token) in three
+    arrays. Writes nothing and answers applied = false if a session breaks its rule (the
+    caller then plans the batch under the lock, with refusals). Answers the position before
+    the batch and each session's head before it (NULL for a created session)."""
+    s = _ident(schema)
+    return f"""
+        CREATE OR REPLACE FUNCTION {s}.{APPEND_FUNCTION}(
+            batch_rows jsonb, batch_states bytea, batch_sessions text[], batch_creates boolean[],
+            batch_time timestamptz, notify_payload text,
+            known_position bigint, known_heads bigint[],
+            fence_sessions text[], fence_runs text[], fence_tokens bigint[],
+            OUT applied boolean, OUT position_before bigint, OUT heads_before bigint[])
+        LANGUAGE plpgsql VOLATILE AS $fn$
+        DECLARE
+            rules_hold boolean;
+        BEGIN
+            -- Every append takes this row's lock first and holds it to COMMIT: commit order
+            -- is position order and seq order, across every process (see the module).
+            SELECT h.position INTO position_before
+                FROM {s}.agentlog_log_head AS h WHERE h.id FOR UPDATE;
+            IF position_before = known_position AND known_heads IS NOT NULL
+               AND array_position(known_heads, NULL) IS NULL
+               AND NOT (true = ANY(batch_creates)) THEN
+                -- Nobody appended since the caller's own last commit, so the heads it
+                -- remembers from it are exact (never a deleted session's): no read.
+                heads_before := known_heads;
+                rules_hold := true;
+            ELSE
+                -- A new snapshot: it sees every append that committed before the lock was ours.
+                SELECT array_agg(CASE WHEN b.known THEN b.head END ORDER BY b.n),
+                       bool_and(CASE WHEN b.creates THEN NOT b.known
+                                     ELSE b.known AND NOT b.deleted END)
+                    INTO heads_before, rules_hold
+                    FROM (SELECT q.n, q.creates, s.session_id IS NOT NULL AS known,
+                                 COALESCE(newest.seq, 0) AS head,
+                                 COALESCE(newest.topic = 'session_deleted', false) AS deleted
+                          FROM unnest(batch_sessions, batch_creates) WITH ORDINALITY
+                               AS q(sid, creates, n)
+                          LEFT JOIN {s}.agentlog_sessions AS s ON s.session_id = q.sid
+                          LEFT JOIN LATERAL (
+                              SELECT e.originator_version AS seq, e.topic
+                              FROM {s}.agentlog_events AS e WHERE e.originator_id = s.session_id
+                              ORDER BY e.originator_version DESC LIMIT 1) AS newest ON true) AS b;
+            END IF;
+            -- A fenced append lands only while its run is its session's current, open run
+            -- in the run index (read after the lock, like the heads).
+            IF rules_hold AND cardinality(fence_sessions) > 0 THEN
+                SELECT bool_and(cur.run_id IS NOT DISTINCT FROM f.run
+                                AND cur.started_seq IS NOT DISTINCT FROM f.token
+                                AND cur.ended_seq IS NULL)
+                    INTO rules_hold
+                    FROM unnest(fence_sessions, fence_runs, fence_tokens) AS f(sid, run, token)
+                    LEFT JOIN LATERAL (
+                        SELECT r.run_id, r.started_seq, r.ended_seq FROM {s}.agentlog_runs AS r
+                        WHERE r.session_id = f.sid ORDER BY r.started_seq DESC LIMIT 1) AS cur
+                        ON true;
+            END IF;
+            IF NOT rules_hold THEN
+                applied := false;
+                RETURN;
+            END IF;
+            INSERT INTO {s}.agentlog_events (originator_id, originator_version, topic, state,
+                notification_id, run_id, recorded_at)
+            SELECT r.sid, COALESCE(h.head, 0) + r.seq, r.topic,
+                   substring(batch_states FROM (sum(r.len) OVER w - r.len + 1)::int FOR r.len),
+                   position_before + r.n, r.run_id, batch_time
+            FROM (SELECT v ->> 0 AS sid, (v ->> 1)::bigint AS seq, v ->> 2 AS topic,
+                         v ->> 3 AS run_id, (v ->> 4)::int AS len, n
+                  FROM jsonb_array_elements(batch_rows) WITH ORDINALITY AS e(v, n)) AS r
+            JOIN unnest(batch_sessions, heads_before) AS h(sid, head) ON h.sid = r.sid
+            WINDOW w AS (ORDER BY r.n);
+            INSERT INTO {s}.agentlog_sessions (session_id, created_at)
+            SELECT c.sid, batch_time FROM unnest(batch_sessions, batch_creates) AS c(sid, creates)
+            WHERE c.creates;
+            UPDATE {s}.agentlog_log_head
+                SET position = position_before + jsonb_array_length(batch_rows) WHERE id;
+            IF notify_payload <> '' THEN
+                PERFORM pg_notify('{NOTIFY_CHANNEL}', notify_payload);
+            END IF;
+            applied := true;
+        END
+        $fn$"""
 
 
 def index_runs_sql(schema: str, *, one_session: bool = False) -> str:
@@ -277,6 +396,10 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> bool:
             and await _tables_exist(conn, schema)
             and await _has_request_hash(conn, schema)
         ):
+            # Tables current: at most the append function is new, and creating it locks no
+            # table (servers of the version before keep appending meanwhile).
+            if not await _has_append_function(conn, schema):
+                await conn.execute(append_function_sql(schema))
             return False
         had_runs = await conn.fetchval("SELECT to_regclass($1)", f"{_ident(schema)}.agentlog_runs")
         for statement in schema_statements(schema):
@@ -305,6 +428,14 @@ async def _has_request_hash(conn: asyncpg.Connection, schema: str) -> bool:
         schema,
     )
     return bool(found)
+
+
+async def _has_append_function(conn: asyncpg.Connection, schema: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT to_regprocedure($1)",
+        f"{_ident(schema)}.{APPEND_FUNCTION}({APPEND_FUNCTION_ARGUMENTS})",
+    )
+    return found is not None
 
 
 async def _legacy_columns(conn: asyncpg.Connection, schema: str) -> list[tuple[str, str]]:
@@ -349,10 +480,13 @@ class PostgresEventStore(StoreBase):
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._writer_conn: asyncpg.Connection | None = None
-        # The log position after this process's last commit, and session heads as of then.
+        # Plain batches the one-statement path handed to the locked path (a session that
+        # broke its rule there: unknown, deleted, or created meanwhile).
+        self.plain_path_misses = 0
+        # The log position after this process's last commit and the heads it wrote then:
+        # while nobody else appends, the append function need not read heads (a hint only).
         self._known_position: int | None = None
         self._known_heads: ByteBoundedLru[str, int] = ByteBoundedLru(heads_cache_bytes)
-        self.fast_path_misses = 0
         t = _ident(schema)
         self._sql_lock_head = f"SELECT position FROM {t}.agentlog_log_head WHERE id FOR UPDATE"
         newest = (
@@ -411,21 +545,11 @@ class PostgresEventStore(StoreBase):
             )
             SELECT CASE WHEN $7::text <> '' THEN pg_notify('{NOTIFY_CHANNEL}', $7) END
         """
-        # The fast path: the same writes, guarded by the remembered log position ($8).
-        self._sql_write_if_unchanged = f"""
-            WITH log_head AS (
-                UPDATE {t}.agentlog_log_head SET position = $6
-                WHERE id AND position = $8 RETURNING position
-            ), events AS ({insert_events}
-                WHERE EXISTS (SELECT 1 FROM log_head)
-                WINDOW w AS (ORDER BY r.n)
-            ), sessions AS ({insert_sessions}
-                WHERE EXISTS (SELECT 1 FROM log_head)
-            )
-            SELECT EXISTS (SELECT 1 FROM log_head) AS applied,
-                   CASE WHEN $7::text <> '' AND EXISTS (SELECT 1 FROM log_head)
-                        THEN pg_notify('{NOTIFY_CHANNEL}', $7) END
-        """
+        self._sql_append_plain = (
+            f"SELECT applied, position_before, heads_before FROM {t}.{APPEND_FUNCTION}"
+            "($1::jsonb, $2::bytea, $3::text[], $4::boolean[], $5::timestamptz, $6::text, "
+            "$7::bigint, $8::bigint[], $9::text[], $10::text[], $11::bigint[])"
+        )
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
             f"SELECT {columns} FROM {t}.agentlog_events WHERE originator_id = $1 "
@@ -560,29 +684,17 @@ class PostgresEventStore(StoreBase):
             # terminate, not close: close waits for the server, which may be the thing hung.
             conn.terminate()
 
-    def _forget_heads(self) -> None:
-        self._known_position = None
-        self._known_heads.clear()
-
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
         attempt = _Attempt()
         try:
             async with asyncio.timeout(attempt_seconds(batch, self.timeout)):
                 conn = await self._writer()
-                # Idempotency keys and the run index must be read and written under the
-                # lock: they take the locked path.
-                if (
-                    self._known_position is not None
-                    and not needs_run_index(batch)
-                    and all(
-                        p.session_id in self._known_heads and p.idempotency_key is None
-                        for p in batch
-                    )
-                ):
-                    outcomes = await self._write_if_unchanged(conn, batch, attempt)
+                plain = plan_plain(batch)
+                if plain is not None:
+                    outcomes = await self._write_plain(conn, plain, attempt)
                     if outcomes is not None:
                         return outcomes
-                    self.fast_path_misses += 1
+                    self.plain_path_misses += 1
                 return await self._write_locked(conn, batch, attempt)
         except _TRANSIENT as exc:
             # The server answered with a race it rolled back (also at COMMIT): try again.
@@ -631,31 +743,43 @@ class PostgresEventStore(StoreBase):
                 await self._drop_writer_conn()
             raise StoreUnavailable(f"cannot write: {_describe(exc)}") from exc
 
-    async def _write_if_unchanged(
-        self, conn: asyncpg.Connection, batch: list[PendingAppend], attempt: _Attempt
+    async def _write_plain(
+        self, conn: asyncpg.Connection, plain: PlainPlan, attempt: _Attempt
     ) -> list[Outcome] | None:
-        """One auto-committed statement; None if another process appended since our last."""
-        assert self._known_position is not None
-        heads: dict[str, int | None] = {
-            p.session_id: self._known_heads.get(p.session_id) for p in batch
-        }
-        if None in heads.values():
-            return None  # forgotten meanwhile: the locked path reads it
-        plan = plan_batch(batch, heads, self._known_position)
-        if not plan.writes:
-            return None  # only refusals: confirm them against the locked, current heads
-
+        """One auto-committed statement that numbers the batch in the database (see
+        append_function_sql); None if a session broke its rule there."""
+        plan = plain.plan
+        known = self._known_heads
         attempt.committing = True  # one auto-committed statement: its COMMIT is implicit
         row = await conn.fetchrow(
-            self._sql_write_if_unchanged,
-            *self._write_arguments(plan),
+            self._sql_append_plain,
+            _rows_encoder.encode(plan.rows).decode(),
+            b"".join(plan.states),
+            plain.sessions,
+            plain.creates,
+            utc_now(),
+            self._notify_payload(plan.changed),
             self._known_position,
+            [known.get(session_id) for session_id in plain.sessions],
+            [session_id for session_id, _, _ in plain.fences],
+            [run_id for _, run_id, _ in plain.fences],
+            [token for _, _, token in plain.fences],
         )
         attempt.committing = False  # answered: committed, or (not applied) nothing written
-        if not row["applied"]:
+        if not row[0]:
             return None
-        self._remember(plan.position, {s: heads[s] for s in plan.changed})
-        return plan.outcomes
+        position_before: int = row[1]
+        heads_before: list[int | None] = row[2]
+        if position_before != self._known_position:
+            known.clear()  # someone else appended since our last commit
+        self._remember(
+            position_before + len(plan.rows),
+            {
+                session_id: (head or 0) + plan.heads[session_id]  # type: ignore[operator]
+                for session_id, head in zip(plain.sessions, heads_before, strict=True)
+            },
+        )
+        return plain.outcomes(heads_before)
 
     async def _write_locked(
         self, conn: asyncpg.Connection, batch: list[PendingAppend], attempt: _Attempt
@@ -724,19 +848,25 @@ class PostgresEventStore(StoreBase):
         if self._known_position != position:
             # Someone else appended since our last commit: every head we remember may be stale.
             self._known_heads.clear()
-        # A deleted session's head is never remembered: the fast path, which does not read
-        # the tombstone, must never build on it.
+        # A deleted session's head is never remembered: the append function, which does not
+        # read the tombstone when it trusts what we remember, must never build on it.
         self._remember(
             plan.position,
-            {s: h for s, h in heads.items() if h is not None and s not in deleted},
+            {
+                s: h
+                for s, h in heads.items()
+                if h is not None and s not in deleted and s not in plan.tombstoned
+            },
         )
         return plan.outcomes
 
-    def _remember(self, position: int, heads: dict[str, int | None]) -> None:
+    def _forget_heads(self) -> None:
+        self._known_position = None
+        self._known_heads.clear()
+
+    def _remember(self, position: int, heads: dict[str, int]) -> None:
         self._known_position = position
         for session_id, head in heads.items():
-            if head is None:
-                continue
             self._known_heads.put(session_id, head, _HEAD_ENTRY_BYTES + len(session_id))
 
     def _write_arguments(self, plan: BatchPlan) -> list[Any]:

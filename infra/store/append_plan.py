@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 import msgspec
 
 from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFenced
-from agentlog.domain.events import RUN_TERMINAL_TYPES, Event, RunStarted, type_of
+from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
+    Event,
+    RunStarted,
+    SessionCreated,
+    SessionDeleted,
+    type_of,
+)
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.domain.rules.appending import check_append
 from agentlog.infra.store.group_commit import Outcome, PendingAppend
@@ -57,6 +64,8 @@ class BatchPlan:
     # The run index: (session, run id, seq of run_started) and (session, run id, seq of its end).
     run_starts: list[tuple[str, str, int]] = field(default_factory=list)
     run_ends: list[tuple[str, str, int]] = field(default_factory=list)
+    # Sessions whose tombstone this transaction appends: their heads are never remembered.
+    tombstoned: set[str] = field(default_factory=set)
 
     @property
     def writes(self) -> bool:
@@ -123,11 +132,15 @@ def plan_batch(
             assigned = [head]
             rows.append((session_id, head, type_of(event), event.run_id, len(data)))
             states.append(data)
+            if type(event) is SessionDeleted:
+                plan.tombstoned.add(session_id)
         else:
             assigned = list(range(head + 1, head + 1 + len(events)))
             for seq, event, data in zip(assigned, events, pending.encoded, strict=True):
                 rows.append((session_id, seq, type_of(event), event.run_id, len(data)))
                 states.append(data)
+                if type(event) is SessionDeleted:
+                    plan.tombstoned.add(session_id)
             head = assigned[-1]
         position += len(assigned)
         heads[session_id] = head
@@ -140,6 +153,81 @@ def plan_batch(
             plan.new_keys.append((session_id, key, assigned, pending.request_hash))
     plan.position = position
     return plan
+
+
+@dataclass(slots=True)
+class PlainPlan:
+    """A batch planned before its heads are known: seqs relative to each session's head before
+    the batch (the first event of an existing session is 1), positions relative to the log's.
+    Valid only if, when written, every session in `sessions` is absent where `creates` says so
+    and otherwise exists and is not deleted: then no append in it is refused, whatever the
+    heads are, and the store may number the rows itself."""
+
+    plan: BatchPlan
+    sessions: list[str]
+    creates: list[bool]
+    session_of: list[str]
+    # The runs that must be their session's current, open run when written: one per fenced
+    # session, as (session, run id, fencing token).
+    fences: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def outcomes(self, heads_before: Sequence[int | None]) -> list[Outcome]:
+        """Each append's seqs, given each session's head before the batch (None: created)."""
+        base = dict(zip(self.sessions, heads_before, strict=True))
+        outcomes = list(self.plan.outcomes)
+        for index, session_id in enumerate(self.session_of):
+            head = base[session_id]
+            if head:  # None or 0: a created session's seqs are already its own
+                relative = outcomes[index]
+                assert isinstance(relative, list)
+                outcomes[index] = [head + seq for seq in relative]
+        return outcomes
+
+
+def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
+    """A PlainPlan for `batch`, or None when an append in it needs what only the locked path
+    reads: an idempotency key or a change to the run index, an expected seq on a session the
+    batch does not create, or a refusal that no heads could avoid. A fenced append is planned
+    as if its run were current and open; that is the fence the store checks when writing."""
+    heads: dict[str, int | None] = {}
+    runs: dict[str, RunRecord | None] | None = None
+    for pending in batch:
+        if pending.idempotency_key is not None:
+            return None
+        session_id = pending.session_id
+        fence = pending.fence
+        if fence is not None:
+            runs = runs if runs is not None else {}
+            if session_id not in runs:
+                runs[session_id] = RunRecord(
+                    session_id=session_id, run_id=fence.run_id, started_seq=fence.token
+                )
+        if session_id not in heads:
+            # A session the batch creates starts absent; any other at head 0, so its seqs
+            # come out relative to its real head.
+            heads[session_id] = None if type(pending.events[0]) is SessionCreated else 0
+        if pending.expected_seq is not None and heads[session_id] is not None:
+            return None  # compared with a real head: only the locked path knows it
+    if _changes_run_index(batch):
+        return None
+    sessions = list(heads)
+    creates = [heads[s] is None for s in sessions]
+    fences = [(s, r.run_id, r.started_seq) for s, r in (runs or {}).items() if r is not None]
+    plan = plan_batch(batch, heads, 0, runs=runs)
+    for outcome in plan.outcomes:
+        if not isinstance(outcome, list):
+            return None  # refused whatever the heads (a second SessionCreated, ...)
+    if plan.tombstoned:
+        return None  # a tombstone: the locked path, which never remembers its session
+    return PlainPlan(plan, sessions, creates, [p.session_id for p in batch], fences)
+
+
+def _changes_run_index(batch: list[PendingAppend]) -> bool:
+    for pending in batch:
+        for event in pending.events:
+            if type(event) in _RUN_INDEXED:
+                return True
+    return False
 
 
 def _check_fence(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import asyncpg
 from agentlog.domain.events import CustomEventRecorded, RunFinished, RunStarted, SessionCreated
 from agentlog.domain.ports.event_store import RunRecord
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
+from agentlog.infra.postgres.event_store import APPEND_FUNCTION, APPEND_FUNCTION_ARGUMENTS
 from agentlog.infra.store.opening import open_store, parse_database_url
 
 
@@ -123,3 +125,32 @@ async def test_a_log_from_before_the_run_index_gets_it_filled_from_its_events(
     finally:
         await conn.close()
     assert await _runs_after_reopening(postgres_url) == EXPECTED_RUNS
+
+
+async def test_a_postgres_schema_from_before_the_append_function_gains_it_and_nothing_else(
+    postgres_url: str,
+) -> None:
+    """Servers of the version before append without the function: the upgrade only adds it
+    (no table is altered, so their appends are never blocked by it)."""
+    url = parse_database_url(postgres_url)
+    async with open_store(postgres_url) as store:
+        await store.append("s", [SessionCreated()])
+    conn = await asyncpg.connect(url.dsn)
+    try:
+        await conn.execute(f'DROP FUNCTION "{url.schema}".{APPEND_FUNCTION}')
+        async with conn.transaction():
+            # Held by an appender of the old version: ALTER TABLE on them would wait for it.
+            await conn.execute(
+                f'LOCK TABLE "{url.schema}".agentlog_events, "{url.schema}".agentlog_idempotency '
+                "IN ROW EXCLUSIVE MODE"
+            )
+            async with asyncio.timeout(10), open_store(postgres_url) as store:
+                found = await conn.fetchval(
+                    "SELECT to_regprocedure($1)",
+                    f'"{url.schema}".{APPEND_FUNCTION}({APPEND_FUNCTION_ARGUMENTS})',
+                )
+                assert found is not None
+        async with open_store(postgres_url) as store:
+            assert await store.append("s", [CustomEventRecorded(name="x")]) == [2]
+    finally:
+        await conn.close()

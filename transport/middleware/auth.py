@@ -55,13 +55,13 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     path = request.path
     if not path.startswith("/v1/") or path == "/v1/openapi.json":
         return await handler(request)
+    is_admin_route = path.startswith("/v1/admin/")
+    if not (settings.api_token or (is_admin_route and settings.admin_token)):
+        return await handler(request)  # open: nothing configured guards this route
     token = _bearer(request)
     in_query = token is None and QUERY_TOKEN in request.query
     if in_query:
         token = request.query[QUERY_TOKEN]
-    is_admin_route = path.startswith("/v1/admin/")
-    if not (settings.api_token or (is_admin_route and settings.admin_token)):
-        return await handler(request)  # open: nothing configured guards this route
     if token is not None and looks_like_session_token(token):
         refusal = await _session_token_refusal(request, token, in_query=in_query)
         return refusal if refusal is not None else await handler(request)

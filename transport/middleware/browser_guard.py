@@ -17,6 +17,7 @@ browser only stops the page from *reading* the answers. So before anything else 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -59,13 +60,20 @@ def host_allowed(request: web.Request) -> bool:
     raw = request.headers.get(hdrs.HOST)
     if raw is None:
         return True  # HTTP/1.0 without Host: not a browser (browsers always send it)
+    settings = request.app[SETTINGS]
+    return _host_verdict(raw, settings.allowed_hosts, settings.host)
+
+
+# Every request asks, almost always with the same Host: parsing it as an IP address each time
+# was 4% of a profiled append's CPU. Bounded, since the header is the client's to choose.
+@functools.lru_cache(maxsize=256)
+def _host_verdict(raw: str, allowed_hosts: tuple[str, ...], bind: str) -> bool:
     name = host_name(raw)
     if is_loopback(name):
         return True
-    settings = request.app[SETTINGS]
-    allowed = {h.lower().strip("[]") for h in settings.allowed_hosts}
-    if settings.host not in _WILDCARD_BINDS:
-        allowed.add(settings.host.lower().strip("[]"))
+    allowed = {h.lower().strip("[]") for h in allowed_hosts}
+    if bind not in _WILDCARD_BINDS:
+        allowed.add(bind.lower().strip("[]"))
     return name in allowed
 
 

@@ -1,0 +1,123 @@
+"""On PostgreSQL a plain append is one statement, whoever else appends: two stores on one
+database (what two processes of `serve --workers 2` are) taking turns on the same sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agentlog.domain.errors import (
+    RunFenced,
+    SessionAlreadyExists,
+    SessionDeleted,
+    UnknownSession,
+)
+from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextDelta
+from agentlog.domain.ports.event_store import RunFence
+from agentlog.infra.postgres.event_store import PostgresEventStore
+from agentlog.infra.store.opening import open_store
+
+
+async def statements_of(store: PostgresEventStore, sent: list[str]) -> None:
+    """Record every statement the store's writer connection sends from now on."""
+    conn = await store._writer()
+    conn.add_query_logger(lambda record: sent.append(record.query))
+
+
+async def test_appends_taking_turns_from_two_stores_are_one_statement_each(
+    postgres_url: str,
+) -> None:
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        assert isinstance(first, PostgresEventStore) and isinstance(second, PostgresEventStore)
+        await first.append("shared", [SessionCreated()])
+        await second.append("other", [SessionCreated()])
+        sent: list[str] = []
+        await statements_of(first, sent)
+        await statements_of(second, sent)
+        seqs = []
+        for n in range(20):
+            store = first if n % 2 else second
+            seqs += await store.append("shared", [CustomEventRecorded(name="turn", data=n)])
+            await store.append("other", [CustomEventRecorded(name="turn", data=n)])
+        assert seqs == list(range(2, 22))
+        assert len(sent) == 40, sent
+        assert first.plain_path_misses == second.plain_path_misses == 0
+        events = await first.read_session("shared")
+        assert [e.event.data for e in events[1:]] == list(range(20))  # type: ignore[attr-defined]
+
+
+async def test_concurrent_stores_keep_seqs_and_positions_dense(postgres_url: str) -> None:
+    sessions = [f"s{n}" for n in range(8)]
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        await asyncio.gather(*(first.append(s, [SessionCreated()]) for s in sessions))
+
+        async def writer(store: object, lane: int) -> None:
+            assert isinstance(store, PostgresEventStore)
+            for n in range(30):
+                session = sessions[(lane + n) % len(sessions)]
+                await store.append(session, [CustomEventRecorded(name="w", data=[lane, n])] * 2)
+
+        await asyncio.gather(
+            *(writer(store, lane) for lane in range(8) for store in (first, second))
+        )
+        log = await first.read_all(limit=10_000)
+        assert [e.position for e in log] == list(range(1, len(log) + 1))
+        assert len(log) == len(sessions) + 2 * 8 * 30 * 2
+        for session in sessions:
+            assert [e.seq for e in await first.read_session(session)] == list(
+                range(1, 1 + 1 + 2 * 30 * 2)
+            )
+
+
+async def test_a_plain_append_to_a_session_unknown_deleted_or_taken_is_refused(
+    postgres_url: str,
+) -> None:
+    """What the one statement will not write goes the locked way, which refuses it."""
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        assert isinstance(first, PostgresEventStore)
+        await second.append("taken", [SessionCreated()])
+        with pytest.raises(UnknownSession):
+            await first.append("nobody", [CustomEventRecorded(name="x")])
+        with pytest.raises(SessionAlreadyExists):
+            await first.append("taken", [SessionCreated()])
+        await second.backend.delete_session("taken", "test")
+        with pytest.raises(SessionDeleted):
+            await first.append("taken", [CustomEventRecorded(name="late")])
+        # A session this store appended to (its head remembered), deleted through this same
+        # store's backend: the deletion moved the log, so the remembered head is not trusted.
+        await first.append("mine", [SessionCreated()])
+        await first.append("mine", [CustomEventRecorded(name="x")])
+        await first.backend.delete_session("mine", "test")
+        with pytest.raises(SessionDeleted):
+            await first.append("mine", [CustomEventRecorded(name="late")])
+        assert first.plain_path_misses == 4
+
+
+async def test_a_run_streaming_fenced_appends_writes_one_statement_each_until_fenced_out(
+    postgres_url: str,
+) -> None:
+    """A run's streamed events are fenced: each is one statement, checked against the run
+    index under the lock; once another store starts a newer run, the old fence is refused."""
+    async with open_store(postgres_url) as first, open_store(postgres_url) as second:
+        assert isinstance(first, PostgresEventStore)
+        await first.append("chat", [SessionCreated()])
+        [started] = await first.append("chat", [RunStarted(run_id="r1", prompt="go")])
+        fence = RunFence(run_id="r1", token=started)
+        sent: list[str] = []
+        await statements_of(first, sent)
+        for n in range(5):
+            await first.append(
+                "chat",
+                [TextDelta(run_id="r1", message_id="m", block_index=0, delta=f"{n}")],
+                fence=fence,
+            )
+        assert len(sent) == 5, sent
+        await second.append("chat", [RunStarted(run_id="r2", prompt="again")])
+        with pytest.raises(RunFenced):
+            await first.append(
+                "chat",
+                [TextDelta(run_id="r1", message_id="m", block_index=0, delta="late")],
+                fence=fence,
+            )
+        assert [e.seq for e in await first.read_session("chat")] == list(range(1, 9))
