@@ -248,7 +248,7 @@ def append_function_sql(schema: str) -> str:
     Arguments: the batch's rows as one JSON array of [session, seq relative to the session's
     head before the batch, topic, run id, length of state] in queue order; their states
     concatenated; the batch's sessions; whether each is created by the batch (it must not
-    exist) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
+    exist, nor be a fork or import being written) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
     ('' for none); the log position after the caller's own last commit and its sessions'
     heads as of then (NULL where it does not know one): when the log is still there, the heads
     are not read; the fences of the batch's fenced appends, as (session, run id, token) in three
@@ -281,12 +281,16 @@ def append_function_sql(schema: str) -> str:
             ELSE
                 -- A new snapshot: it sees every append that committed before the lock was ours.
                 SELECT array_agg(CASE WHEN b.known THEN b.head END ORDER BY b.n),
-                       bool_and(CASE WHEN b.creates THEN NOT b.known
+                       bool_and(CASE WHEN b.creates THEN NOT b.known AND NOT b.importing
                                      ELSE b.known AND NOT b.deleted END)
                     INTO heads_before, rules_hold
                     FROM (SELECT q.n, q.creates, s.session_id IS NOT NULL AS known,
                                  COALESCE(newest.seq, 0) AS head,
-                                 COALESCE(newest.topic = 'session_deleted', false) AS deleted
+                                 COALESCE(newest.topic = 'session_deleted', false) AS deleted,
+                                 -- A fork or import of the id is being written in batches:
+                                 -- its rows are there, its session row is not yet.
+                                 EXISTS (SELECT 1 FROM {s}.agentlog_imports AS i
+                                         WHERE i.session_id = q.sid) AS importing
                           FROM unnest(batch_sessions, batch_creates) WITH ORDINALITY
                                AS q(sid, creates, n)
                           LEFT JOIN {s}.agentlog_sessions AS s ON s.session_id = q.sid
