@@ -407,8 +407,8 @@ async def test_the_file_tools_cannot_write_past_the_workspace_limit(
     """The CLI writes its Write tool's files itself, not through the tool shell, so the tool
     gate never saw them: repeated Writes grew the workspace past its limit. Under
     AGENTLOG_RUN_WORKSPACE_MB=1, with a file filling most of it, a Write of more than is
-    left is denied (recorded, nothing written) and a small one still works; as root and as an
-    ordinary user."""
+    left is denied (recorded, nothing written), a small one still works, and an Edit that
+    would grow that file past the limit is denied; as root and as an ordinary user."""
     need_sandbox()
     session = await new_session(store)
     workspaces = tmp_path / "workspaces"
@@ -428,20 +428,26 @@ async def test_the_file_tools_cannot_write_past_the_workspace_limit(
                 base_url=model.base_url,
                 workspace_root=workspaces,
                 run_home_root=tmp_path / "homes",
-                enabled_tools=frozenset({"Write"}),
+                enabled_tools=frozenset({"Write", "Edit"}),
                 approval=ApprovalPolicy(),
                 run_limits=RunLimits(workspace_mb=1),
             ) as runner,
         ):
             turns = []
-            for prompt in (write(large, "y" * 16 * 1024), write(small, "a small note")):
+            # The same growth by an Edit of the small file is denied too.
+            grow = {"file_path": str(small), "old_string": "small", "new_string": "y" * 16 * 1024}
+            for prompt in (
+                write(large, "y" * 16 * 1024),
+                write(small, "a small note"),
+                "[call:Edit " + json.dumps(grow) + "]",
+            ):
                 started = await runner.start(session, prompt)
                 await until_ended(runner, store, started)
                 # Every event: the content streams as more than a page of input deltas.
                 turns.append(await store.read_session(session, after=started.offset))
-            refused, allowed = turns
+            refused, allowed, edited = turns
         assert not large.exists()
-        assert small.read_text() == "a small note"
+        assert small.read_text() == "a small note"  # written, and the Edit left it as it was
     finally:
         remove_workspace(workspace)
     (denied,) = [r.event for r in refused if isinstance(r.event, ToolCallDenied)]
@@ -452,3 +458,6 @@ async def test_the_file_tools_cannot_write_past_the_workspace_limit(
     assert "RunFinished" in repr(refused[-1].event), repr(refused[-1].event)
     assert not [r for r in allowed if isinstance(r.event, ToolCallDenied)]
     assert "RunFinished" in repr(allowed[-1].event), repr(allowed[-1].event)
+    (denied,) = [r.event for r in edited if isinstance(r.event, ToolCallDenied)]
+    assert "at its limit of 1 MB (AGENTLOG_RUN_WORKSPACE_MB)" in denied.reason, denied.reason
+    assert "RunFinished" in repr(edited[-1].event), repr(edited[-1].event)
