@@ -6,10 +6,11 @@ recorder, the same path as the message stream, so each tool call ends exactly on
 A team's own hooks (its `ClaudeAgentOptions.hooks`) run inside agentlog's, not beside them:
 the SDK runs the callbacks of one event concurrently, so two matchers could not be ordered,
 and a team's deny could not be recorded. For PreToolUse: the operator's deny rules first (a
-denied call never reaches the team's code), then the team's hooks in their order (a deny ends
-it and is recorded like agentlog's; an "ask" goes to agentlog's approval gate), then the
-operator's approval rules. For PostToolUse(Failure): agentlog records, then the team's hooks
-run. Other events get the team's matchers as they are.
+denied call never reaches the team's code) and the workspace's limit for the CLI's own file
+tools (workspace_allowance.py: the tool gate never sees them), then the team's hooks in their
+order (a deny ends it and is recorded like agentlog's; an "ask" goes to agentlog's approval
+gate), then the operator's approval rules. For PostToolUse(Failure): agentlog records, then
+the team's hooks run. Other events get the team's matchers as they are.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from agentlog.infra.agent.run.policy import (
 )
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.run.tool_permits import ToolPermits
-from agentlog.infra.agent.sandbox.workspace_allowance import WorkspaceAllowance
+from agentlog.infra.agent.sandbox.workspace_allowance import FILE_TOOLS, WorkspaceAllowance
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def run_hooks(
         tool_input = hook.get("tool_input")
         fields = tool_input if isinstance(tool_input, dict) else None
         reason = not_enabled(name) or policy.decide(name, fields)
-        if reason is None and allowance.workspace is not None:
+        if reason is None and allowance.workspace is not None and name in FILE_TOOLS:
             # Measuring walks the workspace: in a thread, not on the server's loop.
             reason = await asyncio.to_thread(allowance.refusal, name, fields)
         call_id = tool_use_id or hook.get("tool_use_id")
