@@ -1,12 +1,15 @@
-"""How long a turn takes to finish after kill -9 of the server running it, with no user action:
-the crash drill (a tool with a side effect done, a slow tool in flight) on SQLite (the server
-is started again on its file) and on PostgreSQL (a second server continues the turn).
+"""How long a turn takes to finish after kill -9 of the server running it (or, with --sigterm,
+its graceful shutdown), with no user action: the crash drill (a tool with a side effect done,
+a slow tool in flight) on SQLite (the server is started again on its file) and on PostgreSQL
+(a second server continues the turn).
 
     .venv/bin/python bench/crash_continue.py [--rounds N] [--lease SECONDS] [--postgres URL]
+        [--sigterm]
 
-Times, per round, from the kill to the continuation's `run_started` (the crash noticed) and to
-its `run_finished` (the turn finished). Without --postgres a private PostgreSQL cluster is
-started (initdb), and removed at the end. Prints a table. Asserts nothing.
+Times, per round, from the kill (or SIGTERM) to the continuation's `run_started` (the crash
+noticed) and to its `run_finished` (the turn finished). Without --postgres a private
+PostgreSQL cluster is started (initdb), and removed at the end. Prints a table. Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ from tests.support.crash_drill import DRILL_PROMPT, drill_env, slow_tool_in_flig
 from tests.support.server import ServerProcess
 
 
-async def one_round(database: str, lease: float | None) -> tuple[float, float]:
-    """(kill -> continuation started, kill -> turn finished), in seconds."""
+async def one_round(
+    database: str, lease: float | None, sigterm: bool = False
+) -> tuple[float, float]:
+    """(kill -> continuation started, kill -> turn finished), in seconds; with `sigterm`,
+    from the SIGTERM (the server's own exit included)."""
     workdir = Path(tempfile.mkdtemp(prefix="agentlog-bench-crash-"))
     env = drill_env(lease or 8.0, workdir / "workspaces")
     if lease is None:
@@ -53,8 +59,11 @@ async def one_round(database: str, lease: float | None) -> tuple[float, float]:
             sid = await create_session(http, first.url)
             run_id = await start_run(http, first.url, sid, DRILL_PROMPT)
             await slow_tool_in_flight(http, first.url, sid)
-            first.kill()
             killed = time.monotonic()
+            if sigterm:
+                await asyncio.to_thread(first.terminate, 60)
+            else:
+                first.kill()
             leftovers = agent_process_ids(run_id)
             if sqlite:
                 servers.append(ServerProcess(workdir, env).start())
@@ -95,11 +104,14 @@ async def main() -> None:
         "--lease", type=float, default=None, help="AGENTLOG_RUN_LOCK_TTL_SECONDS (default: 8)"
     )
     parser.add_argument("--postgres", help="a PostgreSQL URL (default: a private cluster)")
+    parser.add_argument("--sigterm", action="store_true", help="SIGTERM instead of kill -9")
     args = parser.parse_args()
     lease = f"{args.lease:g} s" if args.lease else "8 s (default)"
+    stop = "SIGTERM" if args.sigterm else "kill"
     print(f"lease {lease}, {args.rounds} rounds each")
     print(
-        "| database | kill -> continuation started, s (median, min-max) | kill -> turn finished |"
+        f"| database | {stop} -> continuation started, s (median, min-max) "
+        f"| {stop} -> turn finished |"
     )
     print("|---|---|---|")
     with postgres(args.postgres) as pg:
@@ -108,7 +120,7 @@ async def main() -> None:
         if pg is not None:
             cases.append(("PostgreSQL, a second server", pg))
         for name, url in cases:
-            times = [await one_round(url, args.lease) for _ in range(args.rounds)]
+            times = [await one_round(url, args.lease, args.sigterm) for _ in range(args.rounds)]
             noticed = [t[0] for t in times]
             finished = [t[1] for t in times]
             print(f"| {name} | {_figures(noticed)} | {_figures(finished)} |")

@@ -1,17 +1,37 @@
-"""SSE fan-out: N subscribers on one `agentlog serve` process follow one live session while a
-writer appends 50 events/s through the HTTP API.
+"""SSE fan-out: N subscribers follow one live session while a writer appends events through
+the HTTP API, on one `agentlog serve` process or on `--workers` processes sharing the port.
 
-    .venv/bin/python bench/fanout.py [--subscribers 100 1000 2000] [--seconds 10] [--sqlite]
+    .venv/bin/python bench/fanout.py [--subscribers 100 1000 2000] [--seconds 10] [--rate 50]
+        [--sqlite] [--workers 1 2] [--clients 2]
+    .venv/bin/python bench/fanout.py --sweep [--workers 1 2] [--sweep-subscribers 2000]
+        [--rates 50 100 200 400 800] [--break-p99 1000]
 
 Prints, per N: events delivered (all, once, in order, for every subscriber), append-to-receipt
-latency p50/p99 (from the writer's POST to the subscriber's receipt of the frame), and server
-memory per idle subscriber (RSS growth with N idle subscribers connected / N). Asserts nothing.
+latency p50/p99 (from the writer's POST to the subscriber's receipt of the frame), p99 from the
+store's timestamp of the event (the delivery without the append's own wait), and server
+memory per idle subscriber (RSS growth of every server process with N idle subscribers
+connected / N). With `--workers` (PostgreSQL only), the same table per worker count: the kernel
+spreads the subscribers' connections, and the writer's, over the workers (SO_REUSEPORT); the
+spread is printed.
+
+`--sweep` holds the subscribers at one count and raises the offered rate step by step until a
+step breaks: a step breaks when not every subscriber received every event once and in order
+within the run and a drain window (`--drain`, 5 s), or when p99 passes `--break-p99`.
+
+The subscribers run in `--clients` processes of their own, so the bench's client is not the
+bottleneck; each prints the CPU it used during the live window (% of one core, the busiest
+client's): near 100% means the client, not the server, set the figures, and more `--clients`
+are needed. Server CPU is every server process's CPU over the same window (% of one core; two
+cores are 200%). Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import json
+import multiprocessing
 import os
 import re
 import resource
@@ -19,7 +39,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -29,24 +53,84 @@ import asyncpg
 
 from tests.support.server import ServerProcess
 
-FRAME = re.compile(rb'id: (\d+)\n[^\n]*\ndata: [^\n]*?"data":\{"t":([0-9.]+)')
+FRAME = re.compile(
+    rb'id: (\d+)\n[^\n]*\ndata: [^\n]*?"time":"([^"]+)"[^\n]*?"data":\{"t":([0-9.]+)'
+)
+WORKER = re.compile(rb"\r\nAgentlog-Worker: (\d+)/", re.IGNORECASE)
+# Latencies travel from the client processes as counts per 0.1 ms: 100,000 frames a second
+# would otherwise be megabytes of floats to pickle.
+BUCKET = 10_000
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+@functools.lru_cache(maxsize=4096)  # every subscriber receives the same few stamps
+def stamped(time: bytes) -> float:
+    """The store's timestamp of an event (when its append was written), as epoch seconds."""
+    return datetime.fromisoformat(time.decode().replace("Z", "+00:00")).timestamp()
+
+
+def process_tree(pid: int) -> list[int]:
+    """The server's pid and its descendants' (the workers of `--workers N`)."""
+    pids = [pid]
+    for p in pids:
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        pids += [int(c) for c in children]
+    return pids
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def runnable_seconds(pids: list[int]) -> float:
+    """How long these processes' main threads (the event loops) have been ready to run but
+    waiting for a core (schedstat): on a busy machine, the part of the latency that is the
+    machine's, not the server's."""
+    waited = 0
+    for pid in pids:
+        try:
+            waited += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+        except OSError:
+            continue
+    return waited / 1e9
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Subscriber(asyncio.Protocol):
-    """A deliberately cheap SSE client: a bare protocol that scans bytes as they arrive, so the
-    bench process can hold thousands of connections without becoming the bottleneck."""
+    """A deliberately cheap SSE client: a bare protocol that scans bytes as they arrive, so a
+    client process can hold thousands of connections without becoming the bottleneck."""
 
     def __init__(self, request: bytes) -> None:
         self.request = request
         self.seqs: list[int] = []
         self.latencies: list[float] = []
+        self.from_store: list[float] = []
+        self.last_receipt = 0.0
+        self.worker = 0
+        self.refused = b""  # the status line of a refusal
         self.connected = asyncio.Event()
         self.buffer = b""
         self.headers_done = False
@@ -60,34 +144,94 @@ class Subscriber(asyncio.Protocol):
         now = time.time()
         self.buffer += data
         if not self.headers_done:
-            if b"\r\n\r\n" not in self.buffer:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
                 return
+            # A refusal (503 beyond AGENTLOG_MAX_SSE_CONNECTIONS) would otherwise pass for a
+            # subscriber that was sent nothing.
+            if not self.buffer.startswith(b"HTTP/1.1 200"):
+                self.refused = self.buffer.split(b"\r\n", 1)[0]
+            worker = WORKER.search(self.buffer, 0, end + 2)
+            self.worker = int(worker.group(1)) if worker else 0
             self.headers_done = True
             self.connected.set()
         cut = self.buffer.rfind(b"\n\n")
         if cut < 0:
             return
         complete, self.buffer = self.buffer[: cut + 2], self.buffer[cut + 2 :]
-        for seq, sent in FRAME.findall(complete):
+        for seq, stamp, sent in FRAME.findall(complete):
             self.seqs.append(int(seq))
             self.latencies.append(now - float(sent))
+            self.from_store.append(now - stamped(stamp))
+        self.last_receipt = now
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
 
+async def connect_all(port: int, request: bytes, count: int) -> list[Subscriber]:
+    loop = asyncio.get_running_loop()
+
+    async def connect() -> Subscriber:
+        _, sub = await loop.create_connection(lambda: Subscriber(request), "127.0.0.1", port)
+        await sub.connected.wait()
+        return sub
+
+    subs: list[Subscriber] = []
+    for i in range(0, count, 100):
+        subs += await asyncio.gather(*(connect() for _ in range(min(100, count - i))))
+    return subs
+
+
+def client_process(conn: Connection, port: int, request: bytes, count: int) -> None:
+    """One subscriber process: connect `count`, report ready, hold them through the live
+    window, then send back what they received."""
+    asyncio.run(_client(conn, port, request, count))
+
+
+async def _client(conn: Connection, port: int, request: bytes, count: int) -> None:
+    loop = asyncio.get_running_loop()
+    subs = await connect_all(port, request, count)
+    conn.send(Counter(s.worker for s in subs))
+    await loop.run_in_executor(None, conn.recv)  # the writer starts
+    cpu, wall = own_cpu_seconds(), time.perf_counter()
+    total, drain_until = await loop.run_in_executor(None, conn.recv)  # the writer is done
+    while time.time() < drain_until and any(len(s.seqs) < total for s in subs):
+        await asyncio.sleep(0.1)
+    cpu, wall = own_cpu_seconds() - cpu, time.perf_counter() - wall
+    for sub in subs:
+        sub.close()
+    expected = list(range(2, 2 + total))
+    conn.send(
+        {
+            "complete": sum(1 for s in subs if s.seqs == expected),
+            "refused": Counter(s.refused.decode() for s in subs if s.refused),
+            "received": sum(len(s.seqs) for s in subs),
+            "last_receipt": max((s.last_receipt for s in subs), default=0.0),
+            "latencies": Counter(max(0, int(x * BUCKET)) for s in subs for x in s.latencies),
+            "from_store": Counter(max(0, int(x * BUCKET)) for s in subs for x in s.from_store),
+            "cpu": cpu / wall if wall > 0 else 0.0,
+        }
+    )
+    conn.close()
+
+
 WRITER = """
-import asyncio, sys, time, aiohttp
+import asyncio, json, sys, time, aiohttp
 base, session, total, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 async def main():
     # Open loop: an event is offered every 1/rate s whether or not earlier POSTs have answered.
+    took = []
     async with aiohttp.ClientSession() as http:
         async def post(i):
             tick = {"type": "custom", "name": "tick", "data": {"t": time.time(), "i": i}}
             body = {"events": [tick]}
+            sent = time.perf_counter()
             async with http.post(f"{base}/v1/sessions/{session}/events", json=body) as r:
                 assert r.status == 200
+            took.append(time.perf_counter() - sent)
+        began = time.time()
         started = time.perf_counter()
         tasks = []
         for i in range(total):
@@ -97,19 +241,37 @@ async def main():
             tasks.append(asyncio.create_task(post(i)))
         offered = total / (time.perf_counter() - started)
         await asyncio.gather(*tasks)
-        print(offered)
+        took.sort()
+        post_p99 = took[min(len(took) - 1, int(len(took) * 0.99))] * 1000
+        print(json.dumps({"offered": offered, "began": began, "post_p99": post_p99}))
 asyncio.run(main())
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else float("nan")
+def pct(counts: Counter[int], p: float) -> float:
+    """The p-quantile of the 0.1 ms buckets, in ms."""
+    total = sum(counts.values())
+    if not total:
+        return float("nan")
+    rank = min(total - 1, int(total * p))
+    seen = 0
+    for bucket in sorted(counts):
+        seen += counts[bucket]
+        if seen > rank:
+            return bucket * 1000 / BUCKET
+    raise AssertionError("unreachable")
 
 
 async def one_run(
-    server: ServerProcess, subscribers: int, seconds: float, rate: int
-) -> dict[str, float]:
+    server: ServerProcess,
+    subscribers: int,
+    seconds: float,
+    rate: int,
+    *,
+    clients: int,
+    drain: float,
+    measure_memory: bool = True,
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
         session = "fan-" + uuid.uuid4().hex[:6]
@@ -119,25 +281,41 @@ async def one_run(
         f"GET /v1/sessions/{session}/events?offset=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Accept: text/event-stream\r\n\r\n"
     ).encode()
+    pids = process_tree(server.proc.pid)  # type: ignore[union-attr]
 
-    async def connect() -> Subscriber:
-        _, sub = await loop.create_connection(lambda: Subscriber(request), "127.0.0.1", server.port)
-        await sub.connected.wait()
-        return sub
-
-    # Memory: one warm subscriber first, then N idle ones.
-    warm = await connect()
+    # Memory: one warm subscriber first (in this process), then N idle ones.
+    warm = (await connect_all(server.port, request, 1))[0]
     await asyncio.sleep(1.0)
-    before = rss_kib(server.proc.pid)  # type: ignore[union-attr]
-    subs: list[Subscriber] = []
-    for i in range(0, subscribers, 100):
-        subs += await asyncio.gather(*(connect() for _ in range(min(100, subscribers - i))))
+    before = rss_kib(pids)
+    spawn = multiprocessing.get_context("spawn")  # not fork: this process runs an event loop
+    pipes: list[Connection] = []
+    procs = []
+    for k in range(clients):
+        count = subscribers // clients + (1 if k < subscribers % clients else 0)
+        here, there = spawn.Pipe()
+        proc = spawn.Process(
+            target=client_process, args=(there, server.port, request, count), daemon=True
+        )
+        proc.start()
+        pipes.append(here)
+        procs.append(proc)
+
+    async def recv(pipe: Connection) -> Any:
+        return await loop.run_in_executor(None, pipe.recv)
+
+    spread: Counter[int] = Counter()
+    for got in await asyncio.gather(*(recv(p) for p in pipes)):
+        spread += got
     await asyncio.sleep(2.0)
-    after = rss_kib(server.proc.pid)  # type: ignore[union-attr]
-    per_subscriber_kb = (after - before) * 1024 / subscribers / 1000
+    per_subscriber_kb = (
+        (rss_kib(pids) - before) * 1024 / subscribers / 1000 if measure_memory else 0
+    )
 
     # Live: a writer process appends `rate` events/s through the HTTP API.
     total = int(seconds * rate)
+    for pipe in pipes:
+        pipe.send("start")
+    server_cpu, waited, wall = cpu_seconds(pids), runnable_seconds(pids), time.perf_counter()
     writer = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -149,24 +327,138 @@ async def one_run(
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await writer.communicate()
-    writer_rate = float(out.decode().strip())
-    expected = list(range(2, 2 + total))
-    deadline = time.perf_counter() + 30
-    while time.perf_counter() < deadline and any(len(s.seqs) < total for s in subs):
-        await asyncio.sleep(0.2)
-    for sub in [warm, *subs]:
-        sub.close()
-    complete = sum(1 for s in subs if s.seqs == expected)
-    latencies = [x for s in subs for x in s.latencies]
+    wrote = json.loads(out.decode())
+    for pipe in pipes:
+        pipe.send((total, time.time() + drain))
+    results = await asyncio.gather(*(recv(p) for p in pipes))
+    server_cpu, wall = cpu_seconds(pids) - server_cpu, time.perf_counter() - wall
+    waited = runnable_seconds(pids) - waited
+    for proc in procs:
+        await loop.run_in_executor(None, proc.join)
+    warm.close()
+    refused = sum((got["refused"] for got in results), Counter())
+    if refused:  # why, from the server's own log
+        said = [
+            line
+            for line in server.log.read_text().splitlines()
+            if any(word in line for word in ('"WARNING"', '"ERROR"', " 503 ", " 429 "))
+        ]
+        print("\n".join(said[-5:]), file=sys.stderr)
+    latencies: Counter[int] = Counter()
+    from_store: Counter[int] = Counter()
+    for got in results:
+        latencies += got["latencies"]
+        from_store += got["from_store"]
+    received = sum(got["received"] for got in results)
+    last_receipt = max(got["last_receipt"] for got in results)
     return {
         "subscribers": subscribers,
-        "writer_rate": writer_rate,
-        "complete": complete,
-        "delivered": sum(len(s.seqs) for s in subs) / (total * subscribers),
+        "writer_rate": wrote["offered"],
+        "post_p99": wrote["post_p99"],
+        "complete": sum(got["complete"] for got in results),
+        "refused": refused,
+        "delivered": received / (total * subscribers),
+        # Events each subscriber received, per second from the writer's start to the last receipt.
+        "delivered_rate": received / subscribers / max(1e-9, last_receipt - wrote["began"]),
         "p50": pct(latencies, 0.5),
         "p99": pct(latencies, 0.99),
+        "store_p99": pct(from_store, 0.99),
         "kb_per_idle": per_subscriber_kb,
+        "spread": " / ".join(f"{spread[w]:,}" for w in sorted(spread)),
+        "server_cpu": server_cpu / wall,
+        "server_waited": waited / wall,
+        "us_per_delivery": server_cpu * 1e6 / max(1, received),
+        "client_cpu": max(got["cpu"] for got in results),
     }
+
+
+def completeness(r: dict[str, Any], n: int) -> str:
+    refused = "".join(f" ({n:,} refused: {status})" for status, n in r["refused"].items())
+    return f"{r['complete']:,}/{n:,}{refused}"
+
+
+def start_server(tmp: Path, url: str, workers: int, subscribers: int) -> ServerProcess:
+    env = {
+        "AGENTLOG_DATABASE_URL": url,
+        "AGENTLOG_WORKERS": str(workers),
+        # The default (1,000 streams a process) would refuse half of 2,000 subscribers on one
+        # worker; the kernel's spread over workers is not even, so each may take them all.
+        "AGENTLOG_MAX_SSE_CONNECTIONS": str(max(1000, 2 * subscribers)),
+    }
+    return ServerProcess(tmp, env).start()
+
+
+async def subscriber_table(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> None:
+    print(
+        "| subscribers | events/s offered | subscribers with all events, once, in order "
+        "| delivered | p50 ms | p99 ms | p99 ms from the store's stamp "
+        "| KB per idle subscriber | writer POST p99 ms "
+        "| server CPU | server waiting for a core | µs server CPU per delivery | client CPU "
+        "| subscribers per worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in args.subscribers:
+        server = start_server(tmp, url, workers, n)
+        try:
+            r = await one_run(
+                server, n, args.seconds, args.rate, clients=args.clients, drain=args.drain
+            )
+        finally:
+            server.stop()
+        print(
+            f"| {n:,} | {r['writer_rate']:.1f} | {completeness(r, n)} "
+            f"| {r['delivered']:.1%} | {r['p50']:.1f} | {r['p99']:.1f} | {r['store_p99']:.1f} "
+            f"| {r['kb_per_idle']:.1f} | {r['post_p99']:.1f} | {r['server_cpu']:.0%} "
+            f"| {r['server_waited']:.0%} | {r['us_per_delivery']:.1f} "
+            f"| {r['client_cpu']:.0%} | {r['spread']} |",
+            flush=True,
+        )
+
+
+async def sweep(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> None:
+    n = args.sweep_subscribers
+    print(
+        "| events/s offered | events/s delivered | subscribers with all events, once, in order "
+        "| p50 ms | p99 ms | p99 ms from the store's stamp | writer POST p99 ms | server CPU "
+        "| server waiting for a core | µs server CPU per delivery "
+        "| client CPU | verdict |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    server = start_server(tmp, url, workers, n)
+    try:
+        held = None
+        for rate in args.rates:
+            r = await one_run(
+                server,
+                n,
+                args.seconds,
+                rate,
+                clients=args.clients,
+                drain=args.drain,
+                measure_memory=False,
+            )
+            broke = []
+            if r["complete"] < n:
+                broke.append(f"{n - r['complete']:,} subscribers short")
+            if not r["p99"] <= args.break_p99:
+                broke.append(f"p99 > {args.break_p99:g} ms")
+            verdict = "breaks: " + ", ".join(broke) if broke else "holds"
+            print(
+                f"| {r['writer_rate']:.1f} | {r['delivered_rate']:.1f} | {completeness(r, n)} "
+                f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['store_p99']:.1f} | {r['post_p99']:.1f} "
+                f"| {r['server_cpu']:.0%} | {r['server_waited']:.0%} | {r['us_per_delivery']:.1f} "
+                f"| {r['client_cpu']:.0%} "
+                f"| {verdict} |",
+                flush=True,
+            )
+            if broke:
+                holds = f"holds up to {held} events/s" if held is not None else "holds no rate"
+                print(f"\n{workers} worker(s), {n:,} subscribers: {holds}, breaks at {rate}.")
+                return
+            held = rate
+        print(f"\n{workers} worker(s), {n:,} subscribers: held every rate up to {held}.")
+    finally:
+        server.stop()
 
 
 async def main() -> None:
@@ -176,35 +468,36 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument(
+        "--workers", type=int, nargs="+", help="worker counts to run (PostgreSQL only)"
+    )
+    parser.add_argument("--clients", type=int, default=2, help="subscriber client processes")
+    parser.add_argument("--drain", type=float, default=5.0, help="seconds after the writer")
+    parser.add_argument("--sweep", action="store_true", help="raise the rate until it breaks")
+    parser.add_argument("--sweep-subscribers", type=int, default=2000)
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200, 400, 800])
+    parser.add_argument("--break-p99", type=float, default=1000.0, help="ms")
+    parser.add_argument(
         "--postgres",
         default=os.environ.get(
             "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
     args = parser.parse_args()
+    if args.sqlite and args.workers and max(args.workers) > 1:
+        parser.error("--workers above 1 needs PostgreSQL: one process serves a SQLite file")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # the server inherits it
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # children inherit it
     schema = "bench_" + uuid.uuid4().hex[:8]
-    print(
-        "| subscribers | events/s offered | subscribers with all events, once, in order "
-        "| delivered | p50 ms | p99 ms | KB per idle subscriber |"
-    )
-    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/fan.db" if args.sqlite else f"{args.postgres}?schema={schema}"
         try:
-            for n in args.subscribers:
-                server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
-                try:
-                    r = await one_run(server, n, args.seconds, args.rate)
-                finally:
-                    server.stop()
-                print(
-                    f"| {n:,} | {r['writer_rate']:.1f} | {r['complete']:,}/{n:,} "
-                    f"| {r['delivered']:.1%} | {r['p50']:.1f} | {r['p99']:.1f} "
-                    f"| {r['kb_per_idle']:.1f} |",
-                    flush=True,
-                )
+            for workers in args.workers or [1]:
+                if args.workers:
+                    print(f"\n{workers} worker(s), load {os.getloadavg()[0]:.1f}\n", flush=True)
+                if args.sweep:
+                    await sweep(args, Path(tmp), url, workers)
+                else:
+                    await subscriber_table(args, Path(tmp), url, workers)
         finally:
             if not args.sqlite:
                 conn = await asyncpg.connect(args.postgres)

@@ -43,7 +43,7 @@ from agentlog.transport.logging_setup import request_log_context
 from agentlog.transport.middleware.auth import bearer_auth
 from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
 from agentlog.transport.middleware.errors import json_errors
-from agentlog.transport.middleware.limits import setup_limits
+from agentlog.transport.middleware.limits import LIMITS, setup_limits
 from agentlog.transport.middleware.security_headers import setup_security_headers
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
@@ -119,6 +119,8 @@ def create_app(
             yield
             return
         async with open_agent_runner(app[STORE], config=settings.agent, agents=agents) as opened:
+            # The turns it starts by itself (crash continuations) keep to the limit too.
+            opened.limit_runs(settings.max_active_runs, lambda: app[LIMITS].starting_runs)
             app[AGENT_RUNS] = opened
             yield
 

@@ -128,7 +128,9 @@ def is_attachment_line(line: bytes) -> bool:
 
 
 async def _transcripts_of(store: Store, session_id: str) -> list[StoredTranscript]:
-    return await store.backend.transcript_tables().of_session(session_id)
+    # Whole: a rewind's branch stores a reference to its kept lines, expanded here, so an
+    # export (and the import made of it) holds every line.
+    return await LogSessionStore(store).transcripts_of(session_id)
 
 
 # -- parsing an export ---------------------------------------------------------------------

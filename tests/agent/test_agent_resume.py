@@ -44,9 +44,11 @@ from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessio
 from agentlog.infra.agent.transcripts import resume as agent_resume
 from agentlog.infra.agent.transcripts.conversion import NAMESPACE, agent_session_id, prompt_uuid
 from agentlog.infra.sessions.approval_answers import record_answer
+from agentlog.infra.sessions.forking import fork_session
 from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
+from agentlog.infra.store.transcripts import TranscriptKey
 from tests.conftest import POSTGRES_URL
 
 from .test_approvals import PUBLISH
@@ -454,6 +456,74 @@ def test_the_sdk_copies_no_credentials_of_the_server_into_a_resume(
 
 
 # -- branches --------------------------------------------------------------------------------
+
+
+async def test_each_regenerate_stores_its_new_lines_and_a_reference_to_the_kept_ones(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    """Turn 1 remembers 42, turn 2 asks for it; turn 2 is regenerated twice. Each branch's
+    transcript stores one reference line and its own turn's lines, not a copy of turn 1's;
+    read back (a resume, an export) it is the whole kept history, and the model got it."""
+    session = await new_session(store)
+    branches: list[str] = []
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        first = await run_turn(runner, store, session, REMEMBER)
+        await run_turn(runner, store, session, RECALL)
+        for _ in range(2):
+            rewind = Rewind(to_seq=first[-1].seq, trigger="regenerate")
+            rewound = await until_ended(
+                runner, store, await runner.start(session, RECALL, rewind=rewind)
+            )
+            # The resumed CLI sent the model turn 1 (and no earlier answer to turn 2).
+            assert only(rewound, RunFinished)[0].result == RECALLED
+            assert prompts_seen(scripted_model) == [REMEMBER, RECALL]
+            branches.append(only(rewound, ConversationRewound)[0].agent_session)
+
+    tables = store.backend.transcript_tables()
+    original = await transcript(store, agent_session_id(session))
+    first_prompt = prompt_uuid(only(first, RunStarted)[0].run_id or "")
+    cut = next(
+        i
+        for i, e in enumerate(original)
+        if e["type"] == "user"
+        and isinstance(e.get("message", {}).get("content"), str)
+        and e.get("uuid") not in (None, first_prompt)
+    )
+    kept = [e["uuid"] for e in original[:cut] if "uuid" in e and not e.get("isSidechain")]
+    exported = {
+        t.key.agent_session_id: t.entries
+        for t in await LogSessionStore(store).transcripts_of(session)
+    }
+    for branch in branches:
+        stored = await tables.load(TranscriptKey(RUNNER_PROJECT_KEY, branch, ""))
+        whole = await transcript(store, branch)
+        assert stored is not None
+        # Stored: the reference, then the regenerated turn's lines only.
+        assert stored[0]["type"] == "agentlog-prefix"
+        assert stored[1:] == whole[len(kept) :]
+        assert len(stored) == 1 + len(whole) - len(kept)
+        # Read back: the kept lines, re-addressed to the branch, once each.
+        assert [e["uuid"] for e in whole[: len(kept)]] == kept
+        assert {e["sessionId"] for e in whole} == {branch}
+        uuids = [e["uuid"] for e in whole if "uuid" in e]
+        assert len(uuids) == len(set(uuids))
+        assert exported[branch] == whole
+    # The second branch's reference points at the first branch, itself a reference.
+    second = await tables.load(TranscriptKey(RUNNER_PROJECT_KEY, branches[1], ""))
+    assert second is not None and second[0]["source"] == branches[0]
+    # A fork of the regenerated session gets the lines themselves, the kept ones included.
+    fork = await fork_session(
+        store, session, await store.head(session), "s-fork", cwd=str(tmp_path / "fork")
+    )
+    forked = await tables.load(TranscriptKey(RUNNER_PROJECT_KEY, fork.agent_session, ""))
+    assert forked is not None and not any(e["type"] == "agentlog-prefix" for e in forked)
+    latest = await transcript(store, branches[1])
+    assert [e.get("uuid") for e in forked] == [e["uuid"] for e in latest if "uuid" in e]
+    # An export holds the lines, never a reference.
+    exported_lines = [line async for line in export_lines(store, session)]
+    assert not any(b"agentlog-prefix" in line for line in exported_lines)
+    entries = [json.loads(line)["entry"] for line in exported_lines if b'"transcript"' in line]
+    assert len(entries) == sum(len(v) for v in exported.values())
 
 
 async def test_a_rewinds_branch_resumes_from_the_clis_own_lines_of_the_turns_it_keeps(

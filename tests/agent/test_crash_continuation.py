@@ -1,6 +1,7 @@
 """A turn whose server died goes on in a new run, with the real SDK and CLI (issue 19):
 exactly once whoever tries, at most `max_continuations` times in a row, and a tool marked not
-to be retried is refused in the continuation."""
+to be retried is refused in the continuation. A server shut down gracefully leaves its turns
+to the same continuation, with their leases released."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from agentlog.domain.events import (
+    RUN_TERMINAL_TYPES,
     RunAbandoned,
     RunFinished,
     RunStarted,
@@ -37,7 +39,7 @@ from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.local.run_lock import LocalRunLock
 from agentlog.infra.sessions.verification import verify_log
 from agentlog.infra.store.base import StoreBase
-from tests.agent.test_runner import new_session, only, runner_on
+from tests.agent.test_runner import cli_children, new_session, only, runner_on, until_logged
 
 pytestmark = pytest.mark.slow
 
@@ -172,6 +174,78 @@ async def test_a_tool_marked_not_to_be_retried_is_refused_in_the_continuation(
     assert "not to be retried" in denied.reason
     assert only(events, ToolCallSucceeded) == []
     assert (await verify_log(store, session)).problems == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_shutdown_leaves_its_turn_open_and_unleased_for_the_next_sweep_to_continue(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str
+) -> None:
+    session = await new_session(store)
+    # A lease far longer than the test: only its release lets the next sweep in.
+    lease = {"lock_ttl_seconds": 600.0}
+    async with runner_on(store, scripted_model, tmp_path, **lease) as first:
+        started = await first.start(session, "Run the slow operation for 4 seconds.")
+        await until_logged(store, started, ToolCallStarted)
+    assert first.handed_off == 1
+    assert cli_children() == []
+    # Nothing recorded the run's end: it is open, its call in flight, as a crash leaves it.
+    left = await store.read_session(session)
+    assert [r.type for r in left if isinstance(r.event, RUN_TERMINAL_TYPES)] == []
+    [in_flight] = only(left, ToolCallStarted)
+    ended = [e for e in only(left, ToolCallFailed) if e.tool_call_id == in_flight.tool_call_id]
+    assert ended == [] and only(left, ToolCallSucceeded) == []
+
+    async with runner_on(store, scripted_model, tmp_path, **lease) as second:
+        assert await second.lock.holder(session) is None
+        assert await second.sweep([session]) == [session]
+        await until_turn_ended(store, session, [second])
+
+    events = await store.read_session(session)
+    [continuation] = [r for r in only(events, RunStarted) if r.continues_run_id]
+    assert continuation.continues_run_id == started.run_id
+    assert continuation.resumed_after_crash == 1
+    assert [(r.run_id, r.continued_by) for r in only(events, RunAbandoned)] == [
+        (started.run_id, continuation.run_id)
+    ]
+    [call] = [e for e in only(events, ToolCallStarted) if e.run_id == started.run_id]
+    [interrupted] = [e for e in only(events, ToolCallFailed) if e.tool_call_id == call.tool_call_id]
+    assert interrupted.error_text.startswith("interrupted by a server restart")
+    [finished] = only(events, RunFinished)
+    assert finished.run_id == continuation.run_id
+    assert (await verify_log(store, session)).problems == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_continuation_at_the_run_limit_waits_open_and_goes_on_when_a_run_ends(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path, backend: str
+) -> None:
+    busy = await new_session(store, "s-busy")
+    dead = await new_session(store, "s-dead")
+    await dead_run(store, dead)
+    async with runner_on(store, scripted_model, tmp_path) as runner:
+        runner.limit_runs(1, lambda: 0)  # AGENTLOG_MAX_ACTIVE_RUNS=1
+        started = await runner.start(busy, "Run the slow operation for 2 seconds.")
+        assert await runner.sweep([dead]) == []
+        assert runner.waiting_for_slot == [dead]
+        # Not abandoned for want of a slot: still open, as the dead server left it.
+        assert only(await store.read_session(dead), RunAbandoned) == []
+        assert runner.active_count == 1
+        # No other sweep: the busy run's end starts it.
+        await until_turn_ended(store, dead, [runner])
+        assert runner.waiting_for_slot == []
+
+    busy_events = await store.read_session(busy)
+    [busy_end] = only(busy_events, RunFinished)
+    assert busy_end.run_id == started.run_id
+    events = await store.read_session(dead)
+    [continuation] = [r for r in events if isinstance(r.event, RunStarted) and r.seq > 2]
+    assert isinstance(continuation.event, RunStarted)
+    assert continuation.event.continues_run_id == "run_dead"
+    # One run at a time: the continuation started after the busy run had ended.
+    [busy_end_recorded] = [r for r in busy_events if isinstance(r.event, RunFinished)]
+    assert continuation.position > busy_end_recorded.position
+    assert [r.run_id for r in only(events, RunAbandoned)] == ["run_dead"]
+    assert (await verify_log(store, dead)).problems == []
 
 
 async def test_an_agent_module_names_its_own_tools_not_to_be_retried(tmp_path: Path) -> None:

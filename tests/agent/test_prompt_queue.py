@@ -23,7 +23,10 @@ from agentlog.domain.events import (
     ToolCallSucceeded,
 )
 from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
+from agentlog.domain.ports.event_store import RunFence
+from agentlog.domain.rules.prompt_queue import PromptQueue
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.driver import RunInFlight
 from agentlog.infra.sessions.approval_answers import record_answer
 from agentlog.infra.store.base import StoreBase
 from agentlog.projections.ui_messages import fold, to_ui_messages
@@ -214,3 +217,48 @@ async def test_a_steer_with_nothing_running_is_a_normal_send(
         assert isinstance(started, StartedRun)
         events = await until_runs_finished(sqlite_store, session, 1)
     assert [r.prompt for r in only(events, RunStarted)] == ["Hello"]
+
+
+async def test_after_a_run_nobody_else_wrote_beside_the_queue_is_not_read(
+    sqlite_store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The look for a next turn after a run is one read of the head when every event since
+    the run's start is its own; a prompt another writer queued behind the run is still found
+    (and started) the long way."""
+    session = await new_session(sqlite_store)
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        looks: list[str] = []
+        queue_of = runner.prompt_queue
+
+        async def counted(session_id: str) -> PromptQueue:
+            looks.append(session_id)
+            return await queue_of(session_id)
+
+        monkeypatch.setattr(runner, "prompt_queue", counted)
+
+        async def after_the_run(run: RunInFlight) -> int:
+            """How many times the queue was read once the run ended (its lease released)."""
+            await run.done.wait()
+            before = len(looks)
+            while runner._helpers:  # the look after the run is spawned as the run ends
+                await asyncio.sleep(0.01)
+            return len(looks) - before
+
+        await runner.start(session, "Hello")
+        assert await after_the_run(runner._runs[session]) == 0
+
+        busy = await runner.start(session, "Run the slow operation for 2 seconds.")
+        busy_run = runner._runs[session]
+        await until_logged(sqlite_store, busy, ToolCallStarted)
+        # Queued as another instance queues it: fenced on the run, not through this runner.
+        indexed = await sqlite_store.run(session, busy.run_id)
+        assert indexed is not None
+        fence = RunFence(run_id=busy.run_id, token=indexed.started_seq)
+        await sqlite_store.append(session, [PromptQueued(prompt="Hello again")], fence=fence)
+        assert await after_the_run(busy_run) >= 1
+        events = await until_runs_finished(sqlite_store, session, 3)
+
+    assert [r.prompt for r in only(events, RunStarted)][-1] == "Hello again"

@@ -412,11 +412,13 @@ async def test_a_start_as_soon_as_the_last_run_ended_waits_for_the_hand_over(
     assert sequence(events)[-1] == "run_finished"
 
 
-async def test_shutdown_cancels_the_runs_in_flight(
+async def test_shutdown_with_crash_continuation_off_cancels_the_runs_in_flight(
     sqlite_store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
 ) -> None:
     session = await new_session(sqlite_store)
-    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+    async with runner_on(
+        sqlite_store, scripted_model, tmp_path, continue_after_crash=False
+    ) as runner:
         started = await runner.start(session, LONG_TOOL)
         await until_logged(sqlite_store, started, ToolCallStarted)
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from agentlog.domain.events import RunStarted
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
 from agentlog.transport.app import create_app
+from agentlog.transport.keys import AGENT_RUNS
 from agentlog.transport.settings import Settings
 from tests.support.prometheus_text import parse
 from tests.support.server import ServerProcess
@@ -135,3 +137,29 @@ def test_a_header_over_the_limit_is_431_and_counted(tmp_path: Path, sqlite_url: 
         assert metric(text, "agentlog_max_header_bytes") == 2048
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+async def test_a_crash_continuation_beyond_the_limit_waits_for_the_running_turn(
+    aiohttp_client: ClientFactory, store: StoreBase, tmp_path: Path
+) -> None:
+    settings = Settings(max_active_runs=1)
+    app = create_app(settings, store=store)
+    client = await aiohttp_client(app)
+    for sid in ("one", "dead"):
+        assert (await client.post("/v1/sessions", json={"id": sid})).status == 201
+    prompt = {"prompt": "[scenario:long-tool] Run the slow operation for 2 seconds"}
+    assert (await client.post("/v1/sessions/one/runs", json=prompt)).status == 202
+    # A run whose server died, as the sweep finds it: open, nobody holding its lease.
+    await store.append("dead", [RunStarted(run_id="run_dead", prompt="hello")])
+    runner = app[AGENT_RUNS]
+    assert await runner.sweep(["dead"]) == []
+    assert runner.waiting_for_slot == ["dead"]
+    async with asyncio.timeout(60):
+        while True:  # continued once the first run ended, with nothing asked again
+            events = await store.read("dead")
+            if any(isinstance(e.event, RunStarted) and e.event.continues_run_id for e in events):
+                break
+            await asyncio.sleep(0.1)
+        while (await (await client.get("/v1/sessions/dead")).json())["status"] == "running":
+            await asyncio.sleep(0.1)  # ended before the app closes

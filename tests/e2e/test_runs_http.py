@@ -586,14 +586,20 @@ async def test_kill_9_mid_run_then_restart_resolves_the_run_and_resumes_the_stre
 # -- 5. SIGTERM mid-run, with Redis -----------------------------------------------------------
 
 
-async def test_sigterm_mid_run_cancels_it_ends_streams_cleanly_and_frees_the_lock(
+async def test_sigterm_mid_run_without_continuation_cancels_it_ends_streams_cleanly(
     servers: list[ServerProcess],
     tmp_path: Path,
     sqlite_url: str,
     redis_url: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    env = {"AGENTLOG_DATABASE_URL": sqlite_url, "AGENTLOG_REDIS_URL": redis_url}
+    # With crash continuation on (the default) the run is left to the next server instead:
+    # tests/faults/test_turn_survives_a_shutdown.py.
+    env = {
+        "AGENTLOG_DATABASE_URL": sqlite_url,
+        "AGENTLOG_REDIS_URL": redis_url,
+        "AGENTLOG_CONTINUE_AFTER_CRASH": "off",
+    }
     # Redis carries wake-ups only: the run's lease is the server's own (one per SQLite file).
     server = start(servers, tmp_path, env)
     async with asyncio.timeout(80):

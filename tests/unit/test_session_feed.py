@@ -53,6 +53,27 @@ async def test_an_open_connection_is_attached_and_pushed_to() -> None:
     assert transport.written == [b"7\r\nid: 1\n\n\r\n"] and sink.last == 1
 
 
+async def test_a_push_counts_every_frame_it_hands_out_in_one_metrics_update() -> None:
+    counted: list[int] = []
+    tail = SessionTail(
+        cast("StoreBase", None), "s", recheck_seconds=1.0, on_delivered=counted.append
+    )
+    behind, ahead = _Transport(closing=False), _Transport(closing=False)
+    tail.attach(cast("asyncio.WriteTransport", behind), 0, Waiter())
+    tail.ring.append((1, b"id: 1\n\n"))
+    tail.head = 1
+    tail.attach(cast("asyncio.WriteTransport", ahead), 1, Waiter())
+    tail.ring.append((2, b"id: 2\n\n"))
+    tail.head = 2
+    tail._push()
+    assert behind.written == [b"e\r\nid: 1\n\nid: 2\n\n\r\n"]
+    assert ahead.written == [b"7\r\nid: 2\n\n\r\n"]
+    # Two frames to one sink and one to the other: one update per push, not one per sink.
+    assert counted == [3]
+    tail._push()
+    assert counted == [3]
+
+
 def _frame(seq: int, size: int) -> bytes:
     return b"id: %d\n" % seq + b"x" * size + b"\n\n"
 

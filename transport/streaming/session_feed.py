@@ -263,32 +263,41 @@ class SessionTail:
             sink.waiter.wake()
 
     def _push(self) -> None:
+        # Runs once per new stretch for every caught-up sink (2,000 followers: 2,000 times per
+        # event), so what is the same for all of them is done once, outside the loop: the
+        # head, the clock, and the metrics update (one call for the whole push, not one per
+        # sink; a call per sink was a tenth of the push's time at 2,000 subscribers).
+        head = self.head
+        now = asyncio.get_running_loop().time()
+        delivered = 0
         chunks: dict[int, bytes] = {}  # one encoded chunk per distinct starting seq
         for sink in list(self.sinks):
-            if sink.last >= self.head:
+            last = sink.last
+            if last >= head:
                 continue
             transport = sink.transport
             if transport.is_closing() or transport.get_write_buffer_size() > PUSH_HIGH_WATER:
                 self.detach(sink)
                 continue
-            chunk = chunks.get(sink.last)
+            chunk = chunks.get(last)
             if chunk is None:
-                got = self.frames_after(sink.last)
+                got = self.frames_after(last)
                 if got is None:
                     self.detach(sink)
                     continue
                 chunk = http_chunk(b"".join(got[0]))
-                chunks[sink.last] = chunk
+                chunks[last] = chunk
             if len(chunk) > PUSH_HIGH_WATER:
                 # Never more than the high-water mark at once: the pull path sends it with a
                 # write timeout instead.
                 self.detach(sink)
                 continue
             transport.write(chunk)
-            if self.on_delivered is not None:
-                self.on_delivered(self.head - sink.last)
-            sink.last = self.head
-            sink.last_write = asyncio.get_running_loop().time()
+            delivered += head - last
+            sink.last = head
+            sink.last_write = now
+        if delivered and self.on_delivered is not None:
+            self.on_delivered(delivered)
 
     def frames_after(self, seq: int) -> tuple[list[bytes], int] | None:
         """Frames with seq > `seq` held in the ring and the last seq among them, or None when

@@ -79,6 +79,8 @@ class RunInFlight:
     content: str | list[dict[str, Any]] | None = None
     # A continuation has no prompt: the resumed CLI settles its deferred calls by itself.
     continuation: bool = False
+    # Whether prompts were waiting in the queue when the run started (its `queue_from`).
+    queue_waited: bool = False
     # Tools this run refuses: a crash interrupted them in the turn it continues, and they are
     # marked not to be retried (agentlog.domain.rules.crash_continuation).
     not_again: frozenset[str] = frozenset()
@@ -88,6 +90,9 @@ class RunInFlight:
     failure: str | None = None  # why the run must stop (lock lost, store failed)
     lock_lost: bool = False
     terminal_recorded: bool = False
+    # Shutting down with crash continuation on: the CLI is stopped and nothing more is
+    # recorded, so the run is left open for another instance to continue (runner.close).
+    handing_off: bool = False
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     stderr: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
@@ -103,7 +108,7 @@ class RunInFlight:
 
     @property
     def stopping(self) -> bool:
-        return self.cancel_reason is not None or self.failure is not None
+        return self.cancel_reason is not None or self.failure is not None or self.handing_off
 
 
 async def drive_turn(run: RunInFlight, client: ClaudeSDKClient) -> BaseException | None:

@@ -139,6 +139,7 @@ class RunRecorder:
         on_failure: Callable[[BaseException], None] | None = None,
         holds_lease: Callable[[], bool] = lambda: True,
         on_delayed: Callable[[], None] | None = None,
+        after_seq: int | None = None,
         stop_after_seconds: float = 10.0,
         terminal_budget_seconds: float = 30.0,
         max_backoff_seconds: float = 1.0,
@@ -155,17 +156,28 @@ class RunRecorder:
         self.max_backoff_seconds = max_backoff_seconds
         self.failure: BaseException | None = None
         self.fenced = False
-        self.last_seq: int | None = None
+        self.last_seq: int | None = after_seq
+        # Whether every event appended since `after_seq` is this run's: nobody else wrote to
+        # the session in between (the runner's O(1) look for a queue after the run).
+        self.alone = after_seq is not None
         self.delayed_batches = 0
         self.dropped_events = 0
+        # Sealed: what is recorded from now on is dropped (what was queued before is written).
+        self.sealed = False
         self._queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
         self._appends = 0
         self._writer = asyncio.create_task(self._write(), name=f"agentlog-recorder-{run_id}")
 
     def record(self, events: Sequence[Event]) -> None:
         """Queue `events` behind everything recorded before; never waits."""
-        if events:
+        if events and self.sealed:
+            log.debug("run %s: sealed; not recorded: %d events", self.run_id, len(events))
+        elif events:
             self._queue.put_nowait(list(events))
+
+    def seal(self) -> None:
+        """Record nothing more: the run is handed over as it is (runner.close)."""
+        self.sealed = True
 
     async def flush(self) -> None:
         """Wait until everything recorded so far was appended (or given up on)."""
@@ -248,6 +260,8 @@ class RunRecorder:
                 self._drop(events, str(exc))
                 return
             else:
+                if self.last_seq is None or seqs[0] != self.last_seq + 1:
+                    self.alone = False
                 self.last_seq = seqs[-1]
                 return
 

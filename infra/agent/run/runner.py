@@ -21,7 +21,15 @@ own module:
 
 Winding down, whatever ended the turn: the safety net records the missing terminal events,
 the events are flushed, leftover CLI processes are killed (`reaping.py`), the HOME is removed
-and the lease released, last.
+and the lease released, last. At shutdown with crash continuation on, a run is handed over
+instead (`_hand_off`): no terminal event, the lease released, the turn left open for the crash
+continuation of another instance or of this one restarted.
+
+Every start is an entry point (`_start_prompt`, `_start_or_queue`, `_start_queued`,
+`_start_after_approvals`, `_start_after_crash`) that checks what it can before the lease
+(`_prepare`) and decides under it what starts, and one core (`_start_under_lease`) that reads
+the session under the lease, appends the turn's `run_started` with whatever closes or answers
+before it, and starts driving it.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,7 +77,7 @@ from agentlog.domain.events import (
 from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.ports.run_lock import RunLock
-from agentlog.domain.rules.approvals import Approvals, approvals
+from agentlog.domain.rules.approvals import Approval, Approvals, approvals
 from agentlog.domain.rules.crash_continuation import (
     CONTINUE_AFTER_CRASH_PROMPT,
     CrashContinuation,
@@ -150,12 +158,60 @@ log = logging.getLogger(__name__)
 _SEND_ATTEMPTS = 100
 
 
+class _NoSlot:
+    """A turn that would start but finds this process at AGENTLOG_MAX_ACTIVE_RUNS."""
+
+
+_NO_SLOT = _NoSlot()
+
+
 @dataclass(frozen=True)
 class _StartOutcome:
-    """What `_start` did: the run it started (if any) and the prompt it queued (if any)."""
+    """What a start did: the run it started (if any) and the prompt it queued (if any)."""
 
     started: StartedRun | None = None
     queued: QueuedRun | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a start checked before taking the lease (`_prepare`)."""
+
+    agent: HostedAgent
+    metadata: dict[str, Any]
+    content: str | list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class _SessionNow:
+    """The session as a start reads it under the lease (`_read_under_lease`)."""
+
+    # The head an answer was decided on (None without an answer).
+    decided_on: int | None
+    approvals_from: int | None
+    # The answer's response, recorded in the same append as the run's start.
+    answering: list[Event]
+    waiting: list[Approval]
+    decided: list[Approval]
+    open_run: Sequence[RecordedEvent]
+    queue: PromptQueue
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What an entry point decided to start (`_start_under_lease` starts it)."""
+
+    prompt: str
+    user_message_id: str | None = None
+    files: Sequence[AttachedFile] = ()
+    # The queued prompt this run answers: its prompt, message id and files replace the above.
+    answered: QueuedPrompt | None = None
+    # A prompt sent now that queues behind the one answered, in the same append.
+    newly_queued: PromptQueued | None = None
+    # A continuation after approvals: no prompt, the CLI settles its deferred calls.
+    continuation: bool = False
+    continues_run_id: str | None = None
+    crash: CrashContinuation | None = None
 
 
 class AgentRunner:
@@ -190,6 +246,15 @@ class AgentRunner:
         self.delayed_batches = 0
         # Turns this process continued after their server died.
         self.continued_after_crash = 0
+        # Turns this process left open at shutdown for another to continue (`_hand_off`).
+        self.handed_off = 0
+        # AGENTLOG_MAX_ACTIVE_RUNS for the runs this process starts by itself (`limit_runs`).
+        self._max_active: int | None = None
+        self._starting_elsewhere: Callable[[], int] = lambda: 0
+        self._starting_here = 0
+        # Sessions whose turn waits for a free slot to go on (a crash continuation, or the
+        # next turn after a recovered run), oldest first: started as runs end.
+        self._waiting_for_slot: dict[str, None] = {}
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -225,13 +290,8 @@ class AgentRunner:
         (agentlog.domain.rules.branches);
         with `rewind.expected_head`, only if the log is still as planned (rewind_head.py).
         `user_message_id`: the client's id for the prompt's message (on `run_started`)."""
-        outcome = await self._start(
-            session_id,
-            prompt,
-            continuation=False,
-            rewind=rewind,
-            user_message_id=user_message_id,
-            files=files,
+        outcome = await self._start_prompt(
+            session_id, prompt, rewind=rewind, user_message_id=user_message_id, files=files
         )
         assert outcome.started is not None
         return outcome.started
@@ -270,12 +330,10 @@ class AgentRunner:
                             await self.cancel(session_id, holder, "interrupted")
                     return queued
             try:
-                outcome = await self._start(
+                outcome = await self._start_or_queue(
                     session_id,
                     prompt,
-                    continuation=False,
                     user_message_id=user_message_id,
-                    send=True,
                     interrupt=interrupt,
                     files=files,
                 )
@@ -396,7 +454,7 @@ class AgentRunner:
         # lease, so a start arriving just after a run's end is not refused (409) by this look.
         if not (await self.prompt_queue(session_id)).waiting:
             return None
-        outcome = await self._start(session_id, "", continuation=False, drain=True)
+        outcome = await self._start_queued(session_id)
         return outcome.started
 
     async def continue_after_approval(
@@ -411,28 +469,20 @@ class AgentRunner:
         under the lease: whoever dies when, the log never holds an answer without the run
         that acts on it (an open run, which the sweeper recovers and continues). When no run
         starts (None, RunAlreadyActive) nothing is written: the caller records the answer."""
-        outcome = await self._start(session_id, "", continuation=True, answer=answer)
+        outcome = await self._start_after_approvals(session_id, answer)
         return outcome.started
 
-    async def _start(
+    async def _prepare(
         self,
         session_id: str,
         prompt: str,
-        *,
-        continuation: bool,
-        rewind: Rewind | None = None,
-        user_message_id: str | None = None,
-        answer: ApprovalAnswer | None = None,
         files: Sequence[AttachedFile] = (),
-        send: bool = False,
-        interrupt: bool = False,
-        drain: bool = False,
-        after_crash: bool = False,
-    ) -> _StartOutcome:
-        """Under the session's lease: a continuation after approvals, the continuation of a
-        turn whose server died (`after_crash`), the turn of the oldest queued prompt
-        (`drain`), or `prompt`'s turn; with `send`, `prompt` is queued instead when an
-        approval or earlier queued prompts wait (domain/rules/prompt_queue.py)."""
+        rewind: Rewind | None = None,
+    ) -> _Prepared:
+        """What every start checks before it takes the lease, with nothing written: the
+        session exists (UnknownSession), the rewind fits its log, the sandbox works, this
+        server hosts the session's agent (UnknownAgent), and the prompt's files are the
+        session's."""
         if self._closing:
             raise RuntimeError("the agent runner is shutting down")
         head = await self.store.head(session_id)  # UnknownSession
@@ -446,13 +496,178 @@ class AgentRunner:
         agent, metadata = await self._session_agent(session_id)
         # Read before anything is written: a file the session does not hold refuses the start.
         content = await prompt_content(self.store.backend.attachments(), session_id, prompt, files)
-        if continuation and answer is None:
+        return _Prepared(agent=agent, metadata=metadata, content=content)
+
+    # -- the entry points: each decides, under the lease, what (if anything) starts -----------
+
+    async def _start_prompt(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        rewind: Rewind | None,
+        user_message_id: str | None,
+        files: Sequence[AttachedFile],
+    ) -> _StartOutcome:
+        """`prompt`'s turn; ApprovalPending while an approval waits."""
+        prepared = await self._prepare(session_id, prompt, files, rewind)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            if now.waiting:
+                raise ApprovalPending(session_id, [a.request.approval_id for a in now.waiting])
+            return _Turn(prompt=prompt, user_message_id=user_message_id, files=files)
+
+        return await self._start_under_lease(session_id, prepared, decide, rewind=rewind)
+
+    async def _start_or_queue(
+        self,
+        session_id: str,
+        prompt: str,
+        *,
+        user_message_id: str | None,
+        interrupt: bool,
+        files: Sequence[AttachedFile],
+    ) -> _StartOutcome:
+        """`prompt`'s turn, or `prompt` queued when an approval or earlier queued prompts
+        wait (domain/rules/prompt_queue.py): then the oldest queued prompt may start."""
+        prepared = await self._prepare(session_id, prompt, files)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            decision = decide_send(
+                approvals_waiting=bool(now.waiting), queued=len(now.queue.waiting)
+            )
+            if decision == "start":
+                return _Turn(prompt=prompt, user_message_id=user_message_id, files=files)
+            queued = PromptQueued(
+                prompt=prompt,
+                user_message_id=user_message_id,
+                interrupt=interrupt,
+                files=list(files),
+            )
+            if decision == "queue":
+                [seq] = await self.store.append(session_id, [queued])
+                position = len(now.queue.waiting) + 1
+                return _StartOutcome(
+                    queued=QueuedRun(session_id=session_id, seq=seq, position=position)
+                )
+            return _Turn(
+                prompt=prompt,
+                user_message_id=user_message_id,
+                files=files,
+                answered=next_prompt(approvals_waiting=False, queue=now.queue),
+                newly_queued=queued,
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    async def _start_queued(self, session_id: str) -> _StartOutcome:
+        """The oldest queued prompt's turn; nothing when none waits or a continuation after
+        approvals goes first."""
+        prepared = await self._prepare(session_id, "")
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            answered = next_prompt(approvals_waiting=bool(now.waiting), queue=now.queue)
+            if answered is None or now.decided:  # a continuation goes first
+                return _StartOutcome()
+            return _Turn(prompt="", answered=answered)
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    async def _start_after_approvals(
+        self, session_id: str, answer: ApprovalAnswer | None
+    ) -> _StartOutcome:
+        """The continuation after answered approvals (see `continue_after_approval`)."""
+        prepared = await self._prepare(session_id, "")
+        if answer is None:
             # Nothing to continue is the common answer (the sweeper asks after every recovery):
             # found without the lease, so a start arriving meanwhile is not refused (409).
             # With an answer to act on, it is asked again below, under the lease.
             probe = await latest_approvals(self.store, session_id)
             if probe.pending() or not probe.decided():
                 return _StartOutcome()
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            if now.waiting or not now.decided:
+                return _StartOutcome()
+            return _Turn(
+                prompt="", continuation=True, continues_run_id=now.decided[0].request.run_id
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide, answer=answer)
+
+    async def _start_after_crash(self, session_id: str) -> _StartOutcome:
+        """The continuation of a turn whose server died (see `continue_after_crash`)."""
+        prepared = await self._prepare(session_id, CONTINUE_AFTER_CRASH_PROMPT)
+
+        async def decide(now: _SessionNow) -> _Turn | _StartOutcome:
+            # Decided under the lease: of two instances that found the run dead, only the
+            # one holding the lease gets here, and finds it still open (or not: nothing).
+            crash = self._crash_continuation(now.open_run, prepared.agent.no_retry_tools)
+            if crash is None or now.waiting or now.decided:
+                # Approvals are the answer's to continue; nothing open: someone else did.
+                return _StartOutcome()
+            return _Turn(
+                prompt=CONTINUE_AFTER_CRASH_PROMPT,
+                crash=crash,
+                continues_run_id=crash.continues_run_id,
+            )
+
+        return await self._start_under_lease(session_id, prepared, decide)
+
+    # -- the core: under the session's lease -------------------------------------------------
+
+    async def _read_under_lease(
+        self, session_id: str, answer: ApprovalAnswer | None
+    ) -> _SessionNow:
+        """What a start decides on, read under the lease: the approvals (with `answer`
+        decided on them), the open run and the queue."""
+        # Approvals wait only on the latest run (no turn starts while one waits, and a
+        # continuation continues the latest): read from its start, or from the start of
+        # the run that asked when the latest is a continuation.
+        # Read before the approvals: an answer is written only onto the log it was decided on.
+        decided_on = await self.store.head(session_id) if answer is not None else None
+        approvals_from = await approvals_since(self.store, session_id)
+        folded = (
+            Approvals()
+            if approvals_from is None
+            else approvals(await self.store.read_session(session_id, after=approvals_from - 1))
+        )
+        answering: list[Event] = []
+        # An approval outside the latest runs is left to the caller's `record_answer`.
+        if answer is not None and answer.approval_id in folded.by_id:
+            response = answer.decide(folded, session_id)  # UnknownApproval, ...Answered
+            if response is not None:
+                folded.by_id[answer.approval_id].response = response
+                answering.append(response)
+        # Only a run still open in the run index can need recovery: read from its start.
+        open_run = await open_run_events(self.store, session_id)
+        # A crash continuation goes before the queue: it finishes the turn prompts queued
+        # behind it were waiting for (its decision ignores the queue).
+        queue = await self.prompt_queue(session_id)
+        return _SessionNow(
+            decided_on=decided_on,
+            approvals_from=approvals_from,
+            answering=answering,
+            waiting=folded.pending(),
+            decided=folded.decided(),
+            open_run=open_run,
+            queue=queue,
+        )
+
+    async def _start_under_lease(
+        self,
+        session_id: str,
+        prepared: _Prepared,
+        decide: Callable[[_SessionNow], Awaitable[_Turn | _StartOutcome]],
+        *,
+        rewind: Rewind | None = None,
+        answer: ApprovalAnswer | None = None,
+    ) -> _StartOutcome:
+        """Take the session's lease (RunAlreadyActive), read the session (`_read_under_lease`),
+        let `decide` say what starts (a `_Turn`) or what was done instead (a `_StartOutcome`:
+        the lease is released), then append the turn's `run_started` with whatever closes or
+        answers before it, in one append, and start driving it."""
+        agent = prepared.agent
         run_id = "run_" + uuid.uuid4().hex
         lease = await acquire_for_run(
             self.lock,
@@ -464,72 +679,18 @@ class AgentRunner:
             wait_for_local=functools.partial(self._wait_for_local, session_id),
         )
         try:
-            team, fingerprint = await self._team_options(agent, session_id, run_id, metadata)
-            # Approvals wait only on the latest run (no turn starts while one waits, and a
-            # continuation continues the latest): read from its start, or from the start of
-            # the run that asked when the latest is a continuation.
-            # Read before the approvals: an answer is written only onto the log it was decided on.
-            decided_on = await self.store.head(session_id) if answer is not None else None
-            approvals_from = await approvals_since(self.store, session_id)
-            folded = (
-                Approvals()
-                if approvals_from is None
-                else approvals(await self.store.read_session(session_id, after=approvals_from - 1))
+            team, fingerprint = await self._team_options(
+                agent, session_id, run_id, prepared.metadata
             )
-            answering: list[Event] = []
-            # An approval outside the latest runs is left to the caller's `record_answer`.
-            if answer is not None and answer.approval_id in folded.by_id:
-                response = answer.decide(folded, session_id)  # UnknownApproval, ...Answered
-                if response is not None:
-                    folded.by_id[answer.approval_id].response = response
-                    answering.append(response)
-            waiting = folded.pending()
-            decided = folded.decided()
-            # Only a run still open in the run index can need recovery: read from its start.
-            open_run = await open_run_events(self.store, session_id)
-            crash: CrashContinuation | None = None
-            if after_crash:
-                # Decided under the lease: of two instances that found the run dead, only the
-                # one holding the lease gets here, and finds it still open (or not: nothing).
-                crash = self._crash_continuation(open_run, agent.no_retry_tools)
-                if crash is None or waiting or decided:
-                    # Approvals are the answer's to continue; nothing open: someone else did.
-                    await release(self.lock, lease)
-                    return _StartOutcome()
-            # A crash continuation goes before the queue: it finishes the turn prompts queued
-            # behind it were waiting for.
-            queue = await self.prompt_queue(session_id)
-            answered: QueuedPrompt | None = None  # the queued prompt this run answers
-            newly_queued: PromptQueued | None = None
-            if drain:
-                answered = next_prompt(approvals_waiting=bool(waiting), queue=queue)
-                if answered is None or decided:  # a continuation goes first
-                    await release(self.lock, lease)
-                    return _StartOutcome()
-            elif send:
-                decision = decide_send(approvals_waiting=bool(waiting), queued=len(queue.waiting))
-                if decision != "start":
-                    newly_queued = PromptQueued(
-                        prompt=prompt,
-                        user_message_id=user_message_id,
-                        interrupt=interrupt,
-                        files=list(files),
-                    )
-                if decision == "queue":
-                    assert newly_queued is not None
-                    [seq] = await self.store.append(session_id, [newly_queued])
-                    await release(self.lock, lease)
-                    position = len(queue.waiting) + 1
-                    return _StartOutcome(
-                        queued=QueuedRun(session_id=session_id, seq=seq, position=position)
-                    )
-                if decision == "queue_and_start_oldest":
-                    answered = next_prompt(approvals_waiting=False, queue=queue)
-            if waiting and not continuation:
-                raise ApprovalPending(session_id, [a.request.approval_id for a in waiting])
-            if continuation and (waiting or not decided):
+            now = await self._read_under_lease(session_id, answer)
+            choice = await decide(now)
+            if isinstance(choice, _StartOutcome):
                 await release(self.lock, lease)
-                return _StartOutcome()
+                return choice
+            turn = choice
+            prompt, user_message_id, files = turn.prompt, turn.user_message_id, turn.files
+            content = prepared.content
+            answered = turn.answered  # the queued prompt this run answers
             if answered is not None:
                 prompt, user_message_id = answered.prompt, answered.user_message_id
                 files = answered.files
@@ -537,10 +698,11 @@ class AgentRunner:
                     self.store.backend.attachments(), session_id, prompt, files
                 )
             # Where the queue this run leaves behind begins (read from there next time).
-            queue_from = queue_from_after(queue, answered.seq if answered else None)
-            if queue_from is None and newly_queued is not None:
+            queue_from = queue_from_after(now.queue, answered.seq if answered else None)
+            if queue_from is None and turn.newly_queued is not None:
                 queue_from = await self.store.head(session_id) + 1  # at or before its seq
-            recovery = crash.closing(run_id) if crash is not None else recovery_events(open_run)
+            crash = turn.crash
+            recovery = crash.closing(run_id) if crash is not None else recovery_events(now.open_run)
             # The latest earlier run: where what this run may settle or repair begins.
             previous = await self.store.current_run(session_id)
             rewound: list[Event] = []
@@ -562,21 +724,15 @@ class AgentRunner:
                     )
                 )
             batch: list[Event] = [
-                *([newly_queued] if newly_queued is not None else []),
-                *answering,
+                *([turn.newly_queued] if turn.newly_queued is not None else []),
+                *now.answering,
                 *recovery,
                 *rewound,
                 RunStarted(
                     run_id=run_id,
                     prompt=prompt,
                     agent=self.config.mode,
-                    continues_run_id=(
-                        crash.continues_run_id
-                        if crash is not None
-                        else decided[0].request.run_id
-                        if continuation
-                        else None
-                    ),
+                    continues_run_id=turn.continues_run_id,
                     resumed_after_crash=crash.resumed_after_crash if crash is not None else 0,
                     agent_session=agent_session,
                     user_message_id=user_message_id,
@@ -588,7 +744,7 @@ class AgentRunner:
                 ),
             ]
             # An answer is decided on the log as read: written only if it is still the log.
-            expected = decided_on if answering else None
+            expected = now.decided_on if now.answering else None
             if rewind is not None and rewind.expected_head is not None:
                 # The append checks it atomically: a plan made on a log changed since is
                 # refused (ExpectedSeqMismatch) with nothing written.
@@ -599,7 +755,7 @@ class AgentRunner:
             await release(self.lock, lease)
             raise
         translator = SdkTranslator(run_id, scripted=self.config.mode == "scripted")
-        for approval in decided:
+        for approval in now.decided:
             translator.adopt(approval.request.tool_call_id)  # this run reports their ends
         run = RunInFlight(
             session_id=session_id,
@@ -607,11 +763,12 @@ class AgentRunner:
             agent_session=agent_session,
             prompt=prompt,
             content=content,
-            continuation=continuation,
+            continuation=turn.continuation,
+            queue_waited=queue_from is not None,
             lease=lease,
             start_seq=seqs[-1],
             previous_run_seq=None if previous is None else previous.started_seq,
-            approvals_since=approvals_from,
+            approvals_since=now.approvals_from,
             translator=translator,
             agent=agent,
             team_options=team,
@@ -622,6 +779,7 @@ class AgentRunner:
                 run_id,
                 # The store refuses this run's events once it is not the session's current run.
                 fence=RunFence(run_id=run_id, token=seqs[-1]),
+                after_seq=seqs[-1],
                 on_delayed=self._count_delayed,
             ),
         )
@@ -633,10 +791,10 @@ class AgentRunner:
         # A client streaming from `offset` sees the whole run, and the rewind it answers from.
         first = seqs[-1 - len(rewound)]
         started = StartedRun(session_id=session_id, run_id=run_id, offset=first - 1)
-        if newly_queued is None:
+        if turn.newly_queued is None:
             return _StartOutcome(started=started)
         # The oldest queued prompt started; this one waits behind the rest.
-        position = len(queue.waiting)
+        position = len(now.queue.waiting)
         queued = QueuedRun(
             session_id=session_id, seq=seqs[0], position=position, behind_run_id=run_id
         )
@@ -695,8 +853,43 @@ class AgentRunner:
 
     @property
     def active_count(self) -> int:
-        """Runs this process is driving now."""
-        return len(self._runs)
+        """Runs this process is driving now, and those it is starting by itself."""
+        return len(self._runs) + self._starting_here
+
+    def limit_runs(self, max_active: int, starting_elsewhere: Callable[[], int]) -> None:
+        """Hold the turns this process starts by itself (a crash continuation found by the
+        sweep, the next turn after a recovered run) to `max_active` runs at once, counting
+        `starting_elsewhere()`, the starts under way at the HTTP edge (which checks the same
+        limit against `active_count`). A turn that finds no free slot waits in the log, open,
+        and goes on when one of this process's runs ends (or at a later sweep)."""
+        self._max_active = max_active
+        self._starting_elsewhere = starting_elsewhere
+
+    def _slot_free(self) -> bool:
+        if self._max_active is None:
+            return True
+        return self.active_count + self._starting_elsewhere() < self._max_active
+
+    @property
+    def waiting_for_slot(self) -> list[str]:
+        """Sessions whose turn waits for a free slot here, oldest first."""
+        return list(self._waiting_for_slot)
+
+    async def _start_waiting(self) -> None:
+        """As a run ends: the turns that waited for its slot, oldest first, while slots are
+        free (each decided again: another instance may have gone on with it meanwhile)."""
+        while self._waiting_for_slot and self._slot_free() and not self._closing:
+            session_id = next(iter(self._waiting_for_slot))
+            del self._waiting_for_slot[session_id]
+            try:
+                outcome = await self._continue_after_crash(session_id)
+                if outcome is _NO_SLOT:
+                    return  # taken meanwhile: it waits again, for the next run's end
+                if outcome is None:
+                    # Nothing to continue after a crash (any more): the next turn, if any.
+                    await self._next_turn(session_id)
+            except Exception as exc:  # noqa: BLE001 - the next sweep looks again
+                log.info("session %s: the waiting turn did not start: %r", session_id, exc)
 
     async def active_run(self, session_id: str) -> str | None:
         run = self._runs.get(session_id)
@@ -706,18 +899,55 @@ class AgentRunner:
         return None if holder is None or holder.startswith(RECOVERY_PREFIX) else holder
 
     async def close(self) -> None:
-        """Server shutdown: cancel every run of this process, then stop the job service."""
+        """Server shutdown: every run of this process is handed over to the crash
+        continuation (`_hand_off`), or with continuation off cancelled; then the job service
+        stops."""
         self._closing = True
         runs = list(self._runs.values())
-        await asyncio.gather(
-            *(self._cancel(run, "server shutdown") for run in runs), return_exceptions=True
-        )
+        end = self._hand_off if self.config.continue_after_crash else self._shutdown_cancel
+        await asyncio.gather(*(end(run) for run in runs), return_exceptions=True)
         for task in list(self._helpers):
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._own_jobs and isinstance(self.jobs, InProcessJobService):
             await self.jobs.close()
         await self.sandbox.close()
+
+    async def _shutdown_cancel(self, run: RunInFlight) -> None:
+        await self._cancel(run, "server shutdown")
+
+    async def _hand_off(self, run: RunInFlight) -> None:
+        """Shutdown with crash continuation on: the turn goes on elsewhere, as after a crash,
+        without waiting out a lease. The CLI is stopped, not interrupted (an interrupt ends
+        the turn: the model's `run_cancelled`), nothing more is recorded for the run (what it
+        queued is written), and the lease is released once the CLI is gone: the log then holds
+        an open run that nobody holds, which is what a crash leaves, one lease sooner. A live
+        instance's sweeper, or this server's own sweep after a restart, continues it by the
+        crash rule (calls in flight interrupted, tools not to be retried refused, at most
+        `max_continuations` in a row), in the one append that closes the run and starts the
+        next; a run that may not be continued (an approval waits on it, too many in a row) is
+        recorded abandoned by that sweep instead."""
+        if run.terminal_recorded or run.stopping:
+            # Ending by itself, or already cancelled or failing: it ends as it would have.
+            with contextlib.suppress(RunNotActive):
+                await self._cancel(run, "server shutdown")
+            return
+        run.handing_off = True
+        run.recorder.seal()
+        run.stop.set()  # the reader lets go and leaving the client's context ends the CLI
+        log.info("run %s: handed over at shutdown; its turn goes on after the restart", run.run_id)
+        try:
+            async with asyncio.timeout(30):  # the SDK's own teardown is bounded at ~20 s
+                await run.done.wait()
+            self.handed_off += 1
+            return
+        except TimeoutError:
+            pass
+        if run.task is not None and not run.task.done():
+            log.error("run %s: teardown hung; cancelling its task", run.run_id)
+            run.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run.task
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -732,26 +962,48 @@ class AgentRunner:
         each dead run's turn goes on in a new run (`continue_after_crash`), or, when it may
         not, the run is recorded abandoned."""
         continued = []
+        waiting = []
         for session_id in session_ids:
             try:
-                if await self.continue_after_crash(session_id) is not None:
-                    continued.append(session_id)
+                outcome = await self._continue_after_crash(session_id)
             except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
                 log.warning("session %s: could not continue its turn: %r", session_id, exc)
-        rest = [s for s in session_ids if s not in continued]
+                continue
+            if outcome is _NO_SLOT:
+                # At AGENTLOG_MAX_ACTIVE_RUNS: the run stays open (never abandoned for want of
+                # a slot) and goes on when one of this process's runs ends, or a later sweep.
+                waiting.append(session_id)
+                self._waiting_for_slot[session_id] = None
+            elif outcome is not None:
+                continued.append(session_id)
+        rest = [s for s in session_ids if s not in continued and s not in waiting]
         recovered = await self.abandoned.sweep(rest)
         for session_id in recovered:
             # A run whose server died while a call waited on its approval: if the answer is
             # already in the log, the turn goes on here, now; else prompts queued behind the
-            # dead run start theirs.
-            await self._next_turn(session_id)
+            # dead run start theirs. Either is a turn of its own: it waits for a slot too.
+            if self._slot_free():
+                await self._next_turn(session_id)
+            else:
+                self._waiting_for_slot[session_id] = None
         return continued + recovered
 
     async def continue_after_crash(self, session_id: str) -> StartedRun | None:
         """If the session's open run lost its owner (no live lease), continue its turn in a
         new run, exactly once whoever else tries (agentlog.domain.rules.crash_continuation).
         None when there is nothing to continue, the run may not be continued (off, too many
-        times, an approval waits: the caller abandons it as before), or it is alive."""
+        times, an approval waits: the caller abandons it as before), it is alive, or no slot
+        is free (`limit_runs`: then it waits, open, for one)."""
+        outcome = await self._continue_after_crash(session_id)
+        if outcome is _NO_SLOT:
+            self._waiting_for_slot[session_id] = None
+            return None
+        assert not isinstance(outcome, _NoSlot)
+        return outcome
+
+    async def _continue_after_crash(self, session_id: str) -> StartedRun | _NoSlot | None:
+        """`continue_after_crash`, with _NO_SLOT when the turn would go on but no slot is
+        free (the caller keeps it waiting)."""
         if not self.config.continue_after_crash or session_id in self._runs:
             return None
         # The sweep asks about every open run, live ones too: the lease first (one cheap
@@ -761,14 +1013,20 @@ class AgentRunner:
             return None  # alive, or being recovered by another process
         if self._crash_continuation(await open_run_events(self.store, session_id)) is None:
             return None
+        if not self._slot_free():
+            return _NO_SLOT
+        # Counted from here: a start at the HTTP edge, or another continuation, meanwhile
+        # sees this slot taken.
+        self._starting_here += 1
         try:
-            outcome = await self._start(
-                session_id, CONTINUE_AFTER_CRASH_PROMPT, continuation=False, after_crash=True
-            )
+            outcome = await self._start_after_crash(session_id)
         except RunAlreadyActive:
             return None  # another instance took the lease first: it continues the turn
+        finally:
+            self._starting_here -= 1
         started = outcome.started
         if started is not None:
+            self._waiting_for_slot.pop(session_id, None)
             self.continued_after_crash += 1
             log.info(
                 "session %s: the turn of a run whose server died goes on in run %s",
@@ -928,13 +1186,18 @@ class AgentRunner:
             error = error or exc
         except asyncio.CancelledError:
             # Only close() cancels this task, as a last resort; record, then let it go.
-            run.cancel_reason = run.cancel_reason or "server shutdown"
-            safety_net(run, None)
+            if not run.handing_off:
+                run.cancel_reason = run.cancel_reason or "server shutdown"
+                safety_net(run, None)
             await self._wind_down(run, beats, lease)
             raise
         if run.lock_lost:
             await self._reconcile(run)
-        safety_net(run, error)
+        if run.handing_off:
+            # Left open in the log, its calls in flight too: the crash continuation's to close.
+            log.debug("run %s: handed over (%r)", run.run_id, error)
+        else:
+            safety_net(run, error)
         await self._wind_down(run, beats, lease)
 
     def _tool_refusal(
@@ -1007,7 +1270,28 @@ class AgentRunner:
         if not self._closing:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
-            self._spawn(self._next_turn(session_id=run.session_id))
+            self._spawn(self._after_run(run))
+            if self._waiting_for_slot:
+                self._spawn(self._start_waiting())  # this run's slot is free
+
+    async def _after_run(self, run: RunInFlight) -> None:
+        """The next turn after `run`, looked for only when something can be waiting."""
+        if not await self._nothing_waits_after(run):
+            await self._next_turn(run.session_id)
+
+    async def _nothing_waits_after(self, run: RunInFlight) -> bool:
+        """True when, in one read of the head, nothing can wait after `run`: no prompt was
+        queued when it started, and every event of the session from its start to the head is
+        the run's own, so nobody queued a prompt or answered an approval meanwhile (each is
+        an append of its own). Asked after the lease was released, as `_next_turn` is: an
+        answer or prompt refused by the lease is written after it, and is then the head."""
+        recorder = run.recorder
+        if run.queue_waited or not recorder.alone or recorder.last_seq is None:
+            return False
+        try:
+            return await self.store.head(run.session_id) == recorder.last_seq
+        except Exception:  # noqa: BLE001 - look the long way
+            return False
 
     async def _next_turn(self, session_id: str) -> None:
         """After a run ended (or was recovered): the turn that continues after answered

@@ -14,12 +14,17 @@ workspace root differs between instances): any instance then finds a run's trans
 without a session (the SDK's helpers, the conformance harness) keeps the SDK's keys as given,
 and writes transcripts that belong to the session they were first bound to, or to none.
 
+A rewind's branch stores its kept turns as a reference to the transcript they are in
+(agentlog.infra.agent.transcripts.references): every read here (`load`, `transcripts_of`)
+expands it, so nothing outside this module ever sees one.
+
 All four optional methods are implemented; `tests/contract/test_session_store.py` runs the
 SDK's own conformance harness against it on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, cast
 
@@ -33,6 +38,7 @@ from claude_agent_sdk.types import (
     SessionSummaryEntry,
 )
 
+from agentlog.infra.agent.transcripts.references import expanded
 from agentlog.infra.store.store import OnBackend
 from agentlog.infra.store.transcripts import StoredTranscript, TranscriptKey
 
@@ -70,12 +76,7 @@ class LogSessionStore(SessionStore):
         target = self._key(key)
 
         def fold(previous: dict[str, Any] | None, added: list[dict[str, Any]]) -> dict[str, Any]:
-            prev: SessionSummaryEntry | None = (
-                None
-                if previous is None
-                else {"session_id": key["session_id"], "mtime": 0, "data": previous}
-            )
-            return dict(fold_session_summary(prev, key, cast("Any", added))["data"])
+            return self._folded(key, previous, added)
 
         await self.tables.append(
             target,
@@ -85,11 +86,43 @@ class LogSessionStore(SessionStore):
             _now_ms(),
         )
 
+    @staticmethod
+    def _folded(
+        key: SessionKey, previous: dict[str, Any] | None, added: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        prev: SessionSummaryEntry | None = (
+            None
+            if previous is None
+            else {"session_id": key["session_id"], "mtime": 0, "data": previous}
+        )
+        return dict(fold_session_summary(prev, key, cast("Any", added))["data"])
+
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         target = self._key(key)
         primed = self._primed.pop(target, None)
-        found = primed if primed is not None else await self.tables.load(target)
+        if primed is not None:
+            return cast("list[SessionStoreEntry]", primed)
+        found = await self.tables.load(target)
+        if found and not target.subpath:
+            found = await expanded(
+                found, target.agent_session_id, functools.partial(self._main, target.project_key)
+            )
         return cast("list[SessionStoreEntry] | None", found)
+
+    async def append_reference(
+        self, key: SessionKey, reference: dict[str, Any], lines: list[dict[str, Any]]
+    ) -> None:
+        """Start the main transcript of `key` with `reference`, the line that stands for
+        `lines` (references.py); its summary is folded over `lines`, as for a copy."""
+        target = self._key(key)
+
+        def fold(previous: dict[str, Any] | None, _added: list[dict[str, Any]]) -> dict[str, Any]:
+            return self._folded(key, previous, lines)
+
+        await self.tables.append(target, self.session_id, [reference], fold, _now_ms())
+
+    async def _main(self, project_key: str, agent_session: str) -> list[dict[str, Any]] | None:
+        return await self.tables.load(TranscriptKey(project_key, agent_session, ""))
 
     # -- optional ----------------------------------------------------------------------------
 
@@ -116,8 +149,30 @@ class LogSessionStore(SessionStore):
     # -- by agentlog session -----------------------------------------------------------------
 
     async def transcripts_of(self, session_id: str) -> list[StoredTranscript]:
-        """Every transcript of an agentlog session (export, fork)."""
-        return await self.tables.of_session(session_id)
+        """Every transcript of an agentlog session (export, fork), whole: a branch's
+        reference is expanded from the session's other transcripts."""
+        found = await self.tables.of_session(session_id)
+        mains = {
+            (t.key.project_key, t.key.agent_session_id): t.entries
+            for t in found
+            if not t.key.subpath
+        }
+
+        async def main(project_key: str, agent_session: str) -> list[dict[str, Any]] | None:
+            held = mains.get((project_key, agent_session))
+            return held if held is not None else await self._main(project_key, agent_session)
+
+        return [
+            t
+            if t.key.subpath
+            else StoredTranscript(
+                key=t.key,
+                entries=await expanded(
+                    t.entries, t.key.agent_session_id, functools.partial(main, t.key.project_key)
+                ),
+            )
+            for t in found
+        ]
 
     async def delete_session(self, session_id: str) -> int:
         """Remove every transcript of an agentlog session; the entries removed."""

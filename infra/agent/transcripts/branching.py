@@ -7,12 +7,13 @@ records the agent session it resumes; the next run takes the latest one. A rewin
 is the kept part of the old one, so the agent's context is the current branch only, and the
 old branch's transcript stays as it was (the log still holds that branch too).
 
-A new branch's transcript is the CLI's own lines of the turns it keeps, copied from the
-transcript they were mirrored into (`own_lines_of_branch`): every prompt line carries its
-run's `prompt_uuid` (the runner sends the prompt with it, and the CLI keeps it), so the lines
-up to the first prompt of a turn the branch does not keep are exactly the kept turns, with
-the CLI's attachments, thinking and tool results as it wrote them. Where that cannot be done
-(a source transcript the store never had, or one missing a kept turn's prompt: written
+A new branch's transcript is the CLI's own lines of the turns it keeps, taken from the
+transcript they were mirrored into (`own_lines_of_branch`; a rewind stores them as a reference
+to that transcript, `branch_reference` and references.py; a fork copies them): every prompt line
+carries its run's `prompt_uuid` (the runner sends the prompt with it, and the CLI keeps it), so
+the lines up to the first prompt of a turn the branch does not keep are exactly the kept turns,
+with the CLI's attachments, thinking and tool results as it wrote them. Where that cannot be
+done (a source transcript the store never had, or one missing a kept turn's prompt: written
 before prompts carried their uuid) the branch is converted from its events instead
 (`transcript.transcript_lines`), which the CLI accepts as well.
 
@@ -48,6 +49,7 @@ from agentlog.infra.agent.transcripts.conversion import (
     prompt_uuid,
     transcript_lines,
 )
+from agentlog.infra.agent.transcripts.references import prefix_reference, rebased
 
 
 async def latest_agent_session(store: RunStore, session_id: str) -> str:
@@ -133,6 +135,28 @@ async def own_lines_of_branch(
     transcript, it lacks a kept turn's prompt line (see the module docstring), or it is not
     `source_session_id`'s: an event naming another session's agent session (an imported
     copy's) never reads that session's transcript."""
+    found = await branch_reference(
+        session_store,
+        source_agent_session,
+        branch_events,
+        agent_session,
+        cwd,
+        source_session_id=source_session_id,
+    )
+    return None if found is None else found[0]
+
+
+async def branch_reference(
+    session_store: LogSessionStore,
+    source_agent_session: str,
+    branch_events: Sequence[RecordedEvent],
+    agent_session: str,
+    cwd: str,
+    *,
+    source_session_id: str,
+) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """`own_lines_of_branch`, and the reference line that stands for those lines in the new
+    transcript (agentlog.infra.agent.transcripts.references)."""
     if await session_store.owner(source_agent_session) != source_session_id:
         return None
     entries = await session_store.load(
@@ -147,7 +171,14 @@ async def own_lines_of_branch(
         and r.event.run_id is not None
         and r.event.continues_run_id is None  # a continuation has no prompt line of its own
     }
-    return kept_turns(cast("list[dict[str, Any]]", entries), kept, agent_session, cwd)
+    lines = cast("list[dict[str, Any]]", entries)
+    through = kept_through(lines, kept)
+    if through is None:
+        return None
+    return (
+        rebased(lines[:through], agent_session, cwd),
+        prefix_reference(source_agent_session, through, cwd),
+    )
 
 
 def kept_turns(
@@ -156,21 +187,23 @@ def kept_turns(
     """The lines before the first prompt line that is not in `kept_prompts` (lines without a
     uuid, the CLI's own bookkeeping, and subagents' sidechain lines left out), with the new
     session id and working directory; None unless every kept prompt was among them."""
-    lines: list[dict[str, Any]] = []
+    through = kept_through(entries, kept_prompts)
+    return None if through is None else rebased(entries[:through], agent_session, cwd)
+
+
+def kept_through(entries: Sequence[dict[str, Any]], kept_prompts: set[str]) -> int | None:
+    """How many of `entries` the kept turns span: up to the first prompt line not in
+    `kept_prompts`; None unless every kept prompt was among them."""
     seen: set[str] = set()
-    for entry in entries:
+    for n, entry in enumerate(entries):
         line_id = entry.get("uuid")
         if not isinstance(line_id, str) or entry.get("isSidechain"):
             continue
         if _is_prompt(entry):
             if line_id not in kept_prompts:
-                break
+                return n if seen == kept_prompts else None
             seen.add(line_id)
-        line = {**entry, "sessionId": agent_session}
-        if "cwd" in line:
-            line["cwd"] = cwd
-        lines.append(line)
-    return lines if seen == kept_prompts else None
+    return len(entries) if seen == kept_prompts else None
 
 
 def _is_prompt(entry: dict[str, Any]) -> bool:

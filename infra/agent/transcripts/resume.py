@@ -3,8 +3,9 @@ starts.
 
 The SDK loads the transcript from the run's `LogSessionStore` itself (`resume=`), but first the
 runner makes sure the store holds what the CLI must see:
-- the first run of a branch (after a rewind) copies the CLI's own lines of the turns it keeps
-  from the old branch's transcript (`branching.own_lines_of_branch`);
+- the first run of a branch (after a rewind) keeps the CLI's own lines of the turns it keeps
+  from the old branch's transcript (`branching.branch_reference`), stored as a reference to
+  them, not a copy (`references.py`);
 - a session recorded before the store kept transcripts (its log has runs, the store nothing),
   or a branch whose turns cannot be cut from the old transcript, is converted once from its
   events (`transcript.transcript_lines` over the current branch) and appended; every later
@@ -27,7 +28,7 @@ from agentlog.domain.events import RecordedEvent
 from agentlog.domain.rules.branches import current_branch
 from agentlog.infra.agent.run.recorder import RunStore
 from agentlog.infra.agent.sdk.session_store import RUNNER_PROJECT_KEY, LogSessionStore
-from agentlog.infra.agent.transcripts.branching import own_lines_of_branch, previous_agent_session
+from agentlog.infra.agent.transcripts.branching import branch_reference, previous_agent_session
 from agentlog.infra.agent.transcripts.conversion import transcript_lines
 from agentlog.infra.agent.transcripts.repair import missing_lines, unexplained
 
@@ -66,25 +67,26 @@ async def ready_transcript(
         own = (
             None
             if source is None
-            else await own_lines_of_branch(
+            else await branch_reference(
                 transcripts, source, branch, agent_session, cwd, source_session_id=session_id
             )
         )
-        entries = (
-            own
-            if own is not None
-            else transcript_lines(
+        if own is not None:
+            # Stored as a reference to the old branch's lines, not a copy (references.py).
+            entries, reference = own
+            await transcripts.append_reference(key, reference, entries)
+            log.info("session %s: the branch keeps %d transcript lines", session_id, len(entries))
+        else:
+            entries = transcript_lines(
                 branch, session_id=session_id, agent_session=agent_session, cwd=cwd
             )
-        )
-        if entries:
-            await transcripts.append(key, cast("list[SessionStoreEntry]", entries))
-            log.info(
-                "session %s: %s %d transcript lines",
-                session_id,
-                "copied the branch's" if own is not None else "converted its log to",
-                len(entries),
-            )
+            if entries:
+                await transcripts.append(key, cast("list[SessionStoreEntry]", entries))
+                log.info(
+                    "session %s: converted its log to %d transcript lines",
+                    session_id,
+                    len(entries),
+                )
     if not entries:
         return False
     # Only the current branch: after a rewind, the runs it set aside are not this transcript's.
