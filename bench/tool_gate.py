@@ -1,7 +1,9 @@
 """What the tool gate adds to each Bash command: the check-in (connect, the gate measures the
 workspace and, as root, moves the caller into the tools' cgroup, answers), against the
 workspace's size in files; and one measurement of the meter, which runs four times a second
-while commands run.
+while commands run; and the check of a file tool's call (a Write) against the workspace's
+limit (workspace_allowance.py): the first, which measures, and the next, which reuses that
+measurement for a while (what each Write of a burst costs).
 
     .venv/bin/python bench/tool_gate.py [--files 0,1000,10000,100000] [--repeat 20]
 
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agentlog.infra.agent.sandbox.tool_gate import ToolGate
+from agentlog.infra.agent.sandbox.workspace_allowance import WorkspaceAllowance
 from agentlog.infra.agent.sandbox.workspace_meter import workspace_bytes
 
 
@@ -51,7 +54,8 @@ async def measure(files: int, repeat: int) -> None:
         socket_path = Path(directory) / "gate.sock"
         await gate.start(socket_path)
         try:
-            check_ins, meters = [], []
+            check_ins, meters, writes, reused = [], [], [], []
+            write = {"content": "a line of the model's\n"}
             for _ in range(repeat):
                 started = time.perf_counter()
                 answer = await asyncio.to_thread(check_in, socket_path)
@@ -60,11 +64,19 @@ async def measure(files: int, repeat: int) -> None:
                 started = time.perf_counter()
                 workspace_bytes(workspace)
                 meters.append(time.perf_counter() - started)
+                allowance = WorkspaceAllowance()
+                allowance.arm(workspace, 2048 * 2**20)
+                for timings in (writes, reused):
+                    started = time.perf_counter()
+                    assert allowance.refusal("Write", write) is None
+                    timings.append(time.perf_counter() - started)
         finally:
             gate.close()
     print(
         f"{files:>8} files  check-in {statistics.median(check_ins) * 1000:8.2f} ms"
         f"  one measurement {statistics.median(meters) * 1000:8.2f} ms"
+        f"  Write check {statistics.median(writes) * 1000:8.2f} ms"
+        f" (reused {statistics.median(reused) * 1000:6.3f} ms)"
     )
 
 

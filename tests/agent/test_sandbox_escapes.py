@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ToolResultBlock, UserMessage, query
 
-from agentlog.domain.events import ToolCallFailed
+from agentlog.domain.events import ToolCallDenied, ToolCallFailed
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.policy import ApprovalPolicy
 from agentlog.infra.agent.run.runner import open_agent_runner
@@ -29,10 +29,10 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
 from agentlog.infra.agent.sandbox.limits import RunLimits
 from agentlog.infra.agent.sandbox.metering import RunMeter
 from agentlog.infra.agent.sandbox.process_cgroup import leftover_run_cgroups, pids_hierarchy
-from agentlog.infra.sessions.workspaces import remove_workspace
+from agentlog.infra.sessions.workspaces import directory_name, remove_workspace
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_store
-from tests.agent.test_runner import new_session, run_turn
+from tests.agent.test_runner import new_session, run_turn, until_ended
 from tests.agent.test_sandbox import bash_output, need_sandbox
 
 pytestmark = pytest.mark.slow
@@ -399,3 +399,65 @@ async def test_settings_in_the_workspace_cannot_take_the_tool_shell_away(tmp_pat
     assert "probed" in output, output
     assert "cli pid: none" not in output, output
     assert "write stdout: refused" in output, output
+
+
+async def test_the_file_tools_cannot_write_past_the_workspace_limit(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """The CLI writes its Write tool's files itself, not through the tool shell, so the tool
+    gate never saw them: repeated Writes grew the workspace past its limit. Under
+    AGENTLOG_RUN_WORKSPACE_MB=1, with a file filling most of it, a Write of more than is
+    left is denied (recorded, nothing written), a small one still works, and an Edit that
+    would grow that file past the limit is denied; as root and as an ordinary user."""
+    need_sandbox()
+    session = await new_session(store)
+    workspaces = tmp_path / "workspaces"
+    workspace = workspaces / directory_name(session)
+    workspace.mkdir(parents=True)
+    (workspace / "filler.bin").write_bytes(b"x" * (1024 * 1024 - 12 * 1024))
+    large, small = workspace / "large.txt", workspace / "small.txt"
+
+    def write(path: Path, content: str) -> str:
+        return "[call:Write " + json.dumps({"file_path": str(path), "content": content}) + "]"
+
+    try:
+        async with (
+            ScriptedModel() as model,
+            open_agent_runner(
+                store,
+                base_url=model.base_url,
+                workspace_root=workspaces,
+                run_home_root=tmp_path / "homes",
+                enabled_tools=frozenset({"Write", "Edit"}),
+                approval=ApprovalPolicy(),
+                run_limits=RunLimits(workspace_mb=1),
+            ) as runner,
+        ):
+            turns = []
+            # The same growth by an Edit of the small file is denied too.
+            grow = {"file_path": str(small), "old_string": "small", "new_string": "y" * 16 * 1024}
+            for prompt in (
+                write(large, "y" * 16 * 1024),
+                write(small, "a small note"),
+                "[call:Edit " + json.dumps(grow) + "]",
+            ):
+                started = await runner.start(session, prompt)
+                await until_ended(runner, store, started)
+                # Every event: the content streams as more than a page of input deltas.
+                turns.append(await store.read_session(session, after=started.offset))
+            refused, allowed, edited = turns
+        assert not large.exists()
+        assert small.read_text() == "a small note"  # written, and the Edit left it as it was
+    finally:
+        remove_workspace(workspace)
+    (denied,) = [r.event for r in refused if isinstance(r.event, ToolCallDenied)]
+    assert "at its limit of 1 MB (AGENTLOG_RUN_WORKSPACE_MB)" in denied.reason, denied.reason
+    # What the model was told (the scripted model quotes the call's error back).
+    said = " ".join(repr(r.event) for r in refused if not isinstance(r.event, ToolCallDenied))
+    assert "Write failed: " in said and "at its limit of 1 MB" in said, said
+    assert "RunFinished" in repr(refused[-1].event), repr(refused[-1].event)
+    assert not [r for r in allowed if isinstance(r.event, ToolCallDenied)]
+    assert "RunFinished" in repr(allowed[-1].event), repr(allowed[-1].event)
+    (denied,) = [r.event for r in edited if isinstance(r.event, ToolCallDenied)]
+    assert "at its limit of 1 MB (AGENTLOG_RUN_WORKSPACE_MB)" in denied.reason, denied.reason
+    assert "RunFinished" in repr(edited[-1].event), repr(edited[-1].event)

@@ -6,10 +6,11 @@ recorder, the same path as the message stream, so each tool call ends exactly on
 A team's own hooks (its `ClaudeAgentOptions.hooks`) run inside agentlog's, not beside them:
 the SDK runs the callbacks of one event concurrently, so two matchers could not be ordered,
 and a team's deny could not be recorded. For PreToolUse: the operator's deny rules first (a
-denied call never reaches the team's code), then the team's hooks in their order (a deny ends
-it and is recorded like agentlog's; an "ask" goes to agentlog's approval gate), then the
-operator's approval rules. For PostToolUse(Failure): agentlog records, then the team's hooks
-run. Other events get the team's matchers as they are.
+denied call never reaches the team's code) and the workspace's limit for the CLI's own file
+tools (workspace_allowance.py: the tool gate never sees them), then the team's hooks in their
+order (a deny ends it and is recorded like agentlog's; an "ask" goes to agentlog's approval
+gate), then the operator's approval rules. For PostToolUse(Failure): agentlog records, then
+the team's hooks run. Other events get the team's matchers as they are.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from agentlog.infra.agent.run.policy import (
 )
 from agentlog.infra.agent.run.recorder import RunRecorder
 from agentlog.infra.agent.run.tool_permits import ToolPermits
+from agentlog.infra.agent.sandbox.workspace_allowance import FILE_TOOLS, WorkspaceAllowance
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,17 @@ def run_hooks(
     gate: ApprovalGate | None = None,
     team_hooks: Hooks | None = None,
     permits: ToolPermits | None = None,
+    workspace: WorkspaceAllowance | None = None,
 ) -> dict[Any, list[HookMatcher]]:
     """The `hooks` option for one run. `not_enabled` denies the tools the operator did not
     turn on (AgentConfig.not_enabled), before the deny rules are asked. `team_hooks`: the
     team agent's own, run as the module docstring says. `permits`: each call PreToolUse lets
-    through is granted there (an in-process tool runs only for those, tool_permits.py)."""
+    through is granted there (an in-process tool runs only for those, tool_permits.py).
+    `workspace`: what the file tools may add to the workspace, asked with the deny rules; by
+    default the run's own, which the sandbox arms with the workspace's limit when it
+    confines the run (RunSandbox.confine finds it on the PreToolUse hook)."""
     team = dict(team_hooks or {})
+    allowance = workspace if workspace is not None else WorkspaceAllowance()
 
     async def pre_tool_use(
         data: HookInput, tool_use_id: str | None, context: HookContext
@@ -83,6 +90,9 @@ def run_hooks(
         tool_input = hook.get("tool_input")
         fields = tool_input if isinstance(tool_input, dict) else None
         reason = not_enabled(name) or policy.decide(name, fields)
+        if reason is None and allowance.workspace is not None and name in FILE_TOOLS:
+            # Measuring walks the workspace: in a thread, not on the server's loop.
+            reason = await asyncio.to_thread(allowance.refusal, name, fields)
         call_id = tool_use_id or hook.get("tool_use_id")
         if reason is not None:
             _record_denial(call_id, reason, name, tool_input)
@@ -168,10 +178,24 @@ def run_hooks(
     hooks: dict[Any, list[HookMatcher]] = {
         event: matchers for event, matchers in team.items() if event not in TOOL_EVENTS
     }
-    hooks["PreToolUse"] = [HookMatcher(hooks=[pre_tool_use])]
+    hooks["PreToolUse"] = [HookMatcher(hooks=[WorkspaceGuarded(pre_tool_use, allowance)])]
     hooks["PostToolUse"] = [HookMatcher(hooks=[post_tool_use])]
     hooks["PostToolUseFailure"] = [HookMatcher(hooks=[post_tool_use_failure])]
     return hooks
+
+
+class WorkspaceGuarded:
+    """agentlog's PreToolUse callback, carrying the run's `workspace_allowance`: the sandbox
+    is made after the hooks and arms it (bubblewrap.arm_file_tools)."""
+
+    def __init__(self, callback: Any, workspace_allowance: WorkspaceAllowance) -> None:
+        self.callback = callback
+        self.workspace_allowance = workspace_allowance
+
+    async def __call__(
+        self, data: HookInput, tool_use_id: str | None, context: HookContext
+    ) -> HookJSONOutput:
+        return await self.callback(data, tool_use_id, context)  # type: ignore[no-any-return]
 
 
 def recorded_permission(

@@ -61,6 +61,7 @@ from agentlog.infra.agent.sandbox.process_cgroup import (
     sweep_empty_run_cgroups,
 )
 from agentlog.infra.agent.sandbox.tool_gate import ToolGate
+from agentlog.infra.agent.sandbox.workspace_allowance import arm_file_tools
 
 # Variables the SDK itself sets for the CLI (their values come from the SDK at launch).
 CLI_VARIABLES = (
@@ -476,8 +477,13 @@ class RunSandbox:
         meter: RunMeter | None = None,
         egress: EgressProxy | None = None,
     ) -> ClaudeAgentOptions:
-        """The run's SDK options with the launcher as the CLI and the env it needs."""
+        """The run's SDK options with the launcher as the CLI and the env it needs; the
+        file tools' check of its PreToolUse hook armed with the workspace's limit, which the
+        tool gate meters for Bash (workspace_allowance.py)."""
         launch = await self.launch(run_id, workspace, home, options.env, read_only, meter, egress)
+        gate = self._gates.get(run_id)
+        if gate is not None and gate.workspace_limit is not None:
+            arm_file_tools(options.hooks, workspace, gate.workspace_limit, gate.last_figure)
         return replace(options, cli_path=launch.cli_path, env=launch.env)
 
     async def launch(

@@ -81,6 +81,10 @@ class ToolGate:
         # Check-ins and the meter run in threads of their own, both on `_commands`.
         self._commands_lock = threading.Lock()
         self._measured = 0
+        # (When, monotonic, and bytes) of the latest measurement, one tuple so a reader in
+        # another thread never pairs one's time with another's bytes: the file tools' check
+        # reuses it (workspace_allowance.py).
+        self._figure: tuple[float, int] | None = None
 
     async def start(self, socket_path: Path) -> None:
         with bindable(socket_path) as name:
@@ -134,8 +138,17 @@ class ToolGate:
         if namespace is not None:
             with self._commands_lock:
                 self._commands[pid] = namespace
-        self._measured = workspace_meter.workspace_bytes(self.workspace)
+        started = time.monotonic()
+        self._note(started, workspace_meter.workspace_bytes(self.workspace))
         return f"ok {max(0, self.workspace_limit - self._measured)}"
+
+    def _note(self, started: float, used: int) -> None:
+        self._measured = used
+        self._figure = (started, used)
+
+    def last_figure(self) -> tuple[float, int] | None:
+        """The latest measurement of the workspace (when it started, monotonic; bytes)."""
+        return self._figure
 
     async def _keep_metering(self) -> None:
         """While commands run, measure the workspace; stop them when it has grown past its
@@ -158,10 +171,11 @@ class ToolGate:
             running = bool(self._commands)
         if not running and not (self.cgroups is not None and self.cgroups.tool_pids()):
             return
+        started = time.monotonic()
         used = workspace_meter.workspace_bytes(self.workspace)
         if used > self.workspace_limit and used > self._measured:
             self.stop_commands(used)
-        self._measured = used
+        self._note(started, used)
 
     def stop_commands(self, used: int) -> None:
         """Stop every running command of the run (it wrote past the workspace's limit)."""
