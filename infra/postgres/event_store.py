@@ -247,14 +247,14 @@ def append_function_sql(schema: str) -> str:
 
     Arguments: the batch's rows as one JSON array of [session, seq relative to the session's
     head before the batch, topic, run id, length of state] in queue order; their states
-    concatenated; the batch's sessions; whether each is created by the batch (it must not
-    exist, nor be a fork or import being written) or appended to (it must exist and not be deleted); the time; the NOTIFY payload
-    ('' for none); the log position after the caller's own last commit and its sessions'
-    heads as of then (NULL where it does not know one): when the log is still there, the heads
-    are not read; the fences of the batch's fenced appends, as (session, run id, token) in three
-    arrays. Writes nothing and answers applied = false if a session breaks its rule (the
-    caller then plans the batch under the lock, with refusals). Answers the position before
-    the batch and each session's head before it (NULL for a created session)."""
+    concatenated; the batch's sessions; whether each is created by the batch (it must not exist,
+    nor be a fork or import being written) or appended to (it must exist and not be deleted);
+    the time; the NOTIFY payload ('' for none); the log position after the caller's own last
+    commit and its sessions' heads as of then (NULL where it does not know one): when the log is
+    still there, the heads are not read; the fences of the batch's fenced appends, as (session,
+    run id, token) in three arrays. Writes nothing and answers applied = false if a session
+    breaks its rule (the caller then plans the batch under the lock, with refusals). Answers the
+    position before the batch and each session's head before it (NULL for a created session)."""
     s = _ident(schema)
     return f"""
         CREATE OR REPLACE FUNCTION {s}.{APPEND_FUNCTION}(
