@@ -343,6 +343,46 @@ async def test_a_tool_cannot_write_past_the_workspace_limit(
     assert "RunFinished" in repr(second[-1].event), repr(second[-1].event)
 
 
+async def test_a_tool_cannot_fill_the_runs_home_past_the_limit(
+    store: StoreBase, tmp_path: Path
+) -> None:
+    """The run's HOME is writable as well as the workspace (the CLI's config lives there):
+    files of 4 MB each written to ~ under AGENTLOG_RUN_WORKSPACE_MB=40 are stopped by the
+    run's meter once HOME holds more than 40 MB, which the call's output says; the run
+    finishes. (Before, HOME was measured by nothing: only each file was bounded.)"""
+    need_sandbox()
+    command = (
+        "for n in $(seq 64); do head -c 4000000 /dev/zero > ~/part-$n.bin; sleep 0.05; done; "
+        "echo not stopped"
+    )
+    session = await new_session(store)
+    workspaces = tmp_path / "workspaces"
+    try:
+        async with (
+            ScriptedModel(shell_command=command) as model,
+            open_agent_runner(
+                store,
+                base_url=model.base_url,
+                workspace_root=workspaces,
+                run_home_root=tmp_path / "homes",
+                enabled_tools=frozenset({"Bash"}),
+                approval=ApprovalPolicy(),
+                run_limits=RunLimits(workspace_mb=40),
+            ) as runner,
+        ):
+            turn = await run_turn(runner, store, session, "Run the demo in the shell.")
+    finally:
+        for folder in workspaces.iterdir():
+            if folder.name != ".sessions":
+                remove_workspace(folder)
+    (stopped,) = [r.event for r in turn if isinstance(r.event, ToolCallFailed)]
+    output = stopped.error_text
+    assert "the run's HOME holds" in output, output
+    assert "past its limit of 40 MB (AGENTLOG_RUN_WORKSPACE_MB)" in output, output
+    assert "not stopped" not in output, output
+    assert "RunFinished" in repr(turn[-1].event), repr(turn[-1].event)
+
+
 def test_the_workspace_limit_is_on_by_default() -> None:
     """A laptop survives a tool that writes without end: 2 GB unless configured."""
     assert RunLimits.from_env({}).workspace_mb == 2048

@@ -554,6 +554,7 @@ class RunSandbox:
                 cgroups,
                 workspace=workspace,
                 workspace_limit=None if workspace_mb is None else workspace_mb * 1024 * 1024,
+                home=home,
             )
             gate_socket = self.directory / f"{run_id}.tools.sock"
             await gate.start(gate_socket)

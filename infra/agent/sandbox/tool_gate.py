@@ -67,11 +67,17 @@ class ToolGate:
         *,
         workspace: Path | None = None,
         workspace_limit: int | None = None,
+        home: Path | None = None,
     ) -> None:
         self.run_id = run_id
         self.cgroups = cgroups
         self.workspace = workspace
         self.workspace_limit = workspace_limit if workspace is not None else None
+        # The run's HOME is writable too (the CLI's config and what a tool puts in ~): it is
+        # held to the same limit, measured apart (the CLI's own files there are not the
+        # workspace's, and the file tools' check counts the workspace alone).
+        self.home = home
+        self._home_measured = 0
         self.socket_path: Path | None = None
         self._server: asyncio.Server | None = None
         self._meter: asyncio.Task[None] | None = None
@@ -140,7 +146,11 @@ class ToolGate:
                 self._commands[pid] = namespace
         started = time.monotonic()
         self._note(started, workspace_meter.workspace_bytes(self.workspace))
-        return f"ok {max(0, self.workspace_limit - self._measured)}"
+        left = self.workspace_limit - self._measured
+        if self.home is not None:
+            self._home_measured = workspace_meter.workspace_bytes(self.home)
+            left = min(left, self.workspace_limit - self._home_measured)
+        return f"ok {max(0, left)}"
 
     def _note(self, started: float, used: int) -> None:
         self._measured = used
@@ -176,13 +186,18 @@ class ToolGate:
         if used > self.workspace_limit and used > self._measured:
             self.stop_commands(used)
         self._note(started, used)
+        if self.home is not None:
+            home_used = workspace_meter.workspace_bytes(self.home)
+            if home_used > self.workspace_limit and home_used > self._home_measured:
+                self.stop_commands(home_used, where="the run's HOME")
+            self._home_measured = home_used
 
-    def stop_commands(self, used: int) -> None:
+    def stop_commands(self, used: int, where: str = "the workspace") -> None:
         """Stop every running command of the run (it wrote past the workspace's limit)."""
         assert self.workspace_limit is not None
         mb = 1024 * 1024
         message = (
-            f"\nagentlog: stopped: the workspace holds {used / mb:.1f} MB, past its limit of "
+            f"\nagentlog: stopped: {where} holds {used / mb:.1f} MB, past its limit of "
             f"{self.workspace_limit // mb} MB (AGENTLOG_RUN_WORKSPACE_MB)\n"
         )
         log.warning("tool gate: run %s: %s", self.run_id, message.strip())
