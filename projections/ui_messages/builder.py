@@ -128,11 +128,14 @@ _SCAN = 1
 class Builder:
     """The transient side of one fold call. It owns every list and builder it creates."""
 
-    __slots__ = ("messages", "open_message", "open_run_id", "runs", "thawed")
+    __slots__ = ("kept", "messages", "open_message", "open_run_id", "runs", "thawed")
 
     def __init__(self, state: ConversationState) -> None:
         self.messages: list[Message | MessageBuilder] = list(state.messages)
         self.thawed: list[int] = []
+        # The fewest of the state's messages that stayed in place (a rewind or the tombstone
+        # takes them off the end): every position from here on may hold another message.
+        self.kept = len(state.messages)
         self.runs: dict[str, int] | None = None  # run id -> position, built on first need
         self.open_run_id = state.open_run_id
         self.open_message: MessageBuilder | None = None  # thawed on first use

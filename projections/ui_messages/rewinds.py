@@ -10,6 +10,7 @@ def _session_deleted(b: Builder, recorded: RecordedEvent) -> None:
     # The tombstone: the conversation is gone.
     b.messages.clear()
     b.thawed.clear()
+    b.kept = 0
     b.runs = {}
     b.open_run_id = None
     b.open_message = None
@@ -26,6 +27,7 @@ def _rewound(b: Builder, recorded: RecordedEvent) -> None:
     while kept < len(b.messages) and b.messages[kept].seq <= to_seq:
         kept += 1
     del b.messages[kept:]
+    b.kept = min(b.kept, kept)
     b.thawed = [position for position in b.thawed if position < kept]
     b.runs = None
     b.open_message = None
