@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
 from agentlog.domain.events import ConversationRewound, RecordedEvent, encode_event
 from agentlog.domain.ports.event_store import EventStore
@@ -33,6 +35,7 @@ from agentlog.infra.store.byte_bounded import (
     rebuild_share,
 )
 from agentlog.infra.store.projection_store import (
+    Changes,
     Checkpoint,
     Claim,
     ProjectionStore,
@@ -42,7 +45,8 @@ from agentlog.infra.store.projection_store import (
 )
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import EVERYTHING, ConversationState
+from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +81,10 @@ class RebuildResult:
 
 def fold_page(
     events: Iterable[RecordedEvent], states: States, summaries: Summaries
-) -> tuple[set[str], set[str]]:
-    """Fold events of any sessions into `states` and `summaries` in place; returns the ids of
-    the states and of the summaries that changed (an event already folded changes nothing)."""
+) -> tuple[Changes, set[str]]:
+    """Fold events of any sessions into `states` and `summaries` in place; returns, of each
+    state that changed, which messages did, and the ids of the summaries that changed (an
+    event already folded changes nothing)."""
     by_session: dict[str, list[RecordedEvent]] = {}
     for recorded in events:
         found = by_session.get(recorded.session_id)
@@ -87,14 +92,14 @@ def fold_page(
             by_session[recorded.session_id] = [recorded]
         else:
             found.append(recorded)
-    changed_states: set[str] = set()
+    changed_states: Changes = {}
     changed_summaries: set[str] = set()
     for session_id, batch in by_session.items():
         before = states.get(session_id, ui_messages.EMPTY)
-        after = ui_messages.fold(batch, before)
+        after, changes = ui_messages.fold_changes(batch, before)
         if after is not before:
             states[session_id] = after
-            changed_states.add(session_id)
+            changed_states[session_id] = changes
         summary = original = summaries.get(session_id)
         for recorded in batch:
             summary = sessions.apply(summary, recorded)
@@ -106,14 +111,22 @@ def fold_page(
 
 
 async def _save_folded(
-    claim: Claim, events: list[RecordedEvent], states: States, summaries: Summaries
+    claim: Claim,
+    events: list[RecordedEvent],
+    states: States,
+    summaries: Summaries,
+    healed: Iterable[str] = (),
 ) -> bool:
     changed_states, changed_summaries = fold_page(events, states, summaries)
+    for session_id in healed:
+        # Folded afresh from the log: every message is written, whatever the page changed.
+        changed_states[session_id] = EVERYTHING
     position = events[-1].position if events else 0
     if not changed_states and not changed_summaries and position <= claim.checkpoint.position:
         return True  # all of it was folded before: nothing to write, not even the revision
     return await claim.save(
         {s: states[s] for s in changed_states},
+        changed_states,
         {s: summaries[s] for s in changed_summaries},
         position,
     )
@@ -212,7 +225,7 @@ class Projector:
             healed = await self._heal_before_rewinds(events, states, summaries)
             # The page starts after the checkpoint, so a save always writes and bumps the
             # revision by one.
-            saved = await _save_folded(claim, events, states, summaries)
+            saved = await _save_folded(claim, events, states, summaries, healed)
             if saved:
                 for session_id in healed:
                     sizes[session_id] = rows_bytes(states.get(session_id), None)
@@ -271,8 +284,8 @@ class Projector:
         async with self.projections.claim() as claim:
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries = await claim.load(session_ids)
-            await self._heal_before_rewinds(events, states, summaries)
-            return await _save_folded(claim, events, states, summaries)
+            healed = await self._heal_before_rewinds(events, states, summaries)
+            return await _save_folded(claim, events, states, summaries, healed)
 
     async def _heal_before_rewinds(
         self, events: list[RecordedEvent], states: States, summaries: Summaries
@@ -349,6 +362,29 @@ class Projector:
         if state.last_seq == 0:
             raise UnknownSession(session_id)
         return state, state.last_seq
+
+    async def read_page(
+        self, session_id: str, limit: int, before: str | None = None
+    ) -> tuple[ConversationState, int, str | None]:
+        """One page of the conversation at its head (see
+        agentlog.projections.ui_messages.paging): a state holding only the page's messages,
+        the head, and the cursor of the page before (None: the page starts the conversation).
+        Reads only the page's rows while the stored rows are at the head; when the log holds
+        more (the projector is a settle period behind), the whole conversation is folded, as
+        `read_messages` does. Raises UnknownSession, UnknownCursor."""
+        try:
+            stored = await self.projections.read_page(session_id, limit, before)
+        except UnknownCursor:
+            stored = None  # the message may be in the log past the rows: the fold decides
+        if stored is not None and not await self.store.read(
+            session_id, after=stored.state.last_seq, limit=1
+        ):
+            older = stored.state.messages[0].id if stored.start > 0 else None
+            return stored.state, stored.state.last_seq, older
+        # Behind the log (or no rows yet): the whole conversation, folded to its head.
+        state, head = await self.read_messages(session_id)
+        page, older = page_before(state.messages, limit, before)
+        return msgspec.structs.replace(state, messages=tuple(page)), head, older
 
     async def read_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary folded to its head; None for an unknown session."""
@@ -520,7 +556,7 @@ class _GenerationBuild:
         self.held_bytes = 0
         self.states: States = {}
         self.summaries: Summaries = {}
-        self.dirty_states: set[str] = set()
+        self.dirty_states: Changes = {}
         self.dirty_summaries: set[str] = set()
         self.seen: set[str] = set()
         self.position = 0
@@ -542,7 +578,9 @@ class _GenerationBuild:
             for session_id in missing:
                 self.held_bytes += rows_bytes(states.get(session_id), summaries.get(session_id))
         changed_states, changed_summaries = fold_page(events, self.states, self.summaries)
-        self.dirty_states |= changed_states
+        for session_id, changes in changed_states.items():
+            earlier = self.dirty_states.get(session_id)
+            self.dirty_states[session_id] = changes if earlier is None else earlier.merged(changes)
         self.dirty_summaries |= changed_summaries
         self.seen |= changed_summaries
         self.position = events[-1].position
@@ -561,6 +599,7 @@ class _GenerationBuild:
             await self.projections.write_generation(
                 self.generation,
                 {s: self.states[s] for s in self.dirty_states},
+                self.dirty_states,
                 {s: self.summaries[s] for s in self.dirty_summaries},
             )
             self.dirty_states.clear()

@@ -146,7 +146,7 @@ async def test_a_summaries_table_from_before_usage_gains_its_columns(store: Stor
         summaries = sessions.fold(events)
         assert summaries["a"].usage.cost_usd == 0.5
         async with projections.claim() as claim:
-            assert await claim.save({}, summaries, events[-1].position)
+            assert await claim.save({}, {}, summaries, events[-1].position)
         assert await projections.read_summary("a") == summaries["a"]
 
 
