@@ -41,11 +41,12 @@ from agentlog.infra.store.projection_store import (
     ProjectionStore,
     States,
     Summaries,
+    encode_message,
     encode_state,
 )
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import EVERYTHING, ConversationState
+from agentlog.projections.ui_messages import EVERYTHING, ConversationState, MessageChanges
 from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
 
 log = logging.getLogger(__name__)
@@ -116,20 +117,22 @@ async def _save_folded(
     states: States,
     summaries: Summaries,
     healed: Iterable[str] = (),
-) -> bool:
+) -> tuple[bool, Changes]:
+    """Fold the page into the rows and save it; whether it saved, and what changed."""
     changed_states, changed_summaries = fold_page(events, states, summaries)
     for session_id in healed:
         # Folded afresh from the log: every message is written, whatever the page changed.
         changed_states[session_id] = EVERYTHING
     position = events[-1].position if events else 0
     if not changed_states and not changed_summaries and position <= claim.checkpoint.position:
-        return True  # all of it was folded before: nothing to write, not even the revision
-    return await claim.save(
+        return True, {}  # all of it was folded before: nothing to write, not even the revision
+    saved = await claim.save(
         {s: states[s] for s in changed_states},
         changed_states,
         {s: summaries[s] for s in changed_summaries},
         position,
     )
+    return saved, changed_states
 
 
 # What a summary row holds besides its title and run marks: ids, times, counters, usage.
@@ -142,6 +145,24 @@ def rows_bytes(state: ConversationState | None, summary: SessionSummary | None) 
     if summary is not None:
         size += _SUMMARY_BYTES + len(summary.title or "") + 16 * len(summary.run_marks)
     return size
+
+
+def message_bytes_change(
+    before: ConversationState, after: ConversationState, changes: MessageChanges
+) -> int:
+    """How much a fold changed the state's encoded length, from the changed messages only
+    (their old and new encodings, and what a rewind took off): O(change), not O(state)."""
+    if changes.everything:
+        return len(encode_state(after)) - len(encode_state(before))
+    old, new = before.messages, after.messages
+    change = 0
+    for position in changes.positions(len(new)):
+        change += len(encode_message(new[position]))
+        if position < len(old):
+            change -= len(encode_message(old[position]))
+    for position in range(len(new), len(old)):
+        change -= len(encode_message(old[position]))
+    return change
 
 
 def events_bytes(events: Iterable[RecordedEvent]) -> dict[str, int]:
@@ -223,14 +244,15 @@ class Projector:
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries, sizes = await self._load(claim, session_ids)
             healed = await self._heal_before_rewinds(events, states, summaries)
+            before = dict(states)
             # The page starts after the checkpoint, so a save always writes and bumps the
             # revision by one.
-            saved = await _save_folded(claim, events, states, summaries, healed)
+            saved, changed = await _save_folded(claim, events, states, summaries, healed)
             if saved:
-                for session_id in healed:
-                    sizes[session_id] = rows_bytes(states.get(session_id), None)
-                for session_id, added in events_bytes(events).items():
-                    sizes[session_id] = sizes.get(session_id, 0) + added
+                for session_id, changes in changed.items():
+                    sizes[session_id] = sizes.get(session_id, 0) + message_bytes_change(
+                        before.get(session_id, ui_messages.EMPTY), states[session_id], changes
+                    )
                 self._remember(checkpoint, states, summaries, sizes)
             else:
                 self._rows_cache.clear()
@@ -285,7 +307,8 @@ class Projector:
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries = await claim.load(session_ids)
             healed = await self._heal_before_rewinds(events, states, summaries)
-            return await _save_folded(claim, events, states, summaries, healed)
+            saved, _changed = await _save_folded(claim, events, states, summaries, healed)
+            return saved
 
     async def _heal_before_rewinds(
         self, events: list[RecordedEvent], states: States, summaries: Summaries

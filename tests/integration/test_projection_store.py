@@ -5,6 +5,8 @@ nothing (the projection store's own contract: tests/contract/test_projection_sto
 from __future__ import annotations
 
 import asyncio
+import sys
+from typing import Any
 
 import pytest
 
@@ -20,8 +22,10 @@ from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
+from agentlog.infra.store.projection_store import StateWrite, encode_state, state_writes
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import sessions, ui_messages
+from agentlog.projections.ui_messages.paging import UnknownCursor
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
 
@@ -176,3 +180,87 @@ async def test_the_rows_the_projector_remembers_are_bounded_in_bytes(store: Stor
         await store.append("big0", [CustomEventRecorded(name="late", data={})])
         await projector.catch_up()
         assert await stored(projections) == await folded(store)
+
+
+async def test_a_page_writes_only_the_messages_it_changed(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long conversation: 40 messages of their own, then an open run.
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [CustomEventRecorded(name="note", data=i) for i in range(40)])
+    await store.append("s", [RunStarted(run_id="r", prompt="go")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        module = sys.modules[type(projections).__module__]
+        written: list[list[int]] = []
+
+        def recording(states: Any, changes: Any) -> list[StateWrite]:
+            writes: list[StateWrite] = state_writes(states, changes)
+            written.extend([p for p, _id, _m in w.messages] for w in writes)
+            return writes
+
+        monkeypatch.setattr(module, "state_writes", recording)
+        await store.append("s", [ToolCallStarted(run_id="r", tool_call_id="t", tool_name="Bash")])
+        await projector.catch_up()
+        assert written == [[41]]  # the run's message only (the prompt is 40)
+        await store.append("s", [RunFinished(run_id="r", result="ok")])
+        await store.append("s", [CustomEventRecorded(name="after")])
+        await projector.catch_up()
+        assert written[1:] == [[41, 42]]  # the run's end, and one new message
+        assert await stored(projections) == await folded(store)
+
+
+async def test_whole_state_rows_of_an_older_agentlog_are_split_into_message_rows(
+    store: StoreBase,
+) -> None:
+    await seed(store, sessions_count=3, runs=2)
+    async with open_projection_store(store) as projections:
+        await Projector(store, projections).catch_up()
+    expected = await folded(store)
+    # The layout before messages had rows: the whole state in agentlog_ui_states.state.
+    await _sql(store, "DROP TABLE agentlog_ui_messages")
+    await _sql(store, "ALTER TABLE agentlog_ui_states DROP COLUMN message_count")
+    for session_id, state in expected[0].items():
+        whole = encode_state(state).hex()
+        literal = (
+            f"decode('{whole}', 'hex')"
+            if isinstance(store, PostgresEventStore)
+            else (f"X'{whole}'")
+        )
+        await _sql(
+            store,
+            f"UPDATE agentlog_ui_states SET state = {literal} WHERE session_id = '{session_id}'",
+        )
+    async with open_projection_store(store) as projections:
+        assert await stored(projections) == expected
+        projector = Projector(store, projections)
+        page, _head, older = await projector.read_page("s001", 2)
+        assert page.messages == expected[0]["s001"].messages[-2:] and older is not None
+        await store.append("s001", a_run("late"))
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)
+    async with open_projection_store(store) as projections:
+        assert await stored(projections) == await folded(store)  # split once, left alone
+
+
+async def test_a_page_read_while_the_projector_is_behind_folds_the_log_past_the_rows(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), *a_run("r1")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        # Not caught up: a second run, only in the log.
+        await store.append("s", [RunStarted(run_id="r2", prompt="again")])
+        await store.append("s", [RunFinished(run_id="r2", result="ok")])
+        expected = (await folded(store))[0]["s"]
+        page, head, older = await projector.read_page("s", 1)
+        assert page.messages == expected.messages[-1:] and head == expected.last_seq
+        assert older == expected.messages[-1].id
+        page, head, older = await projector.read_page("s", 5, before="r2:user")
+        assert page.messages == expected.messages[:2] and older is None
+        with pytest.raises(UnknownCursor):
+            await projector.read_page("s", 5, before="nothing")
+        with pytest.raises(UnknownSession):
+            await projector.read_page("nobody", 5)
