@@ -176,6 +176,17 @@ class _Sql:
             f"SELECT message FROM {messages} WHERE generation = $1 AND session_id = $2 "
             "AND position >= $3 AND position < $4 ORDER BY position"
         )
+        # The newest messages of each session: what a page of appends usually touches.
+        self.load_headers = (
+            f"SELECT session_id, state, message_count FROM {states} "
+            "WHERE generation = $1 AND session_id = ANY($2::text[])"
+        )
+        self.load_newest_messages = f"""
+            SELECT m.session_id, m.message FROM {states} AS s
+            JOIN {messages} AS m ON m.generation = s.generation AND m.session_id = s.session_id
+                AND m.position >= s.message_count - $3
+            WHERE s.generation = $1 AND s.session_id = ANY($2::text[])
+            ORDER BY m.session_id, m.position"""
         self.load_messages = (
             f"SELECT session_id, message FROM {messages} "
             "WHERE generation = $1 AND session_id = ANY($2::text[]) "
@@ -235,11 +246,12 @@ async def _write_states(
     generation: int,
     states: Mapping[str, ConversationState],
     changes: Changes,
+    hidden: Mapping[str, int] | None = None,
 ) -> None:
     """Headers, then the changed messages of the sessions whose header was written."""
     if not states:
         return
-    writes = state_writes(states, changes)
+    writes = state_writes(states, changes, hidden)
     rows = await conn.fetch(
         upsert,
         generation,
@@ -302,6 +314,26 @@ def _snapshot(conn: asyncpg.Connection) -> Any:
     return conn.transaction(isolation="repeatable_read", readonly=True)
 
 
+async def _load_newest(
+    conn: asyncpg.Connection, sql: _Sql, generation: int, session_ids: Sequence[str], count: int
+) -> tuple[States, dict[str, int], Summaries]:
+    ids = list(session_ids)
+    headers = await conn.fetch(sql.load_headers, generation, ids)
+    messages: dict[str, list[bytes]] = {}
+    if headers:
+        for row in await conn.fetch(sql.load_newest_messages, generation, ids, count):
+            messages.setdefault(row[0], []).append(row[1])
+    states: States = {}
+    hidden: dict[str, int] = {}
+    for session_id, header, total in headers:
+        own = messages.get(session_id, [])
+        states[session_id], hidden[session_id] = joined_state(header, own), total - len(own)
+    summaries = {
+        row[0]: _summary(row) for row in await conn.fetch(sql.load_summaries, generation, ids)
+    }
+    return states, hidden, summaries
+
+
 class PostgresClaim:
     """Holds the checkpoint row's lock (and a pool connection) until saved or abandoned."""
 
@@ -313,8 +345,20 @@ class PostgresClaim:
     async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
         return await _load(self._conn, self._sql, self.checkpoint.generation, session_ids)
 
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        return await _load_newest(
+            self._conn, self._sql, self.checkpoint.generation, session_ids, count
+        )
+
     async def save(
-        self, states: States, changes: Changes, summaries: Summaries, position: int
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
     ) -> bool:
         seen = self.checkpoint
         sql = self._sql
@@ -325,7 +369,9 @@ class PostgresClaim:
         )
         if moved != "UPDATE 1":
             return False
-        await _write_states(self._conn, sql, sql.upsert_states, seen.generation, states, changes)
+        await _write_states(
+            self._conn, sql, sql.upsert_states, seen.generation, states, changes, hidden
+        )
         await _write_summaries(self._conn, sql.upsert_summaries, seen.generation, summaries)
         return True
 

@@ -106,10 +106,10 @@ SET message_id = excluded.message_id, message = excluded.message
 _TRUNCATE_MESSAGES = (
     "DELETE FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? AND position >= ?"
 )
-# Messages of a session in order, from the live generation or a given one.
-_MESSAGES = (
+# Messages of a session in order, from a position on.
+_MESSAGES_FROM = (
     "SELECT message FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? "
-    "ORDER BY position"
+    "AND position >= ? ORDER BY position"
 )
 _UPSERT_SUMMARY = f"""
 INSERT INTO agentlog_session_summaries AS t (generation, {SUMMARY_COLUMNS})
@@ -141,8 +141,9 @@ def _write_states(
     states: Mapping[str, ConversationState],
     changes: Changes,
     sql: str,
+    hidden: Mapping[str, int] | None = None,
 ) -> None:
-    for w in state_writes(states, changes):
+    for w in state_writes(states, changes, hidden):
         written = conn.execute(
             sql, (generation, w.session_id, w.last_seq, w.header, w.message_count)
         ).rowcount
@@ -164,15 +165,26 @@ def _write_summaries(
 def _load(
     conn: sqlite3.Connection, generation: int, session_ids: Sequence[str]
 ) -> tuple[States, Summaries]:
+    states, _hidden, summaries = _load_newest(conn, generation, session_ids, None)
+    return states, summaries
+
+
+def _load_newest(
+    conn: sqlite3.Connection, generation: int, session_ids: Sequence[str], newest: int | None
+) -> tuple[States, dict[str, int], Summaries]:
+    """The rows of these sessions, each state with its `newest` messages only (None: all),
+    and how many older ones each leaves out."""
     ids = json.dumps(list(session_ids))
-    states = {
-        sid: joined_state(header, [m for (m,) in conn.execute(_MESSAGES, (generation, sid))])
-        for sid, header in conn.execute(
-            "SELECT session_id, state FROM agentlog_ui_states WHERE generation = ? "
-            "AND session_id IN (SELECT value FROM json_each(?))",
-            (generation, ids),
-        ).fetchall()
-    }
+    states: States = {}
+    hidden: dict[str, int] = {}
+    for sid, header, count in conn.execute(
+        "SELECT session_id, state, message_count FROM agentlog_ui_states WHERE generation = ? "
+        "AND session_id IN (SELECT value FROM json_each(?))",
+        (generation, ids),
+    ).fetchall():
+        start = 0 if newest is None else max(0, count - newest)
+        messages = conn.execute(_MESSAGES_FROM, (generation, sid, start)).fetchall()
+        states[sid], hidden[sid] = joined_state(header, [m for (m,) in messages]), start
     summaries = {
         row[0]: _summary(row)
         for row in conn.execute(
@@ -181,7 +193,7 @@ def _load(
             (generation, ids),
         )
     }
-    return states, summaries
+    return states, hidden, summaries
 
 
 def _checkpoint(conn: sqlite3.Connection) -> Checkpoint:
@@ -293,8 +305,21 @@ class SQLiteClaim:
     async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
         return await self._owner.load_generation(self.checkpoint.generation, session_ids)
 
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        generation = self.checkpoint.generation
+        return await self._owner._on_reader(
+            lambda conn: _load_newest(conn, generation, session_ids, count)
+        )
+
     async def save(
-        self, states: States, changes: Changes, summaries: Summaries, position: int
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
     ) -> bool:
         seen = self.checkpoint
 
@@ -302,7 +327,7 @@ class SQLiteClaim:
             with _Transaction(conn):
                 if not _bump_revision(conn, seen, max(position, seen.position)):
                     return False
-                _write_states(conn, seen.generation, states, changes, _UPSERT_STATE)
+                _write_states(conn, seen.generation, states, changes, _UPSERT_STATE, hidden)
                 _write_summaries(conn, seen.generation, summaries, _UPSERT_SUMMARY)
                 return True
 

@@ -97,21 +97,29 @@ class StateWrite:
     messages: list[tuple[int, str, bytes]]  # (position, message id, message)
 
 
-def state_writes(states: Mapping[str, ConversationState], changes: Changes) -> list[StateWrite]:
-    """What writing these states takes, only the changed messages encoded."""
+def state_writes(
+    states: Mapping[str, ConversationState],
+    changes: Changes,
+    hidden: Mapping[str, int] | None = None,
+) -> list[StateWrite]:
+    """What writing these states takes, only the changed messages encoded. `hidden`: of a
+    state that holds only its newest messages, how many older ones it leaves out (its
+    positions and changes are the window's; such a state never got shorter)."""
     writes = []
     for session_id, state in states.items():
         changed = changes.get(session_id, EVERYTHING)
         messages = state.messages
+        offset = 0 if hidden is None else hidden.get(session_id, 0)
+        assert not (offset and changed.shrunk), "a window never gets shorter"
         writes.append(
             StateWrite(
                 session_id=session_id,
                 last_seq=state.last_seq,
                 header=encode_header(state),
-                message_count=len(messages),
-                truncate_at=len(messages) if changed.shrunk else None,
+                message_count=offset + len(messages),
+                truncate_at=offset + len(messages) if changed.shrunk else None,
                 messages=[
-                    (p, messages[p].id, encode_message(messages[p]))
+                    (offset + p, messages[p].id, encode_message(messages[p]))
                     for p in changed.positions(len(messages))
                 ],
             )
@@ -256,13 +264,26 @@ class Claim(Protocol):
         """The live rows of these sessions (absent ones are left out)."""
         ...
 
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        """`load`, each state holding only its `count` newest messages (what a page of
+        appends usually touches), and how many older ones each leaves out."""
+        ...
+
     async def save(
-        self, states: States, changes: Changes, summaries: Summaries, position: int
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
     ) -> bool:
         """Write the rows and move the checkpoint to `position`, in one transaction: of each
-        state its header and the messages `changes` names (all when absent). A row never
-        moves backwards (a session whose header is at a later seq keeps all its rows). False,
-        and nothing written, when another writer saved since this claim was taken."""
+        state its header and the messages `changes` names (all when absent). `hidden`: states
+        loaded by `load_newest`, by how many messages they leave out. A row never moves
+        backwards (a session whose header is at a later seq keeps all its rows). False, and
+        nothing written, when another writer saved since this claim was taken."""
         ...
 
     async def replace(

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -46,7 +46,12 @@ from agentlog.infra.store.projection_store import (
 )
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import EVERYTHING, ConversationState, MessageChanges
+from agentlog.projections.ui_messages import (
+    EVERYTHING,
+    ConversationState,
+    MessageChanges,
+    OutsideWindow,
+)
 from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
 
 log = logging.getLogger(__name__)
@@ -80,12 +85,32 @@ class RebuildResult:
         return body
 
 
+# How many of a session's newest messages the projector reads back when it does not
+# remember the session: a page of appends lands in the last message or two (see
+# `NeedsWholeStates` for when it needs more).
+NEWEST_MESSAGES = 32
+
+
+class NeedsWholeStates(Exception):
+    """A page needs older messages of these sessions than their windows hold (a rewind, the
+    tombstone, a new run's start, a late result for an old call): fold them whole."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"whole states needed: {sorted(session_ids)}")
+        self.session_ids = session_ids
+
+
 def fold_page(
-    events: Iterable[RecordedEvent], states: States, summaries: Summaries
+    events: Iterable[RecordedEvent],
+    states: States,
+    summaries: Summaries,
+    hidden: Mapping[str, int] | None = None,
 ) -> tuple[Changes, set[str]]:
     """Fold events of any sessions into `states` and `summaries` in place; returns, of each
     state that changed, which messages did, and the ids of the summaries that changed (an
-    event already folded changes nothing)."""
+    event already folded changes nothing). `hidden`: states that hold only their newest
+    messages, by how many older ones they leave out; raises NeedsWholeStates, having changed
+    nothing, when the page needs older ones."""
     by_session: dict[str, list[RecordedEvent]] = {}
     for recorded in events:
         found = by_session.get(recorded.session_id)
@@ -93,11 +118,24 @@ def fold_page(
             by_session[recorded.session_id] = [recorded]
         else:
             found.append(recorded)
+    folded: dict[str, tuple[ConversationState, ConversationState, MessageChanges]] = {}
+    outside: set[str] = set()
+    for session_id, batch in by_session.items():
+        before = states.get(session_id, ui_messages.EMPTY)
+        try:
+            after, changes = ui_messages.fold_changes(
+                batch, before, 0 if hidden is None else hidden.get(session_id, 0)
+            )
+        except OutsideWindow:
+            outside.add(session_id)
+            continue
+        folded[session_id] = before, after, changes
+    if outside:
+        raise NeedsWholeStates(outside)
     changed_states: Changes = {}
     changed_summaries: set[str] = set()
     for session_id, batch in by_session.items():
-        before = states.get(session_id, ui_messages.EMPTY)
-        after, changes = ui_messages.fold_changes(batch, before)
+        before, after, changes = folded[session_id]
         if after is not before:
             states[session_id] = after
             changed_states[session_id] = changes
@@ -117,9 +155,10 @@ async def _save_folded(
     states: States,
     summaries: Summaries,
     healed: Iterable[str] = (),
+    hidden: Mapping[str, int] | None = None,
 ) -> tuple[bool, Changes]:
     """Fold the page into the rows and save it; whether it saved, and what changed."""
-    changed_states, changed_summaries = fold_page(events, states, summaries)
+    changed_states, changed_summaries = fold_page(events, states, summaries, hidden)
     for session_id in healed:
         # Folded afresh from the log: every message is written, whatever the page changed.
         changed_states[session_id] = EVERYTHING
@@ -131,6 +170,7 @@ async def _save_folded(
         changed_states,
         {s: summaries[s] for s in changed_summaries},
         position,
+        hidden,
     )
     return saved, changed_states
 
@@ -199,8 +239,12 @@ class Projector:
         recheck_seconds: float = 1.0,
         settle_seconds: float = 0.2,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        newest_messages: int = NEWEST_MESSAGES,
     ) -> None:
         self.store = store
+        # How many of a session's newest messages a page reads back when the session is not
+        # remembered (at least 1: the open run's message is the last one).
+        self.newest_messages = max(1, newest_messages)
         self.projections = projections
         self.page_size = page_size
         self.rebuild_page_size = rebuild_page_size
@@ -215,9 +259,11 @@ class Projector:
         self.rebuild_cache_bytes = rebuild_share(cache_bytes)
         # Rows as this projector last saved them, valid while the (generation, revision) is
         # still the one its save left: any other writer bumps the revision.
-        self._rows_cache: ByteBoundedLru[str, tuple[ConversationState | None, SessionSummary]] = (
-            ByteBoundedLru(projector_share(cache_bytes))
-        )
+        # A state may hold only its newest messages: the int says how many older ones it
+        # leaves out.
+        self._rows_cache: ByteBoundedLru[
+            str, tuple[ConversationState | None, int, SessionSummary]
+        ] = ByteBoundedLru(projector_share(cache_bytes))
         self._rows_cache_token: tuple[int, int] | None = None
 
     # -- incremental upkeep -----------------------------------------------------------------
@@ -242,33 +288,50 @@ class Projector:
                 return None
             checkpoint = claim.checkpoint
             session_ids = list(dict.fromkeys(e.session_id for e in events))
-            states, summaries, sizes = await self._load(claim, session_ids)
-            healed = await self._heal_before_rewinds(events, states, summaries)
-            before = dict(states)
-            # The page starts after the checkpoint, so a save always writes and bumps the
-            # revision by one.
-            saved, changed = await _save_folded(claim, events, states, summaries, healed)
+            states, hidden, summaries, sizes = await self._load(claim, session_ids)
+            healed: set[str] = set()
+            while True:
+                for session_id in await self._heal_before_rewinds(events, states, summaries):
+                    healed.add(session_id)
+                    hidden[session_id] = 0
+                before = dict(states)
+                try:
+                    # The page starts after the checkpoint, so a save always writes and bumps
+                    # the revision by one.
+                    saved, changed = await _save_folded(
+                        claim, events, states, summaries, healed, hidden
+                    )
+                    break
+                except NeedsWholeStates as needs:
+                    # Rare (a new run, a rewind, a late result): read these sessions whole.
+                    whole, _ = await claim.load(sorted(needs.session_ids))
+                    for session_id in needs.session_ids:
+                        states[session_id], hidden[session_id] = whole[session_id], 0
+                        sizes[session_id] = rows_bytes(whole[session_id], summaries[session_id])
             if saved:
                 for session_id, changes in changed.items():
                     sizes[session_id] = sizes.get(session_id, 0) + message_bytes_change(
                         before.get(session_id, ui_messages.EMPTY), states[session_id], changes
                     )
-                self._remember(checkpoint, states, summaries, sizes)
+                self._remember(checkpoint, states, hidden, summaries, sizes)
             else:
                 self._rows_cache.clear()
             return len(events) if saved else 0
 
     async def _load(
         self, claim: Claim, session_ids: list[str]
-    ) -> tuple[States, Summaries, dict[str, int]]:
+    ) -> tuple[States, dict[str, int], Summaries, dict[str, int]]:
         """The rows of these sessions: from what this projector saved last, while nobody else
-        has written since (the revision is still the one our save left), else from the store.
-        A hot session's state is then not read back and decoded for every page. Also each
+        has written since (the revision is still the one our save left), else from the store,
+        each state with its newest messages only (NEWEST_MESSAGES). A hot session's state is
+        then not read back and decoded for every page, and one read back costs the same in a
+        session of any length. Also how many older messages each state leaves out, and each
         row's estimated size (see `rows_bytes`)."""
         checkpoint = claim.checkpoint
         if (checkpoint.generation, checkpoint.revision) != self._rows_cache_token:
             self._rows_cache.clear()
         states: States = {}
+        hidden: dict[str, int] = {}
         summaries: Summaries = {}
         sizes: dict[str, int] = {}
         missing = []
@@ -277,27 +340,49 @@ class Projector:
             if cached is None:
                 missing.append(session_id)
                 continue
-            state, summary = cached
+            state, left_out, summary = cached
             if state is not None:
-                states[session_id] = state
+                states[session_id], hidden[session_id] = state, left_out
             summaries[session_id] = summary
             sizes[session_id] = self._rows_cache.size_of(session_id)
         if missing:
-            loaded_states, loaded_summaries = await claim.load(missing)
+            loaded_states, loaded_hidden, loaded_summaries = await claim.load_newest(
+                missing, self.newest_messages
+            )
             states.update(loaded_states)
+            hidden.update(loaded_hidden)
             summaries.update(loaded_summaries)
             for session_id in missing:
                 sizes[session_id] = rows_bytes(
                     loaded_states.get(session_id), loaded_summaries.get(session_id)
                 )
-        return states, summaries, sizes
+        return states, hidden, summaries, sizes
 
     def _remember(
-        self, saved_from: Checkpoint, states: States, summaries: Summaries, sizes: dict[str, int]
+        self,
+        saved_from: Checkpoint,
+        states: States,
+        hidden: dict[str, int],
+        summaries: Summaries,
+        sizes: dict[str, int],
     ) -> None:
         self._rows_cache_token = (saved_from.generation, saved_from.revision + 1)
+        large = self._rows_cache.max_bytes // 8
         for session_id, size in sizes.items():
-            self._rows_cache.put(session_id, (states.get(session_id), summaries[session_id]), size)
+            state, left_out = states.get(session_id), hidden.get(session_id, 0)
+            summary = summaries[session_id]
+            if (
+                state is not None
+                and len(state.messages) > 2 * NEWEST_MESSAGES
+                and (left_out or size > large)
+            ):
+                # Remember the newest messages only: a window that grew, or a conversation
+                # too large to keep whole, would otherwise crowd out the other sessions.
+                kept = state.messages[-NEWEST_MESSAGES:]
+                left_out += len(state.messages) - len(kept)
+                state = msgspec.structs.replace(state, messages=kept)
+                size = rows_bytes(state, summary)
+            self._rows_cache.put(session_id, (state, left_out, summary), size)
 
     async def apply(self, events: list[RecordedEvent]) -> bool:
         """Fold a page of events (from the log, in position order) into the live rows and

@@ -95,6 +95,7 @@ so one event costs O(messages + parts of one message) pointer copies, and `fold`
 once per call, not per event: feed it batches.
 """
 
+from agentlog.projections.ui_messages.builder import OutsideWindow
 from agentlog.projections.ui_messages.changes import EVERYTHING, MessageChanges
 from agentlog.projections.ui_messages.fold import apply, fold, fold_changes
 from agentlog.projections.ui_messages.read import INTERRUPTED, subagent_metadata, to_ui_messages
@@ -126,6 +127,7 @@ __all__ = [
     "FilePart",
     "Message",
     "MessageChanges",
+    "OutsideWindow",
     "Part",
     "ReasoningPart",
     "RunInfo",

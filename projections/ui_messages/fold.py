@@ -31,11 +31,15 @@ def fold(events: Iterable[RecordedEvent], state: ConversationState = EMPTY) -> C
 
 
 def fold_changes(
-    events: Iterable[RecordedEvent], state: ConversationState = EMPTY
+    events: Iterable[RecordedEvent], state: ConversationState = EMPTY, hidden: int = 0
 ) -> tuple[ConversationState, MessageChanges]:
     """`fold`, and which of the new state's messages differ from `state`'s (see
     agentlog.projections.ui_messages.changes): found from what the fold touched, never by
-    comparing the two conversations, so it costs nothing per untouched message."""
+    comparing the two conversations, so it costs nothing per untouched message.
+
+    `hidden`: `state` holds only the newest messages, after that many older ones; positions
+    in the changes are then the window's. Raises OutsideWindow when the events need (or may
+    need) an older message: fold the whole conversation then."""
     builder: Builder | None = None
     last_seq = state.last_seq
     for recorded in events:
@@ -46,7 +50,7 @@ def fold_changes(
         if handler is None:
             continue  # nothing visible: only the checkpoint moves
         if builder is None:
-            builder = Builder(state)
+            builder = Builder(state, hidden)
         handler(builder, recorded)
     if builder is None:
         unchanged = state if last_seq == state.last_seq else replace(state, last_seq=last_seq)

@@ -8,6 +8,7 @@ from agentlog.projections.ui_messages.builder import Builder, Handler
 
 def _session_deleted(b: Builder, recorded: RecordedEvent) -> None:
     # The tombstone: the conversation is gone.
+    b.whole()
     b.messages.clear()
     b.thawed.clear()
     b.kept = 0
@@ -22,6 +23,7 @@ def _rewound(b: Builder, recorded: RecordedEvent) -> None:
     # was before that start (the branch no longer holds the start that closed it).
     event = recorded.event
     assert isinstance(event, ConversationRewound)
+    b.whole()
     to_seq = event.to_seq
     kept = 0
     while kept < len(b.messages) and b.messages[kept].seq <= to_seq:

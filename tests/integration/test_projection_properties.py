@@ -3,7 +3,8 @@
 Each generated log (several sessions interleaved; parallel tool calls, errors, cancels,
 crashed runs, rewinds: regenerate and edit) is appended in random chunks; the projector
 catches up after each chunk with a random page size, and after some chunks it restarts (a new
-projector: nothing remembered, the rows read back). Then the stored rows (one per message,
+projector: nothing remembered; each session read back as a window of its newest 1 to 3
+messages, read whole when a page needs older ones). Then the stored rows (one per message,
 written only where a page changed them) must equal the pure fold of the whole log, and so must
 the rows after a full rebuild and after a per-session rebuild; every page of GET /messages,
 read from the rows alone, equals the same page of the fold; the messages stored are those of
@@ -34,8 +35,8 @@ from tests.integration.projection_helpers import folded, stored, whole_log
 from tests.strategies import interleaved_logs
 
 logs = interleaved_logs(max_sessions=3, max_runs=3, rewinds=True)
-chunk_cuts = st.lists(st.integers(0, 300), max_size=6)
-restarts = st.lists(st.booleans(), max_size=7)
+chunk_cuts = st.lists(st.integers(0, 300), max_size=7)
+restarts = st.lists(st.booleans(), min_size=7, max_size=7)
 
 
 async def check_pages(projector: Projector, expected: dict[str, ConversationState]) -> None:
@@ -63,10 +64,16 @@ async def check_fold_equals_incremental_equals_rebuilt(
     async with open_store(database_url) as store, open_projection_store(store) as projections:
 
         def started() -> Projector:
-            return Projector(store, projections, page_size=page_size, rebuild_page_size=page_size)
+            return Projector(
+                store,
+                projections,
+                page_size=page_size,
+                rebuild_page_size=page_size,
+                newest_messages=1 + page_size % 3,
+            )
 
         projector = started()
-        bounds = sorted({0, len(log), *(c for c in cuts if c < len(log))})
+        bounds = sorted({0, len(log), *(c % (len(log) + 1) for c in cuts)})
         restart_after = restart_after or []
         for chunk, (start, end) in enumerate(itertools.pairwise(bounds)):
             # One append per run of consecutive events of one session, in the log's order.

@@ -195,8 +195,8 @@ async def test_a_page_writes_only_the_messages_it_changed(
         module = sys.modules[type(projections).__module__]
         written: list[list[int]] = []
 
-        def recording(states: Any, changes: Any) -> list[StateWrite]:
-            writes: list[StateWrite] = state_writes(states, changes)
+        def recording(states: Any, changes: Any, hidden: Any = None) -> list[StateWrite]:
+            writes: list[StateWrite] = state_writes(states, changes, hidden)
             written.extend([p for p, _id, _m in w.messages] for w in writes)
             return writes
 
@@ -264,3 +264,39 @@ async def test_a_page_read_while_the_projector_is_behind_folds_the_log_past_the_
             await projector.read_page("s", 5, before="nothing")
         with pytest.raises(UnknownSession):
             await projector.read_page("nobody", 5)
+
+
+async def test_a_session_not_remembered_is_read_back_as_its_newest_messages(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [CustomEventRecorded(name="note", data=i) for i in range(20)])
+    await store.append("s", a_run("r1")[:4])  # a run still open: its message is the last
+    async with open_projection_store(store) as projections:
+        await Projector(store, projections).catch_up()
+        whole_reads: list[list[str]] = []
+        claim_type = type(await _a_claim(projections))
+        load = claim_type.load
+
+        async def counted(self: Any, session_ids: Any) -> Any:
+            whole_reads.append(list(session_ids))
+            return await load(self, session_ids)
+
+        monkeypatch.setattr(claim_type, "load", counted)
+        # A restarted projector: it remembers nothing and reads the newest two messages.
+        projector = Projector(store, projections, newest_messages=2)
+        await store.append("s", a_run("r1")[4:])  # the run goes on and ends in its message
+        await store.append("s", [CustomEventRecorded(name="after")])
+        await projector.catch_up()
+        assert whole_reads == []
+        assert await stored(projections) == await folded(store)
+        # A new run must know the run ids of the whole conversation: read whole, once.
+        await store.append("s", a_run("r2"))
+        await Projector(store, projections, newest_messages=2).catch_up()
+        assert whole_reads == [["s"]]
+        assert await stored(projections) == await folded(store)
+
+
+async def _a_claim(projections: Any) -> Any:
+    async with projections.claim() as claim:
+        return claim

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentlog.domain.events import CustomEventRecorded, RecordedEvent, SessionDeleted
 from agentlog.projections import ui_messages
-from agentlog.projections.ui_messages import EMPTY, Message, MessageChanges
+from agentlog.projections.ui_messages import EMPTY, Message, MessageChanges, OutsideWindow
 from tests.strategies import record, session_logs
 
 
@@ -76,3 +77,36 @@ def test_an_event_already_folded_changes_nothing() -> None:
     state, _ = ui_messages.fold_changes(log)
     again, changes = ui_messages.fold_changes(log, state)
     assert again is state and changes == MessageChanges()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    log=st.one_of(session_logs(rewinds=True), session_logs(approvals=True)),
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+    windows=st.lists(st.integers(0, 6), min_size=8, max_size=8),
+)
+def test_a_fold_over_the_newest_messages_equals_the_whole_fold_or_refuses(
+    log: list[RecordedEvent], cuts: list[int], windows: list[int]
+) -> None:
+    # What the projector folds when it holds only a window of the newest messages: the same
+    # messages as the whole fold from there on, the same changes shifted, or OutsideWindow.
+    state = EMPTY
+    refused = folded_in_window = 0
+    for batch, window in zip(cuts_of(log, cuts), windows, strict=False):
+        hidden = max(0, len(state.messages) - window)
+        whole, changes = ui_messages.fold_changes(batch, state)
+        newest = msgspec.structs.replace(state, messages=state.messages[hidden:])
+        try:
+            part, part_changes = ui_messages.fold_changes(batch, newest, hidden)
+        except OutsideWindow:
+            refused += 1
+        else:
+            folded_in_window += 1
+            assert part.messages == whole.messages[hidden:]
+            assert (part.last_seq, part.open_run_id) == (whole.last_seq, whole.open_run_id)
+            assert {p + hidden for p in part_changes.written} == {
+                p for p in changes.written if p >= hidden
+            }
+            assert part_changes.shrunk == changes.shrunk and not (hidden and changes.shrunk)
+        state = whole
+    assert refused + folded_in_window == len(cuts_of(log, cuts)[: len(windows)])
