@@ -30,6 +30,7 @@ from agentlog.infra.store.projection_store import (
     States,
     StoredPage,
     Summaries,
+    decode_message,
     decode_state,
     joined_state,
     state_writes,
@@ -37,7 +38,7 @@ from agentlog.infra.store.projection_store import (
     summary_values,
 )
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import ConversationState, Message
 from agentlog.projections.ui_messages.paging import UnknownCursor
 
 
@@ -167,6 +168,13 @@ class _Sql:
         self.live = live
         self.page_header = (
             f"SELECT state, message_count FROM {states} WHERE generation = $1 AND session_id = $2"
+        )
+        self.named_header = (
+            f"SELECT last_seq FROM {states} WHERE generation = $1 AND session_id = $2"
+        )
+        self.named_messages = (
+            f"SELECT message FROM {messages} WHERE generation = $1 AND session_id = $2 "
+            "AND message_id = ANY($3::text[]) ORDER BY position"
         )
         self.page_cursor = (
             f"SELECT max(position) FROM {messages} "
@@ -471,6 +479,18 @@ class PostgresProjectionStore:
             generation = await conn.fetchval(self._sql.live[1:-1])
             states, _ = await _load(conn, self._sql, generation, [session_id], summaries=False)
             return states.get(session_id)
+
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        sql = self._sql
+        async with self.pool.acquire() as conn, _snapshot(conn):
+            generation = await conn.fetchval(sql.live[1:-1])
+            last_seq = await conn.fetchval(sql.named_header, generation, session_id)
+            if last_seq is None:
+                return None
+            rows = await conn.fetch(sql.named_messages, generation, session_id, list(message_ids))
+            return last_seq, [decode_message(r[0]) for r in rows]
 
     async def read_page(self, session_id: str, limit: int, before: str | None) -> StoredPage | None:
         sql = self._sql

@@ -25,6 +25,7 @@ from agentlog.infra.store.projection_store import (
     States,
     StoredPage,
     Summaries,
+    decode_message,
     decode_state,
     from_micros,
     joined_state,
@@ -34,7 +35,7 @@ from agentlog.infra.store.projection_store import (
     to_micros,
 )
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import ConversationState, Message
 from agentlog.projections.ui_messages.paging import UnknownCursor
 
 T = TypeVar("T")
@@ -253,6 +254,24 @@ def _read_page(
     return StoredPage(state=joined_state(header, [m for (m,) in messages]), start=start)
 
 
+def _read_named(
+    conn: sqlite3.Connection, session_id: str, message_ids: Sequence[str]
+) -> tuple[int, list[Message]] | None:
+    generation = _live_generation(conn)
+    row = conn.execute(
+        "SELECT last_seq FROM agentlog_ui_states WHERE generation = ? AND session_id = ?",
+        (generation, session_id),
+    ).fetchone()
+    if row is None:
+        return None
+    found = conn.execute(
+        "SELECT message FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? "
+        "AND message_id IN (SELECT value FROM json_each(?)) ORDER BY position",
+        (generation, session_id, json.dumps(list(message_ids))),
+    ).fetchall()
+    return row[0], [decode_message(m) for (m,) in found]
+
+
 def _split_whole_states(conn: sqlite3.Connection) -> None:
     """Rows stored before messages had rows of their own hold the whole state: write its
     messages as rows and keep the rest as the header (once, when the store opens)."""
@@ -414,6 +433,15 @@ class SQLiteProjectionStore:
             with _Snapshot(conn):
                 generation = _live_generation(conn)
                 return _load(conn, generation, [session_id])[0].get(session_id)
+
+        return await self._on_reader(read)
+
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        def read(conn: sqlite3.Connection) -> tuple[int, list[Message]] | None:
+            with _Snapshot(conn):
+                return _read_named(conn, session_id, message_ids)
 
         return await self._on_reader(read)
 

@@ -325,6 +325,13 @@ class ProjectionStore(Protocol):
         """The whole stored conversation (one snapshot: header and messages agree)."""
         ...
 
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        """The stored messages with these ids (by the message-id index), and the last seq the
+        rows hold, in one snapshot. None: no row for the session."""
+        ...
+
     async def read_page(self, session_id: str, limit: int, before: str | None) -> StoredPage | None:
         """The `limit` stored messages just before the one whose id is `before` (the newest
         with it), or the newest `limit`; one snapshot, reading only the page's rows. None: no

@@ -49,6 +49,7 @@ from agentlog.projections.sessions import SessionSummary
 from agentlog.projections.ui_messages import (
     EVERYTHING,
     ConversationState,
+    Message,
     MessageChanges,
     OutsideWindow,
 )
@@ -306,8 +307,10 @@ class Projector:
                     # Rare (a new run, a rewind, a late result): read these sessions whole.
                     whole, _ = await claim.load(sorted(needs.session_ids))
                     for session_id in needs.session_ids:
-                        states[session_id], hidden[session_id] = whole[session_id], 0
-                        sizes[session_id] = rows_bytes(whole[session_id], summaries[session_id])
+                        # Gone meanwhile (deleted): the save's revision check will fail.
+                        state = whole.get(session_id, ui_messages.EMPTY)
+                        states[session_id], hidden[session_id] = state, 0
+                        sizes[session_id] = rows_bytes(state, summaries.get(session_id))
             if saved:
                 for session_id, changes in changed.items():
                     sizes[session_id] = sizes.get(session_id, 0) + message_bytes_change(
@@ -470,6 +473,18 @@ class Projector:
         if state.last_seq == 0:
             raise UnknownSession(session_id)
         return state, state.last_seq
+
+    async def read_named(self, session_id: str, message_ids: list[str]) -> list[Message] | None:
+        """The messages of the conversation at its head that have these ids, from the
+        message-id index alone; None when the rows cannot tell (none stored for the session,
+        or the log holds events past them): fold the whole conversation then."""
+        stored = await self.projections.read_named(session_id, message_ids)
+        if stored is None:
+            return None
+        last_seq, messages = stored
+        if await self.store.read(session_id, after=last_seq, limit=1):
+            return None
+        return messages
 
     async def read_page(
         self, session_id: str, limit: int, before: str | None = None

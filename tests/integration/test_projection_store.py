@@ -300,3 +300,19 @@ async def test_a_session_not_remembered_is_read_back_as_its_newest_messages(
 async def _a_claim(projections: Any) -> Any:
     async with projections.claim() as claim:
         return claim
+
+
+async def test_messages_are_found_by_id_from_the_rows_while_they_are_at_the_head(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), *a_run("r1"), CustomEventRecorded(name="n")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        assert await projector.read_named("s", ["r1"]) is None  # no rows yet: cannot tell
+        await projector.catch_up()
+        found = await projector.read_named("s", ["r1", "r1:user", "nothing"])
+        expected = (await folded(store))[0]["s"].messages
+        assert found == [m for m in expected if m.id in ("r1", "r1:user")]
+        assert await projector.read_named("s", ["nothing"]) == []
+        await store.append("s", [CustomEventRecorded(name="later")])
+        assert await projector.read_named("s", ["r1"]) is None  # behind the log
