@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import msgspec
 
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
-from agentlog.domain.events import ConversationRewound, RecordedEvent, encode_event
+from agentlog.domain.events import ConversationRewound, RecordedEvent, RunStarted, encode_event
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.store.byte_bounded import (
     DEFAULT_CACHE_BYTES,
@@ -106,6 +106,7 @@ def fold_page(
     states: States,
     summaries: Summaries,
     hidden: Mapping[str, int] | None = None,
+    new_runs: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[Changes, set[str]]:
     """Fold events of any sessions into `states` and `summaries` in place; returns, of each
     state that changed, which messages did, and the ids of the summaries that changed (an
@@ -125,7 +126,10 @@ def fold_page(
         before = states.get(session_id, ui_messages.EMPTY)
         try:
             after, changes = ui_messages.fold_changes(
-                batch, before, 0 if hidden is None else hidden.get(session_id, 0)
+                batch,
+                before,
+                0 if hidden is None else hidden.get(session_id, 0),
+                frozenset() if new_runs is None else new_runs.get(session_id, frozenset()),
             )
         except OutsideWindow:
             outside.add(session_id)
@@ -157,9 +161,10 @@ async def _save_folded(
     summaries: Summaries,
     healed: Iterable[str] = (),
     hidden: Mapping[str, int] | None = None,
+    new_runs: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[bool, Changes]:
     """Fold the page into the rows and save it; whether it saved, and what changed."""
-    changed_states, changed_summaries = fold_page(events, states, summaries, hidden)
+    changed_states, changed_summaries = fold_page(events, states, summaries, hidden, new_runs)
     for session_id in healed:
         # Folded afresh from the log: every message is written, whatever the page changed.
         changed_states[session_id] = EVERYTHING
@@ -290,6 +295,7 @@ class Projector:
             checkpoint = claim.checkpoint
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, hidden, summaries, sizes = await self._load(claim, session_ids)
+            new_runs = await self._new_runs(events, hidden)
             healed: set[str] = set()
             while True:
                 for session_id in await self._heal_before_rewinds(events, states, summaries):
@@ -300,7 +306,7 @@ class Projector:
                     # The page starts after the checkpoint, so a save always writes and bumps
                     # the revision by one.
                     saved, changed = await _save_folded(
-                        claim, events, states, summaries, healed, hidden
+                        claim, events, states, summaries, healed, hidden, new_runs
                     )
                     break
                 except NeedsWholeStates as needs:
@@ -320,6 +326,27 @@ class Projector:
             else:
                 self._rows_cache.clear()
             return len(events) if saved else 0
+
+    async def _new_runs(
+        self, events: list[RecordedEvent], hidden: Mapping[str, int]
+    ) -> dict[str, frozenset[str]]:
+        """Of the sessions held as windows, the runs whose first start is in this page (the
+        run index says where each run started): a new run's start then needs no whole read,
+        since no older message can name it. One index lookup per run start."""
+        found: dict[str, set[str]] = {}
+        for recorded in events:
+            event = recorded.event
+            if not isinstance(event, RunStarted) or not hidden.get(recorded.session_id):
+                continue
+            if event.run_id is None:
+                new = True  # named after its own seq: new by construction
+            else:
+                indexed = await self.store.run(recorded.session_id, event.run_id)
+                new = indexed is not None and indexed.started_seq == recorded.seq
+            if new:
+                run_id = event.run_id or f"run:{recorded.seq}"
+                found.setdefault(recorded.session_id, set()).add(run_id)
+        return {session_id: frozenset(runs) for session_id, runs in found.items()}
 
     async def _load(
         self, claim: Claim, session_ids: list[str]

@@ -138,10 +138,23 @@ class Builder:
     a fold that returns is exactly the fold of the whole conversation, shifted by `hidden`.
     """
 
-    __slots__ = ("hidden", "kept", "messages", "open_message", "open_run_id", "runs", "thawed")
+    __slots__ = (
+        "hidden",
+        "kept",
+        "messages",
+        "new_runs",
+        "open_message",
+        "open_run_id",
+        "runs",
+        "thawed",
+    )
 
-    def __init__(self, state: ConversationState, hidden: int = 0) -> None:
+    def __init__(
+        self, state: ConversationState, hidden: int = 0, new_runs: frozenset[str] = frozenset()
+    ) -> None:
         self.hidden = hidden
+        # Runs the caller knows no hidden message names (their first start is in these events).
+        self.new_runs = new_runs
         self.messages: list[Message | MessageBuilder] = list(state.messages)
         self.thawed: list[int] = []
         # The fewest of the state's messages that stayed in place (a rewind or the tombstone
@@ -186,7 +199,7 @@ class Builder:
                     for continuation in m.run.continued_by:
                         self.runs[continuation] = i
         found = self.runs.get(run_id)
-        if found is None and self.hidden:
+        if found is None and self.hidden and run_id not in self.new_runs:
             raise OutsideWindow(run_id)
         return found
 

@@ -31,7 +31,10 @@ def fold(events: Iterable[RecordedEvent], state: ConversationState = EMPTY) -> C
 
 
 def fold_changes(
-    events: Iterable[RecordedEvent], state: ConversationState = EMPTY, hidden: int = 0
+    events: Iterable[RecordedEvent],
+    state: ConversationState = EMPTY,
+    hidden: int = 0,
+    new_runs: frozenset[str] = frozenset(),
 ) -> tuple[ConversationState, MessageChanges]:
     """`fold`, and which of the new state's messages differ from `state`'s (see
     agentlog.projections.ui_messages.changes): found from what the fold touched, never by
@@ -39,7 +42,9 @@ def fold_changes(
 
     `hidden`: `state` holds only the newest messages, after that many older ones; positions
     in the changes are then the window's. Raises OutsideWindow when the events need (or may
-    need) an older message: fold the whole conversation then."""
+    need) an older message: fold the whole conversation then. `new_runs`: run ids known to
+    start in these events for the first time (no older message can name them), so their
+    start needs no older message."""
     builder: Builder | None = None
     last_seq = state.last_seq
     for recorded in events:
@@ -50,7 +55,7 @@ def fold_changes(
         if handler is None:
             continue  # nothing visible: only the checkpoint moves
         if builder is None:
-            builder = Builder(state, hidden)
+            builder = Builder(state, hidden, new_runs)
         handler(builder, recorded)
     if builder is None:
         unchanged = state if last_seq == state.last_seq else replace(state, last_seq=last_seq)

@@ -12,6 +12,7 @@ import pytest
 
 from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import (
+    ConversationRewound,
     CustomEventRecorded,
     RunFinished,
     RunStarted,
@@ -290,8 +291,20 @@ async def test_a_session_not_remembered_is_read_back_as_its_newest_messages(
         await projector.catch_up()
         assert whole_reads == []
         assert await stored(projections) == await folded(store)
-        # A new run must know the run ids of the whole conversation: read whole, once.
+        # A new run (the run index says its start is its first) needs no older message.
         await store.append("s", a_run("r2"))
+        await Projector(store, projections, newest_messages=2).catch_up()
+        assert whole_reads == []
+        assert await stored(projections) == await folded(store)
+        # A rewind may take any message away: read whole, once.
+        head = (await whole_log(store))[-1].seq
+        await store.append(
+            "s",
+            [
+                ConversationRewound(to_seq=head - len(a_run("r2")), agent_session="b2"),
+                *a_run("r3"),
+            ],
+        )
         await Projector(store, projections, newest_messages=2).catch_up()
         assert whole_reads == [["s"]]
         assert await stored(projections) == await folded(store)

@@ -10,7 +10,12 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentlog.domain.events import CustomEventRecorded, RecordedEvent, SessionDeleted
+from agentlog.domain.events import (
+    CustomEventRecorded,
+    RecordedEvent,
+    RunStarted,
+    SessionDeleted,
+)
 from agentlog.projections import ui_messages
 from agentlog.projections.ui_messages import EMPTY, Message, MessageChanges, OutsideWindow
 from tests.strategies import record, session_logs
@@ -92,12 +97,23 @@ def test_a_fold_over_the_newest_messages_equals_the_whole_fold_or_refuses(
     # messages as the whole fold from there on, the same changes shifted, or OutsideWindow.
     state = EMPTY
     refused = folded_in_window = 0
+    started: set[str] = set()
     for batch, window in zip(cuts_of(log, cuts), windows, strict=False):
         hidden = max(0, len(state.messages) - window)
         whole, changes = ui_messages.fold_changes(batch, state)
         newest = msgspec.structs.replace(state, messages=state.messages[hidden:])
+        # What the projector learns from the run index: runs whose first start is here.
+        new_runs = set()
+        for recorded in batch:
+            if isinstance(recorded.event, RunStarted):
+                run_id = recorded.event.run_id or f"run:{recorded.seq}"
+                if run_id not in started:
+                    new_runs.add(run_id)
+                started.add(run_id)
         try:
-            part, part_changes = ui_messages.fold_changes(batch, newest, hidden)
+            part, part_changes = ui_messages.fold_changes(
+                batch, newest, hidden, frozenset(new_runs)
+            )
         except OutsideWindow:
             refused += 1
         else:
