@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import msgspec
 
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
-from agentlog.domain.events import ConversationRewound, RecordedEvent, RunStarted, encode_event
+from agentlog.domain.events import (
+    ConversationRewound,
+    RecordedEvent,
+    RunStarted,
+    SessionDeleted,
+    encode_event,
+)
 from agentlog.domain.ports.event_store import EventStore
 from agentlog.infra.store.byte_bounded import (
     DEFAULT_CACHE_BYTES,
@@ -503,14 +509,28 @@ class Projector:
 
     async def read_named(self, session_id: str, message_ids: list[str]) -> list[Message] | None:
         """The messages of the conversation at its head that have these ids, from the
-        message-id index alone; None when the rows cannot tell (none stored for the session,
-        or the log holds events past them): fold the whole conversation then."""
+        message-id index; their ids, roles and runs are the head's, their parts may be a
+        settle period behind. None when the rows cannot tell: none stored for the session, or
+        the log past them (at most a page of it) may add, drop or rename messages with these
+        ids (a rewind, the tombstone, a run start naming one of them): fold the whole
+        conversation then."""
         stored = await self.projections.read_named(session_id, message_ids)
         if stored is None:
             return None
         last_seq, messages = stored
-        if await self.store.read(session_id, after=last_seq, limit=1):
+        tail = await self.store.read(session_id, after=last_seq, limit=self.page_size)
+        if len(tail) == self.page_size:
             return None
+        wanted = set(message_ids)
+        for recorded in tail:
+            event = recorded.event
+            if isinstance(event, ConversationRewound | SessionDeleted):
+                return None
+            if isinstance(event, RunStarted):
+                run_id = event.run_id or f"run:{recorded.seq}"
+                named = {run_id, event.user_message_id, event.continues_run_id}
+                if wanted & named:
+                    return None
         return messages
 
     async def read_page(

@@ -327,5 +327,16 @@ async def test_messages_are_found_by_id_from_the_rows_while_they_are_at_the_head
         expected = (await folded(store))[0]["s"].messages
         assert found == [m for m in expected if m.id in ("r1", "r1:user")]
         assert await projector.read_named("s", ["nothing"]) == []
-        await store.append("s", [CustomEventRecorded(name="later")])
-        assert await projector.read_named("s", ["r1"]) is None  # behind the log
+        # Behind the log: what the log past the rows holds decides.
+        await store.append("s", [CustomEventRecorded(name="later"), *a_run("r2")])
+        assert await projector.read_named("s", ["r1"]) == [m for m in found if m.id == "r1"]
+        assert await projector.read_named("s", ["nothing"]) == []
+        assert await projector.read_named("s", ["r2"]) is None  # a run start names it
+        head = (await whole_log(store))[-1].seq
+        rewind = ConversationRewound(to_seq=head, agent_session="b")
+        await store.append("s", [rewind, *a_run("r3")])
+        assert await projector.read_named("s", ["nothing"]) is None  # a rewind may drop any
+        await projector.catch_up()
+        assert await projector.read_named("s", ["r2"]) == [
+            m for m in (await folded(store))[0]["s"].messages if m.id == "r2"
+        ]
