@@ -30,7 +30,7 @@ _BY_SESSION = (
     "agentlog_run_leases",
     "agentlog_attachments",
 )
-_PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
+_PROJECTIONS = ("agentlog_ui_states", "agentlog_ui_messages", "agentlog_session_summaries")
 
 
 async def delete_session_in(
@@ -133,7 +133,7 @@ async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
         schema,
         ["agentlog_projection_checkpoints", *_PROJECTIONS],
     )
-    return bool(found == 3)
+    return bool(found == 1 + len(_PROJECTIONS))
 
 
 async def tables_holding_in(store: PostgresEventStore, text: str) -> list[str]:

@@ -25,16 +25,21 @@ from agentlog.infra.store.projection_store import (
     PROJECTOR_NAME,
     SUMMARY_COLUMNS,
     SUMMARY_COLUMNS_ADDED,
+    Changes,
     Checkpoint,
     States,
+    StoredPage,
     Summaries,
+    decode_message,
     decode_state,
-    encode_state,
+    joined_state,
+    state_writes,
     summary_from_row,
     summary_values,
 )
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import ConversationState, Message
+from agentlog.projections.ui_messages.paging import UnknownCursor
 
 
 def schema_statements(schema: str) -> list[str]:
@@ -56,7 +61,19 @@ def schema_statements(schema: str) -> list[str]:
                 session_id text NOT NULL,
                 last_seq bigint NOT NULL,
                 state bytea NOT NULL,
+                message_count bigint,
                 PRIMARY KEY (generation, session_id))""",
+        # Before messages had rows of their own (NULL: the row holds the whole state).
+        f"ALTER TABLE {s}.agentlog_ui_states ADD COLUMN IF NOT EXISTS message_count bigint",
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_ui_messages (
+                generation bigint NOT NULL,
+                session_id text NOT NULL,
+                position bigint NOT NULL,
+                message_id text NOT NULL,
+                message bytea NOT NULL,
+                PRIMARY KEY (generation, session_id, position))""",
+        f"""CREATE INDEX IF NOT EXISTS agentlog_ui_messages_by_id
+                ON {s}.agentlog_ui_messages (generation, session_id, message_id)""",
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_session_summaries (
                 generation bigint NOT NULL,
                 session_id text NOT NULL,
@@ -120,16 +137,69 @@ class _Sql:
             "WHERE name = $1 RETURNING next_generation"
         )
         states = f"{t}.agentlog_ui_states"
+        messages = f"{t}.agentlog_ui_messages"
         summaries = f"{t}.agentlog_session_summaries"
-        # Rows never move backwards: a row at a later seq is kept (double application, or a
-        # writer that lost track, changes nothing).
+        # Rows never move backwards: a header at a later seq is kept (double application, or
+        # a writer that lost track, changes nothing), and so are its messages: they are
+        # written only for the sessions whose header this statement wrote (RETURNING).
         self.upsert_states = f"""
-            INSERT INTO {states} AS r (generation, session_id, last_seq, state)
-            SELECT $1, u.sid, u.seq, u.state
-            FROM unnest($2::text[], $3::bigint[], $4::bytea[]) AS u(sid, seq, state)
+            INSERT INTO {states} AS r (generation, session_id, last_seq, state, message_count)
+            SELECT $1, u.sid, u.seq, u.state, u.count
+            FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bigint[])
+                AS u(sid, seq, state, count)
             ON CONFLICT (generation, session_id) DO UPDATE
-            SET last_seq = excluded.last_seq, state = excluded.state
-            WHERE r.last_seq < excluded.last_seq"""
+            SET last_seq = excluded.last_seq, state = excluded.state,
+                message_count = excluded.message_count
+            WHERE r.last_seq < excluded.last_seq
+            RETURNING session_id"""
+        self.truncate_messages = f"""
+            DELETE FROM {messages} AS m
+            USING unnest($2::text[], $3::bigint[]) AS u(sid, count)
+            WHERE m.generation = $1 AND m.session_id = u.sid AND m.position >= u.count"""
+        self.upsert_messages = f"""
+            INSERT INTO {messages} (generation, session_id, position, message_id, message)
+            SELECT $1, u.* FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bytea[])
+                AS u(sid, position, message_id, message)
+            ON CONFLICT (generation, session_id, position) DO UPDATE
+            SET message_id = excluded.message_id, message = excluded.message"""
+        self.legacy_states = (
+            f"SELECT generation, session_id, state FROM {states} WHERE message_count IS NULL"
+        )
+        self.live = live
+        self.page_header = (
+            f"SELECT state, message_count FROM {states} WHERE generation = $1 AND session_id = $2"
+        )
+        self.named_header = (
+            f"SELECT last_seq FROM {states} WHERE generation = $1 AND session_id = $2"
+        )
+        self.named_messages = (
+            f"SELECT message FROM {messages} WHERE generation = $1 AND session_id = $2 "
+            "AND message_id = ANY($3::text[]) ORDER BY position"
+        )
+        self.page_cursor = (
+            f"SELECT max(position) FROM {messages} "
+            "WHERE generation = $1 AND session_id = $2 AND message_id = $3"
+        )
+        self.page_messages = (
+            f"SELECT message FROM {messages} WHERE generation = $1 AND session_id = $2 "
+            "AND position >= $3 AND position < $4 ORDER BY position"
+        )
+        # The newest messages of each session: what a page of appends usually touches.
+        self.load_headers = (
+            f"SELECT session_id, state, message_count FROM {states} "
+            "WHERE generation = $1 AND session_id = ANY($2::text[])"
+        )
+        self.load_newest_messages = f"""
+            SELECT m.session_id, m.message FROM {states} AS s
+            JOIN {messages} AS m ON m.generation = s.generation AND m.session_id = s.session_id
+                AND m.position >= s.message_count - $3
+            WHERE s.generation = $1 AND s.session_id = ANY($2::text[])
+            ORDER BY m.session_id, m.position"""
+        self.load_messages = (
+            f"SELECT session_id, message FROM {messages} "
+            "WHERE generation = $1 AND session_id = ANY($2::text[]) "
+            "ORDER BY session_id, position"
+        )
         self.upsert_summaries = f"""
             INSERT INTO {summaries} AS r (generation, {SUMMARY_COLUMNS})
             SELECT $1, u.*
@@ -147,7 +217,7 @@ class _Sql:
                 run_marks = excluded.run_marks, agent = excluded.agent
             WHERE r.head < excluded.head"""
         # A per-session rebuild overwrites whatever is there.
-        self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0]
+        self.replace_states = self.upsert_states.rsplit("WHERE", 1)[0] + " RETURNING session_id"
         self.replace_summaries = self.upsert_summaries.rsplit("WHERE", 1)[0]
         self.load_states = (
             f"SELECT session_id, state FROM {states} "
@@ -156,10 +226,6 @@ class _Sql:
         self.load_summaries = (
             f"SELECT {SUMMARY_COLUMNS} FROM {summaries} "
             "WHERE generation = $1 AND session_id = ANY($2::text[])"
-        )
-        # One statement each: the live generation and its rows come from the same snapshot.
-        self.read_state = (
-            f"SELECT state FROM {states} WHERE generation = {live} AND session_id = $1"
         )
         self.read_summary = (
             f"SELECT {SUMMARY_COLUMNS} FROM {summaries} "
@@ -171,24 +237,51 @@ class _Sql:
         )
         self.drop_below = [
             f"DELETE FROM {states} WHERE generation < $1",
+            f"DELETE FROM {messages} WHERE generation < $1",
             f"DELETE FROM {summaries} WHERE generation < $1",
         ]
         self.drop_only = [
             f"DELETE FROM {states} WHERE generation = $1",
+            f"DELETE FROM {messages} WHERE generation = $1",
             f"DELETE FROM {summaries} WHERE generation = $1",
         ]
 
 
 async def _write_states(
-    conn: asyncpg.Connection, sql: str, generation: int, states: Mapping[str, ConversationState]
+    conn: asyncpg.Connection,
+    sql: _Sql,
+    upsert: str,
+    generation: int,
+    states: Mapping[str, ConversationState],
+    changes: Changes,
+    hidden: Mapping[str, int] | None = None,
 ) -> None:
-    if states:
+    """Headers, then the changed messages of the sessions whose header was written."""
+    if not states:
+        return
+    writes = state_writes(states, changes, hidden)
+    rows = await conn.fetch(
+        upsert,
+        generation,
+        [w.session_id for w in writes],
+        [w.last_seq for w in writes],
+        [w.header for w in writes],
+        [w.message_count for w in writes],
+    )
+    written = {row[0] for row in rows}
+    writes = [w for w in writes if w.session_id in written]
+    truncated = [w for w in writes if w.truncate_at is not None]
+    if truncated:
         await conn.execute(
-            sql,
+            sql.truncate_messages,
             generation,
-            list(states),
-            [s.last_seq for s in states.values()],
-            [encode_state(s) for s in states.values()],
+            [w.session_id for w in truncated],
+            [w.truncate_at for w in truncated],
+        )
+    messages = [(w.session_id, *m) for w in writes for m in w.messages]
+    if messages:
+        await conn.execute(
+            sql.upsert_messages, generation, *(list(c) for c in zip(*messages, strict=True))
         )
 
 
@@ -206,15 +299,47 @@ async def _load(
     sql: _Sql,
     generation: int,
     session_ids: Sequence[str],
+    *,
+    summaries: bool = True,
 ) -> tuple[States, Summaries]:
     ids = list(session_ids)
-    states = {
-        row[0]: decode_state(row[1]) for row in await conn.fetch(sql.load_states, generation, ids)
+    headers = await conn.fetch(sql.load_states, generation, ids)
+    messages: dict[str, list[bytes]] = {}
+    if headers:
+        for row in await conn.fetch(sql.load_messages, generation, ids):
+            messages.setdefault(row[0], []).append(row[1])
+    states = {row[0]: joined_state(row[1], messages.get(row[0], [])) for row in headers}
+    if not summaries:
+        return states, {}
+    return states, {
+        row[0]: _summary(row) for row in await conn.fetch(sql.load_summaries, generation, ids)
     }
+
+
+def _snapshot(conn: asyncpg.Connection) -> Any:
+    """A read-only transaction whose statements all see one snapshot (REPEATABLE READ), so
+    a header and its messages are read as one projector save left them."""
+    return conn.transaction(isolation="repeatable_read", readonly=True)
+
+
+async def _load_newest(
+    conn: asyncpg.Connection, sql: _Sql, generation: int, session_ids: Sequence[str], count: int
+) -> tuple[States, dict[str, int], Summaries]:
+    ids = list(session_ids)
+    headers = await conn.fetch(sql.load_headers, generation, ids)
+    messages: dict[str, list[bytes]] = {}
+    if headers:
+        for row in await conn.fetch(sql.load_newest_messages, generation, ids, count):
+            messages.setdefault(row[0], []).append(row[1])
+    states: States = {}
+    hidden: dict[str, int] = {}
+    for session_id, header, total in headers:
+        own = messages.get(session_id, [])
+        states[session_id], hidden[session_id] = joined_state(header, own), total - len(own)
     summaries = {
         row[0]: _summary(row) for row in await conn.fetch(sql.load_summaries, generation, ids)
     }
-    return states, summaries
+    return states, hidden, summaries
 
 
 class PostgresClaim:
@@ -228,7 +353,21 @@ class PostgresClaim:
     async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
         return await _load(self._conn, self._sql, self.checkpoint.generation, session_ids)
 
-    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        return await _load_newest(
+            self._conn, self._sql, self.checkpoint.generation, session_ids, count
+        )
+
+    async def save(
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
+    ) -> bool:
         seen = self.checkpoint
         sql = self._sql
         # Checkpoint first: its UPDATE is the revision check, in the same transaction as the
@@ -238,7 +377,9 @@ class PostgresClaim:
         )
         if moved != "UPDATE 1":
             return False
-        await _write_states(self._conn, sql.upsert_states, seen.generation, states)
+        await _write_states(
+            self._conn, sql, sql.upsert_states, seen.generation, states, changes, hidden
+        )
         await _write_summaries(self._conn, sql.upsert_summaries, seen.generation, summaries)
         return True
 
@@ -252,7 +393,9 @@ class PostgresClaim:
         )
         if moved != "UPDATE 1":
             return False
-        await _write_states(self._conn, sql.replace_states, seen.generation, {session_id: state})
+        await _write_states(
+            self._conn, sql, sql.replace_states, seen.generation, {session_id: state}, {}
+        )
         await _write_summaries(
             self._conn, sql.replace_summaries, seen.generation, {session_id: summary}
         )
@@ -294,6 +437,17 @@ class PostgresProjectionStore:
                         f"ALTER TABLE {_ident(self.schema)}.agentlog_session_summaries "
                         f"ADD COLUMN {column} {kind}"
                     )
+            # Rows stored before messages had rows of their own: split each whole state into
+            # its header and its message rows (once; under the migration lock).
+            for generation, session_id, whole in await conn.fetch(self._sql.legacy_states):
+                await _write_states(
+                    conn,
+                    self._sql,
+                    self._sql.replace_states,
+                    generation,
+                    {session_id: decode_state(whole)},
+                    {},
+                )
         return self
 
     async def close(self) -> None:
@@ -320,8 +474,39 @@ class PostgresProjectionStore:
             await transaction.commit()
 
     async def read_state(self, session_id: str) -> ConversationState | None:
-        data = await self.pool.fetchval(self._sql.read_state, session_id)
-        return None if data is None else decode_state(data)
+        # One snapshot: the live generation, the header and its messages as one save left them.
+        async with self.pool.acquire() as conn, _snapshot(conn):
+            generation = await conn.fetchval(self._sql.live[1:-1])
+            states, _ = await _load(conn, self._sql, generation, [session_id], summaries=False)
+            return states.get(session_id)
+
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        sql = self._sql
+        async with self.pool.acquire() as conn, _snapshot(conn):
+            generation = await conn.fetchval(sql.live[1:-1])
+            last_seq = await conn.fetchval(sql.named_header, generation, session_id)
+            if last_seq is None:
+                return None
+            rows = await conn.fetch(sql.named_messages, generation, session_id, list(message_ids))
+            return last_seq, [decode_message(r[0]) for r in rows]
+
+    async def read_page(self, session_id: str, limit: int, before: str | None) -> StoredPage | None:
+        sql = self._sql
+        async with self.pool.acquire() as conn, _snapshot(conn):
+            generation = await conn.fetchval(sql.live[1:-1])
+            row = await conn.fetchrow(sql.page_header, generation, session_id)
+            if row is None:
+                return None
+            header, end = row
+            if before is not None:
+                end = await conn.fetchval(sql.page_cursor, generation, session_id, before)
+                if end is None:
+                    raise UnknownCursor(before)
+            start = max(0, end - limit)
+            rows = await conn.fetch(sql.page_messages, generation, session_id, start, end)
+            return StoredPage(state=joined_state(header, [r[0] for r in rows]), start=start)
 
     async def read_summary(self, session_id: str) -> SessionSummary | None:
         row = await self.pool.fetchrow(self._sql.read_summary, session_id)
@@ -344,10 +529,15 @@ class PostgresProjectionStore:
             return await _load(conn, self._sql, generation, session_ids)
 
     async def write_generation(
-        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+        self,
+        generation: int,
+        states: Mapping[str, ConversationState],
+        changes: Changes,
+        summaries: Summaries,
     ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await _write_states(conn, self._sql.upsert_states, generation, states)
+            sql = self._sql
+            await _write_states(conn, sql, sql.upsert_states, generation, states, changes)
             await _write_summaries(conn, self._sql.upsert_summaries, generation, summaries)
 
     async def drop_generations(self, *, below: int | None = None, only: int | None = None) -> None:

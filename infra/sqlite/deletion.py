@@ -34,6 +34,7 @@ _BY_SESSION = (
     ("agentlog_runs", "session_id"),
     ("agentlog_attachments", "session_id"),
     ("agentlog_ui_states", "session_id"),
+    ("agentlog_ui_messages", "session_id"),
     ("agentlog_session_summaries", "session_id"),
 )
 

@@ -20,18 +20,23 @@ from agentlog.infra.store.projection_store import (
     PROJECTOR_NAME,
     SUMMARY_COLUMNS,
     SUMMARY_COLUMNS_ADDED,
+    Changes,
     Checkpoint,
     States,
+    StoredPage,
     Summaries,
+    decode_message,
     decode_state,
-    encode_state,
     from_micros,
+    joined_state,
+    state_writes,
     summary_from_row,
     summary_values,
     to_micros,
 )
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import ConversationState, Message
+from agentlog.projections.ui_messages.paging import UnknownCursor
 
 T = TypeVar("T")
 
@@ -50,8 +55,19 @@ CREATE TABLE IF NOT EXISTS agentlog_ui_states (
     session_id TEXT NOT NULL,
     last_seq INTEGER NOT NULL,
     state BLOB NOT NULL,
+    message_count INTEGER,
     PRIMARY KEY (generation, session_id)
 );
+CREATE TABLE IF NOT EXISTS agentlog_ui_messages (
+    generation INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    message BLOB NOT NULL,
+    PRIMARY KEY (generation, session_id, position)
+);
+CREATE INDEX IF NOT EXISTS agentlog_ui_messages_by_id
+    ON agentlog_ui_messages (generation, session_id, message_id);
 CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
     generation INTEGER NOT NULL,
     session_id TEXT NOT NULL,
@@ -72,14 +88,30 @@ CREATE TABLE IF NOT EXISTS agentlog_session_summaries (
 """
 
 _LIVE = f"(SELECT generation FROM agentlog_projection_checkpoints WHERE name = '{PROJECTOR_NAME}')"
-# Upserts guarded so that a row never moves backwards: a row at a later seq is kept.
+# Upserts guarded so that a row never moves backwards: a row at a later seq is kept (and
+# then so are the session's message rows: they are written only when the header was).
 _UPSERT_STATE = """
-INSERT INTO agentlog_ui_states AS t (generation, session_id, last_seq, state)
-VALUES (?, ?, ?, ?)
+INSERT INTO agentlog_ui_states AS t (generation, session_id, last_seq, state, message_count)
+VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (generation, session_id) DO UPDATE
-SET last_seq = excluded.last_seq, state = excluded.state
+SET last_seq = excluded.last_seq, state = excluded.state,
+    message_count = excluded.message_count
 WHERE t.last_seq < excluded.last_seq
 """
+_UPSERT_MESSAGE = """
+INSERT INTO agentlog_ui_messages (generation, session_id, position, message_id, message)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (generation, session_id, position) DO UPDATE
+SET message_id = excluded.message_id, message = excluded.message
+"""
+_TRUNCATE_MESSAGES = (
+    "DELETE FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? AND position >= ?"
+)
+# Messages of a session in order, from a position on.
+_MESSAGES_FROM = (
+    "SELECT message FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? "
+    "AND position >= ? ORDER BY position"
+)
 _UPSERT_SUMMARY = f"""
 INSERT INTO agentlog_session_summaries AS t (generation, {SUMMARY_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -105,11 +137,24 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
 
 
 def _write_states(
-    conn: sqlite3.Connection, generation: int, states: Mapping[str, ConversationState], sql: str
+    conn: sqlite3.Connection,
+    generation: int,
+    states: Mapping[str, ConversationState],
+    changes: Changes,
+    sql: str,
+    hidden: Mapping[str, int] | None = None,
 ) -> None:
-    conn.executemany(
-        sql, [(generation, sid, s.last_seq, encode_state(s)) for sid, s in states.items()]
-    )
+    for w in state_writes(states, changes, hidden):
+        written = conn.execute(
+            sql, (generation, w.session_id, w.last_seq, w.header, w.message_count)
+        ).rowcount
+        if not written:
+            continue  # the stored header is at a later seq: its messages are too
+        if w.truncate_at is not None:
+            conn.execute(_TRUNCATE_MESSAGES, (generation, w.session_id, w.truncate_at))
+        conn.executemany(
+            _UPSERT_MESSAGE, [(generation, w.session_id, *message) for message in w.messages]
+        )
 
 
 def _write_summaries(
@@ -121,15 +166,26 @@ def _write_summaries(
 def _load(
     conn: sqlite3.Connection, generation: int, session_ids: Sequence[str]
 ) -> tuple[States, Summaries]:
+    states, _hidden, summaries = _load_newest(conn, generation, session_ids, None)
+    return states, summaries
+
+
+def _load_newest(
+    conn: sqlite3.Connection, generation: int, session_ids: Sequence[str], newest: int | None
+) -> tuple[States, dict[str, int], Summaries]:
+    """The rows of these sessions, each state with its `newest` messages only (None: all),
+    and how many older ones each leaves out."""
     ids = json.dumps(list(session_ids))
-    states = {
-        sid: decode_state(state)
-        for sid, state in conn.execute(
-            "SELECT session_id, state FROM agentlog_ui_states WHERE generation = ? "
-            "AND session_id IN (SELECT value FROM json_each(?))",
-            (generation, ids),
-        )
-    }
+    states: States = {}
+    hidden: dict[str, int] = {}
+    for sid, header, count in conn.execute(
+        "SELECT session_id, state, message_count FROM agentlog_ui_states WHERE generation = ? "
+        "AND session_id IN (SELECT value FROM json_each(?))",
+        (generation, ids),
+    ).fetchall():
+        start = 0 if newest is None else max(0, count - newest)
+        messages = conn.execute(_MESSAGES_FROM, (generation, sid, start)).fetchall()
+        states[sid], hidden[sid] = joined_state(header, [m for (m,) in messages]), start
     summaries = {
         row[0]: _summary(row)
         for row in conn.execute(
@@ -138,7 +194,7 @@ def _load(
             (generation, ids),
         )
     }
-    return states, summaries
+    return states, hidden, summaries
 
 
 def _checkpoint(conn: sqlite3.Connection) -> Checkpoint:
@@ -147,6 +203,83 @@ def _checkpoint(conn: sqlite3.Connection) -> Checkpoint:
         (PROJECTOR_NAME,),
     ).fetchone()
     return Checkpoint(position=position, generation=generation, revision=revision)
+
+
+def _live_generation(conn: sqlite3.Connection) -> int:
+    (generation,) = conn.execute(_LIVE[1:-1]).fetchone()
+    return int(generation)
+
+
+class _Snapshot:
+    """A read transaction (deferred BEGIN): in WAL mode every statement in it sees the same
+    commit, so a header and its messages are read as one projector save left them."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.execute("COMMIT")
+
+
+def _read_page(
+    conn: sqlite3.Connection, session_id: str, limit: int, before: str | None
+) -> StoredPage | None:
+    generation = _live_generation(conn)
+    row = conn.execute(
+        "SELECT state, message_count FROM agentlog_ui_states "
+        "WHERE generation = ? AND session_id = ?",
+        (generation, session_id),
+    ).fetchone()
+    if row is None:
+        return None
+    header, end = row
+    if before is not None:
+        (end,) = conn.execute(
+            "SELECT max(position) FROM agentlog_ui_messages "
+            "WHERE generation = ? AND session_id = ? AND message_id = ?",
+            (generation, session_id, before),
+        ).fetchone()
+        if end is None:
+            raise UnknownCursor(before)
+    start = max(0, end - limit)
+    messages = conn.execute(
+        "SELECT message FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? "
+        "AND position >= ? AND position < ? ORDER BY position",
+        (generation, session_id, start, end),
+    ).fetchall()
+    return StoredPage(state=joined_state(header, [m for (m,) in messages]), start=start)
+
+
+def _read_named(
+    conn: sqlite3.Connection, session_id: str, message_ids: Sequence[str]
+) -> tuple[int, list[Message]] | None:
+    generation = _live_generation(conn)
+    row = conn.execute(
+        "SELECT last_seq FROM agentlog_ui_states WHERE generation = ? AND session_id = ?",
+        (generation, session_id),
+    ).fetchone()
+    if row is None:
+        return None
+    found = conn.execute(
+        "SELECT message FROM agentlog_ui_messages WHERE generation = ? AND session_id = ? "
+        "AND message_id IN (SELECT value FROM json_each(?)) ORDER BY position",
+        (generation, session_id, json.dumps(list(message_ids))),
+    ).fetchall()
+    return row[0], [decode_message(m) for (m,) in found]
+
+
+def _split_whole_states(conn: sqlite3.Connection) -> None:
+    """Rows stored before messages had rows of their own hold the whole state: write its
+    messages as rows and keep the rest as the header (once, when the store opens)."""
+    legacy = conn.execute(
+        "SELECT generation, session_id, state FROM agentlog_ui_states WHERE message_count IS NULL"
+    ).fetchall()
+    for generation, session_id, whole in legacy:
+        _write_states(conn, generation, {session_id: decode_state(whole)}, {}, _REPLACE_STATE)
 
 
 class _Transaction:
@@ -191,14 +324,29 @@ class SQLiteClaim:
     async def load(self, session_ids: Sequence[str]) -> tuple[States, Summaries]:
         return await self._owner.load_generation(self.checkpoint.generation, session_ids)
 
-    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        generation = self.checkpoint.generation
+        return await self._owner._on_reader(
+            lambda conn: _load_newest(conn, generation, session_ids, count)
+        )
+
+    async def save(
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
+    ) -> bool:
         seen = self.checkpoint
 
         def save(conn: sqlite3.Connection) -> bool:
             with _Transaction(conn):
                 if not _bump_revision(conn, seen, max(position, seen.position)):
                     return False
-                _write_states(conn, seen.generation, states, _UPSERT_STATE)
+                _write_states(conn, seen.generation, states, changes, _UPSERT_STATE, hidden)
                 _write_summaries(conn, seen.generation, summaries, _UPSERT_SUMMARY)
                 return True
 
@@ -213,7 +361,7 @@ class SQLiteClaim:
             with _Transaction(conn):
                 if not _bump_revision(conn, seen, seen.position):
                     return False
-                _write_states(conn, seen.generation, {session_id: state}, _REPLACE_STATE)
+                _write_states(conn, seen.generation, {session_id: state}, {}, _REPLACE_STATE)
                 _write_summaries(conn, seen.generation, {session_id: summary}, _REPLACE_SUMMARY)
                 return True
 
@@ -251,6 +399,10 @@ class SQLiteProjectionStore:
                         conn.execute(
                             f"ALTER TABLE agentlog_session_summaries ADD COLUMN {column} {kind}"
                         )
+                have = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_ui_states)")}
+                if "message_count" not in have:
+                    conn.execute("ALTER TABLE agentlog_ui_states ADD COLUMN message_count INTEGER")
+                _split_whole_states(conn)
 
         await self._on_writer(migrate)
         return self
@@ -278,13 +430,25 @@ class SQLiteProjectionStore:
 
     async def read_state(self, session_id: str) -> ConversationState | None:
         def read(conn: sqlite3.Connection) -> ConversationState | None:
-            # One statement: the live generation and its row from the same snapshot.
-            row = conn.execute(
-                f"SELECT state FROM agentlog_ui_states WHERE generation = {_LIVE} "
-                "AND session_id = ?",
-                (session_id,),
-            ).fetchone()
-            return None if row is None else decode_state(row[0])
+            with _Snapshot(conn):
+                generation = _live_generation(conn)
+                return _load(conn, generation, [session_id])[0].get(session_id)
+
+        return await self._on_reader(read)
+
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        def read(conn: sqlite3.Connection) -> tuple[int, list[Message]] | None:
+            with _Snapshot(conn):
+                return _read_named(conn, session_id, message_ids)
+
+        return await self._on_reader(read)
+
+    async def read_page(self, session_id: str, limit: int, before: str | None) -> StoredPage | None:
+        def read(conn: sqlite3.Connection) -> StoredPage | None:
+            with _Snapshot(conn):
+                return _read_page(conn, session_id, limit, before)
 
         return await self._on_reader(read)
 
@@ -331,11 +495,15 @@ class SQLiteProjectionStore:
         return await self._on_reader(lambda conn: _load(conn, generation, session_ids))
 
     async def write_generation(
-        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+        self,
+        generation: int,
+        states: Mapping[str, ConversationState],
+        changes: Changes,
+        summaries: Summaries,
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
             with _Transaction(conn):
-                _write_states(conn, generation, states, _UPSERT_STATE)
+                _write_states(conn, generation, states, changes, _UPSERT_STATE)
                 _write_summaries(conn, generation, summaries, _UPSERT_SUMMARY)
 
         await self._on_writer(write)
@@ -348,6 +516,7 @@ class SQLiteProjectionStore:
         def drop(conn: sqlite3.Connection) -> None:
             with _Transaction(conn):
                 conn.execute(f"DELETE FROM agentlog_ui_states WHERE {condition}", (value,))
+                conn.execute(f"DELETE FROM agentlog_ui_messages WHERE {condition}", (value,))
                 conn.execute(f"DELETE FROM agentlog_session_summaries WHERE {condition}", (value,))
 
         await self._on_writer(drop)

@@ -1,8 +1,16 @@
-"""Where the projections' rows live: per-session UI state, session summaries, one checkpoint.
+"""Where the projections' rows live: per-message UI state, session summaries, one checkpoint.
 
-Both backends keep three tables beside the log (same SQLite file, same PostgreSQL schema):
-- `agentlog_ui_states` (generation, session_id, last_seq, state): the session's
-  `ConversationState` as msgspec JSON, and the last seq folded into it;
+Both backends keep four tables beside the log (same SQLite file, same PostgreSQL schema):
+- `agentlog_ui_states` (generation, session_id, last_seq, state, message_count): the session's
+  `ConversationState` without its messages (the header: `last_seq`, `open_run_id`) as msgspec
+  JSON, and how many messages it has. A row whose `message_count` is NULL was written before
+  messages had rows of their own and holds the whole state; opening the store splits it.
+- `agentlog_ui_messages` (generation, session_id, position, message_id, message): one row per
+  message of the conversation, in order from 0; `message_id` finds a page's cursor. Why rows
+  per message: a session's conversation grows without bound, and an append changes one
+  message or two (the run's, a new one), so the projector writes only those
+  (agentlog.projections.ui_messages.changes) and GET /messages reads only its page; a whole
+  state per session made the projector's work per append grow with the session (issue 21).
 - `agentlog_session_summaries` (generation, session_id, title, status, head, created_at,
   last_activity_at, runs, tool_calls, active_run_id, active_run_agent, usage, run_marks, agent):
   one `SessionSummary` per row (`usage` and `run_marks` as JSON); `head` is the row's own
@@ -31,13 +39,20 @@ from typing import Any, Protocol
 import msgspec
 
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import (
+    EVERYTHING,
+    ConversationState,
+    Message,
+    MessageChanges,
+)
 from agentlog.projections.usage import NONE, Usage
 
 PROJECTOR_NAME = "projections"
 
 States = dict[str, ConversationState]
 Summaries = dict[str, SessionSummary]
+# Per session in `States`: which of its messages to write (absent: all of them).
+Changes = dict[str, MessageChanges]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -51,6 +66,82 @@ def encode_state(state: ConversationState) -> bytes:
 
 def decode_state(data: bytes) -> ConversationState:
     return _state_decoder.decode(data)
+
+
+_message_decoder = msgspec.json.Decoder(Message)
+
+
+def encode_header(state: ConversationState) -> bytes:
+    """The state without its messages: what `agentlog_ui_states.state` holds."""
+    return _encoder.encode(msgspec.structs.replace(state, messages=()))
+
+
+def encode_message(message: Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_message(data: bytes) -> Message:
+    return _message_decoder.decode(data)
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """One session's rows to write: its header, the messages that changed, and where the
+    conversation ends now (rows from `truncate_at` on go, when it got shorter)."""
+
+    session_id: str
+    last_seq: int
+    header: bytes
+    message_count: int
+    truncate_at: int | None
+    messages: list[tuple[int, str, bytes]]  # (position, message id, message)
+
+
+def state_writes(
+    states: Mapping[str, ConversationState],
+    changes: Changes,
+    hidden: Mapping[str, int] | None = None,
+) -> list[StateWrite]:
+    """What writing these states takes, only the changed messages encoded. `hidden`: of a
+    state that holds only its newest messages, how many older ones it leaves out (its
+    positions and changes are the window's; such a state never got shorter)."""
+    writes = []
+    for session_id, state in states.items():
+        changed = changes.get(session_id, EVERYTHING)
+        messages = state.messages
+        offset = 0 if hidden is None else hidden.get(session_id, 0)
+        assert not (offset and changed.shrunk), "a window never gets shorter"
+        writes.append(
+            StateWrite(
+                session_id=session_id,
+                last_seq=state.last_seq,
+                header=encode_header(state),
+                message_count=offset + len(messages),
+                truncate_at=offset + len(messages) if changed.shrunk else None,
+                messages=[
+                    (offset + p, messages[p].id, encode_message(messages[p]))
+                    for p in changed.positions(len(messages))
+                ],
+            )
+        )
+    return writes
+
+
+def joined_state(header: bytes, messages: Sequence[bytes]) -> ConversationState:
+    """A state read back from its header row and its message rows (in position order)."""
+    state = decode_state(header)
+    if not messages:
+        return state
+    return msgspec.structs.replace(state, messages=tuple(decode_message(m) for m in messages))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    """A page of a session's stored conversation: `state` holds only the page's messages,
+    which start at `start` in the whole conversation."""
+
+    state: ConversationState
+    start: int
 
 
 _usage_decoder = msgspec.json.Decoder(Usage)
@@ -173,10 +264,26 @@ class Claim(Protocol):
         """The live rows of these sessions (absent ones are left out)."""
         ...
 
-    async def save(self, states: States, summaries: Summaries, position: int) -> bool:
-        """Write the rows and move the checkpoint to `position`, in one transaction. A row
-        never moves backwards (a row at a later seq is kept). False, and nothing written, when
-        another writer saved since this claim was taken."""
+    async def load_newest(
+        self, session_ids: Sequence[str], count: int
+    ) -> tuple[States, dict[str, int], Summaries]:
+        """`load`, each state holding only its `count` newest messages (what a page of
+        appends usually touches), and how many older ones each leaves out."""
+        ...
+
+    async def save(
+        self,
+        states: States,
+        changes: Changes,
+        summaries: Summaries,
+        position: int,
+        hidden: Mapping[str, int] | None = None,
+    ) -> bool:
+        """Write the rows and move the checkpoint to `position`, in one transaction: of each
+        state its header and the messages `changes` names (all when absent). `hidden`: states
+        loaded by `load_newest`, by how many messages they leave out. A row never moves
+        backwards (a session whose header is at a later seq keeps all its rows). False, and
+        nothing written, when another writer saved since this claim was taken."""
         ...
 
     async def replace(
@@ -214,7 +321,22 @@ class ProjectionStore(Protocol):
         database's one lock is the appends' too), and the revision check picks the winner."""
         ...
 
-    async def read_state(self, session_id: str) -> ConversationState | None: ...
+    async def read_state(self, session_id: str) -> ConversationState | None:
+        """The whole stored conversation (one snapshot: header and messages agree)."""
+        ...
+
+    async def read_named(
+        self, session_id: str, message_ids: Sequence[str]
+    ) -> tuple[int, list[Message]] | None:
+        """The stored messages with these ids (by the message-id index), and the last seq the
+        rows hold, in one snapshot. None: no row for the session."""
+        ...
+
+    async def read_page(self, session_id: str, limit: int, before: str | None) -> StoredPage | None:
+        """The `limit` stored messages just before the one whose id is `before` (the newest
+        with it), or the newest `limit`; one snapshot, reading only the page's rows. None: no
+        row for the session. Raises UnknownCursor when no stored message has the id `before`."""
+        ...
 
     async def read_summary(self, session_id: str) -> SessionSummary | None: ...
 
@@ -231,7 +353,11 @@ class ProjectionStore(Protocol):
     ) -> tuple[States, Summaries]: ...
 
     async def write_generation(
-        self, generation: int, states: Mapping[str, ConversationState], summaries: Summaries
+        self,
+        generation: int,
+        states: Mapping[str, ConversationState],
+        changes: Changes,
+        summaries: Summaries,
     ) -> None:
         """Write rows of a generation that is not live yet (one transaction)."""
         ...

@@ -20,11 +20,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import msgspec
+
 from agentlog.domain.errors import StoreUnavailable, UnknownSession
-from agentlog.domain.events import ConversationRewound, RecordedEvent, encode_event
+from agentlog.domain.events import (
+    ConversationRewound,
+    RecordedEvent,
+    RunStarted,
+    SessionDeleted,
+    encode_event,
+)
 from agentlog.infra.store.byte_bounded import (
     DEFAULT_CACHE_BYTES,
     ByteBoundedLru,
@@ -32,17 +40,26 @@ from agentlog.infra.store.byte_bounded import (
     rebuild_share,
 )
 from agentlog.infra.store.projection_store import (
+    Changes,
     Checkpoint,
     Claim,
     ProjectionStore,
     States,
     Summaries,
+    encode_message,
     encode_state,
 )
 from agentlog.infra.store.store import Store
 from agentlog.projections import sessions, ui_messages
 from agentlog.projections.sessions import SessionSummary
-from agentlog.projections.ui_messages import ConversationState
+from agentlog.projections.ui_messages import (
+    EVERYTHING,
+    ConversationState,
+    Message,
+    MessageChanges,
+    OutsideWindow,
+)
+from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +92,33 @@ class RebuildResult:
         return body
 
 
+# How many of a session's newest messages the projector reads back when it does not
+# remember the session: a page of appends lands in the last message or two (see
+# `NeedsWholeStates` for when it needs more).
+NEWEST_MESSAGES = 32
+
+
+class NeedsWholeStates(Exception):
+    """A page needs older messages of these sessions than their windows hold (a rewind, the
+    tombstone, a new run's start, a late result for an old call): fold them whole."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"whole states needed: {sorted(session_ids)}")
+        self.session_ids = session_ids
+
+
 def fold_page(
-    events: Iterable[RecordedEvent], states: States, summaries: Summaries
-) -> tuple[set[str], set[str]]:
-    """Fold events of any sessions into `states` and `summaries` in place; returns the ids of
-    the states and of the summaries that changed (an event already folded changes nothing)."""
+    events: Iterable[RecordedEvent],
+    states: States,
+    summaries: Summaries,
+    hidden: Mapping[str, int] | None = None,
+    new_runs: Mapping[str, frozenset[str]] | None = None,
+) -> tuple[Changes, set[str]]:
+    """Fold events of any sessions into `states` and `summaries` in place; returns, of each
+    state that changed, which messages did, and the ids of the summaries that changed (an
+    event already folded changes nothing). `hidden`: states that hold only their newest
+    messages, by how many older ones they leave out; raises NeedsWholeStates, having changed
+    nothing, when the page needs older ones."""
     by_session: dict[str, list[RecordedEvent]] = {}
     for recorded in events:
         found = by_session.get(recorded.session_id)
@@ -87,14 +126,30 @@ def fold_page(
             by_session[recorded.session_id] = [recorded]
         else:
             found.append(recorded)
-    changed_states: set[str] = set()
-    changed_summaries: set[str] = set()
+    folded: dict[str, tuple[ConversationState, ConversationState, MessageChanges]] = {}
+    outside: set[str] = set()
     for session_id, batch in by_session.items():
         before = states.get(session_id, ui_messages.EMPTY)
-        after = ui_messages.fold(batch, before)
+        try:
+            after, changes = ui_messages.fold_changes(
+                batch,
+                before,
+                0 if hidden is None else hidden.get(session_id, 0),
+                frozenset() if new_runs is None else new_runs.get(session_id, frozenset()),
+            )
+        except OutsideWindow:
+            outside.add(session_id)
+            continue
+        folded[session_id] = before, after, changes
+    if outside:
+        raise NeedsWholeStates(outside)
+    changed_states: Changes = {}
+    changed_summaries: set[str] = set()
+    for session_id, batch in by_session.items():
+        before, after, changes = folded[session_id]
         if after is not before:
             states[session_id] = after
-            changed_states.add(session_id)
+            changed_states[session_id] = changes
         summary = original = summaries.get(session_id)
         for recorded in batch:
             summary = sessions.apply(summary, recorded)
@@ -106,17 +161,30 @@ def fold_page(
 
 
 async def _save_folded(
-    claim: Claim, events: list[RecordedEvent], states: States, summaries: Summaries
-) -> bool:
-    changed_states, changed_summaries = fold_page(events, states, summaries)
+    claim: Claim,
+    events: list[RecordedEvent],
+    states: States,
+    summaries: Summaries,
+    healed: Iterable[str] = (),
+    hidden: Mapping[str, int] | None = None,
+    new_runs: Mapping[str, frozenset[str]] | None = None,
+) -> tuple[bool, Changes]:
+    """Fold the page into the rows and save it; whether it saved, and what changed."""
+    changed_states, changed_summaries = fold_page(events, states, summaries, hidden, new_runs)
+    for session_id in healed:
+        # Folded afresh from the log: every message is written, whatever the page changed.
+        changed_states[session_id] = EVERYTHING
     position = events[-1].position if events else 0
     if not changed_states and not changed_summaries and position <= claim.checkpoint.position:
-        return True  # all of it was folded before: nothing to write, not even the revision
-    return await claim.save(
+        return True, {}  # all of it was folded before: nothing to write, not even the revision
+    saved = await claim.save(
         {s: states[s] for s in changed_states},
+        changed_states,
         {s: summaries[s] for s in changed_summaries},
         position,
+        hidden,
     )
+    return saved, changed_states
 
 
 # What a summary row holds besides its title and run marks: ids, times, counters, usage.
@@ -129,6 +197,24 @@ def rows_bytes(state: ConversationState | None, summary: SessionSummary | None) 
     if summary is not None:
         size += _SUMMARY_BYTES + len(summary.title or "") + 16 * len(summary.run_marks)
     return size
+
+
+def message_bytes_change(
+    before: ConversationState, after: ConversationState, changes: MessageChanges
+) -> int:
+    """How much a fold changed the state's encoded length, from the changed messages only
+    (their old and new encodings, and what a rewind took off): O(change), not O(state)."""
+    if changes.everything:
+        return len(encode_state(after)) - len(encode_state(before))
+    old, new = before.messages, after.messages
+    change = 0
+    for position in changes.positions(len(new)):
+        change += len(encode_message(new[position]))
+        if position < len(old):
+            change -= len(encode_message(old[position]))
+    for position in range(len(new), len(old)):
+        change -= len(encode_message(old[position]))
+    return change
 
 
 def events_bytes(events: Iterable[RecordedEvent]) -> dict[str, int]:
@@ -165,8 +251,12 @@ class Projector:
         recheck_seconds: float = 1.0,
         settle_seconds: float = 0.2,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        newest_messages: int = NEWEST_MESSAGES,
     ) -> None:
         self.store = store
+        # How many of a session's newest messages a page reads back when the session is not
+        # remembered (at least 1: the open run's message is the last one).
+        self.newest_messages = max(1, newest_messages)
         self.projections = projections
         self.page_size = page_size
         self.rebuild_page_size = rebuild_page_size
@@ -181,9 +271,11 @@ class Projector:
         self.rebuild_cache_bytes = rebuild_share(cache_bytes)
         # Rows as this projector last saved them, valid while the (generation, revision) is
         # still the one its save left: any other writer bumps the revision.
-        self._rows_cache: ByteBoundedLru[str, tuple[ConversationState | None, SessionSummary]] = (
-            ByteBoundedLru(projector_share(cache_bytes))
-        )
+        # A state may hold only its newest messages: the int says how many older ones it
+        # leaves out.
+        self._rows_cache: ByteBoundedLru[
+            str, tuple[ConversationState | None, int, SessionSummary]
+        ] = ByteBoundedLru(projector_share(cache_bytes))
         self._rows_cache_token: tuple[int, int] | None = None
 
     # -- incremental upkeep -----------------------------------------------------------------
@@ -208,32 +300,74 @@ class Projector:
                 return None
             checkpoint = claim.checkpoint
             session_ids = list(dict.fromkeys(e.session_id for e in events))
-            states, summaries, sizes = await self._load(claim, session_ids)
-            healed = await self._heal_before_rewinds(events, states, summaries)
-            # The page starts after the checkpoint, so a save always writes and bumps the
-            # revision by one.
-            saved = await _save_folded(claim, events, states, summaries)
+            states, hidden, summaries, sizes = await self._load(claim, session_ids)
+            new_runs = await self._new_runs(events, hidden)
+            healed: set[str] = set()
+            while True:
+                for session_id in await self._heal_before_rewinds(events, states, summaries):
+                    healed.add(session_id)
+                    hidden[session_id] = 0
+                before = dict(states)
+                try:
+                    # The page starts after the checkpoint, so a save always writes and bumps
+                    # the revision by one.
+                    saved, changed = await _save_folded(
+                        claim, events, states, summaries, healed, hidden, new_runs
+                    )
+                    break
+                except NeedsWholeStates as needs:
+                    # Rare (a new run, a rewind, a late result): read these sessions whole.
+                    whole, _ = await claim.load(sorted(needs.session_ids))
+                    for session_id in needs.session_ids:
+                        # Gone meanwhile (deleted): the save's revision check will fail.
+                        state = whole.get(session_id, ui_messages.EMPTY)
+                        states[session_id], hidden[session_id] = state, 0
+                        sizes[session_id] = rows_bytes(state, summaries.get(session_id))
             if saved:
-                for session_id in healed:
-                    sizes[session_id] = rows_bytes(states.get(session_id), None)
-                for session_id, added in events_bytes(events).items():
-                    sizes[session_id] = sizes.get(session_id, 0) + added
-                self._remember(checkpoint, states, summaries, sizes)
+                for session_id, changes in changed.items():
+                    sizes[session_id] = sizes.get(session_id, 0) + message_bytes_change(
+                        before.get(session_id, ui_messages.EMPTY), states[session_id], changes
+                    )
+                self._remember(checkpoint, states, hidden, summaries, sizes)
             else:
                 self._rows_cache.clear()
             return len(events) if saved else 0
 
+    async def _new_runs(
+        self, events: list[RecordedEvent], hidden: Mapping[str, int]
+    ) -> dict[str, frozenset[str]]:
+        """Of the sessions held as windows, the runs whose first start is in this page (the
+        run index says where each run started): a new run's start then needs no whole read,
+        since no older message can name it. One index lookup per run start."""
+        found: dict[str, set[str]] = {}
+        for recorded in events:
+            event = recorded.event
+            if not isinstance(event, RunStarted) or not hidden.get(recorded.session_id):
+                continue
+            if event.run_id is None:
+                new = True  # named after its own seq: new by construction
+            else:
+                indexed = await self.store.run(recorded.session_id, event.run_id)
+                new = indexed is not None and indexed.started_seq == recorded.seq
+            if new:
+                run_id = event.run_id or f"run:{recorded.seq}"
+                found.setdefault(recorded.session_id, set()).add(run_id)
+        return {session_id: frozenset(runs) for session_id, runs in found.items()}
+
     async def _load(
         self, claim: Claim, session_ids: list[str]
-    ) -> tuple[States, Summaries, dict[str, int]]:
+    ) -> tuple[States, dict[str, int], Summaries, dict[str, int]]:
         """The rows of these sessions: from what this projector saved last, while nobody else
-        has written since (the revision is still the one our save left), else from the store.
-        A hot session's state is then not read back and decoded for every page. Also each
+        has written since (the revision is still the one our save left), else from the store,
+        each state with its newest messages only (NEWEST_MESSAGES). A hot session's state is
+        then not read back and decoded for every page, and one read back costs the same in a
+        session of any length. Also how many older messages each state leaves out, and each
         row's estimated size (see `rows_bytes`)."""
         checkpoint = claim.checkpoint
         if (checkpoint.generation, checkpoint.revision) != self._rows_cache_token:
             self._rows_cache.clear()
         states: States = {}
+        hidden: dict[str, int] = {}
         summaries: Summaries = {}
         sizes: dict[str, int] = {}
         missing = []
@@ -242,27 +376,49 @@ class Projector:
             if cached is None:
                 missing.append(session_id)
                 continue
-            state, summary = cached
+            state, left_out, summary = cached
             if state is not None:
-                states[session_id] = state
+                states[session_id], hidden[session_id] = state, left_out
             summaries[session_id] = summary
             sizes[session_id] = self._rows_cache.size_of(session_id)
         if missing:
-            loaded_states, loaded_summaries = await claim.load(missing)
+            loaded_states, loaded_hidden, loaded_summaries = await claim.load_newest(
+                missing, self.newest_messages
+            )
             states.update(loaded_states)
+            hidden.update(loaded_hidden)
             summaries.update(loaded_summaries)
             for session_id in missing:
                 sizes[session_id] = rows_bytes(
                     loaded_states.get(session_id), loaded_summaries.get(session_id)
                 )
-        return states, summaries, sizes
+        return states, hidden, summaries, sizes
 
     def _remember(
-        self, saved_from: Checkpoint, states: States, summaries: Summaries, sizes: dict[str, int]
+        self,
+        saved_from: Checkpoint,
+        states: States,
+        hidden: dict[str, int],
+        summaries: Summaries,
+        sizes: dict[str, int],
     ) -> None:
         self._rows_cache_token = (saved_from.generation, saved_from.revision + 1)
+        large = self._rows_cache.max_bytes // 8
         for session_id, size in sizes.items():
-            self._rows_cache.put(session_id, (states.get(session_id), summaries[session_id]), size)
+            state, left_out = states.get(session_id), hidden.get(session_id, 0)
+            summary = summaries[session_id]
+            if (
+                state is not None
+                and len(state.messages) > 2 * NEWEST_MESSAGES
+                and (left_out or size > large)
+            ):
+                # Remember the newest messages only: a window that grew, or a conversation
+                # too large to keep whole, would otherwise crowd out the other sessions.
+                kept = state.messages[-NEWEST_MESSAGES:]
+                left_out += len(state.messages) - len(kept)
+                state = msgspec.structs.replace(state, messages=kept)
+                size = rows_bytes(state, summary)
+            self._rows_cache.put(session_id, (state, left_out, summary), size)
 
     async def apply(self, events: list[RecordedEvent]) -> bool:
         """Fold a page of events (from the log, in position order) into the live rows and
@@ -271,8 +427,9 @@ class Projector:
         async with self.projections.claim() as claim:
             session_ids = list(dict.fromkeys(e.session_id for e in events))
             states, summaries = await claim.load(session_ids)
-            await self._heal_before_rewinds(events, states, summaries)
-            return await _save_folded(claim, events, states, summaries)
+            healed = await self._heal_before_rewinds(events, states, summaries)
+            saved, _changed = await _save_folded(claim, events, states, summaries, healed)
+            return saved
 
     async def _heal_before_rewinds(
         self, events: list[RecordedEvent], states: States, summaries: Summaries
@@ -351,6 +508,59 @@ class Projector:
         if state.last_seq == 0:
             raise UnknownSession(session_id)
         return state, state.last_seq
+
+    async def read_named(self, session_id: str, message_ids: list[str]) -> list[Message] | None:
+        """The messages of the conversation at its head that have these ids, from the
+        message-id index; their ids, roles and runs are the head's, their parts may be a
+        settle period behind. None when the rows cannot tell: none stored for the session, or
+        the log past them (at most a page of it) may add, drop or rename messages with these
+        ids (a rewind, the tombstone, a run start naming one of them): fold the whole
+        conversation then."""
+        if await self._importing([session_id]):
+            return None  # the whole read says it is no session yet
+        stored = await self.projections.read_named(session_id, message_ids)
+        if stored is None:
+            return None
+        last_seq, messages = stored
+        tail = await self.store.read(session_id, after=last_seq, limit=self.page_size)
+        if len(tail) == self.page_size:
+            return None
+        wanted = set(message_ids)
+        for recorded in tail:
+            event = recorded.event
+            if isinstance(event, ConversationRewound | SessionDeleted):
+                return None
+            if isinstance(event, RunStarted):
+                run_id = event.run_id or f"run:{recorded.seq}"
+                named = {run_id, event.user_message_id, event.continues_run_id}
+                if wanted & named:
+                    return None
+        return messages
+
+    async def read_page(
+        self, session_id: str, limit: int, before: str | None = None
+    ) -> tuple[ConversationState, int, str | None]:
+        """One page of the conversation at its head (see
+        agentlog.projections.ui_messages.paging): a state holding only the page's messages,
+        the head, and the cursor of the page before (None: the page starts the conversation).
+        Reads only the page's rows while the stored rows are at the head; when the log holds
+        more (the projector is a settle period behind), the whole conversation is folded, as
+        `read_messages` does. Raises UnknownSession, UnknownCursor."""
+        if await self._importing([session_id]):
+            raise UnknownSession(session_id)  # not a session until its import ends
+        try:
+            stored = await self.projections.read_page(session_id, limit, before)
+        except UnknownCursor:
+            stored = None  # the message may be in the log past the rows: the fold decides
+        if stored is not None and not await self.store.read(
+            session_id, after=stored.state.last_seq, limit=1
+        ):
+            older = stored.state.messages[0].id if stored.start > 0 else None
+            return stored.state, stored.state.last_seq, older
+        # Behind the log (or no rows yet): the whole conversation, folded to its head.
+        state, head = await self.read_messages(session_id)
+        page, older = page_before(state.messages, limit, before)
+        return msgspec.structs.replace(state, messages=tuple(page)), head, older
 
     async def read_summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary folded to its head; None for an unknown session."""
@@ -534,7 +744,7 @@ class _GenerationBuild:
         self.held_bytes = 0
         self.states: States = {}
         self.summaries: Summaries = {}
-        self.dirty_states: set[str] = set()
+        self.dirty_states: Changes = {}
         self.dirty_summaries: set[str] = set()
         self.seen: set[str] = set()
         self.position = 0
@@ -556,7 +766,9 @@ class _GenerationBuild:
             for session_id in missing:
                 self.held_bytes += rows_bytes(states.get(session_id), summaries.get(session_id))
         changed_states, changed_summaries = fold_page(events, self.states, self.summaries)
-        self.dirty_states |= changed_states
+        for session_id, changes in changed_states.items():
+            earlier = self.dirty_states.get(session_id)
+            self.dirty_states[session_id] = changes if earlier is None else earlier.merged(changes)
         self.dirty_summaries |= changed_summaries
         self.seen |= changed_summaries
         self.position = events[-1].position
@@ -575,6 +787,7 @@ class _GenerationBuild:
             await self.projections.write_generation(
                 self.generation,
                 {s: self.states[s] for s in self.dirty_states},
+                self.dirty_states,
                 {s: self.summaries[s] for s in self.dirty_summaries},
             )
             self.dirty_states.clear()

@@ -95,7 +95,9 @@ so one event costs O(messages + parts of one message) pointer copies, and `fold`
 once per call, not per event: feed it batches.
 """
 
-from agentlog.projections.ui_messages.fold import apply, fold
+from agentlog.projections.ui_messages.builder import OutsideWindow
+from agentlog.projections.ui_messages.changes import EVERYTHING, MessageChanges
+from agentlog.projections.ui_messages.fold import apply, fold, fold_changes
 from agentlog.projections.ui_messages.read import INTERRUPTED, subagent_metadata, to_ui_messages
 from agentlog.projections.ui_messages.runs import user_message_id
 from agentlog.projections.ui_messages.state import (
@@ -116,6 +118,7 @@ from agentlog.projections.ui_messages.state import (
 
 __all__ = [
     "EMPTY",
+    "EVERYTHING",
     "INTERRUPTED",
     "PARKED",
     "WAITING",
@@ -123,6 +126,8 @@ __all__ = [
     "DataPart",
     "FilePart",
     "Message",
+    "MessageChanges",
+    "OutsideWindow",
     "Part",
     "ReasoningPart",
     "RunInfo",
@@ -131,6 +136,7 @@ __all__ = [
     "ToolPart",
     "apply",
     "fold",
+    "fold_changes",
     "subagent_metadata",
     "to_ui_messages",
     "user_message_id",

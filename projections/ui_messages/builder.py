@@ -125,14 +125,41 @@ class MessageBuilder:
 _SCAN = 1
 
 
+class OutsideWindow(LookupError):
+    """A fold over the newest messages only (`hidden` older ones left out) needed one of the
+    older ones, or might have: the caller folds the whole conversation instead."""
+
+
 class Builder:
-    """The transient side of one fold call. It owns every list and builder it creates."""
+    """The transient side of one fold call. It owns every list and builder it creates.
 
-    __slots__ = ("messages", "open_message", "open_run_id", "runs", "thawed")
+    `hidden`: how many older messages the state leaves out (a window of the newest). Every
+    lookup that fails in the window, a rewind and the tombstone raise OutsideWindow then, so
+    a fold that returns is exactly the fold of the whole conversation, shifted by `hidden`.
+    """
 
-    def __init__(self, state: ConversationState) -> None:
+    __slots__ = (
+        "hidden",
+        "kept",
+        "messages",
+        "new_runs",
+        "open_message",
+        "open_run_id",
+        "runs",
+        "thawed",
+    )
+
+    def __init__(
+        self, state: ConversationState, hidden: int = 0, new_runs: frozenset[str] = frozenset()
+    ) -> None:
+        self.hidden = hidden
+        # Runs the caller knows no hidden message names (their first start is in these events).
+        self.new_runs = new_runs
         self.messages: list[Message | MessageBuilder] = list(state.messages)
         self.thawed: list[int] = []
+        # The fewest of the state's messages that stayed in place (a rewind or the tombstone
+        # takes them off the end): every position from here on may hold another message.
+        self.kept = len(state.messages)
         self.runs: dict[str, int] | None = None  # run id -> position, built on first need
         self.open_run_id = state.open_run_id
         self.open_message: MessageBuilder | None = None  # thawed on first use
@@ -171,7 +198,15 @@ class Builder:
                     self.runs[m.id] = i
                     for continuation in m.run.continued_by:
                         self.runs[continuation] = i
-        return self.runs.get(run_id)
+        found = self.runs.get(run_id)
+        if found is None and self.hidden and run_id not in self.new_runs:
+            raise OutsideWindow(run_id)
+        return found
+
+    def whole(self) -> None:
+        """What follows needs the whole conversation (a rewind, the tombstone)."""
+        if self.hidden:
+            raise OutsideWindow("the whole conversation")
 
     def run_message(self, run_id: str | None) -> MessageBuilder | None:
         """The assistant message of run `run_id`, or of the open run when it is None."""
@@ -180,7 +215,7 @@ class Builder:
                 # While a run is open its message is the last one: until it ends, everything
                 # lands inside it. So finding it never needs a scan.
                 position: int | None = len(self.messages) - 1
-                if self.messages[-1].id != self.open_run_id:
+                if not self.messages or self.messages[-1].id != self.open_run_id:
                     position = self.run_position(self.open_run_id)
                 self.open_message = None if position is None else self.thaw(position)
             return self.open_message
@@ -224,6 +259,8 @@ class Builder:
                 found = thawed.find(key)
                 assert found is not None
                 return thawed, found
+        if self.hidden:
+            raise OutsideWindow(tool_call_id)
         return None
 
     def data_part(self, recorded: RecordedEvent, part: DataPart) -> None:

@@ -8,8 +8,10 @@ from agentlog.projections.ui_messages.builder import Builder, Handler
 
 def _session_deleted(b: Builder, recorded: RecordedEvent) -> None:
     # The tombstone: the conversation is gone.
+    b.whole()
     b.messages.clear()
     b.thawed.clear()
+    b.kept = 0
     b.runs = {}
     b.open_run_id = None
     b.open_message = None
@@ -21,11 +23,13 @@ def _rewound(b: Builder, recorded: RecordedEvent) -> None:
     # was before that start (the branch no longer holds the start that closed it).
     event = recorded.event
     assert isinstance(event, ConversationRewound)
+    b.whole()
     to_seq = event.to_seq
     kept = 0
     while kept < len(b.messages) and b.messages[kept].seq <= to_seq:
         kept += 1
     del b.messages[kept:]
+    b.kept = min(b.kept, kept)
     b.thawed = [position for position in b.thawed if position < kept]
     b.runs = None
     b.open_message = None

@@ -68,7 +68,7 @@ async def test_nothing_of_a_deleted_session_is_left_but_its_tombstone(store: Sto
         projector = Projector(store, projections)
         await projector.catch_up()
         # The content was there: in the projections and in the CLI's transcript too.
-        assert {"agentlog_ui_states", "agentlog_transcript_entries"} <= set(
+        assert {"agentlog_ui_messages", "agentlog_transcript_entries"} <= set(
             await store.backend.tables_holding(marker)
         )
 

@@ -25,7 +25,7 @@ async def test_rows_and_checkpoint_round_trip(store: StoreBase) -> None:
         async with projections.claim() as claim:
             assert claim.checkpoint.position == 0
             assert await claim.load(["a", "b"]) == ({}, {})
-            assert await claim.save(states, summaries, events[-1].position)
+            assert await claim.save(states, {}, summaries, events[-1].position)
 
         assert (await projections.checkpoint()).position == events[-1].position
         assert await projections.read_state("a") == states["a"]

@@ -5,11 +5,14 @@ nothing (the projection store's own contract: tests/contract/test_projection_sto
 from __future__ import annotations
 
 import asyncio
+import sys
+from typing import Any
 
 import pytest
 
 from agentlog.domain.errors import UnknownSession
 from agentlog.domain.events import (
+    ConversationRewound,
     CustomEventRecorded,
     RunFinished,
     RunStarted,
@@ -20,8 +23,10 @@ from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.sqlite.event_store import SQLiteEventStore
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.opening import open_projection_store
+from agentlog.infra.store.projection_store import StateWrite, encode_state, state_writes
 from agentlog.infra.store.projector import Projector
 from agentlog.projections import sessions, ui_messages
+from agentlog.projections.ui_messages.paging import UnknownCursor
 from tests.conftest import StoreOpener
 from tests.integration.projection_helpers import a_run, folded, seed, stored, whole_log
 
@@ -146,7 +151,7 @@ async def test_a_summaries_table_from_before_usage_gains_its_columns(store: Stor
         summaries = sessions.fold(events)
         assert summaries["a"].usage.cost_usd == 0.5
         async with projections.claim() as claim:
-            assert await claim.save({}, summaries, events[-1].position)
+            assert await claim.save({}, {}, summaries, events[-1].position)
         assert await projections.read_summary("a") == summaries["a"]
 
 
@@ -176,3 +181,162 @@ async def test_the_rows_the_projector_remembers_are_bounded_in_bytes(store: Stor
         await store.append("big0", [CustomEventRecorded(name="late", data={})])
         await projector.catch_up()
         assert await stored(projections) == await folded(store)
+
+
+async def test_a_page_writes_only_the_messages_it_changed(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long conversation: 40 messages of their own, then an open run.
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [CustomEventRecorded(name="note", data=i) for i in range(40)])
+    await store.append("s", [RunStarted(run_id="r", prompt="go")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        module = sys.modules[type(projections).__module__]
+        written: list[list[int]] = []
+
+        def recording(states: Any, changes: Any, hidden: Any = None) -> list[StateWrite]:
+            writes: list[StateWrite] = state_writes(states, changes, hidden)
+            written.extend([p for p, _id, _m in w.messages] for w in writes)
+            return writes
+
+        monkeypatch.setattr(module, "state_writes", recording)
+        await store.append("s", [ToolCallStarted(run_id="r", tool_call_id="t", tool_name="Bash")])
+        await projector.catch_up()
+        assert written == [[41]]  # the run's message only (the prompt is 40)
+        await store.append("s", [RunFinished(run_id="r", result="ok")])
+        await store.append("s", [CustomEventRecorded(name="after")])
+        await projector.catch_up()
+        assert written[1:] == [[41, 42]]  # the run's end, and one new message
+        assert await stored(projections) == await folded(store)
+
+
+async def test_whole_state_rows_of_an_older_agentlog_are_split_into_message_rows(
+    store: StoreBase,
+) -> None:
+    await seed(store, sessions_count=3, runs=2)
+    async with open_projection_store(store) as projections:
+        await Projector(store, projections).catch_up()
+    expected = await folded(store)
+    # The layout before messages had rows: the whole state in agentlog_ui_states.state.
+    await _sql(store, "DROP TABLE agentlog_ui_messages")
+    await _sql(store, "ALTER TABLE agentlog_ui_states DROP COLUMN message_count")
+    for session_id, state in expected[0].items():
+        whole = encode_state(state).hex()
+        literal = (
+            f"decode('{whole}', 'hex')"
+            if isinstance(store, PostgresEventStore)
+            else (f"X'{whole}'")
+        )
+        await _sql(
+            store,
+            f"UPDATE agentlog_ui_states SET state = {literal} WHERE session_id = '{session_id}'",
+        )
+    async with open_projection_store(store) as projections:
+        assert await stored(projections) == expected
+        projector = Projector(store, projections)
+        page, _head, older = await projector.read_page("s001", 2)
+        assert page.messages == expected[0]["s001"].messages[-2:] and older is not None
+        await store.append("s001", a_run("late"))
+        await projector.catch_up()
+        assert await stored(projections) == await folded(store)
+    async with open_projection_store(store) as projections:
+        assert await stored(projections) == await folded(store)  # split once, left alone
+
+
+async def test_a_page_read_while_the_projector_is_behind_folds_the_log_past_the_rows(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), *a_run("r1")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        await projector.catch_up()
+        # Not caught up: a second run, only in the log.
+        await store.append("s", [RunStarted(run_id="r2", prompt="again")])
+        await store.append("s", [RunFinished(run_id="r2", result="ok")])
+        expected = (await folded(store))[0]["s"]
+        page, head, older = await projector.read_page("s", 1)
+        assert page.messages == expected.messages[-1:] and head == expected.last_seq
+        assert older == expected.messages[-1].id
+        page, head, older = await projector.read_page("s", 5, before="r2:user")
+        assert page.messages == expected.messages[:2] and older is None
+        with pytest.raises(UnknownCursor):
+            await projector.read_page("s", 5, before="nothing")
+        with pytest.raises(UnknownSession):
+            await projector.read_page("nobody", 5)
+
+
+async def test_a_session_not_remembered_is_read_back_as_its_newest_messages(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [CustomEventRecorded(name="note", data=i) for i in range(20)])
+    await store.append("s", a_run("r1")[:4])  # a run still open: its message is the last
+    async with open_projection_store(store) as projections:
+        await Projector(store, projections).catch_up()
+        whole_reads: list[list[str]] = []
+        claim_type = type(await _a_claim(projections))
+        load = claim_type.load
+
+        async def counted(self: Any, session_ids: Any) -> Any:
+            whole_reads.append(list(session_ids))
+            return await load(self, session_ids)
+
+        monkeypatch.setattr(claim_type, "load", counted)
+        # A restarted projector: it remembers nothing and reads the newest two messages.
+        projector = Projector(store, projections, newest_messages=2)
+        await store.append("s", a_run("r1")[4:])  # the run goes on and ends in its message
+        await store.append("s", [CustomEventRecorded(name="after")])
+        await projector.catch_up()
+        assert whole_reads == []
+        assert await stored(projections) == await folded(store)
+        # A new run (the run index says its start is its first) needs no older message.
+        await store.append("s", a_run("r2"))
+        await Projector(store, projections, newest_messages=2).catch_up()
+        assert whole_reads == []
+        assert await stored(projections) == await folded(store)
+        # A rewind may take any message away: read whole, once.
+        head = (await whole_log(store))[-1].seq
+        await store.append(
+            "s",
+            [
+                ConversationRewound(to_seq=head - len(a_run("r2")), agent_session="b2"),
+                *a_run("r3"),
+            ],
+        )
+        await Projector(store, projections, newest_messages=2).catch_up()
+        assert whole_reads == [["s"]]
+        assert await stored(projections) == await folded(store)
+
+
+async def _a_claim(projections: Any) -> Any:
+    async with projections.claim() as claim:
+        return claim
+
+
+async def test_messages_are_found_by_id_from_the_rows_while_they_are_at_the_head(
+    store: StoreBase,
+) -> None:
+    await store.append("s", [SessionCreated(), *a_run("r1"), CustomEventRecorded(name="n")])
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+        assert await projector.read_named("s", ["r1"]) is None  # no rows yet: cannot tell
+        await projector.catch_up()
+        found = await projector.read_named("s", ["r1", "r1:user", "nothing"])
+        expected = (await folded(store))[0]["s"].messages
+        assert found == [m for m in expected if m.id in ("r1", "r1:user")]
+        assert await projector.read_named("s", ["nothing"]) == []
+        # Behind the log: what the log past the rows holds decides.
+        await store.append("s", [CustomEventRecorded(name="later"), *a_run("r2")])
+        assert await projector.read_named("s", ["r1"]) == [m for m in found if m.id == "r1"]
+        assert await projector.read_named("s", ["nothing"]) == []
+        assert await projector.read_named("s", ["r2"]) is None  # a run start names it
+        head = (await whole_log(store))[-1].seq
+        rewind = ConversationRewound(to_seq=head, agent_session="b")
+        await store.append("s", [rewind, *a_run("r3")])
+        assert await projector.read_named("s", ["nothing"]) is None  # a rewind may drop any
+        await projector.catch_up()
+        assert await projector.read_named("s", ["r2"]) == [
+            m for m in (await folded(store))[0]["s"].messages if m.id == "r2"
+        ]

@@ -196,9 +196,8 @@ async def test_stored_projections_that_differ_from_a_fresh_fold(seeded: str) -> 
     await sql(seeded, "UPDATE agentlog_session_summaries SET runs = 5 WHERE session_id = 's000'")
     await sql(
         seeded,
-        "UPDATE agentlog_ui_states SET state = "
-        "(SELECT state FROM agentlog_ui_states WHERE session_id = 's000') "
-        "WHERE session_id = 's001'",
+        "UPDATE agentlog_ui_messages SET message = (SELECT message FROM agentlog_ui_messages "
+        "WHERE session_id = 's000' AND position = 0) WHERE session_id = 's001' AND position = 0",
     )
     async with open_store(seeded) as store, open_projection_store(store) as projections:
 

@@ -20,7 +20,7 @@ from agentlog.infra.store.opening import open_projection_store
 from agentlog.infra.store.projector import Projector
 from agentlog.projections.sessions import AWAITING_APPROVAL, RUNNING
 from agentlog.projections.ui_messages import to_ui_messages
-from agentlog.projections.ui_messages.paging import UnknownCursor, page_before
+from agentlog.projections.ui_messages.paging import UnknownCursor
 from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.files import file_url
 from agentlog.transport.http.request_parsing import parse_int, read_body
@@ -65,22 +65,24 @@ async def messages(request: web.Request) -> web.Response:
     # and terminal event, which the state then shows. Asked after, a run ending in between
     # would make its tools look interrupted although their results were on the way.
     run_active = await request.app[RUN_IS_ACTIVE](session_id)
-    state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
+    projector = request.app[PROJECTOR]
+    body: dict[str, Any] = {"session_id": session_id}
+    if paged:
+        # Only the page's rows are read (and hydrated), not the whole conversation.
+        try:
+            state, head, older = await projector.read_page(session_id, limit, before)
+        except UnknownCursor as unknown:
+            await live_head(request.app[STORE], session_id)  # a deleted session's: 410
+            raise ApiError(400, "invalid_before", str(unknown)) from None
+        body["before"] = older
+    else:
+        state, head = await projector.read_messages(session_id)  # 404 if unknown
     if not state.messages:
         # A deleted session folds to no messages: only then is its tombstone looked for.
         await live_head(request.app[STORE], session_id)
     # The lock outlives the run's terminal event by its teardown (the CLI's exit): a run the
     # state shows ended is not reported active, as GET /v1/sessions/{id} does not either.
     run_active = run_active and state.open_run_id is not None
-    body: dict[str, Any] = {"session_id": session_id}
-    if paged:
-        try:
-            page, older = page_before(state.messages, limit, before)
-        except UnknownCursor as unknown:
-            raise ApiError(400, "invalid_before", str(unknown)) from None
-        # Only the page is read out (hydrated), not the whole conversation.
-        state = msgspec.structs.replace(state, messages=tuple(page))
-        body["before"] = older
     body.update(
         messages=to_ui_messages(state, run_active=run_active, files_url=file_url(session_id, "")),
         head=head,

@@ -25,6 +25,7 @@ from agentlog.infra.sessions.approval_answers import (
     record_answer,
 )
 from agentlog.infra.sessions.rewinds import (
+    USER_SUFFIX,
     PlannedRun,
     branch_of,
     client_message_id,
@@ -34,6 +35,7 @@ from agentlog.infra.sessions.rewinds import (
     refuse_taken_id,
 )
 from agentlog.infra.sessions.tombstone import live_head
+from agentlog.projections.ui_messages import ConversationState
 from agentlog.projections.ui_stream import DONE, RunStreamEncoder, encode_sse
 from agentlog.transport.http.approvals import continue_turn, responder_of
 from agentlog.transport.http.files import NO_UPLOADS, Uploads, read_uploads, store_uploads
@@ -147,6 +149,12 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
     client_id = client_message_id(messages) if body.prompt is None else None
     if from_message is None and not regenerate and message_id is None and client_id is None:
         return PlannedRun(prompt=body.prompt_text())
+    if from_message is None and not regenerate and message_id is None and client_id is not None:
+        # A plain send: only the messages its id could clash with are read (the message-id
+        # index), not the whole conversation, unless the stored rows cannot tell.
+        planned = PlannedRun(prompt=body.prompt_text(), user_message_id=client_id)
+        if await _id_free(request, session_id, planned, client_id):
+            return planned
     state, head = await request.app[PROJECTOR].read_messages(session_id)  # 404 if unknown
     branch = branch_of(state)
     if from_message is not None:
@@ -165,6 +173,24 @@ async def planned_run(request: web.Request, session_id: str, body: StartRunBody)
     # The runner appends the rewind only onto the log this plan was made from.
     rewind = msgspec.structs.replace(planned.rewind, expected_head=head)
     return dataclasses.replace(planned, rewind=rewind)
+
+
+async def _id_free(
+    request: web.Request, session_id: str, planned: PlannedRun, client_id: str
+) -> bool:
+    """True when the rows alone show `client_id` names nothing on the current branch (a
+    message, or a run's `<run id>:user`); 409 `message_id_taken` when they show it does. False
+    when they cannot tell: no rows yet, the projector behind the log, or the id is a run's
+    (a continuation's id names a turn without a message of its own)."""
+    names = [client_id]
+    if client_id.endswith(USER_SUFFIX):
+        names.append(client_id.removesuffix(USER_SUFFIX))
+    found = await request.app[PROJECTOR].read_named(session_id, names)
+    if found is None:
+        return False
+    # The same rule as the whole branch's, over the only messages the id can clash with.
+    refuse_taken_id(branch_of(ConversationState(messages=tuple(found))), planned)
+    return await request.app[STORE].run(session_id, client_id) is None
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
