@@ -43,8 +43,10 @@ class RunLock(Protocol):
     - `acquire` returns a lease when nobody holds the session (or the holder's lease expired),
       else None; `holder` then names the holding run. A TTL that is not a positive integer
       raises ValueError.
-    - `refresh` extends the lease by its TTL if it is still held by this lease's token;
-      `release` frees it under the same condition. Both return whether they did.
+    - `refresh` extends the lease by its TTL if it is still held by this lease's token:
+      nobody acquired the session since, even if the TTL ran out before the refresh came (a
+      slow loop or database is not a lost lease; a lease another owner took is). `release`
+      frees it under the same condition. Both return whether they did.
     - `request_cancel` asks the holder of `run_id` to stop it; the holder sees the reason
       through `cancel_requested(lease)` until the request expires (`ttl_ms`) or the lease is
       released.

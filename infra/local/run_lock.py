@@ -19,9 +19,10 @@ class LocalRunLock:
         self._cancels: dict[tuple[str, str], tuple[str, float]] = {}
 
     def _live(self, session_id: str) -> tuple[str, str, float] | None:
+        """The entry while its TTL runs; an expired one stays until someone acquires the
+        session, so its owner's late refresh still finds it (see `refresh`)."""
         entry = self._held.get(session_id)
         if entry is not None and entry[2] <= time.monotonic():
-            del self._held[session_id]
             return None
         return entry
 
@@ -38,7 +39,9 @@ class LocalRunLock:
         return entry[1] if entry is not None else None
 
     async def refresh(self, lease: LockLease) -> bool:
-        entry = self._live(lease.session_id)
+        # Late is not lost: past its TTL the lease is still this owner's until another
+        # acquire replaced it.
+        entry = self._held.get(lease.session_id)
         if entry is None or entry[0] != lease.value:
             return False
         self._held[lease.session_id] = (
@@ -49,7 +52,7 @@ class LocalRunLock:
         return True
 
     async def release(self, lease: LockLease) -> bool:
-        entry = self._live(lease.session_id)
+        entry = self._held.get(lease.session_id)
         if entry is None or entry[0] != lease.value:
             return False
         del self._held[lease.session_id]

@@ -42,10 +42,12 @@ class PostgresRunLock:
         self._sql_holder = (
             f"SELECT run_id FROM {t} WHERE session_id = $1 AND expires_at > clock_timestamp()"
         )
+        # By token alone: a refresh that comes late (the owner's loop or its database was slow
+        # past the TTL) still holds while nobody took the lease meanwhile; anyone who did
+        # replaced the token (acquire), so the late owner learns it lost.
         self._sql_refresh = (
             f"UPDATE {t} SET expires_at = clock_timestamp() + $3 {_MS} "
-            "WHERE session_id = $1 AND token = $2 AND expires_at > clock_timestamp() "
-            "RETURNING 1"
+            "WHERE session_id = $1 AND token = $2 RETURNING 1"
         )
         self._sql_release = f"DELETE FROM {t} WHERE session_id = $1 AND token = $2 RETURNING 1"
         self._sql_request_cancel = (

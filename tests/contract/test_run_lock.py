@@ -106,6 +106,25 @@ async def test_the_lock_expires_when_its_owner_stops_refreshing(
     await alive.release(taken)
 
 
+async def test_a_late_refresh_holds_while_nobody_took_the_lease(
+    new_lock: LockFactory, session_id: str
+) -> None:
+    """An owner whose refresh comes after the TTL (its loop or database was slow) keeps the
+    lease if nobody acquired it meanwhile: a run is not stopped for being late. Once
+    refreshed, it is held again and nobody else can take it."""
+    owner, other = await new_lock(), await new_lock()
+    lease = await owner.acquire(session_id, "run-1", 150)
+    assert lease is not None
+
+    await asyncio.sleep(0.3)
+    assert await other.holder(session_id) is None  # expired: free for anyone to take
+
+    assert await owner.refresh(replace(lease, ttl_ms=5000)) is True
+    assert await other.holder(session_id) == "run-1"
+    assert await other.acquire(session_id, "run-2", 5000) is None
+    assert await owner.release(lease) is True
+
+
 async def test_refresh_keeps_the_lock_past_its_first_ttl(
     new_lock: LockFactory, session_id: str
 ) -> None:
