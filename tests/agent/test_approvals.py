@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from agentlog.domain.errors import (
     ApprovalAlreadyAnswered,
@@ -19,6 +22,7 @@ from agentlog.domain.errors import (
     UnknownApproval,
 )
 from agentlog.domain.events import (
+    Event,
     RecordedEvent,
     RunFinished,
     RunStarted,
@@ -30,10 +34,13 @@ from agentlog.domain.events import (
 )
 from agentlog.domain.ports.run_lock import LockLease, RunLock
 from agentlog.domain.rules.approvals import approvals
+from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.store.base import StoreBase
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 
 from .test_runner import (
     new_session,
@@ -46,6 +53,8 @@ from .test_runner import (
 )
 
 pytestmark = pytest.mark.slow
+
+Client = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 PUBLISH = '[scenario:approval] publish "hello world"'
 
@@ -350,3 +359,58 @@ async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_tha
         assert len(only(log, ToolCallSucceeded)) == 1
         continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
         assert len(continuation) == 1
+
+
+async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_continuation(
+    store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    aiohttp_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The route's own steps, interleaved with the asking run's end: its start is refused by
+    # the lease, the run releases and looks, then the route's write of the answer commits.
+    # Before: 200 with `run: null`, and the session stayed answered with nothing running.
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        agent = AgentConfig(
+            workspace_root=tmp_path / "workspaces", run_home_root=tmp_path / "homes"
+        )
+        client = await aiohttp_client(create_app(Settings(agent=agent), store=store, runner=runner))
+        session = await new_session(store, "s-over-http")
+        first = await runner.start(session, PUBLISH)
+        lock.holding = first.run_id
+        [request] = only(await until_logged(store, first, RunFinished), ToolApprovalRequested)
+        asking_done = runner._runs[session].done
+
+        writing, may_write = asyncio.Event(), asyncio.Event()
+        append = store.append
+
+        async def answer_after_the_look(
+            session_id: str, events: Sequence[Event], *args: Any, **kwargs: Any
+        ) -> list[int]:
+            if [type(e) for e in events] == [ToolApprovalResponded]:  # the answer, alone
+                writing.set()
+                await may_write.wait()
+            return await append(session_id, events, *args, **kwargs)
+
+        monkeypatch.setattr(store, "append", answer_after_the_look)
+        url = f"/v1/sessions/{session}/approvals/{request.approval_id}"
+        posting = asyncio.ensure_future(client.post(url, json={"approved": True}))
+        await writing.wait()  # refused by the lease: the route writes the answer alone
+        lock.may_release.set()
+        await asking_done.wait()
+        while runner._helpers:  # the run's look, which finds no answer yet
+            await asyncio.sleep(0.01)
+        may_write.set()
+        response = await posting
+        body = await response.json()
+
+        assert response.status == 202, body
+        log = await until_settled(runner, store, session)
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        assert [c.run_id for c in continuation] == [body["run"]["run_id"]]
+        assert len(only(log, ToolCallSucceeded)) == 1
