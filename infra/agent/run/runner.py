@@ -1302,6 +1302,7 @@ class AgentRunner:
         if not self._closing:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
+            # One written after this look is its writer's to continue (continue_after_answer).
             self._spawn(self._after_run(run))
             if self._waiting_for_slot:
                 self._spawn(self._start_waiting())  # this run's slot is free
@@ -1315,8 +1316,10 @@ class AgentRunner:
         """True when, in one read of the head, nothing can wait after `run`: no prompt was
         queued when it started, and every event of the session from its start to the head is
         the run's own, so nobody queued a prompt or answered an approval meanwhile (each is
-        an append of its own). Asked after the lease was released, as `_next_turn` is: an
-        answer or prompt refused by the lease is written after it, and is then the head."""
+        an append of its own). Asked after the lease was released, as `_next_turn` is: a
+        prompt is queued by an append fenced on this run (so before its end) or under the
+        lease, so it is seen here; an answer refused by the lease may be written after this
+        look, and its writer then looks again (`continue_after_answer`)."""
         recorder = run.recorder
         if run.queue_waited or not recorder.alone or recorder.last_seq is None:
             return False
