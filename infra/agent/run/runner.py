@@ -488,7 +488,7 @@ class AgentRunner:
         the lease (its CLI exiting, or its server dead) is waited for, bounded by the SDK's
         teardown plus one lease TTL (a dead holder's lease has expired by then)."""
         deadline = time.monotonic() + _TEARDOWN_SECONDS + self.config.lock_ttl_seconds
-        while True:
+        while not self._closing:  # shutting down: the answer is written, the 200 stands
             try:
                 return await self.continue_after_approval(session_id)
             except RunAlreadyActive as refused:
@@ -503,6 +503,7 @@ class AgentRunner:
                 return None  # a live run: it finds the answer itself, or at its end
             if not await self._wait_for_local(session_id, holder, remaining):
                 await asyncio.sleep(min(0.05, remaining))  # another process: poll its lease
+        return None
 
     async def _prepare(
         self,
