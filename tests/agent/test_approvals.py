@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from agentlog.domain.errors import (
     ApprovalAlreadyAnswered,
@@ -19,6 +22,8 @@ from agentlog.domain.errors import (
     UnknownApproval,
 )
 from agentlog.domain.events import (
+    Event,
+    RecordedEvent,
     RunFinished,
     RunStarted,
     TextCompleted,
@@ -27,10 +32,15 @@ from agentlog.domain.events import (
     ToolCallDenied,
     ToolCallSucceeded,
 )
+from agentlog.domain.ports.run_lock import LockLease, RunLock
 from agentlog.domain.rules.approvals import approvals
+from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.store.base import StoreBase
+from agentlog.transport.app import create_app
+from agentlog.transport.settings import Settings
 
 from .test_runner import (
     new_session,
@@ -43,6 +53,8 @@ from .test_runner import (
 )
 
 pytestmark = pytest.mark.slow
+
+Client = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 PUBLISH = '[scenario:approval] publish "hello world"'
 
@@ -198,3 +210,207 @@ async def test_an_answer_that_comes_while_the_asking_run_is_finishing_is_acted_o
         assert output.tool_call_id == request.tool_call_id
         continuation = [r for r in only(log, RunStarted) if r.continues_run_id == first.run_id]
         assert len(continuation) == 1
+
+
+class HeldRelease:
+    """The runner's run lock, except that the release of `holding`'s lease waits for the
+    test (`may_release`), and the runner's look after it too (`may_look`): the interleavings
+    of a finishing run and an answer, forced instead of hoped for."""
+
+    def __init__(self, lock: RunLock) -> None:
+        self.lock = lock
+        self.holding: str | None = None
+        self.may_release = asyncio.Event()
+        self.released = asyncio.Event()
+        self.may_look = asyncio.Event()
+        self.may_look.set()
+
+    async def acquire(self, session_id: str, run_id: str, ttl_ms: int) -> LockLease | None:
+        return await self.lock.acquire(session_id, run_id, ttl_ms)
+
+    async def holder(self, session_id: str) -> str | None:
+        return await self.lock.holder(session_id)
+
+    async def refresh(self, lease: LockLease) -> bool:
+        return await self.lock.refresh(lease)
+
+    async def release(self, lease: LockLease) -> bool:
+        if lease.run_id != self.holding:
+            return await self.lock.release(lease)
+        await self.may_release.wait()
+        released = await self.lock.release(lease)
+        self.released.set()
+        await self.may_look.wait()  # the runner looks for answers once this returns
+        return released
+
+    async def request_cancel(
+        self, session_id: str, run_id: str, reason: str, ttl_ms: int = 60_000
+    ) -> None:
+        await self.lock.request_cancel(session_id, run_id, reason, ttl_ms)
+
+    async def cancel_requested(self, lease: LockLease) -> str | None:
+        return await self.lock.cancel_requested(lease)
+
+    async def close(self) -> None:
+        await self.lock.close()
+
+
+async def deferred_and_refused(
+    runner: AgentRunner, store: StoreBase, session: str, lock: HeldRelease
+) -> tuple[ToolApprovalRequested, asyncio.Event]:
+    """A turn that deferred its call and has ended in the log, its lease held (`lock`), and
+    an answer's start refused by that lease (what the HTTP route then writes alone). Returns
+    the request and the asking run's `done`."""
+    first = await runner.start(session, PUBLISH)
+    lock.holding = first.run_id
+    [request] = only(await until_logged(store, first, RunFinished), ToolApprovalRequested)
+    asking = runner._runs[session]
+    with pytest.raises(RunAlreadyActive):
+        await runner.continue_after_approval(
+            session, ApprovalAnswer(request.approval_id, approved=True)
+        )
+    return request, asking.done
+
+
+async def until_settled(runner: AgentRunner, store: StoreBase, session: str) -> list[RecordedEvent]:
+    """The log once the tool ran and nothing runs or is about to start."""
+    async with asyncio.timeout(60):
+        while not only(await store.read_session(session), ToolCallSucceeded):
+            await asyncio.sleep(0.05)
+        while runner._helpers or await runner.active_run(session) is not None:
+            await asyncio.sleep(0.05)
+    return await store.read_session(session)
+
+
+async def test_an_answer_written_after_the_finishing_run_looked_is_continued_by_its_writer(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # Issue 19: the answer's start was refused by the asking run's lease, that run released
+    # it and looked for answers (none yet), and only then was the answer written: nobody
+    # looked again, and the session was left answered with nothing running.
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        session = await new_session(store, "s-after-look")
+        request, asking_done = await deferred_and_refused(runner, store, session, lock)
+        lock.may_release.set()
+        await asking_done.wait()
+        while runner._helpers:  # the look after the run, spawned as it ends
+            await asyncio.sleep(0.01)
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        assert await runner.active_run(session) is None  # what the route left, before
+
+        started = await runner.continue_after_answer(session)
+        assert started is not None
+        log = await until_settled(runner, store, session)
+        [output] = only(log, ToolCallSucceeded)
+        assert output.tool_call_id == request.tool_call_id
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        assert [c.run_id for c in continuation] == [started.run_id]
+        assert await runner.continue_after_answer(session) is None  # nothing more
+
+
+async def test_an_answer_both_the_finishing_run_and_its_writer_continue_starts_one_run(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # The answer is written after the asking run released its lease and before it looks:
+    # both the run's look and the answer's writer try the continuation at once.
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        lock.may_look.clear()
+        session = await new_session(store, "s-both-try")
+        request, _ = await deferred_and_refused(runner, store, session, lock)
+        lock.may_release.set()
+        await lock.released.wait()
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        lock.may_look.set()
+        await runner.continue_after_answer(session)
+
+        log = await until_settled(runner, store, session)
+        assert len(only(log, ToolCallSucceeded)) == 1
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        assert len(continuation) == 1
+
+
+async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_that_run(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # Written while the run holds its lease, the answer is the run's to continue (its look
+    # comes after its release): the writer does not wait for a run that is not finishing.
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        session = await new_session(store, "s-still-held")
+        request, _ = await deferred_and_refused(runner, store, session, lock)
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        waiting = asyncio.ensure_future(runner.continue_after_answer(session))
+        await asyncio.sleep(0.5)  # the writer waits on the finishing run's lease
+        assert not waiting.done()
+        lock.may_release.set()
+        await waiting
+        log = await until_settled(runner, store, session)
+        assert len(only(log, ToolCallSucceeded)) == 1
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        assert len(continuation) == 1
+
+
+async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_continuation(
+    store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    aiohttp_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The route's own steps, interleaved with the asking run's end: its start is refused by
+    # the lease, the run releases and looks, then the route's write of the answer commits.
+    # Before: 200 with `run: null`, and the session stayed answered with nothing running.
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        agent = AgentConfig(
+            workspace_root=tmp_path / "workspaces", run_home_root=tmp_path / "homes"
+        )
+        client = await aiohttp_client(create_app(Settings(agent=agent), store=store, runner=runner))
+        session = await new_session(store, "s-over-http")
+        first = await runner.start(session, PUBLISH)
+        lock.holding = first.run_id
+        [request] = only(await until_logged(store, first, RunFinished), ToolApprovalRequested)
+        asking_done = runner._runs[session].done
+
+        writing, may_write = asyncio.Event(), asyncio.Event()
+        append = store.append
+
+        async def answer_after_the_look(
+            session_id: str, events: Sequence[Event], *args: Any, **kwargs: Any
+        ) -> list[int]:
+            if [type(e) for e in events] == [ToolApprovalResponded]:  # the answer, alone
+                writing.set()
+                await may_write.wait()
+            return await append(session_id, events, *args, **kwargs)
+
+        monkeypatch.setattr(store, "append", answer_after_the_look)
+        url = f"/v1/sessions/{session}/approvals/{request.approval_id}"
+        posting = asyncio.ensure_future(client.post(url, json={"approved": True}))
+        await writing.wait()  # refused by the lease: the route writes the answer alone
+        lock.may_release.set()
+        await asking_done.wait()
+        while runner._helpers:  # the run's look, which finds no answer yet
+            await asyncio.sleep(0.01)
+        may_write.set()
+        response = await posting
+        body = await response.json()
+
+        assert response.status == 202, body
+        log = await until_settled(runner, store, session)
+        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        assert [c.run_id for c in continuation] == [body["run"]["run_id"]]
+        assert len(only(log, ToolCallSucceeded)) == 1

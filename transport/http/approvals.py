@@ -3,7 +3,9 @@
 `POST /v1/sessions/{id}/approvals/{approval_id}` `{"approved": bool, "reason"?: str}` records
 `tool_approval_responded` once (the same answer again: 200 with the first one; a different
 one: 409) and, when no run is active, starts the run that continues the turn (202 with its
-`run_id`): the answer may come seconds or days later, to any instance."""
+`run_id`): the answer may come seconds or days later, to any instance. An answer that meets
+the asking run still finishing is written alone, then waits for that run to let go of the
+session and continues the turn itself, unless the run did (`continue_after_answer`)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ async def answer_approval(request: web.Request) -> web.Response:
         reason=given.reason,
         responder=given.responder,
     )
+    if started is None:
+        # Written alone: the run that held the lease may have looked for answers before this
+        # one was written. Look again now (it waits for a holder that is finishing).
+        started = await request.app[AGENT_RUNS].continue_after_answer(session_id)
     return json_response(answer_json(recorded, started), 202 if started is not None else 200)
 
 

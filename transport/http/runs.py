@@ -346,7 +346,8 @@ async def record_answers(
         )
         answered_at.append(recorded.seq)
     if started is None:
-        started = await continue_turn(request.app, session_id)
+        # Written alone (a run held the lease): continue once it lets go, unless it did.
+        started = await request.app[AGENT_RUNS].continue_after_answer(session_id)
     run_id = started.run_id if started is not None else None
     # A run still in its grace goes on with the answer: the client has its stream up to the
     # approval request (that stream ended there), so it gets the rest.

@@ -157,6 +157,10 @@ log = logging.getLogger(__name__)
 # after its hand-over. Each attempt waits on a change of the session, so few are ever needed.
 _SEND_ATTEMPTS = 100
 
+# How long a run that has ended may take to let go of its CLI (the SDK's own teardown is
+# bounded at ~20 s): what a start waits for a finishing holder's lease.
+_TEARDOWN_SECONDS = 30.0
+
 
 class _NoSlot:
     """A turn that would start but finds this process at AGENTLOG_MAX_ACTIVE_RUNS."""
@@ -471,6 +475,35 @@ class AgentRunner:
         starts (None, RunAlreadyActive) nothing is written: the caller records the answer."""
         outcome = await self._start_after_approvals(session_id, answer)
         return outcome.started
+
+    async def continue_after_answer(self, session_id: str) -> StartedRun | None:
+        """After an answer was recorded alone because a run held the lease: the continuation,
+        started here when that run has ended meanwhile (exactly once whoever else tries: the
+        start is decided under the lease). None when nothing is to continue, or when a run
+        still holds the lease now: that run looks for answers after it releases, so after this
+        answer was written, and continues the turn itself.
+
+        This closes the window where the holder released and looked before the answer was
+        written: nobody else looks again. A holder that has ended in the log but still holds
+        the lease (its CLI exiting, or its server dead) is waited for, bounded by the SDK's
+        teardown plus one lease TTL (a dead holder's lease has expired by then)."""
+        deadline = time.monotonic() + _TEARDOWN_SECONDS + self.config.lock_ttl_seconds
+        while not self._closing:  # shutting down: the answer is written, the 200 stands
+            try:
+                return await self.continue_after_approval(session_id)
+            except RunAlreadyActive as refused:
+                holder = refused.run_id
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                # It still holds after the answer was written: its own look comes later.
+                return None
+            # "unknown": released as the lease was asked for; a recovery lease is brief.
+            passing = holder == "unknown" or holder.startswith(RECOVERY_PREFIX)
+            if not passing and not await self._handing_over(session_id, holder):
+                return None  # a live run: it finds the answer itself, or at its end
+            if not await self._wait_for_local(session_id, holder, remaining):
+                await asyncio.sleep(min(0.05, remaining))  # another process: poll its lease
+        return None
 
     async def _prepare(
         self,
@@ -1270,6 +1303,7 @@ class AgentRunner:
         if not self._closing:
             # An answer that came while this run was finishing found the lease taken and
             # started nothing: the turn goes on now (a cheap read when nothing is decided).
+            # One written after this look is its writer's to continue (continue_after_answer).
             self._spawn(self._after_run(run))
             if self._waiting_for_slot:
                 self._spawn(self._start_waiting())  # this run's slot is free
@@ -1283,8 +1317,10 @@ class AgentRunner:
         """True when, in one read of the head, nothing can wait after `run`: no prompt was
         queued when it started, and every event of the session from its start to the head is
         the run's own, so nobody queued a prompt or answered an approval meanwhile (each is
-        an append of its own). Asked after the lease was released, as `_next_turn` is: an
-        answer or prompt refused by the lease is written after it, and is then the head."""
+        an append of its own). Asked after the lease was released, as `_next_turn` is: a
+        prompt is queued by an append fenced on this run (so before its end) or under the
+        lease, so it is seen here; an answer refused by the lease may be written after this
+        look, and its writer then looks again (`continue_after_answer`)."""
         recorder = run.recorder
         if run.queue_waited or not recorder.alone or recorder.last_seq is None:
             return False
