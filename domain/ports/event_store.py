@@ -131,6 +131,15 @@ class EventStore(Protocol):
         this version does not know (written by a newer one) are in it, not in the event."""
         ...
 
+    async def read_flat(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, str, bytes]]:
+        """As `read`, each event as `(seq, type, encode_recorded(event))`: the flat JSON that
+        HTTP sends, byte for byte what encoding the decoded event gives (so a field a newer
+        version wrote is left out, and a default an older one lacked is in), built without
+        an event object per row where the backend can."""
+        ...
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
 
     async def head(self, session_id: str) -> int:

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentlog.domain.events import RecordedEvent, decode_event, utc_now
+import msgspec
+
+from agentlog.domain.events import RecordedEvent, decode_event, encode_event, type_of, utc_now
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
@@ -127,6 +129,39 @@ _SQL_READ = (
     f"SELECT {_COLUMNS} FROM agentlog_events WHERE originator_id = ? "
     "AND originator_version > ? ORDER BY originator_version LIMIT ?"
 )
+
+
+# The flat JSON of `read_flat`, built from the row: encode_recorded's bytes, without the
+# RecordedEvent, the datetime and the envelope dict per row that it takes (a replay's cost on
+# SQLite, where the read itself is cheap). The contract suite checks the two agree.
+_SQL_READ_FLAT = (
+    "SELECT originator_version, notification_id, recorded_at, state FROM agentlog_events "
+    "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version LIMIT ?"
+)
+_json = msgspec.json.Encoder().encode
+
+
+def _flat_rows(session_id: str, rows: list[tuple[Any, ...]]) -> list[tuple[int, str, bytes]]:
+    session_json = _json(session_id)
+    flat: list[tuple[int, str, bytes]] = []
+    last_micros, time_json = -1, b""
+    for seq, position, micros, state in rows:
+        # Decoded and encoded again, as encode_recorded would: what HTTP sends is the event
+        # as this version knows it, not the stored bytes (an import's key order, fields a
+        # newer version wrote, defaults an older one lacked).
+        event = decode_event(state)
+        if micros != last_micros:  # one group commit's rows share their time
+            last_micros, time_json = micros, _json(_from_micros(micros))
+        # An event's JSON begins with its type tag, so it is never `{}`.
+        flat.append(
+            (
+                seq,
+                type_of(event),
+                b'{"seq":%d,"position":%d,"session_id":%b,"time":%b,%b'
+                % (seq, position, session_json, time_json, encode_event(event)[1:]),
+            )
+        )
+    return flat
 
 
 def _micros(moment: datetime) -> int:
@@ -332,6 +367,16 @@ class SQLiteEventStore(StoreBase):
     ) -> list[tuple[RecordedEvent, bytes]]:
         rows = await self._fetch(_SQL_READ, (session_id, after, limit))
         return [(_recorded(row), row[4]) for row in rows]
+
+    async def read_flat(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, str, bytes]]:
+        # Built on the reader thread, so the event loop only writes the page.
+        return await self._threads.on_reader(
+            lambda conn: _flat_rows(
+                session_id, conn.execute(_SQL_READ_FLAT, (session_id, after, limit)).fetchall()
+            )
+        )
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self._fetch(

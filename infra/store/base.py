@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 from agentlog.domain.errors import InvalidAppend, UnknownSession
-from agentlog.domain.events import Event, RecordedEvent
+from agentlog.domain.events import Event, RecordedEvent, encode_recorded
 from agentlog.domain.ports.event_store import KeyedAppend, RunFence, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeup, Wakeups
 from agentlog.domain.rules.appending import (
@@ -161,6 +161,14 @@ class StoreBase:
         self, session_id: str, after: int = 0, limit: int = 1000
     ) -> list[tuple[RecordedEvent, bytes]]:
         raise NotImplementedError
+
+    async def read_flat(
+        self, session_id: str, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, str, bytes]]:
+        # A backend whose reads cost more than the encoding (PostgreSQL's round trip) keeps
+        # this; SQLite builds the JSON from its row directly (agentlog.infra.sqlite).
+        page = await self.read(session_id, after=after, limit=limit)
+        return [(e.seq, e.type, encode_recorded(e)) for e in page]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError

@@ -515,3 +515,26 @@ async def test_open_runs_page_through_every_open_run(store: StoreBase) -> None:
         seen += [r.run_id for r in page]
         after = page[-1]
     assert seen == ["r0", "r1", "r3", "r4"]
+
+
+async def test_reads_flat_what_encoding_the_read_events_gives(store: StoreBase) -> None:
+    from agentlog.domain.events import encode_recorded
+    from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
+
+    await store.append("s", [SessionCreated(title="t")])
+    await store.append("s", [custom(i) for i in range(5)])
+    await store.append("s", [TextCompleted(run_id="r", message_id="m", block_index=0, text="é\n")])
+    # Stored JSON that is not what this version encodes: a field a newer version wrote, a
+    # default an older one left out, keys in another order. The flat JSON is the event as this
+    # version knows it, as `read` gives it, not the stored bytes.
+    lines = [line async for line in export_lines(store, "s")]
+    lines[0] = lines[0].replace(b'"title":"t",', b'"newer":[1],')
+    lines[1] = lines[1].replace(b'"type":"custom","run_id":null', b'"run_id":null,"type":"custom"')
+    await import_session(store, parse_export(lines, rename_to="imported"))
+    for session_id in ("s", "imported"):
+        for after, limit in ((0, 1000), (0, 3), (2, 2), (7, 10)):
+            flat = await store.read_flat(session_id, after=after, limit=limit)
+            read = await store.read(session_id, after=after, limit=limit)
+            assert flat == [(e.seq, e.type, encode_recorded(e)) for e in read]
+    [first] = await store.read_flat("imported", limit=1)
+    assert b"newer" not in first[2] and b'"title":null' in first[2]

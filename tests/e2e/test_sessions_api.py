@@ -250,6 +250,28 @@ async def test_sse_replays_from_an_offset_and_ends_when_live_is_false(
     assert [e.json()["seq"] for e in events] == [3, 4, 5]
 
 
+async def test_a_replay_of_many_pages_sends_each_event_once_as_the_json_page_has_it(
+    client: TestClient, store: StoreBase
+) -> None:
+    # Pages of the log are read ahead while the previous one is written: 2,500 events are
+    # three pages, read from offsets inside and at the edge of a page.
+    sid = await new_session(client)
+    for start in range(0, 2500, 700):  # several group commits: several times
+        await store.append(
+            sid, [CustomEventRecorded(name="x", data=i) for i in range(start, start + 700)]
+        )
+    head = 2801
+    for offset in (0, 1, 999, 1000, 1800, 2800, head):
+        events, _, _ = await read_sse(
+            client, f"/v1/sessions/{sid}/events?offset={offset}&live=false"
+        )
+        assert [int(e.id) for e in events] == list(range(offset + 1, head + 1))
+        page = await client.get(f"/v1/sessions/{sid}/events?offset={offset}&limit=5")
+        expected = (await page.json())["events"]
+        assert [e.json() for e in events[:5]] == expected
+        assert all(e.event == e.json()["type"] for e in events)
+
+
 async def test_the_offset_query_wins_over_last_event_id(
     client: TestClient, store: StoreBase
 ) -> None:

@@ -41,7 +41,12 @@ from agentlog.transport.http.request_parsing import (
 )
 from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUTDOWN, STORE
 from agentlog.transport.middleware.errors import ApiError
-from agentlog.transport.streaming.session_feed import PAGE, LiveSink, SessionTail, sse_frame
+from agentlog.transport.streaming.session_feed import (
+    PAGE,
+    LiveSink,
+    SessionTail,
+    sse_frames,
+)
 from agentlog.transport.streaming.sse import (
     KEEPALIVE,
     ClientGone,
@@ -309,27 +314,46 @@ async def _send_pending_frames(
     no longer holds it) until caught up with the tail; each write has a timeout."""
     store = request.app[STORE]
     timeout = request.app[SETTINGS].sse_write_timeout_seconds
-    while True:
-        got = tail.frames_after(last) if last >= tail.head - PAGE else None
-        if got is None:
-            page = await store.read(tail.session_id, after=last, limit=PAGE)
-            if page:
-                await send(
-                    request, response, pending + b"".join(sse_frame(e) for e in page), timeout
-                )
-                pending = b""
-                last = page[-1].seq
-                continue
-            got = ([], last)
-        frames, newest = got
-        if not frames:
-            if pending:
-                await send(request, response, pending, timeout)
-            return last, b""
-        await send(request, response, pending + b"".join(frames), timeout)
-        count_delivered(request, len(frames))
-        pending = b""
-        last = newest
+    # While one page of the log is written to the client, the next is read on a reader
+    # thread: a replay then waits for the slower of the two, not for both in turn.
+    next_page: asyncio.Future[list[tuple[int, str, bytes]]] | None = None
+    try:
+        while True:
+            got = tail.frames_after(last) if last >= tail.head - PAGE else None
+            if got is None:
+                if next_page is None:
+                    next_page = asyncio.ensure_future(
+                        store.read_flat(tail.session_id, after=last, limit=PAGE)
+                    )
+                page = await next_page
+                next_page = None
+                if page:
+                    last = page[-1][0]
+                    # The head only grows, so a page read now is the one the next turn of
+                    # the loop asks the log for.
+                    if len(page) == PAGE and last < tail.head - PAGE:
+                        next_page = asyncio.ensure_future(
+                            store.read_flat(tail.session_id, after=last, limit=PAGE)
+                        )
+                    await send(request, response, pending + sse_frames(page), timeout)
+                    pending = b""
+                    continue
+                got = ([], last)
+            frames_held, newest = got
+            if not frames_held:
+                if pending:
+                    await send(request, response, pending, timeout)
+                return last, b""
+            await send(request, response, pending + b"".join(frames_held), timeout)
+            count_delivered(request, len(frames_held))
+            pending = b""
+            last = newest
+    finally:
+        if next_page is not None:  # the client left mid-replay: nobody takes that page
+            # Not awaited (that could swallow this task's own cancellation); its outcome is
+            # taken so that a failed read is not logged as never retrieved.
+            next_page.add_done_callback(lambda done: done.cancelled() or done.exception())
+            next_page.cancel()
 
 
 async def _hold_live(

@@ -74,10 +74,17 @@ class LiveSink:
 
 def sse_frame(recorded: RecordedEvent) -> bytes:
     """`id: <seq>`, `event: <type>`, `data: <event JSON>` (compact JSON has no newlines)."""
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
-        recorded.seq,
-        recorded.type.encode(),
-        encode_recorded(recorded),
+    return sse_frames([(recorded.seq, recorded.type, encode_recorded(recorded))])
+
+
+def sse_frames(page: list[tuple[int, str, bytes]]) -> bytes:
+    """The frames of a page read flat (`read_flat`), joined: the bytes `sse_frame` gives for
+    each event of it."""
+    return b"".join(
+        [
+            b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, kind.encode(), flat)
+            for seq, kind, flat in page
+        ]
     )
 
 
