@@ -685,8 +685,15 @@ class PostgresEventStore(StoreBase):
         conn = self._writer_conn
         if conn is None or conn.is_closed():
             self._writer_conn = None
+            # Every statement the writer sends looks rows up by key, and asyncpg prepares
+            # them, so the server may keep one plan for many calls, made with the statistics
+            # of then: planned against an empty log (migration analyzes it empty), the locked
+            # path's heads read scanned the whole log per session (as the append function's
+            # did; see append_function_sql). Scans are ruled out on this connection only.
             conn = await asyncpg.connect(
-                self.dsn, timeout=self.timeout, server_settings=_server_settings(self.timeout)
+                self.dsn,
+                timeout=self.timeout,
+                server_settings={**_server_settings(self.timeout), "enable_seqscan": "off"},
             )
             self._writer_conn = conn
         return conn

@@ -171,3 +171,33 @@ async def test_the_heads_read_scans_no_table_whatever_the_statistics(postgres_ur
             await transaction.rollback()
         assert applied
         assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
+
+
+async def test_the_locked_paths_heads_read_scans_no_table_whatever_the_statistics(
+    postgres_url: str,
+) -> None:
+    """The locked path's statements are prepared on the writer's connection and may keep one
+    plan made while the log was empty, as the append function's may."""
+    async with open_store(postgres_url) as store:
+        assert isinstance(store, PostgresEventStore)
+        sessions = [f"s{n}" for n in range(32)]
+        conn = await store._writer()
+        for _ in range(8):  # planned while the log is empty
+            await conn.fetch(store._sql_heads, sessions)
+        for session_id in sessions:
+            await store.append(session_id, [SessionCreated()])
+        await store.append("s0", [CustomEventRecorded(name="bulk", data=n) for n in range(3000)])
+        scans = (
+            "SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables WHERE relid = $1::regclass"
+        )
+        events_table = f'"{store.schema}".agentlog_events'
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            before = await conn.fetchrow(scans, events_table)
+            heads = await conn.fetch(store._sql_heads, sessions)
+            after = await conn.fetchrow(scans, events_table)
+        finally:
+            await transaction.rollback()
+        assert len(heads) == len(sessions)
+        assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
