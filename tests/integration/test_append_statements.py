@@ -13,7 +13,13 @@ from agentlog.domain.errors import (
     SessionDeleted,
     UnknownSession,
 )
-from agentlog.domain.events import CustomEventRecorded, RunStarted, SessionCreated, TextDelta
+from agentlog.domain.events import (
+    CustomEventRecorded,
+    RunStarted,
+    SessionCreated,
+    TextDelta,
+    utc_now,
+)
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.infra.postgres.event_store import PostgresEventStore
 from agentlog.infra.store.opening import open_store
@@ -121,3 +127,77 @@ async def test_a_run_streaming_fenced_appends_writes_one_statement_each_until_fe
                 fence=fence,
             )
         assert [e.seq for e in await first.read_session("chat")] == list(range(1, 9))
+
+
+async def test_the_heads_read_scans_no_table_whatever_the_statistics(postgres_url: str) -> None:
+    """The append function's plans are kept per connection, and migration analyzes the tables
+    empty. Planned while the log was empty (here by appends to sessions not created yet), the
+    heads read scanned and sorted the whole log once per session of a batch when it had grown:
+    on every batch of two workers (each misses the other's hint), inside the log head's lock."""
+    async with open_store(postgres_url) as store:
+        assert isinstance(store, PostgresEventStore)
+        sessions = [f"s{n}" for n in range(32)]
+        conn = await store._writer()
+        state = b'{"type": "custom", "name": "probe", "data": 0}'
+        batch = (
+            "[" + ",".join(f'["{s}", 1, "custom", null, {len(state)}]' for s in sessions) + "]",
+            state * len(sessions),
+            sessions,
+            [False] * len(sessions),
+            utc_now(),
+            "",
+            None,
+            [None] * len(sessions),
+            [],
+            [],
+            [],
+        )
+        for _ in range(8):  # no such sessions yet: the heads are read, nothing is written
+            assert await conn.fetchval(store._sql_append_plain, *batch) is False
+        for session_id in sessions:
+            await store.append(session_id, [SessionCreated()])
+        await store.append("s0", [CustomEventRecorded(name="bulk", data=n) for n in range(3000)])
+        scans = (
+            "SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables WHERE relid = $1::regclass"
+        )
+        events_table = f'"{store.schema}".agentlog_events'
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            before = await conn.fetchrow(scans, events_table)
+            applied = await conn.fetchval(store._sql_append_plain, *batch)
+            after = await conn.fetchrow(scans, events_table)
+        finally:
+            await transaction.rollback()
+        assert applied
+        assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
+
+
+async def test_the_locked_paths_heads_read_scans_no_table_whatever_the_statistics(
+    postgres_url: str,
+) -> None:
+    """The locked path's statements are prepared on the writer's connection and may keep one
+    plan made while the log was empty, as the append function's may."""
+    async with open_store(postgres_url) as store:
+        assert isinstance(store, PostgresEventStore)
+        sessions = [f"s{n}" for n in range(32)]
+        conn = await store._writer()
+        for _ in range(8):  # planned while the log is empty
+            await conn.fetch(store._sql_heads, sessions)
+        for session_id in sessions:
+            await store.append(session_id, [SessionCreated()])
+        await store.append("s0", [CustomEventRecorded(name="bulk", data=n) for n in range(3000)])
+        scans = (
+            "SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables WHERE relid = $1::regclass"
+        )
+        events_table = f'"{store.schema}".agentlog_events'
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            before = await conn.fetchrow(scans, events_table)
+            heads = await conn.fetch(store._sql_heads, sessions)
+            after = await conn.fetchrow(scans, events_table)
+        finally:
+            await transaction.rollback()
+        assert len(heads) == len(sessions)
+        assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
