@@ -19,7 +19,10 @@ catches up, the tables are analyzed (PostgreSQL), and for each session this prin
   interrupted (computed in the read);
 - **run start**: `POST /runs` with `{"prompt"}` until its 202, median of `--runs` runs (each
   waited for to its end), and with useChat's body (`messages`, the user message's own id),
-  which also checks that id against the conversation.
+  which also checks that id against the conversation;
+- **stall during a run**: the slowest of `GET /v1/sessions/{id}` asked every 20 ms while a
+  run starts, resumes the conversation's transcript and ends (median over `--runs` runs): the
+  longest the event loop was held, which any request then (a prompt sent meanwhile) waits.
 And each figure at the largest size over the smallest (goal: at most 1.5). Asserts nothing;
 other processes share the machine, so the load average is printed with the figures.
 """
@@ -165,10 +168,22 @@ async def last_page(http: aiohttp.ClientSession, base: str, session_id: str) -> 
     return await median_ms(get)
 
 
+async def session_idle(http: aiohttp.ClientSession, base: str, session_id: str) -> None:
+    """Until the session shows no active run, so the next start starts rather than queues.
+    (Compared to the bare run id, `active_run`, which is `{"run_id"}` or null, never matched:
+    each start was sent while the one before still ran, and queued behind it.)"""
+    while True:
+        async with http.get(f"{base}/v1/sessions/{session_id}") as r:
+            if (await r.json()).get("active_run") is None:
+                return
+        await asyncio.sleep(0.05)
+
+
 async def run_start(
     http: aiohttp.ClientSession, base: str, session_id: str, runs: int, use_chat: bool
 ) -> float:
     samples = []
+    await session_idle(http, base, session_id)  # the server's crash continuation at start-up
     for n in range(runs):
         if use_chat:
             message = {"id": f"u-{uuid.uuid4().hex[:12]}", "role": "user"}
@@ -180,14 +195,34 @@ async def run_start(
         started = time.perf_counter()
         async with http.post(f"{base}/v1/sessions/{session_id}/runs", json=body) as r:
             answer = await r.json()
-            assert r.status == 202, answer
+            assert r.status == 202 and answer["status"] == "started", answer
         if n:  # the first start of a session converts its log to a transcript once
             samples.append(time.perf_counter() - started)
-        while True:  # the lease is released after the CLI exits
+        await session_idle(http, base, session_id)
+    return statistics.median(samples) * 1000
+
+
+async def stall_during_run(
+    http: aiohttp.ClientSession, base: str, session_id: str, runs: int
+) -> float:
+    """The slowest `GET /v1/sessions/{id}` asked every 20 ms from a start's 202 to the run's
+    end: how long the server's event loop was held at once while the run loaded and resumed
+    the conversation's transcript. Median of `runs` runs."""
+    samples = []
+    await session_idle(http, base, session_id)
+    for _ in range(runs):
+        async with http.post(f"{base}/v1/sessions/{session_id}/runs", json={"prompt": PROMPT}) as r:
+            assert r.status == 202, await r.text()
+        slowest = 0.0
+        while True:
+            started = time.perf_counter()
             async with http.get(f"{base}/v1/sessions/{session_id}") as r:
-                if (await r.json()).get("active_run") != answer["run_id"]:
-                    break
-            await asyncio.sleep(0.05)
+                idle = (await r.json()).get("active_run") is None
+            slowest = max(slowest, time.perf_counter() - started)
+            if idle:
+                break
+            await asyncio.sleep(0.02)
+        samples.append(slowest)
     return statistics.median(samples) * 1000
 
 
@@ -269,6 +304,7 @@ async def main() -> None:
         "hydrated page ms",
         "run start ms",
         "useChat start ms",
+        "stall during a run ms",
     )
     rows: dict[int, list[float]] = {}
     async with served(args) as (server, url), aiohttp.ClientSession() as http:
@@ -282,6 +318,7 @@ async def main() -> None:
                 await last_page(http, server.url, agent),
                 await run_start(http, server.url, agent, args.runs, use_chat=False),
                 await run_start(http, server.url, agent, args.runs, use_chat=True),
+                await stall_during_run(http, server.url, agent, args.runs),
             ]
             rows[size] = figures
             print(

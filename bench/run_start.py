@@ -90,7 +90,7 @@ async def one_run(http: aiohttp.ClientSession, base: str, session_id: str) -> tu
     # The lease is released after the CLI exits: wait for it before the next start.
     while True:
         async with http.get(f"{base}/v1/sessions/{session_id}") as r:
-            if (await r.json()).get("active_run") != run_id:
+            if ((await r.json()).get("active_run") or {}).get("run_id") != run_id:
                 break
         await asyncio.sleep(0.05)
     return accepted, first_byte, agent_up

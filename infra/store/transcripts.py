@@ -18,6 +18,7 @@ agentlog.infra.postgres.transcripts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,14 @@ def encode_entry(entry: dict[str, Any]) -> str:
 def decode_entry(text: str) -> dict[str, Any]:
     entry: dict[str, Any] = json.loads(text)
     return entry
+
+
+# Transcripts up to this many lines are decoded on the event loop (less than a millisecond).
+DECODE_ON_LOOP = 200
+
+
+def decode_entries(texts: Sequence[str]) -> list[dict[str, Any]]:
+    return [decode_entry(text) for text in texts]
 
 
 def entry_uuid(entry: dict[str, Any]) -> str | None:
@@ -275,7 +284,14 @@ class Transcripts:
 
     async def load(self, key: TranscriptKey) -> list[dict[str, Any]] | None:
         found = await self.rows.entries(key)
-        return [decode_entry(text) for text in found] if found else None
+        if not found:
+            return None
+        if len(found) <= DECODE_ON_LOOP:
+            return decode_entries(found)
+        # A long conversation's transcript (20,000 lines after 5,000 runs) takes a tenth of a
+        # second and more to decode, at every run's start: in a thread, so the server's other
+        # requests (a start, a send, a stream) go on meanwhile.
+        return await asyncio.to_thread(decode_entries, found)
 
     async def owner(self, project_key: str, agent_session_id: str) -> str | None:
         return await self.rows.owner(project_key, agent_session_id)

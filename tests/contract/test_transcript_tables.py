@@ -7,6 +7,7 @@ removed whole. Each test names one promise of the port's docstrings."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -213,3 +214,29 @@ async def test_deleting_a_session_removes_its_transcripts_and_counts_their_entri
     assert [t.agent_session_id for t in await tables.list_main("project")] == ["agent-2"]
     assert await tables.of_session("other") == [StoredTranscript(others, [entry(5)])]
     assert await tables.delete_session("chat") == 0
+
+
+async def test_a_long_transcript_is_decoded_off_the_event_loop(
+    tables: TranscriptTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume in a long conversation loads thousands of lines at each run's start: decoded
+    on the loop, every other request of the server waited for it (issue 21)."""
+    from agentlog.infra.store import transcripts
+
+    lines = [entry(n) for n in range(transcripts.DECODE_ON_LOOP + 1)]
+    await tables.append(MAIN, None, lines, None, 1)
+    decoded_in: set[int] = set()
+    decode = transcripts.decode_entry
+
+    def noting_thread(text: str) -> dict[str, Any]:
+        decoded_in.add(threading.get_ident())
+        return decode(text)
+
+    monkeypatch.setattr(transcripts, "decode_entry", noting_thread)
+    assert await tables.load(MAIN) == lines
+    assert decoded_in and threading.get_ident() not in decoded_in
+    # A short one is decoded in place (a thread's hand-over would cost more than the work).
+    decoded_in.clear()
+    await tables.append(SUB, None, lines[:3], None, 2)
+    assert await tables.load(SUB) == lines[:3]
+    assert decoded_in == {threading.get_ident()}

@@ -18,6 +18,8 @@ start reads it once.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any, cast
@@ -91,14 +93,23 @@ async def ready_transcript(
         return False
     # Only the current branch: after a rewind, the runs it set aside are not this transcript's.
     behind = current_branch(r for r in recent if r.seq < start_seq)
-    whole_log = bool(unexplained(entries, behind))
+    # Both checks walk the whole transcript (every call in a long conversation): in a thread,
+    # so the event loop serves other requests meanwhile.
+    whole_log = bool(await asyncio.to_thread(unexplained, entries, behind))
     if whole_log:
         # The gap is older than the latest run (a run after the crash mirrored nothing), or
         # the log never recorded the call: read the session once; the repair closes it.
         history = await store.read_session(session_id, after=0)
         behind = current_branch(r for r in history if r.seq < start_seq)
-    repair = missing_lines(
-        entries, behind, agent_session=agent_session, cwd=cwd, whole_log=whole_log
+    repair = await asyncio.to_thread(
+        functools.partial(
+            missing_lines,
+            entries,
+            behind,
+            agent_session=agent_session,
+            cwd=cwd,
+            whole_log=whole_log,
+        )
     )
     if repair:
         await transcripts.append(key, cast("list[SessionStoreEntry]", repair))
