@@ -60,6 +60,7 @@ from agentlog.domain.events import (
     ToolCallSucceeded,
 )
 from agentlog.infra.store.opening import open_projection_store, open_store
+from bench.scratch_database import add_postgres_argument, scratch_database
 from tests.support.server import ServerProcess
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -242,14 +243,8 @@ async def analyze(postgres: str, schema: str) -> None:
 
 @asynccontextmanager
 async def served(args: argparse.Namespace) -> AsyncIterator[tuple[ServerProcess, str]]:
-    schema = "bench_" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        url = (
-            f"sqlite:///{Path(tmp) / 'agentlog.db'}"
-            if args.sqlite
-            else f"{args.postgres}?schema={schema}"
-        )
-        try:
+        async with scratch_database(args.sqlite, args.postgres, tmp, "agentlog") as (url, schema):
             await fill(url, args.sizes)
             env = {
                 "AGENTLOG_DATABASE_URL": url,
@@ -266,15 +261,6 @@ async def served(args: argparse.Namespace) -> AsyncIterator[tuple[ServerProcess,
                 yield server, url
             finally:
                 server.stop()
-        finally:
-            if not args.sqlite:
-                import asyncpg
-
-                conn = await asyncpg.connect(args.postgres)
-                try:
-                    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                finally:
-                    await conn.close()
 
 
 async def main() -> None:
@@ -284,12 +270,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     backend = "SQLite" if args.sqlite else "PostgreSQL"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sys
 import tempfile
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
+from bench.scratch_database import add_postgres_argument, scratch_database
 from tests.support.server import ServerProcess
 
 ID_LINE = re.compile(rb"(?:^|\n)id: (\d+)\n")
@@ -85,45 +85,36 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--event-kb", type=int, default=200)
     parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
-    schema = "bench_" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/mem.db" if args.sqlite else f"{args.postgres}?schema={schema}"
-        server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
-        assert server.proc is not None
-        try:
-            print(f"start: RSS {rss_mib(server.proc.pid):.0f} MiB")
-            print("| follower | round | MB written | RSS MiB |")
-            print("|---|---|---|---|")
-            written = 0.0
-            timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
-            async with aiohttp.ClientSession(timeout=timeout) as http:
-                for follower in (False, True):
-                    for n in range(1, args.rounds + 1):
-                        started = time.perf_counter()
-                        await one_round(http, server.url, args.events, args.event_kb, follower)
-                        written += args.events * args.event_kb / 1000
-                        # The projector folds behind the appends: let it finish the round.
-                        await asyncio.sleep(max(1.0, (time.perf_counter() - started) / 4))
-                        rss = rss_mib(server.proc.pid)
-                        mode = "yes" if follower else "no"
-                        print(f"| {mode} | {n} | {written:.0f} | {rss:.0f} |", flush=True)
-        finally:
-            server.stop()
-            if not args.sqlite:
-                import asyncpg
+        async with scratch_database(args.sqlite, args.postgres, tmp, "mem") as (url, _):
+            await measure(args, tmp, url)
 
-                conn = await asyncpg.connect(args.postgres)
-                try:
-                    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                finally:
-                    await conn.close()
+
+async def measure(args: argparse.Namespace, tmp: str, url: str) -> None:
+    """The rounds against one fresh server on `url`; its RSS after each."""
+    server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
+    assert server.proc is not None
+    try:
+        print(f"start: RSS {rss_mib(server.proc.pid):.0f} MiB")
+        print("| follower | round | MB written | RSS MiB |")
+        print("|---|---|---|---|")
+        written = 0.0
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            for follower in (False, True):
+                for n in range(1, args.rounds + 1):
+                    started = time.perf_counter()
+                    await one_round(http, server.url, args.events, args.event_kb, follower)
+                    written += args.events * args.event_kb / 1000
+                    # The projector folds behind the appends: let it finish the round.
+                    await asyncio.sleep(max(1.0, (time.perf_counter() - started) / 4))
+                    rss = rss_mib(server.proc.pid)
+                    mode = "yes" if follower else "no"
+                    print(f"| {mode} | {n} | {written:.0f} | {rss:.0f} |", flush=True)
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

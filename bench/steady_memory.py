@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import tempfile
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp
 
 from bench.memory import rss_mib
+from bench.scratch_database import add_postgres_argument, scratch_database
 from tests.support.server import ServerProcess
 
 EVENT = {"type": "custom", "name": "tick", "data": {"text": "y" * 160}}
@@ -125,77 +125,68 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_postgres_argument(parser)
     args = parser.parse_args()
-    schema = "bench_" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/steady.db" if args.sqlite else f"{args.postgres}?schema={schema}"
-        server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
-        assert server.proc is not None
-        pid = server.proc.pid
-        samples: list[tuple[float, float]] = []
-        counts: defaultdict[str, int] = defaultdict(int)
-        try:
-            pool = Pool()
+        async with scratch_database(args.sqlite, args.postgres, tmp, "steady") as (url, _):
+            await measure(args, tmp, url)
+
+
+async def measure(args: argparse.Namespace, tmp: str, url: str) -> None:
+    """The load against one fresh server on `url`; its RSS every 30 s."""
+    server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
+    assert server.proc is not None
+    pid = server.proc.pid
+    samples: list[tuple[float, float]] = []
+    counts: defaultdict[str, int] = defaultdict(int)
+    try:
+        pool = Pool()
+        started = time.monotonic()
+        stop = started + args.minutes * 60
+        print(f"start: RSS {rss_mib(pid):.0f} MiB; {'SQLite' if args.sqlite else 'PostgreSQL'}")
+        print("| minute | RSS MiB | appended | deliveries | sessions made |")
+        print("|---|---|---|---|---|")
+        connector = aiohttp.TCPConnector(limit=args.subscribers + 64)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await pool.fill(http, server.url, args.sessions)
             started = time.monotonic()
             stop = started + args.minutes * 60
-            print(f"start: RSS {rss_mib(pid):.0f} MiB; {'SQLite' if args.sqlite else 'PostgreSQL'}")
-            print("| minute | RSS MiB | appended | deliveries | sessions made |")
-            print("|---|---|---|---|---|")
-            connector = aiohttp.TCPConnector(limit=args.subscribers + 64)
-            timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-                await pool.fill(http, server.url, args.sessions)
-                started = time.monotonic()
-                stop = started + args.minutes * 60
-                load = [
-                    asyncio.create_task(appender(http, server.url, pool, args.rate, stop, counts)),
-                    *(
-                        asyncio.create_task(subscriber(http, server.url, pool, stop, counts))
-                        for _ in range(args.subscribers)
-                    ),
-                ]
-                next_sample = started + 30
-                while time.monotonic() < stop:
-                    await asyncio.sleep(1)
-                    await pool.turn_over(http, server.url, 0.01)
-                    if time.monotonic() >= next_sample:
-                        next_sample += 30
-                        minute = (time.monotonic() - started) / 60
-                        rss = rss_mib(pid)
-                        samples.append((minute, rss))
-                        print(
-                            f"| {minute:.1f} | {rss:.0f} | {counts['appended']} | "
-                            f"{counts['deliveries']} | {pool.made} |",
-                            flush=True,
-                        )
-                await asyncio.gather(*load, return_exceptions=True)
-            others = {k: v for k, v in counts.items() if k not in ("appended", "deliveries") and v}
-            if others:
-                print(f"other outcomes: {others}")
-            if len(samples) >= 4:
-                half = len(samples) // 2
-                first = samples[half - 1][1] - samples[0][1]
-                last = samples[-1][1] - samples[half - 1][1]
-                print(
-                    f"RSS growth: first half {first:+.0f} MiB, second half {last:+.0f} MiB "
-                    f"(peak {max(r for _, r in samples):.0f} MiB)"
-                )
-        finally:
-            server.stop()
-            if not args.sqlite:
-                import asyncpg
-
-                conn = await asyncpg.connect(args.postgres)
-                try:
-                    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                finally:
-                    await conn.close()
+            load = [
+                asyncio.create_task(appender(http, server.url, pool, args.rate, stop, counts)),
+                *(
+                    asyncio.create_task(subscriber(http, server.url, pool, stop, counts))
+                    for _ in range(args.subscribers)
+                ),
+            ]
+            next_sample = started + 30
+            while time.monotonic() < stop:
+                await asyncio.sleep(1)
+                await pool.turn_over(http, server.url, 0.01)
+                if time.monotonic() >= next_sample:
+                    next_sample += 30
+                    minute = (time.monotonic() - started) / 60
+                    rss = rss_mib(pid)
+                    samples.append((minute, rss))
+                    print(
+                        f"| {minute:.1f} | {rss:.0f} | {counts['appended']} | "
+                        f"{counts['deliveries']} | {pool.made} |",
+                        flush=True,
+                    )
+            await asyncio.gather(*load, return_exceptions=True)
+        others = {k: v for k, v in counts.items() if k not in ("appended", "deliveries") and v}
+        if others:
+            print(f"other outcomes: {others}")
+        if len(samples) >= 4:
+            half = len(samples) // 2
+            first = samples[half - 1][1] - samples[0][1]
+            last = samples[-1][1] - samples[half - 1][1]
+            print(
+                f"RSS growth: first half {first:+.0f} MiB, second half {last:+.0f} MiB "
+                f"(peak {max(r for _, r in samples):.0f} MiB)"
+            )
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
