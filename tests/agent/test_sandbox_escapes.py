@@ -71,10 +71,11 @@ async def store(sqlite_url: str) -> AsyncIterator[StoreBase]:
         yield opened
 
 
-async def bash_in_sandbox(
+async def bash_turn(
     store: StoreBase, tmp_path: Path, command: str, **overrides: Any
-) -> tuple[str, str]:
-    """The Bash tool's output for `command`, and every recorded event as text."""
+) -> tuple[str, list[Any]]:
+    """One turn in a new session whose scripted model runs `command` in Bash, Bash enabled
+    without approval: the session and the turn's recorded events."""
     need_sandbox()
     session = await new_session(store)
     async with (
@@ -90,6 +91,14 @@ async def bash_in_sandbox(
         ) as runner,
     ):
         events = await run_turn(runner, store, session, "Run the demo in the shell.")
+    return session, events
+
+
+async def bash_in_sandbox(
+    store: StoreBase, tmp_path: Path, command: str, **overrides: Any
+) -> tuple[str, str]:
+    """The Bash tool's output for `command`, and every recorded event as text."""
+    session, events = await bash_turn(store, tmp_path, command, **overrides)
     recorded = "\n".join(repr(r.event) for r in await store.read(session))
     return await bash_output(store, events), recorded
 
@@ -350,31 +359,11 @@ async def test_a_tool_cannot_fill_the_runs_home_past_the_limit(
     files of 4 MB each written to ~ under AGENTLOG_RUN_WORKSPACE_MB=40 are stopped by the
     run's meter once HOME holds more than 40 MB, which the call's output says; the run
     finishes. (Before, HOME was measured by nothing: only each file was bounded.)"""
-    need_sandbox()
     command = (
         "for n in $(seq 64); do head -c 4000000 /dev/zero > ~/part-$n.bin; sleep 0.05; done; "
         "echo not stopped"
     )
-    session = await new_session(store)
-    workspaces = tmp_path / "workspaces"
-    try:
-        async with (
-            ScriptedModel(shell_command=command) as model,
-            open_agent_runner(
-                store,
-                base_url=model.base_url,
-                workspace_root=workspaces,
-                run_home_root=tmp_path / "homes",
-                enabled_tools=frozenset({"Bash"}),
-                approval=ApprovalPolicy(),
-                run_limits=RunLimits(workspace_mb=40),
-            ) as runner,
-        ):
-            turn = await run_turn(runner, store, session, "Run the demo in the shell.")
-    finally:
-        for folder in workspaces.iterdir():
-            if folder.name != ".sessions":
-                remove_workspace(folder)
+    _, turn = await bash_turn(store, tmp_path, command, run_limits=RunLimits(workspace_mb=40))
     (stopped,) = [r.event for r in turn if isinstance(r.event, ToolCallFailed)]
     output = stopped.error_text
     assert "the run's HOME holds" in output, output
