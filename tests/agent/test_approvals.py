@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +272,25 @@ async def deferred_and_refused(
     return request, asking.done
 
 
+@contextlib.asynccontextmanager
+async def runner_holding_its_release(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> AsyncIterator[tuple[AgentRunner, HeldRelease]]:
+    """A runner whose lock lets the test hold a run's release (and the look after it), with
+    a short grace and hand-over so the asking run defers and finishes quickly."""
+    async with runner_on(
+        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        yield runner, lock
+
+
+def continuations_of(log: list[RecordedEvent], run_id: str) -> list[Any]:
+    """The runs started to continue `run_id` (an answered approval's turn)."""
+    return [r for r in only(log, RunStarted) if r.continues_run_id == run_id]
+
+
 async def until_settled(runner: AgentRunner, store: StoreBase, session: str) -> list[RecordedEvent]:
     """The log once the tool ran and nothing runs or is about to start."""
     async with asyncio.timeout(60):
@@ -288,11 +307,7 @@ async def test_an_answer_written_after_the_finishing_run_looked_is_continued_by_
     # Issue 19: the answer's start was refused by the asking run's lease, that run released
     # it and looked for answers (none yet), and only then was the answer written: nobody
     # looked again, and the session was left answered with nothing running.
-    async with runner_on(
-        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
-    ) as runner:
-        lock = HeldRelease(runner.lock)
-        runner.lock = lock
+    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
         session = await new_session(store, "s-after-look")
         request, asking_done = await deferred_and_refused(runner, store, session, lock)
         lock.may_release.set()
@@ -307,7 +322,7 @@ async def test_an_answer_written_after_the_finishing_run_looked_is_continued_by_
         log = await until_settled(runner, store, session)
         [output] = only(log, ToolCallSucceeded)
         assert output.tool_call_id == request.tool_call_id
-        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        continuation = continuations_of(log, request.run_id)
         assert [c.run_id for c in continuation] == [started.run_id]
         assert await runner.continue_after_answer(session) is None  # nothing more
 
@@ -317,11 +332,7 @@ async def test_an_answer_both_the_finishing_run_and_its_writer_continue_starts_o
 ) -> None:
     # The answer is written after the asking run released its lease and before it looks:
     # both the run's look and the answer's writer try the continuation at once.
-    async with runner_on(
-        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
-    ) as runner:
-        lock = HeldRelease(runner.lock)
-        runner.lock = lock
+    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
         lock.may_look.clear()
         session = await new_session(store, "s-both-try")
         request, _ = await deferred_and_refused(runner, store, session, lock)
@@ -333,7 +344,7 @@ async def test_an_answer_both_the_finishing_run_and_its_writer_continue_starts_o
 
         log = await until_settled(runner, store, session)
         assert len(only(log, ToolCallSucceeded)) == 1
-        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        continuation = continuations_of(log, request.run_id)
         assert len(continuation) == 1
 
 
@@ -342,11 +353,7 @@ async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_tha
 ) -> None:
     # Written while the run holds its lease, the answer is the run's to continue (its look
     # comes after its release): the writer does not wait for a run that is not finishing.
-    async with runner_on(
-        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
-    ) as runner:
-        lock = HeldRelease(runner.lock)
-        runner.lock = lock
+    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
         session = await new_session(store, "s-still-held")
         request, _ = await deferred_and_refused(runner, store, session, lock)
         await record_answer(store, session, request.approval_id, approved=True, reason=None)
@@ -357,7 +364,7 @@ async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_tha
         await waiting
         log = await until_settled(runner, store, session)
         assert len(only(log, ToolCallSucceeded)) == 1
-        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        continuation = continuations_of(log, request.run_id)
         assert len(continuation) == 1
 
 
@@ -371,11 +378,7 @@ async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_
     # The route's own steps, interleaved with the asking run's end: its start is refused by
     # the lease, the run releases and looks, then the route's write of the answer commits.
     # Before: 200 with `run: null`, and the session stayed answered with nothing running.
-    async with runner_on(
-        store, scripted_model, tmp_path, approval_grace_seconds=0.2, handover_seconds=0.2
-    ) as runner:
-        lock = HeldRelease(runner.lock)
-        runner.lock = lock
+    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
         agent = AgentConfig(
             workspace_root=tmp_path / "workspaces", run_home_root=tmp_path / "homes"
         )
@@ -411,6 +414,6 @@ async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_
 
         assert response.status == 202, body
         log = await until_settled(runner, store, session)
-        continuation = [r for r in only(log, RunStarted) if r.continues_run_id == request.run_id]
+        continuation = continuations_of(log, request.run_id)
         assert [c.run_id for c in continuation] == [body["run"]["run_id"]]
         assert len(only(log, ToolCallSucceeded)) == 1
