@@ -50,7 +50,10 @@ class Settings:
     # Signs session tokens; derived from the admin or API token when unset.
     token_secret: str | None = None
     max_active_runs: int = 8
-    max_sse_connections: int = 1000
+    # Twice the 2,000 subscribers one process fans out to at 50 events/s (docs/benchmarks.md):
+    # a limit on memory (~18 KB an idle stream), not on throughput. `serve` raises its open-files
+    # limit to fit them (transport/cli/open_files.py).
+    max_sse_connections: int = 4000
     # Open streams one session token may hold, and all session tokens of one session together:
     # so one token cannot fill every slot of max_sse_connections.
     max_streams_per_token: int = 4

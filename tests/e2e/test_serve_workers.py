@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import subprocess
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+import pytest
 
 from agentlog.infra.store.opening import parse_database_url
 from agentlog.transport.app import WORKER_HEADER
+from agentlog.transport.cli.open_files import OTHER_FILES
 from tests.support.server import AGENTLOG, ServerProcess
 
 APPENDS = 120
@@ -132,3 +135,34 @@ def test_more_than_one_worker_on_sqlite_is_refused_in_one_line(tmp_path: Path) -
     assert "--workers 2 needs a database several processes share (PostgreSQL)" in done.stderr
     assert "--workers 1" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def soft_open_files(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-files line")
+
+
+def test_serve_raises_its_open_files_limit_to_fit_its_streams(tmp_path: Path) -> None:
+    # Many systems start a process with a soft limit of 1,024 open files: fewer than the
+    # streams one worker may hold, so the server would stop accepting connections at ~1,000.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048 + OTHER_FILES:
+        pytest.skip(f"the hard open-files limit ({hard}) is below what the test asks for")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # the child inherits it
+    try:
+        server = ServerProcess(
+            tmp_path,
+            {
+                "AGENTLOG_DATABASE_URL": f"sqlite:///{tmp_path}/files.db",
+                "AGENTLOG_MAX_SSE_CONNECTIONS": "2048",
+            },
+        ).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert server.proc is not None
+        assert soft_open_files(server.proc.pid) == 2048 + OTHER_FILES
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -208,9 +209,14 @@ def _serve_here(
     settings: Settings, agents: AgentCatalog, worker_of: tuple[int, int] | None = None
 ) -> int:
     from agentlog.transport.app import create_app
+    from agentlog.transport.cli.open_files import fit_open_files
     from agentlog.transport.http_server import run
     from agentlog.transport.middleware.access_log import AccessLog
 
+    files = fit_open_files(settings.max_sse_connections)
+    if files.warning is not None:
+        print(f"agentlog: warning: {files.warning}", file=sys.stderr, flush=True)
+        settings = replace(settings, max_sse_connections=files.max_streams)
     run(
         create_app(settings, agents=agents, worker_of=worker_of),
         settings.host,
