@@ -14,6 +14,10 @@ connected / N). With `--workers` (PostgreSQL only), the same table per worker co
 spreads the subscribers' connections, and the writer's, over the workers (SO_REUSEPORT); the
 spread is printed.
 
+`--batch-clients` runs the subscriber processes under SCHED_BATCH: each send of the push wakes
+a subscriber's process, which otherwise takes the core from the server mid-push (subscribers
+on other machines never do); compare a run with and without it to see what that costs.
+
 `--sweep` holds the subscribers at one count and raises the offered rate step by step until a
 step breaks: a step breaks when not every subscriber received every event once and in order
 within the run and a drain window (`--drain`, 5 s), or when p99 passes `--break-p99`.
@@ -206,9 +210,15 @@ async def connect_all(port: int, request: bytes, count: int) -> list[Subscriber]
     return subs
 
 
-def client_process(conn: Connection, port: int, request: bytes, count: int) -> None:
+def client_process(
+    conn: Connection, port: int, request: bytes, count: int, batch: bool = False
+) -> None:
     """One subscriber process: connect `count`, report ready, hold them through the live
-    window, then send back what they received."""
+    window, then send back what they received. With `batch`, the process is SCHED_BATCH: woken
+    by the server's send it waits for a free core (or the next tick) instead of taking the
+    server's, as a subscriber on another machine would."""
+    if batch:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     asyncio.run(_client(conn, port, request, count))
 
 
@@ -295,6 +305,7 @@ async def one_run(
     clients: int,
     drain: float,
     measure_memory: bool = True,
+    batch_clients: bool = False,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
@@ -318,7 +329,9 @@ async def one_run(
         count = subscribers // clients + (1 if k < subscribers % clients else 0)
         here, there = spawn.Pipe()
         proc = spawn.Process(
-            target=client_process, args=(there, server.port, request, count), daemon=True
+            target=client_process,
+            args=(there, server.port, request, count, batch_clients),
+            daemon=True,
         )
         proc.start()
         pipes.append(here)
@@ -429,7 +442,13 @@ async def subscriber_table(args: argparse.Namespace, tmp: Path, url: str, worker
         server = start_server(tmp, url, workers, n)
         try:
             r = await one_run(
-                server, n, args.seconds, args.rate, clients=args.clients, drain=args.drain
+                server,
+                n,
+                args.seconds,
+                args.rate,
+                clients=args.clients,
+                drain=args.drain,
+                batch_clients=args.batch_clients,
             )
         finally:
             server.stop()
@@ -464,6 +483,7 @@ async def sweep(args: argparse.Namespace, tmp: Path, url: str, workers: int) -> 
                 clients=args.clients,
                 drain=args.drain,
                 measure_memory=False,
+                batch_clients=args.batch_clients,
             )
             broke = []
             if r["complete"] < n:
@@ -501,6 +521,11 @@ async def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=2, help="subscriber client processes")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds after the writer")
+    parser.add_argument(
+        "--batch-clients",
+        action="store_true",
+        help="run the subscriber processes SCHED_BATCH: they no longer preempt the server",
+    )
     parser.add_argument("--sweep", action="store_true", help="raise the rate until it breaks")
     parser.add_argument("--sweep-subscribers", type=int, default=2000)
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200, 400, 800])
