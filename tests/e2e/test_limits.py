@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -100,6 +101,42 @@ async def test_a_stream_beyond_the_limit_is_503_with_retry_after(
             await asyncio.sleep(0.05)
     for response in open_streams[1:]:
         response.close()
+
+
+@pytest.mark.slow
+async def test_a_live_stream_whose_client_left_frees_its_slot_before_its_keep_alive(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # A caught-up stream is written to by its session's tail while its handler sleeps until
+    # the next keep-alive (30 s here). `agentlog serve` does not cancel a handler when its
+    # client leaves (the test server does, hence a real process): with no event to find the
+    # closed connection, the tail's re-check (2 s) must let it go, or the slot stays taken
+    # until the keep-alive.
+    env = {
+        "AGENTLOG_DATABASE_URL": sqlite_url,
+        "AGENTLOG_MAX_SSE_CONNECTIONS": "1",
+        "AGENTLOG_SSE_KEEPALIVE_SECONDS": "30",
+    }
+    server = ServerProcess(tmp_path, env).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.url}/v1/sessions", json={"id": "s"}) as created:
+                assert created.status == 201
+            stream = await http.get(f"{server.url}/v1/sessions/s/events", headers=SSE)
+            assert stream.status == 200
+            await stream.content.readuntil(b"event: session_created")  # caught up: live
+            await asyncio.sleep(0.3)  # the handler hands its connection to the tail
+            stream.close()
+            async with asyncio.timeout(8):
+                while True:
+                    url = f"{server.url}/v1/sessions/s/events?live=false"
+                    async with http.get(url, headers=SSE) as again:
+                        if again.status == 200:
+                            break
+                        assert again.status == 503
+                    await asyncio.sleep(0.1)
+    finally:
+        server.stop()
 
 
 async def test_a_body_over_the_limit_is_413_and_counted(

@@ -131,3 +131,17 @@ async def test_the_rings_of_all_followed_sessions_share_one_byte_bound() -> None
 
     budget.release(quiet)
     assert budget.bytes == busy.ring_bytes and len(quiet.ring) == 0
+
+
+async def test_a_caught_up_sink_whose_client_left_is_let_go_without_an_event() -> None:
+    tail = _tail()
+    gone, staying = _Transport(closing=False), _Transport(closing=False)
+    gone_waiter, staying_waiter = Waiter(), Waiter()
+    gone_sink = tail.attach(cast("asyncio.WriteTransport", gone), 0, gone_waiter)
+    staying_sink = tail.attach(cast("asyncio.WriteTransport", staying), 0, staying_waiter)
+    assert gone_sink is not None and staying_sink is not None
+    gone.closing = True  # the client closed; no new event comes to find it
+    tail.detach_closed()
+    assert tail.sinks == {staying_sink}
+    assert gone_sink.detached and await gone_waiter.wait(0)  # its handler is woken to end
+    assert not staying_sink.detached and not await staying_waiter.wait(0)
