@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from agentlog.domain.events import RecordedEvent, decode_event, encode_event, type_of, utc_now
-from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
+from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead, TurnDue
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
 from agentlog.infra.sqlite.threads import SQLiteThreads
@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS agentlog_runs (
 );
 CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, started_seq);
 CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
+CREATE TABLE IF NOT EXISTS agentlog_turns_due (
+    session_id TEXT PRIMARY KEY,
+    due_seq INTEGER NOT NULL,
+    due_at INTEGER NOT NULL
+);
 """
 # Fills the run index from the log: for a file written before it existed, and after an import.
 # A run ends at its first terminal event, or where the next run started (superseded).
@@ -354,6 +359,12 @@ class SQLiteEventStore(StoreBase):
                 "AND ended_seq IS NULL",
                 [(seq, sid, run_id) for sid, run_id, seq in plan.run_ends],
             )
+            conn.executemany(
+                "INSERT INTO agentlog_turns_due (session_id, due_seq, due_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET due_seq = excluded.due_seq, "
+                "due_at = excluded.due_at",
+                [(sid, seq, now) for sid, seq in plan.turns_due],
+            )
         return plan.outcomes
 
     # -- reads ------------------------------------------------------------------------------
@@ -452,6 +463,26 @@ class SQLiteEventStore(StoreBase):
             (*cursor, limit),
         )
         return [_run_record(row) for row in rows]
+
+    async def turns_due(
+        self, due_before: datetime, limit: int = 1000, after: str = ""
+    ) -> list[TurnDue]:
+        rows = await self._fetch(
+            "SELECT session_id, due_seq FROM agentlog_turns_due WHERE session_id > ? "
+            "AND due_at < ? ORDER BY session_id LIMIT ?",
+            (after, _micros(due_before), limit),
+        )
+        return [TurnDue(session_id=row[0], due_seq=row[1]) for row in rows]
+
+    async def settle_turn_due(self, session_id: str, through_seq: int) -> None:
+        def settle(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "DELETE FROM agentlog_turns_due WHERE session_id = ? AND due_seq <= ?",
+                    (session_id, through_seq),
+                )
+
+        await self._threads.on_writer(settle)
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return await self._threads.on_reader(lambda conn: conn.execute(sql, params).fetchall())

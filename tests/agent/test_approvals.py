@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ from agentlog.domain.events import (
     ToolApprovalResponded,
     ToolCallDenied,
     ToolCallSucceeded,
+    utc_now,
 )
 from agentlog.domain.ports.run_lock import LockLease, RunLock
 from agentlog.domain.rules.approvals import approvals
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.sweep import sweep_once
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.store.base import StoreBase
@@ -417,3 +420,72 @@ async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_
         continuation = continuations_of(log, request.run_id)
         assert [c.run_id for c in continuation] == [body["run"]["run_id"]]
         assert len(only(log, ToolCallSucceeded)) == 1
+
+
+async def test_an_answer_whose_writer_died_before_looking_again_is_continued_by_the_sweep(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # Issue 19's last window: the answer was written alone after the finishing run had
+    # looked, and its writer's server died before it looked again (`continue_after_answer`
+    # never ran). The answer's own append marked the session due; the app's sweep, on any
+    # instance, looks once no run holds the session, and the turn goes on exactly once.
+    async with runner_on(
+        store,
+        scripted_model,
+        tmp_path,
+        approval_grace_seconds=0.2,
+        handover_seconds=0.2,
+        lock_ttl_seconds=1.0,
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        session = await new_session(store, "s-writer-died")
+        request, asking_done = await deferred_and_refused(runner, store, session, lock)
+        lock.may_release.set()
+        await asking_done.wait()
+        while runner._helpers:  # the run's look, which finds no answer yet
+            await asyncio.sleep(0.01)
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        # The writer dies here. Before: nothing ever started the continuation.
+        assert await runner.active_run(session) is None
+        [due] = await store.turns_due(utc_now() + timedelta(seconds=1))
+        assert due.session_id == session
+
+        async def sweeping() -> None:  # the deployment's sweep, as transport/app.py runs it
+            while True:
+                await sweep_once(store, runner)
+                await asyncio.sleep(0.2)
+
+        sweeper = asyncio.ensure_future(sweeping())
+        try:
+            log = await until_settled(runner, store, session)
+            [output] = only(log, ToolCallSucceeded)
+            assert output.tool_call_id == request.tool_call_id
+            # Looked at again once the continuation ended (its mark is settled by a look
+            # that finds nothing to start), and nothing more starts.
+            async with asyncio.timeout(30):
+                while await store.turns_due(utc_now() + timedelta(seconds=1)):
+                    await asyncio.sleep(0.1)
+        finally:
+            sweeper.cancel()
+        log = await store.read_session(session)
+        assert len(continuations_of(log, request.run_id)) == 1
+        assert len(only(log, RunStarted)) == 2
+
+
+async def test_the_sweep_leaves_a_session_whose_run_holds_it_to_that_run(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # A mark whose session a run still holds is that run's to act on when it ends: the sweep
+    # neither starts anything nor settles the mark.
+    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
+        session = await new_session(store, "s-held")
+        request, _ = await deferred_and_refused(runner, store, session, lock)
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        due = await store.turns_due(utc_now() + timedelta(seconds=1))
+        assert [d.session_id for d in due] == [session]
+        assert await runner.sweep_turns_due(due) == []
+        assert await store.turns_due(utc_now() + timedelta(seconds=1)) == due
+        lock.may_release.set()
+        log = await until_settled(runner, store, session)
+        assert len(continuations_of(log, request.run_id)) == 1

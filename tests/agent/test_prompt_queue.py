@@ -26,6 +26,7 @@ from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.rules.prompt_queue import PromptQueue
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.sweep import sweep_once
 from agentlog.infra.agent.run.driver import RunInFlight
 from agentlog.infra.sessions.approval_answers import record_answer
 from agentlog.infra.store.base import StoreBase
@@ -262,3 +263,43 @@ async def test_after_a_run_nobody_else_wrote_beside_the_queue_is_not_read(
         events = await until_runs_finished(sqlite_store, session, 3)
 
     assert [r.prompt for r in only(events, RunStarted)][-1] == "Hello again"
+
+
+async def test_a_queued_prompt_whose_look_was_lost_with_its_server_starts_from_the_sweep(
+    store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 19: the run before a queued prompt ended and its server died (or shut down)
+    before its look for the next turn. The prompt's own append marked the session due, and
+    the deployment's sweep starts its turn; before, it waited for the session's next send."""
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path, lock_ttl_seconds=1.0) as runner:
+
+        async def lost(run: RunInFlight) -> None:
+            """The look after the run, never made: its server is gone."""
+
+        monkeypatch.setattr(runner, "_after_run", lost)
+        busy = await runner.start(session, "Run the slow operation for 1 seconds.")
+        await until_logged(store, busy, ToolCallStarted)
+        queued = await runner.send(session, "Hello again")
+        assert isinstance(queued, QueuedRun)
+        await until_runs_finished(store, session, 1)
+        while await runner.active_run(session) is not None:
+            await asyncio.sleep(0.05)
+        assert len(only(await store.read_session(session), RunStarted)) == 1
+
+        async def sweeping() -> None:  # the deployment's sweep, as transport/app.py runs it
+            while True:
+                await sweep_once(store, runner)
+                await asyncio.sleep(0.2)
+
+        sweeper = asyncio.ensure_future(sweeping())
+        try:
+            events = await until_runs_finished(store, session, 2)
+        finally:
+            sweeper.cancel()
+
+    runs = only(events, RunStarted)
+    assert [(r.prompt, r.queued_seq) for r in runs[1:]] == [("Hello again", queued.seq)]

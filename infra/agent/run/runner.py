@@ -75,7 +75,7 @@ from agentlog.domain.events import (
     ToolCallRefused,
 )
 from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
-from agentlog.domain.ports.event_store import RunFence
+from agentlog.domain.ports.event_store import RunFence, TurnDue
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.rules.approvals import Approval, Approvals, approvals
 from agentlog.domain.rules.crash_continuation import (
@@ -1331,12 +1331,46 @@ class AgentRunner:
 
     async def _next_turn(self, session_id: str) -> None:
         """After a run ended (or was recovered): the turn that continues after answered
-        approvals, else the oldest queued prompt's turn (cheap reads when neither waits)."""
+        approvals, else the oldest queued prompt's turn (cheap reads when neither waits).
+
+        The session's mark in the turns-due index (left by the answer or the queued prompt
+        in its own append) is removed only when this look found nothing to start: a turn
+        started here ends with a look of its own, and a look lost to a crash or a shutdown
+        in between leaves the mark for the sweep (`sweep_turns_due`)."""
         try:
-            if await self.continue_after_approval(session_id) is None:
-                await self.start_next_queued(session_id)
+            head = await self.store.head(session_id)  # before the look: newer marks stay
+            started = await self.continue_after_approval(session_id)
+            if started is None:
+                started = await self.start_next_queued(session_id)
+            if started is None:
+                await self.store.settle_turn_due(session_id, head)
         except Exception as exc:  # noqa: BLE001 - the next answer, start or sweep retries it
             log.info("session %s: no next turn after the run: %r", session_id, exc)
+
+    async def sweep_turns_due(self, due: Sequence[TurnDue]) -> list[str]:
+        """The looks for a next turn that nobody made: an answer's writer or a run's server
+        that died (or shut down) between the write and its look. Each session no run holds
+        is looked at here (`_next_turn`); one a run holds is left to that run's end, or to
+        the crash sweep when its server is dead. Returns the sessions looked at."""
+        looked = []
+        for turn in due:
+            session_id = turn.session_id
+            if self._closing:
+                break
+            if session_id in self._runs or session_id in self._waiting_for_slot:
+                continue
+            try:
+                if await self.lock.holder(session_id) is not None:
+                    continue  # its run (or its recovery) looks when it ends
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.warning("session %s: could not read its lease: %r", session_id, exc)
+                continue
+            if not self._slot_free():
+                self._waiting_for_slot[session_id] = None  # `_start_waiting` looks
+                continue
+            await self._next_turn(session_id)
+            looked.append(session_id)
+        return looked
 
     # -- stopping ------------------------------------------------------------------------------
 
