@@ -289,6 +289,25 @@ async def runner_holding_its_release(
         yield runner, lock
 
 
+@contextlib.asynccontextmanager
+async def deployment_sweep(store: StoreBase, runner: AgentRunner) -> AsyncIterator[None]:
+    """The deployment's sweep, as transport/app.py runs it (every 0.2 s here), while the
+    block runs."""
+
+    async def sweeping() -> None:
+        while True:
+            await sweep_once(store, runner)
+            await asyncio.sleep(0.2)
+
+    sweeper = asyncio.ensure_future(sweeping())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
 def continuations_of(log: list[RecordedEvent], run_id: str) -> list[Any]:
     """The runs started to continue `run_id` (an answered approval's turn)."""
     return [r for r in only(log, RunStarted) if r.continues_run_id == run_id]
@@ -360,6 +379,12 @@ async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_tha
         session = await new_session(store, "s-still-held")
         request, _ = await deferred_and_refused(runner, store, session, lock)
         await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        # Nor does the deployment's sweep: the answer marked the session due, but a run
+        # holds it, so the sweep neither starts anything nor settles the mark.
+        due = await store.turns_due(utc_now() + timedelta(seconds=1))
+        assert [d.session_id for d in due] == [session]
+        assert await runner.sweep_turns_due(due) == []
+        assert await store.turns_due(utc_now() + timedelta(seconds=1)) == due
         waiting = asyncio.ensure_future(runner.continue_after_answer(session))
         await asyncio.sleep(0.5)  # the writer waits on the finishing run's lease
         assert not waiting.done()
@@ -451,13 +476,7 @@ async def test_an_answer_whose_writer_died_before_looking_again_is_continued_by_
         [due] = await store.turns_due(utc_now() + timedelta(seconds=1))
         assert due.session_id == session
 
-        async def sweeping() -> None:  # the deployment's sweep, as transport/app.py runs it
-            while True:
-                await sweep_once(store, runner)
-                await asyncio.sleep(0.2)
-
-        sweeper = asyncio.ensure_future(sweeping())
-        try:
+        async with deployment_sweep(store, runner):
             log = await until_settled(runner, store, session)
             [output] = only(log, ToolCallSucceeded)
             assert output.tool_call_id == request.tool_call_id
@@ -466,26 +485,6 @@ async def test_an_answer_whose_writer_died_before_looking_again_is_continued_by_
             async with asyncio.timeout(30):
                 while await store.turns_due(utc_now() + timedelta(seconds=1)):
                     await asyncio.sleep(0.1)
-        finally:
-            sweeper.cancel()
         log = await store.read_session(session)
         assert len(continuations_of(log, request.run_id)) == 1
         assert len(only(log, RunStarted)) == 2
-
-
-async def test_the_sweep_leaves_a_session_whose_run_holds_it_to_that_run(
-    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
-) -> None:
-    # A mark whose session a run still holds is that run's to act on when it ends: the sweep
-    # neither starts anything nor settles the mark.
-    async with runner_holding_its_release(store, scripted_model, tmp_path) as (runner, lock):
-        session = await new_session(store, "s-held")
-        request, _ = await deferred_and_refused(runner, store, session, lock)
-        await record_answer(store, session, request.approval_id, approved=True, reason=None)
-        due = await store.turns_due(utc_now() + timedelta(seconds=1))
-        assert [d.session_id for d in due] == [session]
-        assert await runner.sweep_turns_due(due) == []
-        assert await store.turns_due(utc_now() + timedelta(seconds=1)) == due
-        lock.may_release.set()
-        log = await until_settled(runner, store, session)
-        assert len(continuations_of(log, request.run_id)) == 1

@@ -26,14 +26,13 @@ from agentlog.domain.ports.agent_runs import QueuedRun, StartedRun
 from agentlog.domain.ports.event_store import RunFence
 from agentlog.domain.rules.prompt_queue import PromptQueue
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
-from agentlog.infra.agent.recovery.sweep import sweep_once
 from agentlog.infra.agent.run.driver import RunInFlight
 from agentlog.infra.sessions.approval_answers import record_answer
 from agentlog.infra.store.base import StoreBase
 from agentlog.projections.ui_messages import fold, to_ui_messages
 from agentlog.projections.ui_stream import RunStreamEncoder
 
-from .test_approvals import PUBLISH
+from .test_approvals import PUBLISH, deployment_sweep
 from .test_runner import LONG_TOOL, new_session, only, run_turn, runner_on, until_logged
 
 pytestmark = pytest.mark.slow
@@ -290,16 +289,8 @@ async def test_a_queued_prompt_whose_look_was_lost_with_its_server_starts_from_t
             await asyncio.sleep(0.05)
         assert len(only(await store.read_session(session), RunStarted)) == 1
 
-        async def sweeping() -> None:  # the deployment's sweep, as transport/app.py runs it
-            while True:
-                await sweep_once(store, runner)
-                await asyncio.sleep(0.2)
-
-        sweeper = asyncio.ensure_future(sweeping())
-        try:
+        async with deployment_sweep(store, runner):
             events = await until_runs_finished(store, session, 2)
-        finally:
-            sweeper.cancel()
 
     runs = only(events, RunStarted)
     assert [(r.prompt, r.queued_seq) for r in runs[1:]] == [("Hello again", queued.seq)]
