@@ -488,3 +488,32 @@ async def test_an_answer_whose_writer_died_before_looking_again_is_continued_by_
         log = await store.read_session(session)
         assert len(continuations_of(log, request.run_id)) == 1
         assert len(only(log, RunStarted)) == 2
+
+
+async def test_a_session_whose_look_fails_keeps_its_mark_and_waits_before_the_next_look(
+    sqlite_store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A look that fails (an agent this server does not host, a database error) leaves the
+    # mark for a later sweep, which waits a minute rather than failing every 2 s.
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        session = await new_session(sqlite_store, "s-failing-look")
+        await sqlite_store.append(
+            session,
+            [ToolApprovalResponded(approval_id="a", tool_call_id="t", approved=True)],
+        )
+        looks = 0
+
+        async def failing(session_id: str, answer: Any = None) -> None:
+            nonlocal looks
+            looks += 1
+            raise RuntimeError("no agent here")
+
+        monkeypatch.setattr(runner, "continue_after_approval", failing)
+        due = await sqlite_store.turns_due(utc_now() + timedelta(seconds=1))
+        assert await runner.sweep_turns_due(due) == [session]
+        assert await runner.sweep_turns_due(due) == []
+        assert looks == 1
+        assert await sqlite_store.turns_due(utc_now() + timedelta(seconds=1)) == due

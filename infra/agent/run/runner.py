@@ -160,6 +160,8 @@ _SEND_ATTEMPTS = 100
 # How long a run that has ended may take to let go of its CLI (the SDK's own teardown is
 # bounded at ~20 s): what a start waits for a finishing holder's lease.
 _TEARDOWN_SECONDS = 30.0
+# How long the sweep waits before it looks again at a session due a look whose look failed.
+_DUE_RETRY_SECONDS = 60.0
 
 
 class _NoSlot:
@@ -259,6 +261,8 @@ class AgentRunner:
         # Sessions whose turn waits for a free slot to go on (a crash continuation, or the
         # next turn after a recovered run), oldest first: started as runs end.
         self._waiting_for_slot: dict[str, None] = {}
+        # Sessions due a look whose last look failed: not looked at again before this time.
+        self._due_retry: dict[str, float] = {}
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -1329,14 +1333,15 @@ class AgentRunner:
         except Exception:  # noqa: BLE001 - look the long way
             return False
 
-    async def _next_turn(self, session_id: str) -> None:
+    async def _next_turn(self, session_id: str) -> bool:
         """After a run ended (or was recovered): the turn that continues after answered
         approvals, else the oldest queued prompt's turn (cheap reads when neither waits).
 
         The session's mark in the turns-due index (left by the answer or the queued prompt
         in its own append) is removed only when this look found nothing to start: a turn
         started here ends with a look of its own, and a look lost to a crash or a shutdown
-        in between leaves the mark for the sweep (`sweep_turns_due`)."""
+        in between leaves the mark for the sweep (`sweep_turns_due`). False when the look
+        failed (logged)."""
         try:
             head = await self.store.head(session_id)  # before the look: newer marks stay
             started = await self.continue_after_approval(session_id)
@@ -1346,6 +1351,8 @@ class AgentRunner:
                 await self.store.settle_turn_due(session_id, head)
         except Exception as exc:  # noqa: BLE001 - the next answer, start or sweep retries it
             log.info("session %s: no next turn after the run: %r", session_id, exc)
+            return False
+        return True
 
     async def sweep_turns_due(self, due: Sequence[TurnDue]) -> list[str]:
         """The looks for a next turn that nobody made: an answer's writer or a run's server
@@ -1368,8 +1375,16 @@ class AgentRunner:
             if not self._slot_free():
                 self._waiting_for_slot[session_id] = None  # `_start_waiting` looks
                 continue
-            await self._next_turn(session_id)
+            if self._due_retry.get(session_id, 0.0) > time.monotonic():
+                continue  # its last look failed (an agent this server lacks, say): not yet
+            if await self._next_turn(session_id):
+                self._due_retry.pop(session_id, None)
+            else:
+                self._due_retry[session_id] = time.monotonic() + _DUE_RETRY_SECONDS
             looked.append(session_id)
+        # Forget the sessions whose wait is over (settled since, or tried again next time).
+        now = time.monotonic()
+        self._due_retry = {s: t for s, t in self._due_retry.items() if t > now}
         return looked
 
     # -- stopping ------------------------------------------------------------------------------
