@@ -135,6 +135,7 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
 from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
 from agentlog.infra.agent.sdk import team_options
 from agentlog.infra.agent.sdk.options import agent_options
+from agentlog.infra.agent.sdk.resume_off_loop import resumed_off_loop
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
@@ -1215,7 +1216,11 @@ class AgentRunner:
                 options, run.run_id, Path(home.cwd), home.home, readable, run.meter, egress
             )
             if not run.stopping:
-                async with ClaudeSDKClient(options) as client:
+                # The resume is written to disk in a thread, not by connect() on the loop.
+                async with (
+                    resumed_off_loop(options) as resumed,
+                    ClaudeSDKClient(resumed) as client,
+                ):
                     if resume:  # the SDK's copy of the transcript: cleared after a crash too
                         await asyncio.to_thread(note_resume_directory, run.run_id, home.home)
                     error = await drive_turn(run, client)
