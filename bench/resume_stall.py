@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -80,6 +81,19 @@ async def longest_gap(work: Callable[[], Awaitable[None]]) -> float:
     return max(gaps) * 1000
 
 
+async def on_loop(options: ClaudeAgentOptions) -> None:
+    """What `ClaudeSDKClient.connect()` does with a store-backed resume."""
+    done = await materialize_resume_session(options)
+    assert done is not None
+    await done.cleanup()
+
+
+async def off_loop(options: ClaudeAgentOptions, config: str) -> None:
+    """What the runner does before it connects."""
+    async with resumed_off_loop(options) as resumed:
+        assert resumed.env["CLAUDE_CONFIG_DIR"] != config
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[2000, 20000])
@@ -87,7 +101,8 @@ async def main() -> None:
     args = parser.parse_args()
     config = tempfile.mkdtemp(prefix="resume-stall-")
     print(f"# 2 cores, load average {os.getloadavg()[0]:.1f} at start")
-    print(f"{'lines':>7} | {'on the loop: longest gap ms':>28} | {'off the loop: longest gap ms':>29}")
+    on_head, off_head = "on the loop: longest gap ms", "off the loop: longest gap ms"
+    print(f"{'lines':>7} | {on_head:>28} | {off_head:>29}")
     for lines in args.lines:
         store = InMemory(transcript(lines))
         on: list[float] = []
@@ -100,21 +115,12 @@ async def main() -> None:
                 env={"CLAUDE_CONFIG_DIR": config},
             )
 
-            async def on_loop() -> None:
-                done = await materialize_resume_session(options)
-                assert done is not None
-                await done.cleanup()
-
-            async def off_loop() -> None:
-                async with resumed_off_loop(options) as resumed:
-                    assert resumed.env["CLAUDE_CONFIG_DIR"] != config
-
-            on.append(await longest_gap(on_loop))
-            off.append(await longest_gap(off_loop))
+            on.append(await longest_gap(functools.partial(on_loop, options)))
+            off.append(await longest_gap(functools.partial(off_loop, options, config)))
         print(
             f"{lines:>7} | {statistics.median(on):>28.1f} | {statistics.median(off):>29.1f}"
-            f"   (medians of {args.rounds}; ranges {min(on):.1f}–{max(on):.1f}"
-            f" and {min(off):.1f}–{max(off):.1f})"
+            f"   (medians of {args.rounds}; ranges {min(on):.1f}-{max(on):.1f}"
+            f" and {min(off):.1f}-{max(off):.1f})"
         )
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
 
