@@ -26,7 +26,7 @@ from agentlog.domain.events import RecordedEvent, decode_event, encode_event, ty
 from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
-from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.sqlite.threads import Checkpointer, SQLiteThreads
 from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from agentlog.infra.store.append_plan import KnownKey, needs_run_index, plan_batch
@@ -217,6 +217,7 @@ class SQLiteEventStore(StoreBase):
         super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
         self.path = str(path)
         self._threads = SQLiteThreads(self.path, name="agentlog-sqlite", readers=reader_threads)
+        self._checkpointer = Checkpointer(self.path)
         # This version's id in agentlog_encodings, known once the file is migrated.
         self._encoding: int | None = None
 
@@ -231,6 +232,7 @@ class SQLiteEventStore(StoreBase):
 
     async def close(self) -> None:
         await super().close()
+        self._checkpointer.close()
         self._threads.close()
 
     async def __aenter__(self) -> SQLiteEventStore:
@@ -276,7 +278,9 @@ class SQLiteEventStore(StoreBase):
     # -- writes -----------------------------------------------------------------------------
 
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
-        return await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
+        outcomes = await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
+        self._checkpointer.committed()
+        return outcomes
 
     def _write_batch_sync(
         self, conn: sqlite3.Connection, batch: list[PendingAppend]
