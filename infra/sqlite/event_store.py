@@ -239,6 +239,11 @@ class SQLiteEventStore(StoreBase):
         return await self.open()
 
     @property
+    def wire_encoding(self) -> int | None:
+        """This version's id in agentlog_encodings, for the rows it marks (None until open)."""
+        return self._encoding
+
+    @property
     def threads(self) -> SQLiteThreads:
         """The store's writer and reader threads, for tables that live beside the log."""
         return self._threads

@@ -92,3 +92,32 @@ async def test_a_file_from_before_the_marks_gains_the_column_and_reads_as_before
     assert flat == [(e.seq, e.type, encode_recorded(e)) for e in read]
     marks = _marks(path)
     assert marks[1] is None and marks[2] is None and marks[3] is not None
+
+
+async def test_imported_rows_are_marked_when_this_version_encodes_them_the_same(
+    tmp_path: Path,
+) -> None:
+    from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
+
+    path = tmp_path / "log.db"
+    async with open_store(f"sqlite:///{path}") as store:
+        await store.append("s", [SessionCreated(), CustomEventRecorded(name="x", data=1)])
+        await store.append("s", [CustomEventRecorded(name="y", data=2)])
+        lines = [line async for line in export_lines(store, "s")]
+        # The second event in another key order: stored as the export gives it, so unmarked.
+        lines[1] = lines[1].replace(
+            b'"type":"custom","run_id":null', b'"run_id":null,"type":"custom"'
+        )
+        await import_session(store, parse_export(lines, rename_to="copy"))
+        flat = await store.read_flat("copy")
+        read = await store.read("copy")
+    assert flat == [(e.seq, e.type, encode_recorded(e)) for e in read]
+    with sqlite3.connect(path) as conn:
+        marks = dict(
+            conn.execute(
+                "SELECT originator_version, encoding FROM agentlog_events "
+                "WHERE originator_id = 'copy'"
+            ).fetchall()
+        )
+    assert marks[1] is not None and marks[3] == marks[1]
+    assert marks[2] is None
