@@ -591,3 +591,17 @@ async def test_reads_flat_what_encoding_the_read_events_gives(store: StoreBase) 
             assert flat == [(e.seq, e.type, encode_recorded(e)) for e in read]
     [first] = await store.read_flat("imported", limit=1)
     assert b"newer" not in first[2] and b'"title":null' in first[2]
+
+
+async def test_reads_flat_an_event_whose_stored_json_is_not_what_it_encodes_to(
+    store: StoreBase,
+) -> None:
+    from agentlog.domain.events import ModelCallMetered, encode_recorded
+
+    # Built in Python with an int where the field says float: stored as `1`, read back as
+    # 1.0. A read sends the event as read, so the stored bytes must not be sent as they are.
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [ModelCallMetered(endpoint="messages", status=200, cost_usd=1)])
+    read = await store.read("s")
+    assert await store.read_flat("s") == [(e.seq, e.type, encode_recorded(e)) for e in read]
+    assert b'"cost_usd":1.0' in (await store.read_flat("s", after=1))[0][2]
