@@ -11,7 +11,9 @@ Scenarios, each on a fresh schema / file, every append durable (synchronous comm
               an append was due until it was acknowledged
   raw         the physical reference: asyncpg executemany of 64 rows per transaction into a
               bare table (no ordering, no heads), one connection, same durability
-  pairs       64-sessions and raw again, back to back, `--rounds` times: the ratio of each pair
+  pairs       64-sessions and raw again, back to back, `--rounds` times: the ratio of each pair,
+              with the CPU its writing PostgreSQL backend spent per transaction (from /proc, so
+              when PostgreSQL runs on this machine) and this process's CPU per event
 Events are ~220 bytes of JSON, like the notes' measurements.
 """
 
@@ -42,6 +44,25 @@ def event(i: int) -> CustomEventRecorded:
     return CustomEventRecorded(name="bench", data={"text": PAYLOAD, "i": i})
 
 
+def backend_cpu(pid: int) -> float:
+    """CPU seconds of a PostgreSQL backend on this machine (nan when it is elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def writer_backend(store: StoreBase) -> int | None:
+    """The pid of the backend that writes a PostgreSQL store's appends."""
+    writer = getattr(store, "_writer", None)
+    if writer is None:
+        return None
+    conn = await writer()
+    pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+    return pid
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
@@ -69,6 +90,9 @@ async def many_sessions(
     await asyncio.gather(*(store.append(n, [SessionCreated()]) for n in names))
     latencies: list[float] = []
     before = store.commit_stats.transactions
+    backend = await writer_backend(store)
+    backend_before = backend_cpu(backend) if backend else float("nan")
+    python_before = time.process_time()
     deadline = time.perf_counter() + seconds
 
     async def writer(name: str) -> None:
@@ -82,12 +106,15 @@ async def many_sessions(
     started = time.perf_counter()
     await asyncio.gather(*(writer(n) for n in names))
     elapsed = time.perf_counter() - started
-    transactions = store.commit_stats.transactions - before
+    transactions = max(store.commit_stats.transactions - before, 1)
+    backend_seconds = backend_cpu(backend) - backend_before if backend else float("nan")
     return {
         "events_s": len(latencies) / elapsed,
         "p50": pct(latencies, 0.5),
         "p99": pct(latencies, 0.99),
-        "events_per_tx": len(latencies) / max(transactions, 1),
+        "events_per_tx": len(latencies) / transactions,
+        "db_cpu_per_tx": backend_seconds / transactions,
+        "python_cpu_per_event": (time.process_time() - python_before) / max(len(latencies), 1),
     }
 
 
@@ -171,7 +198,10 @@ async def raw_reference(
         from agentlog.domain.events import encode_event
 
         blob = encode_event(data)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        backend_before = backend_cpu(backend)
         count = 0
+        transactions = 0
         deadline = time.perf_counter() + seconds
         started = time.perf_counter()
         while time.perf_counter() < deadline:
@@ -179,7 +209,11 @@ async def raw_reference(
             async with conn.transaction():
                 await conn.executemany(f'INSERT INTO "{schema}".{table} VALUES ($1, $2, $3)', rows)
             count += rows_per_tx
-        return {"events_s": count / (time.perf_counter() - started)}
+            transactions += 1
+        return {
+            "events_s": count / (time.perf_counter() - started),
+            "db_cpu_per_tx": (backend_cpu(backend) - backend_before) / max(transactions, 1),
+        }
     finally:
         await conn.close()
 
@@ -220,7 +254,7 @@ async def main() -> None:
 
     schema = "bench_" + uuid.uuid4().hex[:8]
     admin = await asyncpg.connect(args.postgres)
-    pairs: list[tuple[float, float]] = []
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     try:
         url = f"{args.postgres}?schema={schema}"
         pg = await run_backend("PostgreSQL", url, args.seconds)
@@ -230,16 +264,25 @@ async def main() -> None:
             for n in range(args.rounds):
                 ours = await many_sessions(store, args.seconds, prefix=f"p{n}-")
                 raw = await raw_reference(args.postgres, schema, args.seconds, table=f"raw{n}")
-                pairs.append((ours["events_s"], raw["events_s"]))
+                pairs.append((ours, raw))
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
     pg["raw executemany (64 rows/tx)"] = raw
     show("PostgreSQL", pg)
-    print("\n| pair | 64 sessions events/s | raw executemany events/s | ratio |")
-    print("|---|---|---|---|")
-    for n, (ours_rate, raw_rate) in enumerate(pairs, 1):
-        print(f"| {n} | {ours_rate:,.0f} | {raw_rate:,.0f} | {ours_rate / raw_rate:.2f} |")
+    # Where a pair's difference goes: the database's CPU per transaction (its writing
+    # backend's, from /proc when PostgreSQL runs here) and this process's CPU per event.
+    print(
+        "\n| pair | 64 sessions events/s | raw executemany events/s | ratio "
+        "| database CPU per transaction ours / raw ms | our Python CPU per event us |"
+    )
+    print("|---|---|---|---|---|---|")
+    for n, (ours, raw) in enumerate(pairs, 1):
+        print(
+            f"| {n} | {ours['events_s']:,.0f} | {raw['events_s']:,.0f} | "
+            f"{ours['events_s'] / raw['events_s']:.2f} | {ours['db_cpu_per_tx'] * 1000:.2f} / "
+            f"{raw['db_cpu_per_tx'] * 1000:.2f} | {ours['python_cpu_per_event'] * 1e6:.1f} |"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     if not args.skip_sqlite:

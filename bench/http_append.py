@@ -2,7 +2,7 @@
 on SQLite and on PostgreSQL with one and with two workers, each driven by the same load.
 
     .venv/bin/python bench/http_append.py [--seconds 10] [--connections 64] [--rounds 1]
-        [--postgres URL] [--targets bare,sqlite,postgres,postgres-2]
+        [--postgres URL] [--targets bare,sqlite,postgres,postgres-2] [--waits]
 
 Each target is a fresh server process on a free port (a new SQLite file, a new PostgreSQL
 schema) with 64 sessions created first. The load is `wrk` (apt `wrk`) when installed, else an
@@ -12,7 +12,10 @@ aiohttp client of the same shape: `--connections` keep-alive connections, each P
 request (user + system of the server and its workers, from /proc), and each target's
 throughput as a fraction of the bare handler's in the same round. With `--rounds N` the
 targets are measured N times in turn (on a shared machine the load changes within a minute:
-compare rows of one round, and report ranges). Asserts nothing.
+compare rows of one round, and report ranges). For each PostgreSQL target it also prints
+PostgreSQL's side (bench/database_side.py): the append transactions and events in each, the CPU
+of the server's own backends per request, and with `--waits` where those backends waited and,
+when on a lock, what its holder was doing. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 import asyncpg
+
+from bench.database_side import DatabaseFigures, DatabaseSide
 
 SESSIONS = 64
 BODY = (
@@ -103,16 +108,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_pids(pid: int) -> list[int]:
+    """`pid` and its children still running (the workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *map(int, children)]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of `pid` and of its children still running (the workers)."""
     total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for one in pids:
+    for one in server_pids(pid):
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -251,18 +259,29 @@ def measure(
     port: int,
     args: argparse.Namespace,
     script: Path | None,
+    schema: str | None = None,
 ) -> tuple[str, Figures, float]:
     url = f"http://127.0.0.1:{port}"
     proc = start_server(command, env, url)
     try:
         create_sessions(url)
         load(url, 2, args.connections, script)  # warm-up: pools filled, code paths hot
+        observer = None
+        if schema is not None:
+            observer = DatabaseSide(args.postgres, schema, server_pids(proc.pid), args.waits)
+            observer.start()
         cpu_before = cpu_seconds(proc.pid)
         figures = load(url, args.seconds, args.connections, script)
         cpu = cpu_seconds(proc.pid) - cpu_before
+        if observer is not None:
+            DATABASE_SIDE[name, len(DATABASE_SIDE)] = (observer.stop(), figures.requests)
     finally:
         stop_server(proc)
     return name, figures, cpu / max(1, figures.requests) * 1000
+
+
+# What PostgreSQL did for each PostgreSQL target measured, in order.
+DATABASE_SIDE: dict[tuple[str, int], tuple[DatabaseFigures, int]] = {}
 
 
 def main() -> None:
@@ -272,6 +291,11 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--targets", default="bare,sqlite,postgres,postgres-2")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--waits",
+        action="store_true",
+        help="sample pg_stat_activity every 10 ms: where the server's backends waited",
+    )
     args = parser.parse_args()
     targets = args.targets.split(",") * args.rounds
     load_before = os.getloadavg()[0]
@@ -317,6 +341,7 @@ def main() -> None:
                             port,
                             args,
                             script,
+                            schema,
                         )
                     )
                 finally:
@@ -341,6 +366,10 @@ def main() -> None:
             f"| {index // per_round + 1} | {name} | {figures.rate:,.0f} | {ratio} | "
             f"{figures.p50_ms:.1f} | {figures.p99_ms:.1f} | {cpu_ms:.3f} | {figures.errors} |"
         )
+    if DATABASE_SIDE:
+        print("\nPostgreSQL's side, in the order measured:")
+        for (name, _), (database, requests) in DATABASE_SIDE.items():
+            print(f"- {name}: {database.summary(requests)}")
 
 
 async def drop_schema(url: str, schema: str) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from agentlog.domain.events import utc_now
 from agentlog.infra.agent.agents.catalog import AgentCatalog
+from agentlog.infra.agent.recovery.sweep import sweep_once
 from agentlog.infra.agent.run.runner import AgentRunner, open_agent_runner
 from agentlog.infra.store.byte_bounded import feed_rings_share
 from agentlog.infra.store.opening import open_store
@@ -216,25 +217,16 @@ async def _prune_idempotency_keys(app: web.Application) -> None:
         await asyncio.sleep(interval)
 
 
-# Open runs the abandoned-run sweep reads at once.
-SWEEP_PAGE = 1000
-
-
 async def _sweep_abandoned_runs(app: web.Application) -> None:
     """A run whose process died is resolved proactively, not only when its session is next
-    used: at startup, then every `sweep_seconds` (a dead owner's lease expires after one TTL),
-    so an idle server notices too. Candidates come from the run index's open runs, every one
-    of them, a page at a time."""
+    used, and a look for a next turn that died with its maker is made: at startup, then every
+    `sweep_seconds` (a dead owner's lease expires after one TTL), so an idle server notices
+    too (`infra/agent/recovery/sweep.py`)."""
     runner = app[AGENT_RUNS]
     interval = runner.config.sweep_seconds
     while True:
         try:
-            after = None
-            while page := await app[STORE].open_runs(limit=SWEEP_PAGE, after=after):
-                recovered = await runner.sweep(sorted({run.session_id for run in page}))
-                if recovered:
-                    log.info("recovered abandoned runs", extra={"sessions": recovered})
-                after = page[-1]
+            await sweep_once(app[STORE], runner)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -46,6 +46,14 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     ended_seq: int | None = None
 
 
+class TurnDue(msgspec.Struct, frozen=True, kw_only=True):
+    """A session owed a look for its next turn (an answered approval's continuation, a queued
+    prompt's turn) once no run holds it: `due_seq` is the newest event that owes it."""
+
+    session_id: str
+    due_seq: int
+
+
 class KeyedAppend(msgspec.Struct, frozen=True, kw_only=True):
     """What an idempotency key is bound to: the seqs its append got and its request's hash."""
 
@@ -82,6 +90,10 @@ class EventStore(Protocol):
       `open_runs` every run not ended. With `fence`, an append is written only while that run
       is the session's current run and not ended (else RunFenced, nothing written); the
       batch may itself end it.
+    - The turns-due index: an append holding a `prompt_queued`, or a
+      `tool_approval_responded` not followed by a `run_started` in the same append, marks its
+      session in the append's own transaction; `turns_due` lists the marks made before a
+      moment, `settle_turn_due` removes one once its look is done (never a newer mark).
     - `read_session` returns every event of the session after `after`, in seq order, however
       many there are.
     - `subscribe` wakes a reader after events commit; a lost wake-up only delays a reader that
@@ -114,6 +126,16 @@ class EventStore(Protocol):
     async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
         """Runs not ended, ordered by (session, run id), from the one after `after` (the last
         of the previous page) on: page until an empty page to see every one."""
+        ...
+
+    async def turns_due(
+        self, due_before: datetime, limit: int = 1000, after: str = ""
+    ) -> list[TurnDue]:
+        """Sessions marked before `due_before`, ordered by id, from the one after `after` on."""
+        ...
+
+    async def settle_turn_due(self, session_id: str, through_seq: int) -> None:
+        """Remove the session's mark if it is for an event at or before `through_seq`."""
         ...
 
     async def read(

@@ -27,6 +27,7 @@ from agentlog.infra.store.import_batches import REMOVAL_ROWS
 _BY_SESSION = (
     "agentlog_idempotency",
     "agentlog_runs",
+    "agentlog_turns_due",
     "agentlog_run_leases",
     "agentlog_attachments",
 )

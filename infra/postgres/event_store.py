@@ -45,7 +45,7 @@ import msgspec
 
 from agentlog.domain.errors import StoreUnavailable
 from agentlog.domain.events import RecordedEvent, decode_event, utc_now
-from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
+from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead, TurnDue
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.postgres import attachments as postgres_attachments
 from agentlog.infra.postgres import token_revocations as postgres_revocations
@@ -199,6 +199,12 @@ def schema_statements(schema: str) -> list[str]:
                 ON {s}.agentlog_runs (session_id, started_seq DESC)""",
         f"""CREATE INDEX IF NOT EXISTS agentlog_runs_open
                 ON {s}.agentlog_runs (session_id) WHERE ended_seq IS NULL""",
+        # The turns-due index (the same docstring), written in the append's own transaction:
+        # a session owed a look for its next turn, found by the sweep if that look was lost.
+        f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_turns_due (
+                session_id text PRIMARY KEY,
+                due_seq bigint NOT NULL,
+                due_at timestamptz NOT NULL)""",
         # Run leases, always in the database (agentlog.infra.postgres.run_lock.PostgresRunLock).
         f"""CREATE TABLE IF NOT EXISTS {s}.agentlog_run_leases (
                 session_id text PRIMARY KEY,
@@ -380,6 +386,7 @@ _TABLES = (
     "agentlog_events",
     "agentlog_idempotency",
     "agentlog_runs",
+    "agentlog_turns_due",
     "agentlog_run_leases",
     "agentlog_imports",
     "agentlog_removed_imports",
@@ -623,6 +630,19 @@ class PostgresEventStore(StoreBase):
             "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS e(sid, run_id, seq) "
             "WHERE r.session_id = e.sid AND r.run_id = e.run_id AND r.ended_seq IS NULL"
         )
+        self._sql_mark_turns_due = (
+            f"INSERT INTO {t}.agentlog_turns_due (session_id, due_seq, due_at) "
+            "SELECT sid, seq, $3 FROM unnest($1::text[], $2::bigint[]) AS d(sid, seq) "
+            "ON CONFLICT (session_id) DO UPDATE SET due_seq = excluded.due_seq, "
+            "due_at = excluded.due_at"
+        )
+        self._sql_turns_due = (
+            f"SELECT session_id, due_seq FROM {t}.agentlog_turns_due WHERE session_id > $1 "
+            "AND due_at < $2 ORDER BY session_id LIMIT $3"
+        )
+        self._sql_settle_turn_due = (
+            f"DELETE FROM {t}.agentlog_turns_due WHERE session_id = $1 AND due_seq <= $2"
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -854,6 +874,13 @@ class PostgresEventStore(StoreBase):
                     await conn.execute(
                         sql, *(list(column) for column in zip(*changes, strict=True))
                     )
+            if plan.turns_due:
+                await conn.execute(
+                    self._sql_mark_turns_due,
+                    [sid for sid, _ in plan.turns_due],
+                    [seq for _, seq in plan.turns_due],
+                    utc_now(),
+                )
         except Exception as exc:
             # The server refused a statement (or planning failed) and the connection is fine:
             # roll back. A broken or silent connection is not rolled back (that would wait on
@@ -999,6 +1026,15 @@ class PostgresEventStore(StoreBase):
         cursor = ("", "") if after is None else (after.session_id, after.run_id)
         rows = await self._query("fetch", self._sql_open_runs, limit, *cursor)
         return [_run_record(row) for row in rows]
+
+    async def turns_due(
+        self, due_before: datetime, limit: int = 1000, after: str = ""
+    ) -> list[TurnDue]:
+        rows = await self._query("fetch", self._sql_turns_due, after, due_before, limit)
+        return [TurnDue(session_id=row[0], due_seq=row[1]) for row in rows]
+
+    async def settle_turn_due(self, session_id: str, through_seq: int) -> None:
+        await self._query("execute", self._sql_settle_turn_due, session_id, through_seq)
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:

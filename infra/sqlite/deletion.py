@@ -32,6 +32,7 @@ from agentlog.infra.store.import_batches import REMOVAL_ROWS
 _BY_SESSION = (
     ("agentlog_idempotency", "session_id"),
     ("agentlog_runs", "session_id"),
+    ("agentlog_turns_due", "session_id"),
     ("agentlog_attachments", "session_id"),
     ("agentlog_ui_states", "session_id"),
     ("agentlog_ui_messages", "session_id"),

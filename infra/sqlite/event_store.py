@@ -12,6 +12,7 @@ previous writer committed, and commit order equals seq order and position order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -22,15 +23,16 @@ from typing import Any
 import msgspec
 
 from agentlog.domain.events import RecordedEvent, decode_event, encode_event, type_of, utc_now
-from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead
+from agentlog.domain.ports.event_store import KeyedAppend, RunRecord, SessionHead, TurnDue
 from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.sqlite.attachments import SCHEMA as ATTACHMENT_SCHEMA
-from agentlog.infra.sqlite.threads import SQLiteThreads
+from agentlog.infra.sqlite.threads import Checkpointer, SQLiteThreads
 from agentlog.infra.sqlite.token_revocations import SCHEMA as REVOCATION_SCHEMA
 from agentlog.infra.sqlite.transcripts import SCHEMA as TRANSCRIPT_SCHEMA
 from agentlog.infra.store.append_plan import KnownKey, needs_run_index, plan_batch
 from agentlog.infra.store.base import StoreBase
 from agentlog.infra.store.group_commit import Outcome, PendingAppend, TransientWriteError
+from agentlog.infra.store.wire_form import ENCODING_FINGERPRINT, is_wire_form
 
 # The events table uses eventsourcing's stored-event column names (originator_id = session,
 # originator_version = seq, topic = event type, state = event JSON, notification_id = global
@@ -49,6 +51,7 @@ CREATE TABLE IF NOT EXISTS agentlog_events (
     state BLOB NOT NULL,
     run_id TEXT,
     recorded_at INTEGER NOT NULL,
+    encoding INTEGER,
     UNIQUE (originator_id, originator_version)
 );
 CREATE TABLE IF NOT EXISTS agentlog_idempotency (
@@ -60,6 +63,16 @@ CREATE TABLE IF NOT EXISTS agentlog_idempotency (
     PRIMARY KEY (session_id, key)
 );
 CREATE INDEX IF NOT EXISTS agentlog_idempotency_age ON agentlog_idempotency (created_at);
+"""
+# The encodings rows were checked in (agentlog.infra.store.wire_form): a row's `encoding` names
+# the version whose encoding gives back its stored bytes as they are; NULL (an import, a
+# tombstone, a row from before the column, an event that did not survive the round trip)
+# promises nothing.
+ENCODINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentlog_encodings (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE
+);
 """
 # The sessions being imported or forked in batches (agentlog.infra.store.import_batches): the
 # append path refuses their ids until the last batch removes the row; and how many events the
@@ -88,6 +101,11 @@ CREATE TABLE IF NOT EXISTS agentlog_runs (
 );
 CREATE INDEX IF NOT EXISTS agentlog_runs_latest ON agentlog_runs (session_id, started_seq);
 CREATE INDEX IF NOT EXISTS agentlog_runs_open ON agentlog_runs (session_id) WHERE ended_seq IS NULL;
+CREATE TABLE IF NOT EXISTS agentlog_turns_due (
+    session_id TEXT PRIMARY KEY,
+    due_seq INTEGER NOT NULL,
+    due_at INTEGER NOT NULL
+);
 """
 # Fills the run index from the log: for a file written before it existed, and after an import.
 # A run ends at its first terminal event, or where the next run started (superseded).
@@ -135,30 +153,37 @@ _SQL_READ = (
 # RecordedEvent, the datetime and the envelope dict per row that it takes (a replay's cost on
 # SQLite, where the read itself is cheap). The contract suite checks the two agree.
 _SQL_READ_FLAT = (
-    "SELECT originator_version, notification_id, recorded_at, state FROM agentlog_events "
-    "WHERE originator_id = ? AND originator_version > ? ORDER BY originator_version LIMIT ?"
+    "SELECT originator_version, notification_id, recorded_at, topic, state, encoding "
+    "FROM agentlog_events WHERE originator_id = ? AND originator_version > ? "
+    "ORDER BY originator_version LIMIT ?"
 )
 _json = msgspec.json.Encoder().encode
 
 
-def _flat_rows(session_id: str, rows: list[tuple[Any, ...]]) -> list[tuple[int, str, bytes]]:
+def _flat_rows(
+    session_id: str, rows: list[tuple[Any, ...]], encoding: int | None
+) -> list[tuple[int, str, bytes]]:
     session_json = _json(session_id)
     flat: list[tuple[int, str, bytes]] = []
     last_micros, time_json = -1, b""
-    for seq, position, micros, state in rows:
-        # Decoded and encoded again, as encode_recorded would: what HTTP sends is the event
-        # as this version knows it, not the stored bytes (an import's key order, fields a
-        # newer version wrote, defaults an older one lacked).
-        event = decode_event(state)
+    for seq, position, micros, topic, state, marked in rows:
+        if marked is None or marked != encoding:
+            # Decoded and encoded again, as encode_recorded would: what HTTP sends is the
+            # event as this version knows it, not the stored bytes (an import's key order,
+            # fields a newer version wrote, defaults an older one lacked).
+            event = decode_event(state)
+            topic, state = type_of(event), encode_event(event)
+        # Else this version's encoding was checked to give these very bytes back at append
+        # (agentlog.infra.store.wire_form), and the topic is the type it wrote beside them.
         if micros != last_micros:  # one group commit's rows share their time
             last_micros, time_json = micros, _json(_from_micros(micros))
         # An event's JSON begins with its type tag, so it is never `{}`.
         flat.append(
             (
                 seq,
-                type_of(event),
+                topic,
                 b'{"seq":%d,"position":%d,"session_id":%b,"time":%b,%b'
-                % (seq, position, session_json, time_json, encode_event(event)[1:]),
+                % (seq, position, session_json, time_json, state[1:]),
             )
         )
     return flat
@@ -197,6 +222,9 @@ class SQLiteEventStore(StoreBase):
         super().__init__(wakeups=wakeups, max_event_bytes=max_event_bytes)
         self.path = str(path)
         self._threads = SQLiteThreads(self.path, name="agentlog-sqlite", readers=reader_threads)
+        self._checkpointer = Checkpointer(self.path)
+        # This version's id in agentlog_encodings, known once the file is migrated.
+        self._encoding: int | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -204,14 +232,21 @@ class SQLiteEventStore(StoreBase):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         await self._threads.on_writer(self._migrate)
+        self._encoding = await self._threads.on_writer(_encoding_id)
         return self
 
     async def close(self) -> None:
         await super().close()
+        self._checkpointer.close()
         self._threads.close()
 
     async def __aenter__(self) -> SQLiteEventStore:
         return await self.open()
+
+    @property
+    def wire_encoding(self) -> int | None:
+        """This version's id in agentlog_encodings, for the rows it marks (None until open)."""
+        return self._encoding
 
     @property
     def threads(self) -> SQLiteThreads:
@@ -229,7 +264,11 @@ class SQLiteEventStore(StoreBase):
         keys = {row[1] for row in conn.execute("PRAGMA table_info(agentlog_idempotency)")}
         if keys and "request_hash" not in keys:
             conn.execute("ALTER TABLE agentlog_idempotency ADD COLUMN request_hash TEXT")
-        conn.executescript(SCHEMA + RUNS_SCHEMA)
+        conn.executescript(SCHEMA + RUNS_SCHEMA + ENCODINGS_SCHEMA)
+        if "encoding" not in {row[1] for row in conn.execute("PRAGMA table_info(agentlog_events)")}:
+            # Rows from before the column promise nothing (NULL); adding it rewrites nothing.
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                conn.execute("ALTER TABLE agentlog_events ADD COLUMN encoding INTEGER")
         conn.executescript(
             TRANSCRIPT_SCHEMA
         )  # the CLI's transcripts (agentlog.infra.store.transcripts)
@@ -249,17 +288,21 @@ class SQLiteEventStore(StoreBase):
     # -- writes -----------------------------------------------------------------------------
 
     async def _write_batch(self, batch: list[PendingAppend]) -> list[Outcome]:
-        return await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
+        outcomes = await self._threads.on_writer(lambda conn: self._write_batch_sync(conn, batch))
+        self._checkpointer.committed()
+        return outcomes
 
     def _write_batch_sync(
         self, conn: sqlite3.Connection, batch: list[PendingAppend]
     ) -> list[Outcome]:
+        # Checked before the write lock is taken: the events a read may send as stored.
+        wire = {data for pending in batch for data in pending.encoded if is_wire_form(data)}
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:  # database is locked past busy_timeout
             raise TransientWriteError(str(exc)) from exc
         try:
-            outcomes = self._insert_batch(conn, batch)
+            outcomes = self._insert_batch(conn, batch, wire, self._encoding)
             conn.execute("COMMIT")
             return outcomes
         except BaseException as exc:
@@ -281,7 +324,12 @@ class SQLiteEventStore(StoreBase):
         await self._threads.on_writer(take_write_lock)
 
     @staticmethod
-    def _insert_batch(conn: sqlite3.Connection, batch: list[PendingAppend]) -> list[Outcome]:
+    def _insert_batch(
+        conn: sqlite3.Connection,
+        batch: list[PendingAppend],
+        wire: set[bytes],
+        encoding: int | None,
+    ) -> list[Outcome]:
         now = _micros(utc_now())
         (position,) = conn.execute(
             "SELECT COALESCE(MAX(notification_id), 0) FROM agentlog_events"
@@ -323,10 +371,10 @@ class SQLiteEventStore(StoreBase):
         if plan.writes:
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
-                "originator_version, topic, state, run_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "originator_version, topic, state, run_id, recorded_at, encoding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (pos, sid, seq, topic, state, run_id, now)
+                    (pos, sid, seq, topic, state, run_id, now, encoding if state in wire else None)
                     for pos, (sid, seq, topic, run_id, _), state in zip(
                         range(plan.first_position + 1, plan.position + 1),
                         plan.rows,
@@ -354,6 +402,12 @@ class SQLiteEventStore(StoreBase):
                 "AND ended_seq IS NULL",
                 [(seq, sid, run_id) for sid, run_id, seq in plan.run_ends],
             )
+            conn.executemany(
+                "INSERT INTO agentlog_turns_due (session_id, due_seq, due_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET due_seq = excluded.due_seq, "
+                "due_at = excluded.due_at",
+                [(sid, seq, now) for sid, seq in plan.turns_due],
+            )
         return plan.outcomes
 
     # -- reads ------------------------------------------------------------------------------
@@ -374,7 +428,9 @@ class SQLiteEventStore(StoreBase):
         # Built on the reader thread, so the event loop only writes the page.
         return await self._threads.on_reader(
             lambda conn: _flat_rows(
-                session_id, conn.execute(_SQL_READ_FLAT, (session_id, after, limit)).fetchall()
+                session_id,
+                conn.execute(_SQL_READ_FLAT, (session_id, after, limit)).fetchall(),
+                self._encoding,
             )
         )
 
@@ -453,8 +509,40 @@ class SQLiteEventStore(StoreBase):
         )
         return [_run_record(row) for row in rows]
 
+    async def turns_due(
+        self, due_before: datetime, limit: int = 1000, after: str = ""
+    ) -> list[TurnDue]:
+        rows = await self._fetch(
+            "SELECT session_id, due_seq FROM agentlog_turns_due WHERE session_id > ? "
+            "AND due_at < ? ORDER BY session_id LIMIT ?",
+            (after, _micros(due_before), limit),
+        )
+        return [TurnDue(session_id=row[0], due_seq=row[1]) for row in rows]
+
+    async def settle_turn_due(self, session_id: str, through_seq: int) -> None:
+        def settle(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "DELETE FROM agentlog_turns_due WHERE session_id = ? AND due_seq <= ?",
+                    (session_id, through_seq),
+                )
+
+        await self._threads.on_writer(settle)
+
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return await self._threads.on_reader(lambda conn: conn.execute(sql, params).fetchall())
+
+
+def _encoding_id(conn: sqlite3.Connection) -> int:
+    """This version's row in agentlog_encodings, added on first use."""
+    conn.execute(
+        "INSERT OR IGNORE INTO agentlog_encodings (fingerprint) VALUES (?)",
+        (ENCODING_FINGERPRINT,),
+    )
+    (found,) = conn.execute(
+        "SELECT id FROM agentlog_encodings WHERE fingerprint = ?", (ENCODING_FINGERPRINT,)
+    ).fetchone()
+    return int(found)
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:

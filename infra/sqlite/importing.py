@@ -26,6 +26,7 @@ from agentlog.infra.store.import_batches import (
 )
 from agentlog.infra.store.imported_session import ImportRefused
 from agentlog.infra.store.projection_store import to_micros
+from agentlog.infra.store.wire_form import is_wire_form
 
 T = TypeVar("T")
 
@@ -128,6 +129,8 @@ class SQLiteImports:
             for seq, topic, state, run_id, at in rows
         ]
         now = to_micros(utc_now())
+        encoding = self.store.wire_encoding
+        marks: list[int | None] = []
 
         def write(conn: sqlite3.Connection) -> int:
             if not _is_owner(conn, session_id, owner):
@@ -139,9 +142,9 @@ class SQLiteImports:
             offset = position + 1 - values[0][0]
             conn.executemany(
                 "INSERT INTO agentlog_events (notification_id, originator_id, "
-                "originator_version, topic, state, run_id, recorded_at) "
-                "VALUES (? + ?, ?, ?, ?, ?, ?, ?)",
-                [(offset, *row) for row in values],
+                "originator_version, topic, state, run_id, recorded_at, encoding) "
+                "VALUES (? + ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(offset, *row, mark) for row, mark in zip(values, marks, strict=True)],
             )
             if last is None:
                 conn.execute(
@@ -162,7 +165,15 @@ class SQLiteImports:
                 conn.execute("DELETE FROM agentlog_imports WHERE session_id = ?", (session_id,))
             return int(position) + 1
 
-        return await self.store.threads.on_writer(lambda conn: write_transaction(conn, write))
+        def mark_then_write(conn: sqlite3.Connection) -> int:
+            # As an append marks its rows (agentlog.infra.store.wire_form): an imported event
+            # whose stored JSON this version encodes the same way is sent as stored. Checked
+            # on the writer thread before the write lock; an export's other key order, a
+            # newer version's fields, leave the row unmarked.
+            marks[:] = [encoding if is_wire_form(row[4]) else None for row in values]
+            return write_transaction(conn, write)
+
+        return await self.store.threads.on_writer(mark_then_write)
 
     async def remove_some(self, session_id: str, owner: str) -> int:
         def remove(conn: sqlite3.Connection) -> int:

@@ -382,7 +382,13 @@ class SQLiteProjectionStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._threads = SQLiteThreads(path, name="agentlog-projections")
+        # NORMAL: a projection commit does not wait for its own fsync. The rows are derived
+        # and their checkpoint is in the same transaction, so power loss can only take the
+        # newest projection commits whole (the WAL is synced up to every append's commit, which
+        # fsyncs the file), and the projector folds those events again from the checkpoint
+        # that survived. It also holds the file's one write lock, which appends wait for, for
+        # no fsync at all.
+        self._threads = SQLiteThreads(path, name="agentlog-projections", synchronous="NORMAL")
         self._claims = asyncio.Lock()
 
     async def open(self) -> SQLiteProjectionStore:

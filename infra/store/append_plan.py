@@ -16,9 +16,11 @@ from agentlog.domain.errors import AgentlogError, IdempotencyKeyReused, RunFence
 from agentlog.domain.events import (
     RUN_TERMINAL_TYPES,
     Event,
+    PromptQueued,
     RunStarted,
     SessionCreated,
     SessionDeleted,
+    ToolApprovalResponded,
     type_of,
 )
 from agentlog.domain.ports.event_store import RunRecord
@@ -34,6 +36,12 @@ EventRow = tuple[str, int, str, str | None, int]
 KnownKey = tuple[list[int], str | None]
 # Event types that change the run index.
 _RUN_INDEXED = frozenset({RunStarted, *RUN_TERMINAL_TYPES})
+# Event types that owe the session a look for its next turn once no run holds it (an answered
+# approval's continuation, a queued prompt's turn): each marks the session in the turns-due
+# index, in the same transaction, so a look skipped by a crash or a shutdown is still owed.
+_TURN_DUE = frozenset({ToolApprovalResponded, PromptQueued})
+# What the locked path must see: it reads the run index and writes both indexes.
+_LOCKED = _RUN_INDEXED | _TURN_DUE
 
 
 def needs_run_index(batch: list[PendingAppend]) -> bool:
@@ -43,7 +51,7 @@ def needs_run_index(batch: list[PendingAppend]) -> bool:
         if pending.fence is not None:
             return True
         for event in pending.events:
-            if type(event) in _RUN_INDEXED:
+            if type(event) in _LOCKED:
                 return True
     return False
 
@@ -64,6 +72,8 @@ class BatchPlan:
     # The run index: (session, run id, seq of run_started) and (session, run id, seq of its end).
     run_starts: list[tuple[str, str, int]] = field(default_factory=list)
     run_ends: list[tuple[str, str, int]] = field(default_factory=list)
+    # The turns-due index: (session, seq of the newest event that owes it a look).
+    turns_due: list[tuple[str, int]] = field(default_factory=list)
     # Sessions whose tombstone this transaction appends: their heads are never remembered.
     tombstoned: set[str] = field(default_factory=set)
 
@@ -148,6 +158,7 @@ def plan_batch(
         outcomes.append(assigned)
         if runs is not None:
             _index_runs(plan, runs, session_id, events, assigned)
+            _index_turns_due(plan, session_id, events, assigned)
         if key is not None:
             keys[(session_id, key)] = (assigned, pending.request_hash)
             plan.new_keys.append((session_id, key, assigned, pending.request_hash))
@@ -225,9 +236,31 @@ def plan_plain(batch: list[PendingAppend]) -> PlainPlan | None:
 def _changes_run_index(batch: list[PendingAppend]) -> bool:
     for pending in batch:
         for event in pending.events:
-            if type(event) in _RUN_INDEXED:
+            if type(event) in _LOCKED:
                 return True
     return False
+
+
+def _index_turns_due(
+    plan: BatchPlan, session_id: str, events: Sequence[Event], assigned: list[int]
+) -> None:
+    """Mark the session when this append owes it a look for its next turn: a queued prompt
+    always (it waits behind whatever runs), an answer unless the run that acts on it starts
+    later in the same append (the answer's continuation, written with it under the lease)."""
+    due = None
+    answer = None
+    for event, seq in zip(events, assigned, strict=True):
+        kind = type(event)
+        if kind is PromptQueued:
+            due = seq
+        elif kind is ToolApprovalResponded:
+            answer = seq
+        elif kind is RunStarted:
+            answer = None
+    if answer is not None:
+        due = answer if due is None else max(due, answer)
+    if due is not None:
+        plan.turns_due.append((session_id, due))
 
 
 def _check_fence(

@@ -13,7 +13,13 @@ from datetime import datetime
 
 from agentlog.domain.errors import InvalidAppend, UnknownSession
 from agentlog.domain.events import Event, RecordedEvent, encode_recorded
-from agentlog.domain.ports.event_store import KeyedAppend, RunFence, RunRecord, SessionHead
+from agentlog.domain.ports.event_store import (
+    KeyedAppend,
+    RunFence,
+    RunRecord,
+    SessionHead,
+    TurnDue,
+)
 from agentlog.domain.ports.wakeups import Wakeup, Wakeups
 from agentlog.domain.rules.appending import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -192,4 +198,12 @@ class StoreBase:
         raise NotImplementedError
 
     async def open_runs(self, limit: int = 1000, after: RunRecord | None = None) -> list[RunRecord]:
+        raise NotImplementedError
+
+    async def turns_due(
+        self, due_before: datetime, limit: int = 1000, after: str = ""
+    ) -> list[TurnDue]:
+        raise NotImplementedError
+
+    async def settle_turn_due(self, session_id: str, through_seq: int) -> None:
         raise NotImplementedError

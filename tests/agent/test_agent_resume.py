@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -200,6 +201,40 @@ async def test_a_second_turn_on_another_runner_resumes_the_first_from_the_store(
     cwds = sorted({e["cwd"] for e in after if "cwd" in e})
     assert len(cwds) == 2
     assert cwds[0].startswith(str(tmp_path / "a")) and cwds[1].startswith(str(tmp_path / "b"))
+
+
+async def test_the_resume_is_written_to_disk_off_the_event_loop(
+    sqlite_store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK writes a resumed transcript into the CLI's config directory a line at a time
+    (~100 ms at 20,000 lines): in a worker thread, not on the loop every request shares."""
+    from claude_agent_sdk._internal import session_resume
+
+    from agentlog.infra.agent.sdk import resume_off_loop
+
+    written: list[tuple[bool, bool]] = []  # (on the loop's thread, wrote a directory)
+    materialize = session_resume.materialize_resume_session
+
+    async def observed(options: ClaudeAgentOptions) -> Any:
+        done = await materialize(options)
+        written.append((threading.current_thread() is threading.main_thread(), bool(done)))
+        return done
+
+    # Where connect() finds it (imported on each call), and where agentlog's thread calls it.
+    monkeypatch.setattr(session_resume, "materialize_resume_session", observed)
+    monkeypatch.setattr(resume_off_loop, "materialize_resume_session", observed)
+    session = await new_session(sqlite_store)
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        await run_turn(runner, sqlite_store, session, REMEMBER)
+        second = await run_turn(runner, sqlite_store, session, RECALL)
+
+    assert only(second, RunFinished)[0].result == RECALLED  # the resume worked
+    # The second turn's resume was written once, off the loop; connect() wrote nothing.
+    assert [w for w in written if w[1]] == [(False, True)]
+    assert (True, True) not in written
 
 
 async def test_a_session_recorded_before_the_store_is_converted_once(

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ from agentlog.domain.events import (
     ToolApprovalResponded,
     ToolCallDenied,
     ToolCallSucceeded,
+    utc_now,
 )
 from agentlog.domain.ports.run_lock import LockLease, RunLock
 from agentlog.domain.rules.approvals import approvals
 from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.agent.offline.scripted_model import ScriptedModel
+from agentlog.infra.agent.recovery.sweep import sweep_once
 from agentlog.infra.agent.run.runner import AgentRunner
 from agentlog.infra.sessions.approval_answers import ApprovalAnswer, record_answer
 from agentlog.infra.store.base import StoreBase
@@ -286,6 +289,25 @@ async def runner_holding_its_release(
         yield runner, lock
 
 
+@contextlib.asynccontextmanager
+async def deployment_sweep(store: StoreBase, runner: AgentRunner) -> AsyncIterator[None]:
+    """The deployment's sweep, as transport/app.py runs it (every 0.2 s here), while the
+    block runs."""
+
+    async def sweeping() -> None:
+        while True:
+            await sweep_once(store, runner)
+            await asyncio.sleep(0.2)
+
+    sweeper = asyncio.ensure_future(sweeping())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
 def continuations_of(log: list[RecordedEvent], run_id: str) -> list[Any]:
     """The runs started to continue `run_id` (an answered approval's turn)."""
     return [r for r in only(log, RunStarted) if r.continues_run_id == run_id]
@@ -357,6 +379,12 @@ async def test_an_answer_written_while_the_asking_run_still_holds_is_left_to_tha
         session = await new_session(store, "s-still-held")
         request, _ = await deferred_and_refused(runner, store, session, lock)
         await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        # Nor does the deployment's sweep: the answer marked the session due, but a run
+        # holds it, so the sweep neither starts anything nor settles the mark.
+        due = await store.turns_due(utc_now() + timedelta(seconds=1))
+        assert [d.session_id for d in due] == [session]
+        assert await runner.sweep_turns_due(due) == []
+        assert await store.turns_due(utc_now() + timedelta(seconds=1)) == due
         waiting = asyncio.ensure_future(runner.continue_after_answer(session))
         await asyncio.sleep(0.5)  # the writer waits on the finishing run's lease
         assert not waiting.done()
@@ -417,3 +445,75 @@ async def test_over_http_an_answer_written_after_the_run_looked_is_202_with_its_
         continuation = continuations_of(log, request.run_id)
         assert [c.run_id for c in continuation] == [body["run"]["run_id"]]
         assert len(only(log, ToolCallSucceeded)) == 1
+
+
+async def test_an_answer_whose_writer_died_before_looking_again_is_continued_by_the_sweep(
+    store: StoreBase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    # Issue 19's last window: the answer was written alone after the finishing run had
+    # looked, and its writer's server died before it looked again (`continue_after_answer`
+    # never ran). The answer's own append marked the session due; the app's sweep, on any
+    # instance, looks once no run holds the session, and the turn goes on exactly once.
+    async with runner_on(
+        store,
+        scripted_model,
+        tmp_path,
+        approval_grace_seconds=0.2,
+        handover_seconds=0.2,
+        lock_ttl_seconds=1.0,
+    ) as runner:
+        lock = HeldRelease(runner.lock)
+        runner.lock = lock
+        session = await new_session(store, "s-writer-died")
+        request, asking_done = await deferred_and_refused(runner, store, session, lock)
+        lock.may_release.set()
+        await asking_done.wait()
+        while runner._helpers:  # the run's look, which finds no answer yet
+            await asyncio.sleep(0.01)
+        await record_answer(store, session, request.approval_id, approved=True, reason=None)
+        # The writer dies here. Before: nothing ever started the continuation.
+        assert await runner.active_run(session) is None
+        [due] = await store.turns_due(utc_now() + timedelta(seconds=1))
+        assert due.session_id == session
+
+        async with deployment_sweep(store, runner):
+            log = await until_settled(runner, store, session)
+            [output] = only(log, ToolCallSucceeded)
+            assert output.tool_call_id == request.tool_call_id
+            # Looked at again once the continuation ended (its mark is settled by a look
+            # that finds nothing to start), and nothing more starts.
+            async with asyncio.timeout(30):
+                while await store.turns_due(utc_now() + timedelta(seconds=1)):
+                    await asyncio.sleep(0.1)
+        log = await store.read_session(session)
+        assert len(continuations_of(log, request.run_id)) == 1
+        assert len(only(log, RunStarted)) == 2
+
+
+async def test_a_session_whose_look_fails_keeps_its_mark_and_waits_before_the_next_look(
+    sqlite_store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A look that fails (an agent this server does not host, a database error) leaves the
+    # mark for a later sweep, which waits a minute rather than failing every 2 s.
+    async with runner_on(sqlite_store, scripted_model, tmp_path) as runner:
+        session = await new_session(sqlite_store, "s-failing-look")
+        await sqlite_store.append(
+            session,
+            [ToolApprovalResponded(approval_id="a", tool_call_id="t", approved=True)],
+        )
+        looks = 0
+
+        async def failing(session_id: str, answer: Any = None) -> None:
+            nonlocal looks
+            looks += 1
+            raise RuntimeError("no agent here")
+
+        monkeypatch.setattr(runner, "continue_after_approval", failing)
+        due = await sqlite_store.turns_due(utc_now() + timedelta(seconds=1))
+        assert await runner.sweep_turns_due(due) == [session]
+        assert await runner.sweep_turns_due(due) == []
+        assert looks == 1
+        assert await sqlite_store.turns_due(utc_now() + timedelta(seconds=1)) == due

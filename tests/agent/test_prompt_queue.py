@@ -32,7 +32,7 @@ from agentlog.infra.store.base import StoreBase
 from agentlog.projections.ui_messages import fold, to_ui_messages
 from agentlog.projections.ui_stream import RunStreamEncoder
 
-from .test_approvals import PUBLISH
+from .test_approvals import PUBLISH, deployment_sweep
 from .test_runner import LONG_TOOL, new_session, only, run_turn, runner_on, until_logged
 
 pytestmark = pytest.mark.slow
@@ -262,3 +262,35 @@ async def test_after_a_run_nobody_else_wrote_beside_the_queue_is_not_read(
         events = await until_runs_finished(sqlite_store, session, 3)
 
     assert [r.prompt for r in only(events, RunStarted)][-1] == "Hello again"
+
+
+async def test_a_queued_prompt_whose_look_was_lost_with_its_server_starts_from_the_sweep(
+    store: StoreBase,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 19: the run before a queued prompt ended and its server died (or shut down)
+    before its look for the next turn. The prompt's own append marked the session due, and
+    the deployment's sweep starts its turn; before, it waited for the session's next send."""
+    session = await new_session(store)
+    async with runner_on(store, scripted_model, tmp_path, lock_ttl_seconds=1.0) as runner:
+
+        async def lost(run: RunInFlight) -> None:
+            """The look after the run, never made: its server is gone."""
+
+        monkeypatch.setattr(runner, "_after_run", lost)
+        busy = await runner.start(session, "Run the slow operation for 1 seconds.")
+        await until_logged(store, busy, ToolCallStarted)
+        queued = await runner.send(session, "Hello again")
+        assert isinstance(queued, QueuedRun)
+        await until_runs_finished(store, session, 1)
+        while await runner.active_run(session) is not None:
+            await asyncio.sleep(0.05)
+        assert len(only(await store.read_session(session), RunStarted)) == 1
+
+        async with deployment_sweep(store, runner):
+            events = await until_runs_finished(store, session, 2)
+
+    runs = only(events, RunStarted)
+    assert [(r.prompt, r.queued_seq) for r in runs[1:]] == [("Hello again", queued.seq)]

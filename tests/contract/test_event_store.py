@@ -23,14 +23,17 @@ from agentlog.domain.errors import (
 )
 from agentlog.domain.events import (
     CustomEventRecorded,
+    PromptQueued,
     RunAbandoned,
     RunFinished,
     RunStarted,
     SessionCreated,
     TextCompleted,
+    ToolApprovalResponded,
     utc_now,
 )
-from agentlog.domain.ports.event_store import RunFence, RunRecord
+from agentlog.domain.ports.event_store import RunFence, RunRecord, TurnDue
+from agentlog.infra.sessions.deletion import SessionDeleter
 from agentlog.infra.store.base import StoreBase
 from tests.conftest import ROOT, StoreOpener
 
@@ -517,6 +520,56 @@ async def test_open_runs_page_through_every_open_run(store: StoreBase) -> None:
     assert seen == ["r0", "r1", "r3", "r4"]
 
 
+def answer(approval_id: str = "a1") -> ToolApprovalResponded:
+    return ToolApprovalResponded(approval_id=approval_id, tool_call_id="t1", approved=True)
+
+
+async def test_an_answer_or_a_queued_prompt_marks_its_session_due_in_the_same_append(
+    store: StoreBase,
+) -> None:
+    # Issue 19: an answer written alone, whose writer died before looking for its
+    # continuation, was found by nobody. The append that writes it now leaves a mark the
+    # sweep finds; an answer written with the run that acts on it leaves none.
+    later = utc_now() + timedelta(seconds=5)
+    for s in ("alone", "with-run", "queued", "plain"):
+        await store.append(s, [SessionCreated(), RunStarted(run_id="r1", prompt="p")])
+    await store.append("alone", [RunFinished(run_id="r1")])
+    await store.append("alone", [answer()])  # seq 4
+    await store.append("with-run", [RunFinished(run_id="r1")])
+    await store.append("with-run", [answer(), RunStarted(run_id="r2", prompt="")])
+    fence = RunFence(run_id="r1", token=2)
+    await store.append("queued", [PromptQueued(prompt="next")], fence=fence)
+    await store.append("plain", [custom(1), RunFinished(run_id="r1")])
+    assert await store.turns_due(later) == [
+        TurnDue(session_id="alone", due_seq=4),
+        TurnDue(session_id="queued", due_seq=3),
+    ]
+    # Only marks made before the moment asked about.
+    assert await store.turns_due(utc_now() - timedelta(seconds=5)) == []
+    # Paged by session id.
+    assert [d.session_id for d in await store.turns_due(later, limit=1)] == ["alone"]
+    assert [d.session_id for d in await store.turns_due(later, after="alone")] == ["queued"]
+
+    # A look settles the mark it saw, never a newer one.
+    await store.append("alone", [answer("a2")])  # seq 5
+    await store.settle_turn_due("alone", 4)
+    assert await store.turns_due(later) == [
+        TurnDue(session_id="alone", due_seq=5),
+        TurnDue(session_id="queued", due_seq=3),
+    ]
+    await store.settle_turn_due("alone", 5)
+    await store.settle_turn_due("queued", 3)
+    assert await store.turns_due(later) == []
+    # A refused append marks nothing.
+    with pytest.raises(RunFenced):
+        await store.append("plain", [PromptQueued(prompt="late")], fence=fence)
+    assert await store.turns_due(later) == []
+    # A deleted session's mark goes with it.
+    await store.append("alone", [answer("a3")])
+    await SessionDeleter(store).delete("alone")
+    assert await store.turns_due(utc_now() + timedelta(seconds=5)) == []
+
+
 async def test_reads_flat_what_encoding_the_read_events_gives(store: StoreBase) -> None:
     from agentlog.domain.events import encode_recorded
     from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
@@ -538,3 +591,17 @@ async def test_reads_flat_what_encoding_the_read_events_gives(store: StoreBase) 
             assert flat == [(e.seq, e.type, encode_recorded(e)) for e in read]
     [first] = await store.read_flat("imported", limit=1)
     assert b"newer" not in first[2] and b'"title":null' in first[2]
+
+
+async def test_reads_flat_an_event_whose_stored_json_is_not_what_it_encodes_to(
+    store: StoreBase,
+) -> None:
+    from agentlog.domain.events import ModelCallMetered, encode_recorded
+
+    # Built in Python with an int where the field says float: stored as `1`, read back as
+    # 1.0. A read sends the event as read, so the stored bytes must not be sent as they are.
+    await store.append("s", [SessionCreated()])
+    await store.append("s", [ModelCallMetered(endpoint="messages", status=200, cost_usd=1)])
+    read = await store.read("s")
+    assert await store.read_flat("s") == [(e.seq, e.type, encode_recorded(e)) for e in read]
+    assert b'"cost_usd":1.0' in (await store.read_flat("s", after=1))[0][2]

@@ -75,7 +75,7 @@ from agentlog.domain.events import (
     ToolCallRefused,
 )
 from agentlog.domain.ports.agent_runs import QueuedRun, Rewind, StartedRun
-from agentlog.domain.ports.event_store import RunFence
+from agentlog.domain.ports.event_store import RunFence, TurnDue
 from agentlog.domain.ports.run_lock import RunLock
 from agentlog.domain.rules.approvals import Approval, Approvals, approvals
 from agentlog.domain.rules.crash_continuation import (
@@ -135,6 +135,7 @@ from agentlog.infra.agent.sandbox.bubblewrap import (
 from agentlog.infra.agent.sandbox.egress_proxy import EgressProxy
 from agentlog.infra.agent.sdk import team_options
 from agentlog.infra.agent.sdk.options import agent_options
+from agentlog.infra.agent.sdk.resume_off_loop import resumed_off_loop
 from agentlog.infra.agent.sdk.session_store import LogSessionStore
 from agentlog.infra.agent.sdk.translate import SdkTranslator
 from agentlog.infra.agent.transcripts.branching import agent_session_of_branch, latest_agent_session
@@ -160,6 +161,8 @@ _SEND_ATTEMPTS = 100
 # How long a run that has ended may take to let go of its CLI (the SDK's own teardown is
 # bounded at ~20 s): what a start waits for a finishing holder's lease.
 _TEARDOWN_SECONDS = 30.0
+# How long the sweep waits before it looks again at a session due a look whose look failed.
+_DUE_RETRY_SECONDS = 60.0
 
 
 class _NoSlot:
@@ -259,6 +262,8 @@ class AgentRunner:
         # Sessions whose turn waits for a free slot to go on (a crash continuation, or the
         # next turn after a recovered run), oldest first: started as runs end.
         self._waiting_for_slot: dict[str, None] = {}
+        # Sessions due a look whose last look failed: not looked at again before this time.
+        self._due_retry: dict[str, float] = {}
         root = Path(tempfile.gettempdir())
         self.workspace_root = config.workspace_root or root / "agentlog-workspaces"
         self.run_home_root = config.run_home_root or root
@@ -1211,7 +1216,11 @@ class AgentRunner:
                 options, run.run_id, Path(home.cwd), home.home, readable, run.meter, egress
             )
             if not run.stopping:
-                async with ClaudeSDKClient(options) as client:
+                # The resume is written to disk in a thread, not by connect() on the loop.
+                async with (
+                    resumed_off_loop(options) as resumed,
+                    ClaudeSDKClient(resumed) as client,
+                ):
                     if resume:  # the SDK's copy of the transcript: cleared after a crash too
                         await asyncio.to_thread(note_resume_directory, run.run_id, home.home)
                     error = await drive_turn(run, client)
@@ -1329,14 +1338,59 @@ class AgentRunner:
         except Exception:  # noqa: BLE001 - look the long way
             return False
 
-    async def _next_turn(self, session_id: str) -> None:
+    async def _next_turn(self, session_id: str) -> bool:
         """After a run ended (or was recovered): the turn that continues after answered
-        approvals, else the oldest queued prompt's turn (cheap reads when neither waits)."""
+        approvals, else the oldest queued prompt's turn (cheap reads when neither waits).
+
+        The session's mark in the turns-due index (left by the answer or the queued prompt
+        in its own append) is removed only when this look found nothing to start: a turn
+        started here ends with a look of its own, and a look lost to a crash or a shutdown
+        in between leaves the mark for the sweep (`sweep_turns_due`). False when the look
+        failed (logged)."""
         try:
-            if await self.continue_after_approval(session_id) is None:
-                await self.start_next_queued(session_id)
+            head = await self.store.head(session_id)  # before the look: newer marks stay
+            started = await self.continue_after_approval(session_id)
+            if started is None:
+                started = await self.start_next_queued(session_id)
+            if started is None:
+                await self.store.settle_turn_due(session_id, head)
         except Exception as exc:  # noqa: BLE001 - the next answer, start or sweep retries it
             log.info("session %s: no next turn after the run: %r", session_id, exc)
+            return False
+        return True
+
+    async def sweep_turns_due(self, due: Sequence[TurnDue]) -> list[str]:
+        """The looks for a next turn that nobody made: an answer's writer or a run's server
+        that died (or shut down) between the write and its look. Each session no run holds
+        is looked at here (`_next_turn`); one a run holds is left to that run's end, or to
+        the crash sweep when its server is dead. Returns the sessions looked at."""
+        looked = []
+        for turn in due:
+            session_id = turn.session_id
+            if self._closing:
+                break
+            if session_id in self._runs or session_id in self._waiting_for_slot:
+                continue
+            try:
+                if await self.lock.holder(session_id) is not None:
+                    continue  # its run (or its recovery) looks when it ends
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.warning("session %s: could not read its lease: %r", session_id, exc)
+                continue
+            if not self._slot_free():
+                self._waiting_for_slot[session_id] = None  # `_start_waiting` looks
+                continue
+            if self._due_retry.get(session_id, 0.0) > time.monotonic():
+                continue  # its last look failed (an agent this server lacks, say): not yet
+            if await self._next_turn(session_id):
+                self._due_retry.pop(session_id, None)
+            else:
+                self._due_retry[session_id] = time.monotonic() + _DUE_RETRY_SECONDS
+            looked.append(session_id)
+        # Forget the sessions whose wait is over (settled since, or tried again next time).
+        now = time.monotonic()
+        self._due_retry = {s: t for s, t in self._due_retry.items() if t > now}
+        return looked
 
     # -- stopping ------------------------------------------------------------------------------
 
