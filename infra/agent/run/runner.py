@@ -974,18 +974,8 @@ class AgentRunner:
         run.recorder.seal()
         run.stop.set()  # the reader lets go and leaving the client's context ends the CLI
         log.info("run %s: handed over at shutdown; its turn goes on after the restart", run.run_id)
-        try:
-            async with asyncio.timeout(30):  # the SDK's own teardown is bounded at ~20 s
-                await run.done.wait()
+        if await _torn_down(run):
             self.handed_off += 1
-            return
-        except TimeoutError:
-            pass
-        if run.task is not None and not run.task.done():
-            log.error("run %s: teardown hung; cancelling its task", run.run_id)
-            run.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run.task
 
     # -- abandoned runs ------------------------------------------------------------------------
 
@@ -1418,17 +1408,7 @@ class AgentRunner:
             return
         except TimeoutError:
             run.stop.set()
-        try:
-            async with asyncio.timeout(30):  # the SDK's own teardown is bounded at ~20 s
-                await run.done.wait()
-            return
-        except TimeoutError:
-            pass
-        if run.task is not None and not run.task.done():
-            log.error("run %s: teardown hung; cancelling its task", run.run_id)
-            run.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run.task
+        await _torn_down(run)
 
     def _stop(self, run: RunInFlight, why: str) -> None:
         """End the run as failed (lock lost, events cannot be recorded)."""
@@ -1490,6 +1470,23 @@ async def _end_orphan_watch(watch: asyncio.subprocess.Process | None) -> None:
     with contextlib.suppress(ProcessLookupError):
         watch.kill()
     await watch.wait()
+
+
+async def _torn_down(run: RunInFlight) -> bool:
+    """Wait for a stopped run's teardown; True when it ended by itself. One that hangs past
+    the SDK's own bound (~20 s) has its task cancelled (False)."""
+    try:
+        async with asyncio.timeout(30):
+            await run.done.wait()
+        return True
+    except TimeoutError:
+        pass
+    if run.task is not None and not run.task.done():
+        log.error("run %s: teardown hung; cancelling its task", run.run_id)
+        run.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run.task
+    return False
 
 
 def _egress_refused(run: RunInFlight, host: str, port: int, why: str) -> None:
