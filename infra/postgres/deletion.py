@@ -15,13 +15,11 @@ answers SessionDeleted.
 
 from __future__ import annotations
 
-import asyncpg
-
 from agentlog.domain.errors import SessionDeleted, UnknownSession
 from agentlog.domain.events import SessionDeleted as SessionDeletedEvent
 from agentlog.domain.events import encode_event
 from agentlog.infra.postgres.event_store import NOTIFY_CHANNEL, PostgresEventStore, _ident
-from agentlog.infra.postgres.importing import remove_rows
+from agentlog.infra.postgres.importing import PROJECTION_TABLES, projections_exist, remove_rows
 from agentlog.infra.store.import_batches import REMOVAL_ROWS
 
 _BY_SESSION = (
@@ -31,7 +29,6 @@ _BY_SESSION = (
     "agentlog_run_leases",
     "agentlog_attachments",
 )
-_PROJECTIONS = ("agentlog_ui_states", "agentlog_ui_messages", "agentlog_session_summaries")
 
 
 async def delete_session_in(
@@ -70,7 +67,7 @@ async def _tombstone(store: PostgresEventStore, session_id: str, reason: str) ->
             raise SessionDeleted(session_id)
         # A session's seqs are dense from 1: its head is how many events the removal takes.
         head = newest[0] if newest is not None else 0
-        projections = await _projections_exist(conn, store.schema)
+        projections = await projections_exist(conn, store.schema)
         if projections:
             await conn.execute(f"SELECT 1 FROM {t}.agentlog_projection_checkpoints FOR UPDATE")
         await conn.execute(
@@ -84,7 +81,7 @@ async def _tombstone(store: PostgresEventStore, session_id: str, reason: str) ->
         )
         # Moving the head also tells every process's fast path that its heads are stale.
         await conn.execute(f"UPDATE {t}.agentlog_log_head SET position = $1 WHERE id", position + 1)
-        for table in _BY_SESSION + (_PROJECTIONS if projections else ()):
+        for table in _BY_SESSION + (PROJECTION_TABLES if projections else ()):
             await conn.execute(f"DELETE FROM {t}.{table} WHERE session_id = $1", session_id)
         if projections:
             await conn.execute(
@@ -125,16 +122,6 @@ async def remove_deleted(store: PostgresEventStore, session_id: str) -> None:
                     f"DELETE FROM {t}.agentlog_transcripts WHERE session_id = $1", session_id
                 )
                 return
-
-
-async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
-    found = await conn.fetchval(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 "
-        "AND table_name = ANY($2::text[])",
-        schema,
-        ["agentlog_projection_checkpoints", *_PROJECTIONS],
-    )
-    return bool(found == 1 + len(_PROJECTIONS))
 
 
 async def tables_holding_in(store: PostgresEventStore, text: str) -> list[str]:

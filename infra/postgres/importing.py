@@ -32,7 +32,9 @@ from agentlog.infra.store.imported_session import ImportRefused
 _STAGING = """CREATE TEMP TABLE agentlog_import_rows (
     seq bigint, topic text, state bytea, run_id text, at timestamptz
 ) ON COMMIT DROP"""
-_PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
+# The projections' rows of one session (a partial import's are removed with it, as a
+# deletion removes a deleted session's).
+PROJECTION_TABLES = ("agentlog_ui_states", "agentlog_ui_messages", "agentlog_session_summaries")
 
 
 class PostgresImports:
@@ -194,11 +196,11 @@ class PostgresImports:
                     session_id,
                     removed,
                 )
-            if await _projections_exist(conn, self.store.schema):
+            if await projections_exist(conn, self.store.schema):
                 # As a deletion does: the checkpoint's row first (a projector's claim holds it
                 # while it folds), so the partial session's rows cannot be written back.
                 await conn.execute(f"SELECT 1 FROM {t}.agentlog_projection_checkpoints FOR UPDATE")
-                for table in _PROJECTIONS:
+                for table in PROJECTION_TABLES:
                     await conn.execute(f"DELETE FROM {t}.{table} WHERE session_id = $1", session_id)
                 await conn.execute(
                     f"UPDATE {t}.agentlog_projection_checkpoints SET revision = revision + 1"
@@ -244,11 +246,12 @@ async def remove_rows(
     return int(status.split()[-1])
 
 
-async def _projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
+async def projections_exist(conn: asyncpg.Connection, schema: str) -> bool:
+    """Whether the projector has made its tables in `schema` (a store may run without)."""
     found = await conn.fetchval(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 "
         "AND table_name = ANY($2::text[])",
         schema,
-        ["agentlog_projection_checkpoints", *_PROJECTIONS],
+        ["agentlog_projection_checkpoints", *PROJECTION_TABLES],
     )
-    return bool(found == 3)
+    return bool(found == 1 + len(PROJECTION_TABLES))

@@ -30,7 +30,9 @@ from agentlog.infra.store.wire_form import is_wire_form
 
 T = TypeVar("T")
 
-_PROJECTIONS = ("agentlog_ui_states", "agentlog_session_summaries")
+# The projections' rows of one session (a partial import's are removed with it, as a
+# deletion removes a deleted session's).
+_PROJECTIONS = ("agentlog_ui_states", "agentlog_ui_messages", "agentlog_session_summaries")
 
 
 def write_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

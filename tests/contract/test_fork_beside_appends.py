@@ -148,6 +148,30 @@ async def test_a_failure_between_batches_leaves_nothing_and_the_retry_succeeds(
     assert (await verify_log(store)).problems == []
 
 
+async def test_a_failed_forks_projection_rows_go_with_its_partial_rows(
+    store: StoreBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The projector folds a fork's batches as they commit; when the fork fails, the rows it
+    # made go too, in every projection table (the per-message rows were once left behind).
+    await _big_session(store)
+    async with open_projection_store(store) as projections:
+        projector = Projector(store, projections)
+
+        async def fold_then_fail(written: int) -> None:
+            await projector.catch_up()
+            if written == 2 * BATCH_ROWS:
+                raise RuntimeError("injected between batches")
+
+        _with_hook(store, monkeypatch, fold_then_fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            await fork_session(store, "big", EVENTS + 1, "big-fork", cwd="/tmp")
+        await projector.catch_up()
+
+    tables = {"agentlog_ui_states", "agentlog_ui_messages", "agentlog_session_summaries"}
+    assert "agentlog_ui_messages" in await store.backend.tables_holding("big")
+    assert not tables & set(await store.backend.tables_holding("big-fork"))
+
+
 async def test_a_dead_forks_partial_stays_invisible_and_the_retry_clears_it(
     store: StoreBase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
