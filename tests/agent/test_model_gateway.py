@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -195,3 +196,82 @@ async def test_a_gateway_in_a_folder_deeper_than_a_socket_path_allows_still_serv
         finally:
             await gateway.close()
         assert not path.exists()
+
+
+async def call_raw(gateway: ModelGateway, key: str, data: bytes) -> tuple[int, Any]:
+    assert gateway.socket_path is not None
+    connector = aiohttp.UnixConnector(path=str(gateway.socket_path))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.post(
+            "http://model/v1/messages",
+            data=data,
+            headers={"x-api-key": key, "content-type": "application/json"},
+        ) as r,
+    ):
+        return r.status, await r.json(content_type=None)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"{not json", b'[{"model": "claude-sonnet-4-5"}]', b'"claude-sonnet-4-5"']
+)
+async def test_a_body_that_is_not_a_json_object_gets_400_and_reaches_no_model(
+    gateway: ModelGateway, data: bytes
+) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded, scripted=True)
+    gateway.admit(run)
+    status, answer = await call_raw(gateway, run.key, data)
+    assert status == 400 and answer["error"]["type"] == "invalid_request_error"
+    assert recorded == [] and run.calls == 0
+
+
+@pytest.mark.parametrize("model", [None, 5, ["claude-sonnet-4-5"], ""])
+async def test_a_call_naming_no_model_as_a_string_is_refused(
+    gateway: ModelGateway, model: Any
+) -> None:
+    recorded: list[ModelCallMetered] = []
+    run = meter(recorded)
+    gateway.admit(run)
+    status, answer = await call_raw(
+        gateway, run.key, msgspec.json.encode({**HELLO, "model": model})
+    )
+    assert status == 403 and "names no model" in answer["error"]["message"]
+    assert [m.status for m in recorded] == [403]
+
+
+async def test_a_long_conversation_is_forwarded_byte_for_byte(tmp_path: Path) -> None:
+    """The gateway reads only `model` and `stream` of a call; the rest, the whole conversation,
+    goes upstream exactly as the CLI wrote it (key order, escapes, spacing), however long."""
+    seen: list[bytes] = []
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.append(await request.read())
+        return web.json_response(
+            {"model": MODEL, "usage": {"input_tokens": 4, "output_tokens": 2}, "content": []}
+        )
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/messages", messages)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    turns = ",".join(
+        f'{{"role": "user", "content": "caf\\u00e9 \\"{i}\\" \u2603", "n": {i}.50}}'
+        for i in range(20_000)
+    )
+    body = f'{{ "messages": [{turns}], "stream":false,"model" : "{MODEL}"}}'.encode()
+    gateway = ModelGateway(f"http://{host}:{port}")
+    await gateway.start(tmp_path / "model.sock")
+    try:
+        recorded: list[ModelCallMetered] = []
+        run = meter(recorded)
+        gateway.admit(run)
+        status, _ = await call_raw(gateway, run.key, body)
+    finally:
+        await gateway.close()
+        await runner.cleanup()
+    assert status == 200 and seen == [body]
+    (metered,) = recorded
+    assert (metered.model, metered.status) == (MODEL, 200)

@@ -90,6 +90,30 @@ def _conversation_key(messages: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Calls longer than this are read on a worker thread (see `ScriptedModel._messages`).
+_OFF_LOOP_CHARS = 256 * 1024
+
+
+def _parsed(raw: str) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _read_call(raw: str) -> tuple[Any, str, int]:
+    """A messages call's body, its conversation's key (for retries) and its input tokens;
+    the key and count are empty when the body is no call."""
+    body = _parsed(raw)
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return body, "", 0
+    messages = body["messages"]
+    tokens = _estimate_tokens([body.get("system"), messages, body.get("tools")])
+    return body, _conversation_key(messages), tokens
+
+
 def _error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
     return {
         "type": "error",
@@ -230,17 +254,18 @@ class ScriptedModel:
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
-        raw = await request.text()
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
+        return _parsed(await request.text())
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         request_id = _random_id("req_")
-        body = await self._body(request)
+        raw = await request.text()
+        if len(raw) > _OFF_LOOP_CHARS:
+            # A long session's call carries its whole conversation (megabytes at 100k
+            # events); parsed, keyed and counted here it held the serving process's event
+            # loop ~0.2 s a call. A worker thread yields the loop every switch interval.
+            body, key, input_tokens = await asyncio.to_thread(_read_call, raw)
+        else:
+            body, key, input_tokens = _read_call(raw)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._record(request, body, "http 400")
             return web.json_response(
@@ -250,7 +275,6 @@ class ScriptedModel:
             )
         self.requests.append(body)
         messages = body["messages"]
-        key = _conversation_key(messages)
         attempt = self._attempts[key]
         self._attempts[key] += 1
         reply = self.script(
@@ -281,7 +305,6 @@ class ScriptedModel:
             # The API only returns thinking blocks to requests that turn thinking on.
             reply = Message(tuple(b for b in reply.blocks if not isinstance(b, Thinking)))
         model = SCRIPTED_NAME  # what answered: the scripted model, whatever was asked for
-        input_tokens = _estimate_tokens([body.get("system"), messages, body.get("tools")])
         if isinstance(reply, Message) and not streaming:
             self._record(request, body, "json")
             return web.json_response(
