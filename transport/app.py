@@ -40,11 +40,9 @@ from agentlog.transport.keys import (
     SHUTDOWN,
     STORE,
 )
-from agentlog.transport.logging_setup import request_log_context
-from agentlog.transport.middleware.auth import bearer_auth
-from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
-from agentlog.transport.middleware.errors import json_errors
+from agentlog.transport.middleware.browser_guard import setup_browser_guard
 from agentlog.transport.middleware.limits import LIMITS, setup_limits
+from agentlog.transport.middleware.request_steps import request_steps
 from agentlog.transport.middleware.security_headers import setup_security_headers
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
@@ -70,14 +68,9 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # The browser guard runs before auth: a preflight carries no token, and a request
-        # from a foreign origin or Host is refused whatever it carries.
-        middlewares=[
-            request_log_context,
-            json_errors,
-            browser_guard,
-            bearer_auth,
-            deletion_api.deleted_sessions,
-        ],
+        # from a foreign origin or Host is refused whatever it carries. Every step in order:
+        # transport/middleware/request_steps.py.
+        middlewares=[request_steps],
     )
     setup_browser_guard(app)
     setup_security_headers(app)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from agentlog.transport.keys import SETTINGS
-from agentlog.transport.middleware.errors import Handler, error_response
+from agentlog.transport.middleware.errors import error_response
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Writes that must say they send JSON: a browser sends a POST cross-origin without asking
@@ -96,8 +96,10 @@ def is_json(content_type: str) -> bool:
     )
 
 
-@web.middleware
-async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+def browser_answer(request: web.Request) -> web.Response | None:
+    """The answer a request gets before anything else runs (403, 415, or a CORS preflight's
+    204); None when it may go on. First of every request's steps
+    (agentlog.transport.middleware.request_steps)."""
     if not host_allowed(request):
         return error_response(
             403,
@@ -128,7 +130,7 @@ async def browser_guard(request: web.Request, handler: Handler) -> web.StreamRes
             "unsupported_media_type",
             "state-changing requests need Content-Type: application/json",
         )
-    return await handler(request)
+    return None
 
 
 def preflight(origin: str) -> web.Response:

@@ -234,7 +234,6 @@ def setup_limits(app: web.Application) -> Limits:
     ):
         gauge.set(value)
     app[LIMITS] = limits
-    app.middlewares.append(limit_streams)
     app.cleanup_ctx.append(_revoked_streams_ctx)
     app.on_response_prepare.append(_count_refusals)
     if METRICS in app:
