@@ -40,10 +40,14 @@ from agentlog.transport.keys import (
     SHUTDOWN,
     STORE,
 )
-from agentlog.transport.middleware.browser_guard import setup_browser_guard
-from agentlog.transport.middleware.limits import LIMITS, setup_limits
-from agentlog.transport.middleware.request_steps import request_steps
-from agentlog.transport.middleware.security_headers import setup_security_headers
+from agentlog.transport.middleware.browser_guard import cors_headers
+from agentlog.transport.middleware.limits import LIMITS, count_refusals, setup_limits
+from agentlog.transport.middleware.request_steps import (
+    ResponseStep,
+    request_steps,
+    response_steps,
+)
+from agentlog.transport.middleware.security_headers import forbid_framing
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
@@ -72,10 +76,12 @@ def create_app(
         # transport/middleware/request_steps.py.
         middlewares=[request_steps],
     )
-    setup_browser_guard(app)
-    setup_security_headers(app)
+    # Every answer's headers, in this order (one callback: see response_steps).
+    header_steps: list[ResponseStep] = [cors_headers, forbid_framing]
     if worker_of is not None:
-        setup_worker_header(app, *worker_of)
+        header_steps.append(worker_header(*worker_of))
+    header_steps.append(count_refusals)
+    app.on_response_prepare.append(response_steps(header_steps))
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
@@ -184,13 +190,13 @@ def create_app(
 WORKER_HEADER = "Agentlog-Worker"
 
 
-def setup_worker_header(app: web.Application, index: int, count: int) -> None:
+def worker_header(index: int, count: int) -> ResponseStep:
     value = f"{index}/{count} {os.getpid()}"
 
-    async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    def name_worker(request: web.Request, response: web.StreamResponse) -> None:
         response.headers[WORKER_HEADER] = value
 
-    app.on_response_prepare.append(name_worker)
+    return name_worker
 
 
 async def _prune_idempotency_keys(app: web.Application) -> None:

@@ -146,9 +146,10 @@ def preflight(origin: str) -> web.Response:
     )
 
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer to an allowed origin names it, streams included
-    (their headers leave when they are prepared, before any handler code could add them)."""
+def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """A response step (agentlog.transport.middleware.request_steps): every answer to an
+    allowed origin names it, streams included (their headers leave when they are prepared,
+    before any handler code could add them)."""
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is None or not allowed_origin(request, origin):
         return
@@ -156,7 +157,3 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
     vary = response.headers.get(hdrs.VARY)
     response.headers[hdrs.VARY] = "Origin" if not vary else f"{vary}, Origin"
-
-
-def setup_browser_guard(app: web.Application) -> None:
-    app.on_response_prepare.append(cors_headers)

@@ -18,6 +18,7 @@ own, and seven of them were about a tenth of the event loop's time per append
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -61,3 +62,21 @@ async def request_steps(request: web.Request, handler: Handler) -> web.StreamRes
     finally:
         if token is not None:
             _SESSION_ID.reset(token)
+
+
+# What a response step does: set or count headers of the answer before they leave.
+ResponseStep = Callable[[web.Request, web.StreamResponse], None]
+
+
+def response_steps(
+    steps: Sequence[ResponseStep],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """One on_response_prepare callback that runs `steps` in order, for every answer, streams
+    included: aiohttp awaits each callback as a coroutine of its own, per response."""
+    steps = tuple(steps)
+
+    async def prepare_response(request: web.Request, response: web.StreamResponse) -> None:
+        for step in steps:
+            step(request, response)
+
+    return prepare_response
