@@ -151,6 +151,9 @@ def create_app(
             app[FEEDS].wake_all()
 
     app.cleanup_ctx.append(store_ctx)
+    # The session routes before any other under /v1/sessions (the projections' messages):
+    # aiohttp tries them in the order added (transport/http/sessions.py, add_routes).
+    sessions_api.add_routes(app)
     setup_metrics(
         app,
         active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0,
@@ -172,7 +175,6 @@ def create_app(
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
-    sessions_api.add_routes(app)
     runs_api.add_routes(app)
     chat_api.add_routes(app)
     files_api.add_routes(app)
