@@ -162,7 +162,10 @@ async def append_events(request: web.Request) -> web.Response:
         # Nothing to check against the log: append at the next free seqs (or at the caller's
         # expected offset), so concurrent writers never collide.
         events = decide_external_events(body.events, {})
-        seqs = await _append_keyed(store, session_id, events, body.expected_offset, keyed)
+        if key is None:  # no key to check or rename: one coroutine less per append
+            seqs = await store.append(session_id, events, body.expected_offset)
+        else:
+            seqs = await _append_keyed(store, session_id, events, body.expected_offset, keyed)
         # The head as of this commit, not a second read: a read that failed after a committed
         # append would answer 503 for events that are in the log.
         return json_response({"seqs": seqs, "head": seqs[-1]})

@@ -89,6 +89,9 @@ def allowed_origin(request: web.Request, origin: str) -> bool:
     return origin in request.app[SETTINGS].allowed_origins
 
 
+# Every write asks, almost always with the same Content-Type. Bounded, since the header is
+# the client's to choose.
+@functools.lru_cache(maxsize=256)
 def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
