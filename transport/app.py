@@ -40,12 +40,14 @@ from agentlog.transport.keys import (
     SHUTDOWN,
     STORE,
 )
-from agentlog.transport.logging_setup import request_log_context
-from agentlog.transport.middleware.auth import bearer_auth
-from agentlog.transport.middleware.browser_guard import browser_guard, setup_browser_guard
-from agentlog.transport.middleware.errors import json_errors
-from agentlog.transport.middleware.limits import LIMITS, setup_limits
-from agentlog.transport.middleware.security_headers import setup_security_headers
+from agentlog.transport.middleware.browser_guard import cors_headers
+from agentlog.transport.middleware.limits import LIMITS, count_refusals, setup_limits
+from agentlog.transport.middleware.request_steps import (
+    ResponseStep,
+    request_steps,
+    response_steps,
+)
+from agentlog.transport.middleware.security_headers import forbid_framing
 from agentlog.transport.openapi.document import openapi_json
 from agentlog.transport.settings import Settings
 from agentlog.transport.streaming.session_feed import SessionFeeds
@@ -70,19 +72,16 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # The browser guard runs before auth: a preflight carries no token, and a request
-        # from a foreign origin or Host is refused whatever it carries.
-        middlewares=[
-            request_log_context,
-            json_errors,
-            browser_guard,
-            bearer_auth,
-            deletion_api.deleted_sessions,
-        ],
+        # from a foreign origin or Host is refused whatever it carries. Every step in order:
+        # transport/middleware/request_steps.py.
+        middlewares=[request_steps],
     )
-    setup_browser_guard(app)
-    setup_security_headers(app)
+    # Every answer's headers, in this order (one callback: see response_steps).
+    header_steps: list[ResponseStep] = [cors_headers, forbid_framing]
     if worker_of is not None:
-        setup_worker_header(app, *worker_of)
+        header_steps.append(worker_header(*worker_of))
+    header_steps.append(count_refusals)
+    app.on_response_prepare.append(response_steps(header_steps))
     app[SETTINGS] = settings
     app[SHUTDOWN] = asyncio.Event()
 
@@ -152,6 +151,9 @@ def create_app(
             app[FEEDS].wake_all()
 
     app.cleanup_ctx.append(store_ctx)
+    # The session routes before any other under /v1/sessions (the projections' messages):
+    # aiohttp tries them in the order added (transport/http/sessions.py, add_routes).
+    sessions_api.add_routes(app)
     setup_metrics(
         app,
         active_runs=lambda: app[AGENT_RUNS].active_count if AGENT_RUNS in app else 0,
@@ -173,7 +175,6 @@ def create_app(
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
-    sessions_api.add_routes(app)
     runs_api.add_routes(app)
     chat_api.add_routes(app)
     files_api.add_routes(app)
@@ -191,13 +192,13 @@ def create_app(
 WORKER_HEADER = "Agentlog-Worker"
 
 
-def setup_worker_header(app: web.Application, index: int, count: int) -> None:
+def worker_header(index: int, count: int) -> ResponseStep:
     value = f"{index}/{count} {os.getpid()}"
 
-    async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    def name_worker(request: web.Request, response: web.StreamResponse) -> None:
         response.headers[WORKER_HEADER] = value
 
-    app.on_response_prepare.append(name_worker)
+    return name_worker
 
 
 async def _prune_idempotency_keys(app: web.Application) -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
-from aiohttp import web
 
 from agentlog.infra.log_context import _RUN_ID, _SESSION_ID
 from agentlog.infra.log_context import log_context as log_context  # its callers import it here
@@ -63,20 +61,3 @@ def configure_logging(level: int | str = logging.INFO, *, stream: IO[str] | None
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
-
-
-@web.middleware
-async def request_log_context(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Records logged while handling a request for a session carry its id."""
-    session_id = request.match_info.get("session_id")
-    if session_id is None:
-        return await handler(request)
-    # The context variable itself, not log_context: a generator-based context manager per
-    # request cost more than the rest of this middleware.
-    token = _SESSION_ID.set(session_id)
-    try:
-        return await handler(request)
-    finally:
-        _SESSION_ID.reset(token)

@@ -91,24 +91,24 @@ class StoreBase:
             not isinstance(expected_seq, int) or isinstance(expected_seq, bool) or expected_seq < 0
         ):
             raise InvalidAppend("expected_seq must be a non-negative integer")
-        submitted = self._committer.submit(
-            session_id,
-            list(events),
-            encoded,
-            expected_seq,
-            idempotency_key,
-            request_hash=request_hash,
-            fence=fence,
-        )
-        if not self.append_observers:
-            return await submitted
-        started = time.perf_counter()
+        observed = bool(self.append_observers)
+        started = time.perf_counter() if observed else 0.0
         try:
-            seqs = await submitted
+            seqs = await self._committer.submit(
+                session_id,
+                list(events),
+                encoded,
+                expected_seq,
+                idempotency_key,
+                request_hash=request_hash,
+                fence=fence,
+            )
         except Exception as exc:
-            self._observe(events, time.perf_counter() - started, exc)
+            if observed:
+                self._observe(events, time.perf_counter() - started, exc)
             raise
-        self._observe(events, time.perf_counter() - started, None)
+        if observed:
+            self._observe(events, time.perf_counter() - started, None)
         return seqs
 
     def _observe(

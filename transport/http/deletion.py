@@ -28,7 +28,6 @@ from agentlog.infra.sessions.workspaces import sweep_deleted
 from agentlog.transport.background import start_once_per_deployment
 from agentlog.transport.http.metrics import METRICS
 from agentlog.transport.keys import AGENT_RUNS, DELETER, PROJECTOR, SETTINGS, STORE
-from agentlog.transport.middleware.errors import Handler
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +50,24 @@ async def delete_session(request: web.Request) -> web.Response:
     )
 
 
-@web.middleware
-async def deleted_sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """410 for any route of a deleted session (its tombstone is all that is left).
+async def deleted_instead(request: web.Request, unknown: UnknownSession) -> SessionDeleted | None:
+    """410 for any route of a deleted session (its tombstone is all that is left): the
+    SessionDeleted to raise instead of `unknown`, which a handler raised; None when the
+    session never was (404 stands).
 
     Nothing is read before the handler: the operation itself refuses a deleted session (the
     store refuses every append after the tombstone, in the append's own transaction, and
     every read that would show the session checks the head it reads anyway). Only when a
     handler answers that the session is unknown is one lookup made, to tell a session that
-    never was (404) from one that was deleted (410): the hot path pays nothing."""
-    try:
-        return await handler(request)
-    except UnknownSession as unknown:
-        session_id = request.match_info.get("session_id")
-        if session_id is None or unknown.session_id != session_id:
-            raise
-        when = await deleted_at(request.app[STORE], session_id)
-        if when is None:
-            raise
-        raise SessionDeleted(session_id, when.isoformat()) from None
+    never was (404) from one that was deleted (410): the hot path pays nothing
+    (agentlog.transport.middleware.request_steps calls this)."""
+    session_id = request.match_info.get("session_id")
+    if session_id is None or unknown.session_id != session_id:
+        return None
+    when = await deleted_at(request.app[STORE], session_id)
+    if when is None:
+        return None
+    return SessionDeleted(session_id, when.isoformat())
 
 
 async def deletion_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -429,15 +429,15 @@ def setup_metrics(
     delayed_batches: Source | None = None,
     continued_after_crash: Source | None = None,
 ) -> Metrics:
-    """GET /metrics, the stream-counting middleware, and the store's append observer (after
-    the ctx that opens app[STORE])."""
+    """GET /metrics and the store's append observer (after the ctx that opens app[STORE]);
+    streams are counted by `count_streams`, one of every request's steps
+    (agentlog.transport.middleware.request_steps)."""
     metrics = Metrics()
     metrics.projection_lag_source = projection_lag
     metrics.active_runs_source = active_runs
     metrics.delayed_batches_source = delayed_batches
     metrics.continued_after_crash_source = continued_after_crash
     app[METRICS] = metrics
-    app.middlewares.append(count_streams)
 
     async def observe_appends(app: web.Application) -> AsyncIterator[None]:
         observers: list[Any] | None = getattr(app[STORE], "append_observers", None)

@@ -18,7 +18,7 @@ import hmac
 from aiohttp import web
 
 from agentlog.transport.keys import SETTINGS, STORE
-from agentlog.transport.middleware.errors import Handler, error_response
+from agentlog.transport.middleware.errors import error_response
 from agentlog.transport.middleware.session_tokens import (
     SessionGrant,
     TokenRejected,
@@ -49,22 +49,22 @@ def token_secret(settings: Settings) -> str | None:
     return settings.token_secret or settings.admin_token or settings.api_token
 
 
-@web.middleware
-async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def auth_refusal(request: web.Request) -> web.Response | None:
+    """The 401 or 403 a request gets; None when its token (or an open server) lets it on.
+    Runs after the browser guard (agentlog.transport.middleware.request_steps)."""
     settings = request.app[SETTINGS]
     path = request.path
     if not path.startswith("/v1/") or path == "/v1/openapi.json":
-        return await handler(request)
+        return None
     is_admin_route = path.startswith("/v1/admin/")
     if not (settings.api_token or (is_admin_route and settings.admin_token)):
-        return await handler(request)  # open: nothing configured guards this route
+        return None  # open: nothing configured guards this route
     token = _bearer(request)
     in_query = token is None and QUERY_TOKEN in request.query
     if in_query:
         token = request.query[QUERY_TOKEN]
     if token is not None and looks_like_session_token(token):
-        refusal = await _session_token_refusal(request, token, in_query=in_query)
-        return refusal if refusal is not None else await handler(request)
+        return await _session_token_refusal(request, token, in_query=in_query)
     if in_query:
         return _unauthorized(
             f"{QUERY_TOKEN} takes only read-scoped session tokens; send other tokens as "
@@ -72,14 +72,14 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         )
     if is_admin_route and settings.admin_token:
         if _matches(token, settings.admin_token):
-            return await handler(request)
+            return None
         if token is None:
             return _unauthorized("this route needs Authorization: Bearer <admin token>")
         if _matches(token, settings.api_token):
             return error_response(403, "forbidden", "admin routes need the admin token")
         return _unauthorized("the bearer token is not valid")
     if _matches(token, settings.api_token) or _matches(token, settings.admin_token):
-        return await handler(request)
+        return None
     if token is None:
         return _unauthorized("this route needs Authorization: Bearer <token>")
     return _unauthorized("the bearer token is not valid")

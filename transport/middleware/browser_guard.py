@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from agentlog.transport.keys import SETTINGS
-from agentlog.transport.middleware.errors import Handler, error_response
+from agentlog.transport.middleware.errors import error_response
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Writes that must say they send JSON: a browser sends a POST cross-origin without asking
@@ -89,6 +89,9 @@ def allowed_origin(request: web.Request, origin: str) -> bool:
     return origin in request.app[SETTINGS].allowed_origins
 
 
+# Every write asks, almost always with the same Content-Type. Bounded, since the header is
+# the client's to choose.
+@functools.lru_cache(maxsize=256)
 def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
@@ -96,8 +99,10 @@ def is_json(content_type: str) -> bool:
     )
 
 
-@web.middleware
-async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+def browser_answer(request: web.Request) -> web.Response | None:
+    """The answer a request gets before anything else runs (403, 415, or a CORS preflight's
+    204); None when it may go on. First of every request's steps
+    (agentlog.transport.middleware.request_steps)."""
     if not host_allowed(request):
         return error_response(
             403,
@@ -128,7 +133,7 @@ async def browser_guard(request: web.Request, handler: Handler) -> web.StreamRes
             "unsupported_media_type",
             "state-changing requests need Content-Type: application/json",
         )
-    return await handler(request)
+    return None
 
 
 def preflight(origin: str) -> web.Response:
@@ -144,9 +149,10 @@ def preflight(origin: str) -> web.Response:
     )
 
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer to an allowed origin names it, streams included
-    (their headers leave when they are prepared, before any handler code could add them)."""
+def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """A response step (agentlog.transport.middleware.request_steps): every answer to an
+    allowed origin names it, streams included (their headers leave when they are prepared,
+    before any handler code could add them)."""
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is None or not allowed_origin(request, origin):
         return
@@ -154,7 +160,3 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
     vary = response.headers.get(hdrs.VARY)
     response.headers[hdrs.VARY] = "Origin" if not vary else f"{vary}, Origin"
-
-
-def setup_browser_guard(app: web.Application) -> None:
-    app.on_response_prepare.append(cors_headers)

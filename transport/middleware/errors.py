@@ -73,13 +73,23 @@ _REASONS = {
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, **exc.details)
-    except AgentlogError as exc:
-        return domain_error_response(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    except Exception as exc:
+        answer = error_answer(request, exc)
+        if answer is None:
             raise
+        return answer
+
+
+def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse | None:
+    """The JSON answer to an exception a handler raised; None when it is not ours to answer
+    (a redirect, a bug: the caller re-raises it)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, **exc.details)
+    if isinstance(exc, AgentlogError):
+        return domain_error_response(exc)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            return None
         code, message = _REASONS.get(exc.status, ("http_error", exc.reason))
         if exc.status == 413:
             message = f"{message} ({request.app[SETTINGS].max_body_bytes} bytes)"
@@ -87,24 +97,21 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if "Allow" in exc.headers:  # a 405 names the methods the route takes (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception as exc:
-        service = service_outage(exc)
-        if service is not None and request.transport is not None:
-            # Redis down or restarting: nothing was decided, so a retry is safe.
-            log.warning(
-                "%s unavailable during %s %s: %r", service, request.method, request.path, exc
-            )
-            return unavailable(f"{service}_unavailable", f"{service} unavailable; retry shortly")
-        # A read that reached the database outside the store's own bounded path (projections,
-        # run index) and lost its connection or timed out: the same 503 JSON as the store's.
-        store = request.app.get(STORE)
-        if request.transport is None or store is None or not store.backend.connection_failed(exc):
-            raise
-        log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
-        # The client learns what failed, not the hosts or credentials in the driver's text.
-        return unavailable(
-            StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
-        )
+    service = service_outage(exc)
+    if service is not None and request.transport is not None:
+        # Redis down or restarting: nothing was decided, so a retry is safe.
+        log.warning("%s unavailable during %s %s: %r", service, request.method, request.path, exc)
+        return unavailable(f"{service}_unavailable", f"{service} unavailable; retry shortly")
+    # A read that reached the database outside the store's own bounded path (projections,
+    # run index) and lost its connection or timed out: the same 503 JSON as the store's.
+    store = request.app.get(STORE)
+    if request.transport is None or store is None or not store.backend.connection_failed(exc):
+        return None
+    log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
+    # The client learns what failed, not the hosts or credentials in the driver's text.
+    return unavailable(
+        StoreUnavailable.code, "database unavailable; retry shortly (details in the logs)"
+    )
 
 
 def unavailable(code: str, message: str) -> web.Response:

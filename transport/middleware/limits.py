@@ -207,7 +207,9 @@ def _end_at_expiry(request: web.Request, grant: SessionGrant) -> asyncio.TimerHa
     )
 
 
-async def _count_refusals(request: web.Request, response: web.StreamResponse) -> None:
+def count_refusals(request: web.Request, response: web.StreamResponse) -> None:
+    """A response step (agentlog.transport.middleware.request_steps): a 413 is counted, a 429
+    says when to retry."""
     if response.status == 413:
         request.app[LIMITS].refused.inc(limit="body_too_large")
     if response.status == 429 and "Retry-After" not in response.headers:
@@ -234,9 +236,7 @@ def setup_limits(app: web.Application) -> Limits:
     ):
         gauge.set(value)
     app[LIMITS] = limits
-    app.middlewares.append(limit_streams)
     app.cleanup_ctx.append(_revoked_streams_ctx)
-    app.on_response_prepare.append(_count_refusals)
     if METRICS in app:
         app[METRICS].extra += [limits.refused, *limits.gauges]
     return limits

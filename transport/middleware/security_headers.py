@@ -26,12 +26,9 @@ PAGE_POLICY = "; ".join(
 )
 
 
-async def forbid_framing(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: runs for every answer, before its headers leave."""
+def forbid_framing(request: web.Request, response: web.StreamResponse) -> None:
+    """A response step (agentlog.transport.middleware.request_steps): runs for every answer,
+    before its headers leave."""
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Content-Security-Policy", NO_FRAMES)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-
-
-def setup_security_headers(app: web.Application) -> None:
-    app.on_response_prepare.append(forbid_framing)
