@@ -5,8 +5,8 @@
 The log is written straight to the store in large batches, then a client streams it with
 `?live=false` from offset 0 and counts frames. Beside it, the peer: a raw paged read of the same
 rows and columns straight from the database (asyncpg, or sqlite3), in pages of the size the
-server reads, with no decoding and no HTTP. Prints events/s of both and their ratio. Asserts
-nothing.
+server reads, with no decoding and no HTTP. Prints events/s of both and their ratio, and the CPU
+per replayed event of the server and of the client (this process). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -139,11 +139,13 @@ async def main() -> None:
             server = ServerProcess(Path(tmp), {"AGENTLOG_DATABASE_URL": url}).start()
             assert server.proc is not None
             try:
-                rates, raw_rates, cpu_us = [], [], []
+                rates, raw_rates, cpu_us, client_us = [], [], [], []
                 for _ in range(3):  # alternating, so both see the same machine load
                     cpu_before = cpu_seconds(server.proc.pid)
+                    client_before = time.process_time()
                     rates.append(await replay(server.url, args.events))
                     cpu_us.append((cpu_seconds(server.proc.pid) - cpu_before) / args.events * 1e6)
+                    client_us.append((time.process_time() - client_before) / args.events * 1e6)
                     if args.sqlite:
                         raw_rates.append(raw_read_sqlite(f"{tmp}/replay.db", args.events))
                     else:
@@ -163,6 +165,9 @@ async def main() -> None:
         f"events/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
     )
     print(f"server CPU per replayed event: {', '.join(f'{c:.1f}' for c in cpu_us)} µs")
+    # The client (aiohttp reading, counting frames) shares the machine's cores with the server:
+    # when its CPU per event nears the server's, the replay measures the client.
+    print(f"client CPU per replayed event: {', '.join(f'{c:.1f}' for c in client_us)} µs")
     print(
         f"raw paged read of the same rows ({RAW_PAGE} a page): best {max(raw_rates):,.0f} "
         f"rows/s (runs: {', '.join(f'{r:,.0f}' for r in raw_rates)})"

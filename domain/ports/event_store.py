@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -60,6 +60,15 @@ class KeyedAppend(msgspec.Struct, frozen=True, kw_only=True):
     seqs: list[int]
     request_hash: str | None = None
     created_at: datetime
+
+
+class FramedPage(NamedTuple):
+    """A page read framed (`read_framed`): how many events it holds, the last one's seq
+    (`after` when it holds none), and their frames, joined."""
+
+    events: int
+    last_seq: int
+    frames: bytes
 
 
 class EventStore(Protocol):
@@ -160,6 +169,15 @@ class EventStore(Protocol):
         HTTP sends, byte for byte what encoding the decoded event gives (so a field a newer
         version wrote is left out, and a default an older one lacked is in), built without
         an event object per row where the backend can."""
+        ...
+
+    async def read_framed(
+        self, session_id: str, after: int = 0, limit: int = 1000, *, frame: bytes
+    ) -> FramedPage:
+        """As `read_flat`, each event written out as `frame % (seq, type, flat JSON)` (the type
+        as UTF-8 bytes) and the page joined into one bytes object: the bytes of a page of
+        frames, built where the rows are read, in one formatting step per event where the
+        backend can. `frame` holds exactly `%d`, `%b`, `%b`, in that order, and no other `%`."""
         ...
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...

@@ -14,6 +14,7 @@ from datetime import datetime
 from agentlog.domain.errors import InvalidAppend, UnknownSession
 from agentlog.domain.events import Event, RecordedEvent, encode_recorded
 from agentlog.domain.ports.event_store import (
+    FramedPage,
     KeyedAppend,
     RunFence,
     RunRecord,
@@ -175,6 +176,15 @@ class StoreBase:
         # this; SQLite builds the JSON from its row directly (agentlog.infra.sqlite).
         page = await self.read(session_id, after=after, limit=limit)
         return [(e.seq, e.type, encode_recorded(e)) for e in page]
+
+    async def read_framed(
+        self, session_id: str, after: int = 0, limit: int = 1000, *, frame: bytes
+    ) -> FramedPage:
+        # A backend whose reads cost more than the formatting keeps this; SQLite writes the
+        # frames from its rows in one step (agentlog.infra.sqlite).
+        page = await self.read_flat(session_id, after=after, limit=limit)
+        data = b"".join([frame % (seq, kind.encode(), flat) for seq, kind, flat in page])
+        return FramedPage(len(page), page[-1][0] if page else after, data)
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         raise NotImplementedError

@@ -605,3 +605,34 @@ async def test_reads_flat_an_event_whose_stored_json_is_not_what_it_encodes_to(
     read = await store.read("s")
     assert await store.read_flat("s") == [(e.seq, e.type, encode_recorded(e)) for e in read]
     assert b'"cost_usd":1.0' in (await store.read_flat("s", after=1))[0][2]
+
+
+async def test_reads_framed_each_event_as_the_frame_of_what_the_read_event_encodes_to(
+    store: StoreBase,
+) -> None:
+    from agentlog.domain.events import ModelCallMetered, encode_recorded
+    from agentlog.infra.sessions.importing import export_lines, import_session, parse_export
+
+    # A session id its JSON must escape, text with a newline and non-ASCII, an event whose
+    # stored JSON is not what it encodes to, and an import in another key order: rows sent
+    # as stored and rows encoded again, side by side in one page.
+    odd = 'sé "q" \\ \n1'
+    await store.append(odd, [SessionCreated(title="t")])
+    await store.append(odd, [custom(i) for i in range(5)])
+    await store.append(odd, [TextCompleted(run_id="r", message_id="m", block_index=0, text="é\n")])
+    await store.append(odd, [ModelCallMetered(endpoint="messages", status=200, cost_usd=1)])
+    await store.append(odd, [custom("last")])
+    lines = [line async for line in export_lines(store, odd)]
+    lines[1] = lines[1].replace(b'"type":"custom","run_id":null', b'"run_id":null,"type":"custom"')
+    await import_session(store, parse_export(lines, rename_to="imported"))
+    for frame in (b"id: %d\nevent: %b\ndata: %b\n\n", b"%d|%b|%b;"):
+        for session_id in (odd, "imported"):
+            for after, limit in ((0, 1000), (0, 3), (2, 2), (6, 10), (9, 5)):
+                read = await store.read(session_id, after=after, limit=limit)
+                page = await store.read_framed(session_id, after=after, limit=limit, frame=frame)
+                assert page.events == len(read)
+                assert page.last_seq == (read[-1].seq if read else after)
+                assert page.frames == b"".join(
+                    frame % (e.seq, e.type.encode(), encode_recorded(e)) for e in read
+                )
+    assert await store.read_framed("nobody", after=4, frame=b"%d %b %b") == (0, 4, b"")

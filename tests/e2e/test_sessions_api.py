@@ -272,6 +272,25 @@ async def test_a_replay_of_many_pages_sends_each_event_once_as_the_json_page_has
         assert all(e.event == e.json()["type"] for e in events)
 
 
+async def test_a_replay_sends_the_frames_of_the_events_read_byte_for_byte(
+    client: TestClient, store: StoreBase
+) -> None:
+    from agentlog.domain.events import ModelCallMetered
+    from agentlog.transport.streaming.session_feed import sse_frame
+
+    # Rows sent as stored and one encoded again (stored `1`, sent `1.0`), over two pages.
+    sid = await new_session(client)
+    await store.append(sid, [CustomEventRecorded(name="x", data='é\n"')])
+    await store.append(sid, [ModelCallMetered(endpoint="messages", status=200, cost_usd=1)])
+    await store.append(sid, [CustomEventRecorded(name="x", data=i) for i in range(1200)])
+    response = await client.get(
+        f"/v1/sessions/{sid}/events?live=false", headers={"Accept": "text/event-stream"}
+    )
+    body = await response.read()
+    read = await store.read_session(sid)
+    assert body == b"retry: 1000\n\n" + b"".join(sse_frame(e) for e in read)
+
+
 async def test_the_offset_query_wins_over_last_event_id(
     client: TestClient, store: StoreBase
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from agentlog.domain.events import (
     CustomEventRecorded,
     ModelCallMetered,
@@ -121,3 +123,24 @@ async def test_imported_rows_are_marked_when_this_version_encodes_them_the_same(
         )
     assert marks[1] is not None and marks[3] == marks[1]
     assert marks[2] is None
+
+
+async def test_a_marked_row_is_framed_as_stored(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    async with open_store(f"sqlite:///{path}") as store:
+        await store.append("s", [SessionCreated(), CustomEventRecorded(name="x", data=1)])
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "UPDATE agentlog_events SET state = ? WHERE originator_version = 2",
+                (b'{"type":"custom","name":"x","data":1 }',),
+            )
+        page = await store.read_framed("s", after=1, frame=b"id: %d\nevent: %b\ndata: %b\n\n")
+    assert page.frames.startswith(b'id: 2\nevent: custom\ndata: {"seq":2,"position":2,')
+    assert page.frames.endswith(b',"type":"custom","name":"x","data":1 }\n\n')
+
+
+async def test_a_frame_without_its_three_places_is_refused(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path / 'log.db'}") as store:
+        for frame in (b"%d %b", b"%b %d %b", b"%d %b %b %%", b"%d %s %b"):
+            with pytest.raises(ValueError, match="a frame holds"):
+                await store.read_framed("s", frame=frame)

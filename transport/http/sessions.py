@@ -20,7 +20,7 @@ from agentlog.domain.errors import (
     UnknownSession,
 )
 from agentlog.domain.events import Event, SessionCreated, encode_recorded
-from agentlog.domain.ports.event_store import EventStore
+from agentlog.domain.ports.event_store import EventStore, FramedPage
 from agentlog.domain.rules.external_events import (
     ExternalInput,
     ToolOutputInput,
@@ -43,9 +43,9 @@ from agentlog.transport.keys import AGENT_RUNS, FEEDS, PROJECTOR, SETTINGS, SHUT
 from agentlog.transport.middleware.errors import ApiError
 from agentlog.transport.streaming.session_feed import (
     PAGE,
+    SSE_FRAME,
     LiveSink,
     SessionTail,
-    sse_frames,
 )
 from agentlog.transport.streaming.sse import (
     KEEPALIVE,
@@ -318,27 +318,30 @@ async def _send_pending_frames(
     store = request.app[STORE]
     timeout = request.app[SETTINGS].sse_write_timeout_seconds
     # While one page of the log is written to the client, the next is read on a reader
-    # thread: a replay then waits for the slower of the two, not for both in turn.
-    next_page: asyncio.Future[list[tuple[int, str, bytes]]] | None = None
+    # thread: a replay then waits for the slower of the two, not for both in turn. A page
+    # comes as its frames, joined, built where it was read (`read_framed`).
+    next_page: asyncio.Future[FramedPage] | None = None
     try:
         while True:
             got = tail.frames_after(last) if last >= tail.head - PAGE else None
             if got is None:
                 if next_page is None:
                     next_page = asyncio.ensure_future(
-                        store.read_flat(tail.session_id, after=last, limit=PAGE)
+                        store.read_framed(tail.session_id, after=last, limit=PAGE, frame=SSE_FRAME)
                     )
                 page = await next_page
                 next_page = None
-                if page:
-                    last = page[-1][0]
+                if page.events:
+                    last = page.last_seq
                     # The head only grows, so a page read now is the one the next turn of
                     # the loop asks the log for.
-                    if len(page) == PAGE and last < tail.head - PAGE:
+                    if page.events == PAGE and last < tail.head - PAGE:
                         next_page = asyncio.ensure_future(
-                            store.read_flat(tail.session_id, after=last, limit=PAGE)
+                            store.read_framed(
+                                tail.session_id, after=last, limit=PAGE, frame=SSE_FRAME
+                            )
                         )
-                    await send(request, response, pending + sse_frames(page), timeout)
+                    await send(request, response, pending + page.frames, timeout)
                     pending = b""
                     continue
                 got = ([], last)

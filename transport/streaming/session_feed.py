@@ -72,20 +72,14 @@ class LiveSink:
         self.last_write = asyncio.get_running_loop().time()
 
 
+# `id: <seq>`, `event: <type>`, `data: <event JSON>` (compact JSON has no newlines): the
+# frame of one event, as `read_framed` takes it.
+SSE_FRAME = b"id: %d\nevent: %b\ndata: %b\n\n"
+
+
 def sse_frame(recorded: RecordedEvent) -> bytes:
-    """`id: <seq>`, `event: <type>`, `data: <event JSON>` (compact JSON has no newlines)."""
-    return sse_frames([(recorded.seq, recorded.type, encode_recorded(recorded))])
-
-
-def sse_frames(page: list[tuple[int, str, bytes]]) -> bytes:
-    """The frames of a page read flat (`read_flat`), joined: the bytes `sse_frame` gives for
-    each event of it."""
-    return b"".join(
-        [
-            b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, kind.encode(), flat)
-            for seq, kind, flat in page
-        ]
-    )
+    """The frame of one event: what a page read framed with `SSE_FRAME` holds for it."""
+    return SSE_FRAME % (recorded.seq, recorded.type.encode(), encode_recorded(recorded))
 
 
 class RingBudget:
