@@ -213,7 +213,18 @@ async def test_the_locked_paths_heads_read_scans_no_table_whatever_the_statistic
         assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
 
 
-ODD_IDS = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", " padded ", "ünï ✓", '\\"', '"']
+ODD_IDS = [
+    "line\nbreak\ttab\x01",
+    'say "hi"',
+    "back\\slash",
+    "a,b",
+    "{braces}",
+    "NULL",
+    " padded ",
+    "ünï ✓",
+    '\\"',
+    '"',
+]
 
 
 async def test_array_literals_read_back_as_sent(postgres_url: str) -> None:
