@@ -38,6 +38,7 @@ import contextlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 import asyncpg
@@ -50,6 +51,7 @@ from agentlog.domain.ports.wakeups import Wakeups
 from agentlog.infra.postgres import attachments as postgres_attachments
 from agentlog.infra.postgres import token_revocations as postgres_revocations
 from agentlog.infra.postgres import transcripts as postgres_transcripts
+from agentlog.infra.postgres.array_literals import bool_array, int_array, text_array
 from agentlog.infra.store.append_plan import (
     BatchPlan,
     KnownKey,
@@ -236,9 +238,10 @@ def schema_statements(schema: str) -> list[str]:
 
 # The one-round-trip append of plain batches (see PostgresEventStore._write_plain). Versioned
 # by name: a changed body gets a new name, so servers of both versions can share a database.
-APPEND_FUNCTION = "agentlog_append_v2"
+APPEND_FUNCTION = "agentlog_append_v3"
 APPEND_FUNCTION_ARGUMENTS = (
-    "jsonb, bytea, text[], boolean[], timestamptz, text, bigint, bigint[], text[], text[], bigint[]"
+    "integer[], integer[], text[], text[], integer[], integer[], bytea, text[], boolean[], "
+    "timestamptz, text, bigint, bigint[], text[], text[], bigint[]"
 )
 
 
@@ -251,10 +254,12 @@ def append_function_sql(schema: str) -> str:
     previous writer committed. No process needs to remember anything, so writers in several
     processes do not defeat each other: what a process remembers only spares a read.
 
-    Arguments: the batch's rows as one JSON array of [session, seq relative to the session's
-    head before the batch, topic, run id, length of state] in queue order; their states
-    concatenated; the batch's sessions; whether each is created by the batch (it must not exist,
-    nor be a fork or import being written) or appended to (it must exist and not be deleted);
+    Arguments: the batch's rows in queue order as six arrays, one per column (the session's
+    index in the batch's sessions, counted from 1; the seq relative to the session's head
+    before the batch; the topic; the run id; where the state starts in the states, counted
+    from 1; its length); their states concatenated; the batch's sessions; whether each is
+    created by the batch (it must not exist, nor be a fork or import being written) or
+    appended to (it must exist and not be deleted);
     the time; the NOTIFY payload ('' for none); the log position after the caller's own last
     commit and its sessions' heads as of then (NULL where it does not know one): when the log is
     still there, the heads are not read; the fences of the batch's fenced appends, as (session,
@@ -269,11 +274,20 @@ def append_function_sql(schema: str) -> str:
     workers miss that hint on every batch and fell to 0.08x of one worker's throughput (8,786
     scans reading 54 million rows in one 12 s run). Every table it reads is looked up by
     primary key, so scans are ruled out for the function's own statements (enable_seqscan is
-    restored when it returns), whatever the statistics say."""
+    restored when it returns), whatever the statistics say.
+
+    Why columns and not the JSON rows of agentlog_append_v2: per 64-row call the server spent
+    about a fifth of its instructions parsing the JSON document (jsonb_recv) and taking its
+    elements apart, and joined the rows to their sessions' heads with a hash join; arrays
+    indexed by the row's session need neither (3.96 -> 2.94 million instructions per call,
+    callgrind, docs/benchmarks.md). The client sends each array as one text literal
+    (agentlog.infra.postgres.array_literals)."""
     s = _ident(schema)
     return f"""
         CREATE OR REPLACE FUNCTION {s}.{APPEND_FUNCTION}(
-            batch_rows jsonb, batch_states bytea, batch_sessions text[], batch_creates boolean[],
+            row_sessions integer[], row_seqs integer[], row_topics text[], row_runs text[],
+            row_starts integer[], row_lengths integer[], batch_states bytea,
+            batch_sessions text[], batch_creates boolean[],
             batch_time timestamptz, notify_payload text,
             known_position bigint, known_heads bigint[],
             fence_sessions text[], fence_runs text[], fence_tokens bigint[],
@@ -331,27 +345,62 @@ def append_function_sql(schema: str) -> str:
                 applied := false;
                 RETURN;
             END IF;
+            -- A row's session and its head before the batch are looked up by the row's index
+            -- into the batch's sessions: no join.
             INSERT INTO {s}.agentlog_events (originator_id, originator_version, topic, state,
                 notification_id, run_id, recorded_at)
-            SELECT r.sid, COALESCE(h.head, 0) + r.seq, r.topic,
-                   substring(batch_states FROM (sum(r.len) OVER w - r.len + 1)::int FOR r.len),
+            SELECT batch_sessions[r.i], COALESCE(heads_before[r.i], 0) + r.seq, r.topic,
+                   substring(batch_states FROM r.start FOR r.len),
                    position_before + r.n, r.run_id, batch_time
-            FROM (SELECT v ->> 0 AS sid, (v ->> 1)::bigint AS seq, v ->> 2 AS topic,
-                         v ->> 3 AS run_id, (v ->> 4)::int AS len, n
-                  FROM jsonb_array_elements(batch_rows) WITH ORDINALITY AS e(v, n)) AS r
-            JOIN unnest(batch_sessions, heads_before) AS h(sid, head) ON h.sid = r.sid
-            WINDOW w AS (ORDER BY r.n);
-            INSERT INTO {s}.agentlog_sessions (session_id, created_at)
-            SELECT c.sid, batch_time FROM unnest(batch_sessions, batch_creates) AS c(sid, creates)
-            WHERE c.creates;
+            FROM unnest(row_sessions, row_seqs, row_topics, row_runs, row_starts, row_lengths)
+                 WITH ORDINALITY AS r(i, seq, topic, run_id, start, len, n);
+            IF true = ANY(batch_creates) THEN
+                INSERT INTO {s}.agentlog_sessions (session_id, created_at)
+                SELECT c.sid, batch_time
+                FROM unnest(batch_sessions, batch_creates) AS c(sid, creates)
+                WHERE c.creates;
+            END IF;
             UPDATE {s}.agentlog_log_head
-                SET position = position_before + jsonb_array_length(batch_rows) WHERE id;
+                SET position = position_before + cardinality(row_seqs) WHERE id;
             IF notify_payload <> '' THEN
                 PERFORM pg_notify('{NOTIFY_CHANNEL}', notify_payload);
             END IF;
             applied := true;
         END
         $fn$"""
+
+
+def plain_call_arguments(
+    plain: PlainPlan,
+    notify_payload: str,
+    known_position: int | None,
+    known_heads: list[int | None],
+) -> list[Any]:
+    """The append function's arguments for a plain batch (see append_function_sql), arrays as
+    text literals; `known_heads` in the order of `plain.sessions`."""
+    plan = plain.plan
+    index = {session_id: n for n, session_id in enumerate(plain.sessions, 1)}
+    sessions, seqs, topics, runs, lengths = zip(*plan.rows, strict=True)
+    starts = list(accumulate(lengths, initial=1))
+    starts.pop()
+    return [
+        int_array([index[session_id] for session_id in sessions]),
+        int_array(seqs),
+        text_array(topics),
+        text_array(runs),
+        int_array(starts),
+        int_array(lengths),
+        b"".join(plan.states),
+        text_array(plain.sessions),
+        bool_array(plain.creates),
+        utc_now(),
+        notify_payload,
+        known_position,
+        int_array(known_heads),
+        text_array([session_id for session_id, _, _ in plain.fences]),
+        text_array([run_id for _, run_id, _ in plain.fences]),
+        int_array([token for _, _, token in plain.fences]),
+    ]
 
 
 def index_runs_sql(schema: str, *, one_session: bool = False) -> str:
@@ -540,7 +589,10 @@ class PostgresEventStore(StoreBase):
         # ($1) and their states as one concatenated bytea ($2), sliced apart here. asyncpg
         # encodes six typed arrays element by element with several isinstance checks each,
         # which cost more than the database spent inserting the rows (measured: 0.15-0.2 ms
-        # of a 1.2 ms 64-event transaction); one document and one blob cost almost nothing.
+        # of a 1.2 ms 64-event transaction); one document and one blob cost Python almost
+        # nothing, though parsing the document costs the server about a fifth of a plain
+        # batch's call, which is why plain batches, the common case, send column arrays as
+        # text literals instead (append_function_sql); this locked path keeps the document.
         # $3 is the position before the batch, $4 the time, $5 the sessions this batch creates.
         insert_events = f"""
                 INSERT INTO {t}.agentlog_events (originator_id, originator_version, topic,
@@ -565,10 +617,13 @@ class PostgresEventStore(StoreBase):
             )
             SELECT CASE WHEN $7::text <> '' THEN pg_notify('{NOTIFY_CHANNEL}', $7) END
         """
+        # Every array goes as one text literal that the server casts (array_literals).
         self._sql_append_plain = (
             f"SELECT applied, position_before, heads_before FROM {t}.{APPEND_FUNCTION}"
-            "($1::jsonb, $2::bytea, $3::text[], $4::boolean[], $5::timestamptz, $6::text, "
-            "$7::bigint, $8::bigint[], $9::text[], $10::text[], $11::bigint[])"
+            "($1::text::integer[], $2::text::integer[], $3::text::text[], $4::text::text[], "
+            "$5::text::integer[], $6::text::integer[], $7::bytea, $8::text::text[], "
+            "$9::text::boolean[], $10::timestamptz, $11::text, $12::bigint, "
+            "$13::text::bigint[], $14::text::text[], $15::text::text[], $16::text::bigint[])"
         )
         columns = "originator_id, originator_version, notification_id, recorded_at, state"
         self._sql_read = (
@@ -790,21 +845,14 @@ class PostgresEventStore(StoreBase):
         append_function_sql); None if a session broke its rule there."""
         plan = plain.plan
         known = self._known_heads
-        attempt.committing = True  # one auto-committed statement: its COMMIT is implicit
-        row = await conn.fetchrow(
-            self._sql_append_plain,
-            _rows_encoder.encode(plan.rows).decode(),
-            b"".join(plan.states),
-            plain.sessions,
-            plain.creates,
-            utc_now(),
+        arguments = plain_call_arguments(
+            plain,
             self._notify_payload(plan.changed),
             self._known_position,
             [known.get(session_id) for session_id in plain.sessions],
-            [session_id for session_id, _, _ in plain.fences],
-            [run_id for _, run_id, _ in plain.fences],
-            [token for _, _, token in plain.fences],
         )
+        attempt.committing = True  # one auto-committed statement: its COMMIT is implicit
+        row = await conn.fetchrow(self._sql_append_plain, *arguments)
         attempt.committing = False  # answered: committed, or (not applied) nothing written
         if not row[0]:
             return None

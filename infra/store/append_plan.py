@@ -189,9 +189,12 @@ class PlainPlan:
         for index, session_id in enumerate(self.session_of):
             head = base[session_id]
             if head:  # None or 0: a created session's seqs are already its own
-                relative = outcomes[index]
-                assert isinstance(relative, list)
-                outcomes[index] = [head + seq for seq in relative]
+                relative: list[int] = outcomes[index]  # type: ignore[assignment]
+                # Most appends are one event: no comprehension (a function call in 3.11).
+                if len(relative) == 1:
+                    outcomes[index] = [head + relative[0]]
+                else:
+                    outcomes[index] = [head + seq for seq in relative]
         return outcomes
 
 

@@ -70,6 +70,14 @@ class ByteBoundedLru(Generic[K, V]):
         return 0 if found is None else found[1]
 
     def put(self, key: K, value: V, size: int) -> None:
+        entries = self._entries
+        found = entries.get(key)
+        if found is not None and found[1] == size:
+            # The common case (a remembered head moving on, once per session of every
+            # commit): same size, so the total and what fits do not change.
+            entries[key] = (value, size)
+            entries.move_to_end(key)
+            return
         self.pop(key)
         if size > self.max_bytes:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from agentlog.domain.errors import (
@@ -15,14 +16,30 @@ from agentlog.domain.errors import (
 )
 from agentlog.domain.events import (
     CustomEventRecorded,
+    Event,
     RunStarted,
     SessionCreated,
     TextDelta,
-    utc_now,
 )
 from agentlog.domain.ports.event_store import RunFence
-from agentlog.infra.postgres.event_store import PostgresEventStore
-from agentlog.infra.store.opening import open_store
+from agentlog.domain.rules.appending import encode_batch
+from agentlog.infra.postgres.array_literals import bool_array, int_array, text_array
+from agentlog.infra.postgres.event_store import PostgresEventStore, plain_call_arguments
+from agentlog.infra.store.append_plan import PlainPlan, plan_plain
+from agentlog.infra.store.group_commit import PendingAppend
+from agentlog.infra.store.opening import open_store, parse_database_url
+
+
+def plain_batch(sessions: list[str], event: Event) -> PlainPlan:
+    """One append of `event` to each session, planned as the store plans a plain batch."""
+    loop = asyncio.get_running_loop()
+    batch = [
+        PendingAppend(s, [event], encode_batch([event], 1 << 20), None, loop.create_future())
+        for s in sessions
+    ]
+    plain = plan_plain(batch)
+    assert plain is not None
+    return plain
 
 
 async def statements_of(store: PostgresEventStore, sent: list[str]) -> None:
@@ -138,19 +155,12 @@ async def test_the_heads_read_scans_no_table_whatever_the_statistics(postgres_ur
         assert isinstance(store, PostgresEventStore)
         sessions = [f"s{n}" for n in range(32)]
         conn = await store._writer()
-        state = b'{"type": "custom", "name": "probe", "data": 0}'
-        batch = (
-            "[" + ",".join(f'["{s}", 1, "custom", null, {len(state)}]' for s in sessions) + "]",
-            state * len(sessions),
-            sessions,
-            [False] * len(sessions),
-            utc_now(),
+        # Heads not known: the function reads them.
+        batch = plain_call_arguments(
+            plain_batch(sessions, CustomEventRecorded(name="probe", data=0)),
             "",
             None,
             [None] * len(sessions),
-            [],
-            [],
-            [],
         )
         for _ in range(8):  # no such sessions yet: the heads are read, nothing is written
             assert await conn.fetchval(store._sql_append_plain, *batch) is False
@@ -201,3 +211,71 @@ async def test_the_locked_paths_heads_read_scans_no_table_whatever_the_statistic
             await transaction.rollback()
         assert len(heads) == len(sessions)
         assert (after[0] - before[0], after[1] - before[1]) == (0, 0)
+
+
+ODD_IDS = [
+    "line\nbreak\ttab\x01",
+    'say "hi"',
+    "back\\slash",
+    "a,b",
+    "{braces}",
+    "NULL",
+    " padded ",
+    "ünï ✓",
+    '\\"',
+    '"',
+]
+
+
+async def test_array_literals_read_back_as_sent(postgres_url: str) -> None:
+    """The append function's arrays travel as text literals that the server parses: every
+    id it may be sent comes back unchanged, and None as NULL."""
+    conn = await asyncpg.connect(parse_database_url(postgres_url).dsn)
+    try:
+        texts = [*ODD_IDS, None, ""]
+        assert await conn.fetchval("SELECT $1::text::text[]", text_array(texts)) == texts
+        assert await conn.fetchval("SELECT $1::text::text[]", text_array(ODD_IDS)) == ODD_IDS
+        assert await conn.fetchval("SELECT $1::text::text[]", text_array([])) == []
+        ints = [1, None, 2**40, 0]
+        assert await conn.fetchval("SELECT $1::text::bigint[]", int_array(ints)) == ints
+        flags = [True, False]
+        assert await conn.fetchval("SELECT $1::text::boolean[]", bool_array(flags)) == flags
+    finally:
+        await conn.close()
+
+
+async def test_plain_appends_to_sessions_and_runs_with_any_id_land_under_that_id(
+    postgres_url: str,
+) -> None:
+    async with open_store(postgres_url) as store:
+        assert isinstance(store, PostgresEventStore)
+        await asyncio.gather(*(store.append(s, [SessionCreated()]) for s in ODD_IDS))
+        fences = {}
+        for s in ODD_IDS:
+            [started] = await store.append(s, [RunStarted(run_id=s, prompt="go")])
+            fences[s] = RunFence(run_id=s, token=started)
+        sent: list[str] = []
+        await statements_of(store, sent)
+        await asyncio.gather(
+            *(
+                store.append(
+                    s,
+                    [TextDelta(run_id=s, message_id="m", block_index=0, delta=s)] * 2,
+                    fence=fences[s],
+                )
+                for s in ODD_IDS
+            )
+        )
+        await asyncio.gather(
+            *(store.append(s, [CustomEventRecorded(name="x", data=s)]) for s in ODD_IDS)
+        )
+        assert store.plain_path_misses == 0
+        assert all(store._sql_append_plain == q for q in sent), sent
+        for s in ODD_IDS:
+            events = await store.read_session(s)
+            assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+            assert [e.event.run_id for e in events[2:4]] == [s, s]
+            assert [e.event.delta for e in events[2:4]] == [s, s]  # type: ignore[attr-defined]
+            assert events[4].event.data == s  # type: ignore[attr-defined]
+        log = await store.read_all(limit=1000)
+        assert [e.position for e in log] == list(range(1, len(log) + 1))

@@ -22,6 +22,16 @@ def test_entries_are_evicted_by_their_bytes_not_their_count() -> None:
     assert cache.bytes == sum(cache.size_of(k) for k in "abcdefghij") + 950
 
 
+def test_a_value_replaced_at_the_same_size_is_the_newest_and_counted_once() -> None:
+    cache: ByteBoundedLru[str, int] = ByteBoundedLru(30)
+    cache.put("a", 1, 10)
+    cache.put("b", 2, 10)
+    cache.put("a", 3, 10)
+    assert cache.bytes == 20 and cache.get("a") == 3
+    cache.put("c", 4, 15)  # the least recently put, b, makes room
+    assert "b" not in cache and cache.get("a") == 3 and cache.bytes == 25
+
+
 def test_a_read_keeps_an_entry_and_a_replacement_counts_once() -> None:
     cache: ByteBoundedLru[str, int] = ByteBoundedLru(30)
     cache.put("a", 1, 10)
