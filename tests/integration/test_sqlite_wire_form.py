@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,17 +38,22 @@ async def test_appended_rows_are_marked_unless_their_round_trip_changes_them(
     assert marks[3] is None  # stored `1`, sent `1.0`
 
 
+async def _append_then_change_behind_the_store(store: Any, path: Path) -> None:
+    """A row changed with its mark kept (no writer does that): sent as stored, it shows."""
+    await store.append("s", [SessionCreated(), CustomEventRecorded(name="x", data=1)])
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE agentlog_events SET state = ? WHERE originator_version = 2",
+            (b'{"type":"custom","name":"x","data":1 }',),
+        )
+
+
 async def test_a_marked_row_is_sent_as_stored(tmp_path: Path) -> None:
     # What makes a replay cheap: no decoding. Shown by a row changed behind the store's back
     # with its mark kept (no writer does that).
     path = tmp_path / "log.db"
     async with open_store(f"sqlite:///{path}") as store:
-        await store.append("s", [SessionCreated(), CustomEventRecorded(name="x", data=1)])
-        with sqlite3.connect(path) as conn:
-            conn.execute(
-                "UPDATE agentlog_events SET state = ? WHERE originator_version = 2",
-                (b'{"type":"custom","name":"x","data":1 }',),
-            )
+        await _append_then_change_behind_the_store(store, path)
         [(_, kind, flat)] = await store.read_flat("s", after=1)
     assert kind == "custom"
     assert flat.endswith(b',"type":"custom","name":"x","data":1 }')
@@ -128,12 +134,7 @@ async def test_imported_rows_are_marked_when_this_version_encodes_them_the_same(
 async def test_a_marked_row_is_framed_as_stored(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     async with open_store(f"sqlite:///{path}") as store:
-        await store.append("s", [SessionCreated(), CustomEventRecorded(name="x", data=1)])
-        with sqlite3.connect(path) as conn:
-            conn.execute(
-                "UPDATE agentlog_events SET state = ? WHERE originator_version = 2",
-                (b'{"type":"custom","name":"x","data":1 }',),
-            )
+        await _append_then_change_behind_the_store(store, path)
         page = await store.read_framed("s", after=1, frame=b"id: %d\nevent: %b\ndata: %b\n\n")
     assert page.frames.startswith(b'id: 2\nevent: custom\ndata: {"seq":2,"position":2,')
     assert page.frames.endswith(b',"type":"custom","name":"x","data":1 }\n\n')
