@@ -2,7 +2,7 @@
 the HTTP API, on one `agentlog serve` process or on `--workers` processes sharing the port.
 
     .venv/bin/python bench/fanout.py [--subscribers 100 1000 2000] [--seconds 10] [--rate 50]
-        [--sqlite] [--workers 1 2] [--clients 2]
+        [--sqlite] [--workers 1 2] [--clients 2] [--loop auto|uvloop|asyncio]
     .venv/bin/python bench/fanout.py --sweep [--workers 1 2] [--sweep-subscribers 2000]
         [--rates 50 100 200 400 800] [--break-p99 1000]
 
@@ -26,7 +26,7 @@ The subscribers run in `--clients` processes of their own, so the bench's client
 bottleneck; each prints the CPU it used during the live window (% of one core, the busiest
 client's): near 100% means the client, not the server, set the figures, and more `--clients`
 are needed. Server CPU is every server process's CPU over the same window (% of one core; two
-cores are 200%). Asserts nothing.
+cores are 200%). `--loop` sets the servers' AGENTLOG_EVENT_LOOP. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -536,7 +536,14 @@ async def main() -> None:
             "AGENTLOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        help="AGENTLOG_EVENT_LOOP for the servers (default: the server's default)",
+    )
     args = parser.parse_args()
+    if args.loop is not None:
+        os.environ["AGENTLOG_EVENT_LOOP"] = args.loop  # the servers inherit it (ServerProcess)
     if args.sqlite and args.workers and max(args.workers) > 1:
         parser.error("--workers above 1 needs PostgreSQL: one process serves a SQLite file")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -3,6 +3,7 @@ on SQLite and on PostgreSQL with one and with two workers, each driven by the sa
 
     .venv/bin/python bench/http_append.py [--seconds 10] [--connections 64] [--rounds 1]
         [--postgres URL] [--targets bare,sqlite,postgres,postgres-2] [--waits]
+        [--loop auto|uvloop|asyncio]
 
 Each target is a fresh server process on a free port (a new SQLite file, a new PostgreSQL
 schema) with 64 sessions created first. The load is `wrk` (apt `wrk`) when installed, else an
@@ -15,7 +16,9 @@ targets are measured N times in turn (on a shared machine the load changes withi
 compare rows of one round, and report ranges). For each PostgreSQL target it also prints
 PostgreSQL's side (bench/database_side.py): the append transactions and events in each, the CPU
 of the server's own backends per request, and with `--waits` where those backends waited and,
-when on a lock, what its holder was doing. Asserts nothing.
+when on a lock, what its holder was doing. `--loop` sets AGENTLOG_EVENT_LOOP for the agentlog
+servers; the bare handler always runs on asyncio's loop, so it stays the same peer. Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -292,6 +295,11 @@ def main() -> None:
     parser.add_argument("--targets", default="bare,sqlite,postgres,postgres-2")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        help="AGENTLOG_EVENT_LOOP for the agentlog servers (default: the server's default)",
+    )
+    parser.add_argument(
         "--waits",
         action="store_true",
         help="sample pg_stat_activity every 10 ms: where the server's backends waited",
@@ -308,6 +316,9 @@ def main() -> None:
             k: v for k, v in os.environ.items() if not k.startswith(("AGENTLOG_", "ANTHROPIC"))
         }
         base_env["AGENTLOG_LOG_LEVEL"] = "warning"
+        agentlog_env = dict(base_env)
+        if args.loop is not None:
+            agentlog_env["AGENTLOG_EVENT_LOOP"] = args.loop
         results: list[tuple[str, Figures, float]] = []
         for target in targets:
             port = free_port()
@@ -319,7 +330,7 @@ def main() -> None:
                 )
             elif target == "sqlite":
                 env = {
-                    **base_env,
+                    **agentlog_env,
                     "AGENTLOG_DATABASE_URL": f"sqlite:///{Path(tmp) / uuid.uuid4().hex}.db",
                     "AGENTLOG_WORKERS": "1",
                 }
@@ -328,7 +339,7 @@ def main() -> None:
                 workers = target.partition("-")[2] or "1"
                 schema = "bench_" + uuid.uuid4().hex[:10]
                 env = {
-                    **base_env,
+                    **agentlog_env,
                     "AGENTLOG_DATABASE_URL": f"{args.postgres}?schema={schema}",
                     "AGENTLOG_WORKERS": workers,
                 }
@@ -350,7 +361,7 @@ def main() -> None:
     print(
         f"{load_name}, {args.connections} connections, {args.seconds:g} s per target, "
         f"{os.cpu_count()} cores, load average {load_before:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after"
+        f"{os.getloadavg()[0]:.1f} after, event loop {args.loop or 'the default'}"
     )
     print(
         "| round | target | req/s | of bare | p50 ms | p99 ms | server CPU per request ms "

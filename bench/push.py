@@ -1,6 +1,6 @@
 """The live push alone: the server's CPU per subscriber for one new event, user and kernel.
 
-    .venv/bin/python bench/push.py [--subscribers 2000] [--events 300]
+    .venv/bin/python bench/push.py [--subscribers 2000] [--events 300] [--loop auto|uvloop|asyncio]
 
 One session's tail (transport/streaming/session_feed.py) with N caught-up subscribers on real
 loopback connections, read by another process that drains them, and one event pushed every
@@ -8,6 +8,7 @@ loopback connections, read by another process that drains them, and one event pu
 (Python: the push loop and asyncio's `transport.write`) and system (the socket send, which on
 loopback also runs the receiver's TCP input and wakes it), from `getrusage(RUSAGE_THREAD)`.
 No database, no HTTP request, no client parsing: what is left is the fan-out's own floor.
+`--loop` picks the event loop as AGENTLOG_EVENT_LOOP does for `serve` (default: asyncio's).
 Asserts nothing.
 """
 
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agentlog.infra.local.wakeups import Waiter
+from agentlog.transport.event_loop import choose_event_loop
 from agentlog.transport.streaming.session_feed import SessionTail
 
 FRAME = b'id: 1\nevent: custom\ndata: {"type":"custom","data":"' + b"x" * 200 + b'"}\n\n'
@@ -97,13 +99,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, nargs="+", default=[2000])
     parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="asyncio")
     args = parser.parse_args()
+    loop = choose_event_loop(args.loop)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+    print(f"event loop {loop.name}")
     print("| subscribers | push CPU ms | µs per subscriber | of it user | of it kernel | load |")
     print("|---|---|---|---|---|---|")
     for n in args.subscribers:
-        asyncio.run(run(n, args.events))
+        with asyncio.Runner(loop_factory=loop.new_loop) as runner:
+            runner.run(run(n, args.events))
 
 
 if __name__ == "__main__":

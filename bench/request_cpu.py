@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/request_cpu.py [--target sqlite|postgres] [--seconds 10]
     .venv/bin/python bench/request_cpu.py --callgrind [--target ...] [--requests 2000]
+    (either with [--loop auto|uvloop|asyncio]: AGENTLOG_EVENT_LOOP for the server)
 
 One `agentlog serve` (one worker) on a fresh SQLite file or PostgreSQL schema, 64 sessions, the
 load of bench/http_append.py (64 connections, one ~220-byte custom event per POST).
@@ -125,7 +126,8 @@ def cpu_per_thread(args: argparse.Namespace, env: dict[str, str], tmp: str) -> N
     loop = per.pop(proc.pid, 0.0)
     others = sorted((us for us in per.values() if us >= 0.5), reverse=True)
     print(
-        f"{args.target}, load average {load:.1f} -> {os.getloadavg()[0]:.1f}: "
+        f"{args.target}, event loop {args.loop or 'the default'}, "
+        f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}: "
         f"{figures.rate:,.0f} req/s, p99 {figures.p99_ms:.1f} ms, {figures.errors} errors; "
         f"CPU µs per request: all {loop + sum(per.values()):.1f}, event loop {loop:.1f}, "
         f"other threads {' '.join(f'{us:.1f}' for us in others)}"
@@ -172,7 +174,8 @@ def instructions_per_thread(args: argparse.Namespace, env: dict[str, str], tmp: 
             threads.append((int(thread[1]), int(total[1]) / max(1, ok)))
     shown = ", ".join(f"thread {t}: {ir:,.0f}" for t, ir in threads if ir >= 1000)
     print(
-        f"{args.target}: {ok} of {args.requests} appends answered 200; instructions per "
+        f"{args.target}, event loop {args.loop or 'the default'}: {ok} of {args.requests} "
+        "appends answered 200; instructions per "
         f"request: all {sum(ir for _, ir in threads):,.0f} ({shown}; thread 1 is the loop)"
     )
 
@@ -184,11 +187,18 @@ def main() -> None:
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        help="AGENTLOG_EVENT_LOOP for the server (default: the server's default)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTLOG_", "ANTHROPIC"))}
         env["AGENTLOG_LOG_LEVEL"] = "warning"
         env["AGENTLOG_WORKERS"] = "1"
+        if args.loop is not None:
+            env["AGENTLOG_EVENT_LOOP"] = args.loop
         schema = None
         if args.target == "sqlite":
             env["AGENTLOG_DATABASE_URL"] = f"sqlite:///{tmp}/{uuid.uuid4().hex}.db"

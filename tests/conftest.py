@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,6 +26,14 @@ REDIS_URL = os.environ.get("AGENTLOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# AGENTLOG_TEST_EVENT_LOOP=uvloop runs the in-process tests (pytest-asyncio's and
+# pytest-aiohttp's loops) on uvloop; a real `agentlog serve` takes AGENTLOG_EVENT_LOOP instead.
+if os.environ.get("AGENTLOG_TEST_EVENT_LOOP") == "uvloop":
+    import uvloop
+
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+        return {"uvloop": uvloop.new_event_loop}
 
 
 def _missing(what: str, why: object) -> None:

@@ -194,10 +194,20 @@ def tune_garbage_collection() -> None:
     gc.set_threshold(GC_FIRST_GENERATION, second, third)
 
 
-def run(app: web.Application, host: str, port: int, **options: Any) -> None:
+def run(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    new_loop: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    **options: Any,
+) -> None:
+    """Serve `app` until SIGINT or SIGTERM, on the loop `new_loop` makes (asyncio's by default;
+    transport/event_loop.py chooses), with asyncio.run's setup and teardown."""
     tune_garbage_collection()
     watchdog = ShutdownWatchdog(float(options.get("shutdown_seconds", 30.0)))
     try:
-        asyncio.run(serve_forever(app, host, port, watchdog=watchdog, **options))
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(serve_forever(app, host, port, watchdog=watchdog, **options))
     finally:
         watchdog.cancel()

@@ -17,6 +17,7 @@ from agentlog.infra.agent.config import AgentConfig
 from agentlog.infra.store.byte_bounded import DEFAULT_CACHE_BYTES
 from agentlog.infra.store.database_url import BadDatabaseUrl
 from agentlog.infra.store.opening import parse_database_url
+from agentlog.transport.event_loop import EVENT_LOOPS
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,8 @@ class Settings:
     cache_bytes: int = DEFAULT_CACHE_BYTES
     # SIGTERM to exit, whatever the database does (transport/http_server.py).
     shutdown_seconds: float = 30.0
+    # The event loop `serve` runs on (transport/event_loop.py): auto, uvloop or asyncio.
+    event_loop: str = "auto"
     agent: AgentConfig = field(default_factory=AgentConfig)
 
     @property
@@ -118,6 +121,7 @@ ENVIRONMENT: list[tuple[str, str, Callable[[str], Any]]] = [
     ("db_timeout_seconds", "AGENTLOG_DB_TIMEOUT_SECONDS", float),
     ("cache_bytes", "AGENTLOG_CACHE_BYTES", int),
     ("shutdown_seconds", "AGENTLOG_SHUTDOWN_SECONDS", float),
+    ("event_loop", "AGENTLOG_EVENT_LOOP", str),
 ]
 
 
@@ -199,6 +203,10 @@ def validate(settings: Settings) -> Settings:
     if not 1024 <= settings.max_header_bytes <= 1024 * 1024:
         raise ConfigError(
             f"AGENTLOG_MAX_HEADER_BYTES={settings.max_header_bytes} must be 1024-1048576"
+        )
+    if settings.event_loop not in EVENT_LOOPS:
+        raise ConfigError(
+            f"AGENTLOG_EVENT_LOOP={settings.event_loop!r} must be one of {', '.join(EVENT_LOOPS)}"
         )
     if settings.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(

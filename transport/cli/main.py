@@ -17,6 +17,7 @@ from agentlog.infra.store.opening import open_store, parse_database_url
 from agentlog.transport.cli import inspect as cli_inspect
 from agentlog.transport.cli.rebuild import add_rebuild_command, run_rebuild
 from agentlog.transport.cli.workers import default_workers, parse_worker_of, supervise
+from agentlog.transport.event_loop import EventLoop, EventLoopUnavailable, choose_event_loop
 from agentlog.transport.logging_setup import configure_logging
 from agentlog.transport.middleware.auth import token_secret
 from agentlog.transport.middleware.browser_guard import is_loopback
@@ -154,6 +155,7 @@ def serve(settings: Settings, *, insecure: bool = False, argv: Sequence[str] = (
         print(f"agentlog: {refusal}", file=sys.stderr)
         return 2
     agents = _load_agents(settings)
+    loop = _event_loop(settings)
     configure_logging(settings.log_level.upper())
     url = parse_database_url(settings.database_url)
     workers = settings.workers or default_workers(url.serves_one_process)
@@ -166,12 +168,12 @@ def serve(settings: Settings, *, insecure: bool = False, argv: Sequence[str] = (
         )
         return 2
     if workers > 1:
-        _announce(settings, url.describe(), workers)
+        _announce(settings, url.describe(), workers, loop)
         return supervise(argv, workers)
     try:
         with url.serving_claim():
-            _announce(settings, url.describe(), 1)
-            return _serve_here(settings, agents)
+            _announce(settings, url.describe(), 1, loop)
+            return _serve_here(settings, agents, loop)
     except DatabaseInUse as exc:
         print(f"agentlog: {exc}", file=sys.stderr)
         return 2
@@ -180,14 +182,25 @@ def serve(settings: Settings, *, insecure: bool = False, argv: Sequence[str] = (
 def serve_as_worker(settings: Settings, worker_of: tuple[int, int]) -> int:
     """One of `--workers N` (the supervisor checked the configuration and announced it)."""
     agents = _load_agents(settings)
+    loop = _event_loop(settings)
     configure_logging(settings.log_level.upper())
-    return _serve_here(settings, agents, worker_of=worker_of)
+    return _serve_here(settings, agents, loop, worker_of=worker_of)
 
 
-def _announce(settings: Settings, database: str, workers: int) -> None:
+def _event_loop(settings: Settings) -> EventLoop:
+    # Chosen before anything starts: a loop that cannot be imported stops the start, as a
+    # malformed setting does.
+    try:
+        return choose_event_loop(settings.event_loop)
+    except EventLoopUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _announce(settings: Settings, database: str, workers: int, loop: EventLoop) -> None:
     processes = f", {workers} workers" if workers > 1 else ""
     print(
-        f"agentlog serving on http://{settings.host}:{settings.port} ({database}{processes})",
+        f"agentlog serving on http://{settings.host}:{settings.port} ({database}{processes}, "
+        f"event loop {loop.name})",
         flush=True,
     )
     sandbox_warning = unusable_sandbox(settings)
@@ -206,7 +219,10 @@ def _announce(settings: Settings, database: str, workers: int) -> None:
 
 
 def _serve_here(
-    settings: Settings, agents: AgentCatalog, worker_of: tuple[int, int] | None = None
+    settings: Settings,
+    agents: AgentCatalog,
+    loop: EventLoop,
+    worker_of: tuple[int, int] | None = None,
 ) -> int:
     from agentlog.transport.app import create_app
     from agentlog.transport.cli.open_files import fit_open_files
@@ -225,6 +241,7 @@ def _serve_here(
         access_log_class=AccessLog,
         shutdown_seconds=settings.shutdown_seconds,
         reuse_port=worker_of is not None,
+        new_loop=loop.new_loop,
     )
     return 0
 
