@@ -13,7 +13,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agentlog.transport.app import create_app
-from agentlog.transport.middleware.errors import json_errors
 from agentlog.transport.settings import Settings
 from tests.faults.servers import PrivateRedis
 
@@ -41,15 +40,16 @@ async def test_a_run_starts_and_finishes_while_redis_is_down(
 
 
 async def test_a_request_that_meets_a_dead_redis_is_503_json_with_retry_after(
-    aiohttp_client: ClientFactory,
+    aiohttp_client: ClientFactory, sqlite_url: str
 ) -> None:
     async def needs_redis(request: web.Request) -> web.Response:
         raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6390.")
 
-    app = web.Application(middlewares=[json_errors])
-    app.router.add_post("/", needs_redis)
+    # The app's own request steps (transport/middleware/request_steps.py) answer it.
+    app = create_app(Settings(database_url=sqlite_url))
+    app.router.add_post("/v1/needs-redis", needs_redis)
     client = await aiohttp_client(app)
-    response = await client.post("/")
+    response = await client.post("/v1/needs-redis", json={})
     assert response.status == 503
     assert response.content_type == "application/json"
     assert (await response.json())["error"]["code"] == "redis_unavailable"

@@ -69,17 +69,6 @@ _REASONS = {
 }
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except Exception as exc:
-        answer = error_answer(request, exc)
-        if answer is None:
-            raise
-        return answer
-
-
 def error_answer(request: web.Request, exc: Exception) -> web.StreamResponse | None:
     """The JSON answer to an exception a handler raised; None when it is not ours to answer
     (a redirect, a bug: the caller re-raises it)."""
